@@ -1,0 +1,33 @@
+use thiserror::Error;
+
+/// Everything that can be wrong with a network description. Variants name the node so that
+/// a message points at the place to fix.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ModelError {
+    #[error("no input shape is known for model {model:?}: pass --input-shape N,C,H,W")]
+    MissingInputShape { model: String },
+    #[error("node {node:?} ({kind}): {detail}")]
+    Shape {
+        node: String,
+        kind: &'static str,
+        detail: String,
+    },
+    #[error("node {node:?} ({kind}): takes {expected} inputs, got {got}")]
+    Arity {
+        node: String,
+        kind: &'static str,
+        expected: String,
+        got: usize,
+    },
+    #[error("node {node:?}: parameter {index} has shape {got:?}, expected {expected:?}")]
+    ParamShape {
+        node: String,
+        index: usize,
+        got: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error("model {model:?} has no layers")]
+    Empty { model: String },
+    #[error("unknown model {name:?}; `joule zoo` lists the built-in models")]
+    UnknownModel { name: String },
+}

@@ -1,0 +1,32 @@
+//! joule's network IR.
+//!
+//! A [`Graph`] is a DAG of [`Node`]s in topological order, each holding an [`Op`] (CONV, FC,
+//! pooling, activations, batch norm, LRN, Add, Concat, ...) and, optionally, its learned
+//! [`Tensor`]s. Shape inference ([`Graph::infer`]) gives every node its input and output
+//! [`Shape`] and, for CONV/FC layers, the [`LoopNest`] bounds (N, M, C, P, Q, R, S) that the
+//! energy engine maps onto hardware. [`NetworkStats`] counts weights, MACs and activations,
+//! and [`zoo`] holds the canonical networks.
+//!
+//! ```
+//! use joule_model::{zoo, NetworkStats};
+//!
+//! let alexnet = zoo::build("alexnet").unwrap();
+//! let stats = NetworkStats::of(&alexnet, None).unwrap();
+//! assert_eq!(stats.layer("conv1").unwrap().macs, 105_415_200);
+//! assert_eq!(stats.total.fc.weights, 58_621_952);
+//! ```
+
+mod error;
+mod graph;
+pub mod ops;
+mod shape;
+mod stats;
+mod tensor;
+pub mod zoo;
+
+pub use error::ModelError;
+pub use graph::{Graph, Node, NodeId, NodeShapes, Value};
+pub use ops::{LayerClass, LoopNest, Op};
+pub use shape::Shape;
+pub use stats::{ClassTotals, LayerStats, NetworkStats, Totals};
+pub use tensor::Tensor;
