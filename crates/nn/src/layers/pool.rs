@@ -1,0 +1,146 @@
+//! Max, average and global pooling, forward and backward. Max pooling remembers the index
+//! of each window's maximum for the backward pass.
+
+use joule_model::ops::{Pool, PoolKind};
+use joule_model::Shape;
+use rayon::prelude::*;
+
+/// Forward windowed pooling; returns the argmax indices (into the sample's ifmap) for max
+/// pooling, empty for average pooling.
+pub fn pool_forward(pool: &Pool, x_shape: Shape, y_shape: Shape, x: &[f32], y: &mut [f32]) -> Vec<u32> {
+    let (h, w, p, q) = (x_shape.h, x_shape.w, y_shape.h, y_shape.w);
+    let in_len = x_shape.per_sample();
+    let out_len = y_shape.per_sample();
+    let max = pool.kind == PoolKind::Max;
+    let mut argmax = vec![0u32; if max { y.len() } else { 0 }];
+    let work = |(yi, xi): (&mut [f32], &[f32]), ai: Option<&mut [u32]>| {
+        let mut ai = ai;
+        for c in 0..x_shape.c {
+            let plane = &xi[c * h * w..(c + 1) * h * w];
+            for oy in 0..p {
+                for ox in 0..q {
+                    let (y0, y1, x0, x1, padded) = window(pool, oy, ox, h, w);
+                    let out = c * p * q + oy * q + ox;
+                    if max {
+                        let mut best = f32::NEG_INFINITY;
+                        let mut at = c * h * w + y0 * w + x0;
+                        for iy in y0..y1 {
+                            for ix in x0..x1 {
+                                let v = plane[iy * w + ix];
+                                if v > best {
+                                    best = v;
+                                    at = c * h * w + iy * w + ix;
+                                }
+                            }
+                        }
+                        yi[out] = best;
+                        if let Some(ai) = ai.as_deref_mut() {
+                            ai[out] = at as u32;
+                        }
+                    } else {
+                        let mut sum = 0.0;
+                        for iy in y0..y1 {
+                            for ix in x0..x1 {
+                                sum += plane[iy * w + ix];
+                            }
+                        }
+                        let count = if pool.count_include_pad { padded } else { (y1 - y0) * (x1 - x0) };
+                        yi[out] = sum / count.max(1) as f32;
+                    }
+                }
+            }
+        }
+    };
+    if max {
+        y.par_chunks_mut(out_len)
+            .zip(x.par_chunks(in_len))
+            .zip(argmax.par_chunks_mut(out_len))
+            .for_each(|(pair, ai)| work(pair, Some(ai)));
+    } else {
+        y.par_chunks_mut(out_len)
+            .zip(x.par_chunks(in_len))
+            .for_each(|pair| work(pair, None));
+    }
+    argmax
+}
+
+/// The ifmap rows `y0..y1` and columns `x0..x1` that window (oy, ox) covers, and the size of
+/// the window counting padding (clipped to the padded ifmap, as ONNX and PyTorch do).
+fn window(pool: &Pool, oy: usize, ox: usize, h: usize, w: usize) -> (usize, usize, usize, usize, usize) {
+    let span = |o: usize, stride: usize, pad: usize, pad_end: usize, k: usize, size: usize| {
+        let start = (o * stride) as isize - pad as isize;
+        let end = (start + k as isize).min((size + pad_end) as isize);
+        let padded = (end - start) as usize;
+        (start.max(0) as usize, (end.max(0) as usize).min(size), padded)
+    };
+    let (y0, y1, ph) = span(oy, pool.stride_h, pool.padding.top, pool.padding.bottom, pool.kernel_h, h);
+    let (x0, x1, pw) = span(ox, pool.stride_w, pool.padding.left, pool.padding.right, pool.kernel_w, w);
+    (y0, y1.max(y0), x0, x1.max(x0), ph * pw)
+}
+
+/// Backward windowed pooling: writes `dx` (zeroed here).
+pub fn pool_backward(pool: &Pool, x_shape: Shape, y_shape: Shape, argmax: &[u32], dy: &[f32], dx: &mut [f32]) {
+    let (h, w, p, q) = (x_shape.h, x_shape.w, y_shape.h, y_shape.w);
+    let in_len = x_shape.per_sample();
+    let out_len = y_shape.per_sample();
+    dx.par_chunks_mut(in_len)
+        .zip(dy.par_chunks(out_len))
+        .enumerate()
+        .for_each(|(n, (dxi, dyi))| {
+            dxi.fill(0.0);
+            if pool.kind == PoolKind::Max {
+                let ai = &argmax[n * out_len..(n + 1) * out_len];
+                for (g, &at) in dyi.iter().zip(ai) {
+                    dxi[at as usize] += g;
+                }
+                return;
+            }
+            for c in 0..x_shape.c {
+                for oy in 0..p {
+                    for ox in 0..q {
+                        let (y0, y1, x0, x1, padded) = window(pool, oy, ox, h, w);
+                        let count = if pool.count_include_pad { padded } else { (y1 - y0) * (x1 - x0) };
+                        let g = dyi[c * p * q + oy * q + ox] / count.max(1) as f32;
+                        for iy in y0..y1 {
+                            for ix in x0..x1 {
+                                dxi[c * h * w + iy * w + ix] += g;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Global pooling over H x W; returns argmax (plane offsets) for max.
+pub fn global_pool_forward(kind: PoolKind, x_shape: Shape, x: &[f32], y: &mut [f32]) -> Vec<u32> {
+    let hw = x_shape.h * x_shape.w;
+    let mut argmax = Vec::new();
+    for (plane, out) in x.chunks(hw).zip(y.iter_mut()) {
+        match kind {
+            PoolKind::Average => *out = plane.iter().sum::<f32>() / hw as f32,
+            PoolKind::Max => {
+                let (at, best) = plane
+                    .iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+                *out = best;
+                argmax.push(at as u32);
+            }
+        }
+    }
+    argmax
+}
+
+pub fn global_pool_backward(kind: PoolKind, x_shape: Shape, argmax: &[u32], dy: &[f32], dx: &mut [f32]) {
+    let hw = x_shape.h * x_shape.w;
+    for (i, (plane, g)) in dx.chunks_mut(hw).zip(dy).enumerate() {
+        match kind {
+            PoolKind::Average => plane.iter_mut().for_each(|v| *v = g / hw as f32),
+            PoolKind::Max => {
+                plane.fill(0.0);
+                plane[argmax[i] as usize] = *g;
+            }
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! A trainable network over joule's IR: forward (inference and training), backward, masks.
+
+use crate::layers::{self, BatchNormCache};
+use crate::{NnError, Rng};
+use joule_model::{Graph, NodeId, NodeShapes, Op, Shape, Tensor, Value};
+
+/// A batch of activations in NCHW order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureMap {
+    pub shape: Shape,
+    pub data: Vec<f32>,
+}
+
+impl FeatureMap {
+    pub fn new(shape: Shape, data: Vec<f32>) -> Result<FeatureMap, NnError> {
+        if shape.elements() as usize != data.len() {
+            return Err(NnError::Input(format!(
+                "shape {shape} needs {} values, got {}",
+                shape.elements(),
+                data.len()
+            )));
+        }
+        Ok(FeatureMap { shape, data })
+    }
+}
+
+/// What a node's backward pass needs beyond its inputs and output.
+#[derive(Debug)]
+enum Aux {
+    None,
+    Argmax(Vec<u32>),
+    BatchNorm {
+        cache: BatchNormCache,
+        running_mean: Vec<f32>,
+        running_var: Vec<f32>,
+    },
+    Lrn(Vec<f32>),
+    Dropout(Vec<f32>),
+}
+
+/// Everything one forward pass produced: every node's output and the caches backward reads.
+#[derive(Debug)]
+pub struct Trace {
+    input: FeatureMap,
+    shapes: Vec<NodeShapes>,
+    outputs: Vec<Vec<f32>>,
+    aux: Vec<Aux>,
+}
+
+impl Trace {
+    /// The output of node `id`.
+    pub fn output(&self, id: NodeId) -> FeatureMap {
+        FeatureMap {
+            shape: self.shapes[id.0].output,
+            data: self.outputs[id.0].clone(),
+        }
+    }
+
+    fn value(&self, v: Value) -> &[f32] {
+        match v {
+            Value::Input => &self.input.data,
+            Value::Node(id) => &self.outputs[id.0],
+        }
+    }
+}
+
+/// Gradients of every learned tensor (`params[node][index]`, in the nodes' parameter order),
+/// and of the network input when asked for.
+#[derive(Clone, Debug)]
+pub struct Gradients {
+    pub params: Vec<Vec<Vec<f32>>>,
+    pub input: Option<Vec<f32>>,
+}
+
+/// A network built from an IR [`Graph`]: its learned tensors live in the graph's
+/// `Node.params`, so training writes straight back into the IR.
+#[derive(Clone, Debug)]
+pub struct Network {
+    graph: Graph,
+    masks: Vec<Option<Vec<f32>>>,
+}
+
+/// Whether parameter `index` of `op` is learned by gradient descent (batch-norm running
+/// statistics are not).
+pub fn trainable(op: &Op, index: usize) -> bool {
+    !matches!(op, Op::BatchNorm(_)) || index < 2
+}
+
+impl Network {
+    /// Builds a network, initialising (He uniform, seeded) every node that has no parameters
+    /// yet and checking the shapes of those that do.
+    pub fn new(mut graph: Graph, seed: u64) -> Result<Network, NnError> {
+        let input = graph.resolve_input(None)?;
+        let shapes = graph.infer(Shape { n: 1, ..input })?;
+        let rng = Rng::new(seed);
+        for (i, shape) in shapes.iter().enumerate() {
+            let node = graph.node_mut(NodeId(i));
+            if !node.params.is_empty() {
+                continue;
+            }
+            let mut rng = rng.fork(i as u64);
+            node.params = node
+                .op
+                .param_shapes(shape.inputs[0])
+                .into_iter()
+                .enumerate()
+                .map(|(index, dims)| init(&node.op, index, dims, &mut rng))
+                .collect();
+        }
+        graph.infer(Shape { n: 1, ..input })?;
+        let masks = vec![None; graph.len()];
+        Ok(Network { graph, masks })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn into_graph(self) -> Graph {
+        self.graph
+    }
+
+    /// Mutable access to node parameters; call [`Network::apply_masks`] afterwards if masks
+    /// are set.
+    pub fn params_mut(&mut self, id: NodeId) -> &mut Vec<Tensor> {
+        &mut self.graph.node_mut(id).params
+    }
+
+    /// The per-sample input shape (`n == 1`).
+    pub fn input_shape(&self) -> Result<Shape, NnError> {
+        Ok(Shape {
+            n: 1,
+            ..self.graph.resolve_input(None)?
+        })
+    }
+
+    /// The node whose output the loss reads: the last node, or the input of a final softmax.
+    pub fn logits_node(&self) -> NodeId {
+        let last = self.graph.output().expect("a network has nodes");
+        let node = self.graph.node(last);
+        match (&node.op, node.inputs.as_slice()) {
+            (Op::Softmax, [Value::Node(id)]) => *id,
+            _ => last,
+        }
+    }
+
+    /// Inference: the output of the last node for a batch.
+    pub fn forward(&self, input: &FeatureMap) -> Result<FeatureMap, NnError> {
+        let trace = self.execute(input, None)?;
+        let last = self.graph.output().expect("a network has nodes");
+        let mut trace = trace;
+        Ok(FeatureMap {
+            shape: trace.shapes[last.0].output,
+            data: std::mem::take(&mut trace.outputs[last.0]),
+        })
+    }
+
+    /// Inference keeping every node's output.
+    pub fn trace(&self, input: &FeatureMap) -> Result<Trace, NnError> {
+        self.execute(input, None)
+    }
+
+    /// A training forward pass: batch statistics in batch norm (whose running statistics are
+    /// updated), dropout drawn from `rng`.
+    pub fn forward_train(&mut self, input: &FeatureMap, rng: &mut Rng) -> Result<Trace, NnError> {
+        let mut trace = self.execute(input, Some(rng))?;
+        for (i, aux) in trace.aux.iter_mut().enumerate() {
+            if let Aux::BatchNorm {
+                running_mean,
+                running_var,
+                ..
+            } = aux
+            {
+                let params = &mut self.graph.node_mut(NodeId(i)).params;
+                params[2].data = std::mem::take(running_mean);
+                params[3].data = std::mem::take(running_var);
+            }
+        }
+        Ok(trace)
+    }
+
+    fn execute(&self, input: &FeatureMap, mut train: Option<&mut Rng>) -> Result<Trace, NnError> {
+        let expected = self.input_shape()?;
+        if (input.shape.c, input.shape.h, input.shape.w) != (expected.c, expected.h, expected.w) {
+            return Err(NnError::Input(format!(
+                "network {:?} takes {}x{}x{} samples, got {}",
+                self.graph.name, expected.c, expected.h, expected.w, input.shape
+            )));
+        }
+        let shapes = self.graph.infer(input.shape)?;
+        let mut trace = Trace {
+            input: input.clone(),
+            shapes,
+            outputs: Vec::with_capacity(self.graph.len()),
+            aux: Vec::with_capacity(self.graph.len()),
+        };
+        for (i, node) in self.graph.nodes().iter().enumerate() {
+            let shapes = &trace.shapes[i];
+            let x = trace.value(node.inputs[0]);
+            let xs = shapes.inputs[0];
+            let mut y = vec![0f32; shapes.output.elements() as usize];
+            let p = |k: usize| node.params.get(k).map(|t| t.data.as_slice());
+            let mut aux = Aux::None;
+            match &node.op {
+                Op::Conv(conv) => {
+                    let nest = shapes.loop_nest.expect("conv has a loop nest");
+                    layers::conv_forward(conv, &nest, x, &node.params[0].data, p(1), &mut y)
+                }
+                Op::FullyConnected(fc) => {
+                    let k = xs.per_sample();
+                    layers::fc_forward(xs.n, k, fc.outputs, x, &node.params[0].data, p(1), &mut y)
+                }
+                Op::Pool(pool) => aux = Aux::Argmax(layers::pool_forward(pool, xs, shapes.output, x, &mut y)),
+                Op::GlobalPool { kind } => aux = Aux::Argmax(layers::global_pool_forward(*kind, xs, x, &mut y)),
+                Op::Activation(a) => layers::activation_forward(*a, x, &mut y),
+                Op::BatchNorm(bn) => {
+                    let ps = [0, 1, 2, 3].map(|k| node.params[k].data.as_slice());
+                    if train.is_some() {
+                        let mut mean = node.params[2].data.clone();
+                        let mut var = node.params[3].data.clone();
+                        let cache = layers::batch_norm_train(xs, bn.epsilon, ps[0], ps[1], (&mut mean, &mut var), x, &mut y);
+                        aux = Aux::BatchNorm {
+                            cache,
+                            running_mean: mean,
+                            running_var: var,
+                        };
+                    } else {
+                        layers::batch_norm_inference(xs, bn.epsilon, ps, x, &mut y);
+                    }
+                }
+                Op::Lrn(lrn) => aux = Aux::Lrn(layers::lrn_forward(lrn, xs, x, &mut y)),
+                Op::Add => {
+                    y.copy_from_slice(x);
+                    for v in &node.inputs[1..] {
+                        y.iter_mut().zip(trace.value(*v)).for_each(|(a, b)| *a += b);
+                    }
+                }
+                Op::Concat => {
+                    let hw = xs.h * xs.w;
+                    let out_c = shapes.output.c;
+                    let mut offset = 0;
+                    for (v, s) in node.inputs.iter().zip(&shapes.inputs) {
+                        let src = trace.value(*v);
+                        for n in 0..xs.n {
+                            let dst = (n * out_c + offset) * hw;
+                            y[dst..dst + s.c * hw].copy_from_slice(&src[n * s.c * hw..(n + 1) * s.c * hw]);
+                        }
+                        offset += s.c;
+                    }
+                }
+                Op::Flatten => y.copy_from_slice(x),
+                Op::Softmax => layers::softmax_forward(xs, x, &mut y),
+                Op::Dropout { ratio } => match train.as_deref_mut() {
+                    Some(rng) if *ratio > 0.0 => {
+                        let keep = 1.0 - ratio;
+                        let mask: Vec<f32> = (0..x.len())
+                            .map(|_| if rng.uniform() < keep { 1.0 / keep } else { 0.0 })
+                            .collect();
+                        y.iter_mut().zip(x).zip(&mask).for_each(|((y, x), m)| *y = x * m);
+                        aux = Aux::Dropout(mask);
+                    }
+                    _ => y.copy_from_slice(x),
+                },
+            }
+            trace.outputs.push(y);
+            trace.aux.push(aux);
+        }
+        Ok(trace)
+    }
+
+    /// Backpropagates `d_output` (the gradient of the loss with respect to node `from`'s
+    /// output, usually [`Network::logits_node`]) through the trace.
+    pub fn backward(&self, trace: &Trace, from: NodeId, d_output: Vec<f32>, input_grad: bool) -> Gradients {
+        let nodes = self.graph.nodes();
+        let mut grads = Gradients {
+            params: nodes
+                .iter()
+                .map(|n| n.params.iter().map(|t| vec![0f32; t.len()]).collect())
+                .collect(),
+            input: None,
+        };
+        let mut d: Vec<Option<Vec<f32>>> = vec![None; nodes.len()];
+        d[from.0] = Some(d_output);
+        for i in (0..=from.0).rev() {
+            let Some(dy) = d[i].take() else { continue };
+            let node = &nodes[i];
+            let shapes = &trace.shapes[i];
+            let xs = shapes.inputs[0];
+            let x = trace.value(node.inputs[0]);
+            let y = &trace.outputs[i];
+            let wants = |v: &Value| input_grad || matches!(v, Value::Node(_));
+            let mut dxs: Vec<Option<Vec<f32>>> = node
+                .inputs
+                .iter()
+                .zip(&shapes.inputs)
+                .map(|(v, s)| wants(v).then(|| vec![0f32; s.elements() as usize]))
+                .collect();
+            let g = &mut grads.params[i];
+            match &node.op {
+                Op::Conv(conv) => {
+                    let nest = shapes.loop_nest.expect("conv has a loop nest");
+                    let (dw, db) = split_grads(g);
+                    layers::conv_backward(conv, &nest, x, &node.params[0].data, &dy, dxs[0].as_deref_mut(), dw, db);
+                }
+                Op::FullyConnected(fc) => {
+                    let (dw, db) = split_grads(g);
+                    let k = xs.per_sample();
+                    layers::fc_backward(xs.n, k, fc.outputs, x, &node.params[0].data, &dy, dxs[0].as_deref_mut(), dw, db);
+                }
+                _ => {
+                    let mut empty: [f32; 0] = [];
+                    let dx: &mut [f32] = match dxs[0].as_deref_mut() {
+                        Some(dx) => dx,
+                        // Only multi-input ops can have later inputs that want a gradient.
+                        None if node.inputs.len() == 1 => continue,
+                        None => &mut empty,
+                    };
+                    match (&node.op, &trace.aux[i]) {
+                        (Op::Pool(pool), Aux::Argmax(a)) => layers::pool_backward(pool, xs, shapes.output, a, &dy, dx),
+                        (Op::GlobalPool { kind }, a) => {
+                            let a = if let Aux::Argmax(a) = a { a.as_slice() } else { &[] };
+                            layers::global_pool_backward(*kind, xs, a, &dy, dx)
+                        }
+                        (Op::Activation(a), _) => layers::activation_backward(*a, x, y, &dy, dx),
+                        (Op::BatchNorm(_), Aux::BatchNorm { cache, .. }) => {
+                            let (ds, rest) = g.split_at_mut(1);
+                            layers::batch_norm_backward(xs, &node.params[0].data, cache, &dy, dx, &mut ds[0], &mut rest[0]);
+                        }
+                        (Op::BatchNorm(bn), _) => {
+                            // Inference-mode batch norm: a per-channel affine map.
+                            let hw = xs.h * xs.w;
+                            let ps = [0, 1, 2, 3].map(|k| &node.params[k].data);
+                            for (j, (dyc, dxc)) in dy.chunks(hw).zip(dx.chunks_mut(hw)).enumerate() {
+                                let c = j % xs.c;
+                                let k = ps[0][c] / (ps[3][c] + bn.epsilon).sqrt();
+                                dyc.iter().zip(dxc).for_each(|(a, b)| *b = a * k);
+                                let xc = &x[j * hw..(j + 1) * hw];
+                                let inv_std = 1.0 / (ps[3][c] + bn.epsilon).sqrt();
+                                g[0][c] += dyc.iter().zip(xc).map(|(a, v)| a * (v - ps[2][c]) * inv_std).sum::<f32>();
+                                g[1][c] += dyc.iter().sum::<f32>();
+                            }
+                        }
+                        (Op::Lrn(lrn), Aux::Lrn(base)) => layers::lrn_backward(lrn, xs, x, base, &dy, dx),
+                        (Op::Softmax, _) => layers::softmax_backward(xs, y, &dy, dx),
+                        (Op::Dropout { .. }, Aux::Dropout(mask)) => {
+                            dx.iter_mut().zip(&dy).zip(mask).for_each(|((d, g), m)| *d = g * m)
+                        }
+                        (Op::Flatten | Op::Dropout { .. } | Op::Add, _) => {
+                            if !dx.is_empty() {
+                                dx.copy_from_slice(&dy)
+                            }
+                        }
+                        (Op::Concat, _) => {}
+                        (op, _) => unreachable!("{} has no backward here", op.kind()),
+                    }
+                    match &node.op {
+                        Op::Add => {
+                            for dx in dxs.iter_mut().skip(1).flatten() {
+                                dx.copy_from_slice(&dy);
+                            }
+                        }
+                        Op::Concat => {
+                            let hw = xs.h * xs.w;
+                            let out_c = shapes.output.c;
+                            let mut offset = 0;
+                            for (dx, s) in dxs.iter_mut().zip(&shapes.inputs) {
+                                if let Some(dx) = dx {
+                                    for n in 0..xs.n {
+                                        let src = (n * out_c + offset) * hw;
+                                        dx[n * s.c * hw..(n + 1) * s.c * hw].copy_from_slice(&dy[src..src + s.c * hw]);
+                                    }
+                                }
+                                offset += s.c;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for (v, dx) in node.inputs.iter().zip(dxs) {
+                let Some(dx) = dx else { continue };
+                let slot = match v {
+                    Value::Input => &mut grads.input,
+                    Value::Node(id) => &mut d[id.0],
+                };
+                match slot {
+                    Some(acc) => acc.iter_mut().zip(&dx).for_each(|(a, b)| *a += b),
+                    None => *slot = Some(dx),
+                }
+            }
+        }
+        grads
+    }
+
+    /// Sets a weight mask (1 keeps, 0 prunes) on the filter / weight tensor of a CONV or FC
+    /// node and zeroes the pruned weights; training keeps them at zero.
+    pub fn set_mask(&mut self, id: NodeId, mask: Vec<f32>) -> Result<(), NnError> {
+        let node = self.graph.node(id);
+        if node.params.is_empty() || !matches!(node.op, Op::Conv(_) | Op::FullyConnected(_)) {
+            return Err(NnError::Unsupported {
+                node: node.name.clone(),
+                kind: node.op.kind(),
+                detail: "masks apply to the weights of CONV and FC layers".into(),
+            });
+        }
+        if mask.len() != node.params[0].len() {
+            return Err(NnError::Input(format!(
+                "mask for {:?} has {} values, its weights {}",
+                node.name,
+                mask.len(),
+                node.params[0].len()
+            )));
+        }
+        self.masks[id.0] = Some(mask);
+        self.apply_masks();
+        Ok(())
+    }
+
+    pub fn mask(&self, id: NodeId) -> Option<&[f32]> {
+        self.masks.get(id.0).and_then(|m| m.as_deref())
+    }
+
+    /// Zeroes every masked weight.
+    pub fn apply_masks(&mut self) {
+        for (i, mask) in self.masks.iter().enumerate() {
+            if let Some(mask) = mask {
+                let w = &mut self.graph.node_mut(NodeId(i)).params[0].data;
+                w.iter_mut().zip(mask).for_each(|(w, m)| *w *= m);
+            }
+        }
+    }
+
+    /// Zeroes the gradients of masked weights, so optimiser state never moves them.
+    pub fn mask_gradients(&self, grads: &mut Gradients) {
+        for (i, mask) in self.masks.iter().enumerate() {
+            if let Some(mask) = mask {
+                grads.params[i][0].iter_mut().zip(mask).for_each(|(g, m)| *g *= m);
+            }
+        }
+    }
+
+    pub(crate) fn masks(&self) -> &[Option<Vec<f32>>] {
+        &self.masks
+    }
+
+    pub(crate) fn graph_mut(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
+}
+
+fn split_grads(g: &mut [Vec<f32>]) -> (&mut [f32], Option<&mut [f32]>) {
+    let (w, rest) = g.split_first_mut().expect("weighted layer has a weight");
+    (w, rest.first_mut().map(|b| b.as_mut_slice()))
+}
+
+/// He-uniform weights (bound `sqrt(6 / fan_in)`), zero biases; batch norm starts as identity.
+fn init(op: &Op, index: usize, dims: Vec<usize>, rng: &mut Rng) -> Tensor {
+    let len: usize = dims.iter().product();
+    let data = match (op, index) {
+        (Op::Conv(_) | Op::FullyConnected(_), 0) => {
+            let fan_in: usize = dims[1..].iter().product();
+            let bound = (6.0 / fan_in.max(1) as f32).sqrt();
+            (0..len).map(|_| rng.symmetric(bound)).collect()
+        }
+        (Op::BatchNorm(_), 0 | 3) => vec![1.0; len],
+        _ => vec![0.0; len],
+    };
+    Tensor { shape: dims, data }
+}

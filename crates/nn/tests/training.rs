@@ -1,0 +1,50 @@
+//! Training on real data and on a problem whose answer is known. The data comes from
+//! `scripts/fetch-data.sh`, which `scripts/test.sh` runs first; a missing dataset fails these
+//! tests with the command to run, it never skips them.
+
+use joule_model::ops::FullyConnected;
+use joule_model::{zoo, Graph, NodeId, Op, Shape, Value};
+use joule_nn::train::{Event, Schedule};
+use joule_nn::{evaluate, train, DataSource, Dataset, Network, OptimizerConfig, Split, TrainConfig};
+use std::path::PathBuf;
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("JOULE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"))
+}
+
+fn load(source: DataSource, split: Split) -> Dataset {
+    source
+        .load(&data_dir(), split)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn lenet5_learns_mnist_in_three_epochs() {
+    let train_set = load(DataSource::Mnist, Split::Train);
+    let test_set = load(DataSource::Mnist, Split::Test);
+    assert_eq!((train_set.len(), test_set.len()), (8000, 2000));
+    let mut network = Network::new(zoo::build("lenet5").unwrap(), 1).unwrap();
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 64,
+        learning_rate: 0.05,
+        schedule: Schedule::Constant,
+        optimizer: OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 },
+        seed: 1,
+        shift: 0,
+    };
+    let mut seconds = Vec::new();
+    let losses = train(&mut network, &train_set, &config, |e| {
+        if let Event::Epoch { seconds: s, .. } = e {
+            seconds.push(*s)
+        }
+    })
+    .unwrap();
+    let eval = evaluate(&network, &test_set, 256).unwrap();
+    eprintln!("losses {losses:?}, epoch seconds {seconds:?}, accuracy {}", eval.accuracy);
+    assert!(losses[1] < losses[0], "{losses:?}");
+    assert!(eval.accuracy > 0.95, "test accuracy {}", eval.accuracy);
+    assert_eq!(eval.confusion.iter().flatten().sum::<u64>(), 2000);
+}
