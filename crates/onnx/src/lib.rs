@@ -1,0 +1,46 @@
+//! ONNX front end for joule's IR.
+//!
+//! [`import_file`] reads a `.onnx` file into a [`joule_model::Graph`] with its weights as
+//! node parameters. The wire format is decoded by prost from message types declared in
+//! [`proto`] (the subset of `onnx.proto` joule needs); the op table maps each supported op
+//! type to an IR op, and anything else is reported with its op type and node name.
+//!
+//! Supported ops: Conv, Gemm, MatMul (+ Add as its bias), BatchNormalization, Relu, Clip,
+//! LeakyRelu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool,
+//! Concat (channels), Add, Flatten, Reshape (flattening), Softmax, Dropout, LRN, Identity,
+//! Constant.
+//!
+//! ```no_run
+//! let graph = joule_onnx::import_file("model.onnx".as_ref()).unwrap();
+//! println!("{} nodes", graph.len());
+//! ```
+
+mod error;
+mod import;
+mod node;
+mod ops;
+pub mod proto;
+mod tensor;
+
+pub use error::{ImportError, OnnxError};
+
+use joule_model::Graph;
+use prost::Message;
+use std::path::Path;
+
+/// Imports an ONNX file. Errors name the file and the node, tensor or attribute at fault.
+pub fn import_file(path: &Path) -> Result<Graph, OnnxError> {
+    let wrap = |error| OnnxError {
+        path: path.to_path_buf(),
+        error,
+    };
+    let bytes = std::fs::read(path).map_err(|e| wrap(e.into()))?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    import_bytes(&bytes, stem).map_err(wrap)
+}
+
+/// Imports an ONNX model from memory; `name` is used when the graph has none.
+pub fn import_bytes(bytes: &[u8], name: &str) -> Result<Graph, ImportError> {
+    let model = proto::ModelProto::decode(bytes).map_err(|e| ImportError::Decode(e.to_string()))?;
+    import::import_model(&model, name)
+}

@@ -1,0 +1,139 @@
+//! Reading one ONNX node: typed attribute access with defaults and constant inputs, with
+//! errors that name the node, its op type and the attribute or input at fault.
+
+use crate::proto::{attribute_type, AttributeProto, NodeProto};
+use crate::tensor::Constant;
+use crate::ImportError;
+use std::collections::HashMap;
+
+pub(crate) struct NodeCtx<'a> {
+    pub proto: &'a NodeProto,
+    /// The node's name, or its first output's name when the file leaves it empty.
+    pub name: String,
+    pub consts: &'a HashMap<String, Constant>,
+    pub opset: i64,
+}
+
+impl NodeCtx<'_> {
+    fn attr(&self, name: &str) -> Option<&AttributeProto> {
+        self.proto.attribute.iter().find(|a| a.name == name)
+    }
+
+    pub fn attr_error(&self, attribute: &str, detail: impl Into<String>) -> ImportError {
+        ImportError::Attribute {
+            node: self.name.clone(),
+            op_type: self.proto.op_type.clone(),
+            attribute: attribute.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn input_error(&self, index: usize, detail: impl Into<String>) -> ImportError {
+        ImportError::NodeInput {
+            node: self.name.clone(),
+            op_type: self.proto.op_type.clone(),
+            input: self.proto.input.get(index).cloned().unwrap_or_default(),
+            detail: detail.into(),
+        }
+    }
+
+    fn typed(&self, name: &str, expected: i32) -> Result<Option<&AttributeProto>, ImportError> {
+        match self.attr(name) {
+            None => Ok(None),
+            // Type 0 appears in hand-made files; trust the field that is set.
+            Some(a) if a.r#type == expected || a.r#type == 0 => Ok(Some(a)),
+            Some(a) => Err(self.attr_error(name, format!("has attribute type {}", a.r#type))),
+        }
+    }
+
+    pub fn int(&self, name: &str, default: i64) -> Result<i64, ImportError> {
+        Ok(self
+            .typed(name, attribute_type::INT)?
+            .map_or(default, |a| a.i))
+    }
+
+    pub fn float(&self, name: &str, default: f32) -> Result<f32, ImportError> {
+        Ok(self
+            .typed(name, attribute_type::FLOAT)?
+            .map_or(default, |a| a.f))
+    }
+
+    pub fn string(&self, name: &str, default: &str) -> Result<String, ImportError> {
+        Ok(self
+            .typed(name, attribute_type::STRING)?
+            .map_or(default.to_string(), |a| {
+                String::from_utf8_lossy(&a.s).into_owned()
+            }))
+    }
+
+    pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>, ImportError> {
+        Ok(self
+            .typed(name, attribute_type::INTS)?
+            .map(|a| a.ints.clone()))
+    }
+
+    pub fn floats(&self, name: &str) -> Result<Option<Vec<f32>>, ImportError> {
+        Ok(self
+            .typed(name, attribute_type::FLOATS)?
+            .map(|a| a.floats.clone()))
+    }
+
+    pub fn tensor(&self, name: &str) -> Result<Option<Constant>, ImportError> {
+        match self.typed(name, attribute_type::TENSOR)? {
+            Some(a) => match &a.t {
+                Some(t) => Ok(Some(Constant::from_proto(t)?)),
+                None => Err(self.attr_error(name, "holds no tensor")),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// A list of `count` positive sizes (kernel, strides, dilations), or `default`.
+    pub fn sizes(
+        &self,
+        name: &str,
+        count: usize,
+        default: usize,
+    ) -> Result<Vec<usize>, ImportError> {
+        match self.ints(name)? {
+            None => Ok(vec![default; count]),
+            Some(v) if v.len() == count && v.iter().all(|&x| x > 0) => {
+                Ok(v.iter().map(|&x| x as usize).collect())
+            }
+            Some(v) => {
+                Err(self.attr_error(name, format!("expected {count} positive values, got {v:?}")))
+            }
+        }
+    }
+
+    /// Whether input `index` is present (optional inputs may be absent or empty strings).
+    pub fn has_input(&self, index: usize) -> bool {
+        self.proto.input.get(index).is_some_and(|s| !s.is_empty())
+    }
+
+    pub fn is_constant(&self, index: usize) -> bool {
+        self.has_input(index) && self.consts.contains_key(&self.proto.input[index])
+    }
+
+    /// Input `index`, which must be an initializer or a `Constant` output.
+    pub fn constant(&self, index: usize, what: &str) -> Result<&Constant, ImportError> {
+        if !self.has_input(index) {
+            return Err(self.input_error(index, format!("missing {what}")));
+        }
+        self.consts.get(&self.proto.input[index]).ok_or_else(|| {
+            self.input_error(index, format!("{what} must be a constant (initializer)"))
+        })
+    }
+
+    pub fn optional_constant(
+        &self,
+        index: usize,
+        what: &str,
+    ) -> Result<Option<&Constant>, ImportError> {
+        if self.has_input(index) {
+            self.constant(index, what).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The op table: one small builder per ONNX op type, reading attributes with the
+//! specification's defaults and mapping the node onto an IR op.
+
+use crate::node::NodeCtx;
+use crate::tensor::Constant;
+use crate::ImportError;
+use joule_model::ops::{Activation, BatchNorm, Conv, FullyConnected, Lrn, Padding, Pool, PoolKind};
+use joule_model::{Op, Tensor};
+
+/// What an ONNX node becomes.
+pub(crate) enum Mapping {
+    /// An IR node reading the node's first input.
+    Layer(Layer),
+    /// An IR node reading all (non-constant) inputs: Add, Concat.
+    Join(Op),
+    /// No IR node: the output is the first input (Identity).
+    Alias,
+    /// A compile-time value (Constant).
+    Constant(Constant),
+    /// `x + constant`: the bias of the preceding bias-free FC (MatMul then Add).
+    Bias { data_input: usize, bias: Constant },
+}
+
+pub(crate) struct Layer {
+    pub op: Op,
+    pub params: Vec<Tensor>,
+    /// For flattening Reshapes to `(N, K)`: K, checked once shapes are known.
+    pub flatten_to: Option<usize>,
+}
+
+fn layer(op: Op, params: Vec<Tensor>) -> Mapping {
+    Mapping::Layer(Layer {
+        op,
+        params,
+        flatten_to: None,
+    })
+}
+
+type Builder = fn(&NodeCtx) -> Result<Mapping, ImportError>;
+
+/// The builder for an op type, or `None` if joule cannot map it.
+pub(crate) fn builder(op_type: &str) -> Option<Builder> {
+    Some(match op_type {
+        "Conv" => conv,
+        "Gemm" => gemm,
+        "MatMul" => matmul,
+        "BatchNormalization" => batch_norm,
+        "Relu" => |_| Ok(layer(Op::Activation(Activation::Relu), vec![])),
+        "Sigmoid" => |_| Ok(layer(Op::Activation(Activation::Sigmoid), vec![])),
+        "Tanh" => |_| Ok(layer(Op::Activation(Activation::Tanh), vec![])),
+        "LeakyRelu" => |ctx| {
+            let alpha = ctx.float("alpha", 0.01)?;
+            Ok(layer(
+                Op::Activation(Activation::LeakyRelu { alpha }),
+                vec![],
+            ))
+        },
+        "Clip" => clip,
+        "MaxPool" => |ctx| pool(ctx, PoolKind::Max),
+        "AveragePool" => |ctx| pool(ctx, PoolKind::Average),
+        "GlobalAveragePool" => |_| {
+            Ok(layer(
+                Op::GlobalPool {
+                    kind: PoolKind::Average,
+                },
+                vec![],
+            ))
+        },
+        "GlobalMaxPool" => |_| {
+            Ok(layer(
+                Op::GlobalPool {
+                    kind: PoolKind::Max,
+                },
+                vec![],
+            ))
+        },
+        "Concat" => concat,
+        "Add" => add,
+        "Flatten" => flatten,
+        "Reshape" => reshape,
+        "Softmax" => softmax,
+        "Dropout" => dropout,
+        "LRN" => lrn,
+        "Identity" => |_| Ok(Mapping::Alias),
+        "Constant" => constant,
+        _ => return None,
+    })
+}
+
+/// ONNX `pads` are `[top, left, bottom, right]` for 2-D ops.
+fn padding(ctx: &NodeCtx) -> Result<Padding, ImportError> {
+    let auto_pad = ctx.string("auto_pad", "NOTSET")?;
+    if auto_pad != "NOTSET" && auto_pad != "VALID" {
+        return Err(ctx.attr_error(
+            "auto_pad",
+            format!("{auto_pad} is not supported; export the model with explicit pads"),
+        ));
+    }
+    match ctx.ints("pads")? {
+        None => Ok(Padding::default()),
+        Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => Ok(Padding {
+            top: p[0] as usize,
+            left: p[1] as usize,
+            bottom: p[2] as usize,
+            right: p[3] as usize,
+        }),
+        Some(p) => {
+            Err(ctx.attr_error("pads", format!("expected 4 non-negative values, got {p:?}")))
+        }
+    }
+}
+
+fn conv(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    let w = ctx.constant(1, "filter W")?;
+    if w.dims.len() != 4 {
+        return Err(ctx.input_error(
+            1,
+            format!(
+                "only 2-D convolution is supported (W has dims {:?})",
+                w.dims
+            ),
+        ));
+    }
+    let (m, r, s) = (w.dims[0], w.dims[2], w.dims[3]);
+    let kernel = ctx.sizes("kernel_shape", 2, 0);
+    if let Ok(k) = &kernel {
+        if k != &[0, 0] && k != &[r, s] {
+            return Err(ctx.attr_error("kernel_shape", format!("{k:?} disagrees with W's {r}x{s}")));
+        }
+    }
+    kernel?;
+    let stride = ctx.sizes("strides", 2, 1)?;
+    let dilation = ctx.sizes("dilations", 2, 1)?;
+    let groups = ctx.int("group", 1)?;
+    if groups < 1 {
+        return Err(ctx.attr_error("group", format!("must be positive, got {groups}")));
+    }
+    let mut params = vec![w.to_tensor()];
+    if let Some(b) = ctx.optional_constant(2, "bias B")? {
+        if b.len() != m {
+            return Err(ctx.input_error(2, format!("bias has {} values for {m} filters", b.len())));
+        }
+        params.push(b.reshaped(vec![m]));
+    }
+    let op = Op::Conv(Conv {
+        filters: m,
+        r,
+        s,
+        stride_h: stride[0],
+        stride_w: stride[1],
+        padding: padding(ctx)?,
+        dilation_h: dilation[0],
+        dilation_w: dilation[1],
+        groups: groups as usize,
+        bias: params.len() == 2,
+    });
+    Ok(layer(op, params))
+}
+
+/// Row-major transpose of a `rows x cols` matrix.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            out[j * rows + i] = values[i * cols + j];
+        }
+    }
+    out
+}
+
+/// An FC layer from a `K x M` (or, with `transposed`, `M x K`) weight matrix.
+fn fully_connected(
+    ctx: &NodeCtx,
+    b: &Constant,
+    transposed: bool,
+    alpha: f32,
+) -> Result<(usize, Tensor), ImportError> {
+    if b.dims.len() != 2 {
+        return Err(ctx.input_error(1, format!("weight must be 2-D, has dims {:?}", b.dims)));
+    }
+    let (m, k, data) = if transposed {
+        (b.dims[0], b.dims[1], b.values.clone())
+    } else {
+        (
+            b.dims[1],
+            b.dims[0],
+            transpose(&b.values, b.dims[0], b.dims[1]),
+        )
+    };
+    let data = data.into_iter().map(|v| v * alpha).collect();
+    Ok((
+        m,
+        Tensor {
+            shape: vec![m, k],
+            data,
+        },
+    ))
+}
+
+fn gemm(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    if ctx.int("transA", 0)? != 0 {
+        return Err(ctx.attr_error("transA", "a transposed data input is not supported"));
+    }
+    let alpha = ctx.float("alpha", 1.0)?;
+    let beta = ctx.float("beta", 1.0)?;
+    let b = ctx.constant(1, "weight B")?;
+    let (m, weight) = fully_connected(ctx, b, ctx.int("transB", 0)? != 0, alpha)?;
+    let mut params = vec![weight];
+    if let Some(c) = ctx.optional_constant(2, "bias C")? {
+        if c.len() != m {
+            return Err(ctx.input_error(2, format!("bias has {} values for {m} outputs", c.len())));
+        }
+        params.push(Tensor {
+            shape: vec![m],
+            data: c.values.iter().map(|v| v * beta).collect(),
+        });
+    }
+    let bias = params.len() == 2;
+    Ok(layer(
+        Op::FullyConnected(FullyConnected { outputs: m, bias }),
+        params,
+    ))
+}
+
+fn matmul(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    let b = ctx.constant(1, "weight B")?;
+    let (m, weight) = fully_connected(ctx, b, false, 1.0)?;
+    Ok(layer(
+        Op::FullyConnected(FullyConnected {
+            outputs: m,
+            bias: false,
+        }),
+        vec![weight],
+    ))
+}
+
+fn batch_norm(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    if ctx.int("training_mode", 0)? != 0 {
+        return Err(ctx.attr_error(
+            "training_mode",
+            "only inference-mode batch norm is supported",
+        ));
+    }
+    let epsilon = ctx.float("epsilon", 1e-5)?;
+    let names = ["scale", "bias B", "mean", "var"];
+    let mut params = Vec::with_capacity(4);
+    for (i, what) in names.iter().enumerate() {
+        let t = ctx.constant(i + 1, what)?;
+        params.push(t.reshaped(vec![t.len()]));
+    }
+    let channels = params[0].len();
+    if let Some(i) = params.iter().position(|p| p.len() != channels) {
+        return Err(ctx.input_error(
+            i + 1,
+            format!("has {} values, scale has {channels}", params[i].len()),
+        ));
+    }
+    Ok(layer(Op::BatchNorm(BatchNorm { epsilon }), params))
+}
+
+fn clip(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    // Opset 11 moved min/max from attributes to optional constant inputs.
+    let (min, max) = if ctx.opset >= 11 {
+        let bound = |i: usize, what: &str, default: f32| -> Result<f32, ImportError> {
+            match ctx.optional_constant(i, what)? {
+                Some(c) if c.len() == 1 => Ok(c.values[0]),
+                Some(_) => Err(ctx.input_error(i, format!("{what} must be a scalar"))),
+                None => Ok(default),
+            }
+        };
+        (
+            bound(1, "min", f32::NEG_INFINITY)?,
+            bound(2, "max", f32::INFINITY)?,
+        )
+    } else {
+        (
+            ctx.float("min", f32::NEG_INFINITY)?,
+            ctx.float("max", f32::INFINITY)?,
+        )
+    };
+    let act = if min == 0.0 && max == 6.0 {
+        Activation::Relu6
+    } else if min == 0.0 && max == f32::INFINITY {
+        Activation::Relu
+    } else {
+        Activation::Clip { min, max }
+    };
+    Ok(layer(Op::Activation(act), vec![]))
+}
+
+fn pool(ctx: &NodeCtx, kind: PoolKind) -> Result<Mapping, ImportError> {
+    if ctx.ints("kernel_shape")?.is_none() {
+        return Err(ctx.attr_error("kernel_shape", "is required"));
+    }
+    let kernel = ctx.sizes("kernel_shape", 2, 1)?;
+    let stride = ctx.sizes("strides", 2, 1)?;
+    if ctx.sizes("dilations", 2, 1)? != [1, 1] {
+        return Err(ctx.attr_error("dilations", "dilated pooling is not supported"));
+    }
+    let op = Op::Pool(Pool {
+        kind,
+        kernel_h: kernel[0],
+        kernel_w: kernel[1],
+        stride_h: stride[0],
+        stride_w: stride[1],
+        padding: padding(ctx)?,
+        ceil_mode: ctx.int("ceil_mode", 0)? != 0,
+        count_include_pad: ctx.int("count_include_pad", 0)? != 0,
+    });
+    Ok(layer(op, vec![]))
+}
+
+fn concat(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    match ctx.int("axis", i64::MIN)? {
+        1 | -3 => Ok(Mapping::Join(Op::Concat)),
+        i64::MIN => Err(ctx.attr_error("axis", "is required")),
+        axis => Err(ctx.attr_error(
+            "axis",
+            format!("only channel concatenation (axis 1) is supported, got {axis}"),
+        )),
+    }
+}
+
+fn add(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    let constants: Vec<usize> = (0..ctx.proto.input.len())
+        .filter(|&i| ctx.is_constant(i))
+        .collect();
+    match (ctx.proto.input.len(), constants.as_slice()) {
+        (2, []) => Ok(Mapping::Join(Op::Add)),
+        (2, [i]) => Ok(Mapping::Bias {
+            data_input: 1 - i,
+            bias: ctx.constant(*i, "bias")?.clone(),
+        }),
+        _ => Err(ctx.input_error(0, "Add needs two inputs, at most one of them constant")),
+    }
+}
+
+fn flatten(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    match ctx.int("axis", 1)? {
+        1 => Ok(layer(Op::Flatten, vec![])),
+        axis => Err(ctx.attr_error(
+            "axis",
+            format!("only axis 1 (keep the batch) is supported, got {axis}"),
+        )),
+    }
+}
+
+/// Only the flattening kind: target shape `(N, K)` with N copied (0), inferred (-1) or given,
+/// and K inferred (-1) or given (checked once shapes are known).
+fn reshape(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    let shape = match ctx.opset {
+        ..=4 => ctx
+            .ints("shape")?
+            .ok_or_else(|| ctx.attr_error("shape", "is required"))?,
+        _ => {
+            let c = ctx.constant(1, "target shape")?;
+            c.ints
+                .clone()
+                .ok_or_else(|| ctx.input_error(1, "target shape must be integers"))?
+        }
+    };
+    let flatten_to =
+        match shape.as_slice() {
+            [n, k] if *n >= -1 => match *k {
+                -1 => None,
+                k if k > 0 => Some(k as usize),
+                _ => return Err(ctx.input_error(1, format!("unsupported target shape {shape:?}"))),
+            },
+            _ => return Err(ctx.input_error(
+                1,
+                format!(
+                    "only flattening reshapes to (N, K) are supported, got target shape {shape:?}"
+                ),
+            )),
+        };
+    Ok(Mapping::Layer(Layer {
+        op: Op::Flatten,
+        params: vec![],
+        flatten_to,
+    }))
+}
+
+fn softmax(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    let default = if ctx.opset >= 13 { -1 } else { 1 };
+    match ctx.int("axis", default)? {
+        1 | -1 => Ok(layer(Op::Softmax, vec![])),
+        axis => Err(ctx.attr_error(
+            "axis",
+            format!("only the class axis is supported, got {axis}"),
+        )),
+    }
+}
+
+fn dropout(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    let ratio = match ctx.optional_constant(1, "ratio")? {
+        Some(c) if c.len() == 1 => c.values[0],
+        Some(_) => return Err(ctx.input_error(1, "ratio must be a scalar")),
+        None => ctx.float("ratio", 0.5)?,
+    };
+    Ok(layer(Op::Dropout { ratio }, vec![]))
+}
+
+fn lrn(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    let size = ctx.int("size", 0)?;
+    if size < 1 {
+        return Err(ctx.attr_error("size", "is required and must be positive"));
+    }
+    Ok(layer(
+        Op::Lrn(Lrn {
+            size: size as usize,
+            alpha: ctx.float("alpha", 1e-4)?,
+            beta: ctx.float("beta", 0.75)?,
+            bias: ctx.float("bias", 1.0)?,
+        }),
+        vec![],
+    ))
+}
+
+fn constant(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    if let Some(t) = ctx.tensor("value")? {
+        return Ok(Mapping::Constant(t));
+    }
+    let scalar = |values: Vec<f32>, ints: Option<Vec<i64>>, dims: Vec<usize>| Constant {
+        dims,
+        values,
+        ints,
+    };
+    if let Some(v) = ctx.ints("value_ints")? {
+        let f = v.iter().map(|&x| x as f32).collect();
+        return Ok(Mapping::Constant(scalar(f, Some(v.clone()), vec![v.len()])));
+    }
+    if let Some(v) = ctx.floats("value_floats")? {
+        let n = v.len();
+        return Ok(Mapping::Constant(scalar(v, None, vec![n])));
+    }
+    if ctx.proto.attribute.iter().any(|a| a.name == "value_int") {
+        let v = ctx.int("value_int", 0)?;
+        return Ok(Mapping::Constant(scalar(
+            vec![v as f32],
+            Some(vec![v]),
+            vec![],
+        )));
+    }
+    if ctx.proto.attribute.iter().any(|a| a.name == "value_float") {
+        let v = ctx.float("value_float", 0.0)?;
+        return Ok(Mapping::Constant(scalar(vec![v], None, vec![])));
+    }
+    Err(ctx.attr_error("value", "no supported value attribute"))
+}

@@ -1,0 +1,106 @@
+use comfy_table::{presets, CellAlignment, ContentArrangement};
+
+/// Rows of cells under a header; cells that parse as numbers are right-aligned in text.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new<I, S>(header: I) -> Table
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Table {
+            header: header.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row<I, S>(&mut self, cells: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+    }
+
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(presets::ASCII_MARKDOWN)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(&self.header);
+        for row in &self.rows {
+            table.add_row(row);
+        }
+        for (i, column) in table.column_iter_mut().enumerate() {
+            let numeric = self
+                .rows
+                .iter()
+                .all(|r| r.get(i).is_none_or(|c| c.is_empty() || looks_numeric(c)));
+            if numeric && !self.rows.is_empty() {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        table.to_string()
+    }
+
+    pub fn to_csv(&self) -> Result<String, csv::Error> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(&self.header)?;
+        for row in &self.rows {
+            writer.write_record(row)?;
+        }
+        let bytes = writer.into_inner().map_err(|e| e.into_error())?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+fn looks_numeric(cell: &str) -> bool {
+    let trimmed = cell.trim_end_matches(['k', 'M', 'G', 'T', '%', 'x']);
+    !trimmed.is_empty() && trimmed.replace([',', '_'], "").parse::<f64>().is_ok()
+}
+
+/// Compact count for humans: 724406816 -> "724.4M".
+pub fn human(value: f64) -> String {
+    let abs = value.abs();
+    let (scaled, suffix) = if abs >= 1e12 {
+        (value / 1e12, "T")
+    } else if abs >= 1e9 {
+        (value / 1e9, "G")
+    } else if abs >= 1e6 {
+        (value / 1e6, "M")
+    } else if abs >= 1e3 {
+        (value / 1e3, "k")
+    } else {
+        return format!("{value}");
+    };
+    format!("{scaled:.1}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human(724_406_816.0), "724.4M");
+        assert_eq!(human(15.47e9), "15.5G");
+        assert_eq!(human(2550.0), "2.5k");
+        assert_eq!(human(12.0), "12");
+    }
+
+    #[test]
+    fn csv_quotes_commas() {
+        let mut t = Table::new(["a", "b"]);
+        t.row(["x,y", "1"]);
+        assert_eq!(t.to_csv().unwrap(), "a,b\n\"x,y\",1\n");
+    }
+}
