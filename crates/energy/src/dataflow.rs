@@ -1,0 +1,353 @@
+//! Dataflows as constraints on the spatial (array-level) part of a mapping.
+//!
+//! Every mapping splits the 7-D loop nest (N, M, C, P, Q, R, S) in two:
+//!
+//! * the **spatial pass** ([`PassUnit`]): what one pass of the PE array computes. The dataflow
+//!   decides which of R, S, P, Q, C, M are spread across PEs, which data stay in each PE's RF,
+//!   and so how many words one pass reads from the buffer, moves over the array, and keeps in
+//!   the RF and buffer. The loops it leaves over are counted in passes along C, M and N.
+//! * the **temporal blocking** ([`crate::mapping::Blocking`]): those C, M, N pass loops, each
+//!   split across three levels (DRAM, buffer, RF) and ordered; it is the same for every
+//!   dataflow and decides how often each datum is re-fetched.
+//!
+//! The four dataflows of ISCA'16:
+//!
+//! * **RS** (row stationary): a logical PE set of R x P PEs (filter rows x ofmap rows); each PE
+//!   runs a 1-D convolution of one filter row (S weights in the RF) over a sliding ifmap window
+//!   (S words) into one psum row. The set is folded when R or P exceed the array and replicated
+//!   when it is smaller; spare replication processes more channels (C) or filters (M) at once.
+//!   RF-level blocking gives the Eyeriss "filters per PE" and "channels per PE".
+//! * **WS** (weight stationary): PE rows take input channels, columns take filters; each PE keeps
+//!   the R x S weights of its (c, m) pair in the RF; ifmaps are broadcast along rows, psums are
+//!   accumulated spatially down the columns and return to the buffer after every pass.
+//! * **OS** (output stationary): each PE owns one ofmap pixel of a tile of up to rows x cols
+//!   pixels and accumulates its psum in the RF; filter weights are broadcast, ifmaps pass
+//!   between PEs.
+//! * **NLR** (no local reuse): no RF at all; PE rows take input channels, columns take filters;
+//!   every MAC gets its weight from the buffer, ifmaps are multicast along rows and psums are
+//!   accumulated spatially and written back to the buffer.
+
+use crate::spec::Hardware;
+use crate::workload::Workload;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The dataflows of ISCA'16.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dataflow {
+    /// Row stationary.
+    Rs,
+    /// Weight stationary.
+    Ws,
+    /// Output stationary.
+    Os,
+    /// No local reuse.
+    Nlr,
+}
+
+impl Dataflow {
+    pub const ALL: [Dataflow; 4] = [Dataflow::Rs, Dataflow::Ws, Dataflow::Os, Dataflow::Nlr];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataflow::Rs => "rs",
+            Dataflow::Ws => "ws",
+            Dataflow::Os => "os",
+            Dataflow::Nlr => "nlr",
+        }
+    }
+
+    /// Whether the dataflow keeps data in the per-PE RF (NLR does not).
+    pub fn uses_rf(self) -> bool {
+        self != Dataflow::Nlr
+    }
+}
+
+impl fmt::Display for Dataflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name().to_uppercase())
+    }
+}
+
+impl FromStr for Dataflow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "rs" => Ok(Dataflow::Rs),
+            "ws" => Ok(Dataflow::Ws),
+            "os" => Ok(Dataflow::Os),
+            "nlr" => Ok(Dataflow::Nlr),
+            _ => Err(format!(
+                "unknown dataflow {s:?} (expected rs, ws, os or nlr)"
+            )),
+        }
+    }
+}
+
+/// The loops left over the spatial pass, in the order `[C, M, N]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dim {
+    C,
+    M,
+    N,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 3] = [Dim::C, Dim::M, Dim::N];
+}
+
+/// Which pass loops index each data type `[ifmap, filter, psum]`: ifmaps vary with C and N,
+/// filters with C and M, psums with M and N.
+pub const RELEVANT: [[bool; 3]; 3] = [
+    [true, false, true],
+    [true, true, false],
+    [false, true, true],
+];
+
+/// One pass of the PE array under a dataflow: per-pass counts (words) for each data type
+/// `[ifmap, filter, psum]`, and the number of passes along C, M and N.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PassUnit {
+    pub dataflow: Dataflow,
+    /// Passes along `[C, M, N]` (N includes spatial folds, which behave like more images).
+    pub loops: [u64; 3],
+    /// Distinct words one pass touches: what DRAM supplies (accesses, so fractional when a
+    /// loop's last pass is partial).
+    pub dram_words: [f64; 3],
+    /// Buffer reads per pass (a value read twice in one pass counts twice).
+    pub buffer_reads: [f64; 3],
+    /// Array (inter-PE network) deliveries per pass.
+    pub array_reads: [f64; 3],
+    /// Buffer space one pass needs (words).
+    pub buffer_footprint: [f64; 3],
+    /// RF space one PE needs for one pass (words).
+    pub rf_footprint: [f64; 3],
+    /// RF accesses per MAC.
+    pub rf_per_mac: [f64; 3],
+    /// Cycles per pass.
+    pub cycles: f64,
+    /// Human-readable spatial mapping.
+    pub spatial: String,
+}
+
+fn ceil_div(a: u64, b: u64) -> u64 {
+    a.div_ceil(b)
+}
+
+/// Ordered pairs `(a, b)` with `a * b == n`.
+fn factor_pairs(n: u64) -> Vec<(u64, u64)> {
+    (1..=n).filter(|a| n % a == 0).map(|a| (a, n / a)).collect()
+}
+
+/// Replicas to use when `room` fit and `count` are needed: `min(room, count)`, and the
+/// divisors of `count` from half of that up.
+fn replica_choices(room: u64, count: u64) -> Vec<u64> {
+    let most = room.min(count);
+    let mut out = vec![most];
+    for v in (most.div_ceil(2)..most).rev() {
+        if count % v == 0 {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The legal spatial passes of a layer (one group) under a dataflow.
+pub fn passes(w: &Workload, hw: &Hardware, dataflow: Dataflow) -> Vec<PassUnit> {
+    match dataflow {
+        Dataflow::Rs => row_stationary(w, hw),
+        Dataflow::Ws => channel_array(w, hw, Dataflow::Ws),
+        Dataflow::Nlr => channel_array(w, hw, Dataflow::Nlr),
+        Dataflow::Os => output_stationary(w, hw),
+    }
+}
+
+struct Dims {
+    n: u64,
+    m: u64,
+    c: u64,
+    p: u64,
+    q: u64,
+    r: u64,
+    s: u64,
+    stride_h: u64,
+    in_cols: u64,
+    eff_r: u64,
+}
+
+fn dims(w: &Workload) -> Dims {
+    let t = &w.nest;
+    Dims {
+        n: t.n as u64,
+        m: t.m as u64,
+        c: t.c as u64,
+        p: t.p as u64,
+        q: t.q as u64,
+        r: t.r as u64,
+        s: t.s as u64,
+        stride_h: t.stride_h as u64,
+        in_cols: w.ifmap_cols(),
+        eff_r: t.effective_r() as u64,
+    }
+}
+
+fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
+    let d = dims(w);
+    let (rows, cols) = (hw.array.rows, hw.array.cols);
+    // Logical PE set: R x P. Fold what does not fit, replicate what leaves room.
+    let (mut fold_h, mut repl_h) = if d.r > rows {
+        (ceil_div(d.r, rows), 1)
+    } else {
+        (1, rows / d.r)
+    };
+    let (mut fold_w, repl_w) = if d.p > cols {
+        (ceil_div(d.p, cols), 1)
+    } else {
+        (1, cols / d.p)
+    };
+    // Spare vertical replicas first hold the horizontal folds (stacked P segments).
+    let stacked = repl_h.min(fold_w);
+    fold_w = ceil_div(fold_w, stacked);
+    repl_h /= stacked;
+    if fold_h == 0 {
+        fold_h = 1;
+    }
+    let rows_per_fold = d.p as f64 / fold_w as f64;
+    let rows_buf = ceil_div(d.p, fold_w);
+    let set_pes = (ceil_div(d.r, fold_h) * ceil_div(d.p, fold_w)) as f64;
+    let in_rows = |out_rows: f64| (out_rows - 1.0) * d.stride_h as f64 + d.eff_r as f64;
+    // Replica choices: for every split of the spare vertical replication between channels
+    // and filters, the most replicas that fit, and any fewer (down to half) that divide the
+    // channel or filter count evenly (no partial last pass).
+    let mut choices: Vec<(u64, u64)> = Vec::new();
+    for (a, b) in factor_pairs(repl_h) {
+        for ifms in replica_choices(a, d.c) {
+            for ofms in replica_choices(b * repl_w, d.m) {
+                if !choices.contains(&(ifms, ofms)) {
+                    choices.push((ifms, ofms));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (ifms, ofms) in choices {
+        let loops = [ceil_div(d.c, ifms), ceil_div(d.m, ofms), d.n * fold_w];
+        // Average channels per pass, counting a partial last pass.
+        let ifms_avg = d.c as f64 / loops[0] as f64;
+        let ofms_avg = d.m as f64 / loops[1] as f64;
+        let ifmap_words = ifms_avg * in_rows(rows_per_fold) * d.in_cols as f64;
+        let filter_words = ifms_avg * ofms_avg * (d.r * d.s) as f64;
+        let psum_words = ofms_avg * rows_per_fold * d.q as f64;
+        let fh = fold_h as f64;
+        out.push(PassUnit {
+            dataflow: Dataflow::Rs,
+            loops,
+            dram_words: [ifmap_words, filter_words, psum_words],
+            // A filter fold re-reads the ifmap rows and the psums of the fold.
+            buffer_reads: [ifmap_words * fh, filter_words, psum_words * fh],
+            array_reads: [
+                ifms_avg * d.in_cols as f64 * set_pes * fh,
+                ifms_avg * ofms_avg * d.s as f64 * set_pes * fh,
+                ofms_avg * d.q as f64 * set_pes * fh,
+            ],
+            buffer_footprint: [
+                (ifms * ((rows_buf - 1) * d.stride_h + d.eff_r) * d.in_cols) as f64,
+                (ifms * ofms * d.r * d.s) as f64,
+                (ofms * rows_buf * d.q) as f64,
+            ],
+            rf_footprint: [d.s as f64, d.s as f64, 1.0],
+            rf_per_mac: [1.0, 1.0, 2.0],
+            cycles: (fold_h * d.s * d.q) as f64,
+            spatial: format!(
+                "PE set {}x{} (R x P), fold {}x{}, replicas {} channels x {} filters",
+                d.r, d.p, fold_h, fold_w, ifms, ofms
+            ),
+        });
+    }
+    out
+}
+
+/// WS and NLR: PE rows take input channels, columns take filters.
+fn channel_array(w: &Workload, hw: &Hardware, dataflow: Dataflow) -> Vec<PassUnit> {
+    let d = dims(w);
+    let ifms = hw.array.rows.min(d.c);
+    let ofms = hw.array.cols.min(d.m);
+    let loops = [ceil_div(d.c, ifms), ceil_div(d.m, ofms), d.n];
+    let ifms_avg = d.c as f64 / loops[0] as f64;
+    let ofms_avg = d.m as f64 / loops[1] as f64;
+    let in_rows = w.ifmap_rows() as f64;
+    let taps = (d.r * d.s) as f64;
+    let pixels = (d.p * d.q) as f64;
+    let macs = ifms_avg * ofms_avg * pixels * taps;
+    let ifmap_words = ifms_avg * in_rows * d.in_cols as f64;
+    let filter_words = ifms_avg * ofms_avg * taps;
+    let psum_words = ofms_avg * pixels;
+    // Each (pixel, tap) step multicasts one ifmap value per PE row and drains one psum per
+    // column once it has crossed the channels.
+    let ifmap_buffer = macs / ofms_avg;
+    // Psums cross the channels in the array, then go back to the buffer: one write per
+    // (pixel, tap) step and one read for every step but the first.
+    let psum_buffer = 2.0 * macs / ifms_avg - psum_words;
+    let (filter_buffer, filter_array, rf_footprint, rf_per_mac) = match dataflow {
+        Dataflow::Ws => (
+            filter_words,
+            filter_words,
+            [1.0, taps, 1.0],
+            [0.0, 1.0, 0.0],
+        ),
+        _ => (macs, macs, [0.0; 3], [0.0; 3]),
+    };
+    vec![PassUnit {
+        dataflow,
+        loops,
+        dram_words: [ifmap_words, filter_words, psum_words],
+        buffer_reads: [ifmap_buffer, filter_buffer, psum_buffer],
+        array_reads: [macs, filter_array, macs],
+        buffer_footprint: [
+            (ifms * w.ifmap_rows() * d.in_cols) as f64,
+            (ifms * ofms * d.r * d.s) as f64,
+            (ofms * d.p * d.q) as f64,
+        ],
+        rf_footprint,
+        rf_per_mac,
+        cycles: pixels * taps,
+        spatial: format!("{ifms} channels x {ofms} filters on the array"),
+    }]
+}
+
+fn output_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
+    let d = dims(w);
+    let tile_p = hw.array.rows.min(d.p);
+    let tile_q = hw.array.cols.min(d.q);
+    let tiles = ceil_div(d.p, tile_p) * ceil_div(d.q, tile_q);
+    let loops = [d.c, d.m, d.n * tiles];
+    let pixels = (d.p * d.q) as f64 / tiles as f64;
+    let avg_p = d.p as f64 / ceil_div(d.p, tile_p) as f64;
+    let avg_q = d.q as f64 / ceil_div(d.q, tile_q) as f64;
+    let taps = (d.r * d.s) as f64;
+    let window = |tp: f64, tq: f64| {
+        ((tp - 1.0) * d.stride_h as f64 + d.eff_r as f64)
+            * ((tq - 1.0) * w.nest.stride_w as f64 + w.nest.effective_s() as f64)
+    };
+    let macs = pixels * taps;
+    vec![PassUnit {
+        dataflow: Dataflow::Os,
+        loops,
+        dram_words: [window(avg_p, avg_q), taps, pixels],
+        buffer_reads: [window(avg_p, avg_q), taps, pixels],
+        // Weights are broadcast to every PE; each MAC gets its ifmap from a neighbour or
+        // the bus; psums leave once per pass.
+        array_reads: [macs, macs, pixels],
+        buffer_footprint: [
+            window(tile_p as f64, tile_q as f64),
+            taps,
+            (tile_p * tile_q) as f64,
+        ],
+        rf_footprint: [1.0, 1.0, 1.0],
+        rf_per_mac: [1.0, 1.0, 2.0],
+        cycles: taps,
+        spatial: format!("{tile_p}x{tile_q} ofmap tile on the array, {tiles} tiles"),
+    }]
+}

@@ -1,0 +1,56 @@
+//! joule's energy engine: an Eyeriss-style energy and cycle model with an exact dataflow
+//! mapper.
+//!
+//! Per layer, `E = E_compute + E_data`, where `E_data` sums, over the memory levels (DRAM,
+//! global buffer, array network, per-PE RF) and data types (ifmap, filter, psum), the number
+//! of accesses times the energy per access; the access counts come from the best mapping of
+//! the layer's loop nest onto the hardware under a dataflow (RS, WS, OS, NLR).
+//!
+//! The pieces, Timeloop-style, each in its own module:
+//!
+//! * [`spec`]: the architecture, a YAML [`Hardware`] spec with presets (`eyeriss`, `isca16`,
+//!   `horowitz45`), validated once;
+//! * [`workload`]: a CONV/FC layer ([`Workload`]) built from the IR's loop nest, with its
+//!   density and bitwidths;
+//! * [`dataflow`]: the spatial part of a mapping, where each [`Dataflow`] is a constraint;
+//! * [`mapping`]: a mapping (spatial pass + temporal [`mapping::Blocking`]) and its access
+//!   counts (the ISCA'16 `a, b, c, d` formulation);
+//! * [`mapspace`] and [`search`]: the exact, pruned search for the best mapping;
+//! * [`cost`]: energy, cycles, DRAM bytes, with sparsity and bitwidth;
+//! * [`network`]: whole-network reports with a stable JSON form;
+//! * [`compare`]: the ISCA'16 dataflow comparison at equal storage area;
+//! * [`weight_fetch`]: the simple per-weight model used with `horowitz45`.
+//!
+//! ```
+//! use joule_energy::{network, spec, workload, Dataflow, Objective};
+//! use joule_model::zoo;
+//!
+//! let hw = spec::preset("eyeriss").unwrap();
+//! let alexnet = zoo::build("alexnet").unwrap();
+//! let layers = workload::from_graph(&alexnet, None, 1).unwrap();
+//! let report = network::evaluate("alexnet", &layers, &hw, Dataflow::Rs, Objective::Energy).unwrap();
+//! let conv1 = report.layer("conv1").unwrap();
+//! assert_eq!(conv1.macs, 105_415_200);
+//! // Data movement, not arithmetic, dominates.
+//! assert!(report.total.energy.total > 3.0 * report.total.energy.mac);
+//! ```
+
+pub mod compare;
+pub mod cost;
+pub mod dataflow;
+mod error;
+pub mod mapping;
+pub mod mapspace;
+pub mod network;
+pub mod search;
+pub mod spec;
+pub mod weight_fetch;
+pub mod workload;
+
+pub use cost::LayerCost;
+pub use dataflow::Dataflow;
+pub use error::EnergyError;
+pub use network::NetworkCost;
+pub use search::Objective;
+pub use spec::Hardware;
+pub use workload::Workload;

@@ -1,0 +1,151 @@
+//! Whole-network evaluation and the stable JSON report.
+//!
+//! # JSON interface
+//!
+//! ```json
+//! {
+//!   "model": "alexnet", "hardware": "eyeriss", "dataflow": "rs", "batch": 1,
+//!   "objective": "energy", "unit": "mac",
+//!   "layers": [{
+//!     "name": "conv1", "class": "conv", "dataflow": "rs", "macs": 105415200,
+//!     "cycles": 1.2e6, "utilization": 0.8,
+//!     "energy": {"mac": .., "rf": .., "array": .., "buffer": .., "dram": .., "total": ..},
+//!     "energy_by_type": {"ifmap": .., "filter": .., "psum": .., "compute": ..},
+//!     "accesses": {"dram": {"ifmap": .., "filter": .., "psum": ..}, "buffer": {..},
+//!                  "array": {..}, "rf": {..}},
+//!     "reuse": {"ifmap": {"a": .., "b": .., "c": .., "d": ..}, "filter": {..}, "psum": {..}},
+//!     "dram_bytes": .., "mapping": "PE set 11x55 (R x P), ...",
+//!     "search": {"mapspace": .., "evaluated": ..}
+//!   }],
+//!   "total": {"energy": {same keys}, "energy_by_type": {same keys}, "macs": ..,
+//!             "cycles": .., "dram_bytes": .., "utilization": ..,
+//!             "conv": {"energy": .., "macs": ..}, "fc": {"energy": .., "macs": ..}}
+//! }
+//! ```
+//!
+//! Energies are plain numbers in `unit` (`mac`: multiples of one MAC's energy; `pJ`), summed
+//! over the whole batch; accesses are words; cycles assume the layers run one after another.
+
+use crate::cost::{LayerCost, LevelEnergy, TypeEnergy};
+use crate::dataflow::Dataflow;
+use crate::search::{evaluate_layers, Objective, SearchStats};
+use crate::spec::{CostModelKind, Hardware};
+use crate::workload::Workload;
+use crate::{weight_fetch, EnergyError};
+use joule_model::LayerClass;
+use serde::Serialize;
+
+/// A layer's cost and what its search looked at.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerReport {
+    #[serde(flatten)]
+    pub cost: LayerCost,
+    pub search: SearchStats,
+}
+
+/// Energy and MACs of one layer class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ClassTotal {
+    pub energy: f64,
+    pub macs: u64,
+}
+
+/// Network totals.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub energy: LevelEnergy,
+    pub energy_by_type: TypeEnergy,
+    pub macs: u64,
+    pub cycles: f64,
+    pub dram_bytes: f64,
+    pub utilization: f64,
+    pub conv: ClassTotal,
+    pub fc: ClassTotal,
+}
+
+/// The energy report of a network on a machine under a dataflow.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NetworkCost {
+    pub model: String,
+    pub hardware: String,
+    pub dataflow: Dataflow,
+    pub batch: usize,
+    pub objective: Objective,
+    pub unit: String,
+    pub layers: Vec<LayerReport>,
+    pub total: Totals,
+}
+
+impl NetworkCost {
+    pub fn layer(&self, name: &str) -> Option<&LayerCost> {
+        self.layers
+            .iter()
+            .find(|l| l.cost.name == name)
+            .map(|l| &l.cost)
+    }
+}
+
+/// Evaluates `layers` (already at their batch size) of `model` on `hw`.
+pub fn evaluate(
+    model: &str,
+    layers: &[Workload],
+    hw: &Hardware,
+    dataflow: Dataflow,
+    objective: Objective,
+) -> Result<NetworkCost, EnergyError> {
+    for w in layers {
+        w.validate(model)?;
+    }
+    let results: Vec<LayerReport> = match hw.model {
+        CostModelKind::Dataflow => evaluate_layers(layers, hw, dataflow, objective)?
+            .into_iter()
+            .map(|(cost, search)| LayerReport { cost, search })
+            .collect(),
+        CostModelKind::WeightFetch => layers
+            .iter()
+            .map(|w| LayerReport {
+                cost: weight_fetch::layer_cost(w, hw),
+                search: SearchStats::default(),
+            })
+            .collect(),
+    };
+    let mut total = Totals::default();
+    for l in &results {
+        let c = &l.cost;
+        let e = &mut total.energy;
+        e.mac += c.energy.mac;
+        e.rf += c.energy.rf;
+        e.array += c.energy.array;
+        e.buffer += c.energy.buffer;
+        e.dram += c.energy.dram;
+        e.total += c.energy.total;
+        let t = &mut total.energy_by_type;
+        t.ifmap += c.energy_by_type.ifmap;
+        t.filter += c.energy_by_type.filter;
+        t.psum += c.energy_by_type.psum;
+        t.compute += c.energy_by_type.compute;
+        total.macs += c.macs;
+        total.cycles += c.cycles;
+        total.dram_bytes += c.dram_bytes;
+        let class = if c.class == LayerClass::Fc {
+            &mut total.fc
+        } else {
+            &mut total.conv
+        };
+        class.energy += c.energy.total;
+        class.macs += c.macs;
+    }
+    if total.cycles > 0.0 {
+        total.utilization = total.macs as f64 / (total.cycles * hw.array.pes() as f64);
+    }
+    Ok(NetworkCost {
+        model: model.to_string(),
+        hardware: hw.name.clone(),
+        dataflow,
+        batch: layers.first().map_or(0, |w| w.nest.n),
+        objective,
+        unit: hw.energy.unit.as_str().to_string(),
+        layers: results,
+        total,
+    })
+}

@@ -1,0 +1,550 @@
+//! The architecture: a hardware spec, parsed from YAML, validated once, then immutable.
+//!
+//! # Schema
+//!
+//! ```yaml
+//! name: isca16                 # required
+//! description: free text       # optional
+//! model: dataflow              # optional: dataflow (default) | weight_fetch
+//! array: { rows: 16, cols: 16 }            # PE array, both > 0
+//! rf: { bytes: 512 }                       # per-PE register file shared by all data types,
+//! # rf: { words: 256 }                     #   in bytes or words, or split per data type in
+//! # rf: { ifmap: 12, filter: 224, psum: 24 }   # words (Eyeriss' scratchpads)
+//! buffer: { bytes: 131072 }                # global buffer (or `words:`), >= one word
+//! dram: { bandwidth: 16 }                  # optional, words per cycle; unlimited if absent
+//! word_bits: 16                            # data word width, 1..=64
+//! clock_mhz: 200                           # optional, default 200
+//! energy:                                  # energy per access of one word, and per MAC
+//!   unit: mac                              # mac (normalized to one MAC) | pJ
+//!   mac: 1
+//!   rf: 1
+//!   array: 2                               # inter-PE / array network delivery
+//!   buffer: 6
+//!   dram: 200
+//! arithmetic:                              # optional (horowitz45): per-op energies
+//!   precision: fp32                        # int8 | int16 | int32 | fp16 | fp32: the MAC
+//!   int8_add: 0.03                         #   energy becomes <precision>_mult + _add
+//!   fp32_mult: 3.7                         # ... any of int8/16/32 and fp16/32 _add/_mult
+//! ```
+//!
+//! Unknown fields are rejected, and every error names the field's path (`energy.dram`,
+//! `rf.psum`, `array.rows`).
+
+use crate::EnergyError;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Which cost model a spec is meant for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostModelKind {
+    /// The Eyeriss-style mapping model with the four memory levels (the default).
+    Dataflow,
+    /// The simple model: every MAC fetches its weight from the buffer or DRAM.
+    WeightFetch,
+}
+
+/// The unit of the energy numbers in a spec and in every report built from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnergyUnit {
+    /// Normalized to the energy of one MAC.
+    #[serde(rename = "mac")]
+    Mac,
+    /// Picojoules.
+    #[serde(rename = "pJ")]
+    PicoJoule,
+}
+
+impl EnergyUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnergyUnit::Mac => "mac",
+            EnergyUnit::PicoJoule => "pJ",
+        }
+    }
+}
+
+/// The PE array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Array {
+    pub rows: u64,
+    pub cols: u64,
+}
+
+impl Array {
+    pub fn pes(&self) -> u64 {
+        self.rows * self.cols
+    }
+}
+
+/// Per-PE register-file capacity, in words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RfCapacity {
+    /// One RF shared by ifmaps, filters and psums.
+    Shared(u64),
+    /// Separate scratchpads (Eyeriss).
+    Split { ifmap: u64, filter: u64, psum: u64 },
+}
+
+impl RfCapacity {
+    pub fn total_words(&self) -> u64 {
+        match *self {
+            RfCapacity::Shared(w) => w,
+            RfCapacity::Split {
+                ifmap,
+                filter,
+                psum,
+            } => ifmap + filter + psum,
+        }
+    }
+
+    /// Whether per-PE footprints `[ifmap, filter, psum]` (words) fit.
+    pub fn fits(&self, words: [f64; 3]) -> bool {
+        match *self {
+            RfCapacity::Shared(w) => words.iter().sum::<f64>() <= w as f64 + 1e-9,
+            RfCapacity::Split {
+                ifmap,
+                filter,
+                psum,
+            } => {
+                words[0] <= ifmap as f64 + 1e-9
+                    && words[1] <= filter as f64 + 1e-9
+                    && words[2] <= psum as f64 + 1e-9
+            }
+        }
+    }
+}
+
+/// Energy per access of one word at each level, and per MAC, in `unit`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct EnergyCosts {
+    pub unit: EnergyUnit,
+    pub mac: f64,
+    pub rf: f64,
+    pub array: f64,
+    pub buffer: f64,
+    pub dram: f64,
+}
+
+/// A validated hardware description.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Hardware {
+    pub name: String,
+    pub description: String,
+    pub model: CostModelKind,
+    pub array: Array,
+    pub rf: RfCapacity,
+    /// Global buffer capacity in words.
+    pub buffer_words: u64,
+    /// DRAM bandwidth in words per cycle; `None` is unlimited.
+    pub dram_bandwidth: Option<f64>,
+    pub word_bits: u32,
+    pub clock_mhz: f64,
+    pub energy: EnergyCosts,
+}
+
+impl Hardware {
+    /// Bytes of one word.
+    pub fn word_bytes(&self) -> f64 {
+        self.word_bits as f64 / 8.0
+    }
+}
+
+/// The built-in presets: `(name, YAML)`.
+pub const PRESETS: [(&str, &str); 3] = [
+    ("eyeriss", include_str!("../presets/eyeriss.yaml")),
+    ("isca16", include_str!("../presets/isca16.yaml")),
+    ("horowitz45", include_str!("../presets/horowitz45.yaml")),
+];
+
+/// Loads a preset by name.
+pub fn preset(name: &str) -> Result<Hardware, EnergyError> {
+    let (_, text) =
+        PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| EnergyError::UnknownPreset {
+                name: name.to_string(),
+                known: PRESETS.map(|(n, _)| n).join(", "),
+            })?;
+    parse(text, &format!("preset {name}"))
+}
+
+/// Loads a preset name, or else a YAML file.
+pub fn load(spec: &str) -> Result<Hardware, EnergyError> {
+    if PRESETS.iter().any(|(n, _)| *n == spec) {
+        return preset(spec);
+    }
+    let path = Path::new(spec);
+    if path.extension().is_none() && !spec.contains(std::path::MAIN_SEPARATOR) {
+        return preset(spec);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| EnergyError::Io {
+        file: spec.to_string(),
+        message: e.to_string(),
+    })?;
+    parse(&text, spec)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    model: Option<CostModelKind>,
+    array: RawArray,
+    rf: RawRf,
+    buffer: RawBuffer,
+    #[serde(default)]
+    dram: Option<RawDram>,
+    word_bits: u32,
+    #[serde(default)]
+    clock_mhz: Option<f64>,
+    energy: RawEnergy,
+    #[serde(default)]
+    arithmetic: Option<RawArithmetic>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArray {
+    rows: u64,
+    cols: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRf {
+    bytes: Option<u64>,
+    words: Option<u64>,
+    ifmap: Option<u64>,
+    filter: Option<u64>,
+    psum: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuffer {
+    bytes: Option<u64>,
+    words: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDram {
+    bandwidth: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnergy {
+    unit: EnergyUnit,
+    mac: f64,
+    rf: f64,
+    array: f64,
+    buffer: f64,
+    dram: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArithmetic {
+    precision: String,
+    int8_add: Option<f64>,
+    int16_add: Option<f64>,
+    int32_add: Option<f64>,
+    int8_mult: Option<f64>,
+    int16_mult: Option<f64>,
+    int32_mult: Option<f64>,
+    fp16_add: Option<f64>,
+    fp16_mult: Option<f64>,
+    fp32_add: Option<f64>,
+    fp32_mult: Option<f64>,
+}
+
+impl RawArithmetic {
+    fn get(&self, key: &str) -> Option<f64> {
+        match key {
+            "int8_add" => self.int8_add,
+            "int16_add" => self.int16_add,
+            "int32_add" => self.int32_add,
+            "int8_mult" => self.int8_mult,
+            "int16_mult" => self.int16_mult,
+            "int32_mult" => self.int32_mult,
+            "fp16_add" => self.fp16_add,
+            "fp16_mult" => self.fp16_mult,
+            "fp32_add" => self.fp32_add,
+            "fp32_mult" => self.fp32_mult,
+            _ => None,
+        }
+    }
+}
+
+/// Parses and validates a spec; `file` names the source in errors.
+pub fn parse(text: &str, file: &str) -> Result<Hardware, EnergyError> {
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    let raw: RawSpec = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        let message = e.inner().to_string();
+        // serde_yaml appends " at line L column C"; keep it, it helps.
+        EnergyError::Spec {
+            file: file.to_string(),
+            field: if field == "." { "(root)".into() } else { field },
+            message,
+        }
+    })?;
+    validate(raw, file)
+}
+
+fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
+    let err = |field: &str, message: String| EnergyError::Spec {
+        file: file.to_string(),
+        field: field.to_string(),
+        message,
+    };
+    if raw.name.trim().is_empty() {
+        return Err(err("name", "must not be empty".into()));
+    }
+    if raw.word_bits == 0 || raw.word_bits > 64 {
+        return Err(err(
+            "word_bits",
+            format!("must be 1..=64, got {}", raw.word_bits),
+        ));
+    }
+    let word_bytes = raw.word_bits as f64 / 8.0;
+    for (field, v) in [
+        ("array.rows", raw.array.rows),
+        ("array.cols", raw.array.cols),
+    ] {
+        if v == 0 {
+            return Err(err(field, "the PE array needs at least one PE".into()));
+        }
+    }
+    let model = raw.model.unwrap_or(CostModelKind::Dataflow);
+    let rf = match (
+        &raw.rf.bytes,
+        &raw.rf.words,
+        &raw.rf.ifmap,
+        &raw.rf.filter,
+        &raw.rf.psum,
+    ) {
+        (Some(b), None, None, None, None) => RfCapacity::Shared((*b as f64 / word_bytes) as u64),
+        (None, Some(w), None, None, None) => RfCapacity::Shared(*w),
+        (None, None, Some(i), Some(f), Some(p)) => RfCapacity::Split {
+            ifmap: *i,
+            filter: *f,
+            psum: *p,
+        },
+        _ => {
+            return Err(err(
+                "rf",
+                "give exactly one of `bytes`, `words`, or all of `ifmap`, `filter`, `psum`".into(),
+            ))
+        }
+    };
+    if model == CostModelKind::Dataflow {
+        if let RfCapacity::Shared(0) = rf {
+            // A dataflow model may have no RF (NLR hardware); that is allowed.
+        }
+        if let RfCapacity::Split {
+            ifmap,
+            filter,
+            psum,
+        } = rf
+        {
+            for (field, v) in [
+                ("rf.ifmap", ifmap),
+                ("rf.filter", filter),
+                ("rf.psum", psum),
+            ] {
+                if v == 0 {
+                    return Err(err(
+                        field,
+                        "a split RF needs at least one word per type".into(),
+                    ));
+                }
+            }
+        }
+        if let (Some(b), RfCapacity::Shared(0)) = (raw.rf.bytes, rf) {
+            if b > 0 {
+                return Err(err(
+                    "rf.bytes",
+                    format!("{b} bytes is smaller than one {}-bit word", raw.word_bits),
+                ));
+            }
+        }
+    }
+    let (buffer_words, buffer_field) = match (raw.buffer.bytes, raw.buffer.words) {
+        (Some(b), None) => ((b as f64 / word_bytes) as u64, "buffer.bytes"),
+        (None, Some(w)) => (w, "buffer.words"),
+        _ => {
+            return Err(err(
+                "buffer",
+                "give exactly one of `bytes` or `words`".into(),
+            ))
+        }
+    };
+    if buffer_words == 0 {
+        return Err(err(
+            buffer_field,
+            format!("the buffer is smaller than one {}-bit word", raw.word_bits),
+        ));
+    }
+    let dram_bandwidth = match raw.dram.and_then(|d| d.bandwidth) {
+        Some(bw) if !(bw > 0.0 && bw.is_finite()) => {
+            return Err(err(
+                "dram.bandwidth",
+                format!("must be a positive number of words per cycle, got {bw}"),
+            ))
+        }
+        other => other,
+    };
+    let clock_mhz = raw.clock_mhz.unwrap_or(200.0);
+    if !(clock_mhz > 0.0 && clock_mhz.is_finite()) {
+        return Err(err(
+            "clock_mhz",
+            format!("must be positive, got {clock_mhz}"),
+        ));
+    }
+    let e = &raw.energy;
+    for (field, v) in [
+        ("energy.mac", e.mac),
+        ("energy.rf", e.rf),
+        ("energy.array", e.array),
+        ("energy.buffer", e.buffer),
+        ("energy.dram", e.dram),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err(err(
+                field,
+                format!("energy must be a non-negative number, got {v}"),
+            ));
+        }
+    }
+    let mut mac = e.mac;
+    if let Some(arith) = &raw.arithmetic {
+        let precision = arith.precision.as_str();
+        if !["int8", "int16", "int32", "fp16", "fp32"].contains(&precision) {
+            return Err(err(
+                "arithmetic.precision",
+                format!("expected int8, int16, int32, fp16 or fp32, got {precision:?}"),
+            ));
+        }
+        for op in ["add", "mult"] {
+            let key = format!("{precision}_{op}");
+            match arith.get(&key) {
+                Some(v) if v >= 0.0 && v.is_finite() => {}
+                Some(v) => {
+                    return Err(err(
+                        &format!("arithmetic.{key}"),
+                        format!("energy must be a non-negative number, got {v}"),
+                    ))
+                }
+                None => {
+                    return Err(err(
+                        &format!("arithmetic.{key}"),
+                        format!("needed for precision {precision}, but missing"),
+                    ))
+                }
+            }
+        }
+        mac = arith.get(&format!("{precision}_add")).unwrap_or(0.0)
+            + arith.get(&format!("{precision}_mult")).unwrap_or(0.0);
+    }
+    Ok(Hardware {
+        name: raw.name,
+        description: raw.description,
+        model,
+        array: Array {
+            rows: raw.array.rows,
+            cols: raw.array.cols,
+        },
+        rf,
+        buffer_words,
+        dram_bandwidth,
+        word_bits: raw.word_bits,
+        clock_mhz,
+        energy: EnergyCosts {
+            unit: e.unit,
+            mac,
+            rf: e.rf,
+            array: e.array,
+            buffer: e.buffer,
+            dram: e.dram,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: t\narray: {rows: 4, cols: 4}\nrf: {words: 64}\n\
+        buffer: {bytes: 1024}\nword_bits: 16\n\
+        energy: {unit: mac, mac: 1, rf: 1, array: 2, buffer: 6, dram: 200}\n";
+
+    fn field_of(text: &str) -> String {
+        match parse(text, "spec.yaml").unwrap_err() {
+            EnergyError::Spec { field, .. } => field,
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn presets_load_with_their_numbers() {
+        let eyeriss = preset("eyeriss").unwrap();
+        assert_eq!(eyeriss.array.pes(), 168);
+        assert_eq!(eyeriss.buffer_words, 108 * 1024 / 2);
+        assert_eq!(
+            eyeriss.rf,
+            RfCapacity::Split {
+                ifmap: 12,
+                filter: 224,
+                psum: 24
+            }
+        );
+        let isca = preset("isca16").unwrap();
+        assert_eq!((isca.array.pes(), isca.buffer_words), (256, 65536));
+        assert_eq!(isca.rf, RfCapacity::Shared(256));
+        assert_eq!(isca.energy.dram, 200.0);
+        let h = preset("horowitz45").unwrap();
+        assert_eq!(h.energy.unit, EnergyUnit::PicoJoule);
+        assert!((h.energy.mac - 4.6).abs() < 1e-12);
+        assert!(matches!(
+            preset("tpu"),
+            Err(EnergyError::UnknownPreset { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_specs_name_the_field() {
+        assert!(parse(GOOD, "spec.yaml").is_ok());
+        assert_eq!(
+            field_of(&GOOD.replace("dram: 200", "dram: -1")),
+            "energy.dram"
+        );
+        assert_eq!(field_of(&GOOD.replace("rows: 4", "rows: 0")), "array.rows");
+        assert_eq!(
+            field_of(&GOOD.replace("bytes: 1024", "bytes: 1")),
+            "buffer.bytes"
+        );
+        assert_eq!(
+            field_of(&GOOD.replace("rf: {words: 64}", "rf: {words: 64, colour: 2}")),
+            "rf"
+        );
+        assert_eq!(
+            field_of(&GOOD.replace("cols: 4", "cols: 4, depth: 2")),
+            "array"
+        );
+        assert_eq!(field_of(&GOOD.replace("mac: 1,", "mac: x,")), "energy.mac");
+        let err = parse(&GOOD.replace("dram: 200", "dram: -1"), "spec.yaml").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("spec.yaml: field `energy.dram`"), "{text}");
+        assert!(text.contains("non-negative"), "{text}");
+        let unknown = parse(&format!("{GOOD}colour: red\n"), "s.yaml").unwrap_err();
+        assert!(unknown.to_string().contains("colour"), "{unknown}");
+    }
+}

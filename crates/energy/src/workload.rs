@@ -1,0 +1,170 @@
+//! The workload: one CONV/FC layer's loop nest, with the data properties (density, bitwidth)
+//! that the cost model consumes. Built from the IR's [`LoopNest`].
+
+use crate::EnergyError;
+use joule_model::{Graph, LayerClass, LoopNest, Shape};
+use serde::{Deserialize, Serialize};
+
+/// The three data types of a CONV layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataType {
+    Ifmap,
+    Filter,
+    /// Partial sums, which end as the ofmap.
+    Psum,
+}
+
+impl DataType {
+    pub const ALL: [DataType; 3] = [DataType::Ifmap, DataType::Filter, DataType::Psum];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::Ifmap => "ifmap",
+            DataType::Filter => "filter",
+            DataType::Psum => "psum",
+        }
+    }
+}
+
+/// Fraction of non-zero values: 1.0 is dense.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Density {
+    pub ifmap: f64,
+    pub weight: f64,
+}
+
+impl Default for Density {
+    fn default() -> Self {
+        Density {
+            ifmap: 1.0,
+            weight: 1.0,
+        }
+    }
+}
+
+/// Bits per value of each data type; `None` means the hardware's word width.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bitwidth {
+    pub ifmap: Option<u32>,
+    pub filter: Option<u32>,
+    pub psum: Option<u32>,
+}
+
+impl Bitwidth {
+    /// The widths `[ifmap, filter, psum]`, defaulting to `word_bits`.
+    pub fn resolve(&self, word_bits: u32) -> [u32; 3] {
+        [
+            self.ifmap.unwrap_or(word_bits),
+            self.filter.unwrap_or(word_bits),
+            self.psum.unwrap_or(word_bits),
+        ]
+    }
+}
+
+/// One layer to map: its name, class and loop nest (whole batch), plus data properties.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub name: String,
+    pub class: LayerClass,
+    pub nest: LoopNest,
+    pub density: Density,
+    pub bits: Bitwidth,
+}
+
+impl Workload {
+    /// A dense layer at the hardware's word width.
+    pub fn new(name: impl Into<String>, class: LayerClass, nest: LoopNest) -> Workload {
+        Workload {
+            name: name.into(),
+            class,
+            nest,
+            density: Density::default(),
+            bits: Bitwidth::default(),
+        }
+    }
+
+    /// Checks the densities and bitwidths, naming the field on error.
+    pub fn validate(&self, source: &str) -> Result<(), EnergyError> {
+        let err = |field: &str, message: String| EnergyError::Setting {
+            source_name: source.to_string(),
+            layer: self.name.clone(),
+            field: field.to_string(),
+            message,
+        };
+        for (field, d) in [
+            ("density.ifmap", self.density.ifmap),
+            ("density.weight", self.density.weight),
+        ] {
+            if !(d > 0.0 && d <= 1.0) {
+                return Err(err(field, format!("must be in (0, 1], got {d}")));
+            }
+        }
+        for (field, b) in [
+            ("bits.ifmap", self.bits.ifmap),
+            ("bits.filter", self.bits.filter),
+            ("bits.psum", self.bits.psum),
+        ] {
+            if let Some(b) = b {
+                if b == 0 || b > 64 {
+                    return Err(err(field, format!("must be 1..=64, got {b}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Padded ifmap height that the layer reads (rows touched by the sliding window).
+    pub fn ifmap_rows(&self) -> u64 {
+        ((self.nest.p - 1) * self.nest.stride_h + self.nest.effective_r()) as u64
+    }
+
+    /// Padded ifmap width that the layer reads.
+    pub fn ifmap_cols(&self) -> u64 {
+        ((self.nest.q - 1) * self.nest.stride_w + self.nest.effective_s()) as u64
+    }
+}
+
+/// The CONV and FC layers of a graph as workloads with batch size `batch` (dense).
+/// Weight densities are measured from the graph's filter tensors where it has them (ONNX).
+pub fn from_graph(
+    graph: &Graph,
+    input: Option<Shape>,
+    batch: usize,
+) -> Result<Vec<Workload>, EnergyError> {
+    let model_err = |message: String| EnergyError::Model {
+        model: graph.name.clone(),
+        message,
+    };
+    if batch == 0 {
+        return Err(model_err("batch size must be at least 1".into()));
+    }
+    let mut shape = graph
+        .resolve_input(input)
+        .map_err(|e| model_err(e.to_string()))?;
+    shape.n = batch;
+    let shapes = graph.infer(shape).map_err(|e| model_err(e.to_string()))?;
+    let mut layers = Vec::new();
+    for (node, node_shapes) in graph.nodes().iter().zip(&shapes) {
+        let class = node.op.class();
+        let Some(nest) = node_shapes.loop_nest else {
+            continue;
+        };
+        if class == LayerClass::Other {
+            continue;
+        }
+        let mut w = Workload::new(node.name.clone(), class, nest);
+        if let Some(filter) = node.params.first() {
+            if !filter.is_empty() {
+                // A layer of all zeros would have density 0; keep it positive.
+                w.density.weight = filter.density().max(1.0 / filter.len() as f64);
+            }
+        }
+        layers.push(w);
+    }
+    Ok(layers)
+}
