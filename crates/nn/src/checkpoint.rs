@@ -42,10 +42,18 @@ pub fn to_bytes(network: &Network) -> Result<Vec<u8>, NnError> {
     let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (i, node) in graph.nodes().iter().enumerate() {
         for (k, t) in node.params.iter().enumerate() {
-            named.push((param_name(&node.name, &node.op, k), t.shape.clone(), le_bytes(&t.data)));
+            named.push((
+                param_name(&node.name, &node.op, k),
+                t.shape.clone(),
+                le_bytes(&t.data),
+            ));
         }
         if let Some(mask) = network.mask(NodeId(i)) {
-            named.push((format!("{}.mask", node.name), node.params[0].shape.clone(), le_bytes(mask)));
+            named.push((
+                format!("{}.mask", node.name),
+                node.params[0].shape.clone(),
+                le_bytes(mask),
+            ));
         }
     }
     let views: Vec<(String, TensorView)> = named
@@ -82,7 +90,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Network, NnError> {
     let mut graph: Graph = serde_json::from_str(json).map_err(|e| bad(GRAPH_KEY, e.to_string()))?;
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad("header", e.to_string()))?;
     let read = |name: &str| -> Result<Option<Tensor>, NnError> {
-        let Ok(view) = tensors.tensor(name) else { return Ok(None) };
+        let Ok(view) = tensors.tensor(name) else {
+            return Ok(None);
+        };
         if view.dtype() != Dtype::F32 {
             return Err(bad(name, format!("dtype {:?}, expected F32", view.dtype())));
         }

@@ -32,10 +32,19 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, NnError> {
 
 fn parse_idx(bytes: &[u8]) -> Result<IdxArray, (&'static str, String)> {
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
-        return Err(("magic", "not an IDX file (expected 0x0000 then type and rank)".into()));
+        return Err((
+            "magic",
+            "not an IDX file (expected 0x0000 then type and rank)".into(),
+        ));
     }
     if bytes[2] != 0x08 {
-        return Err(("type", format!("element type 0x{:02x} unsupported, only unsigned bytes (0x08)", bytes[2])));
+        return Err((
+            "type",
+            format!(
+                "element type 0x{:02x} unsupported, only unsigned bytes (0x08)",
+                bytes[2]
+            ),
+        ));
     }
     let rank = bytes[3] as usize;
     let header = 4 + 4 * rank;
@@ -47,7 +56,13 @@ fn parse_idx(bytes: &[u8]) -> Result<IdxArray, (&'static str, String)> {
         .collect();
     let len: usize = dims.iter().product();
     if bytes.len() - header != len {
-        return Err(("data", format!("dimensions {dims:?} need {len} bytes, the file has {}", bytes.len() - header)));
+        return Err((
+            "data",
+            format!(
+                "dimensions {dims:?} need {len} bytes, the file has {}",
+                bytes.len() - header
+            ),
+        ));
     }
     Ok(IdxArray {
         dims,
@@ -73,10 +88,20 @@ impl Dataset {
         let sample = match x.dims.as_slice() {
             [_, h, w] => Shape::new(1, 1, *h, *w),
             [_, c, h, w] => Shape::new(1, *c, *h, *w),
-            d => return Err(NnError::bad_file(images, "dimensions", format!("{d:?}: expected N x H x W or N x C x H x W"))),
+            d => {
+                return Err(NnError::bad_file(
+                    images,
+                    "dimensions",
+                    format!("{d:?}: expected N x H x W or N x C x H x W"),
+                ))
+            }
         };
         if y.dims.len() != 1 || y.dims[0] != x.dims[0] {
-            return Err(NnError::bad_file(labels, "dimensions", format!("{:?}: expected one label per image ({})", y.dims, x.dims[0])));
+            return Err(NnError::bad_file(
+                labels,
+                "dimensions",
+                format!("{:?}: expected one label per image ({})", y.dims, x.dims[0]),
+            ));
         }
         let classes = y.data.iter().copied().max().map_or(0, |m| m as usize + 1);
         Ok(Dataset {
@@ -202,8 +227,13 @@ mod tests {
 
     #[test]
     fn missing_data_names_the_fetch_script() {
-        let err = DataSource::Mnist.load(Path::new("/nonexistent"), Split::Test).unwrap_err();
+        let err = DataSource::Mnist
+            .load(Path::new("/nonexistent"), Split::Test)
+            .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("scripts/fetch-data.sh") && text.contains("/nonexistent/mnist"), "{text}");
+        assert!(
+            text.contains("scripts/fetch-data.sh") && text.contains("/nonexistent/mnist"),
+            "{text}"
+        );
     }
 }

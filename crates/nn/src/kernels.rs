@@ -124,7 +124,15 @@ impl ConvGeometry {
 
     /// For every (kernel row or column offset, output index): the ifmap index or `None` in the
     /// padding.
-    fn source(&self, out: usize, k: usize, stride: usize, pad: usize, dil: usize, size: usize) -> Option<usize> {
+    fn source(
+        &self,
+        out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        dil: usize,
+        size: usize,
+    ) -> Option<usize> {
         let pos = (out * stride + k * dil) as isize - pad as isize;
         (pos >= 0 && (pos as usize) < size).then_some(pos as usize)
     }
@@ -140,12 +148,26 @@ impl ConvGeometry {
                     let dst = &mut col[row..row + pq];
                     for p in 0..self.p {
                         let line = &mut dst[p * self.q..(p + 1) * self.q];
-                        match self.source(p, r, self.stride_h, self.pad_top, self.dilation_h, self.h) {
+                        match self.source(
+                            p,
+                            r,
+                            self.stride_h,
+                            self.pad_top,
+                            self.dilation_h,
+                            self.h,
+                        ) {
                             None => line.fill(0.0),
                             Some(y) => {
                                 let src = &plane[y * self.w..(y + 1) * self.w];
                                 for (q, v) in line.iter_mut().enumerate() {
-                                    *v = match self.source(q, s, self.stride_w, self.pad_left, self.dilation_w, self.w) {
+                                    *v = match self.source(
+                                        q,
+                                        s,
+                                        self.stride_w,
+                                        self.pad_left,
+                                        self.dilation_w,
+                                        self.w,
+                                    ) {
                                         Some(x) => src[x],
                                         None => 0.0,
                                     };
@@ -168,12 +190,21 @@ impl ConvGeometry {
                     let row = ((c * self.r + r) * self.s + s) * pq;
                     let src = &col[row..row + pq];
                     for p in 0..self.p {
-                        let Some(y) = self.source(p, r, self.stride_h, self.pad_top, self.dilation_h, self.h) else {
+                        let Some(y) =
+                            self.source(p, r, self.stride_h, self.pad_top, self.dilation_h, self.h)
+                        else {
                             continue;
                         };
                         let line = &src[p * self.q..(p + 1) * self.q];
                         for (q, v) in line.iter().enumerate() {
-                            if let Some(x) = self.source(q, s, self.stride_w, self.pad_left, self.dilation_w, self.w) {
+                            if let Some(x) = self.source(
+                                q,
+                                s,
+                                self.stride_w,
+                                self.pad_left,
+                                self.dilation_w,
+                                self.w,
+                            ) {
                                 plane[y * self.w + x] += v;
                             }
                         }

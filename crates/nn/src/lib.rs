@@ -25,6 +25,7 @@ pub mod layers;
 mod network;
 mod optim;
 pub mod prune;
+pub mod recipe;
 mod rng;
 pub mod train;
 

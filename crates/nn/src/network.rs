@@ -210,15 +210,27 @@ impl Network {
                     let k = xs.per_sample();
                     layers::fc_forward(xs.n, k, fc.outputs, x, &node.params[0].data, p(1), &mut y)
                 }
-                Op::Pool(pool) => aux = Aux::Argmax(layers::pool_forward(pool, xs, shapes.output, x, &mut y)),
-                Op::GlobalPool { kind } => aux = Aux::Argmax(layers::global_pool_forward(*kind, xs, x, &mut y)),
+                Op::Pool(pool) => {
+                    aux = Aux::Argmax(layers::pool_forward(pool, xs, shapes.output, x, &mut y))
+                }
+                Op::GlobalPool { kind } => {
+                    aux = Aux::Argmax(layers::global_pool_forward(*kind, xs, x, &mut y))
+                }
                 Op::Activation(a) => layers::activation_forward(*a, x, &mut y),
                 Op::BatchNorm(bn) => {
                     let ps = [0, 1, 2, 3].map(|k| node.params[k].data.as_slice());
                     if train.is_some() {
                         let mut mean = node.params[2].data.clone();
                         let mut var = node.params[3].data.clone();
-                        let cache = layers::batch_norm_train(xs, bn.epsilon, ps[0], ps[1], (&mut mean, &mut var), x, &mut y);
+                        let cache = layers::batch_norm_train(
+                            xs,
+                            bn.epsilon,
+                            ps[0],
+                            ps[1],
+                            (&mut mean, &mut var),
+                            x,
+                            &mut y,
+                        );
                         aux = Aux::BatchNorm {
                             cache,
                             running_mean: mean,
@@ -243,7 +255,8 @@ impl Network {
                         let src = trace.value(*v);
                         for n in 0..xs.n {
                             let dst = (n * out_c + offset) * hw;
-                            y[dst..dst + s.c * hw].copy_from_slice(&src[n * s.c * hw..(n + 1) * s.c * hw]);
+                            y[dst..dst + s.c * hw]
+                                .copy_from_slice(&src[n * s.c * hw..(n + 1) * s.c * hw]);
                         }
                         offset += s.c;
                     }
@@ -254,9 +267,18 @@ impl Network {
                     Some(rng) if *ratio > 0.0 => {
                         let keep = 1.0 - ratio;
                         let mask: Vec<f32> = (0..x.len())
-                            .map(|_| if rng.uniform() < keep { 1.0 / keep } else { 0.0 })
+                            .map(|_| {
+                                if rng.uniform() < keep {
+                                    1.0 / keep
+                                } else {
+                                    0.0
+                                }
+                            })
                             .collect();
-                        y.iter_mut().zip(x).zip(&mask).for_each(|((y, x), m)| *y = x * m);
+                        y.iter_mut()
+                            .zip(x)
+                            .zip(&mask)
+                            .for_each(|((y, x), m)| *y = x * m);
                         aux = Aux::Dropout(mask);
                     }
                     _ => y.copy_from_slice(x),
@@ -270,7 +292,13 @@ impl Network {
 
     /// Backpropagates `d_output` (the gradient of the loss with respect to node `from`'s
     /// output, usually [`Network::logits_node`]) through the trace.
-    pub fn backward(&self, trace: &Trace, from: NodeId, d_output: Vec<f32>, input_grad: bool) -> Gradients {
+    pub fn backward(
+        &self,
+        trace: &Trace,
+        from: NodeId,
+        d_output: Vec<f32>,
+        input_grad: bool,
+    ) -> Gradients {
         let nodes = self.graph.nodes();
         let mut grads = Gradients {
             params: nodes
@@ -300,12 +328,31 @@ impl Network {
                 Op::Conv(conv) => {
                     let nest = shapes.loop_nest.expect("conv has a loop nest");
                     let (dw, db) = split_grads(g);
-                    layers::conv_backward(conv, &nest, x, &node.params[0].data, &dy, dxs[0].as_deref_mut(), dw, db);
+                    layers::conv_backward(
+                        conv,
+                        &nest,
+                        x,
+                        &node.params[0].data,
+                        &dy,
+                        dxs[0].as_deref_mut(),
+                        dw,
+                        db,
+                    );
                 }
                 Op::FullyConnected(fc) => {
                     let (dw, db) = split_grads(g);
                     let k = xs.per_sample();
-                    layers::fc_backward(xs.n, k, fc.outputs, x, &node.params[0].data, &dy, dxs[0].as_deref_mut(), dw, db);
+                    layers::fc_backward(
+                        xs.n,
+                        k,
+                        fc.outputs,
+                        x,
+                        &node.params[0].data,
+                        &dy,
+                        dxs[0].as_deref_mut(),
+                        dw,
+                        db,
+                    );
                 }
                 _ => {
                     let mut empty: [f32; 0] = [];
@@ -316,35 +363,58 @@ impl Network {
                         None => &mut empty,
                     };
                     match (&node.op, &trace.aux[i]) {
-                        (Op::Pool(pool), Aux::Argmax(a)) => layers::pool_backward(pool, xs, shapes.output, a, &dy, dx),
+                        (Op::Pool(pool), Aux::Argmax(a)) => {
+                            layers::pool_backward(pool, xs, shapes.output, a, &dy, dx)
+                        }
                         (Op::GlobalPool { kind }, a) => {
-                            let a = if let Aux::Argmax(a) = a { a.as_slice() } else { &[] };
+                            let a = if let Aux::Argmax(a) = a {
+                                a.as_slice()
+                            } else {
+                                &[]
+                            };
                             layers::global_pool_backward(*kind, xs, a, &dy, dx)
                         }
                         (Op::Activation(a), _) => layers::activation_backward(*a, x, y, &dy, dx),
                         (Op::BatchNorm(_), Aux::BatchNorm { cache, .. }) => {
                             let (ds, rest) = g.split_at_mut(1);
-                            layers::batch_norm_backward(xs, &node.params[0].data, cache, &dy, dx, &mut ds[0], &mut rest[0]);
+                            layers::batch_norm_backward(
+                                xs,
+                                &node.params[0].data,
+                                cache,
+                                &dy,
+                                dx,
+                                &mut ds[0],
+                                &mut rest[0],
+                            );
                         }
                         (Op::BatchNorm(bn), _) => {
                             // Inference-mode batch norm: a per-channel affine map.
                             let hw = xs.h * xs.w;
                             let ps = [0, 1, 2, 3].map(|k| &node.params[k].data);
-                            for (j, (dyc, dxc)) in dy.chunks(hw).zip(dx.chunks_mut(hw)).enumerate() {
+                            for (j, (dyc, dxc)) in dy.chunks(hw).zip(dx.chunks_mut(hw)).enumerate()
+                            {
                                 let c = j % xs.c;
                                 let k = ps[0][c] / (ps[3][c] + bn.epsilon).sqrt();
                                 dyc.iter().zip(dxc).for_each(|(a, b)| *b = a * k);
                                 let xc = &x[j * hw..(j + 1) * hw];
                                 let inv_std = 1.0 / (ps[3][c] + bn.epsilon).sqrt();
-                                g[0][c] += dyc.iter().zip(xc).map(|(a, v)| a * (v - ps[2][c]) * inv_std).sum::<f32>();
+                                g[0][c] += dyc
+                                    .iter()
+                                    .zip(xc)
+                                    .map(|(a, v)| a * (v - ps[2][c]) * inv_std)
+                                    .sum::<f32>();
                                 g[1][c] += dyc.iter().sum::<f32>();
                             }
                         }
-                        (Op::Lrn(lrn), Aux::Lrn(base)) => layers::lrn_backward(lrn, xs, x, base, &dy, dx),
-                        (Op::Softmax, _) => layers::softmax_backward(xs, y, &dy, dx),
-                        (Op::Dropout { .. }, Aux::Dropout(mask)) => {
-                            dx.iter_mut().zip(&dy).zip(mask).for_each(|((d, g), m)| *d = g * m)
+                        (Op::Lrn(lrn), Aux::Lrn(base)) => {
+                            layers::lrn_backward(lrn, xs, x, base, &dy, dx)
                         }
+                        (Op::Softmax, _) => layers::softmax_backward(xs, y, &dy, dx),
+                        (Op::Dropout { .. }, Aux::Dropout(mask)) => dx
+                            .iter_mut()
+                            .zip(&dy)
+                            .zip(mask)
+                            .for_each(|((d, g), m)| *d = g * m),
                         (Op::Flatten | Op::Dropout { .. } | Op::Add, _) => {
                             if !dx.is_empty() {
                                 dx.copy_from_slice(&dy)
@@ -367,7 +437,8 @@ impl Network {
                                 if let Some(dx) = dx {
                                     for n in 0..xs.n {
                                         let src = (n * out_c + offset) * hw;
-                                        dx[n * s.c * hw..(n + 1) * s.c * hw].copy_from_slice(&dy[src..src + s.c * hw]);
+                                        dx[n * s.c * hw..(n + 1) * s.c * hw]
+                                            .copy_from_slice(&dy[src..src + s.c * hw]);
                                     }
                                 }
                                 offset += s.c;
@@ -434,17 +505,12 @@ impl Network {
     pub fn mask_gradients(&self, grads: &mut Gradients) {
         for (i, mask) in self.masks.iter().enumerate() {
             if let Some(mask) = mask {
-                grads.params[i][0].iter_mut().zip(mask).for_each(|(g, m)| *g *= m);
+                grads.params[i][0]
+                    .iter_mut()
+                    .zip(mask)
+                    .for_each(|(g, m)| *g *= m);
             }
         }
-    }
-
-    pub(crate) fn masks(&self) -> &[Option<Vec<f32>>] {
-        &self.masks
-    }
-
-    pub(crate) fn graph_mut(&mut self) -> &mut Graph {
-        &mut self.graph
     }
 }
 

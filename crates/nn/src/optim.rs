@@ -14,15 +14,31 @@ pub trait Optimizer {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OptimizerConfig {
-    Sgd { momentum: f32, weight_decay: f32 },
-    Adam { beta1: f32, beta2: f32, eps: f32, weight_decay: f32 },
+    Sgd {
+        momentum: f32,
+        weight_decay: f32,
+    },
+    Adam {
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
 }
 
 impl OptimizerConfig {
     pub fn build(self) -> Box<dyn Optimizer + Send> {
         match self {
-            OptimizerConfig::Sgd { momentum, weight_decay } => Box::new(Sgd::new(momentum, weight_decay)),
-            OptimizerConfig::Adam { beta1, beta2, eps, weight_decay } => Box::new(Adam {
+            OptimizerConfig::Sgd {
+                momentum,
+                weight_decay,
+            } => Box::new(Sgd::new(momentum, weight_decay)),
+            OptimizerConfig::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => Box::new(Adam {
                 beta1,
                 beta2,
                 eps,
@@ -53,11 +69,19 @@ impl Sgd {
 }
 
 fn zeros_like(grads: &Gradients) -> Vec<Vec<Vec<f32>>> {
-    grads.params.iter().map(|n| n.iter().map(|g| vec![0.0; g.len()]).collect()).collect()
+    grads
+        .params
+        .iter()
+        .map(|n| n.iter().map(|g| vec![0.0; g.len()]).collect())
+        .collect()
 }
 
 /// Calls `update(node, index, weights, gradient, state...)` for every trainable tensor.
-fn for_each_trainable(network: &mut Network, grads: &Gradients, mut update: impl FnMut(usize, usize, &mut [f32], &[f32])) {
+fn for_each_trainable(
+    network: &mut Network,
+    grads: &Gradients,
+    mut update: impl FnMut(usize, usize, &mut [f32], &[f32]),
+) {
     for (i, node_grads) in grads.params.iter().enumerate() {
         let op = network.graph().node(NodeId(i)).op.clone();
         for (k, g) in node_grads.iter().enumerate() {
@@ -109,7 +133,12 @@ impl Optimizer for Adam {
         let c2 = 1.0 - b2.powi(self.t);
         let (ms, vs) = (&mut self.m, &mut self.v);
         for_each_trainable(network, grads, |i, k, w, g| {
-            for (((w, g), m), v) in w.iter_mut().zip(g).zip(ms[i][k].iter_mut()).zip(vs[i][k].iter_mut()) {
+            for (((w, g), m), v) in w
+                .iter_mut()
+                .zip(g)
+                .zip(ms[i][k].iter_mut())
+                .zip(vs[i][k].iter_mut())
+            {
                 let g = g + decay * *w;
                 *m = b1 * *m + (1.0 - b1) * g;
                 *v = b2 * *v + (1.0 - b2) * g * g;

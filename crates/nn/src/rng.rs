@@ -69,7 +69,10 @@ mod tests {
         for _ in 0..30_000 {
             counts[r.below(3)] += 1;
         }
-        assert!(counts.iter().all(|&c| (9_000..11_000).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{counts:?}"
+        );
         let mut v: Vec<usize> = (0..10).collect();
         r.shuffle(&mut v);
         let mut sorted = v.clone();

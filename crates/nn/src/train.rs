@@ -70,7 +70,9 @@ pub fn train(
 ) -> Result<Vec<f32>, NnError> {
     check_data(network, data)?;
     if config.batch_size == 0 || config.epochs == 0 {
-        return Err(NnError::Input("epochs and batch size must be positive".into()));
+        return Err(NnError::Input(
+            "epochs and batch size must be positive".into(),
+        ));
     }
     let mut optimizer = config.optimizer.build();
     let root = Rng::new(config.seed);
@@ -89,17 +91,25 @@ pub fn train(
             if config.shift > 0 {
                 shift_images(&mut images, data.sample, config.shift, &mut rng);
             }
-            let shape = Shape { n: indices.len(), ..data.sample };
+            let shape = Shape {
+                n: indices.len(),
+                ..data.sample
+            };
             let input = FeatureMap::new(shape, images)?;
             let trace = network.forward_train(&input, &mut rng)?;
             let out = trace.output(logits);
-            let (loss, d_logits) = softmax_cross_entropy(&out.data, out.shape.per_sample(), &labels);
+            let (loss, d_logits) =
+                softmax_cross_entropy(&out.data, out.shape.per_sample(), &labels);
             let mut grads = network.backward(&trace, logits, d_logits, false);
             network.mask_gradients(&mut grads);
             let step = (epoch * batches + b) as f32;
             let lr = match config.schedule {
                 Schedule::Constant => config.learning_rate,
-                Schedule::Cosine => config.learning_rate * 0.5 * (1.0 + (std::f32::consts::PI * step / total_steps).cos()),
+                Schedule::Cosine => {
+                    config.learning_rate
+                        * 0.5
+                        * (1.0 + (std::f32::consts::PI * step / total_steps).cos())
+                }
             };
             optimizer.step(network, &grads, lr);
             sum += loss as f64;
@@ -176,14 +186,24 @@ pub struct Evaluation {
 }
 
 /// Classifies every sample of `data` (inference mode) and scores the arg-max.
-pub fn evaluate(network: &Network, data: &Dataset, batch_size: usize) -> Result<Evaluation, NnError> {
+pub fn evaluate(
+    network: &Network,
+    data: &Dataset,
+    batch_size: usize,
+) -> Result<Evaluation, NnError> {
     check_data(network, data)?;
     let mut confusion: Vec<Vec<u64>> = Vec::new();
     let mut correct = 0;
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
         let (images, labels) = data.batch(chunk);
-        let input = FeatureMap::new(Shape { n: chunk.len(), ..data.sample }, images)?;
+        let input = FeatureMap::new(
+            Shape {
+                n: chunk.len(),
+                ..data.sample
+            },
+            images,
+        )?;
         let out = network.forward(&input)?;
         let classes = out.shape.per_sample();
         if confusion.is_empty() {
@@ -207,6 +227,12 @@ pub fn evaluate(network: &Network, data: &Dataset, batch_size: usize) -> Result<
 pub fn argmax(row: &[f32]) -> usize {
     row.iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
         .0
 }

@@ -11,17 +11,31 @@ fn loss(network: &Network, input: &FeatureMap, r: &[f32]) -> f64 {
     let mut net = network.clone();
     let trace = net.forward_train(input, &mut Rng::new(99)).unwrap();
     let out = trace.output(net.graph().output().unwrap());
-    out.data.iter().zip(r).map(|(a, b)| *a as f64 * *b as f64).sum()
+    out.data
+        .iter()
+        .zip(r)
+        .map(|(a, b)| *a as f64 * *b as f64)
+        .sum()
 }
 
 fn close(analytic: f32, numeric: f64, what: &str) {
     let tol = 2e-2 * numeric.abs().max(analytic.abs() as f64) + 2e-3;
-    assert!((analytic as f64 - numeric).abs() <= tol, "{what}: analytic {analytic} vs numeric {numeric}");
+    assert!(
+        (analytic as f64 - numeric).abs() <= tol,
+        "{what}: analytic {analytic} vs numeric {numeric}"
+    );
 }
 
 /// Checks the gradients of `graph` at a random point. `scale` spreads the input values.
 fn check((graph, input): (Graph, Shape), scale: f32) {
-    eprintln!("checking {:?} on {input}", graph.nodes().iter().map(|n| n.op.kind()).collect::<Vec<_>>());
+    eprintln!(
+        "checking {:?} on {input}",
+        graph
+            .nodes()
+            .iter()
+            .map(|n| n.op.kind())
+            .collect::<Vec<_>>()
+    );
     let mut rng = Rng::new(7);
     let mut network = Network::new(graph, 3).unwrap();
     // Random (non-trivial) batch-norm parameters and biases.
@@ -32,7 +46,9 @@ fn check((graph, input): (Graph, Shape), scale: f32) {
             }
         }
     }
-    let data: Vec<f32> = (0..input.elements()).map(|_| rng.symmetric(scale)).collect();
+    let data: Vec<f32> = (0..input.elements())
+        .map(|_| rng.symmetric(scale))
+        .collect();
     let x = FeatureMap::new(input, data).unwrap();
     let mut probe = network.clone();
     let trace = probe.forward_train(&x, &mut Rng::new(99)).unwrap();
@@ -71,7 +87,11 @@ fn check((graph, input): (Graph, Shape), scale: f32) {
                 let mut minus = network.clone();
                 minus.params_mut(NodeId(node))[k].data[i] -= eps;
                 let numeric = (loss(&plus, &x, &r) - loss(&minus, &x, &r)) / (2.0 * eps as f64);
-                close(grads.params[node][k][i], numeric, &format!("{name} param {k}[{i}]"));
+                close(
+                    grads.params[node][k][i],
+                    numeric,
+                    &format!("{name} param {k}[{i}]"),
+                );
             }
         }
     }
@@ -85,23 +105,52 @@ fn single(op: Op, input: Shape) -> (Graph, Shape) {
 
 #[test]
 fn conv_plain_strided_padded_dilated() {
-    check(single(Op::Conv(Conv::new(4, 3, 1, 1)), Shape::new(2, 3, 6, 6)), 1.0);
+    check(
+        single(Op::Conv(Conv::new(4, 3, 1, 1)), Shape::new(2, 3, 6, 6)),
+        1.0,
+    );
     let mut conv = Conv::new(3, 3, 2, 0);
     conv.dilation_h = 2;
-    conv.padding = Padding { top: 2, left: 1, bottom: 0, right: 1 };
+    conv.padding = Padding {
+        top: 2,
+        left: 1,
+        bottom: 0,
+        right: 1,
+    };
     check(single(Op::Conv(conv), Shape::new(2, 2, 7, 6)), 1.0);
-    check(single(Op::Conv(Conv::new(5, 1, 1, 0).without_bias()), Shape::new(2, 3, 4, 4)), 1.0);
+    check(
+        single(
+            Op::Conv(Conv::new(5, 1, 1, 0).without_bias()),
+            Shape::new(2, 3, 4, 4),
+        ),
+        1.0,
+    );
 }
 
 #[test]
 fn conv_grouped_and_depthwise() {
-    check(single(Op::Conv(Conv::new(4, 3, 1, 1).with_groups(2)), Shape::new(2, 6, 5, 5)), 1.0);
-    check(single(Op::Conv(Conv::new(6, 3, 1, 1).with_groups(3)), Shape::new(2, 3, 5, 5)), 1.0);
+    check(
+        single(
+            Op::Conv(Conv::new(4, 3, 1, 1).with_groups(2)),
+            Shape::new(2, 6, 5, 5),
+        ),
+        1.0,
+    );
+    check(
+        single(
+            Op::Conv(Conv::new(6, 3, 1, 1).with_groups(3)),
+            Shape::new(2, 3, 5, 5),
+        ),
+        1.0,
+    );
 }
 
 #[test]
 fn fully_connected_on_flat_and_spatial_inputs() {
-    let fc = Op::FullyConnected(FullyConnected { outputs: 5, bias: true });
+    let fc = Op::FullyConnected(FullyConnected {
+        outputs: 5,
+        bias: true,
+    });
     check(single(fc.clone(), Shape::new(3, 7, 1, 1)), 1.0);
     check(single(fc, Shape::new(2, 2, 3, 3)), 1.0);
 }
@@ -109,14 +158,26 @@ fn fully_connected_on_flat_and_spatial_inputs() {
 #[test]
 fn pooling_max_average_global() {
     // Max pooling: spread inputs far apart so that no finite-difference step crosses a tie.
-    check(single(Op::Pool(Pool::max(2, 2, 0)), Shape::new(2, 2, 6, 6)), 50.0);
-    check(single(Op::Pool(Pool::max(3, 2, 1)), Shape::new(2, 2, 7, 7)), 50.0);
-    check(single(Op::Pool(Pool::average(3, 2, 1)), Shape::new(2, 2, 6, 6)), 1.0);
+    check(
+        single(Op::Pool(Pool::max(2, 2, 0)), Shape::new(2, 2, 6, 6)),
+        50.0,
+    );
+    check(
+        single(Op::Pool(Pool::max(3, 2, 1)), Shape::new(2, 2, 7, 7)),
+        50.0,
+    );
+    check(
+        single(Op::Pool(Pool::average(3, 2, 1)), Shape::new(2, 2, 6, 6)),
+        1.0,
+    );
     let mut avg = Pool::average(3, 2, 1).ceil();
     avg.count_include_pad = true;
     check(single(Op::Pool(avg), Shape::new(2, 2, 6, 6)), 1.0);
     for kind in [PoolKind::Max, PoolKind::Average] {
-        check(single(Op::GlobalPool { kind }, Shape::new(2, 3, 4, 4)), 50.0);
+        check(
+            single(Op::GlobalPool { kind }, Shape::new(2, 3, 4, 4)),
+            50.0,
+        );
     }
 }
 
@@ -126,7 +187,10 @@ fn activations() {
         Activation::Relu,
         Activation::Relu6,
         Activation::LeakyRelu { alpha: 0.1 },
-        Activation::Clip { min: -1.0, max: 2.0 },
+        Activation::Clip {
+            min: -1.0,
+            max: 2.0,
+        },
         Activation::Sigmoid,
         Activation::Tanh,
     ] {
@@ -136,16 +200,36 @@ fn activations() {
 
 #[test]
 fn batch_norm_training_mode() {
-    check(single(Op::BatchNorm(BatchNorm::default()), Shape::new(4, 3, 3, 3)), 2.0);
+    check(
+        single(Op::BatchNorm(BatchNorm::default()), Shape::new(4, 3, 3, 3)),
+        2.0,
+    );
 }
 
 #[test]
 fn lrn_softmax_dropout_flatten() {
-    let lrn = Lrn { size: 3, alpha: 0.5, beta: 0.75, bias: 1.0 };
+    let lrn = Lrn {
+        size: 3,
+        alpha: 0.5,
+        beta: 0.75,
+        bias: 1.0,
+    };
     check(single(Op::Lrn(lrn), Shape::new(2, 5, 2, 2)), 2.0);
-    check(single(Op::Lrn(Lrn { size: 4, ..Lrn::default() }), Shape::new(2, 6, 2, 2)), 2.0);
+    check(
+        single(
+            Op::Lrn(Lrn {
+                size: 4,
+                ..Lrn::default()
+            }),
+            Shape::new(2, 6, 2, 2),
+        ),
+        2.0,
+    );
     check(single(Op::Softmax, Shape::new(2, 4, 2, 2)), 2.0);
-    check(single(Op::Dropout { ratio: 0.5 }, Shape::new(2, 3, 2, 2)), 1.0);
+    check(
+        single(Op::Dropout { ratio: 0.5 }, Shape::new(2, 3, 2, 2)),
+        1.0,
+    );
     check(single(Op::Flatten, Shape::new(2, 3, 2, 2)), 1.0);
 }
 
@@ -158,7 +242,14 @@ fn add_concat_and_a_residual_block() {
     let b = g.push("b", Op::Conv(Conv::new(2, 1, 1, 0)), &[s]);
     let c = g.push("cat", Op::Concat, &[s, b, Value::Input]);
     let f = g.push("flat", Op::Flatten, &[c]);
-    g.push("fc", Op::FullyConnected(FullyConnected { outputs: 3, bias: true }), &[f]);
+    g.push(
+        "fc",
+        Op::FullyConnected(FullyConnected {
+            outputs: 3,
+            bias: true,
+        }),
+        &[f],
+    );
     check((g, Shape::new(2, 3, 5, 5)), 1.0);
 }
 
@@ -179,7 +270,13 @@ fn softmax_cross_entropy_gradient() {
         plus[i] += 1e-3;
         let mut minus = logits;
         minus[i] -= 1e-3;
-        let numeric = (softmax_cross_entropy(&plus, 3, &labels).0 - softmax_cross_entropy(&minus, 3, &labels).0) / 2e-3;
-        assert!((grad[i] - numeric).abs() < 1e-3, "{i}: {} vs {numeric}", grad[i]);
+        let numeric = (softmax_cross_entropy(&plus, 3, &labels).0
+            - softmax_cross_entropy(&minus, 3, &labels).0)
+            / 2e-3;
+        assert!(
+            (grad[i] - numeric).abs() < 1e-3,
+            "{i}: {} vs {numeric}",
+            grad[i]
+        );
     }
 }

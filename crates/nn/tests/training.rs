@@ -5,7 +5,9 @@
 use joule_model::ops::FullyConnected;
 use joule_model::{zoo, Graph, NodeId, Op, Shape, Value};
 use joule_nn::train::{Event, Schedule};
-use joule_nn::{evaluate, train, DataSource, Dataset, Network, OptimizerConfig, Split, TrainConfig};
+use joule_nn::{
+    evaluate, train, DataSource, Dataset, Network, OptimizerConfig, Split, TrainConfig,
+};
 use std::path::PathBuf;
 
 fn data_dir() -> PathBuf {
@@ -31,7 +33,10 @@ fn lenet5_learns_mnist_in_three_epochs() {
         batch_size: 64,
         learning_rate: 0.05,
         schedule: Schedule::Constant,
-        optimizer: OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 },
+        optimizer: OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
         seed: 1,
         shift: 0,
     };
@@ -43,7 +48,10 @@ fn lenet5_learns_mnist_in_three_epochs() {
     })
     .unwrap();
     let eval = evaluate(&network, &test_set, 256).unwrap();
-    eprintln!("losses {losses:?}, epoch seconds {seconds:?}, accuracy {}", eval.accuracy);
+    eprintln!(
+        "losses {losses:?}, epoch seconds {seconds:?}, accuracy {}",
+        eval.accuracy
+    );
     assert!(losses[1] < losses[0], "{losses:?}");
     assert!(eval.accuracy > 0.95, "test accuracy {}", eval.accuracy);
     assert_eq!(eval.confusion.iter().flatten().sum::<u64>(), 2000);

@@ -6,6 +6,7 @@ mod classic;
 mod compact;
 mod inception;
 mod resnet;
+mod vgg_small;
 
 use crate::ops::{Activation, BatchNorm, Conv, FullyConnected, Lrn, Op, Pool};
 use crate::{Graph, ModelError, Shape, Value};
@@ -29,6 +30,12 @@ pub fn entries() -> &'static [ZooEntry] {
             name: "lenet300",
             description: "LeNet-300-100 multilayer perceptron for 28x28 digits",
             build: classic::lenet300,
+        },
+        ZooEntry {
+            name: "vgg-small",
+            description:
+                "VGG-style CNN for 28x28 grey-scale images (3 CONV+BN stages, 2 FC), ~0.69M weights",
+            build: vgg_small::vgg_small,
         },
         ZooEntry {
             name: "alexnet",

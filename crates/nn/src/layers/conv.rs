@@ -53,7 +53,16 @@ pub fn conv_forward(
                     };
                     let wg = &filter[group * filter_len..(group + 1) * filter_len];
                     let yg = &mut yi[group * m * pq..(group + 1) * m * pq];
-                    matmul(m, pq, g.col_rows(), plain(wg), plain(lowered), yg, false, false);
+                    matmul(
+                        m,
+                        pq,
+                        g.col_rows(),
+                        plain(wg),
+                        plain(lowered),
+                        yg,
+                        false,
+                        false,
+                    );
                 }
                 if let Some(bias) = bias {
                     for (channel, b) in yi.chunks_mut(pq).zip(bias) {
@@ -91,7 +100,10 @@ pub fn conv_backward(
         }
     };
     let want_dx = !dx.is_empty();
-    let per_sample = |acc: &mut (Vec<f32>, Vec<f32>, Vec<f32>), xi: &[f32], dyi: &[f32], dxi: Option<&mut [f32]>| {
+    let per_sample = |acc: &mut (Vec<f32>, Vec<f32>, Vec<f32>),
+                      xi: &[f32],
+                      dyi: &[f32],
+                      dxi: Option<&mut [f32]>| {
         let (dw, col, dcol) = acc;
         let mut dxi = dxi;
         for group in 0..groups {
@@ -105,15 +117,42 @@ pub fn conv_backward(
             };
             let dwg = &mut dw[group * filter_len..(group + 1) * filter_len];
             // dW (M x CRS) += dY (M x PQ) * col^T (PQ x CRS)
-            matmul(m, g.col_rows(), pq, plain(dyg), transposed(lowered), dwg, true, false);
+            matmul(
+                m,
+                g.col_rows(),
+                pq,
+                plain(dyg),
+                transposed(lowered),
+                dwg,
+                true,
+                false,
+            );
             if let Some(dxi) = dxi.as_deref_mut() {
                 let wg = &filter[group * filter_len..(group + 1) * filter_len];
                 let dxg = &mut dxi[group * g.c * g.h * g.w..(group + 1) * g.c * g.h * g.w];
                 if g.is_pointwise() {
-                    matmul(g.col_rows(), pq, m, transposed(wg), plain(dyg), dxg, false, false);
+                    matmul(
+                        g.col_rows(),
+                        pq,
+                        m,
+                        transposed(wg),
+                        plain(dyg),
+                        dxg,
+                        false,
+                        false,
+                    );
                 } else {
                     // dcol (CRS x PQ) = W^T (CRS x M) * dY (M x PQ)
-                    matmul(g.col_rows(), pq, m, transposed(wg), plain(dyg), dcol, false, false);
+                    matmul(
+                        g.col_rows(),
+                        pq,
+                        m,
+                        transposed(wg),
+                        plain(dyg),
+                        dcol,
+                        false,
+                        false,
+                    );
                     dxg.fill(0.0);
                     g.col2im(dcol, dxg);
                 }
@@ -122,7 +161,11 @@ pub fn conv_backward(
     };
     let init = || {
         let col = if g.is_pointwise() { 0 } else { g.col_len() };
-        (vec![0.0f32; d_filter.len()], vec![0.0f32; col], vec![0.0f32; col])
+        (
+            vec![0.0f32; d_filter.len()],
+            vec![0.0f32; col],
+            vec![0.0f32; col],
+        )
     };
     let d_w = if want_dx {
         dx.par_chunks_mut(in_len)
@@ -163,7 +206,15 @@ fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
 }
 
 /// `y (N x M) = x (N x K) * W^T + b`.
-pub fn fc_forward(n: usize, k: usize, m: usize, x: &[f32], weight: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+pub fn fc_forward(
+    n: usize,
+    k: usize,
+    m: usize,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
     matmul(n, m, k, plain(x), transposed(weight), y, false, true);
     if let Some(bias) = bias {
         for row in y.chunks_mut(m) {

@@ -52,12 +52,21 @@ pub fn batch_norm_train(
         mean[c] /= count;
         let var = (sq[c] / count - mean[c] * mean[c]).max(0.0);
         inv_std[c] = 1.0 / (var as f32 + eps).sqrt();
-        let unbiased = if count > 1.0 { var * count / (count - 1.0) } else { var };
+        let unbiased = if count > 1.0 {
+            var * count / (count - 1.0)
+        } else {
+            var
+        };
         running.0[c] = (1.0 - RUNNING_MOMENTUM) * running.0[c] + RUNNING_MOMENTUM * mean[c] as f32;
         running.1[c] = (1.0 - RUNNING_MOMENTUM) * running.1[c] + RUNNING_MOMENTUM * unbiased as f32;
     }
     let mut x_hat = vec![0f32; x.len()];
-    for (i, ((xc, hc), yc)) in x.chunks(hw).zip(x_hat.chunks_mut(hw)).zip(y.chunks_mut(hw)).enumerate() {
+    for (i, ((xc, hc), yc)) in x
+        .chunks(hw)
+        .zip(x_hat.chunks_mut(hw))
+        .zip(y.chunks_mut(hw))
+        .enumerate()
+    {
         let c = i % shape.c;
         let m = mean[c] as f32;
         for ((x, h), y) in xc.iter().zip(hc.iter_mut()).zip(yc.iter_mut()) {
@@ -93,7 +102,12 @@ pub fn batch_norm_backward(
         d_scale[c] += sum_dy_xhat[c];
         d_bias[c] += sum_dy[c];
     }
-    for (i, ((dyc, hc), dxc)) in dy.chunks(hw).zip(cache.x_hat.chunks(hw)).zip(dx.chunks_mut(hw)).enumerate() {
+    for (i, ((dyc, hc), dxc)) in dy
+        .chunks(hw)
+        .zip(cache.x_hat.chunks(hw))
+        .zip(dx.chunks_mut(hw))
+        .enumerate()
+    {
         let c = i % shape.c;
         let k = scale[c] * cache.inv_std[c] / count;
         for ((g, h), d) in dyc.iter().zip(hc).zip(dxc.iter_mut()) {

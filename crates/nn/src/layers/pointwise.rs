@@ -18,7 +18,9 @@ pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32]) {
         Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
         Activation::Tanh => v.tanh(),
     };
-    x.iter().zip(y.iter_mut()).for_each(|(x, y)| *y = f(*x, &act));
+    x.iter()
+        .zip(y.iter_mut())
+        .for_each(|(x, y)| *y = f(*x, &act));
 }
 
 /// `dx = dy * f'(x)`, with `y = f(x)` at hand for sigmoid and tanh.
@@ -49,7 +51,9 @@ pub fn softmax_forward(shape: Shape, x: &[f32], y: &mut [f32]) {
         let off = n * shape.c * hw;
         for p in 0..hw {
             let at = |c: usize| off + c * hw + p;
-            let max = (0..shape.c).map(|c| x[at(c)]).fold(f32::NEG_INFINITY, f32::max);
+            let max = (0..shape.c)
+                .map(|c| x[at(c)])
+                .fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0;
             for c in 0..shape.c {
                 y[at(c)] = (x[at(c)] - max).exp();
@@ -82,7 +86,11 @@ pub fn softmax_cross_entropy(logits: &[f32], classes: usize, labels: &[u8]) -> (
     let n = labels.len();
     let mut grad = vec![0f32; logits.len()];
     let mut loss = 0f64;
-    for (i, (row, g)) in logits.chunks(classes).zip(grad.chunks_mut(classes)).enumerate() {
+    for (i, (row, g)) in logits
+        .chunks(classes)
+        .zip(grad.chunks_mut(classes))
+        .enumerate()
+    {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
         let label = labels[i] as usize;

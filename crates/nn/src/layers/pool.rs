@@ -7,7 +7,13 @@ use rayon::prelude::*;
 
 /// Forward windowed pooling; returns the argmax indices (into the sample's ifmap) for max
 /// pooling, empty for average pooling.
-pub fn pool_forward(pool: &Pool, x_shape: Shape, y_shape: Shape, x: &[f32], y: &mut [f32]) -> Vec<u32> {
+pub fn pool_forward(
+    pool: &Pool,
+    x_shape: Shape,
+    y_shape: Shape,
+    x: &[f32],
+    y: &mut [f32],
+) -> Vec<u32> {
     let (h, w, p, q) = (x_shape.h, x_shape.w, y_shape.h, y_shape.w);
     let in_len = x_shape.per_sample();
     let out_len = y_shape.per_sample();
@@ -44,7 +50,11 @@ pub fn pool_forward(pool: &Pool, x_shape: Shape, y_shape: Shape, x: &[f32], y: &
                                 sum += plane[iy * w + ix];
                             }
                         }
-                        let count = if pool.count_include_pad { padded } else { (y1 - y0) * (x1 - x0) };
+                        let count = if pool.count_include_pad {
+                            padded
+                        } else {
+                            (y1 - y0) * (x1 - x0)
+                        };
                         yi[out] = sum / count.max(1) as f32;
                     }
                 }
@@ -66,20 +76,51 @@ pub fn pool_forward(pool: &Pool, x_shape: Shape, y_shape: Shape, x: &[f32], y: &
 
 /// The ifmap rows `y0..y1` and columns `x0..x1` that window (oy, ox) covers, and the size of
 /// the window counting padding (clipped to the padded ifmap, as ONNX and PyTorch do).
-fn window(pool: &Pool, oy: usize, ox: usize, h: usize, w: usize) -> (usize, usize, usize, usize, usize) {
+fn window(
+    pool: &Pool,
+    oy: usize,
+    ox: usize,
+    h: usize,
+    w: usize,
+) -> (usize, usize, usize, usize, usize) {
     let span = |o: usize, stride: usize, pad: usize, pad_end: usize, k: usize, size: usize| {
         let start = (o * stride) as isize - pad as isize;
         let end = (start + k as isize).min((size + pad_end) as isize);
         let padded = (end - start) as usize;
-        (start.max(0) as usize, (end.max(0) as usize).min(size), padded)
+        (
+            start.max(0) as usize,
+            (end.max(0) as usize).min(size),
+            padded,
+        )
     };
-    let (y0, y1, ph) = span(oy, pool.stride_h, pool.padding.top, pool.padding.bottom, pool.kernel_h, h);
-    let (x0, x1, pw) = span(ox, pool.stride_w, pool.padding.left, pool.padding.right, pool.kernel_w, w);
+    let (y0, y1, ph) = span(
+        oy,
+        pool.stride_h,
+        pool.padding.top,
+        pool.padding.bottom,
+        pool.kernel_h,
+        h,
+    );
+    let (x0, x1, pw) = span(
+        ox,
+        pool.stride_w,
+        pool.padding.left,
+        pool.padding.right,
+        pool.kernel_w,
+        w,
+    );
     (y0, y1.max(y0), x0, x1.max(x0), ph * pw)
 }
 
 /// Backward windowed pooling: writes `dx` (zeroed here).
-pub fn pool_backward(pool: &Pool, x_shape: Shape, y_shape: Shape, argmax: &[u32], dy: &[f32], dx: &mut [f32]) {
+pub fn pool_backward(
+    pool: &Pool,
+    x_shape: Shape,
+    y_shape: Shape,
+    argmax: &[u32],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
     let (h, w, p, q) = (x_shape.h, x_shape.w, y_shape.h, y_shape.w);
     let in_len = x_shape.per_sample();
     let out_len = y_shape.per_sample();
@@ -99,7 +140,11 @@ pub fn pool_backward(pool: &Pool, x_shape: Shape, y_shape: Shape, argmax: &[u32]
                 for oy in 0..p {
                     for ox in 0..q {
                         let (y0, y1, x0, x1, padded) = window(pool, oy, ox, h, w);
-                        let count = if pool.count_include_pad { padded } else { (y1 - y0) * (x1 - x0) };
+                        let count = if pool.count_include_pad {
+                            padded
+                        } else {
+                            (y1 - y0) * (x1 - x0)
+                        };
                         let g = dyi[c * p * q + oy * q + ox] / count.max(1) as f32;
                         for iy in y0..y1 {
                             for ix in x0..x1 {
@@ -120,10 +165,14 @@ pub fn global_pool_forward(kind: PoolKind, x_shape: Shape, x: &[f32], y: &mut [f
         match kind {
             PoolKind::Average => *out = plane.iter().sum::<f32>() / hw as f32,
             PoolKind::Max => {
-                let (at, best) = plane
-                    .iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+                let (at, best) =
+                    plane
+                        .iter()
+                        .enumerate()
+                        .fold(
+                            (0, f32::NEG_INFINITY),
+                            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                        );
                 *out = best;
                 argmax.push(at as u32);
             }
@@ -132,7 +181,13 @@ pub fn global_pool_forward(kind: PoolKind, x_shape: Shape, x: &[f32], y: &mut [f
     argmax
 }
 
-pub fn global_pool_backward(kind: PoolKind, x_shape: Shape, argmax: &[u32], dy: &[f32], dx: &mut [f32]) {
+pub fn global_pool_backward(
+    kind: PoolKind,
+    x_shape: Shape,
+    argmax: &[u32],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
     let hw = x_shape.h * x_shape.w;
     for (i, (plane, g)) in dx.chunks_mut(hw).zip(dy).enumerate() {
         match kind {
