@@ -126,6 +126,10 @@ pub struct PassUnit {
     pub rf_footprint: [f64; 3],
     /// RF accesses per MAC.
     pub rf_per_mac: [f64; 3],
+    /// Which pass loops `[C, M, N]` may be blocked at the RF level (a PE holding data of
+    /// several passes): RS all, WS only N (a PE keeps the weights of one channel-filter pair),
+    /// NLR none.
+    pub rf_blockable: [bool; 3],
     /// Cycles per pass.
     pub cycles: f64,
     /// Human-readable spatial mapping.
@@ -214,6 +218,19 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
     if fold_h == 0 {
         fold_h = 1;
     }
+    // A filter row longer than the RF holds is split into `fold_s` segments run one after
+    // another (psums of a segment go back through the buffer, like a filter-row fold).
+    let mut fold_s = 1;
+    while fold_s < d.s
+        && !hw.rf.fits([
+            ceil_div(d.s, fold_s) as f64,
+            ceil_div(d.s, fold_s) as f64,
+            1.0,
+        ])
+    {
+        fold_s += 1;
+    }
+    let segment = ceil_div(d.s, fold_s);
     let rows_per_fold = d.p as f64 / fold_w as f64;
     let rows_buf = ceil_div(d.p, fold_w);
     let set_pes = (ceil_div(d.r, fold_h) * ceil_div(d.p, fold_w)) as f64;
@@ -240,7 +257,7 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
         let ifmap_words = ifms_avg * in_rows(rows_per_fold) * d.in_cols as f64;
         let filter_words = ifms_avg * ofms_avg * (d.r * d.s) as f64;
         let psum_words = ofms_avg * rows_per_fold * d.q as f64;
-        let fh = fold_h as f64;
+        let fh = (fold_h * fold_s) as f64;
         out.push(PassUnit {
             dataflow: Dataflow::Rs,
             loops,
@@ -249,7 +266,7 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             buffer_reads: [ifmap_words * fh, filter_words, psum_words * fh],
             array_reads: [
                 ifms_avg * d.in_cols as f64 * set_pes * fh,
-                ifms_avg * ofms_avg * d.s as f64 * set_pes * fh,
+                ifms_avg * ofms_avg * d.s as f64 * set_pes * fold_h as f64,
                 ofms_avg * d.q as f64 * set_pes * fh,
             ],
             buffer_footprint: [
@@ -257,64 +274,86 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
                 (ifms * ofms * d.r * d.s) as f64,
                 (ofms * rows_buf * d.q) as f64,
             ],
-            rf_footprint: [d.s as f64, d.s as f64, 1.0],
+            rf_footprint: [segment as f64, segment as f64, 1.0],
             rf_per_mac: [1.0, 1.0, 2.0],
-            cycles: (fold_h * d.s * d.q) as f64,
+            rf_blockable: [true; 3],
+            cycles: (fold_h * fold_s * segment * d.q) as f64,
             spatial: format!(
-                "PE set {}x{} (R x P), fold {}x{}, replicas {} channels x {} filters",
-                d.r, d.p, fold_h, fold_w, ifms, ofms
+                "PE set {}x{} (R x P), fold {}x{}{}, replicas {} channels x {} filters",
+                d.r,
+                d.p,
+                fold_h,
+                fold_w,
+                if fold_s > 1 {
+                    format!(", filter rows in {fold_s} segments")
+                } else {
+                    String::new()
+                },
+                ifms,
+                ofms
             ),
         });
     }
     out
 }
 
-/// WS and NLR: PE rows take input channels, columns take filters.
+/// WS and NLR: PE rows take input channels, columns take filters. A pass covers a strip of
+/// ofmap rows of one image (the whole image, halves, quarters, ...: strips that keep a pass's
+/// data small enough for the buffer), strips counting like more images.
 fn channel_array(w: &Workload, hw: &Hardware, dataflow: Dataflow) -> Vec<PassUnit> {
     let d = dims(w);
     let ifms = hw.array.rows.min(d.c);
     let ofms = hw.array.cols.min(d.m);
-    let loops = [ceil_div(d.c, ifms), ceil_div(d.m, ofms), d.n];
-    let ifms_avg = d.c as f64 / loops[0] as f64;
-    let ofms_avg = d.m as f64 / loops[1] as f64;
-    let in_rows = w.ifmap_rows() as f64;
-    let taps = (d.r * d.s) as f64;
-    let pixels = (d.p * d.q) as f64;
-    let macs = ifms_avg * ofms_avg * pixels * taps;
-    let ifmap_words = ifms_avg * in_rows * d.in_cols as f64;
-    let filter_words = ifms_avg * ofms_avg * taps;
-    let psum_words = ofms_avg * pixels;
-    // Each (pixel, tap) step multicasts one ifmap value per PE row and drains one psum per
-    // column once it has crossed the channels.
-    let ifmap_buffer = macs / ofms_avg;
-    // Psums cross the channels in the array, then go back to the buffer: one write per
-    // (pixel, tap) step and one read for every step but the first.
-    let psum_buffer = 2.0 * macs / ifms_avg - psum_words;
-    let (filter_buffer, filter_array, rf_footprint, rf_per_mac) = match dataflow {
-        Dataflow::Ws => (
-            filter_words,
-            filter_words,
-            [1.0, taps, 1.0],
-            [0.0, 1.0, 0.0],
-        ),
-        _ => (macs, macs, [0.0; 3], [0.0; 3]),
-    };
-    vec![PassUnit {
-        dataflow,
-        loops,
-        dram_words: [ifmap_words, filter_words, psum_words],
-        buffer_reads: [ifmap_buffer, filter_buffer, psum_buffer],
-        array_reads: [macs, filter_array, macs],
-        buffer_footprint: [
-            (ifms * w.ifmap_rows() * d.in_cols) as f64,
-            (ifms * ofms * d.r * d.s) as f64,
-            (ofms * d.p * d.q) as f64,
-        ],
-        rf_footprint,
-        rf_per_mac,
-        cycles: pixels * taps,
-        spatial: format!("{ifms} channels x {ofms} filters on the array"),
-    }]
+    let mut strip_counts: Vec<u64> = (0..).map(|k| 1u64 << k).take_while(|&k| k < d.p).collect();
+    strip_counts.push(d.p);
+    let mut out = Vec::new();
+    for strips in strip_counts {
+        let loops = [ceil_div(d.c, ifms), ceil_div(d.m, ofms), d.n * strips];
+        let ifms_avg = d.c as f64 / loops[0] as f64;
+        let ofms_avg = d.m as f64 / loops[1] as f64;
+        let rows = d.p as f64 / strips as f64;
+        let rows_buf = ceil_div(d.p, strips);
+        let in_rows = (rows - 1.0) * d.stride_h as f64 + d.eff_r as f64;
+        let in_rows_buf = (rows_buf - 1) * d.stride_h + d.eff_r;
+        let taps = (d.r * d.s) as f64;
+        let pixels = rows * d.q as f64;
+        let macs = ifms_avg * ofms_avg * pixels * taps;
+        let ifmap_words = ifms_avg * in_rows * d.in_cols as f64;
+        let filter_words = ifms_avg * ofms_avg * taps;
+        let psum_words = ofms_avg * pixels;
+        // Each (pixel, tap) step multicasts one ifmap value per PE row; psums cross the
+        // channels in the array, then go back to the buffer: one write per (pixel, tap)
+        // step and one read for every step but the first.
+        let ifmap_buffer = macs / ofms_avg;
+        let psum_buffer = 2.0 * macs / ifms_avg - psum_words;
+        let (filter_buffer, filter_array, rf_footprint, rf_per_mac) = match dataflow {
+            Dataflow::Ws => (
+                filter_words,
+                filter_words,
+                [1.0, taps, 1.0],
+                [0.0, 1.0, 0.0],
+            ),
+            _ => (macs, macs, [0.0; 3], [0.0; 3]),
+        };
+        out.push(PassUnit {
+            dataflow,
+            loops,
+            dram_words: [ifmap_words, filter_words, psum_words],
+            buffer_reads: [ifmap_buffer, filter_buffer, psum_buffer],
+            array_reads: [macs, filter_array, macs],
+            buffer_footprint: [
+                (ifms * in_rows_buf * d.in_cols) as f64,
+                (ifms * ofms * d.r * d.s) as f64,
+                (ofms * rows_buf * d.q) as f64,
+            ],
+            rf_footprint,
+            rf_per_mac,
+            rf_blockable: [false, false, dataflow == Dataflow::Ws],
+            cycles: pixels * taps,
+            spatial: format!("{ifms} channels x {ofms} filters on the array, {strips} row strips"),
+        });
+    }
+    out
 }
 
 fn output_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
@@ -347,6 +386,7 @@ fn output_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
         ],
         rf_footprint: [1.0, 1.0, 1.0],
         rf_per_mac: [1.0, 1.0, 2.0],
+        rf_blockable: [true; 3],
         cycles: taps,
         spatial: format!("{tile_p}x{tile_q} ofmap tile on the array, {tiles} tiles"),
     }]

@@ -115,9 +115,9 @@ fn search_pass(
     best: &mut Option<((f64, f64), Mapping, Accesses)>,
 ) -> Option<String> {
     let loops = unit.loops;
-    let rf_divs = loops.map(|l| {
-        if dataflow.uses_rf() {
-            divisors(l)
+    let rf_divs: [Vec<u64>; 3] = [0, 1, 2].map(|d| {
+        if dataflow.uses_rf() && unit.rf_blockable[d] {
+            divisors(loops[d])
         } else {
             vec![1]
         }

@@ -533,11 +533,11 @@ mod tests {
         );
         assert_eq!(
             field_of(&GOOD.replace("rf: {words: 64}", "rf: {words: 64, colour: 2}")),
-            "rf"
+            "rf.colour"
         );
         assert_eq!(
             field_of(&GOOD.replace("cols: 4", "cols: 4, depth: 2")),
-            "array"
+            "array.depth"
         );
         assert_eq!(field_of(&GOOD.replace("mac: 1,", "mac: x,")), "energy.mac");
         let err = parse(&GOOD.replace("dram: 200", "dram: -1"), "spec.yaml").unwrap_err();
