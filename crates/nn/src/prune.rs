@@ -18,7 +18,12 @@ use std::collections::{BTreeMap, BTreeSet};
 pub fn magnitude_mask(weights: &[f32], fraction: f64) -> Vec<f32> {
     let prune = ((weights.len() as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
     let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| weights[a].abs().total_cmp(&weights[b].abs()).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        weights[a]
+            .abs()
+            .total_cmp(&weights[b].abs())
+            .then(a.cmp(&b))
+    });
     let mut mask = vec![1.0; weights.len()];
     for &i in &order[..prune] {
         mask[i] = 0.0;
@@ -30,7 +35,9 @@ pub fn magnitude_mask(weights: &[f32], fraction: f64) -> Vec<f32> {
 /// [`remove_filters`] can cut without changing the network's function (before any batch norm).
 pub fn zero_filters(graph: &Graph, node: NodeId) -> Vec<usize> {
     let n = graph.node(node);
-    let Some(w) = n.params.first() else { return Vec::new() };
+    let Some(w) = n.params.first() else {
+        return Vec::new();
+    };
     let m = w.shape[0];
     let per = w.len() / m.max(1);
     (0..m)
@@ -41,7 +48,11 @@ pub fn zero_filters(graph: &Graph, node: NodeId) -> Vec<usize> {
 
 /// Removes `filters` (output channels) of CONV/FC `node` and every channel that depends on
 /// them, returning the smaller network. Masks do not carry over.
-pub fn remove_filters(network: &Network, node: NodeId, filters: &[usize]) -> Result<Network, NnError> {
+pub fn remove_filters(
+    network: &Network,
+    node: NodeId,
+    filters: &[usize],
+) -> Result<Network, NnError> {
     let graph = network.graph();
     let input = graph.resolve_input(None)?;
     let shapes = graph.infer(Shape { n: 1, ..input })?;
@@ -53,7 +64,11 @@ pub fn remove_filters(network: &Network, node: NodeId, filters: &[usize]) -> Res
     };
     let seed_node = graph.node(node);
     if !matches!(seed_node.op, Op::Conv(_) | Op::FullyConnected(_)) {
-        return Err(surgery(graph, node, "only CONV and FC layers have filters to remove"));
+        return Err(surgery(
+            graph,
+            node,
+            "only CONV and FC layers have filters to remove",
+        ));
     }
     let set: BTreeSet<usize> = filters.iter().copied().collect();
     if let Some(&f) = set.iter().find(|&&f| f >= shapes[node.0].output.c) {
@@ -100,23 +115,39 @@ impl Plan<'_> {
         }
         known.extend(new.iter().copied());
         if Some(id) == self.graph.output() {
-            return Err(surgery(self.graph, id, "its channels are the network output"));
+            return Err(surgery(
+                self.graph,
+                id,
+                "its channels are the network output",
+            ));
         }
         for consumer in self.graph.consumers(id) {
             let node = self.graph.node(consumer);
-            let position = node.inputs.iter().position(|v| *v == Value::Node(id)).unwrap();
+            let position = node
+                .inputs
+                .iter()
+                .position(|v| *v == Value::Node(id))
+                .unwrap();
             let in_shape = self.shapes[consumer.0].inputs[position];
             match &node.op {
                 Op::Conv(conv) if conv.groups == 1 => {
-                    self.in_cut.entry(consumer).or_default().extend(new.iter().copied());
+                    self.in_cut
+                        .entry(consumer)
+                        .or_default()
+                        .extend(new.iter().copied());
                 }
                 Op::Conv(conv) if conv.groups == in_shape.c => {
                     let per = conv.filters / conv.groups;
-                    let out: BTreeSet<usize> = new.iter().flat_map(|c| c * per..(c + 1) * per).collect();
+                    let out: BTreeSet<usize> =
+                        new.iter().flat_map(|c| c * per..(c + 1) * per).collect();
                     self.produce(consumer, out)?;
                 }
                 Op::Conv(_) => {
-                    return Err(surgery(self.graph, consumer, "grouped CONV (neither dense nor depthwise) cannot lose input channels"))
+                    return Err(surgery(
+                        self.graph,
+                        consumer,
+                        "grouped CONV (neither dense nor depthwise) cannot lose input channels",
+                    ))
                 }
                 Op::FullyConnected(_) => {
                     let hw = in_shape.h * in_shape.w;
@@ -125,10 +156,16 @@ impl Plan<'_> {
                 }
                 Op::Flatten => {
                     let hw = in_shape.h * in_shape.w;
-                    self.produce(consumer, new.iter().flat_map(|c| c * hw..(c + 1) * hw).collect())?;
+                    self.produce(
+                        consumer,
+                        new.iter().flat_map(|c| c * hw..(c + 1) * hw).collect(),
+                    )?;
                 }
                 Op::Concat => {
-                    let offset: usize = self.shapes[consumer.0].inputs[..position].iter().map(|s| s.c).sum();
+                    let offset: usize = self.shapes[consumer.0].inputs[..position]
+                        .iter()
+                        .map(|s| s.c)
+                        .sum();
                     self.produce(consumer, new.iter().map(|c| c + offset).collect())?;
                 }
                 Op::Add => {
@@ -137,10 +174,21 @@ impl Plan<'_> {
                     }
                     self.produce(consumer, new.clone())?;
                 }
-                Op::Activation(_) | Op::BatchNorm(_) | Op::Pool(_) | Op::GlobalPool { .. } | Op::Lrn(_) | Op::Dropout { .. } => {
+                Op::Activation(_)
+                | Op::BatchNorm(_)
+                | Op::Pool(_)
+                | Op::GlobalPool { .. }
+                | Op::Lrn(_)
+                | Op::Dropout { .. } => {
                     self.produce(consumer, new.clone())?;
                 }
-                Op::Softmax => return Err(surgery(self.graph, consumer, "softmax over channels cannot lose channels")),
+                Op::Softmax => {
+                    return Err(surgery(
+                        self.graph,
+                        consumer,
+                        "softmax over channels cannot lose channels",
+                    ))
+                }
             }
         }
         Ok(())
@@ -150,14 +198,22 @@ impl Plan<'_> {
     /// makes them and cut it.
     fn require(&mut self, value: Value, set: &BTreeSet<usize>, at: NodeId) -> Result<(), NnError> {
         let Value::Node(id) = value else {
-            return Err(surgery(self.graph, at, "a branch of the sum is the network input, whose channels cannot be cut"));
+            return Err(surgery(
+                self.graph,
+                at,
+                "a branch of the sum is the network input, whose channels cannot be cut",
+            ));
         };
         if self.cut.get(&id).is_some_and(|known| set.is_subset(known)) {
             return Ok(());
         }
         let node = self.graph.node(id);
         match &node.op {
-            Op::Conv(conv) if conv.groups == 1 || conv.groups == self.shapes[id.0].inputs[0].c && conv.filters == conv.groups => {
+            Op::Conv(conv)
+                if conv.groups == 1
+                    || conv.groups == self.shapes[id.0].inputs[0].c
+                        && conv.filters == conv.groups =>
+            {
                 if conv.groups > 1 {
                     // Depthwise: its channels come from its input.
                     self.require(node.inputs[0], set, at)?;
@@ -165,7 +221,13 @@ impl Plan<'_> {
                 self.produce(id, set.clone())
             }
             Op::FullyConnected(_) => self.produce(id, set.clone()),
-            Op::Activation(_) | Op::BatchNorm(_) | Op::Pool(_) | Op::GlobalPool { .. } | Op::Lrn(_) | Op::Dropout { .. } | Op::Add => {
+            Op::Activation(_)
+            | Op::BatchNorm(_)
+            | Op::Pool(_)
+            | Op::GlobalPool { .. }
+            | Op::Lrn(_)
+            | Op::Dropout { .. }
+            | Op::Add => {
                 for input in node.inputs.clone() {
                     self.require(input, set, at)?;
                 }
@@ -173,8 +235,17 @@ impl Plan<'_> {
             }
             Op::Concat => {
                 let mut offset = 0;
-                for (input, shape) in node.inputs.clone().into_iter().zip(self.shapes[id.0].inputs.clone()) {
-                    let part: BTreeSet<usize> = set.iter().filter(|&&c| c >= offset && c < offset + shape.c).map(|c| c - offset).collect();
+                for (input, shape) in node
+                    .inputs
+                    .clone()
+                    .into_iter()
+                    .zip(self.shapes[id.0].inputs.clone())
+                {
+                    let part: BTreeSet<usize> = set
+                        .iter()
+                        .filter(|&&c| c >= offset && c < offset + shape.c)
+                        .map(|c| c - offset)
+                        .collect();
                     if !part.is_empty() {
                         self.require(input, &part, at)?;
                     }
@@ -182,7 +253,11 @@ impl Plan<'_> {
                 }
                 Ok(())
             }
-            _ => Err(surgery(self.graph, id, "feeds a sum whose channels are being cut, and cannot lose channels itself")),
+            _ => Err(surgery(
+                self.graph,
+                id,
+                "feeds a sum whose channels are being cut, and cannot lose channels itself",
+            )),
         }
     }
 }

@@ -3,11 +3,16 @@
 use joule_model::ops::{Activation, FullyConnected};
 use joule_model::{zoo, Graph, NodeId, Op, Shape, Tensor, Value};
 use joule_nn::train::Schedule;
-use joule_nn::{checkpoint, evaluate, train, Dataset, FeatureMap, Network, OptimizerConfig, TrainConfig};
+use joule_nn::{
+    checkpoint, evaluate, train, Dataset, FeatureMap, Network, OptimizerConfig, TrainConfig,
+};
 use std::path::Path;
 
 fn fc(outputs: usize) -> Op {
-    Op::FullyConnected(FullyConnected { outputs, bias: true })
+    Op::FullyConnected(FullyConnected {
+        outputs,
+        bias: true,
+    })
 }
 
 /// One FC layer 2 -> 2 with chosen weights: a softmax regression.
@@ -49,14 +54,29 @@ fn one_sgd_step_matches_the_update_by_hand() {
     // dL/dz = softmax(z) - onehot(1) = [p0, (1 - p0) - 1].
     let (g0, g1) = (p0, -p0);
     let mut net = logistic();
-    one_step(&mut net, OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 }, 0.5);
+    one_step(
+        &mut net,
+        OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
+        0.5,
+    );
     let w = &net.graph().node(NodeId(0)).params[0].data;
     let b = &net.graph().node(NodeId(0)).params[1].data;
-    let want_w = [0.5 - 0.5 * g0 * 1.0, -0.25 - 0.5 * g0 * 2.0, 0.0 - 0.5 * g1 * 1.0, 1.0 - 0.5 * g1 * 2.0];
+    let want_w = [
+        0.5 - 0.5 * g0 * 1.0,
+        -0.25 - 0.5 * g0 * 2.0,
+        0.0 - 0.5 * g1 * 1.0,
+        1.0 - 0.5 * g1 * 2.0,
+    ];
     for (got, want) in w.iter().zip(want_w) {
         assert!((got - want).abs() < 1e-6, "{w:?} vs {want_w:?}");
     }
-    assert!((b[0] - (0.1 - 0.5 * g0)).abs() < 1e-6 && (b[1] - (-0.1 - 0.5 * g1)).abs() < 1e-6, "{b:?}");
+    assert!(
+        (b[0] - (0.1 - 0.5 * g0)).abs() < 1e-6 && (b[1] - (-0.1 - 0.5 * g1)).abs() < 1e-6,
+        "{b:?}"
+    );
 }
 
 #[test]
@@ -64,13 +84,27 @@ fn first_adam_step_moves_every_weight_by_the_learning_rate() {
     // Adam's first bias-corrected step is lr * g / (|g| + eps): the sign of the gradient.
     let before = logistic();
     let mut net = logistic();
-    one_step(&mut net, OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }, 0.01);
+    one_step(
+        &mut net,
+        OptimizerConfig::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+        0.01,
+    );
     let old = &before.graph().node(NodeId(0)).params[0].data;
     let new = &net.graph().node(NodeId(0)).params[0].data;
     // Gradient signs: row 0 (wrong class) positive, row 1 (label) negative; x > 0.
     let want = [-0.01f32, -0.01, 0.01, 0.01];
     for i in 0..4 {
-        assert!((new[i] - old[i] - want[i]).abs() < 1e-5, "{i}: {} -> {}", old[i], new[i]);
+        assert!(
+            (new[i] - old[i] - want[i]).abs() < 1e-5,
+            "{i}: {} -> {}",
+            old[i],
+            new[i]
+        );
     }
 }
 
@@ -92,12 +126,19 @@ fn mlp_learns_xor() {
         batch_size: 4,
         learning_rate: 0.2,
         schedule: Schedule::Constant,
-        optimizer: OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0 },
+        optimizer: OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
         seed: 3,
         shift: 0,
     };
     let losses = train(&mut net, &data, &config, |_| {}).unwrap();
-    assert!(losses.last().unwrap() < &0.05, "final loss {:?}", losses.last());
+    assert!(
+        losses.last().unwrap() < &0.05,
+        "final loss {:?}",
+        losses.last()
+    );
     let eval = evaluate(&net, &data, 4).unwrap();
     assert_eq!(eval.accuracy, 1.0);
     assert_eq!(eval.confusion, vec![vec![2, 0], vec![0, 2]]);
@@ -109,7 +150,10 @@ fn checkpoint_round_trip_is_bit_exact() {
     // Non-trivial batch-norm statistics and a mask.
     let bn = net.graph().find("conv2/bn").unwrap();
     for (k, t) in net.params_mut(bn).iter_mut().enumerate() {
-        t.data.iter_mut().enumerate().for_each(|(i, v)| *v = 0.5 + (i * (k + 1)) as f32 * 0.01);
+        t.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = 0.5 + (i * (k + 1)) as f32 * 0.01);
     }
     let fc1 = net.graph().find("fc1").unwrap();
     let mask = joule_nn::prune::magnitude_mask(&net.graph().node(fc1).params[0].data, 0.5);
@@ -121,21 +165,39 @@ fn checkpoint_round_trip_is_bit_exact() {
     let back = checkpoint::load(&path).unwrap();
     assert_eq!(back.graph(), net.graph());
     assert_eq!(back.mask(fc1), Some(mask.as_slice()));
-    let x = FeatureMap::new(Shape::new(2, 1, 28, 28), (0..1568).map(|i| (i % 17) as f32 / 17.0).collect()).unwrap();
+    let x = FeatureMap::new(
+        Shape::new(2, 1, 28, 28),
+        (0..1568).map(|i| (i % 17) as f32 / 17.0).collect(),
+    )
+    .unwrap();
     let (a, b) = (net.forward(&x).unwrap(), back.forward(&x).unwrap());
-    assert!(a.data.iter().zip(&b.data).all(|(p, q)| p.to_bits() == q.to_bits()));
+    assert!(a
+        .data
+        .iter()
+        .zip(&b.data)
+        .all(|(p, q)| p.to_bits() == q.to_bits()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn bad_checkpoints_name_the_file_and_field() {
-    let err = checkpoint::from_bytes(b"not a safetensors file", Path::new("x.safetensors")).unwrap_err();
-    assert!(err.to_string().starts_with("x.safetensors: header:"), "{err}");
+    let err =
+        checkpoint::from_bytes(b"not a safetensors file", Path::new("x.safetensors")).unwrap_err();
+    assert!(
+        err.to_string().starts_with("x.safetensors: header:"),
+        "{err}"
+    );
     let net = logistic();
     let mut bytes = checkpoint::to_bytes(&net).unwrap();
     // Corrupt the graph JSON inside the header.
-    let at = bytes.windows(4).position(|w| w == b"fc\\\"").or_else(|| bytes.windows(2).position(|w| w == b"fc")).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"fc\\\"")
+        .or_else(|| bytes.windows(2).position(|w| w == b"fc"))
+        .unwrap();
     bytes[at] = b'#';
-    let err = checkpoint::from_bytes(&bytes, Path::new("y.safetensors")).map(|_| ()).unwrap_err();
+    let err = checkpoint::from_bytes(&bytes, Path::new("y.safetensors"))
+        .map(|_| ())
+        .unwrap_err();
     assert!(err.to_string().starts_with("y.safetensors: "), "{err}");
 }

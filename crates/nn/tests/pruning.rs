@@ -10,21 +10,32 @@ use std::path::PathBuf;
 #[test]
 fn masked_weights_stay_zero_through_training() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data");
-    let dir = std::env::var_os("JOULE_DATA").map(PathBuf::from).unwrap_or(dir);
-    let data = DataSource::Mnist.load(&dir, Split::Train).unwrap_or_else(|e| panic!("{e}")).take(640);
+    let dir = std::env::var_os("JOULE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or(dir);
+    let data = DataSource::Mnist
+        .load(&dir, Split::Train)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .take(640);
     let mut net = Network::new(zoo::build("lenet5").unwrap(), 2).unwrap();
     let before = net.clone();
     let mut masked = Vec::new();
     for name in ["conv2", "fc1"] {
         let id = net.graph().find(name).unwrap();
         let mask = magnitude_mask(&net.graph().node(id).params[0].data, 0.8);
-        assert_eq!(mask.iter().filter(|m| **m == 0.0).count(), (mask.len() as f64 * 0.8).round() as usize);
+        assert_eq!(
+            mask.iter().filter(|m| **m == 0.0).count(),
+            (mask.len() as f64 * 0.8).round() as usize
+        );
         net.set_mask(id, mask).unwrap();
         masked.push(id);
     }
     train(&mut net, &data, &TrainConfig::default(), |_| {}).unwrap();
     for id in masked {
-        let (w, w0) = (&net.graph().node(id).params[0].data, &before.graph().node(id).params[0].data);
+        let (w, w0) = (
+            &net.graph().node(id).params[0].data,
+            &before.graph().node(id).params[0].data,
+        );
         let mask = net.mask(id).unwrap();
         let mut moved = 0;
         for ((w, w0), m) in w.iter().zip(w0).zip(mask) {
@@ -34,7 +45,10 @@ fn masked_weights_stay_zero_through_training() {
                 moved += 1;
             }
         }
-        assert!(moved > mask.iter().filter(|m| **m == 1.0).count() / 2, "kept weights barely trained");
+        assert!(
+            moved > mask.iter().filter(|m| **m == 1.0).count() / 2,
+            "kept weights barely trained"
+        );
     }
 }
 
@@ -50,7 +64,14 @@ fn branchy() -> Graph {
     let add = g.push("add", Op::Add, &[r2, cb]);
     let cat = g.push("cat", Op::Concat, &[add, r1]);
     let flat = g.push("flatten", Op::Flatten, &[cat]);
-    g.push("fc", Op::FullyConnected(FullyConnected { outputs: 5, bias: true }), &[flat]);
+    g.push(
+        "fc",
+        Op::FullyConnected(FullyConnected {
+            outputs: 5,
+            bias: true,
+        }),
+        &[flat],
+    );
     g
 }
 
@@ -63,14 +84,21 @@ fn removing_zero_filters_keeps_outputs() {
     for i in 0..net.graph().len() {
         for (k, t) in net.params_mut(NodeId(i)).iter_mut().enumerate() {
             if k > 0 {
-                t.data.iter_mut().for_each(|v| *v = 0.5 + rng.symmetric(0.4));
+                t.data
+                    .iter_mut()
+                    .for_each(|v| *v = 0.5 + rng.symmetric(0.4));
             }
         }
     }
     // ...except on the channels to remove, which are zero all the way through.
     let dead = [2usize, 5];
     for &f in &dead {
-        let (c1, bn, dw, cb) = (id(&net, "conv1"), id(&net, "bn"), id(&net, "dw"), id(&net, "conv_b"));
+        let (c1, bn, dw, cb) = (
+            id(&net, "conv1"),
+            id(&net, "bn"),
+            id(&net, "dw"),
+            id(&net, "conv_b"),
+        );
         let p = net.params_mut(c1);
         p[0].data[f * 27..(f + 1) * 27].fill(0.0);
         p[1].data[f] = 0.0;
@@ -82,7 +110,11 @@ fn removing_zero_filters_keeps_outputs() {
         p[1].data[f] = 0.0;
     }
     assert_eq!(zero_filters(net.graph(), id(&net, "conv1")), dead);
-    let x = FeatureMap::new(Shape::new(3, 3, 6, 6), (0..324).map(|_| rng.symmetric(1.0)).collect()).unwrap();
+    let x = FeatureMap::new(
+        Shape::new(3, 3, 6, 6),
+        (0..324).map(|_| rng.symmetric(1.0)).collect(),
+    )
+    .unwrap();
     let before = net.forward(&x).unwrap();
     let small = remove_filters(&net, id(&net, "conv1"), &dead).unwrap();
     let after = small.forward(&x).unwrap();
@@ -92,7 +124,9 @@ fn removing_zero_filters_keeps_outputs() {
     }
     let g = small.graph();
     let node = |name: &str| g.node(g.find(name).unwrap());
-    let Op::Conv(dw) = &node("dw").op else { panic!() };
+    let Op::Conv(dw) = &node("dw").op else {
+        panic!()
+    };
     assert_eq!((dw.filters, dw.groups), (6, 6));
     assert_eq!(node("conv1").params[0].shape, vec![6, 3, 3, 3]);
     assert_eq!(node("bn").params[3].len(), 6);
@@ -105,14 +139,28 @@ fn surgery_refuses_what_it_cannot_cut() {
     let net = Network::new(branchy(), 4).unwrap();
     let fc = net.graph().find("fc").unwrap();
     let err = remove_filters(&net, fc, &[0]).unwrap_err().to_string();
-    assert!(err.contains("\"fc\"") && err.contains("network output"), "{err}");
+    assert!(
+        err.contains("\"fc\"") && err.contains("network output"),
+        "{err}"
+    );
     let conv1 = net.graph().find("conv1").unwrap();
-    assert!(remove_filters(&net, conv1, &[8]).unwrap_err().to_string().contains("no filter 8"));
+    assert!(remove_filters(&net, conv1, &[8])
+        .unwrap_err()
+        .to_string()
+        .contains("no filter 8"));
     let mut g = Graph::new("grouped", Some(Shape::new(1, 2, 4, 4)));
     let a = g.push("a", Op::Conv(Conv::new(4, 1, 1, 0)), &[Value::Input]);
     let b = g.push("b", Op::Conv(Conv::new(4, 3, 1, 1).with_groups(2)), &[a]);
-    g.push("head", Op::GlobalPool { kind: joule_model::ops::PoolKind::Average }, &[b]);
+    g.push(
+        "head",
+        Op::GlobalPool {
+            kind: joule_model::ops::PoolKind::Average,
+        },
+        &[b],
+    );
     let net = Network::new(g, 0).unwrap();
-    let err = remove_filters(&net, NodeId(0), &[1]).unwrap_err().to_string();
+    let err = remove_filters(&net, NodeId(0), &[1])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("\"b\"") && err.contains("grouped"), "{err}");
 }

@@ -2,8 +2,7 @@
 //! `scripts/fetch-data.sh`, which `scripts/test.sh` runs first; a missing dataset fails these
 //! tests with the command to run, it never skips them.
 
-use joule_model::ops::FullyConnected;
-use joule_model::{zoo, Graph, NodeId, Op, Shape, Value};
+use joule_model::{zoo, Shape};
 use joule_nn::train::{Event, Schedule};
 use joule_nn::{
     evaluate, train, DataSource, Dataset, Network, OptimizerConfig, Split, TrainConfig,
@@ -55,4 +54,19 @@ fn lenet5_learns_mnist_in_three_epochs() {
     assert!(losses[1] < losses[0], "{losses:?}");
     assert!(eval.accuracy > 0.95, "test accuracy {}", eval.accuracy);
     assert_eq!(eval.confusion.iter().flatten().sum::<u64>(), 2000);
+}
+
+#[test]
+fn fashion_mnist_is_the_full_gzip_idx_set() {
+    let test_set = load(DataSource::FashionMnist, Split::Test);
+    assert_eq!(test_set.len(), 10_000);
+    assert_eq!(test_set.sample, Shape::new(1, 1, 28, 28));
+    let mut per_class = [0usize; 10];
+    test_set
+        .labels
+        .iter()
+        .for_each(|&l| per_class[l as usize] += 1);
+    assert_eq!(per_class, [1000; 10]);
+    let mean = test_set.images.iter().sum::<f32>() / test_set.images.len() as f32;
+    assert!((0.2..0.4).contains(&mean), "mean pixel {mean}");
 }

@@ -34,7 +34,9 @@ pub fn run(args: Args) -> Result<()> {
     let network = load_network(&args.model, 0)?;
     let eval = evaluate(&network, &test_set, args.batch_size)?;
     let classes = eval.confusion.len();
-    let mut table = Table::new(std::iter::once("true \\ predicted".to_string()).chain((0..classes).map(|c| c.to_string())));
+    let mut table = Table::new(
+        std::iter::once("true \\ predicted".to_string()).chain((0..classes).map(|c| c.to_string())),
+    );
     for (label, row) in eval.confusion.iter().enumerate() {
         table.row(std::iter::once(label.to_string()).chain(row.iter().map(u64::to_string)));
     }

@@ -5,7 +5,9 @@ use crate::load;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use joule_nn::train::Event;
-use joule_nn::{checkpoint, data, evaluate, recipe, train, DataSource, Network, OptimizerConfig, Split};
+use joule_nn::{
+    checkpoint, data, evaluate, recipe, train, DataSource, Network, OptimizerConfig, Split,
+};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -62,23 +64,36 @@ pub fn run(args: Args) -> Result<()> {
         config.learning_rate = lr;
     }
     let decay = args.weight_decay.unwrap_or(match config.optimizer {
-        OptimizerConfig::Sgd { weight_decay, .. } | OptimizerConfig::Adam { weight_decay, .. } => weight_decay,
+        OptimizerConfig::Sgd { weight_decay, .. } | OptimizerConfig::Adam { weight_decay, .. } => {
+            weight_decay
+        }
     });
     config.optimizer = match args.optimizer.as_deref() {
         None => config.optimizer,
-        Some("sgd") => OptimizerConfig::Sgd { momentum: 0.9, weight_decay: decay },
-        Some("adam") => OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: decay },
+        Some("sgd") => OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: decay,
+        },
+        Some("adam") => OptimizerConfig::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: decay,
+        },
         Some(other) => bail!("--optimizer: unknown optimiser {other:?} (expected sgd or adam)"),
     };
-    let (OptimizerConfig::Sgd { weight_decay, .. } | OptimizerConfig::Adam { weight_decay, .. }) = &mut config.optimizer;
+    let (OptimizerConfig::Sgd { weight_decay, .. } | OptimizerConfig::Adam { weight_decay, .. }) =
+        &mut config.optimizer;
     *weight_decay = decay;
     let mut network = load_network(&args.model, args.seed)?;
     let batches = train_set.len().div_ceil(config.batch_size.max(1)) as u64;
     let bar = ProgressBar::new(batches * config.epochs as u64);
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches, {msg} ({elapsed}, eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} batches, {msg} ({elapsed}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     train(&mut network, &train_set, &config, |event| match event {
         Event::Batch { epoch, loss, .. } => {
@@ -86,8 +101,15 @@ pub fn run(args: Args) -> Result<()> {
             bar.set_message(format!("loss {loss:.4}"));
             bar.inc(1);
         }
-        Event::Epoch { epoch, mean_loss, seconds } => {
-            bar.println(format!("epoch {}: mean loss {mean_loss:.4}, {seconds:.1} s", epoch + 1));
+        Event::Epoch {
+            epoch,
+            mean_loss,
+            seconds,
+        } => {
+            bar.println(format!(
+                "epoch {}: mean loss {mean_loss:.4}, {seconds:.1} s",
+                epoch + 1
+            ));
         }
     })?;
     bar.finish_and_clear();
@@ -106,7 +128,9 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 pub(crate) fn parse_data(name: &str) -> Result<DataSource> {
-    DataSource::parse(name).with_context(|| format!("--data: unknown dataset {name:?} (expected mnist or fashion-mnist)"))
+    DataSource::parse(name).with_context(|| {
+        format!("--data: unknown dataset {name:?} (expected mnist or fashion-mnist)")
+    })
 }
 
 pub(crate) fn init_threads(threads: Option<usize>) -> Result<()> {
