@@ -45,5 +45,5 @@ pub enum ImportError {
 #[error("{}: {error}", path.display())]
 pub struct OnnxError {
     pub path: PathBuf,
-    pub error: ImportError,
+    pub error: Box<ImportError>,
 }

@@ -1,5 +1,6 @@
 //! ONNX front end for joule's IR.
 //!
+//! [`export_file`] writes an IR graph with its weights as an opset-13 ONNX model.
 //! [`import_file`] reads a `.onnx` file into a [`joule_model::Graph`] with its weights as
 //! node parameters. The wire format is decoded by prost from message types declared in
 //! [`proto`] (the subset of `onnx.proto` joule needs); the op table maps each supported op
@@ -16,6 +17,7 @@
 //! ```
 
 mod error;
+mod export;
 mod import;
 mod node;
 mod ops;
@@ -23,6 +25,7 @@ pub mod proto;
 mod tensor;
 
 pub use error::{ImportError, OnnxError};
+pub use export::{export_bytes, export_file, ExportError, OPSET};
 
 use joule_model::Graph;
 use prost::Message;
@@ -32,7 +35,7 @@ use std::path::Path;
 pub fn import_file(path: &Path) -> Result<Graph, OnnxError> {
     let wrap = |error| OnnxError {
         path: path.to_path_buf(),
-        error,
+        error: Box::new(error),
     };
     let bytes = std::fs::read(path).map_err(|e| wrap(e.into()))?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");

@@ -359,20 +359,21 @@ fn reshape(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
                 .ok_or_else(|| ctx.input_error(1, "target shape must be integers"))?
         }
     };
-    let flatten_to =
-        match shape.as_slice() {
-            [n, k] if *n >= -1 => match *k {
-                -1 => None,
-                k if k > 0 => Some(k as usize),
-                _ => return Err(ctx.input_error(1, format!("unsupported target shape {shape:?}"))),
-            },
-            _ => return Err(ctx.input_error(
+    let flatten_to = match shape.as_slice() {
+        [n, k] if *n >= -1 => match *k {
+            -1 => None,
+            k if k > 0 => Some(k as usize),
+            _ => return Err(ctx.input_error(1, format!("unsupported target shape {shape:?}"))),
+        },
+        _ => {
+            return Err(ctx.input_error(
                 1,
                 format!(
                     "only flattening reshapes to (N, K) are supported, got target shape {shape:?}"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     Ok(Mapping::Layer(Layer {
         op: Op::Flatten,
         params: vec![],

@@ -19,7 +19,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// The generator's weight formula: ((i * 31) % 17 - 8) / 10 over the flat index.
 fn pattern(i: usize, zero_every: usize) -> f32 {
-    if zero_every > 0 && i % zero_every == 0 {
+    if zero_every > 0 && i.is_multiple_of(zero_every) {
         return 0.0;
     }
     (((i * 31) % 17) as f32 - 8.0) / 10.0
@@ -161,7 +161,7 @@ fn symbolic_input_needs_a_shape() {
 #[test]
 fn unsupported_op_names_op_and_node() {
     let err = import_file(&fixture("unsupported_op.onnx")).unwrap_err();
-    assert!(matches!(err.error, ImportError::Unsupported { .. }));
+    assert!(matches!(*err.error, ImportError::Unsupported { .. }));
     let msg = err.to_string();
     assert!(
         msg.contains("HardSwish") && msg.contains("mystery_activation"),
@@ -199,12 +199,12 @@ fn truncated_and_garbage_files_are_rejected() {
     let empty = dir.join("empty.onnx");
     std::fs::write(&empty, b"").unwrap();
     assert!(matches!(
-        import_file(&empty).unwrap_err().error,
+        *import_file(&empty).unwrap_err().error,
         ImportError::NoGraph
     ));
     let missing = dir.join("missing.onnx");
     assert!(matches!(
-        import_file(&missing).unwrap_err().error,
+        *import_file(&missing).unwrap_err().error,
         ImportError::Io(_)
     ));
     // Every prefix of a real model either imports or fails cleanly: never a panic.

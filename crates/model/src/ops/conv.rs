@@ -175,7 +175,7 @@ impl Conv {
         if self.groups == 0 || self.filters == 0 || self.r == 0 || self.s == 0 {
             return Err("filters, kernel and groups must be positive".into());
         }
-        if input.c % self.groups != 0 || self.filters % self.groups != 0 {
+        if !input.c.is_multiple_of(self.groups) || !self.filters.is_multiple_of(self.groups) {
             return Err(format!(
                 "groups={} must divide both input channels {} and filters {}",
                 self.groups, input.c, self.filters

@@ -1,0 +1,125 @@
+//! Export checked two ways: a round trip through joule's importer must reproduce the IR
+//! bit for bit, and onnxruntime (an independent runtime, from .venv) must compute the same
+//! outputs as joule's engine within 1e-4.
+
+use joule_model::{zoo, Graph, Shape};
+use joule_nn::{FeatureMap, Network, Rng};
+use joule_onnx::{export_bytes, export_file, import_bytes, import_file};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    let path = root().join("tests/fixtures/onnx").join(name);
+    assert!(
+        path.exists(),
+        "missing {}: run scripts/test.sh",
+        path.display()
+    );
+    path
+}
+
+fn python() -> PathBuf {
+    let python = root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "missing {}: run scripts/python-env.sh (scripts/test.sh does)",
+        python.display()
+    );
+    python
+}
+
+/// Runs the exported model in onnxruntime on `input`.
+fn onnxruntime(model: &Path, input: &FeatureMap, dir: &Path) -> Vec<f32> {
+    let (x, y) = (dir.join("x.bin"), dir.join("y.bin"));
+    let bytes: Vec<u8> = input.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&x, bytes).unwrap();
+    let s = input.shape;
+    let status = Command::new(python())
+        .arg(root().join("scripts/ort-run.py"))
+        .args([model, &x])
+        .arg(format!("{},{},{},{}", s.n, s.c, s.h, s.w))
+        .arg(&y)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "onnxruntime failed on {}",
+        model.display()
+    );
+    std::fs::read(&y)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn random_input(shape: Shape, seed: u64) -> FeatureMap {
+    let mut rng = Rng::new(seed);
+    let data = (0..shape.elements())
+        .map(|_| rng.uniform() * 2.0 - 1.0)
+        .collect();
+    FeatureMap::new(shape, data).unwrap()
+}
+
+fn check_against_onnxruntime(graph: Graph, batch: usize) {
+    let name = graph.name.clone();
+    let network = Network::new(graph, 7).unwrap();
+    let shape = Shape {
+        n: batch,
+        ..network.graph().input_shape.unwrap()
+    };
+    let input = random_input(shape, 11);
+    let ours = network.forward(&input).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join(format!("{name}.onnx"));
+    export_file(network.graph(), &model).unwrap();
+    let theirs = onnxruntime(&model, &input, dir.path());
+    assert_eq!(ours.data.len(), theirs.len(), "{name}: output sizes");
+    let worst = ours
+        .data
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-4, "{name}: max |joule - onnxruntime| = {worst}");
+}
+
+#[test]
+fn zoo_networks_match_onnxruntime() {
+    for name in ["lenet5", "lenet300"] {
+        check_against_onnxruntime(zoo::build(name).unwrap(), 4);
+    }
+}
+
+#[test]
+fn imported_fixtures_match_onnxruntime() {
+    // Batch norm, grouped/dilated/depthwise CONV, LRN, average and ceil-mode pooling,
+    // Concat, Add, Clip: every op the exporter writes.
+    for name in ["tiny_cnn.onnx", "branches.onnx", "mlp_matmul.onnx"] {
+        check_against_onnxruntime(import_file(&fixture(name)).unwrap(), 3);
+    }
+}
+
+#[test]
+fn round_trip_is_bit_exact() {
+    for name in ["tiny_cnn.onnx", "branches.onnx", "mlp_matmul.onnx"] {
+        let original = import_file(&fixture(name)).unwrap();
+        let again = import_bytes(&export_bytes(&original).unwrap(), "again").unwrap();
+        assert_eq!(original, again, "{name}");
+    }
+    let trained = Network::new(zoo::build("lenet5").unwrap(), 3)
+        .unwrap()
+        .into_graph();
+    let again = import_bytes(&export_bytes(&trained).unwrap(), "again").unwrap();
+    assert_eq!(trained, again);
+}
+
+#[test]
+fn exporting_a_model_without_weights_names_the_node() {
+    let err = export_bytes(&zoo::build("alexnet").unwrap()).unwrap_err();
+    assert!(err.to_string().contains("\"conv1\""), "{err}");
+}
