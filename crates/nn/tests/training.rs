@@ -70,3 +70,31 @@ fn fashion_mnist_is_the_full_gzip_idx_set() {
     let mean = test_set.images.iter().sum::<f32>() / test_set.images.len() as f32;
     assert!((0.2..0.4).contains(&mean), "mean pixel {mean}");
 }
+
+#[test]
+fn seeded_training_repeats_bit_for_bit() {
+    let data = load(DataSource::Mnist, Split::Train).take(512);
+    let run = || {
+        let mut network = Network::new(zoo::build("lenet5").unwrap(), 9).unwrap();
+        let config = TrainConfig {
+            seed: 4,
+            shift: 1,
+            ..TrainConfig::default()
+        };
+        train(&mut network, &data, &config, |_| {}).unwrap();
+        network.into_graph()
+    };
+    let (a, b) = (run(), run());
+    for (x, y) in a.nodes().iter().zip(b.nodes()) {
+        for (p, q) in x.params.iter().zip(&y.params) {
+            assert!(
+                p.data
+                    .iter()
+                    .zip(&q.data)
+                    .all(|(u, v)| u.to_bits() == v.to_bits()),
+                "{}",
+                x.name
+            );
+        }
+    }
+}

@@ -6,6 +6,9 @@ use joule_model::ops::Conv;
 use joule_model::LoopNest;
 use rayon::prelude::*;
 
+/// Samples per unit of parallel work in the backward pass.
+const SAMPLES_PER_CHUNK: usize = 8;
+
 fn geometry(conv: &Conv, nest: &LoopNest) -> ConvGeometry {
     ConvGeometry {
         c: nest.c,
@@ -167,27 +170,40 @@ pub fn conv_backward(
             vec![0.0f32; col],
         )
     };
-    let d_w = if want_dx {
-        dx.par_chunks_mut(in_len)
-            .zip(x.par_chunks(in_len).zip(dy.par_chunks(out_len)))
-            .fold(init, |mut acc, (dxi, (xi, dyi))| {
-                per_sample(&mut acc, xi, dyi, Some(dxi));
-                acc
+    // Fixed chunks of samples, partial filter gradients summed in chunk order: the result
+    // does not depend on how rayon schedules the chunks, so seeded runs repeat bit for bit.
+    let partials: Vec<Vec<f32>> = if want_dx {
+        dx.par_chunks_mut(in_len * SAMPLES_PER_CHUNK)
+            .zip(x.par_chunks(in_len * SAMPLES_PER_CHUNK))
+            .zip(dy.par_chunks(out_len * SAMPLES_PER_CHUNK))
+            .map(|((dxc, xc), dyc)| {
+                let mut acc = init();
+                for ((dxi, xi), dyi) in dxc
+                    .chunks_mut(in_len)
+                    .zip(xc.chunks(in_len))
+                    .zip(dyc.chunks(out_len))
+                {
+                    per_sample(&mut acc, xi, dyi, Some(dxi));
+                }
+                acc.0
             })
-            .map(|acc| acc.0)
-            .reduce(|| vec![0.0f32; d_filter.len()], add_into)
+            .collect()
     } else {
-        x.par_chunks(in_len)
-            .zip(dy.par_chunks(out_len))
-            .fold(init, |mut acc, (xi, dyi)| {
-                per_sample(&mut acc, xi, dyi, None);
-                acc
+        x.par_chunks(in_len * SAMPLES_PER_CHUNK)
+            .zip(dy.par_chunks(out_len * SAMPLES_PER_CHUNK))
+            .map(|(xc, dyc)| {
+                let mut acc = init();
+                for (xi, dyi) in xc.chunks(in_len).zip(dyc.chunks(out_len)) {
+                    per_sample(&mut acc, xi, dyi, None);
+                }
+                acc.0
             })
-            .map(|acc| acc.0)
-            .reduce(|| vec![0.0f32; d_filter.len()], add_into)
+            .collect()
     };
-    for (a, b) in d_filter.iter_mut().zip(&d_w) {
-        *a += b;
+    for partial in &partials {
+        for (a, b) in d_filter.iter_mut().zip(partial) {
+            *a += b;
+        }
     }
     if let Some(d_bias) = d_bias {
         for dyi in dy.chunks(out_len) {
@@ -196,13 +212,6 @@ pub fn conv_backward(
             }
         }
     }
-}
-
-fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
-    for (x, y) in a.iter_mut().zip(&b) {
-        *x += y;
-    }
-    a
 }
 
 /// `y (N x M) = x (N x K) * W^T + b`.
