@@ -123,3 +123,55 @@ fn exporting_a_model_without_weights_names_the_node() {
     let err = export_bytes(&zoo::build("alexnet").unwrap()).unwrap_err();
     assert!(err.to_string().contains("\"conv1\""), "{err}");
 }
+
+/// A LeNet-5 trained on real MNIST, exported, and run by onnxruntime over the whole test
+/// split: the same logits within 1e-4 and the same accuracy.
+#[test]
+fn trained_lenet5_has_the_same_accuracy_in_onnxruntime() {
+    use joule_nn::{evaluate, train, DataSource, Split, TrainConfig};
+    let data = std::env::var_os("JOULE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("data"));
+    let load = |split| {
+        DataSource::Mnist
+            .load(&data, split)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (train_set, test_set) = (load(Split::Train), load(Split::Test));
+    let mut network = Network::new(zoo::build("lenet5").unwrap(), 5).unwrap();
+    let config = TrainConfig {
+        seed: 5,
+        ..TrainConfig::default()
+    };
+    train(&mut network, &train_set, &config, |_| {}).unwrap();
+    let ours = evaluate(&network, &test_set, 500).unwrap();
+    assert!(ours.accuracy > 0.9, "training failed: {}", ours.accuracy);
+
+    let all: Vec<usize> = (0..test_set.len()).collect();
+    let (images, labels) = test_set.batch(&all);
+    let shape = Shape {
+        n: test_set.len(),
+        ..test_set.sample
+    };
+    let input = FeatureMap::new(shape, images).unwrap();
+    let logits = network.forward(&input).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("lenet5.onnx");
+    export_file(network.graph(), &model).unwrap();
+    let theirs = onnxruntime(&model, &input, dir.path());
+    let worst = logits
+        .data
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-4, "max |joule - onnxruntime| = {worst}");
+    let classes = logits.data.len() / test_set.len();
+    let correct = theirs
+        .chunks_exact(classes)
+        .zip(&labels)
+        .filter(|(row, &label)| joule_nn::train::argmax(row) == label as usize)
+        .count();
+    let theirs_accuracy = correct as f64 / test_set.len() as f64;
+    assert_eq!(theirs_accuracy, ours.accuracy as f64, "accuracy differs");
+}

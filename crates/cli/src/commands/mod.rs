@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `Args` (clap) and `run(args)`.
 
 mod eval;
+mod export;
 mod stats;
 mod train;
 mod zoo;
@@ -17,6 +18,8 @@ pub enum Command {
     Train(train::Args),
     /// Test accuracy and confusion matrix of a trained model.
     Eval(eval::Args),
+    /// Write a model with its weights as ONNX.
+    Export(export::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -25,5 +28,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Stats(args) => stats::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
     }
 }
