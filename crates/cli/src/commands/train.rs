@@ -106,10 +106,15 @@ pub fn run(args: Args) -> Result<()> {
             mean_loss,
             seconds,
         } => {
-            bar.println(format!(
+            let line = format!(
                 "epoch {}: mean loss {mean_loss:.4}, {seconds:.1} s",
                 epoch + 1
-            ));
+            );
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
     })?;
     bar.finish_and_clear();
