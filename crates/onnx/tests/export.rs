@@ -65,6 +65,13 @@ fn random_input(shape: Shape, seed: u64) -> FeatureMap {
     FeatureMap::new(shape, data).unwrap()
 }
 
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 fn check_against_onnxruntime(graph: Graph, batch: usize) {
     let name = graph.name.clone();
     let network = Network::new(graph, 7).unwrap();
@@ -79,12 +86,7 @@ fn check_against_onnxruntime(graph: Graph, batch: usize) {
     export_file(network.graph(), &model).unwrap();
     let theirs = onnxruntime(&model, &input, dir.path());
     assert_eq!(ours.data.len(), theirs.len(), "{name}: output sizes");
-    let worst = ours
-        .data
-        .iter()
-        .zip(&theirs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = max_abs_diff(&ours.data, &theirs);
     assert!(worst <= 1e-4, "{name}: max |joule - onnxruntime| = {worst}");
 }
 
@@ -159,12 +161,7 @@ fn trained_lenet5_has_the_same_accuracy_in_onnxruntime() {
     let model = dir.path().join("lenet5.onnx");
     export_file(network.graph(), &model).unwrap();
     let theirs = onnxruntime(&model, &input, dir.path());
-    let worst = logits
-        .data
-        .iter()
-        .zip(&theirs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = max_abs_diff(&logits.data, &theirs);
     assert!(worst <= 1e-4, "max |joule - onnxruntime| = {worst}");
     let classes = logits.data.len() / test_set.len();
     let correct = theirs

@@ -14,24 +14,26 @@ pub fn lenet5() -> Graph {
     let x = net.pool("pool1", x, Pool::max(2, 2, 0));
     let x = net.conv_relu("conv2", x, Conv::new(16, 5, 1, 0));
     let x = net.pool("pool2", x, Pool::max(2, 2, 0));
-    let x = net.op("flatten", Op::Flatten, &[x]);
-    let x = net.fc("fc1", x, 120);
-    let x = net.relu("fc1/relu", x);
-    let x = net.fc("fc2", x, 84);
-    let x = net.relu("fc2/relu", x);
-    net.fc("fc3", x, 10);
+    classifier(&mut net, x, [120, 84, 10]);
     net.finish()
+}
+
+/// Flatten, then FC layers `fc1..fc3` with ReLU between them.
+fn classifier(net: &mut Net, x: Value, widths: [usize; 3]) {
+    let mut x = net.op("flatten", Op::Flatten, &[x]);
+    for (i, &m) in widths.iter().enumerate() {
+        let name = format!("fc{}", i + 1);
+        x = net.fc(&name, x, m);
+        if i + 1 < widths.len() {
+            x = net.relu(format!("{name}/relu"), x);
+        }
+    }
 }
 
 /// LeNet-300-100 (LeCun et al. 1998; the MLP of Han et al. 2015).
 pub fn lenet300() -> Graph {
     let mut net = Net::new("lenet300", Shape::new(1, 1, 28, 28));
-    let x = net.op("flatten", Op::Flatten, &[Value::Input]);
-    let x = net.fc("fc1", x, 300);
-    let x = net.relu("fc1/relu", x);
-    let x = net.fc("fc2", x, 100);
-    let x = net.relu("fc2/relu", x);
-    net.fc("fc3", x, 10);
+    classifier(&mut net, Value::Input, [300, 100, 10]);
     net.finish()
 }
 
