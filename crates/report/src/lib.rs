@@ -13,3 +13,6 @@
 mod table;
 
 pub use table::{human, Table};
+
+pub mod chart;
+pub use chart::{stacked_bars_svg, ChartError, StackedBars};

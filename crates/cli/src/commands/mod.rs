@@ -1,5 +1,7 @@
 //! One module per subcommand; each exposes `Args` (clap) and `run(args)`.
 
+mod dataflows;
+mod energy;
 mod eval;
 mod export;
 mod stats;
@@ -20,6 +22,10 @@ pub enum Command {
     Eval(eval::Args),
     /// Write a model with its weights as ONNX.
     Export(export::Args),
+    /// Per-layer energy, cycles and DRAM traffic on a hardware model (Eyeriss-style).
+    Energy(energy::Args),
+    /// Compare the RS, WS, OS and NLR dataflows at equal storage area (ISCA'16).
+    Dataflows(dataflows::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -28,6 +34,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Stats(args) => stats::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Energy(args) => energy::run(args),
+        Command::Dataflows(args) => dataflows::run(args),
         Command::Export(args) => export::run(args),
     }
 }

@@ -1,0 +1,201 @@
+//! `joule energy`: per-layer energy, cycles and DRAM traffic of a model on a machine.
+
+use crate::load;
+use crate::output::{Format, FormatArgs};
+use anyhow::{bail, Context, Result};
+use joule_energy::network::{self, NetworkCost};
+use joule_energy::{spec, workload, Dataflow, Objective};
+use joule_report::{human, stacked_bars_svg, StackedBars, Table};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A zoo name (see `joule zoo`) or an .onnx file.
+    model: Option<String>,
+    /// Hardware: a preset (see --list-hw) or a YAML spec file.
+    #[arg(long, default_value = "eyeriss")]
+    hw: String,
+    /// Dataflow: rs, ws, os or nlr.
+    #[arg(long, default_value = "rs")]
+    dataflow: Dataflow,
+    /// Batch size.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// What the mapper minimises: energy, cycles or edp.
+    #[arg(long, default_value = "energy")]
+    objective: Objective,
+    /// Ifmap density (fraction of non-zeros) for every layer.
+    #[arg(long)]
+    ifmap_density: Option<f64>,
+    /// Weight density for every layer (default: measured from the model's weights, else 1).
+    #[arg(long)]
+    weight_density: Option<f64>,
+    /// Bits per ifmap, filter and psum value (default: the machine's word width).
+    #[arg(long)]
+    bits: Option<u32>,
+    /// Write a per-layer stacked bar chart (by level and by data type) to this SVG file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// List the hardware presets and exit.
+    #[arg(long)]
+    list_hw: bool,
+    #[command(flatten)]
+    format: FormatArgs,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.list_hw {
+        let mut t = Table::new(["preset", "description"]);
+        for (name, _) in spec::PRESETS {
+            let hw = spec::preset(name)?;
+            t.row([name.to_string(), hw.description]);
+        }
+        print!("{}", t.to_text());
+        println!();
+        return Ok(());
+    }
+    let Some(model) = args.model.as_deref() else {
+        bail!("give a model (a zoo name or an .onnx file), or --list-hw");
+    };
+    let report = evaluate(model, &args)?;
+    if let Some(path) = &args.svg {
+        chart(&report, path)?;
+    }
+    match args.format.format() {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Csv => print!("{}", table(&report, true).to_csv()?),
+        Format::Text => {
+            println!(
+                "{} on {} ({}), batch {}, energy in {}",
+                report.model, report.hardware, report.dataflow, report.batch, report.unit
+            );
+            println!("{}", table(&report, false).to_text());
+        }
+    }
+    Ok(())
+}
+
+fn evaluate(model: &str, args: &Args) -> Result<NetworkCost> {
+    let hw = spec::load(&args.hw)?;
+    let graph = load::model(model)?;
+    let mut layers = workload::from_graph(&graph, None, args.batch)?;
+    for w in &mut layers {
+        if let Some(d) = args.ifmap_density {
+            w.density.ifmap = d;
+        }
+        if let Some(d) = args.weight_density {
+            w.density.weight = d;
+        }
+        if let Some(b) = args.bits {
+            w.bits.ifmap = Some(b);
+            w.bits.filter = Some(b);
+            w.bits.psum = Some(b);
+        }
+    }
+    network::evaluate(model, &layers, &hw, args.dataflow, args.objective)
+        .with_context(|| format!("{model} on {}", args.hw))
+}
+
+fn table(r: &NetworkCost, raw: bool) -> Table {
+    let mut t = Table::new([
+        "layer",
+        "macs",
+        "total",
+        "mac",
+        "rf",
+        "array",
+        "buffer",
+        "dram",
+        "ifmap",
+        "filter",
+        "psum",
+        "cycles",
+        "utilization",
+        "dram_bytes",
+    ]);
+    let f = |v: f64| if raw { format!("{v}") } else { human(v) };
+    let mut row = |name: String,
+                   macs: u64,
+                   e: &joule_energy::cost::LevelEnergy,
+                   ty: &joule_energy::cost::TypeEnergy,
+                   cycles: f64,
+                   util: f64,
+                   bytes: f64| {
+        t.row([
+            name,
+            f(macs as f64),
+            f(e.total),
+            f(e.mac),
+            f(e.rf),
+            f(e.array),
+            f(e.buffer),
+            f(e.dram),
+            f(ty.ifmap),
+            f(ty.filter),
+            f(ty.psum),
+            f(cycles),
+            format!("{:.1}%", 100.0 * util),
+            f(bytes),
+        ]);
+    };
+    for l in &r.layers {
+        let c = &l.cost;
+        row(
+            c.name.clone(),
+            c.macs,
+            &c.energy,
+            &c.energy_by_type,
+            c.cycles,
+            c.utilization,
+            c.dram_bytes,
+        );
+    }
+    let tot = &r.total;
+    row(
+        "total".into(),
+        tot.macs,
+        &tot.energy,
+        &tot.energy_by_type,
+        tot.cycles,
+        tot.utilization,
+        tot.dram_bytes,
+    );
+    t
+}
+
+/// The per-layer stacked bars, by level and by data type.
+pub fn chart(r: &NetworkCost, path: &std::path::Path) -> Result<()> {
+    let names: Vec<String> = r.layers.iter().map(|l| l.cost.name.clone()).collect();
+    let col = |f: &dyn Fn(&joule_energy::LayerCost) -> f64| -> Vec<f64> {
+        r.layers.iter().map(|l| f(&l.cost)).collect()
+    };
+    let unit = format!("energy ({})", r.unit);
+    let by_level = StackedBars {
+        title: format!(
+            "{} on {} ({}, batch {}): energy by level",
+            r.model, r.hardware, r.dataflow, r.batch
+        ),
+        y_label: unit.clone(),
+        categories: names.clone(),
+        series: vec![
+            ("MAC".into(), col(&|c| c.energy.mac)),
+            ("RF".into(), col(&|c| c.energy.rf)),
+            ("array".into(), col(&|c| c.energy.array)),
+            ("buffer".into(), col(&|c| c.energy.buffer)),
+            ("DRAM".into(), col(&|c| c.energy.dram)),
+        ],
+    };
+    let by_type = StackedBars {
+        title: "energy by data type".into(),
+        y_label: unit,
+        categories: names,
+        series: vec![
+            ("compute".into(), col(&|c| c.energy_by_type.compute)),
+            ("ifmap".into(), col(&|c| c.energy_by_type.ifmap)),
+            ("filter".into(), col(&|c| c.energy_by_type.filter)),
+            ("psum".into(), col(&|c| c.energy_by_type.psum)),
+        ],
+    };
+    stacked_bars_svg(&[by_level, by_type], path)?;
+    Ok(())
+}

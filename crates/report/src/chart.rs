@@ -1,0 +1,171 @@
+//! SVG charts (plotters): stacked bar charts, one panel per breakdown.
+//!
+//! plotters needs a font even for SVG text; joule loads a system TrueType font at run time
+//! (DejaVu Sans or Liberation Sans, or the file named by `JOULE_FONT`), so no font ships
+//! with joule.
+
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::OnceLock;
+use thiserror::Error;
+
+/// Chart errors.
+#[derive(Debug, Error)]
+pub enum ChartError {
+    #[error("no TrueType font found (tried {tried}); set JOULE_FONT to a .ttf file")]
+    NoFont { tried: String },
+    #[error("{file}: {message}")]
+    Draw { file: String, message: String },
+}
+
+/// One panel: bars per category, each stacked from `series` (name, one value per category).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackedBars {
+    pub title: String,
+    pub y_label: String,
+    pub categories: Vec<String>,
+    pub series: Vec<(String, Vec<f64>)>,
+}
+
+const FONT_PATHS: [&str; 4] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+];
+
+fn ensure_font() -> Result<(), ChartError> {
+    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = LOADED.get_or_init(|| {
+        let mut candidates: Vec<String> = std::env::var("JOULE_FONT").into_iter().collect();
+        candidates.extend(FONT_PATHS.iter().map(|s| s.to_string()));
+        for path in &candidates {
+            if let Ok(bytes) = std::fs::read(path) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        Err(candidates.join(", "))
+    });
+    result.clone().map_err(|tried| ChartError::NoFont { tried })
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(0x4e, 0x79, 0xa7),
+    RGBColor(0xf2, 0x8e, 0x2b),
+    RGBColor(0xe1, 0x57, 0x59),
+    RGBColor(0x76, 0xb7, 0xb2),
+    RGBColor(0x59, 0xa1, 0x4f),
+    RGBColor(0xed, 0xc9, 0x48),
+];
+
+/// Draws the panels one above the other into an SVG file.
+pub fn stacked_bars_svg(panels: &[StackedBars], path: &Path) -> Result<(), ChartError> {
+    ensure_font()?;
+    let file = path.display().to_string();
+    let draw_err = |e: String| ChartError::Draw {
+        file: file.clone(),
+        message: e,
+    };
+    let width = (160 + 60 * panels.iter().map(|p| p.categories.len()).max().unwrap_or(1)).max(640);
+    let height = 420 * panels.len().max(1);
+    let root = SVGBackend::new(path, (width as u32, height as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| draw_err(e.to_string()))?;
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    for (panel, area) in panels.iter().zip(areas) {
+        let n = panel.categories.len();
+        let totals: Vec<f64> = (0..n)
+            .map(|i| panel.series.iter().map(|(_, v)| v[i]).sum())
+            .collect();
+        let top = totals.iter().cloned().fold(0.0, f64::max).max(1e-12) * 1.1;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(&panel.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(60)
+            .y_label_area_size(80)
+            .build_cartesian_2d((0..n as i32).into_segmented(), 0.0..top)
+            .map_err(|e| draw_err(e.to_string()))?;
+        let categories = panel.categories.clone();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n.max(1) + 1)
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                    categories.get(*i as usize).cloned().unwrap_or_default()
+                }
+                SegmentValue::Last => String::new(),
+            })
+            .y_desc(&panel.y_label)
+            .y_label_formatter(&|y| format!("{y:.2e}"))
+            .draw()
+            .map_err(|e| draw_err(e.to_string()))?;
+        let mut base = vec![0.0; n];
+        for (k, (name, values)) in panel.series.iter().enumerate() {
+            let color = COLORS[k % COLORS.len()];
+            let bars: Vec<Rectangle<(SegmentValue<i32>, f64)>> = (0..n)
+                .map(|i| {
+                    let (lo, hi) = (base[i], base[i] + values[i]);
+                    let mut bar = Rectangle::new(
+                        [
+                            (SegmentValue::Exact(i as i32), lo),
+                            (SegmentValue::Exact(i as i32 + 1), hi),
+                        ],
+                        color.filled(),
+                    );
+                    bar.set_margin(0, 0, 6, 6);
+                    bar
+                })
+                .collect();
+            for i in 0..n {
+                base[i] += values[i];
+            }
+            chart
+                .draw_series(bars)
+                .map_err(|e| draw_err(e.to_string()))?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| draw_err(e.to_string()))?;
+    }
+    root.present().map_err(|e| draw_err(e.to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_an_svg_with_labels() {
+        let dir = std::env::temp_dir().join(format!("joule-chart-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bars.svg");
+        let panel = StackedBars {
+            title: "energy by level".into(),
+            y_label: "energy".into(),
+            categories: vec!["conv1".into(), "fc1".into()],
+            series: vec![
+                ("dram".into(), vec![2.0, 7.0]),
+                ("rf".into(), vec![6.0, 2.0]),
+            ],
+        };
+        stacked_bars_svg(&[panel.clone(), panel], &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..50]);
+        assert!(svg.contains("conv1") && svg.contains("dram"));
+        assert!(svg.matches("<rect").count() >= 8);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
