@@ -119,7 +119,7 @@ impl Blocking {
             .enumerate()
             .filter(|(_, &d)| RELEVANT[t][d as usize] && f[level][d as usize] > 1)
             .map(|(pos, _)| pos)
-            .last();
+            .next_back();
         let Some(innermost) = innermost else {
             return outer;
         };

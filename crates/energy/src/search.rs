@@ -79,8 +79,22 @@ pub fn best_mapping(
     let mut stats = SearchStats::default();
     let mut best: Option<((f64, f64), Mapping, Accesses)> = None;
     let mut last_reason = String::from("no spatial mapping");
-    for unit in passes(w, hw, dataflow) {
+    // Visit passes from the lowest energy lower bound (every datum fetched once at every
+    // level); for the energy objective a pass whose bound cannot beat the best is skipped.
+    let mut units: Vec<(f64, PassUnit)> = passes(w, hw, dataflow)
+        .into_iter()
+        .map(|u| (lower_bound(&u, &weights, macs), u))
+        .collect();
+    units.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (bound, unit) in units {
         stats.mapspace += raw_size(&unit);
+        if objective == Objective::Energy {
+            if let Some(((best_energy, _), _, _)) = &best {
+                if bound >= *best_energy {
+                    continue;
+                }
+            }
+        }
         let reason = search_pass(
             &unit, hw, dataflow, objective, &weights, macs, &mut stats, &mut best,
         );
@@ -259,6 +273,12 @@ fn evaluate_orders(
 
 fn unit_bandwidth(weights: &CostWeights) -> Option<f64> {
     weights.dram_bandwidth
+}
+
+/// An energy no blocking of `unit` can go below: every datum crosses every level once.
+fn lower_bound(unit: &PassUnit, weights: &CostWeights, macs: f64) -> f64 {
+    let acc = accesses_from_fetches(unit, [[1.0; 3]; 2], macs);
+    macs * weights.mac + weights.data_energy(&acc)
 }
 
 /// Maps and costs one layer.
