@@ -4,5 +4,21 @@
 //!   representative neurons of a layer are chosen by an SVD and a column-pivoted QR of its
 //!   activations, and the next layer's weights are re-solved by least squares so that it sees
 //!   almost the same input; every size is costed for accuracy, parameters and energy.
+//! * [`magnitude`]: magnitude pruning (Han et al. 2015), the baseline: per-layer sparsities
+//!   from a sensitivity analysis, retraining with the masks fixed.
+//! * [`eap`]: energy-aware pruning (Yang, Chen and Sze, CVPR 2017): layers in order of
+//!   estimated energy, weights chosen by the output-feature-map error they cause, closed-form
+//!   local fine-tuning by least squares, global fine-tuning with the sparsity fixed.
+//! * [`metrics`]: accuracy, non-zero weights, non-skipped MACs and energy with measured
+//!   densities; [`run`]: the step-by-step driver with history, checkpoints and resume.
 
 pub mod eliminate;
+pub mod eap;
+mod error;
+pub mod magnitude;
+pub mod metrics;
+pub mod run;
+
+pub use error::CompressError;
+pub use metrics::Metrics;
+pub use run::{Method, Run, RunConfig};
