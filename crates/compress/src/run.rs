@@ -156,7 +156,10 @@ pub struct State {
     pub history: Vec<Record>,
     pub next_step: usize,
     current: String,
+    /// The accepted network with the lowest energy (the result).
     best_checkpoint: String,
+    /// The last accepted network (where a rejected round goes back to).
+    accepted_checkpoint: String,
     round: usize,
     threshold: f64,
     /// Magnitude bisection: last accepted and first rejected level.
@@ -265,6 +268,7 @@ impl<'a> Run<'a> {
             next_step: 1,
             current: "original.safetensors".into(),
             best_checkpoint: "original.safetensors".into(),
+            accepted_checkpoint: "original.safetensors".into(),
             round: 0,
             level_ok: 0.0,
             level_failed: None,
@@ -347,17 +351,24 @@ impl<'a> Run<'a> {
             let name = format!("steps/step-{step:04}.safetensors");
             save_network(&self.dir, &name, &self.network)?;
             let previous = std::mem::replace(&mut self.state.current, name.clone());
+            let previous_best = self.state.best_checkpoint.clone();
+            let previous_accepted = self.state.accepted_checkpoint.clone();
             if record.accepted == Some(true) {
-                self.state.best_checkpoint = name;
+                self.state.accepted_checkpoint = name.clone();
+                if self.state.best.energy == record.energy {
+                    self.state.best_checkpoint = name;
+                }
             } else if record.accepted == Some(false) {
                 // Back to the last accepted network.
-                self.network = load_network(&self.dir, &self.state.best_checkpoint)?;
-                self.state.current = self.state.best_checkpoint.clone();
+                self.network = load_network(&self.dir, &self.state.accepted_checkpoint)?;
+                self.state.current = self.state.accepted_checkpoint.clone();
             }
             self.state.history.push(record);
             self.state.next_step += 1;
             self.save_state()?;
-            self.forget(&previous);
+            for name in [previous, previous_best, previous_accepted] {
+                self.forget(&name);
+            }
             taken += 1;
         }
         Ok(())
@@ -367,7 +378,13 @@ impl<'a> Run<'a> {
     fn forget(&self, name: &str) {
         let s = &self.state;
         if name.starts_with("steps/")
-            && ![&s.current, &s.best_checkpoint, &s.reference].contains(&&name.to_string())
+            && ![
+                &s.current,
+                &s.best_checkpoint,
+                &s.accepted_checkpoint,
+                &s.reference,
+            ]
+            .contains(&&name.to_string())
         {
             std::fs::remove_file(self.dir.join(name)).ok();
         }
@@ -450,7 +467,9 @@ impl<'a> Run<'a> {
         record.accepted = Some(within);
         self.state.round += 1;
         if within {
-            self.state.best = m.clone();
+            if m.energy < self.state.best.energy {
+                self.state.best = m.clone();
+            }
             match c.method {
                 Method::Eap => self.state.threshold *= c.eap.tighten,
                 Method::Magnitude => self.state.level_ok = self.current_level(),
