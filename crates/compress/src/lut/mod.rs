@@ -1,0 +1,347 @@
+//! Per-layer latency lookup tables (NetAdapt, Yang et al. ECCV 2018).
+//!
+//! Each layer is measured in isolation with joule's inference engine, keyed by its shape
+//! ([`LayerKey`]: kind, input/output channels, spatial sizes, kernel, stride, groups), for
+//! every variant the [`ChannelGrid`] can produce; the remainder (pooling, activations, batch
+//! norm, flatten, ...) is keyed and measured the same way. A network's predicted latency is
+//! the fixed per-inference overhead plus the sum of its layers' entries. Tables are saved as
+//! JSON (or CSV) and reused.
+//!
+//! ```
+//! use joule_compress::lut::{self, ChannelGrid, MeasureConfig, LayerTimer, Probe};
+//! use joule_model::zoo;
+//!
+//! /// A fake clock: 1 ms per output channel, 0.5 ms overhead.
+//! struct Fake;
+//! impl LayerTimer for Fake {
+//!     fn time_ms(&self, p: &Probe<'_>) -> Result<f64, joule_compress::CompressError> {
+//!         Ok(0.5 + p.key.map_or(0.0, |k| k.m as f64))
+//!     }
+//! }
+//! let graph = zoo::build("lenet5").unwrap();
+//! let grid = ChannelGrid::even(&graph, 2).unwrap();
+//! let table = lut::build(&graph, &grid, 1, &Fake, &MeasureConfig::default(), |_, _| {}).unwrap();
+//! let prediction = table.predict(&graph).unwrap();
+//! assert!(prediction.total_ms > 0.0);
+//! ```
+
+mod grid;
+mod measure;
+
+pub use grid::{filters, prunable_layers, variants, ChannelGrid, Variant};
+pub use measure::{median, quantile, stable_median, LayerTimer, MeasureConfig, Measurement, Probe, WallClock};
+
+use crate::CompressError;
+use joule_model::{Graph, Op, Shape, Value};
+use joule_nn::{FeatureMap, Network};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+/// A layer's shape: what its latency depends on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LayerKey {
+    /// [`Op::kind`] (`conv`, `fc`, `maxpool`, `relu`, ...).
+    pub kind: String,
+    /// Input channels (all inputs together; FC: input features).
+    pub c: usize,
+    /// Output channels (FC: outputs).
+    pub m: usize,
+    /// Input height and width.
+    pub h: usize,
+    pub w: usize,
+    /// Output height and width.
+    pub p: usize,
+    pub q: usize,
+    /// Kernel height and width (CONV and pooling; 1 otherwise).
+    pub r: usize,
+    pub s: usize,
+    pub stride: usize,
+    pub groups: usize,
+    /// Number of inputs (Add, Concat).
+    pub inputs: usize,
+}
+
+impl LayerKey {
+    pub fn new(op: &Op, inputs: &[Shape], output: Shape) -> LayerKey {
+        let first = inputs[0];
+        let (mut r, mut s, mut stride, mut groups) = (1, 1, 1, 1);
+        let mut c = inputs.iter().map(|i| i.c).sum::<usize>();
+        let (mut h, mut w) = (first.h, first.w);
+        match op {
+            Op::Conv(conv) => {
+                (r, s, stride, groups) = (conv.r, conv.s, conv.stride_h, conv.groups);
+            }
+            Op::Pool(pool) => (r, s, stride) = (pool.kernel_h, pool.kernel_w, pool.stride_h),
+            Op::FullyConnected(_) => {
+                c = first.c * first.h * first.w;
+                (h, w) = (1, 1);
+            }
+            Op::Lrn(lrn) => r = lrn.size,
+            _ => {}
+        }
+        LayerKey {
+            kind: op.kind().to_string(),
+            c,
+            m: output.c,
+            h,
+            w,
+            p: output.h,
+            q: output.w,
+            r,
+            s,
+            stride,
+            groups,
+            inputs: inputs.len(),
+        }
+    }
+}
+
+impl fmt::Display for LayerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} C={} M={} {}x{}->{}x{} k={}x{} stride={} groups={}",
+            self.kind, self.c, self.m, self.h, self.w, self.p, self.q, self.r, self.s, self.stride, self.groups
+        )?;
+        if self.inputs > 1 {
+            write!(f, " inputs={}", self.inputs)?;
+        }
+        Ok(())
+    }
+}
+
+/// One table entry: the raw isolated measurement and the latency it contributes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub key: LayerKey,
+    /// `measured.median_ms` minus the table's overhead, at least 0.
+    pub latency_ms: f64,
+    pub measured: Measurement,
+}
+
+/// A latency lookup table for one network and its channel grid.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LatencyTable {
+    pub model: String,
+    pub batch: usize,
+    pub threads: usize,
+    pub grid: ChannelGrid,
+    pub measure: MeasureConfig,
+    /// The engine's fixed cost per inference (a one-node identity network on one value),
+    /// counted once per network and subtracted from every isolated layer.
+    pub overhead: Measurement,
+    pub entries: Vec<Entry>,
+    /// 1-minute load average when the table was built (Linux), for the record.
+    pub load_average: Option<f64>,
+    #[serde(skip)]
+    index: HashMap<LayerKey, usize>,
+}
+
+/// A network's predicted latency and the entry of each layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub total_ms: f64,
+    pub overhead_ms: f64,
+    /// `(layer name, key, latency)` in graph order.
+    pub layers: Vec<(String, LayerKey, f64)>,
+}
+
+/// The probe network of one layer variant: the op alone, reading the graph input (every
+/// input of an Add or Concat reads it).
+fn probe_network(op: &Op, inputs: &[Shape]) -> Result<Network, CompressError> {
+    if inputs.iter().any(|s| (s.c, s.h, s.w) != (inputs[0].c, inputs[0].h, inputs[0].w)) {
+        return Err(CompressError::config(
+            "lut",
+            format!("{} with inputs of different shapes cannot be measured in isolation", op.kind()),
+        ));
+    }
+    let mut graph = Graph::new("probe", Some(Shape { n: 1, ..inputs[0] }));
+    graph.push("probe", op.clone(), &vec![Value::Input; inputs.len()]);
+    Ok(Network::new(graph, 7)?)
+}
+
+fn probe_input(shape: Shape) -> FeatureMap {
+    let len = shape.elements() as usize;
+    // Deterministic, non-zero values (ReLU and max-pooling paths do not short-cut on zeros).
+    let data = (0..len).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
+    FeatureMap { shape, data }
+}
+
+/// Measures the engine's fixed cost per inference.
+pub fn measure_overhead(
+    batch: usize,
+    timer: &dyn LayerTimer,
+    config: &MeasureConfig,
+) -> Result<Measurement, CompressError> {
+    let shape = Shape::new(batch, 1, 1, 1);
+    let network = probe_network(&Op::Dropout { ratio: 0.0 }, &[shape])?;
+    let input = probe_input(shape);
+    stable_median(config, || {
+        timer.time_ms(&Probe {
+            key: None,
+            network: &network,
+            input: &input,
+        })
+    })
+}
+
+/// Measures a whole network at batch `batch` (the validation of the table's prediction).
+pub fn measure_network(
+    network: &Network,
+    batch: usize,
+    timer: &dyn LayerTimer,
+    config: &MeasureConfig,
+) -> Result<Measurement, CompressError> {
+    let input = probe_input(Shape {
+        n: batch,
+        ..network.input_shape()?
+    });
+    stable_median(config, || {
+        timer.time_ms(&Probe {
+            key: None,
+            network,
+            input: &input,
+        })
+    })
+}
+
+/// Reads the 1-minute load average (Linux `/proc/loadavg`).
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Builds the table of `graph` over `grid`: every variant measured in isolation.
+/// `progress(done, total)` is called after each entry.
+pub fn build(
+    graph: &Graph,
+    grid: &ChannelGrid,
+    batch: usize,
+    timer: &dyn LayerTimer,
+    config: &MeasureConfig,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<LatencyTable, CompressError> {
+    if batch == 0 {
+        return Err(CompressError::config("batch", "must be at least 1"));
+    }
+    let variants = variants(graph, grid, batch)?;
+    let overhead = measure_overhead(batch, timer, config)?;
+    let mut entries = Vec::with_capacity(variants.len());
+    for (done, variant) in variants.iter().enumerate() {
+        let network = probe_network(&variant.op, &variant.inputs)?;
+        let input = probe_input(variant.inputs[0]);
+        let measured = stable_median(config, || {
+            timer.time_ms(&Probe {
+                key: Some(&variant.key),
+                network: &network,
+                input: &input,
+            })
+        })?;
+        entries.push(Entry {
+            key: variant.key.clone(),
+            latency_ms: (measured.median_ms - overhead.median_ms).max(0.0),
+            measured,
+        });
+        progress(done + 1, variants.len());
+    }
+    Ok(LatencyTable::new(
+        graph.name.clone(),
+        batch,
+        0,
+        grid.clone(),
+        config.clone(),
+        overhead,
+        entries,
+    ))
+}
+
+impl LatencyTable {
+    pub fn new(
+        model: String,
+        batch: usize,
+        threads: usize,
+        grid: ChannelGrid,
+        measure: MeasureConfig,
+        overhead: Measurement,
+        entries: Vec<Entry>,
+    ) -> LatencyTable {
+        let mut table = LatencyTable {
+            model,
+            batch,
+            threads,
+            grid,
+            measure,
+            overhead,
+            entries,
+            load_average: load_average(),
+            index: HashMap::new(),
+        };
+        table.reindex();
+        table
+    }
+
+    fn reindex(&mut self) {
+        self.index = self.entries.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
+    }
+
+    pub fn get(&self, key: &LayerKey) -> Option<&Entry> {
+        self.index.get(key).map(|&i| &self.entries[i])
+    }
+
+    /// Predicted latency of `graph` at the table's batch: overhead + sum of entries. A layer
+    /// whose shape is not in the table is an error naming it.
+    pub fn predict(&self, graph: &Graph) -> Result<Prediction, CompressError> {
+        let input = graph.resolve_input(None)?;
+        let shapes = graph.infer(Shape { n: self.batch, ..input })?;
+        let mut layers = Vec::with_capacity(graph.len());
+        let mut total = self.overhead.median_ms;
+        for (node, shape) in graph.nodes().iter().zip(&shapes) {
+            let key = LayerKey::new(&node.op, &shape.inputs, shape.output);
+            let entry = self.get(&key).ok_or_else(|| CompressError::Config {
+                field: format!("layer {:?}", node.name),
+                message: format!(
+                    "no latency table entry for {key} (the table was built for {:?} over another channel grid)",
+                    self.model
+                ),
+            })?;
+            total += entry.latency_ms;
+            layers.push((node.name.clone(), key, entry.latency_ms));
+        }
+        Ok(Prediction {
+            total_ms: total,
+            overhead_ms: self.overhead.median_ms,
+            layers,
+        })
+    }
+
+    /// Writes the table: CSV when the file ends in `.csv`, JSON otherwise.
+    pub fn save(&self, path: &Path) -> Result<(), CompressError> {
+        let text = if path.extension().is_some_and(|e| e == "csv") {
+            self.to_csv()
+        } else {
+            serde_json::to_string_pretty(self).map_err(|e| CompressError::file(path, e))?
+        };
+        std::fs::write(path, text).map_err(|e| CompressError::file(path, e))
+    }
+
+    /// Reads a table written by [`LatencyTable::save`] (JSON or CSV, by extension).
+    pub fn load(path: &Path) -> Result<LatencyTable, CompressError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CompressError::file(path, e))?;
+        let mut table = if path.extension().is_some_and(|e| e == "csv") {
+            Self::from_csv(&text).map_err(|e| CompressError::file(path, e))?
+        } else {
+            serde_json::from_str::<LatencyTable>(&text).map_err(|e| CompressError::file(path, e))?
+        };
+        table.reindex();
+        Ok(table)
+    }
+}
+
+mod csv;

@@ -1,0 +1,149 @@
+//! Latency lookup tables with a deterministic fake clock: keys, prediction = overhead + sum
+//! of isolated layers (checked against shapes inferred independently by joule-model),
+//! grid coverage after filter surgery, misses naming the layer, and the JSON/CSV round trip.
+
+use joule_compress::lut::{self, ChannelGrid, LatencyTable, LayerTimer, MeasureConfig, Probe};
+use joule_compress::CompressError;
+use joule_model::{zoo, Graph, NodeId, Shape};
+use joule_nn::{prune, Network};
+
+const OVERHEAD: f64 = 0.25;
+
+/// Fake clock: a layer costs the overhead + 1 us per output value + 1 ns per MAC, computed
+/// from its key; a probe without a key (the overhead probe) costs the overhead.
+struct FakeClock;
+
+fn fake_cost(k: &lut::LayerKey) -> f64 {
+    let macs = match k.kind.as_str() {
+        "conv" | "conv_grouped" => k.m * k.p * k.q * (k.c / k.groups) * k.r * k.s,
+        "fc" => k.m * k.c,
+        _ => 0,
+    };
+    1e-3 * (k.m * k.p * k.q) as f64 + 1e-6 * macs as f64
+}
+
+impl LayerTimer for FakeClock {
+    fn time_ms(&self, probe: &Probe<'_>) -> Result<f64, CompressError> {
+        Ok(OVERHEAD + probe.key.map_or(0.0, fake_cost))
+    }
+}
+
+/// The same cost from the graph's own shape inference and loop nests (not from keys).
+fn expected_ms(graph: &Graph) -> f64 {
+    let shapes = graph.infer(Shape::new(1, 1, 28, 28)).unwrap();
+    OVERHEAD
+        + shapes
+            .iter()
+            .map(|s| {
+                let out = s.output.c * s.output.h * s.output.w;
+                let macs = s.loop_nest.map_or(0, |n| n.macs());
+                1e-3 * out as f64 + 1e-6 * macs as f64
+            })
+            .sum::<f64>()
+}
+
+fn quick() -> MeasureConfig {
+    MeasureConfig {
+        warmup: 1,
+        round: 3,
+        tolerance: 0.01,
+        max_runs: 9,
+    }
+}
+
+fn table(graph: &Graph, levels: usize) -> LatencyTable {
+    let grid = ChannelGrid::even(graph, levels).unwrap();
+    lut::build(graph, &grid, 1, &FakeClock, &quick(), |_, _| {}).unwrap()
+}
+
+#[test]
+fn prediction_is_overhead_plus_the_sum_of_isolated_layers() {
+    let graph = zoo::build("lenet5").unwrap();
+    let t = table(&graph, 3);
+    let p = t.predict(&graph).unwrap();
+    assert!((p.total_ms - expected_ms(&graph)).abs() < 1e-9, "{} vs {}", p.total_ms, expected_ms(&graph));
+    assert_eq!(p.layers.len(), graph.len());
+    let sum: f64 = p.layers.iter().map(|l| l.2).sum();
+    assert!((p.total_ms - (p.overhead_ms + sum)).abs() < 1e-12);
+    // Every isolated entry had the overhead subtracted.
+    let conv1 = &p.layers[0];
+    assert_eq!(conv1.0, "conv1");
+    assert!((conv1.2 - fake_cost(&conv1.1)).abs() < 1e-12);
+}
+
+#[test]
+fn keys_carry_the_layer_shape() {
+    let graph = zoo::build("lenet5").unwrap();
+    let p = table(&graph, 2).predict(&graph).unwrap();
+    let conv2 = &p.layers.iter().find(|l| l.0 == "conv2").unwrap().1;
+    assert_eq!(
+        (conv2.kind.as_str(), conv2.c, conv2.m, conv2.h, conv2.p, conv2.r, conv2.stride, conv2.groups),
+        ("conv", 6, 16, 14, 10, 5, 1, 1)
+    );
+    let fc1 = &p.layers.iter().find(|l| l.0 == "fc1").unwrap().1;
+    assert_eq!((fc1.c, fc1.m), (400, 120));
+}
+
+#[test]
+fn the_grid_covers_every_pruned_variant_and_only_those() {
+    let graph = zoo::build("lenet5").unwrap();
+    let grid = ChannelGrid::even(&graph, 3).unwrap();
+    // conv1 has 6 filters: ceil(6k/3) = 2, 4, 6; fc3 (the logits) is not prunable.
+    assert_eq!(grid.layers["conv1"], vec![2, 4, 6]);
+    assert_eq!(grid.layers["fc1"], vec![40, 80, 120]);
+    assert!(!grid.layers.contains_key("fc3"));
+    let variants = lut::variants(&graph, &grid, 1).unwrap();
+    let conv2 = variants.iter().filter(|v| v.key.kind == "conv" && v.key.r == 5 && v.key.h == 14).count();
+    assert_eq!(conv2, 3 * 3, "conv2: 3 input counts x 3 filter counts");
+    let t = lut::build(&graph, &grid, 1, &FakeClock, &quick(), |_, _| {}).unwrap();
+    assert_eq!(t.entries.len(), variants.len());
+
+    let network = Network::new(graph, 3).unwrap();
+    let conv1 = network.graph().find("conv1").unwrap();
+    let on_grid = prune::remove_filters(&network, conv1, &[0, 3]).unwrap();
+    let p = t.predict(on_grid.graph()).unwrap();
+    assert!((p.total_ms - expected_ms(on_grid.graph())).abs() < 1e-9);
+    assert!(p.total_ms < t.predict(network.graph()).unwrap().total_ms);
+
+    let off_grid = prune::remove_filters(&network, conv1, &[5]).unwrap();
+    let err = t.predict(off_grid.graph()).unwrap_err().to_string();
+    assert!(err.starts_with("layer \"conv1\": no latency table entry for conv C=1 M=5"), "{err}");
+    assert!(!err.contains('\n'));
+    let _ = NodeId(0);
+}
+
+#[test]
+fn tables_round_trip_through_json_and_csv() {
+    let graph = zoo::build("lenet5").unwrap();
+    let t = table(&graph, 2);
+    let dir = std::env::temp_dir().join(format!("joule-lut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let want = t.predict(&graph).unwrap();
+    for name in ["t.json", "t.csv"] {
+        let path = dir.join(name);
+        t.save(&path).unwrap();
+        let back = LatencyTable::load(&path).unwrap();
+        assert_eq!(back.entries.len(), t.entries.len(), "{name}");
+        for (a, b) in back.entries.iter().zip(&t.entries) {
+            assert_eq!(a.key, b.key, "{name}");
+            assert!((a.latency_ms - b.latency_ms).abs() < 1e-12, "{name}: {a:?} vs {b:?}");
+            assert_eq!(a.measured.runs, b.measured.runs);
+        }
+        let got = back.predict(&graph).unwrap();
+        assert!((got.total_ms - want.total_ms).abs() < 1e-9, "{name}");
+        assert_eq!(got.layers.len(), want.layers.len());
+    }
+    std::fs::write(dir.join("bad.csv"), "kind,c,m,h,w,p,q,r,s,stride,groups,inputs,latency_ms,median_ms,spread_ms,runs,stable\nconv,1\n").unwrap();
+    let err = LatencyTable::load(&dir.join("bad.csv")).unwrap_err().to_string();
+    assert!(err.contains("bad.csv") && err.contains("line 2"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_wall_clock_runs_the_engine_and_a_whole_network_can_be_measured() {
+    // No timing is asserted: only that real measurements are positive and finite.
+    let network = Network::new(zoo::build("lenet5").unwrap(), 1).unwrap();
+    let clock = lut::WallClock::new(1).unwrap();
+    let m = lut::measure_network(&network, 1, &clock, &quick()).unwrap();
+    assert!(m.median_ms > 0.0 && m.median_ms.is_finite() && m.runs >= 6);
+}
