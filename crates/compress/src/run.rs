@@ -625,5 +625,5 @@ fn describe(r: &Record, s: &State) -> String {
     format!(
         "step {} (round {}, threshold {:.3}): {what}: accuracy {:.2}%, non-zero weights {}, energy {:.3} of original{extra}{verdict}",
         r.step, r.round + 1, r.threshold, 100.0 * r.accuracy, r.nonzero_weights, r.normalized_energy
-    ) + if s.done && r.accepted.is_some() { &" (done)"[..] } else { "" }
+    ) + if s.done && r.accepted.is_some() { " (done)" } else { "" }
 }

@@ -103,7 +103,7 @@ pub fn remove_and_restore(
     let bound = overshoot * threshold;
     let (mut lo, mut hi) = (0usize, order.len());
     while lo < hi {
-        let mid = (lo + hi + 1) / 2;
+        let mid = (lo + hi).div_ceil(2);
         if relative_error(problems, &with_removed(mid)) <= bound {
             lo = mid;
         } else {
