@@ -11,12 +11,16 @@
 //!   local fine-tuning by least squares, global fine-tuning with the sparsity fixed.
 //! * [`metrics`]: accuracy, non-zero weights, non-skipped MACs and energy with measured
 //!   densities; [`run`]: the step-by-step driver with history, checkpoints and resume.
+//! * [`lut`]: per-layer latency lookup tables measured with joule's inference engine;
+//!   [`netadapt`]: NetAdapt (Yang et al., ECCV 2018) under latency, energy, MAC or weight budgets.
 
-pub mod eliminate;
 pub mod eap;
+pub mod eliminate;
 mod error;
+pub mod lut;
 pub mod magnitude;
 pub mod metrics;
+pub mod netadapt;
 pub mod run;
 
 pub use error::CompressError;

@@ -61,7 +61,12 @@ fn prediction_is_overhead_plus_the_sum_of_isolated_layers() {
     let graph = zoo::build("lenet5").unwrap();
     let t = table(&graph, 3);
     let p = t.predict(&graph).unwrap();
-    assert!((p.total_ms - expected_ms(&graph)).abs() < 1e-9, "{} vs {}", p.total_ms, expected_ms(&graph));
+    assert!(
+        (p.total_ms - expected_ms(&graph)).abs() < 1e-9,
+        "{} vs {}",
+        p.total_ms,
+        expected_ms(&graph)
+    );
     assert_eq!(p.layers.len(), graph.len());
     let sum: f64 = p.layers.iter().map(|l| l.2).sum();
     assert!((p.total_ms - (p.overhead_ms + sum)).abs() < 1e-12);
@@ -77,7 +82,16 @@ fn keys_carry_the_layer_shape() {
     let p = table(&graph, 2).predict(&graph).unwrap();
     let conv2 = &p.layers.iter().find(|l| l.0 == "conv2").unwrap().1;
     assert_eq!(
-        (conv2.kind.as_str(), conv2.c, conv2.m, conv2.h, conv2.p, conv2.r, conv2.stride, conv2.groups),
+        (
+            conv2.kind.as_str(),
+            conv2.c,
+            conv2.m,
+            conv2.h,
+            conv2.p,
+            conv2.r,
+            conv2.stride,
+            conv2.groups
+        ),
         ("conv", 6, 16, 14, 10, 5, 1, 1)
     );
     let fc1 = &p.layers.iter().find(|l| l.0 == "fc1").unwrap().1;
@@ -93,7 +107,10 @@ fn the_grid_covers_every_pruned_variant_and_only_those() {
     assert_eq!(grid.layers["fc1"], vec![40, 80, 120]);
     assert!(!grid.layers.contains_key("fc3"));
     let variants = lut::variants(&graph, &grid, 1).unwrap();
-    let conv2 = variants.iter().filter(|v| v.key.kind == "conv" && v.key.r == 5 && v.key.h == 14).count();
+    let conv2 = variants
+        .iter()
+        .filter(|v| v.key.kind == "conv" && v.key.r == 5 && v.key.h == 14)
+        .count();
     assert_eq!(conv2, 3 * 3, "conv2: 3 input counts x 3 filter counts");
     let t = lut::build(&graph, &grid, 1, &FakeClock, &quick(), |_, _| {}).unwrap();
     assert_eq!(t.entries.len(), variants.len());
@@ -107,7 +124,10 @@ fn the_grid_covers_every_pruned_variant_and_only_those() {
 
     let off_grid = prune::remove_filters(&network, conv1, &[5]).unwrap();
     let err = t.predict(off_grid.graph()).unwrap_err().to_string();
-    assert!(err.starts_with("layer \"conv1\": no latency table entry for conv C=1 M=5"), "{err}");
+    assert!(
+        err.starts_with("layer \"conv1\": no latency table entry for conv C=1 M=5"),
+        "{err}"
+    );
     assert!(!err.contains('\n'));
     let _ = NodeId(0);
 }
@@ -126,7 +146,10 @@ fn tables_round_trip_through_json_and_csv() {
         assert_eq!(back.entries.len(), t.entries.len(), "{name}");
         for (a, b) in back.entries.iter().zip(&t.entries) {
             assert_eq!(a.key, b.key, "{name}");
-            assert!((a.latency_ms - b.latency_ms).abs() < 1e-12, "{name}: {a:?} vs {b:?}");
+            assert!(
+                (a.latency_ms - b.latency_ms).abs() < 1e-12,
+                "{name}: {a:?} vs {b:?}"
+            );
             assert_eq!(a.measured.runs, b.measured.runs);
         }
         let got = back.predict(&graph).unwrap();
@@ -134,7 +157,9 @@ fn tables_round_trip_through_json_and_csv() {
         assert_eq!(got.layers.len(), want.layers.len());
     }
     std::fs::write(dir.join("bad.csv"), "kind,c,m,h,w,p,q,r,s,stride,groups,inputs,latency_ms,median_ms,spread_ms,runs,stable\nconv,1\n").unwrap();
-    let err = LatencyTable::load(&dir.join("bad.csv")).unwrap_err().to_string();
+    let err = LatencyTable::load(&dir.join("bad.csv"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bad.csv") && err.contains("line 2"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

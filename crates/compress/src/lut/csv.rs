@@ -4,13 +4,29 @@
 
 use super::{ChannelGrid, Entry, LatencyTable, LayerKey, MeasureConfig, Measurement};
 
-const HEADER: &str = "kind,c,m,h,w,p,q,r,s,stride,groups,inputs,latency_ms,median_ms,spread_ms,runs,stable";
+const HEADER: &str =
+    "kind,c,m,h,w,p,q,r,s,stride,groups,inputs,latency_ms,median_ms,spread_ms,runs,stable";
 
 fn row(key: &LayerKey, latency: f64, m: &Measurement) -> String {
     format!(
         "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-        key.kind, key.c, key.m, key.h, key.w, key.p, key.q, key.r, key.s, key.stride, key.groups, key.inputs,
-        latency, m.median_ms, m.spread_ms, m.runs, m.stable
+        key.kind,
+        key.c,
+        key.m,
+        key.h,
+        key.w,
+        key.p,
+        key.q,
+        key.r,
+        key.s,
+        key.stride,
+        key.groups,
+        key.inputs,
+        latency,
+        m.median_ms,
+        m.spread_ms,
+        m.runs,
+        m.stable
     )
 }
 
@@ -53,8 +69,16 @@ impl LatencyTable {
                 for pair in meta.split_whitespace() {
                     match pair.split_once('=') {
                         Some(("model", v)) => model = v.to_string(),
-                        Some(("batch", v)) => batch = v.parse().map_err(|_| format!("line {}: batch {v:?}", number + 1))?,
-                        Some(("threads", v)) => threads = v.parse().map_err(|_| format!("line {}: threads {v:?}", number + 1))?,
+                        Some(("batch", v)) => {
+                            batch = v
+                                .parse()
+                                .map_err(|_| format!("line {}: batch {v:?}", number + 1))?
+                        }
+                        Some(("threads", v)) => {
+                            threads = v
+                                .parse()
+                                .map_err(|_| format!("line {}: threads {v:?}", number + 1))?
+                        }
                         _ => {}
                     }
                 }
@@ -65,13 +89,21 @@ impl LatencyTable {
             }
             let f: Vec<&str> = line.split(',').collect();
             if f.len() != 17 {
-                return Err(format!("line {}: expected 17 fields ({HEADER}), got {}", number + 1, f.len()));
+                return Err(format!(
+                    "line {}: expected 17 fields ({HEADER}), got {}",
+                    number + 1,
+                    f.len()
+                ));
             }
             let int = |i: usize| -> Result<usize, String> {
-                f[i].parse().map_err(|_| format!("line {}: field {i} {:?} is not a count", number + 1, f[i]))
+                f[i].parse().map_err(|_| {
+                    format!("line {}: field {i} {:?} is not a count", number + 1, f[i])
+                })
             };
             let real = |i: usize| -> Result<f64, String> {
-                f[i].parse().map_err(|_| format!("line {}: field {i} {:?} is not a number", number + 1, f[i]))
+                f[i].parse().map_err(|_| {
+                    format!("line {}: field {i} {:?} is not a number", number + 1, f[i])
+                })
             };
             let key = LayerKey {
                 kind: f[0].to_string(),

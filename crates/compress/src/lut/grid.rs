@@ -61,7 +61,9 @@ impl ChannelGrid {
         for id in prunable_layers(graph) {
             let node = graph.node(id);
             let m = filters(&node.op).unwrap_or(1);
-            let counts: BTreeSet<usize> = (1..=levels).map(|k| (m * k).div_ceil(levels).max(1)).collect();
+            let counts: BTreeSet<usize> = (1..=levels)
+                .map(|k| (m * k).div_ceil(levels).max(1))
+                .collect();
             layers.insert(node.name.clone(), counts.into_iter().collect());
         }
         Ok(ChannelGrid { layers })
@@ -85,7 +87,11 @@ pub struct Variant {
 }
 
 /// Every distinct layer variant the grid can produce for `graph` at batch `batch`.
-pub fn variants(graph: &Graph, grid: &ChannelGrid, batch: usize) -> Result<Vec<Variant>, CompressError> {
+pub fn variants(
+    graph: &Graph,
+    grid: &ChannelGrid,
+    batch: usize,
+) -> Result<Vec<Variant>, CompressError> {
     let input = graph.resolve_input(None)?;
     let input = Shape { n: batch, ..input };
     let shapes = graph.infer(input)?;
@@ -113,7 +119,10 @@ pub fn variants(graph: &Graph, grid: &ChannelGrid, batch: usize) -> Result<Vec<V
                     if combos.len() > 4096 {
                         return Err(CompressError::config(
                             "levels",
-                            format!("layer {:?}: too many concat variants; use fewer levels", node.name),
+                            format!(
+                                "layer {:?}: too many concat variants; use fewer levels",
+                                node.name
+                            ),
                         ));
                     }
                 }
@@ -131,12 +140,20 @@ pub fn variants(graph: &Graph, grid: &ChannelGrid, batch: usize) -> Result<Vec<V
             let ops: Vec<Op> = match (&node.op, own) {
                 (Op::Conv(conv), Some(counts)) => counts
                     .iter()
-                    .map(|&m| Op::Conv(joule_model::ops::Conv { filters: m, ..conv.clone() }))
+                    .map(|&m| {
+                        Op::Conv(joule_model::ops::Conv {
+                            filters: m,
+                            ..conv.clone()
+                        })
+                    })
                     .collect(),
                 (Op::FullyConnected(fc), Some(counts)) => counts
                     .iter()
                     .map(|&m| {
-                        Op::FullyConnected(joule_model::ops::FullyConnected { outputs: m, ..fc.clone() })
+                        Op::FullyConnected(joule_model::ops::FullyConnected {
+                            outputs: m,
+                            ..fc.clone()
+                        })
                     })
                     .collect(),
                 (Op::Conv(conv), None) if conv.groups > 1 && conv.groups == base.inputs[0].c => {
@@ -150,10 +167,12 @@ pub fn variants(graph: &Graph, grid: &ChannelGrid, batch: usize) -> Result<Vec<V
                 (op, _) => vec![op.clone()],
             };
             for op in ops {
-                let output = op.output_shape(&inputs).map_err(|detail| CompressError::Config {
-                    field: format!("layer {:?}", node.name),
-                    message: detail,
-                })?;
+                let output = op
+                    .output_shape(&inputs)
+                    .map_err(|detail| CompressError::Config {
+                        field: format!("layer {:?}", node.name),
+                        message: detail,
+                    })?;
                 out.insert(output.c);
                 let key = LayerKey::new(&op, &inputs, output);
                 found.entry(key.clone()).or_insert(Variant {

@@ -160,7 +160,11 @@ mod tests {
         let mut calls = 0;
         let m = stable_median(&config, || {
             calls += 1;
-            Ok(if calls <= 2 { 100.0 } else { 1.0 + (calls % 3) as f64 * 0.1 })
+            Ok(if calls <= 2 {
+                100.0
+            } else {
+                1.0 + (calls % 3) as f64 * 0.1
+            })
         })
         .unwrap();
         assert_eq!(m.runs, 10);

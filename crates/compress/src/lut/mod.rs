@@ -29,7 +29,9 @@ mod grid;
 mod measure;
 
 pub use grid::{filters, prunable_layers, variants, ChannelGrid, Variant};
-pub use measure::{median, quantile, stable_median, LayerTimer, MeasureConfig, Measurement, Probe, WallClock};
+pub use measure::{
+    median, quantile, stable_median, LayerTimer, MeasureConfig, Measurement, Probe, WallClock,
+};
 
 use crate::CompressError;
 use joule_model::{Graph, Op, Shape, Value};
@@ -103,7 +105,17 @@ impl fmt::Display for LayerKey {
         write!(
             f,
             "{} C={} M={} {}x{}->{}x{} k={}x{} stride={} groups={}",
-            self.kind, self.c, self.m, self.h, self.w, self.p, self.q, self.r, self.s, self.stride, self.groups
+            self.kind,
+            self.c,
+            self.m,
+            self.h,
+            self.w,
+            self.p,
+            self.q,
+            self.r,
+            self.s,
+            self.stride,
+            self.groups
         )?;
         if self.inputs > 1 {
             write!(f, " inputs={}", self.inputs)?;
@@ -152,10 +164,16 @@ pub struct Prediction {
 /// The probe network of one layer variant: the op alone, reading the graph input (every
 /// input of an Add or Concat reads it).
 fn probe_network(op: &Op, inputs: &[Shape]) -> Result<Network, CompressError> {
-    if inputs.iter().any(|s| (s.c, s.h, s.w) != (inputs[0].c, inputs[0].h, inputs[0].w)) {
+    if inputs
+        .iter()
+        .any(|s| (s.c, s.h, s.w) != (inputs[0].c, inputs[0].h, inputs[0].w))
+    {
         return Err(CompressError::config(
             "lut",
-            format!("{} with inputs of different shapes cannot be measured in isolation", op.kind()),
+            format!(
+                "{} with inputs of different shapes cannot be measured in isolation",
+                op.kind()
+            ),
         ));
     }
     let mut graph = Graph::new("probe", Some(Shape { n: 1, ..inputs[0] }));
@@ -288,7 +306,12 @@ impl LatencyTable {
     }
 
     fn reindex(&mut self) {
-        self.index = self.entries.iter().enumerate().map(|(i, e)| (e.key.clone(), i)).collect();
+        self.index = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.key.clone(), i))
+            .collect();
     }
 
     pub fn get(&self, key: &LayerKey) -> Option<&Entry> {
@@ -299,7 +322,10 @@ impl LatencyTable {
     /// whose shape is not in the table is an error naming it.
     pub fn predict(&self, graph: &Graph) -> Result<Prediction, CompressError> {
         let input = graph.resolve_input(None)?;
-        let shapes = graph.infer(Shape { n: self.batch, ..input })?;
+        let shapes = graph.infer(Shape {
+            n: self.batch,
+            ..input
+        })?;
         let mut layers = Vec::with_capacity(graph.len());
         let mut total = self.overhead.median_ms;
         for (node, shape) in graph.nodes().iter().zip(&shapes) {

@@ -1,0 +1,415 @@
+//! The NetAdapt driver: iterations, the family of networks, checkpoints and resume.
+//!
+//! The output directory holds `original.safetensors`, `iter_NNN.safetensors` and
+//! `iter_NNN.onnx` for every iteration, `final.safetensors`/`final.onnx` after long-term
+//! fine-tuning, `state.json` (rewritten atomically after every iteration: configuration,
+//! history, status) and `summary.json` (the documented interface, docs/netadapt.md). Every
+//! random choice derives from the seed and the iteration, so a resumed run ends where an
+//! uninterrupted one does.
+
+use super::budget::{target, Estimator, Resource};
+use super::search::{candidates, pick};
+use super::AdaptConfig;
+use crate::lut::{self, prunable_layers, ChannelGrid, LatencyTable, LayerTimer, MeasureConfig};
+use crate::CompressError;
+use joule_energy::Hardware;
+use joule_nn::train::Schedule;
+use joule_nn::{checkpoint, evaluate, train, Dataset, Network, Rng, TrainConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One family member (or the original, iteration 0, or the final network).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub iteration: usize,
+    /// Holdout accuracy (the final network: also `test_accuracy`).
+    pub accuracy: f64,
+    pub test_accuracy: Option<f64>,
+    pub latency_measured_ms: Option<f64>,
+    pub latency_spread_ms: Option<f64>,
+    pub latency_predicted_ms: Option<f64>,
+    pub energy: Option<f64>,
+    pub macs: u64,
+    pub weights: u64,
+    /// Filters of every prunable layer.
+    pub channels: BTreeMap<String, usize>,
+    /// The layer simplified in this iteration.
+    pub layer: Option<String>,
+    /// The constraint of this iteration, per resource.
+    pub targets: BTreeMap<String, f64>,
+    pub checkpoint: String,
+}
+
+/// Where the run stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Status {
+    Running,
+    /// Every budget is met.
+    Met,
+    /// No layer could meet the iteration's constraint.
+    Unreachable {
+        iteration: usize,
+        message: String,
+    },
+    /// `max_iterations` ran out before the budgets were met.
+    OutOfIterations,
+}
+
+/// `state.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub config: AdaptConfig,
+    /// Absolute budgets, per resource.
+    pub budgets: BTreeMap<String, f64>,
+    pub original: Record,
+    pub family: Vec<Record>,
+    pub status: Status,
+    #[serde(rename = "final")]
+    pub final_network: Option<Record>,
+}
+
+/// Progress reports.
+pub enum Event<'a> {
+    Iteration {
+        iteration: usize,
+        of: usize,
+    },
+    Chosen(&'a Record),
+    Unreachable(&'a str),
+    LongTerm {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+    },
+}
+
+/// The data and estimators an adaptation uses.
+pub struct Inputs<'a> {
+    pub train: &'a Dataset,
+    /// Carved from the training split; selection never sees the test split.
+    pub holdout: &'a Dataset,
+    /// Only for the final network's reported accuracy.
+    pub test: Option<&'a Dataset>,
+    pub lut: Option<&'a LatencyTable>,
+    pub hardware: Option<&'a Hardware>,
+    /// Measures every family member's real latency (validation of the table).
+    pub timer: Option<(&'a dyn LayerTimer, MeasureConfig)>,
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CompressError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CompressError::file(path, e))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| CompressError::file(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| CompressError::file(path, e))
+}
+
+fn save_network(network: &Network, dir: &Path, stem: &str) -> Result<String, CompressError> {
+    let path = dir.join(format!("{stem}.safetensors"));
+    checkpoint::save(network, &path)?;
+    let onnx = dir.join(format!("{stem}.onnx"));
+    joule_onnx::export_file(network.graph(), &onnx).map_err(|e| CompressError::file(&onnx, e))?;
+    Ok(format!("{stem}.safetensors"))
+}
+
+fn record(
+    network: &Network,
+    iteration: usize,
+    accuracy: f64,
+    estimator: &Estimator<'_>,
+    inputs: &Inputs<'_>,
+    checkpoint: String,
+) -> Result<Record, CompressError> {
+    let graph = network.graph();
+    let resources = estimator.estimate(graph)?;
+    let measured = match &inputs.timer {
+        Some((timer, config)) => Some(lut::measure_network(network, 1, *timer, config)?),
+        None => None,
+    };
+    let channels = prunable_layers(graph)
+        .into_iter()
+        .map(|id| {
+            let node = graph.node(id);
+            (node.name.clone(), lut::filters(&node.op).unwrap_or(0))
+        })
+        .collect();
+    Ok(Record {
+        iteration,
+        accuracy,
+        test_accuracy: None,
+        latency_measured_ms: measured.as_ref().map(|m| m.median_ms),
+        latency_spread_ms: measured.as_ref().map(|m| m.spread_ms),
+        latency_predicted_ms: resources.latency_predicted_ms,
+        energy: resources.energy,
+        macs: resources.macs,
+        weights: resources.weights,
+        channels,
+        layer: None,
+        targets: BTreeMap::new(),
+        checkpoint,
+    })
+}
+
+/// Runs (or, with `resume`, continues) NetAdapt from `original` into `out`; returns the state
+/// (also in `out/state.json`, with `out/summary.json`).
+pub fn adapt(
+    original: &Network,
+    config: &AdaptConfig,
+    inputs: &Inputs<'_>,
+    out: &Path,
+    resume: bool,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Result<State, CompressError> {
+    if config.budgets.is_empty() {
+        return Err(CompressError::config(
+            "budget",
+            "give at least one --budget",
+        ));
+    }
+    for b in &config.budgets {
+        match b.resource {
+            Resource::Latency if inputs.lut.is_none() => {
+                return Err(CompressError::config(
+                    "budget",
+                    "a latency budget needs a latency table",
+                ))
+            }
+            Resource::Energy if inputs.hardware.is_none() => {
+                return Err(CompressError::config(
+                    "budget",
+                    "an energy budget needs a hardware model",
+                ))
+            }
+            _ => {}
+        }
+    }
+    if config.batch_size == 0 || !(config.decay > 0.0) || !(config.initial_reduction > 0.0) {
+        return Err(CompressError::config(
+            "netadapt",
+            "batch size, decay and initial reduction must be positive",
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| CompressError::file(out, e))?;
+    let state_path = out.join("state.json");
+    let estimator = Estimator::new(inputs.lut, inputs.hardware);
+    let grid = match inputs.lut {
+        Some(t) if !t.grid.layers.is_empty() => t.grid.clone(),
+        _ => ChannelGrid::even(original.graph(), config.levels)?,
+    };
+    let (mut state, mut network) = if resume && state_path.exists() {
+        let text = std::fs::read_to_string(&state_path)
+            .map_err(|e| CompressError::file(&state_path, e))?;
+        let state: State =
+            serde_json::from_str(&text).map_err(|e| CompressError::file(&state_path, e))?;
+        if state.config != *config {
+            return Err(CompressError::Resume {
+                path: state_path,
+                message: "the settings differ from the stored run's".into(),
+            });
+        }
+        let last = state.family.last().unwrap_or(&state.original);
+        let network = checkpoint::load(&out.join(&last.checkpoint))?;
+        (state, network)
+    } else {
+        if state_path.exists() {
+            return Err(CompressError::Resume {
+                path: state_path,
+                message: "a run is already here; pass --resume or choose another --out".into(),
+            });
+        }
+        let accuracy = evaluate(original, inputs.holdout, 256)?.accuracy;
+        let checkpoint = save_network(original, out, "original")?;
+        let first = record(original, 0, accuracy, &estimator, inputs, checkpoint)?;
+        let budgets = config
+            .budgets
+            .iter()
+            .map(|b| {
+                (
+                    b.resource.name().to_string(),
+                    b.resolve(first_value(&first, b.resource)),
+                )
+            })
+            .collect();
+        let state = State {
+            config: config.clone(),
+            budgets,
+            original: first,
+            family: Vec::new(),
+            status: Status::Running,
+            final_network: None,
+        };
+        write_json(&state_path, &state)?;
+        (state, original.clone())
+    };
+    let layers: Vec<String> = prunable_layers(original.graph())
+        .into_iter()
+        .map(|id| original.graph().node(id).name.clone())
+        .collect();
+    while state.status == Status::Running {
+        let i = state.family.len();
+        let current = state.family.last().unwrap_or(&state.original).clone();
+        let met = config.budgets.iter().all(|b| {
+            first_value(&current, b.resource) <= state.budgets[b.resource.name()] * (1.0 + 1e-12)
+        });
+        if met {
+            state.status = Status::Met;
+            break;
+        }
+        if i >= config.max_iterations {
+            state.status = Status::OutOfIterations;
+            break;
+        }
+        on_event(Event::Iteration {
+            iteration: i + 1,
+            of: config.max_iterations,
+        });
+        let targets: Vec<(Resource, f64)> = config
+            .budgets
+            .iter()
+            .map(|b| {
+                let r = b.resource;
+                let t = target(
+                    first_value(&current, r),
+                    first_value(&state.original, r),
+                    state.budgets[r.name()],
+                    config.initial_reduction,
+                    config.decay,
+                    i,
+                );
+                (r, t)
+            })
+            .collect();
+        let found = candidates(
+            &network,
+            &layers,
+            &grid,
+            &estimator,
+            &targets,
+            inputs.train,
+            inputs.holdout,
+            config,
+            i,
+        )?;
+        let primary = config.budgets[0].resource;
+        let estimate = estimator.estimate(network.graph())?;
+        let Some(best) = pick(
+            &found,
+            config.selection,
+            current.accuracy,
+            &estimate,
+            primary,
+            first_value(&state.original, primary),
+        ) else {
+            let message = format!(
+                "iteration {}: no layer can be shrunk to meet {}; the best network so far is {}",
+                i + 1,
+                targets
+                    .iter()
+                    .map(|(r, t)| format!("{} <= {t:.6}", r.name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                current.checkpoint
+            );
+            on_event(Event::Unreachable(&message));
+            state.status = Status::Unreachable {
+                iteration: i + 1,
+                message,
+            };
+            break;
+        };
+        let chosen = found.into_iter().nth(best).expect("picked index");
+        let stem = format!("iter_{:03}", i + 1);
+        let checkpoint = save_network(&chosen.network, out, &stem)?;
+        let mut rec = record(
+            &chosen.network,
+            i + 1,
+            chosen.accuracy,
+            &estimator,
+            inputs,
+            checkpoint,
+        )?;
+        rec.layer = Some(chosen.layer.clone());
+        rec.targets = targets
+            .iter()
+            .map(|(r, t)| (r.name().to_string(), *t))
+            .collect();
+        on_event(Event::Chosen(&rec));
+        state.family.push(rec);
+        network = chosen.network;
+        write_json(&state_path, &state)?;
+    }
+    write_json(&state_path, &state)?;
+    if state.final_network.is_none() {
+        let last = state.family.last().unwrap_or(&state.original).clone();
+        let mut tuned = checkpoint::load(&out.join(&last.checkpoint))?;
+        if config.long_term_epochs > 0 {
+            let train_config = TrainConfig {
+                epochs: config.long_term_epochs,
+                batch_size: config.batch_size,
+                learning_rate: config.learning_rate,
+                schedule: Schedule::Cosine,
+                seed: Rng::new(config.seed).fork(u64::MAX).next_u64(),
+                ..TrainConfig::default()
+            };
+            train(&mut tuned, inputs.train, &train_config, |e| {
+                if let joule_nn::train::Event::Batch {
+                    epoch,
+                    batch,
+                    batches,
+                    ..
+                } = e
+                {
+                    on_event(Event::LongTerm {
+                        epoch: *epoch,
+                        batch: *batch,
+                        batches: *batches,
+                    });
+                }
+            })?;
+        }
+        let accuracy = evaluate(&tuned, inputs.holdout, 256)?.accuracy;
+        let checkpoint = save_network(&tuned, out, "final")?;
+        let mut rec = record(
+            &tuned,
+            last.iteration,
+            accuracy,
+            &estimator,
+            inputs,
+            checkpoint,
+        )?;
+        rec.layer = last.layer.clone();
+        if let Some(test) = inputs.test {
+            rec.test_accuracy = Some(evaluate(&tuned, test, 256)?.accuracy);
+        }
+        state.final_network = Some(rec);
+        write_json(&state_path, &state)?;
+    }
+    write_json(&out.join("summary.json"), &summary(&state))?;
+    Ok(state)
+}
+
+/// A record's value of resource `r`.
+pub fn first_value(record: &Record, r: Resource) -> f64 {
+    match r {
+        Resource::Latency => record.latency_predicted_ms.unwrap_or(f64::NAN),
+        Resource::Energy => record.energy.unwrap_or(f64::NAN),
+        Resource::Macs => record.macs as f64,
+        Resource::Weights => record.weights as f64,
+    }
+}
+
+/// `summary.json`: the documented interface (docs/netadapt.md).
+pub fn summary(state: &State) -> serde_json::Value {
+    let mut family = vec![state.original.clone()];
+    family.extend(state.family.iter().cloned());
+    serde_json::json!({
+        "model": state.config.model,
+        "data": state.config.data,
+        "budget": state.config.budgets.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+        "budget_absolute": state.budgets,
+        "status": state.status,
+        "family": family,
+        "final": state.final_network,
+    })
+}
