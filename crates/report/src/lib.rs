@@ -16,3 +16,4 @@ pub use table::{human, Table};
 
 pub mod chart;
 pub use chart::{stacked_bars_svg, ChartError, StackedBars};
+pub mod curves;

@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `Args` (clap) and `run(args)`.
 
 mod dataflows;
+mod eliminate;
 mod energy;
 mod eval;
 mod export;
@@ -26,6 +27,8 @@ pub enum Command {
     Energy(energy::Args),
     /// Compare the RS, WS, OS and NLR dataflows at equal storage area (ISCA'16).
     Dataflows(dataflows::Args),
+    /// Eliminate redundant neurons of a trained model without retraining (SVD + pivoted QR).
+    Eliminate(eliminate::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -36,6 +39,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Energy(args) => energy::run(args),
         Command::Dataflows(args) => dataflows::run(args),
+        Command::Eliminate(args) => eliminate::run(args),
         Command::Export(args) => export::run(args),
     }
 }

@@ -28,10 +28,12 @@ pub struct Site {
 
 /// Finds `name` in `graph` and checks it can be simplified.
 pub fn site(graph: &Graph, name: &str) -> Result<Site, EliminateError> {
-    let layer = graph.find(name).ok_or_else(|| EliminateError::UnknownLayer {
-        layer: name.to_string(),
-        known: eliminable_names(graph).join(", "),
-    })?;
+    let layer = graph
+        .find(name)
+        .ok_or_else(|| EliminateError::UnknownLayer {
+            layer: name.to_string(),
+            known: eliminable_names(graph).join(", "),
+        })?;
     let not = |reason: String| EliminateError::NotEliminable {
         layer: name.to_string(),
         reason,
@@ -161,8 +163,15 @@ pub fn next_weights(graph: &Graph, site: &Site) -> Mat<f64> {
 }
 
 /// The graph with only the neurons `kept` of the layer, and `weights` (`m x p`, column `j`
-/// for neuron `kept[j]`) as the next layer's weights; biases of the next layer unchanged.
-pub fn simplify(graph: &Graph, site: &Site, kept: &[usize], weights: &Mat<f64>) -> Graph {
+/// for neuron `kept[j]`) as the next layer's weights; `bias_shift` (`m`, or empty) is added
+/// to the next layer's bias.
+pub fn simplify(
+    graph: &Graph,
+    site: &Site,
+    kept: &[usize],
+    weights: &Mat<f64>,
+    bias_shift: &[f64],
+) -> Graph {
     let mut g = graph.clone();
     let p = kept.len();
     let node = g.node_mut(site.layer);
@@ -185,6 +194,11 @@ pub fn simplify(graph: &Graph, site: &Site, kept: &[usize], weights: &Mat<f64>) 
         .flat_map(|i| (0..p).map(move |j| weights[(i, j)] as f32))
         .collect();
     next.params[0] = tensor(vec![m, p], data);
+    if let Some(bias) = next.params.get_mut(1) {
+        for (b, shift) in bias.data.iter_mut().zip(bias_shift) {
+            *b += *shift as f32;
+        }
+    }
     g
 }
 
@@ -201,4 +215,3 @@ pub fn parameters(graph: &Graph) -> usize {
         .map(Tensor::len)
         .sum()
 }
-

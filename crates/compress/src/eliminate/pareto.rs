@@ -87,7 +87,14 @@ mod tests {
 
     #[test]
     fn front_keeps_only_non_dominated_points_across_layers() {
-        let a = sweep("fc1", vec![point(3, 0.98, 10.0), point(2, 0.95, 6.0), point(1, 0.90, 5.0)]);
+        let a = sweep(
+            "fc1",
+            vec![
+                point(3, 0.98, 10.0),
+                point(2, 0.95, 6.0),
+                point(1, 0.90, 5.0),
+            ],
+        );
         let mut b = sweep("fc2", vec![point(3, 0.97, 8.0), point(2, 0.96, 9.0)]);
         // Past the threshold: never on the front.
         b.points.push(Point {

@@ -10,6 +10,11 @@
 //! solved with faer's SVD as a pseudo-inverse that ignores singular values below the rank
 //! tolerance of [`super::selection`], so dependent kept neurons (possible when `p` exceeds the
 //! rank, or in the baseline) get the minimum-norm solution instead of huge weights.
+//!
+//! With [`Reconstructor::with_bias_refit`] a constant neuron (always 1) joins every kept set,
+//! and its solved weight is added to the next layer's bias: the bias then absorbs the mean
+//! contribution of the dropped neurons. This departs from the seed (which keeps the bias) and
+//! is off unless asked for.
 
 use super::selection::rank_tolerance;
 use super::EliminateError;
@@ -26,6 +31,8 @@ pub struct Reconstructor {
     target: Mat<f64>,
     /// `||X^T W^T||_F`.
     target_norm: f64,
+    /// Whether column `n` of `r` is the constant neuron.
+    bias: bool,
 }
 
 /// Outgoing weights for a kept set and how well they reproduce the next layer's input.
@@ -33,13 +40,37 @@ pub struct Reconstructor {
 pub struct Solution {
     /// `m x p`: column `j` multiplies kept neuron `kept[j]`.
     pub weights: Mat<f64>,
+    /// Added to the next layer's bias (`m`; zeros unless the bias is refitted).
+    pub bias_shift: Vec<f64>,
     /// `||X_S^T W'^T - X^T W^T||_F / ||X^T W^T||_F` over the samples (0 when exact).
     pub relative_error: f64,
 }
 
 impl Reconstructor {
     /// `x`: activations (`n x K`); `next`: the next layer's weights (`m x n`).
-    pub fn new(x: &Mat<f64>, next: &Mat<f64>, layer: &str) -> Result<Reconstructor, EliminateError> {
+    pub fn new(
+        x: &Mat<f64>,
+        next: &Mat<f64>,
+        layer: &str,
+    ) -> Result<Reconstructor, EliminateError> {
+        Self::build(x, next, layer, false)
+    }
+
+    /// As [`Reconstructor::new`], also refitting the next layer's bias (see the module docs).
+    pub fn with_bias_refit(
+        x: &Mat<f64>,
+        next: &Mat<f64>,
+        layer: &str,
+    ) -> Result<Reconstructor, EliminateError> {
+        Self::build(x, next, layer, true)
+    }
+
+    fn build(
+        x: &Mat<f64>,
+        next: &Mat<f64>,
+        layer: &str,
+        bias: bool,
+    ) -> Result<Reconstructor, EliminateError> {
         if next.ncols() != x.nrows() {
             return Err(EliminateError::Activations {
                 layer: layer.to_string(),
@@ -50,7 +81,21 @@ impl Reconstructor {
                 ),
             });
         }
-        let xt = x.transpose().to_owned();
+        let n = x.nrows();
+        let xt = Mat::from_fn(x.ncols(), n + bias as usize, |k, j| {
+            if j < n {
+                x[(j, k)]
+            } else {
+                1.0
+            }
+        });
+        let next = Mat::from_fn(next.nrows(), xt.ncols(), |i, j| {
+            if j < n {
+                next[(i, j)]
+            } else {
+                0.0
+            }
+        });
         let r = if xt.nrows() >= xt.ncols() {
             Qr::new(xt.as_ref()).thin_R().to_owned()
         } else {
@@ -63,36 +108,70 @@ impl Reconstructor {
             r,
             target,
             target_norm,
+            bias,
         })
     }
 
     /// Least-squares outgoing weights for the neurons `kept`.
     pub fn solve(&self, kept: &[usize]) -> Solution {
-        let a = Mat::from_fn(self.r.nrows(), kept.len(), |i, j| self.r[(i, kept[j])]);
-        let weights = if kept.is_empty() {
-            Mat::zeros(self.target.ncols(), 0)
+        let columns = self.columns(kept);
+        let m = self.target.ncols();
+        if columns.is_empty() {
+            return self.scored(kept, Mat::zeros(m, 0));
+        }
+        let a = Mat::from_fn(self.r.nrows(), columns.len(), |i, j| {
+            self.r[(i, columns[j])]
+        });
+        let y = pseudo_solve(&a, &self.target);
+        let p = kept.len();
+        let weights = Mat::from_fn(m, p, |i, j| y[(j, i)]);
+        let bias_shift: Vec<f64> = if self.bias {
+            (0..m).map(|i| y[(p, i)]).collect()
         } else {
-            pseudo_solve(&a, &self.target).transpose().to_owned()
+            vec![0.0; m]
         };
-        self.scored(kept, weights)
+        self.residual(&columns, weights, bias_shift)
     }
 
-    /// The error of given outgoing weights (`m x p`) for `kept`, without solving.
+    /// The error of given outgoing weights (`m x p`) for `kept`, bias unchanged, without
+    /// solving.
     pub fn scored(&self, kept: &[usize], weights: Mat<f64>) -> Solution {
-        let a = Mat::from_fn(self.r.nrows(), kept.len(), |i, j| self.r[(i, kept[j])]);
-        let residual = if kept.is_empty() {
-            self.target.clone()
-        } else {
-            &a * weights.transpose() - &self.target
-        };
-        let relative_error = if self.target_norm > 0.0 {
-            residual.norm_l2() / self.target_norm
-        } else {
-            residual.norm_l2()
-        };
+        let m = self.target.ncols();
+        self.residual(&self.columns(kept), weights, vec![0.0; m])
+    }
+
+    /// Columns of `r` in play: the kept neurons, then the constant neuron if refitting.
+    fn columns(&self, kept: &[usize]) -> Vec<usize> {
+        let mut columns = kept.to_vec();
+        if self.bias {
+            columns.push(self.r.ncols() - 1);
+        }
+        columns
+    }
+
+    fn residual(&self, columns: &[usize], weights: Mat<f64>, bias_shift: Vec<f64>) -> Solution {
+        let (m, p) = (weights.nrows(), weights.ncols());
+        // Coefficients per column of r: the weights, then the bias shift for the constant.
+        let y = Mat::from_fn(columns.len(), m, |j, i| {
+            if j < p {
+                weights[(i, j)]
+            } else {
+                bias_shift[i]
+            }
+        });
+        let a = Mat::from_fn(self.r.nrows(), columns.len(), |i, j| {
+            self.r[(i, columns[j])]
+        });
+        let residual = &a * &y - &self.target;
+        let norm = residual.norm_l2();
         Solution {
             weights,
-            relative_error,
+            bias_shift,
+            relative_error: if self.target_norm > 0.0 {
+                norm / self.target_norm
+            } else {
+                norm
+            },
         }
     }
 }
@@ -166,14 +245,20 @@ mod tests {
     fn known_answer_for_a_duplicated_neuron() {
         // Neuron 1 duplicates neuron 0: keeping 0, its new weight is the sum of both.
         let base = noise(2, 20, 4);
-        let x = Mat::from_fn(3, 20, |i, j| base[(if i == 1 { 0 } else { i - (i > 1) as usize }, j)]);
+        let x = Mat::from_fn(3, 20, |i, j| {
+            base[(if i == 1 { 0 } else { i - (i > 1) as usize }, j)]
+        });
         let next = Mat::from_fn(2, 3, |i, j| (1 + i * 3 + j) as f64);
         let rec = Reconstructor::new(&x, &next, "fc").unwrap();
         let sol = rec.solve(&[0, 2]);
         let expected = [[1.0 + 2.0, 3.0], [4.0 + 5.0, 6.0]];
         for i in 0..2 {
             for j in 0..2 {
-                assert!((sol.weights[(i, j)] - expected[i][j]).abs() < 1e-10, "{:?}", sol.weights);
+                assert!(
+                    (sol.weights[(i, j)] - expected[i][j]).abs() < 1e-10,
+                    "{:?}",
+                    sol.weights
+                );
             }
         }
         assert!(sol.relative_error < 1e-12);
@@ -195,8 +280,29 @@ mod tests {
     }
 
     #[test]
+    fn bias_refit_absorbs_a_constant_dropped_neuron() {
+        // Neuron 2 is always 3.0: dropping it costs 3 * W[:, 2], which the bias can absorb.
+        let base = noise(2, 40, 6);
+        let x = Mat::from_fn(3, 40, |i, k| if i < 2 { base[(i, k)] } else { 3.0 });
+        let next = Mat::from_fn(2, 3, |i, j| (1 + i * 3 + j) as f64);
+        let plain = Reconstructor::new(&x, &next, "fc").unwrap().solve(&[0, 1]);
+        assert!(plain.relative_error > 0.1);
+        assert_eq!(plain.bias_shift, vec![0.0, 0.0]);
+        let refit = Reconstructor::with_bias_refit(&x, &next, "fc")
+            .unwrap()
+            .solve(&[0, 1]);
+        assert!(refit.relative_error < 1e-10, "{}", refit.relative_error);
+        assert!(
+            (refit.bias_shift[0] - 9.0).abs() < 1e-9 && (refit.bias_shift[1] - 18.0).abs() < 1e-9
+        );
+        assert!((refit.weights[(1, 0)] - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn largest_outgoing_orders_by_column_norm() {
-        let next = Mat::from_fn(2, 4, |i, j| [[1.0, 0.0, 3.0, 1.0], [0.0, 0.5, 4.0, 1.0]][i][j]);
+        let next = Mat::from_fn(2, 4, |i, j| {
+            [[1.0, 0.0, 3.0, 1.0], [0.0, 0.5, 4.0, 1.0]][i][j]
+        });
         assert_eq!(largest_outgoing(&next, 3), vec![2, 3, 0]);
     }
 

@@ -115,7 +115,14 @@ pub(crate) mod tests {
     fn rank_deficient_x_gives_p_equal_to_rank() {
         // 6 neurons built from 3 independent ones: rank 3.
         let base = noise(3, 50, 7);
-        let mix = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [2.0, -1.0, 0.0], [0.5, 0.5, 0.5], [0.0, 3.0, -2.0]];
+        let mix = [
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [2.0, -1.0, 0.0],
+            [0.5, 0.5, 0.5],
+            [0.0, 3.0, -2.0],
+        ];
         let x = Mat::from_fn(6, 50, |i, j| (0..3).map(|k| mix[i][k] * base[(k, j)]).sum());
         let d = Decomposition::new(&x, "fc1").unwrap();
         assert_eq!(d.rank, 3);
@@ -133,7 +140,10 @@ pub(crate) mod tests {
         }
         let d = Decomposition::new(&x, "l").unwrap();
         assert_eq!(d.rank, 4);
-        assert!(!d.representatives(4).contains(&2), "a dead neuron is never representative");
+        assert!(
+            !d.representatives(4).contains(&2),
+            "a dead neuron is never representative"
+        );
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct Config {
     pub samples: Option<usize>,
     /// Inference batch size.
     pub batch: usize,
+    /// Refit the next layer's bias with the weights (see [`super::reconstruction`]); the seed
+    /// keeps it unchanged, which is the default.
+    pub refit_bias: bool,
     /// Seed handed to [`Network::new`] (weights are all present; it only matters for
     /// checking).
     pub seed: u64,
@@ -49,6 +52,7 @@ impl Config {
             hardware,
             samples: None,
             batch: 256,
+            refit_bias: false,
             seed: 1,
         })
     }
@@ -198,17 +202,28 @@ impl<'a> Eliminator<'a> {
         let x = layer::activations(self.network, &site, &train, self.config.batch)?;
         let decomposition = Decomposition::new(&x, layer_name)?;
         let next = layer::next_weights(graph, &site);
-        let reconstructor = Reconstructor::new(&x, &next, layer_name)?;
+        let reconstructor = if self.config.refit_bias {
+            if graph.node(site.next).params.len() < 2 {
+                return Err(EliminateError::Argument {
+                    argument: "refit-bias".into(),
+                    message: format!("layer {} has no bias to refit", site.next_name),
+                });
+            }
+            Reconstructor::with_bias_refit(&x, &next, layer_name)?
+        } else {
+            Reconstructor::new(&x, &next, layer_name)?
+        };
         drop(x);
         let mut points = Vec::new();
         for p in (1..=decomposition.rank.max(1)).rev() {
             let kept = decomposition.representatives(p);
             let solution = reconstructor.solve(&kept);
-            let simplified = layer::simplify(graph, &site, &kept, &solution.weights);
+            let simplified =
+                layer::simplify(graph, &site, &kept, &solution.weights, &solution.bias_shift);
             let accuracy = self.accuracy_of(&simplified, layer_name)?;
             let base_kept = largest_outgoing(&next, p);
             let base_weights = restrict(&next, &base_kept);
-            let base_graph = layer::simplify(graph, &site, &base_kept, &base_weights);
+            let base_graph = layer::simplify(graph, &site, &base_kept, &base_weights, &[]);
             let baseline = Baseline {
                 accuracy: self.accuracy_of(&base_graph, layer_name)?,
                 reconstruction_error: reconstructor
@@ -248,19 +263,23 @@ impl<'a> Eliminator<'a> {
     pub fn simplified(&self, sweep: &LayerSweep, point: &Point) -> Option<Graph> {
         let (site, reconstructor) = (sweep.site.as_ref()?, sweep.reconstructor.as_ref()?);
         let solution = reconstructor.solve(&point.neurons);
-        let mut graph =
-            layer::simplify(self.network.graph(), site, &point.neurons, &solution.weights);
+        let mut graph = layer::simplify(
+            self.network.graph(),
+            site,
+            &point.neurons,
+            &solution.weights,
+            &solution.bias_shift,
+        );
         graph.name = format!("{}-{}-p{}", graph.name, sweep.layer, point.kept);
         Some(graph)
     }
 
     fn accuracy_of(&self, graph: &Graph, layer: &str) -> Result<f64, EliminateError> {
-        let network = Network::new(graph.clone(), self.config.seed).map_err(|e| {
-            EliminateError::Network {
+        let network =
+            Network::new(graph.clone(), self.config.seed).map_err(|e| EliminateError::Network {
                 layer: layer.to_string(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         self.accuracy(&network, layer)
     }
 

@@ -1,0 +1,267 @@
+//! Neuron elimination on whole networks: a hand-built network with known redundancy, a
+//! briefly trained LeNet-300-100 on MNIST (data from `scripts/fetch-data.sh`; a missing
+//! dataset fails, never skips), and the argument errors.
+
+use joule_compress::eliminate::reconstruction::{largest_outgoing, restrict, Reconstructor};
+use joule_compress::eliminate::selection::Decomposition;
+use joule_compress::eliminate::{layer, Config, Eliminator};
+use joule_energy::spec;
+use joule_model::ops::{Activation, FullyConnected};
+use joule_model::{zoo, Graph, NodeId, Op, Shape, Tensor, Value};
+use joule_nn::train::{argmax, Schedule};
+use joule_nn::{
+    evaluate, train, DataSource, Dataset, FeatureMap, Network, OptimizerConfig, Split, TrainConfig,
+};
+use std::path::PathBuf;
+
+/// Deterministic values in [-1, 1) (xorshift).
+fn noise(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// 4 inputs -> fc1 (6 neurons; neurons 3, 4, 5 duplicate 0, 1, 2) -> relu -> fc2 (3).
+fn duplicated() -> Graph {
+    let mut g = Graph::new("dup", Some(Shape::new(1, 1, 2, 2)));
+    let fc = |outputs| {
+        Op::FullyConnected(FullyConnected {
+            outputs,
+            bias: true,
+        })
+    };
+    let x = g.push("flatten", Op::Flatten, &[Value::Input]);
+    let x = g.push("fc1", fc(6), &[x]);
+    let x = g.push("fc1/relu", Op::Activation(Activation::Relu), &[x]);
+    g.push("fc2", fc(3), &[x]);
+    let base = noise(12, 1);
+    let w1: Vec<f32> = base.iter().chain(&base).copied().collect();
+    g.node_mut(NodeId(1)).params = vec![
+        Tensor::new(vec![6, 4], w1).unwrap(),
+        Tensor::new(vec![6], vec![0.5, 0.6, 0.7, 0.5, 0.6, 0.7]).unwrap(),
+    ];
+    g.node_mut(NodeId(3)).params = vec![
+        Tensor::new(vec![3, 6], noise(18, 2)).unwrap(),
+        Tensor::new(vec![3], noise(3, 3)).unwrap(),
+    ];
+    g
+}
+
+/// Random images labelled by `network` itself: its accuracy is 100%.
+fn self_labelled(network: &Network, samples: usize) -> Dataset {
+    let images: Vec<f32> = noise(samples * 4, 4)
+        .iter()
+        .map(|v| 0.5 + 0.5 * v)
+        .collect();
+    let input = FeatureMap::new(Shape::new(samples, 1, 2, 2), images.clone()).unwrap();
+    let out = network.forward(&input).unwrap();
+    let labels = out.data.chunks(3).map(|r| argmax(r) as u8).collect();
+    Dataset {
+        sample: Shape::new(1, 1, 2, 2),
+        images,
+        labels,
+        classes: 3,
+    }
+}
+
+fn hardware() -> Vec<joule_energy::Hardware> {
+    vec![
+        spec::preset("horowitz45").unwrap(),
+        spec::preset("eyeriss").unwrap(),
+    ]
+}
+
+#[test]
+fn duplicated_neurons_are_eliminated_with_zero_error() {
+    let network = Network::new(duplicated(), 1).unwrap();
+    let data = self_labelled(&network, 64);
+    let eliminator = Eliminator::new(
+        &network,
+        &data,
+        &data,
+        Config::new(0.0, hardware()).unwrap(),
+    );
+    let original = eliminator.reference().unwrap();
+    assert_eq!(original.accuracy, 1.0);
+    assert_eq!(original.params, 6 * 4 + 6 + 3 * 6 + 3);
+    let sweep = eliminator.sweep("fc1", original.accuracy, |_| {}).unwrap();
+    assert_eq!(
+        (sweep.neurons, sweep.rank, sweep.next.as_str()),
+        (6, 3, "fc2")
+    );
+    let first = &sweep.points[0];
+    assert_eq!(first.kept, 3);
+    assert!(
+        first.reconstruction_error < 1e-6,
+        "{}",
+        first.reconstruction_error
+    );
+    assert_eq!(first.accuracy, 1.0);
+    assert!(first.within);
+    assert_eq!(first.params, original.params - 3 * (4 + 1) - 3 * 3);
+    // One neuron of each duplicated pair is kept.
+    let mut kinds: Vec<usize> = first.neurons.iter().map(|&j| j % 3).collect();
+    kinds.sort();
+    assert_eq!(kinds, vec![0, 1, 2]);
+    // The simplified network computes the same logits on every sample.
+    let simplified = Network::new(eliminator.simplified(&sweep, first).unwrap(), 1).unwrap();
+    let input = FeatureMap::new(Shape::new(64, 1, 2, 2), data.images.clone()).unwrap();
+    let (a, b) = (
+        network.forward(&input).unwrap(),
+        simplified.forward(&input).unwrap(),
+    );
+    let diff = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-5, "logits differ by {diff}");
+    // Fewer MACs and weights: less energy on both models.
+    for (e, e0) in first.energy.iter().zip(&original.energy) {
+        assert!(
+            e.total < e0.total,
+            "{} {} vs {}",
+            e.hardware,
+            e.total,
+            e0.total
+        );
+        assert!(e.mac < e0.mac);
+    }
+    // Algorithm 1's stopping rule: decreasing p, only the last point past the threshold.
+    let kept: Vec<usize> = sweep.points.iter().map(|p| p.kept).collect();
+    assert!(kept.windows(2).all(|w| w[1] + 1 == w[0]), "{kept:?}");
+    let last = sweep.points.last().unwrap();
+    assert!(sweep.points[..sweep.points.len() - 1]
+        .iter()
+        .all(|p| p.within));
+    assert!(!last.within || last.kept == 1);
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("JOULE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"))
+}
+
+fn mnist(split: Split) -> Dataset {
+    DataSource::Mnist
+        .load(&data_dir(), split)
+        .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-data.sh)"))
+}
+
+#[test]
+fn reconstruction_beats_the_outgoing_norm_baseline_on_trained_lenet300() {
+    let train_set = mnist(Split::Train).take(4000);
+    let test_set = mnist(Split::Test).take(1000);
+    let mut network = Network::new(zoo::build("lenet300").unwrap(), 1).unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 64,
+        learning_rate: 0.05,
+        schedule: Schedule::Constant,
+        optimizer: OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
+        seed: 1,
+        shift: 0,
+    };
+    train(&mut network, &train_set, &config, |_| {}).unwrap();
+    let original = evaluate(&network, &test_set, 250).unwrap().accuracy;
+    assert!(original > 0.85, "briefly trained accuracy {original}");
+
+    let graph = network.graph();
+    let site = layer::site(graph, "fc1").unwrap();
+    let x = layer::activations(&network, &site, &train_set.clone().take(2000), 250).unwrap();
+    let next = layer::next_weights(graph, &site);
+    let p = 30;
+    let kept = Decomposition::new(&x, "fc1").unwrap().representatives(p);
+    let reconstructor = Reconstructor::new(&x, &next, "fc1").unwrap();
+    let solved = reconstructor.solve(&kept);
+    let base_kept = largest_outgoing(&next, p);
+    let base = reconstructor.scored(&base_kept, restrict(&next, &base_kept));
+    assert!(
+        solved.relative_error < 0.5 * base.relative_error,
+        "{} vs {}",
+        solved.relative_error,
+        base.relative_error
+    );
+    let accuracy = |g: Graph| {
+        evaluate(&Network::new(g, 1).unwrap(), &test_set, 250)
+            .unwrap()
+            .accuracy
+    };
+    let ours = accuracy(layer::simplify(graph, &site, &kept, &solved.weights, &[]));
+    let baseline = accuracy(layer::simplify(
+        graph,
+        &site,
+        &base_kept,
+        &base.weights,
+        &[],
+    ));
+    assert!(
+        ours > baseline + 0.05,
+        "p = {p}: reconstruction {ours}, baseline {baseline}, original {original}"
+    );
+    assert!(
+        ours > original - 0.1,
+        "reconstruction {ours} vs original {original}"
+    );
+}
+
+#[test]
+fn bad_arguments_give_one_line_errors_naming_the_argument() {
+    let check = |message: String, parts: &[&str]| {
+        assert!(!message.contains('\n'), "{message}");
+        for part in parts {
+            assert!(message.contains(part), "{message:?} lacks {part:?}");
+        }
+    };
+    check(
+        Config::new(-1.0, hardware()).unwrap_err().to_string(),
+        &["--max-drop", "-1"],
+    );
+    check(
+        Config::new(f64::NAN, hardware()).unwrap_err().to_string(),
+        &["--max-drop"],
+    );
+    check(Config::new(1.0, vec![]).unwrap_err().to_string(), &["--hw"]);
+
+    let trained = Network::new(zoo::build("lenet300").unwrap(), 1)
+        .unwrap()
+        .into_graph();
+    check(
+        layer::site(&trained, "fc9").unwrap_err().to_string(),
+        &["--layer fc9", "fc1, fc2"],
+    );
+    check(
+        layer::site(&trained, "flatten").unwrap_err().to_string(),
+        &["--layer flatten", "flatten", "not fully connected or CONV"],
+    );
+    check(
+        layer::site(&trained, "fc3").unwrap_err().to_string(),
+        &["--layer fc3", "output layer"],
+    );
+    // A structure without weights (a zoo name) cannot be simplified.
+    check(
+        layer::site(&zoo::build("lenet300").unwrap(), "fc1")
+            .unwrap_err()
+            .to_string(),
+        &["fc1", "no trained weights"],
+    );
+    let lenet5 = Network::new(zoo::build("lenet5").unwrap(), 1)
+        .unwrap()
+        .into_graph();
+    check(
+        layer::site(&lenet5, "conv1").unwrap_err().to_string(),
+        &["--layer conv1", "CONV"],
+    );
+    assert_eq!(layer::eliminable_names(&lenet5), vec!["fc1", "fc2"]);
+}
