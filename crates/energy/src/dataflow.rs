@@ -17,18 +17,25 @@
 //!   (S words) into one psum row. The set is folded when R or P exceed the array and replicated
 //!   when it is smaller; spare replication processes more channels (C) or filters (M) at once.
 //!   RF-level blocking gives the Eyeriss "filters per PE" and "channels per PE".
-//! * **WS** (weight stationary): PE rows take input channels, columns take filters; each PE keeps
-//!   the R x S weights of its (c, m) pair in the RF; ifmaps are broadcast along rows, psums are
-//!   accumulated spatially down the columns and return to the buffer after every pass.
-//! * **OS** (output stationary): each PE owns one ofmap pixel of a tile of up to rows x cols
-//!   pixels and accumulates its psum in the RF; filter weights are broadcast, ifmaps pass
-//!   between PEs.
+//! * **WS** (weight stationary, as ISCA'16 and its authors' model define it): each PE keeps
+//!   *one* weight in its RF for as long as it is used (all pixels, all images of the pass);
+//!   a pass holds the R x S weights of `r` channels x `t` filters (`r t R S <= PEs`); ifmaps
+//!   are delivered over the array, psums accumulate spatially across the channels and taps
+//!   and go back to the buffer once per pass. See [`weight_stationary`].
+//! * **OS** (output stationary): each PE keeps one psum in its RF until it is complete (all
+//!   C x R x S MACs); three variants, as in ISCA'16 (see [`output_stationary`]): SOC-MOP
+//!   (`os-a`: one filter, a 2-D pixel tile), MOC-MOP (`os-b`: several filters, a 1-D row
+//!   segment) and MOC-SOP (`os-c`: several filters, one pixel). `os` takes the best of the
+//!   three on the machine it is given.
 //! * **NLR** (no local reuse): no RF at all; PE rows take input channels, columns take filters;
 //!   every MAC gets its weight from the buffer, ifmaps are multicast along rows and psums are
 //!   accumulated spatially and written back to the buffer.
 
 use crate::spec::Hardware;
 use crate::workload::Workload;
+
+pub mod output_stationary;
+pub mod weight_stationary;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -41,20 +48,46 @@ pub enum Dataflow {
     Rs,
     /// Weight stationary.
     Ws,
-    /// Output stationary.
+    /// Output stationary: the best of its three ISCA'16 variants below.
     Os,
+    /// Output stationary SOC-MOP (ISCA'16 "OS_A", ShiDianNao): one output channel, a 2-D
+    /// tile of output pixels.
+    #[serde(rename = "os-a")]
+    OsA,
+    /// Output stationary MOC-MOP ("OS_B"): several output channels, a 1-D segment of an
+    /// output row.
+    #[serde(rename = "os-b")]
+    OsB,
+    /// Output stationary MOC-SOP ("OS_C"): several output channels of a single pixel.
+    #[serde(rename = "os-c")]
+    OsC,
     /// No local reuse.
     Nlr,
 }
 
 impl Dataflow {
+    /// The four dataflow families (`os` standing for the best of its variants).
     pub const ALL: [Dataflow; 4] = [Dataflow::Rs, Dataflow::Ws, Dataflow::Os, Dataflow::Nlr];
+
+    /// The six dataflows ISCA'16 compares at equal area (Fig. 11): RS, WS, the three OS
+    /// variants and NLR.
+    pub const COMPARED: [Dataflow; 6] = [
+        Dataflow::Rs,
+        Dataflow::Ws,
+        Dataflow::OsA,
+        Dataflow::OsB,
+        Dataflow::OsC,
+        Dataflow::Nlr,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Dataflow::Rs => "rs",
             Dataflow::Ws => "ws",
             Dataflow::Os => "os",
+            Dataflow::OsA => "os-a",
+            Dataflow::OsB => "os-b",
+            Dataflow::OsC => "os-c",
             Dataflow::Nlr => "nlr",
         }
     }
@@ -78,9 +111,12 @@ impl FromStr for Dataflow {
             "rs" => Ok(Dataflow::Rs),
             "ws" => Ok(Dataflow::Ws),
             "os" => Ok(Dataflow::Os),
+            "os-a" | "soc-mop" => Ok(Dataflow::OsA),
+            "os-b" | "moc-mop" => Ok(Dataflow::OsB),
+            "os-c" | "moc-sop" => Ok(Dataflow::OsC),
             "nlr" => Ok(Dataflow::Nlr),
             _ => Err(format!(
-                "unknown dataflow {s:?} (expected rs, ws, os or nlr)"
+                "unknown dataflow {s:?} (expected rs, ws, os, os-a, os-b, os-c or nlr)"
             )),
         }
     }
@@ -130,13 +166,17 @@ pub struct PassUnit {
     /// several passes): RS all, WS only N (a PE keeps the weights of one channel-filter pair),
     /// NLR none.
     pub rf_blockable: [bool; 3],
+    /// Whether the data of each type stay in the PEs from one pass to the next, so that a
+    /// buffer-level loop order can reuse them without a new buffer read (RS: all; WS: the
+    /// weights; OS: the psums; NLR: none). Data not kept are streamed in every pass.
+    pub kept: [bool; 3],
     /// Cycles per pass.
     pub cycles: f64,
     /// Human-readable spatial mapping.
     pub spatial: String,
 }
 
-fn ceil_div(a: u64, b: u64) -> u64 {
+pub(crate) fn ceil_div(a: u64, b: u64) -> u64 {
     a.div_ceil(b)
 }
 
@@ -147,7 +187,7 @@ fn factor_pairs(n: u64) -> Vec<(u64, u64)> {
 
 /// Replicas to use when `room` fit and `count` are needed: `min(room, count)`, and the
 /// divisors of `count` from half of that up.
-fn replica_choices(room: u64, count: u64) -> Vec<u64> {
+pub(crate) fn replica_choices(room: u64, count: u64) -> Vec<u64> {
     let most = room.min(count);
     let mut out = vec![most];
     for v in (most.div_ceil(2)..most).rev() {
@@ -158,17 +198,42 @@ fn replica_choices(room: u64, count: u64) -> Vec<u64> {
     out
 }
 
+/// Counts per pass to try when at most `most` fit and `total` are needed: every power of
+/// two, every divisor of `total`, and `most` itself.
+pub(crate) fn count_choices(most: u64, total: u64) -> Vec<u64> {
+    (1..=most)
+        .filter(|&t| t == most || t.is_power_of_two() || total % t == 0)
+        .collect()
+}
+
+/// How many strips of ofmap rows a pass may cover: 1, 2, 4, ... below `p`, and `p` (one
+/// row per pass). Strips count like more images and keep a pass's data small enough for the
+/// buffer.
+pub(crate) fn strip_counts(p: u64) -> Vec<u64> {
+    let mut out: Vec<u64> = (0..).map(|k| 1u64 << k).take_while(|&k| k < p).collect();
+    out.push(p);
+    out
+}
+
 /// The legal spatial passes of a layer (one group) under a dataflow.
 pub fn passes(w: &Workload, hw: &Hardware, dataflow: Dataflow) -> Vec<PassUnit> {
     match dataflow {
         Dataflow::Rs => row_stationary(w, hw),
-        Dataflow::Ws => channel_array(w, hw, Dataflow::Ws),
-        Dataflow::Nlr => channel_array(w, hw, Dataflow::Nlr),
-        Dataflow::Os => output_stationary(w, hw),
+        Dataflow::Ws => weight_stationary::passes(w, hw),
+        Dataflow::Nlr => no_local_reuse(w, hw),
+        Dataflow::OsA => output_stationary::soc_mop(w, hw),
+        Dataflow::OsB => output_stationary::moc_mop(w, hw),
+        Dataflow::OsC => output_stationary::moc_sop(w, hw),
+        Dataflow::Os => {
+            let mut all = output_stationary::soc_mop(w, hw);
+            all.extend(output_stationary::moc_mop(w, hw));
+            all.extend(output_stationary::moc_sop(w, hw));
+            all
+        }
     }
 }
 
-struct Dims {
+pub(crate) struct Dims {
     n: u64,
     m: u64,
     c: u64,
@@ -181,7 +246,7 @@ struct Dims {
     eff_r: u64,
 }
 
-fn dims(w: &Workload) -> Dims {
+pub(crate) fn dims(w: &Workload) -> Dims {
     let t = &w.nest;
     Dims {
         n: t.n as u64,
@@ -277,6 +342,7 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             rf_footprint: [segment as f64, segment as f64, 1.0],
             rf_per_mac: [1.0, 1.0, 2.0],
             rf_blockable: [true; 3],
+            kept: [true; 3],
             cycles: (fold_h * fold_s * segment * d.q) as f64,
             spatial: format!(
                 "PE set {}x{} (R x P), fold {}x{}{}, replicas {} channels x {} filters",
@@ -297,17 +363,16 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
     out
 }
 
-/// WS and NLR: PE rows take input channels, columns take filters. A pass covers a strip of
+/// NLR: PE rows take input channels, columns take filters. A pass covers a strip of
 /// ofmap rows of one image (the whole image, halves, quarters, ...: strips that keep a pass's
 /// data small enough for the buffer), strips counting like more images.
-fn channel_array(w: &Workload, hw: &Hardware, dataflow: Dataflow) -> Vec<PassUnit> {
+fn no_local_reuse(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
+    let dataflow = Dataflow::Nlr;
     let d = dims(w);
     let ifms = hw.array.rows.min(d.c);
     let ofms = hw.array.cols.min(d.m);
-    let mut strip_counts: Vec<u64> = (0..).map(|k| 1u64 << k).take_while(|&k| k < d.p).collect();
-    strip_counts.push(d.p);
     let mut out = Vec::new();
-    for strips in strip_counts {
+    for strips in strip_counts(d.p) {
         let loops = [ceil_div(d.c, ifms), ceil_div(d.m, ofms), d.n * strips];
         let ifms_avg = d.c as f64 / loops[0] as f64;
         let ofms_avg = d.m as f64 / loops[1] as f64;
@@ -326,15 +391,9 @@ fn channel_array(w: &Workload, hw: &Hardware, dataflow: Dataflow) -> Vec<PassUni
         // step and one read for every step but the first.
         let ifmap_buffer = macs / ofms_avg;
         let psum_buffer = 2.0 * macs / ifms_avg - psum_words;
-        let (filter_buffer, filter_array, rf_footprint, rf_per_mac) = match dataflow {
-            Dataflow::Ws => (
-                filter_words,
-                filter_words,
-                [1.0, taps, 1.0],
-                [0.0, 1.0, 0.0],
-            ),
-            _ => (macs, macs, [0.0; 3], [0.0; 3]),
-        };
+        // Every MAC gets its weight from the buffer.
+        let (filter_buffer, filter_array, rf_footprint, rf_per_mac) =
+            (macs, macs, [0.0; 3], [0.0; 3]);
         out.push(PassUnit {
             dataflow,
             loops,
@@ -348,46 +407,11 @@ fn channel_array(w: &Workload, hw: &Hardware, dataflow: Dataflow) -> Vec<PassUni
             ],
             rf_footprint,
             rf_per_mac,
-            rf_blockable: [false, false, dataflow == Dataflow::Ws],
+            rf_blockable: [false; 3],
+            kept: [false; 3],
             cycles: pixels * taps,
             spatial: format!("{ifms} channels x {ofms} filters on the array, {strips} row strips"),
         });
     }
     out
-}
-
-fn output_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
-    let d = dims(w);
-    let tile_p = hw.array.rows.min(d.p);
-    let tile_q = hw.array.cols.min(d.q);
-    let tiles = ceil_div(d.p, tile_p) * ceil_div(d.q, tile_q);
-    let loops = [d.c, d.m, d.n * tiles];
-    let pixels = (d.p * d.q) as f64 / tiles as f64;
-    let avg_p = d.p as f64 / ceil_div(d.p, tile_p) as f64;
-    let avg_q = d.q as f64 / ceil_div(d.q, tile_q) as f64;
-    let taps = (d.r * d.s) as f64;
-    let window = |tp: f64, tq: f64| {
-        ((tp - 1.0) * d.stride_h as f64 + d.eff_r as f64)
-            * ((tq - 1.0) * w.nest.stride_w as f64 + w.nest.effective_s() as f64)
-    };
-    let macs = pixels * taps;
-    vec![PassUnit {
-        dataflow: Dataflow::Os,
-        loops,
-        dram_words: [window(avg_p, avg_q), taps, pixels],
-        buffer_reads: [window(avg_p, avg_q), taps, pixels],
-        // Weights are broadcast to every PE; each MAC gets its ifmap from a neighbour or
-        // the bus; psums leave once per pass.
-        array_reads: [macs, macs, pixels],
-        buffer_footprint: [
-            window(tile_p as f64, tile_q as f64),
-            taps,
-            (tile_p * tile_q) as f64,
-        ],
-        rf_footprint: [1.0, 1.0, 1.0],
-        rf_per_mac: [1.0, 1.0, 2.0],
-        rf_blockable: [true; 3],
-        cycles: taps,
-        spatial: format!("{tile_p}x{tile_q} ofmap tile on the array, {tiles} tiles"),
-    }]
 }

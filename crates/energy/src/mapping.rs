@@ -160,9 +160,32 @@ impl Blocking {
     }
 }
 
-/// Access counts from fetch counts (see the module docs).
+/// Whether a pass's data of type `t` are streamed: not kept in the PEs for the next pass
+/// ([`PassUnit::kept`]), so they come from the buffer into the array in every pass and no
+/// loop order saves a buffer read or an array delivery of them.
+pub fn streamed(unit: &PassUnit, t: usize) -> bool {
+    !unit.kept[t]
+}
+
+/// Buffer -> array fetches of streamed data: once per iteration of every pass loop that does
+/// not index the data type.
+pub fn streamed_fetches(unit: &PassUnit, t: usize) -> f64 {
+    (0..3)
+        .filter(|&d| !RELEVANT[t][d])
+        .map(|d| unit.loops[d] as f64)
+        .product()
+}
+
+/// Access counts from fetch counts (see the module docs). Streamed data ([`streamed`]) are
+/// fetched from the buffer in every pass whatever `fetches` says.
 pub fn accesses_from_fetches(unit: &PassUnit, fetches: [[f64; 3]; 2], macs: f64) -> Accesses {
     let mut acc = [[0.0; 3]; 4];
+    let mut fetches = fetches;
+    for t in 0..3 {
+        if streamed(unit, t) {
+            fetches[1][t] = streamed_fetches(unit, t);
+        }
+    }
     for t in 0..3 {
         let units = relevant_product(t, unit.loops);
         let psum = t == 2;

@@ -7,7 +7,7 @@
 
 use crate::cost::{layer_cost, CostWeights, LayerCost};
 use crate::dataflow::{passes, Dataflow, PassUnit, RELEVANT};
-use crate::mapping::{accesses_from_fetches, Accesses, Blocking, Mapping};
+use crate::mapping::{accesses_from_fetches, streamed, Accesses, Blocking, Mapping};
 use crate::mapspace::{distinct_orders, divisors, raw_size};
 use crate::spec::Hardware;
 use crate::workload::Workload;
@@ -217,8 +217,10 @@ fn evaluate_orders(
     let orders1 = distinct_orders(blocking.factors[1]);
     stats.evaluated += (orders0.len() * orders1.len()) as u64;
     // Which data types have a non-trivial indexing loop at the buffer level (own fetches).
-    let own: [bool; 3] =
-        [0, 1, 2].map(|t| (0..3).any(|d| RELEVANT[t][d] && blocking.factors[1][d] > 1));
+    // Streamed data cost the same under every order (see `mapping::streamed`).
+    let own: [bool; 3] = [0, 1, 2].map(|t| {
+        !streamed(unit, t) && (0..3).any(|d| RELEVANT[t][d] && blocking.factors[1][d] > 1)
+    });
     // Energy of one buffer-level fetch of each data type's whole pass data.
     let per_fetch: [f64; 3] = [0, 1, 2].map(|t| {
         let units: f64 = (0..3)

@@ -87,23 +87,34 @@ fn network(model: &str, hw: &str, dataflow: Dataflow) -> NetworkCost {
 
 #[test]
 fn rs_is_the_lowest_energy_dataflow_at_equal_area() {
-    // ISCA'16 reports RS 1.4x-2.5x below the others on CONV layers and >= 1.3x on FC. joule's
-    // simplified WS and OS models reproduce the ranking and NLR's gap, not the full margins
-    // of WS and OS (see docs/energy.md).
+    // ISCA'16: RS is 1.4x-2.5x below the other dataflows on AlexNet's CONV layers and at
+    // least 1.3x below on FC layers (isca16, batch 16, equal area). With WS and the three OS
+    // variants defined as in the paper's authors' model (docs/energy.md), joule gets CONV
+    // WS 1.47x, OS-A 1.43x, OS-B 1.49x, OS-C 2.63x, NLR 2.88x and FC WS 1.21x, OS-A 1.85x,
+    // OS-B 1.56x, OS-C 1.50x, NLR 1.57x. What holds is asserted; the two CONV ratios above
+    // 2.5x and WS's FC ratio below 1.3x are the documented deviations.
     let hw = spec::preset("isca16").unwrap();
     let graph = zoo::build("alexnet").unwrap();
     let layers = workload::from_graph(&graph, None, 16).unwrap();
     let results =
         joule_energy::compare::compare("alexnet", &layers, &hw, Objective::Energy).unwrap();
+    let order: Vec<Dataflow> = results.iter().map(|r| r.dataflow).collect();
+    assert_eq!(order, Dataflow::COMPARED);
     let rs = &results[0];
-    assert_eq!(rs.dataflow, Dataflow::Rs);
     for other in &results[1..] {
         let conv = other.total.conv.energy / rs.total.conv.energy;
         let fc = other.total.fc.energy / rs.total.fc.energy;
-        assert!(conv > 1.05, "CONV: {} / RS = {conv:.2}", other.dataflow);
-        assert!(fc > 1.0, "FC: {} / RS = {fc:.2}", other.dataflow);
-        if other.dataflow == Dataflow::Nlr {
-            assert!((1.4..=2.5).contains(&conv), "CONV: NLR / RS = {conv:.2}");
+        assert!(conv >= 1.4, "CONV: {} / RS = {conv:.2}", other.dataflow);
+        match other.dataflow {
+            Dataflow::Ws | Dataflow::OsA | Dataflow::OsB => {
+                assert!(conv <= 2.5, "CONV: {} / RS = {conv:.2}", other.dataflow)
+            }
+            _ => {}
+        }
+        if other.dataflow == Dataflow::Ws {
+            assert!(fc > 1.15, "FC: WS / RS = {fc:.2}");
+        } else {
+            assert!(fc >= 1.3, "FC: {} / RS = {fc:.2}", other.dataflow);
         }
     }
 }
@@ -134,24 +145,46 @@ fn compact_networks_cost_more_energy_than_alexnet() {
 
 #[test]
 fn every_zoo_model_maps_on_every_preset_dataflow() {
-    let hw = spec::preset("eyeriss").unwrap();
-    for entry in zoo::entries() {
-        let model = entry.name;
-        let graph = zoo::build(model).unwrap();
-        let layers = workload::from_graph(&graph, None, 1).unwrap();
-        let r = network::evaluate(model, &layers, &hw, Dataflow::Rs, Objective::Energy).unwrap();
-        for l in &r.layers {
-            let c = &l.cost;
-            // The RF sees every MAC: ifmap + filter + 2 psum accesses.
-            assert!((c.accesses.rf.ifmap - c.macs as f64).abs() < 1e-6 * c.macs as f64);
-            assert!(
-                c.utilization > 0.0 && c.utilization <= 1.0 + 1e-9,
-                "{model} {}",
-                c.name
-            );
-            assert!(c.energy.total > c.energy.mac);
-            if c.class == LayerClass::Fc {
-                assert!(c.energy.dram > 0.0);
+    // Every zoo model x {eyeriss, isca16} x {RS, WS, OS, NLR}, batch 1, with per-dataflow
+    // invariants of the RF counts.
+    for hw_name in ["eyeriss", "isca16"] {
+        let hw = spec::preset(hw_name).unwrap();
+        for entry in zoo::entries() {
+            let model = entry.name;
+            let graph = zoo::build(model).unwrap();
+            let layers = workload::from_graph(&graph, None, 1).unwrap();
+            for dataflow in Dataflow::ALL {
+                let r = network::evaluate(model, &layers, &hw, dataflow, Objective::Energy)
+                    .unwrap_or_else(|e| panic!("{model} on {hw_name} ({dataflow}): {e}"));
+                assert_eq!(r.layers.len(), layers.len());
+                for l in &r.layers {
+                    let c = &l.cost;
+                    let macs = c.macs as f64;
+                    let what = format!("{model} {} on {hw_name} ({dataflow})", c.name);
+                    let rf = &c.accesses.rf;
+                    // RS: every MAC reads an ifmap and a filter value and reads and writes
+                    // a psum in the RF; WS reads its stationary weight; OS reads and writes
+                    // its stationary psum; NLR has no RF.
+                    let expected = match dataflow {
+                        Dataflow::Rs => [macs, macs, 2.0 * macs],
+                        Dataflow::Ws => [0.0, macs, 0.0],
+                        Dataflow::Nlr => [0.0; 3],
+                        _ => [0.0, 0.0, 2.0 * macs],
+                    };
+                    for (got, want) in [rf.ifmap, rf.filter, rf.psum].into_iter().zip(expected) {
+                        assert!(
+                            (got - want).abs() <= 1e-6 * macs,
+                            "{what}: RF {got} vs {want}"
+                        );
+                    }
+                    assert!(
+                        c.utilization > 0.0 && c.utilization <= 1.0 + 1e-9,
+                        "{what}: utilization {}",
+                        c.utilization
+                    );
+                    assert!(c.energy.total > c.energy.mac, "{what}");
+                    assert!(c.energy.dram > 0.0, "{what}");
+                }
             }
         }
     }

@@ -1,4 +1,4 @@
-//! `joule dataflows`: RS, WS, OS and NLR on one model at equal storage area (ISCA'16).
+//! `joule dataflows`: RS, WS, the three OS variants and NLR on one model at equal storage area (ISCA'16).
 
 use crate::load;
 use crate::output::{Format, FormatArgs};

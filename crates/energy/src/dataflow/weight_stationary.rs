@@ -1,0 +1,153 @@
+//! Weight stationary (WS) as ISCA'16 compares it.
+//!
+//! The definition follows the ISCA'16 paper (Sec. IV-A: "each weight stays in the RF of a PE
+//! while it runs through all the MACs that use it") and its authors' analysis model, whose
+//! equal-area comparison gives WS an RF of **one word per PE** and the rest of the storage
+//! area as global buffer:
+//!
+//! * a PE holds one filter weight; a pass puts the R x S taps of `r` channels x `t` filters
+//!   on the array (`r t R S <= PEs`) and streams a strip of ofmap rows of one image past
+//!   them, one output pixel per cycle;
+//! * ifmaps are read from the buffer once per pass and delivered over the array to every
+//!   MAC that uses them (convolutional reuse through the array, not the RF);
+//! * psums are accumulated spatially across the `r R S` PEs of a filter and return to the
+//!   buffer once per pass, so a psum crosses the buffer once per block of `r` channels;
+//! * the RF is read once per MAC (the stationary weight), nothing else lives there;
+//! * the weights stay while the pass loop over images and strips (N) runs at the RF level.
+//!
+//! A filter with more taps than the array has PEs is split into segments of whole filter
+//! rows, run one after another like more channels; a filter row wider than the array does
+//! not map (no WS pass).
+
+use super::{ceil_div, count_choices, dims, strip_counts, Dataflow, PassUnit};
+use crate::spec::Hardware;
+use crate::workload::Workload;
+
+/// The WS passes of a layer (one group).
+pub fn passes(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
+    let d = dims(w);
+    let pes = hw.array.pes();
+    if d.s > pes {
+        return Vec::new();
+    }
+    // Filters with more taps than PEs are split into segments of whole filter rows, run one
+    // after another like more channels (psums go back to the buffer between segments).
+    let row_folds = ceil_div(d.r * d.s, pes);
+    let seg_rows = ceil_div(d.r, row_folds);
+    let row_folds = ceil_div(d.r, seg_rows);
+    let taps = seg_rows * d.s;
+    let pairs = pes / taps;
+    let seg_eff_r = ceil_div(d.eff_r, row_folds);
+    let mut out = Vec::new();
+    for t in count_choices(pairs.min(d.m), d.m) {
+        let r = (pairs / t).min(d.c);
+        for strips in strip_counts(d.p) {
+            let loops = [ceil_div(d.c, r) * row_folds, ceil_div(d.m, t), d.n * strips];
+            let r_avg = (d.c * row_folds) as f64 / loops[0] as f64;
+            let t_avg = d.m as f64 / loops[1] as f64;
+            let rows = d.p as f64 / strips as f64;
+            let rows_buf = ceil_div(d.p, strips);
+            let in_rows = (rows - 1.0) * d.stride_h as f64 + seg_eff_r as f64;
+            let in_rows_buf = (rows_buf - 1) * d.stride_h + seg_eff_r;
+            let pixels = rows * d.q as f64;
+            let taps_avg = (d.r * d.s) as f64 / row_folds as f64;
+            let macs = r_avg * t_avg * taps_avg * pixels;
+            let ifmap_words = r_avg * in_rows * d.in_cols as f64;
+            let filter_words = r_avg * t_avg * taps_avg;
+            let psum_words = t_avg * pixels;
+            out.push(PassUnit {
+                dataflow: Dataflow::Ws,
+                loops,
+                dram_words: [ifmap_words, filter_words, psum_words],
+                buffer_reads: [ifmap_words, filter_words, psum_words],
+                // Every MAC gets its ifmap and passes its psum over the array; each weight
+                // crosses it once, into its PE.
+                array_reads: [macs, filter_words, macs],
+                buffer_footprint: [
+                    (r * in_rows_buf * d.in_cols) as f64,
+                    (r * t * taps) as f64,
+                    (t * rows_buf * d.q) as f64,
+                ],
+                rf_footprint: [0.0, 1.0, 0.0],
+                rf_per_mac: [0.0, 1.0, 0.0],
+                rf_blockable: [false, false, true],
+                kept: [false, true, false],
+                cycles: pixels,
+                spatial: format!(
+                    "{r} channels x {t} filters x {seg_rows}x{} taps{}, one weight per PE, \
+                     {strips} row strips",
+                    d.s,
+                    if row_folds > 1 {
+                        format!(" (filter rows in {row_folds} segments)")
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use joule_model::{LayerClass, LoopNest};
+
+    #[test]
+    fn one_weight_per_pe_counts_by_hand() {
+        // 4x4 array, 2x2 filters: 4 (channel, filter) pairs of 4 taps; C=2, M=2 fit in one
+        // pass (r=2, t=2). A 3x3 ifmap, P=Q=2, N=1.
+        let hw = crate::spec::parse(
+            "name: t\narray: {rows: 4, cols: 4}\nrf: {words: 1}\nbuffer: {words: 4096}\n\
+             word_bits: 16\nenergy: {unit: mac, mac: 1, rf: 1, array: 2, buffer: 6, dram: 200}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let nest = LoopNest {
+            n: 1,
+            m: 2,
+            c: 2,
+            p: 2,
+            q: 2,
+            r: 2,
+            s: 2,
+            h: 3,
+            w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            groups: 1,
+        };
+        let w = Workload::new("t", LayerClass::Conv, nest);
+        let units = passes(&w, &hw);
+        let unit = units
+            .iter()
+            .find(|u| u.loops == [1, 1, 1])
+            .expect("2 channels x 2 filters in one pass");
+        // 2 channels x 3x3 ifmap; 2 x 2 x 4 weights, 2 x 2x2 psums.
+        assert_eq!(unit.dram_words, [18.0, 16.0, 8.0]);
+        // 64 MACs, each fed an ifmap and passing a psum over the array.
+        assert_eq!(unit.array_reads, [64.0, 16.0, 64.0]);
+        assert_eq!(unit.rf_per_mac, [0.0, 1.0, 0.0]);
+        // One output pixel per cycle.
+        assert_eq!(unit.cycles, 4.0);
+        // A 5x5 filter has more taps (25) than the array has PEs (16): two segments of 3
+        // and 2 rows (15 and 10 taps); the C loop counts both, 25 weights per pair in all.
+        let mut big = w.clone();
+        big.nest.r = 5;
+        big.nest.s = 5;
+        big.nest.h = 6;
+        big.nest.w = 6;
+        big.nest.c = 1;
+        big.nest.m = 1;
+        let seg = &passes(&big, &hw)[0];
+        assert_eq!(seg.loops[0], 2);
+        assert_eq!(seg.dram_words[1] * 2.0, 25.0);
+        // A filter row wider than the array: no WS pass.
+        big.nest.s = 17;
+        big.nest.w = 18;
+        assert!(passes(&big, &hw).is_empty());
+    }
+}
