@@ -17,3 +17,5 @@ pub use table::{human, Table};
 pub mod chart;
 pub use chart::{stacked_bars_svg, ChartError, StackedBars};
 pub mod curves;
+pub mod scatter;
+pub use scatter::{scatter_svg, Scatter, Series};

@@ -1,0 +1,346 @@
+//! `joule adapt`: NetAdapt on a trained model under latency, energy, MAC or weight budgets;
+//! writes the family (ONNX + checkpoints), `state.json`, `summary.json` (docs/netadapt.md),
+//! the latency table's validation and SVG plots.
+
+use crate::commands::lut::Timing;
+use crate::commands::train::{init_threads, load_network, parse_data};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use joule_compress::lut::{self, ChannelGrid, LatencyTable, WallClock};
+use joule_compress::netadapt::{
+    adapt, AdaptConfig, Budget, Event, Inputs, Record, Resource, Selection,
+};
+use joule_nn::{data, Dataset, Rng, Split};
+use joule_report::{scatter_svg, Scatter, Series};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A trained model: a .safetensors checkpoint (or zoo name / .onnx with weights).
+    #[arg(long)]
+    model: String,
+    /// mnist or fashion-mnist.
+    #[arg(long)]
+    data: String,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// kind=value: latency=0.5x, energy=0.4x, macs=200000, weights=0.3x (repeatable).
+    #[arg(long, required = true)]
+    budget: Vec<String>,
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out after an interruption.
+    #[arg(long)]
+    resume: bool,
+    /// A latency table (default: built into <out>/lut.json when latency is budgeted or measured).
+    #[arg(long)]
+    lut: Option<PathBuf>,
+    /// Do not measure each family member's real latency.
+    #[arg(long)]
+    no_measure: bool,
+    /// Hardware preset for energy (eyeriss, isca16, ...).
+    #[arg(long, default_value = "eyeriss")]
+    hardware: String,
+    #[arg(long, default_value_t = 8)]
+    levels: usize,
+    /// Training images used (0: all of the training split minus the holdout).
+    #[arg(long, default_value_t = 0)]
+    train_samples: usize,
+    /// Holdout images carved from the training split (never the test split).
+    #[arg(long, default_value_t = 2000)]
+    holdout: usize,
+    #[arg(long, default_value_t = 30)]
+    iterations: usize,
+    #[arg(long, default_value_t = 0.1)]
+    initial_reduction: f64,
+    #[arg(long, default_value_t = 0.96)]
+    decay: f64,
+    #[arg(long, default_value_t = 20)]
+    short_term_batches: usize,
+    #[arg(long, default_value_t = 1)]
+    long_term_epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 0.01)]
+    lr: f32,
+    /// accuracy or drop-per-resource.
+    #[arg(long, default_value = "accuracy")]
+    selection: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads for training (default: all cores; --threads sets the measured engine's).
+    #[arg(long)]
+    train_threads: Option<usize>,
+    #[command(flatten)]
+    timing: Timing,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let source = parse_data(&args.data)?;
+    init_threads(args.train_threads)?;
+    let budgets: Vec<Budget> = args
+        .budget
+        .iter()
+        .map(|b| Budget::parse(b))
+        .collect::<Result<_, _>>()?;
+    let selection = match args.selection.as_str() {
+        "accuracy" => Selection::Accuracy,
+        "drop-per-resource" => Selection::DropPerResource,
+        other => bail!("--selection: unknown {other:?} (expected accuracy or drop-per-resource)"),
+    };
+    let original = load_network(&args.model, args.seed)?;
+    let dir = data::data_dir(args.data_dir.as_deref());
+    let (train_set, holdout) = carve(
+        source.load(&dir, Split::Train)?,
+        args.holdout,
+        args.train_samples,
+        args.seed,
+    )?;
+    let test = source.load(&dir, Split::Test)?;
+    let needs_lut = budgets.iter().any(|b| b.resource == Resource::Latency) || !args.no_measure;
+    let clock = WallClock::new(args.timing.threads)?;
+    std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
+    let table = match (&args.lut, needs_lut) {
+        (Some(path), _) => Some(LatencyTable::load(path)?),
+        (None, true) => {
+            let path = args.out.join("lut.json");
+            if args.resume && path.exists() {
+                Some(LatencyTable::load(&path)?)
+            } else {
+                let grid = ChannelGrid::even(original.graph(), args.levels)?;
+                eprintln!(
+                    "building the latency table ({} layers on the grid)...",
+                    grid.layers.len()
+                );
+                let load = lut::load_average();
+                let mut t = lut::build(
+                    original.graph(),
+                    &grid,
+                    args.timing.batch,
+                    &clock,
+                    &args.timing.config(),
+                    |_, _| {},
+                )?;
+                t.threads = args.timing.threads;
+                t.load_average = load;
+                t.save(&path)?;
+                Some(t)
+            }
+        }
+        (None, false) => None,
+    };
+    let hardware = joule_energy::spec::preset(&args.hardware)
+        .with_context(|| format!("--hardware: unknown preset {:?}", args.hardware))?;
+    let config = AdaptConfig {
+        model: args.model.clone(),
+        data: source.name().to_string(),
+        budgets,
+        initial_reduction: args.initial_reduction,
+        decay: args.decay,
+        max_iterations: args.iterations,
+        levels: args.levels,
+        short_term_batches: args.short_term_batches,
+        long_term_epochs: args.long_term_epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        selection,
+        seed: args.seed,
+    };
+    let inputs = Inputs {
+        train: &train_set,
+        holdout: &holdout,
+        test: Some(&test),
+        lut: table.as_ref(),
+        hardware: Some(&hardware),
+        timer: (!args.no_measure).then(|| (&clock as &dyn lut::LayerTimer, args.timing.config())),
+    };
+    let bar = ProgressBar::new(args.iterations as u64);
+    let style = |t: &str| {
+        ProgressStyle::with_template(t)
+            .expect("valid template")
+            .progress_chars("=> ")
+    };
+    bar.set_style(style("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})"));
+    bar.set_prefix("iterations");
+    let state = adapt(
+        &original,
+        &config,
+        &inputs,
+        &args.out,
+        args.resume,
+        |event| match event {
+            Event::Iteration { iteration, .. } => {
+                bar.set_position(iteration as u64 - 1);
+                bar.set_message("short-term fine-tuning the candidates");
+            }
+            Event::Chosen(r) => {
+                let line = describe(r);
+                if bar.is_hidden() {
+                    eprintln!("{line}")
+                } else {
+                    bar.println(line)
+                }
+            }
+            Event::Unreachable(message) => bar.println(format!("unreachable: {message}")),
+            Event::LongTerm {
+                epoch,
+                batch,
+                batches,
+            } => {
+                bar.set_style(style(
+                    "{prefix} [{bar:30}] {pos}/{len} batches ({elapsed}, eta {eta})",
+                ));
+                bar.set_prefix(format!("long-term fine-tuning, epoch {}", epoch + 1));
+                bar.set_length(batches as u64);
+                bar.set_position(batch as u64 + 1);
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    let mut family = vec![state.original.clone()];
+    family.extend(state.family.iter().cloned());
+    plots(&args.out, &family, state.final_network.as_ref())?;
+    println!("{:?}", state.status);
+    for r in &family {
+        println!("{}", describe(r));
+    }
+    if let Some(f) = &state.final_network {
+        println!(
+            "final (long-term fine-tuned): {}; test accuracy {:.2}%",
+            describe(f),
+            100.0 * f.test_accuracy.unwrap_or(f64::NAN)
+        );
+    }
+    println!("summary {}", args.out.join("summary.json").display());
+    Ok(())
+}
+
+fn describe(r: &Record) -> String {
+    format!(
+        "iteration {:>2} {:<8} holdout {:.2}%  predicted {} ms  measured {} ms  energy {}  MACs {}  weights {}",
+        r.iteration,
+        r.layer.as_deref().unwrap_or("-"),
+        100.0 * r.accuracy,
+        r.latency_predicted_ms.map_or("-".into(), |v| format!("{v:.4}")),
+        r.latency_measured_ms.map_or("-".into(), |v| format!("{v:.4}")),
+        r.energy.map_or("-".into(), |v| format!("{v:.3e}")),
+        r.macs,
+        r.weights
+    )
+}
+
+/// Splits the training split (seeded shuffle) into a training part and a holdout.
+fn carve(all: Dataset, holdout: usize, train: usize, seed: u64) -> Result<(Dataset, Dataset)> {
+    if holdout == 0 || holdout >= all.len() {
+        bail!(
+            "--holdout: {holdout} must be between 1 and the training split's {} images",
+            all.len()
+        );
+    }
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    Rng::new(seed).fork(0xda7a).shuffle(&mut order);
+    let rest = &order[holdout..];
+    let rest = if train > 0 {
+        &rest[..train.min(rest.len())]
+    } else {
+        rest
+    };
+    let part = |idx: &[usize]| {
+        let (images, labels) = all.batch(idx);
+        Dataset {
+            sample: all.sample,
+            images,
+            labels,
+            classes: all.classes,
+        }
+    };
+    Ok((part(rest), part(&order[..holdout])))
+}
+
+fn plots(out: &Path, family: &[Record], fin: Option<&Record>) -> Result<()> {
+    let pairs: Vec<(f64, f64)> = family
+        .iter()
+        .chain(fin)
+        .filter_map(|r| Some((r.latency_measured_ms?, r.latency_predicted_ms?)))
+        .collect();
+    if !pairs.is_empty() {
+        let errors: Vec<f64> = pairs.iter().map(|(m, p)| (p - m) / m).collect();
+        let within = errors.iter().filter(|e| e.abs() <= 0.10).count();
+        let report = serde_json::json!({
+            "networks": pairs.len(),
+            "within_10_percent": within,
+            "fraction_within_10_percent": within as f64 / pairs.len() as f64,
+            "relative_errors": errors,
+            "median_abs_error": lut::median(&errors.iter().map(|e| e.abs()).collect::<Vec<_>>()),
+            "max_abs_error": errors.iter().fold(0.0f64, |a, e| a.max(e.abs())),
+            "load_average": lut::load_average(),
+        });
+        std::fs::write(
+            out.join("lut_validation.json"),
+            serde_json::to_string_pretty(&report)?,
+        )?;
+        scatter_svg(
+            &Scatter {
+                title: "Latency: table prediction vs measurement".into(),
+                x_label: "measured (ms)".into(),
+                y_label: "predicted (ms)".into(),
+                series: vec![Series {
+                    name: "networks".into(),
+                    points: pairs,
+                    line: false,
+                }],
+                diagonal: true,
+            },
+            &out.join("latency_predicted_vs_measured.svg"),
+        )?;
+    }
+    let curve = |x: fn(&Record) -> Option<f64>| -> Vec<Series> {
+        let mut s = vec![Series {
+            name: "family (holdout)".into(),
+            points: family
+                .iter()
+                .filter_map(|r| Some((x(r)?, 100.0 * r.accuracy)))
+                .collect(),
+            line: true,
+        }];
+        if let Some(f) = fin.and_then(|f| Some((x(f)?, 100.0 * f.accuracy))) {
+            s.push(Series {
+                name: "final, long-term fine-tuned (holdout)".into(),
+                points: vec![f],
+                line: false,
+            });
+        }
+        s
+    };
+    for (name, label, x) in [
+        (
+            "accuracy_vs_latency.svg",
+            "measured latency (ms)",
+            (|r: &Record| r.latency_measured_ms) as fn(&Record) -> Option<f64>,
+        ),
+        (
+            "accuracy_vs_energy.svg",
+            "energy (eyeriss units)",
+            |r: &Record| r.energy,
+        ),
+        ("accuracy_vs_macs.svg", "MACs", |r: &Record| {
+            Some(r.macs as f64)
+        }),
+    ] {
+        let series = curve(x);
+        if series[0].points.is_empty() {
+            continue;
+        }
+        scatter_svg(
+            &Scatter {
+                title: "NetAdapt family".into(),
+                x_label: label.into(),
+                y_label: "accuracy (%)".into(),
+                series,
+                diagonal: false,
+            },
+            &out.join(name),
+        )?;
+    }
+    Ok(())
+}
