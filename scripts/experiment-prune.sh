@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Magnitude pruning vs energy-aware pruning on the eyeriss preset, at most 1 point of accuracy
+# lost: trains each model with its recipe (once), prunes it both ways, and copies summaries,
+# curves and the poster-style table into docs/prune/<model>-<data>/.
+#
+#   scripts/experiment-prune.sh                      # the three experiments of docs/prune.md
+#   scripts/experiment-prune.sh lenet5:mnist         # just one
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p joule-cli
+joule=target/release/joule
+work=${PRUNE_WORK:-target/prune-experiments}
+mkdir -p "$work"
+experiments=("$@")
+if [ ${#experiments[@]} -eq 0 ]; then
+    experiments=(lenet5:mnist lenet5:fashion-mnist vgg-small:fashion-mnist)
+fi
+for experiment in "${experiments[@]}"; do
+    model=${experiment%%:*}
+    data=${experiment#*:}
+    name="$model-$data"
+    checkpoint="$work/$name.safetensors"
+    if [ ! -f "$checkpoint" ]; then
+        "$joule" train --model "$model" --data "$data" --seed 1 --out "$checkpoint"
+    fi
+    rm -rf "$work/$name-magnitude" "$work/$name-eap"
+    "$joule" prune --method magnitude --model "$checkpoint" --data "$data" --hw eyeriss \
+        --max-drop 1 --seed 1 --out "$work/$name-magnitude"
+    "$joule" prune --method eap --model "$checkpoint" --data "$data" --hw eyeriss \
+        --max-drop 1 --seed 1 --out "$work/$name-eap" --compare "$work/$name-magnitude"
+    out="docs/prune/$name"
+    mkdir -p "$out"
+    cp "$work/$name-magnitude/summary.json" "$out/magnitude-summary.json"
+    cp "$work/$name-eap/summary.json" "$out/eap-summary.json"
+    cp "$work/$name-eap/tradeoff.svg" "$out/tradeoff.svg"
+    cp "$work/$name-magnitude/layers.svg" "$out/layers-magnitude.svg"
+    cp "$work/$name-eap/layers.svg" "$out/layers-eap.svg"
+    cp "$work/$name-eap/table.md" "$out/table.md"
+done
