@@ -1,10 +1,12 @@
 //! One module per subcommand; each exposes `Args` (clap) and `run(args)`.
 
+mod adapt;
 mod dataflows;
 mod eliminate;
 mod energy;
 mod eval;
 mod export;
+mod lut;
 mod prune;
 mod stats;
 mod train;
@@ -30,6 +32,11 @@ pub enum Command {
     Energy(energy::Args),
     /// Compare the RS, WS, OS and NLR dataflows at equal storage area (ISCA'16).
     Dataflows(dataflows::Args),
+    /// Per-layer latency lookup tables measured on this CPU (build, predict).
+    #[command(subcommand)]
+    Lut(lut::Args),
+    /// NetAdapt: adapt a trained model to latency, energy, MAC or weight budgets.
+    Adapt(adapt::Args),
     /// Eliminate redundant neurons of a trained model without retraining (SVD + pivoted QR).
     Eliminate(eliminate::Args),
 }
@@ -44,6 +51,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Dataflows(args) => dataflows::run(args),
         Command::Eliminate(args) => eliminate::run(args),
         Command::Export(args) => export::run(args),
+        Command::Lut(args) => lut::run(args),
+        Command::Adapt(args) => adapt::run(args),
         Command::Prune(args) => prune::run(args),
     }
 }
