@@ -249,13 +249,14 @@ fn bad_arguments_give_one_line_errors_naming_the_argument() {
         layer::site(&trained, "fc3").unwrap_err().to_string(),
         &["--layer fc3", "output layer"],
     );
-    // A structure without weights (a zoo name) cannot be simplified.
+    // A structure without weights (a zoo name) is eliminable in shape but cannot be swept.
+    let structure = zoo::build("lenet300").unwrap();
+    let site = layer::site(&structure, "fc1").unwrap();
     check(
-        layer::site(&zoo::build("lenet300").unwrap(), "fc1")
-            .unwrap_err()
-            .to_string(),
+        layer::trained(&structure, &site).unwrap_err().to_string(),
         &["fc1", "no trained weights"],
     );
+    assert!(layer::trained(&trained, &layer::site(&trained, "fc1").unwrap()).is_ok());
     let lenet5 = Network::new(zoo::build("lenet5").unwrap(), 1)
         .unwrap()
         .into_graph();

@@ -105,7 +105,7 @@ pub fn curves_svg(chart: &Curves, path: &Path) -> Result<(), ChartError> {
     plot.configure_mesh()
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
-        .x_label_formatter(&|x| format!("{x:.3}"))
+        .x_label_formatter(&|x| format!("{x:.1}"))
         .y_label_formatter(&|y| format!("{y:.2}"))
         .draw()
         .map_err(|e| err(e.to_string()))?;

@@ -66,14 +66,6 @@ pub fn run(args: Args) -> Result<()> {
     config.refit_bias = args.refit_bias;
     init_threads(args.threads)?;
     let graph = load::model(&args.model)?;
-    if let Some((_, node)) = graph.weighted_layers().find(|(_, n)| n.params.is_empty()) {
-        bail!(
-            "--model {}: layer {} has no trained weights (give a checkpoint from `joule train` \
-             or an ONNX file with weights)",
-            args.model,
-            node.name
-        );
-    }
     let layers: Vec<String> = if args.layer == "all" {
         layer::eliminable_names(&graph)
     } else {
@@ -87,6 +79,14 @@ pub fn run(args: Args) -> Result<()> {
     }
     if layers.is_empty() {
         bail!("--layer all: {} has no eliminable layer", args.model);
+    }
+    if let Some((_, node)) = graph.weighted_layers().find(|(_, n)| n.params.is_empty()) {
+        bail!(
+            "--model {}: layer {} has no trained weights (give a checkpoint from `joule train` \
+             or an ONNX file with weights)",
+            args.model,
+            node.name
+        );
     }
     let network = Network::new(graph, config.seed).with_context(|| args.model.clone())?;
     let dir = data::data_dir(args.data_dir.as_deref());
@@ -120,15 +120,12 @@ pub fn run(args: Args) -> Result<()> {
     let hw_count = eliminator.config().hardware.len();
     let fronts: Vec<Vec<ParetoPoint>> = (0..hw_count).map(|i| pareto(&sweeps, i)).collect();
 
+    let name = display_name(&args.model);
     write_models(&eliminator, &sweeps, &fronts[0], &args.out)?;
     for (i, hw) in eliminator.config().hardware.iter().enumerate() {
         let path = args.out.join(format!("curves-{}.svg", hw.name));
-        curves_svg(
-            &chart(&args.model, &original, &sweeps, &fronts[i], i),
-            &path,
-        )?;
+        curves_svg(&chart(&name, &original, &sweeps, &fronts[i], i), &path)?;
     }
-    let name = display_name(&args.model);
     let mut tables = tables(&name, &original, &sweeps, hw_count);
     pareto_tables(&mut tables, &fronts);
     std::fs::write(args.out.join("tables.md"), &tables)

@@ -26,7 +26,8 @@ pub struct Site {
     pub neurons: usize,
 }
 
-/// Finds `name` in `graph` and checks it can be simplified.
+/// Finds `name` in `graph` and checks its structure allows simplifying it (weights are
+/// checked by [`trained`]).
 pub fn site(graph: &Graph, name: &str) -> Result<Site, EliminateError> {
     let layer = graph
         .find(name)
@@ -52,9 +53,6 @@ pub fn site(graph: &Graph, name: &str) -> Result<Site, EliminateError> {
             )))
         }
     };
-    if graph.node(layer).params.is_empty() {
-        return Err(not("has no trained weights".into()));
-    }
     let mut current = layer;
     loop {
         let consumers = graph.consumers(current);
@@ -95,6 +93,19 @@ pub fn site(graph: &Graph, name: &str) -> Result<Site, EliminateError> {
             }
         }
     }
+}
+
+/// Checks that the layer and the next one of `site` carry trained weights.
+pub fn trained(graph: &Graph, site: &Site) -> Result<(), EliminateError> {
+    for id in [site.layer, site.next] {
+        if graph.node(id).params.is_empty() {
+            return Err(EliminateError::NotEliminable {
+                layer: site.name.clone(),
+                reason: format!("has no trained weights ({} has none)", graph.node(id).name),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Names of the layers of `graph` that [`site`] accepts.

@@ -195,6 +195,7 @@ impl<'a> Eliminator<'a> {
     ) -> Result<LayerSweep, EliminateError> {
         let graph = self.network.graph();
         let site = layer::site(graph, layer_name)?;
+        layer::trained(graph, &site)?;
         let train = match self.config.samples {
             Some(n) => self.train.clone().take(n),
             None => self.train.clone(),
