@@ -56,19 +56,20 @@ impl Budget {
                 "expected kind=value, e.g. latency=0.5x or macs=200000",
             )
         })?;
-        let resource =
-            match kind.trim() {
-                "latency" => Resource::Latency,
-                "energy" => Resource::Energy,
-                "macs" => Resource::Macs,
-                "weights" => Resource::Weights,
-                other => return Err(CompressError::config(
+        let resource = match kind.trim() {
+            "latency" => Resource::Latency,
+            "energy" => Resource::Energy,
+            "macs" => Resource::Macs,
+            "weights" => Resource::Weights,
+            other => {
+                return Err(CompressError::config(
                     &field,
                     format!(
                         "unknown resource {other:?} (expected latency, energy, macs or weights)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let value = value.trim();
         let (number, relative) = match value.strip_suffix('x') {
             Some(n) => (n, true),

@@ -184,7 +184,8 @@ pub fn adapt(
             _ => {}
         }
     }
-    if config.batch_size == 0 || !(config.decay > 0.0) || !(config.initial_reduction > 0.0) {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if config.batch_size == 0 || !positive(config.decay) || !positive(config.initial_reduction) {
         return Err(CompressError::config(
             "netadapt",
             "batch size, decay and initial reduction must be positive",

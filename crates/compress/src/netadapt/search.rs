@@ -130,6 +130,7 @@ pub fn short_term(
 }
 
 /// Every candidate of iteration `iteration`: one per layer that can meet the targets.
+#[allow(clippy::too_many_arguments)]
 pub fn candidates(
     network: &Network,
     layers: &[String],
