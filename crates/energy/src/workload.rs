@@ -100,8 +100,8 @@ impl Workload {
             ("density.ifmap", self.density.ifmap),
             ("density.weight", self.density.weight),
         ] {
-            if !(d > 0.0 && d <= 1.0) {
-                return Err(err(field, format!("must be in (0, 1], got {d}")));
+            if !(0.0..=1.0).contains(&d) {
+                return Err(err(field, format!("must be in [0, 1], got {d}")));
             }
         }
         for (field, b) in [
@@ -167,4 +167,88 @@ pub fn from_graph(
         layers.push(w);
     }
     Ok(layers)
+}
+
+/// Densities of one layer as given in a density file; a missing key keeps the layer's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DensityEntry {
+    pub weight: Option<f64>,
+    pub ifmap: Option<f64>,
+}
+
+/// Per-layer densities: layer name -> `{weight, ifmap}`. Read from YAML or JSON with
+/// [`parse_densities`] / [`load_densities`], or built in code (the pruning crates do), then
+/// applied with [`apply_densities`].
+///
+/// ```yaml
+/// conv1: {weight: 0.35, ifmap: 1.0}
+/// fc6: {weight: 0.09}
+/// ```
+pub type LayerDensities = std::collections::BTreeMap<String, DensityEntry>;
+
+/// Parses a density file's text; `file` names it in errors. Densities must lie in [0, 1].
+pub fn parse_densities(text: &str, file: &str) -> Result<LayerDensities, EnergyError> {
+    let spec_err = |field: String, message: String| EnergyError::Spec {
+        file: file.to_string(),
+        field,
+        message,
+    };
+    let de = serde_yaml::Deserializer::from_str(text);
+    let map: LayerDensities = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        spec_err(field, e.into_inner().to_string())
+    })?;
+    for (layer, entry) in &map {
+        for (key, value) in [("weight", entry.weight), ("ifmap", entry.ifmap)] {
+            if let Some(d) = value {
+                if !(0.0..=1.0).contains(&d) {
+                    return Err(spec_err(
+                        format!("{layer}.{key}"),
+                        format!("density must be in [0, 1], got {d}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Reads a density file (YAML or JSON).
+pub fn load_densities(path: &std::path::Path) -> Result<LayerDensities, EnergyError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| EnergyError::Io {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    parse_densities(&text, &file)
+}
+
+/// Sets the densities of the named layers; a name that is no CONV/FC layer of `layers` is an
+/// error naming `source` (the file) and the name.
+pub fn apply_densities(
+    layers: &mut [Workload],
+    densities: &LayerDensities,
+    source: &str,
+) -> Result<(), EnergyError> {
+    for (name, entry) in densities {
+        let Some(w) = layers.iter_mut().find(|w| &w.name == name) else {
+            let known: Vec<&str> = layers.iter().map(|w| w.name.as_str()).collect();
+            return Err(EnergyError::Spec {
+                file: source.to_string(),
+                field: name.clone(),
+                message: format!(
+                    "no CONV/FC layer of that name (layers: {})",
+                    known.join(", ")
+                ),
+            });
+        };
+        if let Some(d) = entry.weight {
+            w.density.weight = d;
+        }
+        if let Some(d) = entry.ifmap {
+            w.density.ifmap = d;
+        }
+    }
+    Ok(())
 }

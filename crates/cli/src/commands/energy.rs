@@ -30,6 +30,10 @@ pub struct Args {
     /// Weight density for every layer (default: measured from the model's weights, else 1).
     #[arg(long)]
     weight_density: Option<f64>,
+    /// Per-layer densities: a YAML or JSON file mapping layer name -> {weight, ifmap}
+    /// (applied after --ifmap-density / --weight-density).
+    #[arg(long, value_name = "FILE")]
+    density: Option<PathBuf>,
     /// Bits per ifmap, filter and psum value (default: the machine's word width).
     #[arg(long)]
     bits: Option<u32>,
@@ -91,6 +95,10 @@ fn evaluate(model: &str, args: &Args) -> Result<NetworkCost> {
             w.bits.filter = Some(b);
             w.bits.psum = Some(b);
         }
+    }
+    if let Some(path) = &args.density {
+        let densities = workload::load_densities(path)?;
+        workload::apply_densities(&mut layers, &densities, &path.display().to_string())?;
     }
     network::evaluate(model, &layers, &hw, args.dataflow, args.objective)
         .with_context(|| format!("{model} on {}", args.hw))
