@@ -24,9 +24,23 @@ fn main() -> ExitCode {
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // One line: the whole context chain, outermost first.
-            eprintln!("joule: error: {err:#}");
+            eprintln!("joule: error: {}", one_line(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// The whole error chain on one line, outermost first. Library errors often spell out their
+/// cause in their own message and also expose it as `source()`; a cause already quoted by the
+/// message before it is not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
 }

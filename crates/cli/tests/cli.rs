@@ -119,6 +119,17 @@ fn stats_reads_onnx_and_honours_input_shape() {
 fn bad_inputs_fail_with_one_line() {
     let missing = fails(&["stats", "no/such/model.onnx"]);
     assert!(missing.contains("no/such/model.onnx"), "{missing}");
+    assert_eq!(
+        missing.matches("os error 2").count(),
+        1,
+        "cause repeated: {missing}"
+    );
+    let checkpoint = fails(&["stats", "no/such/model.safetensors"]);
+    assert_eq!(
+        checkpoint.matches("os error 2").count(),
+        1,
+        "cause repeated: {checkpoint}"
+    );
 
     let unknown = fails(&["stats", "alexnett"]);
     assert!(unknown.contains("alexnett"), "{unknown}");
