@@ -5,7 +5,10 @@
 //! * **Bitwidth**: an access moving `b` bits of a type costs `b / word_bits` of the level's
 //!   word energy; a MAC costs `e_MAC * (b_ifmap * b_filter) / word_bits^2`.
 //! * **Zero gating**: a zero ifmap skips its MAC and the filter and psum RF accesses (the ifmap
-//!   RF read is still needed to see the zero); cycles are unchanged.
+//!   RF read is still needed to see the zero); cycles are unchanged. Where the hardware also
+//!   skips zero weights (`skip_zeros.weight`), a zero weight likewise skips its MAC and the
+//!   ifmap and psum RF accesses; a MAC then runs only when both operands are non-zero
+//!   (densities taken as independent).
 //! * **Run-length compression** of ifmaps and filters in DRAM and the buffer, in the Eyeriss
 //!   code: a 64-bit word holds three (5-bit zero run, 16-bit value) pairs and a 1-bit tail flag,
 //!   so a non-zero costs 64/3 bits and a zero run longer than 31 needs one more pair. Data are
@@ -47,7 +50,12 @@ impl CostWeights {
             rlc_ratio(w.density.weight, bits[1] as u32),
             1.0,
         ];
-        let gate = w.density.ifmap;
+        let skip = hw.skip_zeros;
+        let ifmap_gate = if skip.ifmap { w.density.ifmap } else { 1.0 };
+        let weight_gate = if skip.weight { w.density.weight } else { 1.0 };
+        // RF accesses per data type, gated by the zeros of the other operand(s).
+        let rf_gate = [weight_gate, ifmap_gate, ifmap_gate * weight_gate];
+        let gate = ifmap_gate * weight_gate;
         let e = &hw.energy;
         let per_level = [e.dram, e.buffer, e.array, e.rf];
         let mut access = [[0.0; 3]; 4];
@@ -57,8 +65,8 @@ impl CostWeights {
                 if l <= 1 {
                     v *= rlc[t];
                 }
-                if l == 3 && t != 0 {
-                    v *= gate;
+                if l == 3 {
+                    v *= rf_gate[t];
                 }
                 *cell = v;
             }

@@ -142,6 +142,33 @@ pub struct Hardware {
     pub word_bits: u32,
     pub clock_mhz: f64,
     pub energy: EnergyCosts,
+    /// Which zero operands the PEs detect and skip (the MAC and the RF reads it would need).
+    pub skip_zeros: ZeroSkipping,
+}
+
+/// Zero skipping in the PEs. Eyeriss gates zero ifmaps only (the default); the energy model
+/// of energy-aware pruning (Yang et al., CVPR 2017) also skips zero weights, so that pruning
+/// CONV weights saves computation and not only compressed weight traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZeroSkipping {
+    #[serde(default = "yes")]
+    pub ifmap: bool,
+    #[serde(default)]
+    pub weight: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ZeroSkipping {
+    fn default() -> Self {
+        ZeroSkipping {
+            ifmap: true,
+            weight: false,
+        }
+    }
 }
 
 impl Hardware {
@@ -152,8 +179,12 @@ impl Hardware {
 }
 
 /// The built-in presets: `(name, YAML)`.
-pub const PRESETS: [(&str, &str); 3] = [
+pub const PRESETS: [(&str, &str); 4] = [
     ("eyeriss", include_str!("../presets/eyeriss.yaml")),
+    (
+        "eyeriss-sparse",
+        include_str!("../presets/eyeriss-sparse.yaml"),
+    ),
     ("isca16", include_str!("../presets/isca16.yaml")),
     ("horowitz45", include_str!("../presets/horowitz45.yaml")),
 ];
@@ -206,6 +237,8 @@ struct RawSpec {
     energy: RawEnergy,
     #[serde(default)]
     arithmetic: Option<RawArithmetic>,
+    #[serde(default)]
+    skip_zeros: ZeroSkipping,
 }
 
 #[derive(Deserialize)]
@@ -467,6 +500,7 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
         dram_bandwidth,
         word_bits: raw.word_bits,
         clock_mhz,
+        skip_zeros: raw.skip_zeros,
         energy: EnergyCosts {
             unit: e.unit,
             mac,

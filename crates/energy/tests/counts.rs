@@ -125,3 +125,38 @@ fn sparsity_and_bitwidth_scale_the_right_terms() {
     assert_eq!(n.access[0], [100.0, 100.0, 200.0]);
     assert_eq!(n.dram_bytes, [1.0, 1.0, 2.0]);
 }
+
+#[test]
+fn skipping_zero_weights_gates_macs_and_the_other_rf_reads() {
+    let mut hw = spec::parse(
+        "name: tiny\narray: {rows: 4, cols: 4}\nrf: {words: 64}\nbuffer: {words: 4096}\n\
+         word_bits: 16\nenergy: {unit: mac, mac: 1, rf: 1, array: 2, buffer: 6, dram: 200}\n\
+         skip_zeros: {ifmap: true, weight: true}\n",
+        "tiny.yaml",
+    )
+    .unwrap();
+    let mut w = tiny(1, 2, 1);
+    w.density.ifmap = 0.5;
+    w.density.weight = 0.25;
+    let both = CostWeights::new(&hw, &w);
+    // A MAC runs only when both operands are non-zero: 0.5 x 0.25 of them.
+    assert_eq!(both.mac, 0.125);
+    // RF: ifmap reads gated by zero weights, filter reads by zero ifmaps, psums by both.
+    assert_eq!(both.access[3], [0.25, 0.5, 0.125]);
+    // Compression in DRAM does not depend on skipping.
+    assert!((both.access[0][1] - 200.0 * rlc_ratio(0.25, 16)).abs() < 1e-9);
+    hw.skip_zeros.ifmap = false;
+    let weights_only = CostWeights::new(&hw, &w);
+    assert_eq!(weights_only.mac, 0.25);
+    assert_eq!(weights_only.access[3], [0.25, 1.0, 0.25]);
+    // The default (Eyeriss) skips zero ifmaps only, and the field path names typos.
+    assert!(!spec::preset("eyeriss").unwrap().skip_zeros.weight);
+    let err = spec::parse(
+        "name: t\narray: {rows: 1, cols: 1}\nrf: {words: 4}\nbuffer: {words: 64}\nword_bits: 16\n\
+         energy: {unit: mac, mac: 1, rf: 1, array: 2, buffer: 6, dram: 200}\n\
+         skip_zeros: {weights: true}\n",
+        "typo.yaml",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("skip_zeros"), "{err}");
+}

@@ -2,7 +2,7 @@
 
 use joule_energy::network::{self, NetworkCost};
 use joule_energy::{spec, workload, Dataflow, Objective, Workload};
-use joule_model::{zoo, LayerClass};
+use joule_model::zoo;
 
 /// AlexNet's CONV/FC layers at batch 16 in the two-tower form ISCA'16 evaluated (as the
 /// original two-GPU network): conv1 and conv3 are computed as two halves of their filters,

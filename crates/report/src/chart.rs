@@ -85,13 +85,14 @@ pub fn stacked_bars_svg(panels: &[StackedBars], path: &Path) -> Result<(), Chart
             .margin(12)
             .x_label_area_size(60)
             .y_label_area_size(80)
-            .build_cartesian_2d((0..n as i32).into_segmented(), 0.0..top)
+            // `k.into_segmented()` over `0..k` has k + 1 segments: n categories need `0..n-1`.
+            .build_cartesian_2d((0..(n as i32 - 1).max(0)).into_segmented(), 0.0..top)
             .map_err(|e| draw_err(e.to_string()))?;
         let categories = panel.categories.clone();
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(n.max(1) + 1)
+            .x_labels(n.max(1))
             .x_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
                     categories.get(*i as usize).cloned().unwrap_or_default()
@@ -111,7 +112,14 @@ pub fn stacked_bars_svg(panels: &[StackedBars], path: &Path) -> Result<(), Chart
                     let mut bar = Rectangle::new(
                         [
                             (SegmentValue::Exact(i as i32), lo),
-                            (SegmentValue::Exact(i as i32 + 1), hi),
+                            (
+                                if i + 1 == n {
+                                    SegmentValue::Last
+                                } else {
+                                    SegmentValue::Exact(i as i32 + 1)
+                                },
+                                hi,
+                            ),
                         ],
                         color.filled(),
                     );
@@ -161,11 +169,62 @@ mod tests {
                 ("rf".into(), vec![6.0, 2.0]),
             ],
         };
-        stacked_bars_svg(&[panel.clone(), panel], &path).unwrap();
+        stacked_bars_svg(&[panel.clone(), panel.clone()], &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..50]);
         assert!(svg.contains("conv1") && svg.contains("dram"));
         assert!(svg.matches("<rect").count() >= 8);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn bars_fill_the_x_range_and_one_category_draws() {
+        let dir = std::env::temp_dir().join(format!("joule-chart1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("one.svg");
+        let panel = StackedBars {
+            title: "t".into(),
+            y_label: "e".into(),
+            categories: vec!["only".into()],
+            series: vec![("dram".into(), vec![1.0])],
+        };
+        stacked_bars_svg(&[panel], &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("only"));
+        // Two categories: the bars fill the plot area (no empty slot after the last one):
+        // first bar starts and last bar ends 6 px (the bar margin) inside the mesh lines.
+        let panel = StackedBars {
+            title: "t".into(),
+            y_label: "e".into(),
+            categories: vec!["a".into(), "b".into()],
+            series: vec![("dram".into(), vec![1.0, 2.0])],
+        };
+        stacked_bars_svg(&[panel], &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let num = |tag: &str, key: &str| -> f64 {
+            let start = tag.find(&format!(" {key}=\"")).unwrap() + key.len() + 3;
+            tag[start..].split('"').next().unwrap().parse().unwrap()
+        };
+        let bars: Vec<(f64, f64)> = svg
+            .split("<rect")
+            .skip(1)
+            .filter(|r| r.contains("#4E79A7"))
+            .map(|r| (num(r, "x"), num(r, "width")))
+            .filter(|&(_, w)| w > 10.0) // not the legend swatch
+            .collect();
+        assert_eq!(bars.len(), 2, "{svg}");
+        let lines: Vec<&str> = svg.split("<line").skip(1).collect();
+        let left = lines
+            .iter()
+            .map(|l| num(l, "x1"))
+            .fold(f64::INFINITY, f64::min);
+        let right = lines.iter().map(|l| num(l, "x2")).fold(0.0, f64::max);
+        assert!((bars[0].0 - 6.0 - left).abs() <= 2.0, "{bars:?} {left}");
+        let end = bars[1].0 + bars[1].1;
+        assert!(
+            (end + 6.0 - right).abs() <= 2.0,
+            "last bar ends at {end}, plot at {right}"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }
