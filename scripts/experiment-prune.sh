@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Magnitude pruning vs energy-aware pruning on the eyeriss preset, at most 1 point of accuracy
+# Magnitude pruning vs energy-aware pruning on the eyeriss preset (or HW=<preset|yaml>), at most 1 point of accuracy
 # lost: trains each model with its recipe (once), prunes it both ways, and copies summaries,
 # curves and the poster-style table into docs/prune/<model>-<data>/.
 #
@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 cargo build --release -p joule-cli
 joule=target/release/joule
 work=${PRUNE_WORK:-target/prune-experiments}
+hw=${HW:-eyeriss}
 mkdir -p "$work"
 experiments=("$@")
 if [ ${#experiments[@]} -eq 0 ]; then
@@ -20,20 +21,22 @@ for experiment in "${experiments[@]}"; do
     data=${experiment#*:}
     name="$model-$data"
     checkpoint="$work/$name.safetensors"
+    # Runs on another preset than eyeriss keep their own folders: docs/prune/<name>-<preset>.
+    run="$name${HW:+-$hw}"
     if [ ! -f "$checkpoint" ]; then
         "$joule" train --model "$model" --data "$data" --seed 1 --out "$checkpoint"
     fi
-    rm -rf "$work/$name-magnitude" "$work/$name-eap"
-    "$joule" prune --method magnitude --model "$checkpoint" --data "$data" --hw eyeriss \
-        --max-drop 1 --seed 1 --out "$work/$name-magnitude"
-    "$joule" prune --method eap --model "$checkpoint" --data "$data" --hw eyeriss \
-        --max-drop 1 --seed 1 --out "$work/$name-eap" --compare "$work/$name-magnitude"
-    out="docs/prune/$name"
+    rm -rf "$work/$run-magnitude" "$work/$run-eap"
+    "$joule" prune --method magnitude --model "$checkpoint" --data "$data" --hw "$hw" \
+        --max-drop 1 --seed 1 --out "$work/$run-magnitude"
+    "$joule" prune --method eap --model "$checkpoint" --data "$data" --hw "$hw" \
+        --max-drop 1 --seed 1 --out "$work/$run-eap" --compare "$work/$run-magnitude"
+    out="docs/prune/$run"
     mkdir -p "$out"
-    cp "$work/$name-magnitude/summary.json" "$out/magnitude-summary.json"
-    cp "$work/$name-eap/summary.json" "$out/eap-summary.json"
-    cp "$work/$name-eap/tradeoff.svg" "$out/tradeoff.svg"
-    cp "$work/$name-magnitude/layers.svg" "$out/layers-magnitude.svg"
-    cp "$work/$name-eap/layers.svg" "$out/layers-eap.svg"
-    cp "$work/$name-eap/table.md" "$out/table.md"
+    cp "$work/$run-magnitude/summary.json" "$out/magnitude-summary.json"
+    cp "$work/$run-eap/summary.json" "$out/eap-summary.json"
+    cp "$work/$run-eap/tradeoff.svg" "$out/tradeoff.svg"
+    cp "$work/$run-magnitude/layers.svg" "$out/layers-magnitude.svg"
+    cp "$work/$run-eap/layers.svg" "$out/layers-eap.svg"
+    cp "$work/$run-eap/table.md" "$out/table.md"
 done
