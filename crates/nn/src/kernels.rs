@@ -122,56 +122,36 @@ impl ConvGeometry {
             && self.q == self.w
     }
 
-    /// For every (kernel row or column offset, output index): the ifmap index or `None` in the
-    /// padding.
-    fn source(
-        &self,
-        out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-        dil: usize,
-        size: usize,
-    ) -> Option<usize> {
-        let pos = (out * stride + k * dil) as isize - pad as isize;
-        (pos >= 0 && (pos as usize) < size).then_some(pos as usize)
-    }
-
-    /// Lowers `x` (`C x H x W`) into `col` (`CRS x PQ`).
+    /// Lowers `x` (`C x H x W`) into `col` (`CRS x PQ`). Rows and columns that fall in the
+    /// padding are zero; the rest are copied a line at a time.
     pub fn im2col(&self, x: &[f32], col: &mut [f32]) {
-        let pq = self.p * self.q;
+        let (q, pq) = (self.q, self.p * self.q);
         for c in 0..self.c {
             let plane = &x[c * self.h * self.w..(c + 1) * self.h * self.w];
             for r in 0..self.r {
+                let rows = self.rows(r);
                 for s in 0..self.s {
+                    let columns = self.columns(s);
                     let row = ((c * self.r + r) * self.s + s) * pq;
                     let dst = &mut col[row..row + pq];
-                    for p in 0..self.p {
-                        let line = &mut dst[p * self.q..(p + 1) * self.q];
-                        match self.source(
-                            p,
-                            r,
-                            self.stride_h,
-                            self.pad_top,
-                            self.dilation_h,
-                            self.h,
-                        ) {
-                            None => line.fill(0.0),
-                            Some(y) => {
-                                let src = &plane[y * self.w..(y + 1) * self.w];
-                                for (q, v) in line.iter_mut().enumerate() {
-                                    *v = match self.source(
-                                        q,
-                                        s,
-                                        self.stride_w,
-                                        self.pad_left,
-                                        self.dilation_w,
-                                        self.w,
-                                    ) {
-                                        Some(x) => src[x],
-                                        None => 0.0,
-                                    };
-                                }
+                    dst[..rows.lo * q].fill(0.0);
+                    dst[rows.hi * q..].fill(0.0);
+                    for p in rows.lo..rows.hi {
+                        let line = &mut dst[p * q..(p + 1) * q];
+                        line[..columns.lo].fill(0.0);
+                        line[columns.hi..].fill(0.0);
+                        if columns.is_empty() {
+                            continue;
+                        }
+                        let y = rows.source(p);
+                        let src = &plane[y * self.w..(y + 1) * self.w];
+                        let x0 = columns.source(columns.lo);
+                        let inside = &mut line[columns.lo..columns.hi];
+                        if self.stride_w == 1 {
+                            inside.copy_from_slice(&src[x0..x0 + inside.len()]);
+                        } else {
+                            for (v, x) in inside.iter_mut().zip((x0..).step_by(self.stride_w)) {
+                                *v = src[x];
                             }
                         }
                     }
@@ -182,42 +162,164 @@ impl ConvGeometry {
 
     /// Adds the lowered gradient `col` (`CRS x PQ`) back into `dx` (`C x H x W`).
     pub fn col2im(&self, col: &[f32], dx: &mut [f32]) {
-        let pq = self.p * self.q;
+        let (q, pq) = (self.q, self.p * self.q);
         for c in 0..self.c {
             let plane = &mut dx[c * self.h * self.w..(c + 1) * self.h * self.w];
             for r in 0..self.r {
+                let rows = self.rows(r);
                 for s in 0..self.s {
+                    let columns = self.columns(s);
+                    if columns.is_empty() {
+                        continue;
+                    }
                     let row = ((c * self.r + r) * self.s + s) * pq;
                     let src = &col[row..row + pq];
-                    for p in 0..self.p {
-                        let Some(y) =
-                            self.source(p, r, self.stride_h, self.pad_top, self.dilation_h, self.h)
-                        else {
-                            continue;
-                        };
-                        let line = &src[p * self.q..(p + 1) * self.q];
-                        for (q, v) in line.iter().enumerate() {
-                            if let Some(x) = self.source(
-                                q,
-                                s,
-                                self.stride_w,
-                                self.pad_left,
-                                self.dilation_w,
-                                self.w,
-                            ) {
-                                plane[y * self.w + x] += v;
-                            }
+                    for p in rows.lo..rows.hi {
+                        let y = rows.source(p);
+                        let line = &src[p * q + columns.lo..p * q + columns.hi];
+                        let dst = &mut plane[y * self.w..(y + 1) * self.w];
+                        let x0 = columns.source(columns.lo);
+                        for (v, x) in line.iter().zip((x0..).step_by(self.stride_w)) {
+                            dst[x] += v;
                         }
                     }
                 }
             }
         }
     }
+
+    /// The output rows whose ifmap row for kernel row `r` lies inside the ifmap.
+    fn rows(&self, r: usize) -> Span {
+        Span::new(
+            self.p,
+            r * self.dilation_h,
+            self.stride_h,
+            self.pad_top,
+            self.h,
+        )
+    }
+
+    /// The output columns whose ifmap column for kernel column `s` lies inside the ifmap.
+    fn columns(&self, s: usize) -> Span {
+        Span::new(
+            self.q,
+            s * self.dilation_w,
+            self.stride_w,
+            self.pad_left,
+            self.w,
+        )
+    }
+}
+
+/// The outputs `lo..hi` (along one axis) whose source `o * stride + offset - pad` lies inside
+/// `0..size`; the others read padding.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    lo: usize,
+    hi: usize,
+    offset: usize,
+    stride: usize,
+    pad: usize,
+}
+
+impl Span {
+    fn new(outputs: usize, offset: usize, stride: usize, pad: usize, size: usize) -> Span {
+        let lo = pad.saturating_sub(offset).div_ceil(stride).min(outputs);
+        let hi = if size + pad > offset {
+            ((size + pad - offset - 1) / stride + 1).min(outputs)
+        } else {
+            0
+        };
+        Span {
+            lo,
+            hi: hi.max(lo),
+            offset,
+            stride,
+            pad,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lo == self.hi
+    }
+
+    /// The ifmap index that output `o` (in `lo..hi`) reads.
+    fn source(&self, o: usize) -> usize {
+        o * self.stride + self.offset - self.pad
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// im2col by the definition, one element at a time.
+    fn naive_im2col(g: &ConvGeometry, x: &[f32]) -> Vec<f32> {
+        let mut col = vec![f32::NAN; g.col_len()];
+        let source = |o: usize, k: usize, stride: usize, pad: usize, dil: usize, size: usize| {
+            let pos = (o * stride + k * dil) as isize - pad as isize;
+            (pos >= 0 && (pos as usize) < size).then_some(pos as usize)
+        };
+        for c in 0..g.c {
+            for r in 0..g.r {
+                for s in 0..g.s {
+                    for p in 0..g.p {
+                        for q in 0..g.q {
+                            let y = source(p, r, g.stride_h, g.pad_top, g.dilation_h, g.h);
+                            let xx = source(q, s, g.stride_w, g.pad_left, g.dilation_w, g.w);
+                            let row = (c * g.r + r) * g.s + s;
+                            col[row * g.p * g.q + p * g.q + q] = match (y, xx) {
+                                (Some(y), Some(xx)) => x[(c * g.h + y) * g.w + xx],
+                                _ => 0.0,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        col
+    }
+
+    #[test]
+    fn im2col_and_col2im_match_the_definition_for_padding_stride_and_dilation() {
+        for (k, stride, pad, dil, size) in [
+            (3, 1, 1, 1, 7),
+            (5, 1, 2, 1, 6),
+            (3, 2, 1, 1, 8),
+            (3, 3, 4, 2, 5),
+            (1, 1, 0, 1, 4),
+            (2, 2, 0, 1, 5),
+            (7, 1, 0, 1, 3),
+        ] {
+            let out = |size: usize| (size + 2 * pad).saturating_sub(dil * (k - 1) + 1) / stride + 1;
+            let g = ConvGeometry {
+                c: 2,
+                h: size,
+                w: size + 1,
+                p: out(size),
+                q: out(size + 1),
+                r: k,
+                s: k,
+                stride_h: stride,
+                stride_w: stride,
+                pad_top: pad,
+                pad_left: pad,
+                dilation_h: dil,
+                dilation_w: dil,
+            };
+            let x: Vec<f32> = (0..g.c * g.h * g.w).map(|i| i as f32 + 1.0).collect();
+            let mut col = vec![f32::NAN; g.col_len()];
+            g.im2col(&x, &mut col);
+            assert_eq!(col, naive_im2col(&g, &x), "k {k} stride {stride} pad {pad}");
+            // col2im is im2col's adjoint: <im2col(x), v> == <x, col2im(v)>.
+            let v: Vec<f32> = (0..g.col_len()).map(|i| (i % 7) as f32 - 3.0).collect();
+            let mut back = vec![0.0f32; x.len()];
+            g.col2im(&v, &mut back);
+            let lhs: f32 = col.iter().zip(&v).map(|(a, b)| a * b).sum();
+            let rhs: f32 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert_eq!(lhs, rhs, "k {k} stride {stride} pad {pad}");
+        }
+    }
 
     #[test]
     fn matmul_matches_the_definition_in_every_transposition() {

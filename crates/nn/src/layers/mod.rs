@@ -15,4 +15,6 @@ pub use pointwise::{
     activation_backward, activation_forward, softmax_backward, softmax_cross_entropy,
     softmax_forward,
 };
-pub use pool::{global_pool_backward, global_pool_forward, pool_backward, pool_forward};
+pub use pool::{
+    global_pool_backward, global_pool_forward, pool_backward, pool_forward, pool_inference,
+};

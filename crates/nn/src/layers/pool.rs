@@ -14,64 +14,144 @@ pub fn pool_forward(
     x: &[f32],
     y: &mut [f32],
 ) -> Vec<u32> {
-    let (h, w, p, q) = (x_shape.h, x_shape.w, y_shape.h, y_shape.w);
-    let in_len = x_shape.per_sample();
-    let out_len = y_shape.per_sample();
     let max = pool.kind == PoolKind::Max;
     let mut argmax = vec![0u32; if max { y.len() } else { 0 }];
-    let work = |(yi, xi): (&mut [f32], &[f32]), ai: Option<&mut [u32]>| {
-        let mut ai = ai;
-        for c in 0..x_shape.c {
-            let plane = &xi[c * h * w..(c + 1) * h * w];
-            for oy in 0..p {
-                for ox in 0..q {
-                    let (y0, y1, x0, x1, padded) = window(pool, oy, ox, h, w);
-                    let out = c * p * q + oy * q + ox;
-                    if max {
-                        let mut best = f32::NEG_INFINITY;
-                        let mut at = c * h * w + y0 * w + x0;
-                        for iy in y0..y1 {
-                            for ix in x0..x1 {
-                                let v = plane[iy * w + ix];
-                                if v > best {
-                                    best = v;
-                                    at = c * h * w + iy * w + ix;
-                                }
-                            }
-                        }
-                        yi[out] = best;
-                        if let Some(ai) = ai.as_deref_mut() {
-                            ai[out] = at as u32;
-                        }
-                    } else {
-                        let mut sum = 0.0;
-                        for iy in y0..y1 {
-                            for ix in x0..x1 {
-                                sum += plane[iy * w + ix];
-                            }
-                        }
-                        let count = if pool.count_include_pad {
-                            padded
-                        } else {
-                            (y1 - y0) * (x1 - x0)
-                        };
-                        yi[out] = sum / count.max(1) as f32;
-                    }
-                }
-            }
-        }
-    };
+    let windows = Windows::new(pool, x_shape, y_shape);
+    let (in_len, out_len) = (x_shape.per_sample(), y_shape.per_sample());
     if max {
         y.par_chunks_mut(out_len)
             .zip(x.par_chunks(in_len))
             .zip(argmax.par_chunks_mut(out_len))
-            .for_each(|(pair, ai)| work(pair, Some(ai)));
+            .for_each(|((yi, xi), ai)| windows.sample(pool, xi, yi, Some(ai)));
     } else {
-        y.par_chunks_mut(out_len)
-            .zip(x.par_chunks(in_len))
-            .for_each(|pair| work(pair, None));
+        pool_inference(pool, x_shape, y_shape, x, y);
     }
     argmax
+}
+
+/// Forward windowed pooling without the bookkeeping the backward pass needs.
+pub fn pool_inference(pool: &Pool, x_shape: Shape, y_shape: Shape, x: &[f32], y: &mut [f32]) {
+    let windows = Windows::new(pool, x_shape, y_shape);
+    let (in_len, out_len) = (x_shape.per_sample(), y_shape.per_sample());
+    y.par_chunks_mut(out_len)
+        .zip(x.par_chunks(in_len))
+        .for_each(|(yi, xi)| windows.sample(pool, xi, yi, None));
+}
+
+/// The windows of a pooling layer, computed once per call: for every output row and column,
+/// the ifmap span it covers and its size counting padding.
+struct Windows {
+    channels: usize,
+    h: usize,
+    w: usize,
+    rows: Vec<(usize, usize, usize)>,
+    columns: Vec<(usize, usize, usize)>,
+}
+
+impl Windows {
+    fn new(pool: &Pool, x_shape: Shape, y_shape: Shape) -> Windows {
+        let (h, w) = (x_shape.h, x_shape.w);
+        let rows = (0..y_shape.h)
+            .map(|oy| {
+                span(
+                    oy,
+                    pool.stride_h,
+                    pool.padding.top,
+                    pool.padding.bottom,
+                    pool.kernel_h,
+                    h,
+                )
+            })
+            .collect();
+        let columns = (0..y_shape.w)
+            .map(|ox| {
+                span(
+                    ox,
+                    pool.stride_w,
+                    pool.padding.left,
+                    pool.padding.right,
+                    pool.kernel_w,
+                    w,
+                )
+            })
+            .collect();
+        Windows {
+            channels: x_shape.c,
+            h,
+            w,
+            rows,
+            columns,
+        }
+    }
+
+    /// Pools one sample `xi` into `yi`, recording each window's first maximum in `ai` when
+    /// given.
+    fn sample(&self, pool: &Pool, xi: &[f32], yi: &mut [f32], mut ai: Option<&mut [u32]>) {
+        let (h, w) = (self.h, self.w);
+        let (p, q) = (self.rows.len(), self.columns.len());
+        let outer = |(y0, y1, _): (usize, usize, usize), (x0, x1, _): (usize, usize, usize)| {
+            (y0, y1.max(y0), x0, x1.max(x0))
+        };
+        for c in 0..self.channels {
+            let plane = &xi[c * h * w..(c + 1) * h * w];
+            for (oy, &row) in self.rows.iter().enumerate() {
+                let out_row = &mut yi[(c * p + oy) * q..(c * p + oy + 1) * q];
+                for (ox, (out, &column)) in out_row.iter_mut().zip(&self.columns).enumerate() {
+                    let (y0, y1, x0, x1) = outer(row, column);
+                    if pool.kind == PoolKind::Max {
+                        let mut best = f32::NEG_INFINITY;
+                        let mut at = y0 * w + x0;
+                        for iy in y0..y1 {
+                            for (ix, &v) in plane[iy * w + x0..iy * w + x1].iter().enumerate() {
+                                if v > best {
+                                    best = v;
+                                    at = iy * w + x0 + ix;
+                                }
+                            }
+                        }
+                        *out = best;
+                        if let Some(ai) = ai.as_deref_mut() {
+                            ai[(c * p + oy) * q + ox] = (c * h * w + at) as u32;
+                        }
+                    } else {
+                        let mut sum = 0.0;
+                        for iy in y0..y1 {
+                            for &v in &plane[iy * w + x0..iy * w + x1] {
+                                sum += v;
+                            }
+                        }
+                        let count = if pool.count_include_pad {
+                            row.2 * column.2
+                        } else {
+                            (y1 - y0) * (x1 - x0)
+                        };
+                        *out = sum / count.max(1) as f32;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Along one axis: the ifmap span `start..end` that output `o`'s window covers (clipped to the
+/// ifmap; `end` may fall below `start` when the window lies in the padding) and the window's
+/// size counting padding.
+fn span(
+    o: usize,
+    stride: usize,
+    pad: usize,
+    pad_end: usize,
+    k: usize,
+    size: usize,
+) -> (usize, usize, usize) {
+    let start = (o * stride) as isize - pad as isize;
+    let end = (start + k as isize).min((size + pad_end) as isize);
+    let padded = (end - start) as usize;
+    (
+        start.max(0) as usize,
+        (end.max(0) as usize).min(size),
+        padded,
+    )
 }
 
 /// The ifmap rows `y0..y1` and columns `x0..x1` that window (oy, ox) covers, and the size of
@@ -83,16 +163,6 @@ fn window(
     h: usize,
     w: usize,
 ) -> (usize, usize, usize, usize, usize) {
-    let span = |o: usize, stride: usize, pad: usize, pad_end: usize, k: usize, size: usize| {
-        let start = (o * stride) as isize - pad as isize;
-        let end = (start + k as isize).min((size + pad_end) as isize);
-        let padded = (end - start) as usize;
-        (
-            start.max(0) as usize,
-            (end.max(0) as usize).min(size),
-            padded,
-        )
-    };
     let (y0, y1, ph) = span(
         oy,
         pool.stride_h,
