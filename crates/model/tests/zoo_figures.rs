@@ -151,3 +151,33 @@ fn every_zoo_model_builds_and_names_are_unique() {
     }
     assert!(zoo::build("nope").is_err());
 }
+
+/// torchvision's documented parameter counts (`torchvision.models` weights tables:
+/// ResNet152_Weights.IMAGENET1K_V1 60,192,808, Wide_ResNet50_2_Weights.IMAGENET1K_V1 68,883,240)
+/// count conv weights, the FC weight and bias, and BN's scale and shift: joule's `parameters`
+/// (weights + biases + 2 per BN channel) is the like-for-like figure and matches exactly.
+/// torchvision's GFLOPS column (11.51 and 11.40, multiply-adds) is for v1.5, with the stride
+/// in the 3x3; joule's v1 puts it in the first 1x1, so its MACs are a few percent lower.
+#[test]
+fn resnet152_matches_torchvision() {
+    let s = stats("resnet152");
+    assert_eq!(s.total.parameters, 60_192_808);
+    assert_eq!(s.total.fc.weights + s.total.fc.biases, 2048 * 1000 + 1000);
+    // 3 + 8 + 36 + 3 = 50 blocks of 3 CONVs, conv1, 4 projection shortcuts.
+    assert_eq!(s.total.conv.layers, 1 + 50 * 3 + 4);
+    assert!(s.total.macs < 11_513_000_000, "{}", s.total.macs);
+    within(s.total.macs, 11.51e9 * 0.97, "ResNet-152 (v1) MACs");
+}
+
+#[test]
+fn wide_resnet50_2_matches_torchvision() {
+    let s = stats("wide_resnet50_2");
+    assert_eq!(s.total.parameters, 68_883_240);
+    assert_eq!(s.total.conv.layers, 53);
+    assert!(s.total.macs < 11_400_000_000, "{}", s.total.macs);
+    within(s.total.macs, 11.40e9 * 0.97, "WRN-50-2 (v1) MACs");
+    // Same depth as ResNet-50, fewer layers than ResNet-152, wider ones.
+    let deep = stats("resnet152");
+    assert!(s.total.conv.layers * 2 < deep.total.conv.layers);
+    assert!(s.total.activations < deep.total.activations);
+}

@@ -58,6 +58,16 @@ pub fn entries() -> &'static [ZooEntry] {
             build: resnet::resnet50,
         },
         ZooEntry {
+            name: "resnet152",
+            description: "ResNet-152 v1 (stride in the first 1x1 of a block), 224x224 input",
+            build: resnet::resnet152,
+        },
+        ZooEntry {
+            name: "wide_resnet50_2",
+            description: "Wide ResNet-50-2 v1 (bottlenecks twice as wide), 224x224 input",
+            build: resnet::wide_resnet50_2,
+        },
+        ZooEntry {
             name: "mobilenet",
             description: "MobileNet v1, width 1.0, 224x224 input",
             build: compact::mobilenet,

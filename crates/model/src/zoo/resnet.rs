@@ -61,3 +61,14 @@ pub(crate) fn bottleneck_resnet(name: &str, blocks: [usize; 4], width: usize) ->
 pub fn resnet50() -> Graph {
     bottleneck_resnet("resnet50", [3, 4, 6, 3], 1)
 }
+
+/// ResNet-152 (He et al., CVPR 2016): the deep network with small layers of seed 004.
+pub fn resnet152() -> Graph {
+    bottleneck_resnet("resnet152", [3, 8, 36, 3], 1)
+}
+
+/// Wide ResNet-50-2 (Zagoruyko & Komodakis, BMVC 2016, as in torchvision): ResNet-50 with
+/// twice the channels inside each bottleneck, the shallow network with large layers.
+pub fn wide_resnet50_2() -> Graph {
+    bottleneck_resnet("wide_resnet50_2", [3, 4, 6, 3], 2)
+}
