@@ -2,6 +2,24 @@
 //! im2col / col2im lowering that turns a convolution into one.
 
 use gemm::Parallelism;
+use std::cell::Cell;
+
+thread_local! {
+    /// One scratch buffer per thread (im2col's lowered matrix), kept between calls.
+    static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer cut to `len` values (their contents are
+/// whatever an earlier call left). A nested call gets a fresh buffer.
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buffer = SCRATCH.take();
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    let result = f(&mut buffer[..len]);
+    SCRATCH.set(buffer);
+    result
+}
 
 /// Row-major matrix operand: `data` holds `rows x cols` (or its transpose when `transposed`).
 #[derive(Clone, Copy)]

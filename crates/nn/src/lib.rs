@@ -20,6 +20,7 @@
 pub mod checkpoint;
 pub mod data;
 mod error;
+mod infer;
 mod kernels;
 pub mod layers;
 mod network;

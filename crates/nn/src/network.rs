@@ -2,7 +2,7 @@
 
 use crate::layers::{self, BatchNormCache};
 use crate::{NnError, Rng};
-use joule_model::{Graph, NodeId, NodeShapes, Op, Shape, Tensor, Value};
+use joule_model::{Graph, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
 
 /// A batch of activations in NCHW order.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,7 +26,7 @@ impl FeatureMap {
 
 /// What a node's backward pass needs beyond its inputs and output.
 #[derive(Debug)]
-enum Aux {
+pub(crate) enum Aux {
     None,
     Argmax(Vec<u32>),
     BatchNorm {
@@ -144,15 +144,10 @@ impl Network {
         }
     }
 
-    /// Inference: the output of the last node for a batch.
+    /// Inference: the output of the last node for a batch. Computes the same values as
+    /// [`Network::trace`], bit for bit, without keeping the other nodes' outputs.
     pub fn forward(&self, input: &FeatureMap) -> Result<FeatureMap, NnError> {
-        let trace = self.execute(input, None)?;
-        let last = self.graph.output().expect("a network has nodes");
-        let mut trace = trace;
-        Ok(FeatureMap {
-            shape: trace.shapes[last.0].output,
-            data: std::mem::take(&mut trace.outputs[last.0]),
-        })
+        self.infer(input)
     }
 
     /// Inference keeping every node's output.
@@ -179,7 +174,8 @@ impl Network {
         Ok(trace)
     }
 
-    fn execute(&self, input: &FeatureMap, mut train: Option<&mut Rng>) -> Result<Trace, NnError> {
+    /// Checks that `input` holds samples of the shape the network takes.
+    pub(crate) fn check_input(&self, input: &FeatureMap) -> Result<(), NnError> {
         let expected = self.input_shape()?;
         if (input.shape.c, input.shape.h, input.shape.w) != (expected.c, expected.h, expected.w) {
             return Err(NnError::Input(format!(
@@ -187,6 +183,11 @@ impl Network {
                 self.graph.name, expected.c, expected.h, expected.w, input.shape
             )));
         }
+        Ok(())
+    }
+
+    fn execute(&self, input: &FeatureMap, mut train: Option<&mut Rng>) -> Result<Trace, NnError> {
+        self.check_input(input)?;
         let shapes = self.graph.infer(input.shape)?;
         let mut trace = Trace {
             input: input.clone(),
@@ -195,95 +196,13 @@ impl Network {
             aux: Vec::with_capacity(self.graph.len()),
         };
         for (i, node) in self.graph.nodes().iter().enumerate() {
-            let shapes = &trace.shapes[i];
-            let x = trace.value(node.inputs[0]);
-            let xs = shapes.inputs[0];
-            let mut y = vec![0f32; shapes.output.elements() as usize];
-            let p = |k: usize| node.params.get(k).map(|t| t.data.as_slice());
-            let mut aux = Aux::None;
-            match &node.op {
-                Op::Conv(conv) => {
-                    let nest = shapes.loop_nest.expect("conv has a loop nest");
-                    layers::conv_forward(conv, &nest, x, &node.params[0].data, p(1), &mut y)
-                }
-                Op::FullyConnected(fc) => {
-                    let k = xs.per_sample();
-                    layers::fc_forward(xs.n, k, fc.outputs, x, &node.params[0].data, p(1), &mut y)
-                }
-                Op::Pool(pool) => {
-                    aux = Aux::Argmax(layers::pool_forward(pool, xs, shapes.output, x, &mut y))
-                }
-                Op::GlobalPool { kind } => {
-                    aux = Aux::Argmax(layers::global_pool_forward(*kind, xs, x, &mut y))
-                }
-                Op::Activation(a) => layers::activation_forward(*a, x, &mut y),
-                Op::BatchNorm(bn) => {
-                    let ps = [0, 1, 2, 3].map(|k| node.params[k].data.as_slice());
-                    if train.is_some() {
-                        let mut mean = node.params[2].data.clone();
-                        let mut var = node.params[3].data.clone();
-                        let cache = layers::batch_norm_train(
-                            xs,
-                            bn.epsilon,
-                            ps[0],
-                            ps[1],
-                            (&mut mean, &mut var),
-                            x,
-                            &mut y,
-                        );
-                        aux = Aux::BatchNorm {
-                            cache,
-                            running_mean: mean,
-                            running_var: var,
-                        };
-                    } else {
-                        layers::batch_norm_inference(xs, bn.epsilon, ps, x, &mut y);
-                    }
-                }
-                Op::Lrn(lrn) => aux = Aux::Lrn(layers::lrn_forward(lrn, xs, x, &mut y)),
-                Op::Add => {
-                    y.copy_from_slice(x);
-                    for v in &node.inputs[1..] {
-                        y.iter_mut().zip(trace.value(*v)).for_each(|(a, b)| *a += b);
-                    }
-                }
-                Op::Concat => {
-                    let hw = xs.h * xs.w;
-                    let out_c = shapes.output.c;
-                    let mut offset = 0;
-                    for (v, s) in node.inputs.iter().zip(&shapes.inputs) {
-                        let src = trace.value(*v);
-                        for n in 0..xs.n {
-                            let dst = (n * out_c + offset) * hw;
-                            y[dst..dst + s.c * hw]
-                                .copy_from_slice(&src[n * s.c * hw..(n + 1) * s.c * hw]);
-                        }
-                        offset += s.c;
-                    }
-                }
-                Op::Flatten => y.copy_from_slice(x),
-                Op::Softmax => layers::softmax_forward(xs, x, &mut y),
-                Op::Dropout { ratio } => match train.as_deref_mut() {
-                    Some(rng) if *ratio > 0.0 => {
-                        let keep = 1.0 - ratio;
-                        let mask: Vec<f32> = (0..x.len())
-                            .map(|_| {
-                                if rng.uniform() < keep {
-                                    1.0 / keep
-                                } else {
-                                    0.0
-                                }
-                            })
-                            .collect();
-                        y.iter_mut()
-                            .zip(x)
-                            .zip(&mask)
-                            .for_each(|((y, x), m)| *y = x * m);
-                        aux = Aux::Dropout(mask);
-                    }
-                    _ => y.copy_from_slice(x),
-                },
-            }
+            let inputs: Vec<&[f32]> = node.inputs.iter().map(|v| trace.value(*v)).collect();
+            let mut y = vec![0f32; trace.shapes[i].output.elements() as usize];
+            let mode = match train.as_deref_mut() {
+                Some(rng) => Mode::Train(rng),
+                None => Mode::Trace,
+            };
+            let aux = run_node(node, &trace.shapes[i], &inputs, &mut y, mode);
             trace.outputs.push(y);
             trace.aux.push(aux);
         }
@@ -512,6 +431,122 @@ impl Network {
             }
         }
     }
+}
+
+/// How a forward pass runs: inference without bookkeeping, inference keeping what backward
+/// needs, or training (batch statistics, dropout drawn from the generator).
+pub(crate) enum Mode<'a> {
+    Inference,
+    Trace,
+    Train(&'a mut Rng),
+}
+
+/// Runs one node on its input values, writing every element of `y`; returns what its
+/// backward pass needs.
+pub(crate) fn run_node(
+    node: &Node,
+    shapes: &NodeShapes,
+    inputs: &[&[f32]],
+    y: &mut [f32],
+    mode: Mode,
+) -> Aux {
+    let x = inputs[0];
+    let xs = shapes.inputs[0];
+    let p = |k: usize| node.params.get(k).map(|t| t.data.as_slice());
+    let bias_only = |k: usize| layers::Epilogue {
+        bias: p(k),
+        ..Default::default()
+    };
+    match &node.op {
+        Op::Conv(conv) => {
+            let nest = shapes.loop_nest.expect("conv has a loop nest");
+            layers::conv_forward(conv, &nest, x, &node.params[0].data, &bias_only(1), y)
+        }
+        Op::FullyConnected(fc) => {
+            let k = xs.per_sample();
+            layers::fc_forward(
+                xs.n,
+                k,
+                fc.outputs,
+                x,
+                &node.params[0].data,
+                &bias_only(1),
+                y,
+            )
+        }
+        Op::Pool(pool) => match mode {
+            Mode::Inference => layers::pool_inference(pool, xs, shapes.output, x, y),
+            _ => return Aux::Argmax(layers::pool_forward(pool, xs, shapes.output, x, y)),
+        },
+        Op::GlobalPool { kind } => {
+            return Aux::Argmax(layers::global_pool_forward(*kind, xs, x, y));
+        }
+        Op::Activation(a) => layers::activation_forward(*a, x, y),
+        Op::BatchNorm(bn) => {
+            let ps = [0, 1, 2, 3].map(|k| node.params[k].data.as_slice());
+            if let Mode::Train(_) = mode {
+                let mut mean = node.params[2].data.clone();
+                let mut var = node.params[3].data.clone();
+                let cache = layers::batch_norm_train(
+                    xs,
+                    bn.epsilon,
+                    ps[0],
+                    ps[1],
+                    (&mut mean, &mut var),
+                    x,
+                    y,
+                );
+                return Aux::BatchNorm {
+                    cache,
+                    running_mean: mean,
+                    running_var: var,
+                };
+            }
+            layers::batch_norm_inference(xs, bn.epsilon, ps, x, y);
+        }
+        Op::Lrn(lrn) => return Aux::Lrn(layers::lrn_forward(lrn, xs, x, y)),
+        Op::Add => {
+            y.copy_from_slice(x);
+            for other in &inputs[1..] {
+                y.iter_mut().zip(*other).for_each(|(a, b)| *a += b);
+            }
+        }
+        Op::Concat => {
+            let hw = xs.h * xs.w;
+            let out_c = shapes.output.c;
+            let mut offset = 0;
+            for (src, s) in inputs.iter().zip(&shapes.inputs) {
+                for n in 0..xs.n {
+                    let dst = (n * out_c + offset) * hw;
+                    y[dst..dst + s.c * hw].copy_from_slice(&src[n * s.c * hw..(n + 1) * s.c * hw]);
+                }
+                offset += s.c;
+            }
+        }
+        Op::Flatten => y.copy_from_slice(x),
+        Op::Softmax => layers::softmax_forward(xs, x, y),
+        Op::Dropout { ratio } => match mode {
+            Mode::Train(rng) if *ratio > 0.0 => {
+                let keep = 1.0 - ratio;
+                let mask: Vec<f32> = (0..x.len())
+                    .map(|_| {
+                        if rng.uniform() < keep {
+                            1.0 / keep
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                y.iter_mut()
+                    .zip(x)
+                    .zip(&mask)
+                    .for_each(|((y, x), m)| *y = x * m);
+                return Aux::Dropout(mask);
+            }
+            _ => y.copy_from_slice(x),
+        },
+    }
+    Aux::None
 }
 
 fn split_grads(g: &mut [Vec<f32>]) -> (&mut [f32], Option<&mut [f32]>) {

@@ -1,8 +1,9 @@
 //! CONV (grouped and depthwise included) and FC: forward and backward on im2col + gemm,
 //! rayon over the samples of the batch.
 
-use crate::kernels::{matmul, plain, transposed, ConvGeometry};
-use joule_model::ops::Conv;
+use super::activation_in_place;
+use crate::kernels::{matmul, plain, transposed, with_scratch, ConvGeometry};
+use joule_model::ops::{Activation, Conv};
 use joule_model::LoopNest;
 use rayon::prelude::*;
 
@@ -27,13 +28,41 @@ fn geometry(conv: &Conv, nest: &LoopNest) -> ConvGeometry {
     }
 }
 
-/// `y = conv(x, filter) + bias` for the whole batch (`nest.n` samples).
+/// What follows a CONV or FC in the same pass over its ofmap, in this order: the bias, an
+/// inference-mode batch norm as its per-channel affine map `v * scale + shift`
+/// ([`batch_norm_affine`](super::batch_norm_affine)), an activation. Each step rounds as the
+/// separate layer would, so fusing does not change a bit.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub affine: Option<(&'a [f32], &'a [f32])>,
+    pub activation: Option<Activation>,
+}
+
+impl Epilogue<'_> {
+    /// Applies the epilogue to the values of output channel `channel`.
+    fn channel(&self, channel: usize, values: &mut [f32]) {
+        if let Some(bias) = self.bias {
+            let b = bias[channel];
+            values.iter_mut().for_each(|v| *v += b);
+        }
+        if let Some((scale, shift)) = self.affine {
+            let (k, b) = (scale[channel], shift[channel]);
+            values.iter_mut().for_each(|v| *v = *v * k + b);
+        }
+        if let Some(act) = self.activation {
+            activation_in_place(act, values);
+        }
+    }
+}
+
+/// `y = epilogue(conv(x, filter))` for the whole batch (`nest.n` samples).
 pub fn conv_forward(
     conv: &Conv,
     nest: &LoopNest,
     x: &[f32],
     filter: &[f32],
-    bias: Option<&[f32]>,
+    epilogue: &Epilogue,
     y: &mut [f32],
 ) {
     let g = geometry(conv, nest);
@@ -41,11 +70,11 @@ pub fn conv_forward(
     let in_len = groups * g.c * g.h * g.w;
     let out_len = groups * m * pq;
     let filter_len = m * g.col_rows();
+    let col_len = if g.is_pointwise() { 0 } else { g.col_len() };
     y.par_chunks_mut(out_len)
         .zip(x.par_chunks(in_len))
-        .for_each_init(
-            || vec![0.0f32; if g.is_pointwise() { 0 } else { g.col_len() }],
-            |col, (yi, xi)| {
+        .for_each(|(yi, xi)| {
+            with_scratch(col_len, |col| {
                 for group in 0..groups {
                     let xg = &xi[group * g.c * g.h * g.w..(group + 1) * g.c * g.h * g.w];
                     let lowered: &[f32] = if g.is_pointwise() {
@@ -67,13 +96,11 @@ pub fn conv_forward(
                         false,
                     );
                 }
-                if let Some(bias) = bias {
-                    for (channel, b) in yi.chunks_mut(pq).zip(bias) {
-                        channel.iter_mut().for_each(|v| *v += b);
-                    }
-                }
-            },
-        );
+            });
+            for (c, channel) in yi.chunks_mut(pq).enumerate() {
+                epilogue.channel(c, channel);
+            }
+        });
 }
 
 /// Gradients of a convolution: accumulates into `d_filter` and `d_bias`, writes `dx` when
@@ -214,21 +241,29 @@ pub fn conv_backward(
     }
 }
 
-/// `y (N x M) = x (N x K) * W^T + b`.
+/// `y (N x M) = epilogue(x (N x K) * W^T)`, the epilogue's channels being the M outputs.
 pub fn fc_forward(
     n: usize,
     k: usize,
     m: usize,
     x: &[f32],
     weight: &[f32],
-    bias: Option<&[f32]>,
+    epilogue: &Epilogue,
     y: &mut [f32],
 ) {
     matmul(n, m, k, plain(x), transposed(weight), y, false, true);
-    if let Some(bias) = bias {
-        for row in y.chunks_mut(m) {
+    for row in y.chunks_mut(m) {
+        if let Some(bias) = epilogue.bias {
             row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
         }
+        if let Some((scale, shift)) = epilogue.affine {
+            row.iter_mut()
+                .zip(scale.iter().zip(shift))
+                .for_each(|(v, (k, b))| *v = *v * k + b);
+        }
+    }
+    if let Some(act) = epilogue.activation {
+        activation_in_place(act, y);
     }
 }
 

@@ -6,14 +6,14 @@ mod norm;
 mod pointwise;
 mod pool;
 
-pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward};
+pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub use norm::{
-    batch_norm_backward, batch_norm_inference, batch_norm_train, lrn_backward, lrn_forward,
-    BatchNormCache, RUNNING_MOMENTUM,
+    batch_norm_affine, batch_norm_backward, batch_norm_inference, batch_norm_train, lrn_backward,
+    lrn_forward, BatchNormCache, RUNNING_MOMENTUM,
 };
 pub use pointwise::{
-    activation_backward, activation_forward, softmax_backward, softmax_cross_entropy,
-    softmax_forward,
+    activate, activation_backward, activation_forward, activation_in_place, softmax_backward,
+    softmax_cross_entropy, softmax_forward,
 };
 pub use pool::{
     global_pool_backward, global_pool_forward, pool_backward, pool_forward, pool_inference,

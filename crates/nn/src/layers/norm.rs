@@ -16,14 +16,30 @@ pub struct BatchNormCache {
 
 /// Inference: `scale * (x - mean) / sqrt(var + eps) + bias` with the stored statistics.
 pub fn batch_norm_inference(shape: Shape, eps: f32, params: [&[f32]; 4], x: &[f32], y: &mut [f32]) {
-    let [scale, bias, mean, var] = params;
+    let (k, b) = batch_norm_affine(eps, params);
     let hw = shape.h * shape.w;
     for (i, (xc, yc)) in x.chunks(hw).zip(y.chunks_mut(hw)).enumerate() {
         let c = i % shape.c;
-        let k = scale[c] / (var[c] + eps).sqrt();
-        let b = bias[c] - mean[c] * k;
-        xc.iter().zip(yc).for_each(|(x, y)| *y = x * k + b);
+        xc.iter().zip(yc).for_each(|(x, y)| *y = x * k[c] + b[c]);
     }
+}
+
+/// Inference-mode batch norm as the per-channel affine map `x * k + b` that
+/// [`batch_norm_inference`] applies: `(k, b)`.
+pub fn batch_norm_affine(eps: f32, params: [&[f32]; 4]) -> (Vec<f32>, Vec<f32>) {
+    let [scale, bias, mean, var] = params;
+    let k: Vec<f32> = scale
+        .iter()
+        .zip(var)
+        .map(|(s, v)| s / (v + eps).sqrt())
+        .collect();
+    let b = bias
+        .iter()
+        .zip(mean)
+        .zip(&k)
+        .map(|((b, m), k)| b - m * k)
+        .collect();
+    (k, b)
 }
 
 /// Training: normalise with the batch statistics, update the running ones in place.

@@ -3,8 +3,10 @@
 use joule_model::ops::Activation;
 use joule_model::Shape;
 
-pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32]) {
-    let f: fn(f32, &Activation) -> f32 = |v, a| match *a {
+/// The activation of one value.
+#[inline]
+pub fn activate(act: Activation, v: f32) -> f32 {
+    match act {
         Activation::Relu => v.max(0.0),
         Activation::Relu6 => v.clamp(0.0, 6.0),
         Activation::Clip { min, max } => v.max(min).min(max),
@@ -17,10 +19,28 @@ pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32]) {
         }
         Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
         Activation::Tanh => v.tanh(),
-    };
-    x.iter()
-        .zip(y.iter_mut())
-        .for_each(|(x, y)| *y = f(*x, &act));
+    }
+}
+
+pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32]) {
+    match act {
+        Activation::Relu => x
+            .iter()
+            .zip(y.iter_mut())
+            .for_each(|(x, y)| *y = x.max(0.0)),
+        _ => x
+            .iter()
+            .zip(y.iter_mut())
+            .for_each(|(x, y)| *y = activate(act, *x)),
+    }
+}
+
+/// The activation applied in place (the epilogue of a fused CONV or FC).
+pub fn activation_in_place(act: Activation, values: &mut [f32]) {
+    match act {
+        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        _ => values.iter_mut().for_each(|v| *v = activate(act, *v)),
+    }
 }
 
 /// `dx = dy * f'(x)`, with `y = f(x)` at hand for sigmoid and tanh.

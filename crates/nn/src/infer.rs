@@ -1,0 +1,232 @@
+//! The inference path behind [`Network::forward`]: unlike a [`Trace`](crate::Trace) it keeps
+//! no node's output longer than its last reader needs it, reuses freed buffers (and keeps a
+//! few per thread for the next call), records nothing for a backward pass, and runs a CONV or
+//! FC together with the inference-mode batch norm and activation that follow it in one pass
+//! over the ofmap. Every value is computed as [`Network::trace`] computes it, bit for bit.
+
+use crate::layers::{self, Epilogue};
+use crate::network::{run_node, Mode};
+use crate::{FeatureMap, Network, NnError};
+use joule_model::{Node, Op, Value};
+use std::cell::Cell;
+
+/// Bytes of freed activation buffers a thread keeps for its next inference.
+const KEPT_BYTES: usize = 64 << 20;
+
+thread_local! {
+    static KEPT: Cell<Vec<Vec<f32>>> = const { Cell::new(Vec::new()) };
+}
+
+/// One step of the schedule: node `first`, and when `first` is a CONV or FC, the batch norm
+/// and the activation that only it reads, fused into its output pass. The step's output is
+/// `last`'s.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    first: usize,
+    last: usize,
+    norm: Option<usize>,
+    activation: Option<usize>,
+}
+
+/// The steps in order, and for every node the step that reads its output last.
+fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
+    let mut readers = vec![Vec::new(); nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        for v in &node.inputs {
+            if let Value::Node(id) = v {
+                readers[id.0].push(i);
+            }
+        }
+    }
+    // The node that alone reads `i`'s output, if it reads nothing else.
+    let sole_reader = |i: usize| match readers[i].as_slice() {
+        [j] if nodes[*j].inputs.len() == 1 => Some(*j),
+        _ => None,
+    };
+    let mut steps = Vec::with_capacity(nodes.len());
+    let mut fused = vec![false; nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        if fused[i] {
+            continue;
+        }
+        let mut step = Step {
+            first: i,
+            last: i,
+            norm: None,
+            activation: None,
+        };
+        if matches!(node.op, Op::Conv(_) | Op::FullyConnected(_)) {
+            if let Some(j) = sole_reader(step.last) {
+                if matches!(nodes[j].op, Op::BatchNorm(_)) {
+                    step.norm = Some(j);
+                    step.last = j;
+                }
+            }
+            if let Some(j) = sole_reader(step.last) {
+                if matches!(nodes[j].op, Op::Activation(_)) {
+                    step.activation = Some(j);
+                    step.last = j;
+                }
+            }
+            for j in step.norm.into_iter().chain(step.activation) {
+                fused[j] = true;
+            }
+        }
+        steps.push(step);
+    }
+    let mut last_read = vec![usize::MAX; nodes.len()];
+    for (s, step) in steps.iter().enumerate() {
+        for v in &nodes[step.first].inputs {
+            if let Value::Node(id) = v {
+                last_read[id.0] = s;
+            }
+        }
+    }
+    (steps, last_read)
+}
+
+/// Freed activation buffers, reused for later outputs.
+struct Buffers(Vec<Vec<f32>>);
+
+impl Buffers {
+    fn take() -> Buffers {
+        Buffers(KEPT.take())
+    }
+
+    /// A buffer of `len` values; its contents are stale, the kernel writes every one.
+    fn get(&mut self, len: usize) -> Vec<f32> {
+        let best = (0..self.0.len())
+            .filter(|&i| self.0[i].capacity() >= len)
+            .min_by_key(|&i| self.0[i].capacity());
+        let mut buffer = match best {
+            Some(i) => self.0.swap_remove(i),
+            None => Vec::with_capacity(len),
+        };
+        if buffer.len() >= len {
+            buffer.truncate(len);
+        } else {
+            buffer.resize(len, 0.0);
+        }
+        buffer
+    }
+
+    fn put(&mut self, buffer: Vec<f32>) {
+        self.0.push(buffer);
+    }
+
+    /// Keeps the smallest buffers, up to [`KEPT_BYTES`], for this thread's next call.
+    fn keep(mut self) {
+        self.0.sort_by_key(Vec::capacity);
+        let mut bytes = 0;
+        self.0.retain(|b| {
+            bytes += b.capacity() * std::mem::size_of::<f32>();
+            bytes <= KEPT_BYTES
+        });
+        KEPT.set(self.0);
+    }
+}
+
+impl Network {
+    /// Inference-mode forward pass returning only the last node's output.
+    pub(crate) fn infer(&self, input: &FeatureMap) -> Result<FeatureMap, NnError> {
+        self.check_input(input)?;
+        let graph = self.graph();
+        let nodes = graph.nodes();
+        let shapes = graph.infer(input.shape)?;
+        let output = graph.output().expect("a network has nodes").0;
+        let (steps, last_read) = schedule(nodes);
+        let mut buffers = Buffers::take();
+        let mut slots: Vec<Option<Vec<f32>>> = vec![None; nodes.len()];
+        for (s, step) in steps.iter().enumerate() {
+            let node = &nodes[step.first];
+            let len = shapes[step.last].output.elements() as usize;
+            let moved = match (&node.op, node.inputs[0]) {
+                (Op::Flatten | Op::Dropout { .. }, Value::Node(id)) if last_read[id.0] == s => {
+                    slots[id.0].take()
+                }
+                _ => None,
+            };
+            let y = match moved {
+                Some(y) => y,
+                None => {
+                    let mut y = if step.last == output {
+                        vec![0.0; len]
+                    } else {
+                        buffers.get(len)
+                    };
+                    let inputs: Vec<&[f32]> = node
+                        .inputs
+                        .iter()
+                        .map(|v| match v {
+                            Value::Input => input.data.as_slice(),
+                            Value::Node(id) => slots[id.0].as_deref().expect("scheduled earlier"),
+                        })
+                        .collect();
+                    run_step(nodes, &shapes[step.first], step, &inputs, &mut y);
+                    y
+                }
+            };
+            for v in &node.inputs {
+                if let Value::Node(id) = v {
+                    if last_read[id.0] == s {
+                        if let Some(buffer) = slots[id.0].take() {
+                            buffers.put(buffer);
+                        }
+                    }
+                }
+            }
+            slots[step.last] = Some(y);
+        }
+        let mut data = slots[output].take().expect("the output is computed");
+        data.shrink_to_fit();
+        slots.into_iter().flatten().for_each(|b| buffers.put(b));
+        buffers.keep();
+        Ok(FeatureMap {
+            shape: shapes[output].output,
+            data,
+        })
+    }
+}
+
+/// Runs one step: a fused CONV or FC, or any other node on its own.
+fn run_step(
+    nodes: &[Node],
+    shapes: &joule_model::NodeShapes,
+    step: &Step,
+    inputs: &[&[f32]],
+    y: &mut [f32],
+) {
+    let node = &nodes[step.first];
+    let affine = step.norm.map(|j| {
+        let norm = &nodes[j];
+        let Op::BatchNorm(bn) = &norm.op else {
+            unreachable!("scheduled as a batch norm")
+        };
+        layers::batch_norm_affine(
+            bn.epsilon,
+            [0, 1, 2, 3].map(|k| norm.params[k].data.as_slice()),
+        )
+    });
+    let epilogue = Epilogue {
+        bias: node.params.get(1).map(|t| t.data.as_slice()),
+        affine: affine.as_ref().map(|(k, b)| (k.as_slice(), b.as_slice())),
+        activation: step.activation.map(|j| match nodes[j].op {
+            Op::Activation(a) => a,
+            _ => unreachable!("scheduled as an activation"),
+        }),
+    };
+    let (x, xs) = (inputs[0], shapes.inputs[0]);
+    match &node.op {
+        Op::Conv(conv) => {
+            let nest = shapes.loop_nest.expect("conv has a loop nest");
+            layers::conv_forward(conv, &nest, x, &node.params[0].data, &epilogue, y)
+        }
+        Op::FullyConnected(fc) => {
+            let k = xs.per_sample();
+            layers::fc_forward(xs.n, k, fc.outputs, x, &node.params[0].data, &epilogue, y)
+        }
+        _ => {
+            run_node(node, shapes, inputs, y, Mode::Inference);
+        }
+    }
+}

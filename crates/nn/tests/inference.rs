@@ -1,0 +1,87 @@
+//! The inference path (`Network::forward`: buffers freed and reused, CONV/FC fused with the
+//! batch norm and activation after them) computes what a trace computes, bit for bit.
+
+use joule_model::ops::{Activation, BatchNorm, Conv, FullyConnected, Pool};
+use joule_model::{zoo, Graph, NodeId, Op, Shape, Value};
+use joule_nn::{FeatureMap, Network, Rng};
+
+/// A network with batch-norm statistics away from their initial values, so that the fused
+/// affine map is not the identity.
+fn network(graph: Graph) -> Network {
+    let mut net = Network::new(graph, 7).unwrap();
+    let mut rng = Rng::new(3);
+    for i in 0..net.graph().len() {
+        if let Op::BatchNorm(_) = net.graph().node(NodeId(i)).op {
+            for (k, t) in net.params_mut(NodeId(i)).iter_mut().enumerate() {
+                for v in &mut t.data {
+                    let u = rng.uniform();
+                    *v = if k == 3 { 0.5 + u } else { u - 0.5 };
+                }
+            }
+        }
+    }
+    net
+}
+
+fn batch(net: &Network, n: usize, seed: u64) -> FeatureMap {
+    let shape = Shape {
+        n,
+        ..net.input_shape().unwrap()
+    };
+    let mut rng = Rng::new(seed);
+    let data = (0..shape.elements()).map(|_| rng.uniform() - 0.5).collect();
+    FeatureMap::new(shape, data).unwrap()
+}
+
+/// Branches (Add, Concat), a depthwise CONV, batch norm read by two nodes, average pooling,
+/// dropout and softmax at the end.
+fn branchy() -> Graph {
+    let mut g = Graph::new("branchy", Some(Shape::new(1, 3, 9, 9)));
+    let c1 = g.push("conv1", Op::Conv(Conv::new(8, 3, 1, 1)), &[Value::Input]);
+    let bn = g.push("bn", Op::BatchNorm(BatchNorm::default()), &[c1]);
+    let r1 = g.push("relu1", Op::Activation(Activation::Relu), &[bn]);
+    let side = g.push("side", Op::Activation(Activation::Tanh), &[bn]);
+    let dw = g.push("dw", Op::Conv(Conv::new(8, 3, 2, 1).with_groups(8)), &[r1]);
+    let r2 = g.push("relu2", Op::Activation(Activation::Relu6), &[dw]);
+    let cb = g.push("conv_b", Op::Conv(Conv::new(8, 1, 2, 0)), &[side]);
+    let add = g.push("add", Op::Add, &[r2, cb]);
+    let cat = g.push("cat", Op::Concat, &[add, cb]);
+    let pool = g.push("pool", Op::Pool(Pool::average(2, 2, 1)), &[cat]);
+    let flat = g.push("flatten", Op::Flatten, &[pool]);
+    let fc = g.push(
+        "fc",
+        Op::FullyConnected(FullyConnected {
+            outputs: 5,
+            bias: true,
+        }),
+        &[flat],
+    );
+    let drop = g.push("drop", Op::Dropout { ratio: 0.5 }, &[fc]);
+    g.push("softmax", Op::Softmax, &[drop]);
+    g
+}
+
+#[test]
+fn forward_equals_the_trace_bit_for_bit() {
+    for net in [
+        network(zoo::build("lenet5").unwrap()),
+        network(zoo::build("vgg-small").unwrap()),
+        network(zoo::build("lenet300").unwrap()),
+        network(branchy()),
+    ] {
+        let last = net.graph().output().unwrap();
+        // Different batch sizes one after the other: reused buffers hold stale values.
+        for (n, seed) in [(3, 1), (1, 2), (5, 3), (3, 4)] {
+            let x = batch(&net, n, seed);
+            let got = net.forward(&x).unwrap();
+            let want = net.trace(&x).unwrap().output(last);
+            assert_eq!(got.shape, want.shape, "{}", net.graph().name);
+            let same = got
+                .data
+                .iter()
+                .zip(&want.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{} batch {n}", net.graph().name);
+        }
+    }
+}
