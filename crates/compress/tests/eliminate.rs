@@ -6,7 +6,7 @@ use joule_compress::eliminate::reconstruction::{largest_outgoing, restrict, Reco
 use joule_compress::eliminate::selection::Decomposition;
 use joule_compress::eliminate::{layer, Config, Eliminator};
 use joule_energy::spec;
-use joule_model::ops::{Activation, FullyConnected};
+use joule_model::ops::{Activation, Conv, FullyConnected, Pool};
 use joule_model::{zoo, Graph, NodeId, Op, Shape, Tensor, Value};
 use joule_nn::train::{argmax, Schedule};
 use joule_nn::{
@@ -144,6 +144,86 @@ fn duplicated_neurons_are_eliminated_with_zero_error() {
     assert!(!last.within || last.kept == 1);
 }
 
+/// 1x6x6 -> conv1 (4 channels; 2, 3 duplicate 0, 1) -> relu -> pool -> conv2 (3; 2 duplicates
+/// 0) -> relu -> flatten -> fc (2 outputs).
+fn duplicated_conv() -> Graph {
+    let mut g = Graph::new("dupconv", Some(Shape::new(1, 1, 6, 6)));
+    let x = g.push("conv1", Op::Conv(Conv::new(4, 3, 1, 1)), &[Value::Input]);
+    let x = g.push("conv1/relu", Op::Activation(Activation::Relu), &[x]);
+    let x = g.push("pool1", Op::Pool(Pool::max(2, 2, 0)), &[x]);
+    let x = g.push("conv2", Op::Conv(Conv::new(3, 3, 1, 1)), &[x]);
+    let x = g.push("conv2/relu", Op::Activation(Activation::Relu), &[x]);
+    let x = g.push("flatten", Op::Flatten, &[x]);
+    g.push(
+        "fc",
+        Op::FullyConnected(FullyConnected {
+            outputs: 2,
+            bias: true,
+        }),
+        &[x],
+    );
+    let f1 = noise(18, 11);
+    g.node_mut(NodeId(0)).params = vec![
+        Tensor::new(vec![4, 1, 3, 3], f1.iter().chain(&f1).copied().collect()).unwrap(),
+        Tensor::new(vec![4], vec![0.3, 0.2, 0.3, 0.2]).unwrap(),
+    ];
+    let f2 = noise(72, 12);
+    g.node_mut(NodeId(3)).params = vec![
+        Tensor::new(
+            vec![3, 4, 3, 3],
+            f2.iter().chain(&f2[..36]).copied().collect(),
+        )
+        .unwrap(),
+        Tensor::new(vec![3], vec![0.4, 0.5, 0.4]).unwrap(),
+    ];
+    g.node_mut(NodeId(6)).params = vec![
+        Tensor::new(vec![2, 27], noise(54, 13)).unwrap(),
+        Tensor::new(vec![2], vec![0.1, -0.1]).unwrap(),
+    ];
+    g
+}
+
+#[test]
+fn duplicated_conv_channels_are_eliminated_with_zero_error() {
+    let network = Network::new(duplicated_conv(), 1).unwrap();
+    let images: Vec<f32> = noise(40 * 36, 5).iter().map(|v| 0.5 + 0.5 * v).collect();
+    let input = FeatureMap::new(Shape::new(40, 1, 6, 6), images.clone()).unwrap();
+    let reference = network.forward(&input).unwrap();
+    let data = Dataset {
+        sample: Shape::new(1, 1, 6, 6),
+        images,
+        labels: reference.data.chunks(2).map(|r| argmax(r) as u8).collect(),
+        classes: 2,
+    };
+    let config = Config::new(0.0, vec![spec::preset("horowitz45").unwrap()]).unwrap();
+    let eliminator = Eliminator::new(&network, &data, &data, config);
+    // conv1 loses 2 filters (9 + 1 each) and conv2 their 2 x 9 taps per filter; conv2 loses
+    // one filter (4 x 9 + 1) and fc its 9 columns per output.
+    for (layer, rank, params_saved) in [("conv1", 2, 2 * 10 + 3 * 2 * 9), ("conv2", 2, 37 + 2 * 9)]
+    {
+        let sweep = eliminator.sweep(layer, 1.0, |_| {}).unwrap();
+        assert_eq!(sweep.rank, rank, "{layer}");
+        let first = &sweep.points[0];
+        assert_eq!(first.kept, rank);
+        assert!(
+            first.reconstruction_error < 1e-6,
+            "{layer}: {}",
+            first.reconstruction_error
+        );
+        let original = layer::parameters(network.graph());
+        assert_eq!(first.params, original - params_saved, "{layer}");
+        let simplified = Network::new(eliminator.simplified(&sweep, first).unwrap(), 1).unwrap();
+        let out = simplified.forward(&input).unwrap();
+        let diff = reference
+            .data
+            .iter()
+            .zip(&out.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-5, "{layer}: logits differ by {diff}");
+    }
+}
+
 fn data_dir() -> PathBuf {
     std::env::var_os("JOULE_DATA")
         .map(PathBuf::from)
@@ -261,8 +341,32 @@ fn bad_arguments_give_one_line_errors_naming_the_argument() {
         .unwrap()
         .into_graph();
     check(
-        layer::site(&lenet5, "conv1").unwrap_err().to_string(),
-        &["--layer conv1", "CONV"],
+        layer::site(&lenet5, "pool1").unwrap_err().to_string(),
+        &["--layer pool1", "maxpool", "not fully connected or CONV"],
     );
-    assert_eq!(layer::eliminable_names(&lenet5), vec!["fc1", "fc2"]);
+    assert_eq!(
+        layer::eliminable_names(&lenet5),
+        vec!["conv1", "conv2", "fc1", "fc2"]
+    );
+    // CONV: channels over positions; FC after flatten sees 5 x 5 positions per channel.
+    let conv2 = layer::site(&lenet5, "conv2").unwrap();
+    assert_eq!(
+        (
+            conv2.next_name.as_str(),
+            conv2.neurons,
+            conv2.positions,
+            conv2.taps
+        ),
+        ("fc1", 16, 25, 25)
+    );
+    let conv1 = layer::site(&lenet5, "conv1").unwrap();
+    assert_eq!(
+        (
+            conv1.next_name.as_str(),
+            conv1.neurons,
+            conv1.positions,
+            conv1.taps
+        ),
+        ("conv2", 6, 196, 25)
+    );
 }

@@ -54,13 +54,18 @@ fn ensure_font() -> Result<(), ChartError> {
     result.clone().map_err(|tried| ChartError::NoFont { tried })
 }
 
-const COLORS: [RGBColor; 6] = [
+/// Tableau 10: distinct colours for up to ten curves.
+const COLORS: [RGBColor; 10] = [
     RGBColor(0x4e, 0x79, 0xa7),
-    RGBColor(0xe1, 0x57, 0x59),
-    RGBColor(0x59, 0xa1, 0x4f),
     RGBColor(0xf2, 0x8e, 0x2b),
+    RGBColor(0xe1, 0x57, 0x59),
     RGBColor(0x76, 0xb7, 0xb2),
+    RGBColor(0x59, 0xa1, 0x4f),
+    RGBColor(0xed, 0xc9, 0x48),
     RGBColor(0xb0, 0x7a, 0xa1),
+    RGBColor(0xff, 0x9d, 0xa7),
+    RGBColor(0x9c, 0x75, 0x5f),
+    RGBColor(0xba, 0xb0, 0xac),
 ];
 
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {

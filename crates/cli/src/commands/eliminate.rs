@@ -26,7 +26,7 @@ pub struct Args {
     /// Folder holding the datasets (default: $JOULE_DATA, else data/).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// The layer whose neurons to eliminate (a fully connected layer), a comma-separated
+    /// The layer whose neurons to eliminate (fully connected, or CONV channels), a comma-separated
     /// list, or `all` for every eliminable layer.
     #[arg(long, default_value = "all")]
     layer: String,
@@ -189,14 +189,10 @@ fn chart(
     hw: usize,
 ) -> Curves {
     let (x0, unit) = display(&original.energy[hw]);
-    let start = (x0, 100.0 * original.accuracy);
     let line = |points: &[Point], f: &dyn Fn(&Point) -> f64| -> Vec<(f64, f64)> {
-        std::iter::once(start)
-            .chain(
-                points
-                    .iter()
-                    .map(|p| (display(&p.energy[hw]).0, 100.0 * f(p))),
-            )
+        points
+            .iter()
+            .map(|p| (display(&p.energy[hw]).0, 100.0 * f(p)))
             .collect()
     };
     let mut curves = Vec::new();
@@ -215,8 +211,9 @@ fn chart(
     let unit_name = &original.energy[hw].unit;
     Curves {
         title: format!(
-            "{model}: accuracy vs energy per inference on {}",
-            original.energy[hw].hardware
+            "{model} on {} (original: {x0:.1} {unit}, {:.2}%)",
+            original.energy[hw].hardware,
+            100.0 * original.accuracy
         ),
         x_label: format!("energy ({unit})"),
         y_label: "test accuracy (%)".into(),

@@ -1,11 +1,19 @@
-//! Where elimination acts in a graph: the layer whose neurons go, the element-wise ops after
-//! it, and the next layer whose weights absorb them; collecting `X` and writing the
-//! simplified graph.
+//! Where elimination acts in a graph: the layer whose neurons go, the ops after it, and the
+//! next layer whose weights absorb them; collecting `X` and writing the simplified graph.
 //!
-//! A layer is eliminable when it is fully connected and its output reaches exactly one fully
-//! connected layer through single-consumer, per-neuron ops only (activations, dropout,
-//! flatten): then dropping neuron `j` drops row `j` of `X`, row `j` (and bias `j`) of the
-//! layer's weights and column `j` of the next layer's.
+//! A fully connected layer is eliminable when its output reaches exactly one fully connected
+//! layer through single-consumer, per-neuron ops (activations, dropout, flatten): dropping
+//! neuron `j` drops row `j` of `X`, row `j` (and bias `j`) of the layer's weights and column
+//! `j` of the next layer's.
+//!
+//! A CONV layer (one group) is the same idea over spatial positions: its neurons are output
+//! channels, `X` has one row per channel and one column per (sample, position) after the
+//! per-channel ops (activations, dropout, pooling, flatten), and the next layer (CONV with one
+//! group, or fully connected after flatten) is seen through its *channel view*: a matrix with
+//! one column per input channel and one row per (output, tap), where a tap is a kernel
+//! position (CONV) or a spatial position of the flattened input (FC). Least squares on that
+//! view reproduces every tap's contribution at every position, which reproduces the next
+//! layer's input exactly when the dropped channels are combinations of the kept ones.
 
 use super::EliminateError;
 use faer::Mat;
@@ -17,13 +25,18 @@ use joule_nn::{Dataset, FeatureMap, Network};
 pub struct Site {
     pub layer: NodeId,
     pub name: String,
-    /// The node whose output is `X` (the layer itself or its last element-wise successor).
+    /// The node whose output is `X` (the layer itself or its last successor before `next`).
     pub activation: NodeId,
     /// The layer that reads the neurons.
     pub next: NodeId,
     pub next_name: String,
-    /// Neurons (output features) of the layer.
+    /// Neurons (output features or channels) of the layer.
     pub neurons: usize,
+    /// Spatial positions per neuron in `X` (1 for a fully connected layer).
+    pub positions: usize,
+    /// Taps of the next layer per (output, neuron): kernel positions for CONV, flattened
+    /// spatial positions for FC.
+    pub taps: usize,
 }
 
 /// Finds `name` in `graph` and checks its structure allows simplifying it (weights are
@@ -39,13 +52,10 @@ pub fn site(graph: &Graph, name: &str) -> Result<Site, EliminateError> {
         layer: name.to_string(),
         reason,
     };
-    let neurons = match &graph.node(layer).op {
-        Op::FullyConnected(fc) => fc.outputs,
-        Op::Conv(_) => {
-            return Err(not(
-                "CONV output channels are not supported yet (fully connected layers only)".into(),
-            ))
-        }
+    let (neurons, conv) = match &graph.node(layer).op {
+        Op::FullyConnected(fc) => (fc.outputs, false),
+        Op::Conv(c) if c.groups <= 1 => (c.filters, true),
+        Op::Conv(_) => return Err(not("is a grouped CONV layer".into())),
         other => {
             return Err(not(format!(
                 "is a {} layer, not fully connected or CONV",
@@ -71,27 +81,44 @@ pub fn site(graph: &Graph, name: &str) -> Result<Site, EliminateError> {
         if node.inputs.len() != 1 {
             return Err(not(format!("{} has several inputs", node.name)));
         }
-        match &node.op {
-            Op::Activation(_) | Op::Dropout { .. } | Op::Flatten => current = *consumer,
-            Op::FullyConnected(_) => {
-                return Ok(Site {
-                    layer,
-                    name: name.to_string(),
-                    activation: current,
-                    next: *consumer,
-                    next_name: node.name.clone(),
-                    neurons,
-                });
-            }
+        let next = match &node.op {
+            Op::Activation(_) | Op::Dropout { .. } | Op::Flatten => None,
+            Op::Pool(_) | Op::GlobalPool { .. } if conv => None,
+            Op::FullyConnected(_) => Some(None),
+            Op::Conv(c) if conv && c.groups <= 1 => Some(Some(c.r * c.s)),
             other => {
                 return Err(not(format!(
-                    "its neurons reach {} ({}), not a fully connected layer through \
-                     element-wise ops",
+                    "its neurons reach {} ({}), not a fully connected{} layer through \
+                     per-neuron ops",
                     node.name,
-                    other.kind()
+                    other.kind(),
+                    if conv { " or CONV" } else { "" }
                 )))
             }
-        }
+        };
+        let Some(kernel_taps) = next else {
+            current = *consumer;
+            continue;
+        };
+        let positions = if conv {
+            let shapes = graph
+                .resolve_input(None)
+                .and_then(|input| graph.infer(Shape { n: 1, ..input }))
+                .map_err(|e| not(format!("has no inferable shape: {e}")))?;
+            shapes[current.0].output.per_sample() / neurons.max(1)
+        } else {
+            1
+        };
+        return Ok(Site {
+            layer,
+            name: name.to_string(),
+            activation: current,
+            next: *consumer,
+            next_name: node.name.clone(),
+            neurons,
+            positions,
+            taps: kernel_taps.unwrap_or(positions),
+        });
     }
 }
 
@@ -127,7 +154,8 @@ pub fn activations(
     batch: usize,
 ) -> Result<Mat<f64>, EliminateError> {
     let samples = data.len();
-    let mut x = Mat::<f64>::zeros(site.neurons, samples);
+    let (n, positions) = (site.neurons, site.positions);
+    let mut x = Mat::<f64>::zeros(n, samples * positions);
     let indices: Vec<usize> = (0..samples).collect();
     let mut start = 0;
     for chunk in indices.chunks(batch.max(1)) {
@@ -139,19 +167,21 @@ pub fn activations(
         let input = FeatureMap::new(shape, images).map_err(|e| network_err(site, e))?;
         let trace = network.trace(&input).map_err(|e| network_err(site, e))?;
         let out = trace.output(site.activation);
-        if out.shape.per_sample() != site.neurons {
+        if out.shape.per_sample() != n * positions {
             return Err(EliminateError::Activations {
                 layer: site.name.clone(),
                 message: format!(
-                    "{} values per sample after the layer, expected {}",
+                    "{} values per sample after the layer, expected {n} x {positions}",
                     out.shape.per_sample(),
-                    site.neurons
                 ),
             });
         }
-        for (k, row) in out.data.chunks(site.neurons).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                x[(j, start + k)] = v as f64;
+        // NCHW (or its flattening): neuron j's positions are contiguous within a sample.
+        for (k, sample) in out.data.chunks(n * positions).enumerate() {
+            for (j, values) in sample.chunks(positions).enumerate() {
+                for (t, &v) in values.iter().enumerate() {
+                    x[(j, (start + k) * positions + t)] = v as f64;
+                }
             }
         }
         start += chunk.len();
@@ -166,16 +196,20 @@ fn network_err(site: &Site, e: joule_nn::NnError) -> EliminateError {
     }
 }
 
-/// The next layer's weights as a matrix (`m x n`).
+/// The next layer's weights in its channel view: one column per neuron of the layer, one row
+/// per (output, tap) (`m * taps x n`; for fully connected layers simply `W`, `m x n`).
 pub fn next_weights(graph: &Graph, site: &Site) -> Mat<f64> {
     let w = &graph.node(site.next).params[0];
-    let (m, n) = (w.shape[0], w.shape[1]);
-    Mat::from_fn(m, n, |i, j| w.data[i * n + j] as f64)
+    let (m, n, taps) = (w.shape[0], site.neurons, site.taps);
+    Mat::from_fn(m * taps, n, |row, c| {
+        let (o, t) = (row / taps, row % taps);
+        w.data[o * n * taps + c * taps + t] as f64
+    })
 }
 
-/// The graph with only the neurons `kept` of the layer, and `weights` (`m x p`, column `j`
-/// for neuron `kept[j]`) as the next layer's weights; `bias_shift` (`m`, or empty) is added
-/// to the next layer's bias.
+/// The graph with only the neurons `kept` of the layer and `weights` (the next layer's
+/// channel view, `m * taps x p`, column `j` for neuron `kept[j]`); `bias_shift` (`m`, or
+/// empty) is added to the next layer's bias.
 pub fn simplify(
     graph: &Graph,
     site: &Site,
@@ -186,25 +220,41 @@ pub fn simplify(
     let mut g = graph.clone();
     let p = kept.len();
     let node = g.node_mut(site.layer);
-    if let Op::FullyConnected(fc) = &mut node.op {
-        fc.outputs = p;
+    match &mut node.op {
+        Op::FullyConnected(fc) => fc.outputs = p,
+        Op::Conv(conv) => conv.filters = p,
+        _ => {}
     }
     let w = &node.params[0];
-    let inputs = w.shape[1];
-    let mut rows = Vec::with_capacity(p * inputs);
+    let per_row = w.len() / site.neurons.max(1);
+    let mut rows = Vec::with_capacity(p * per_row);
     for &j in kept {
-        rows.extend_from_slice(&w.data[j * inputs..(j + 1) * inputs]);
+        rows.extend_from_slice(&w.data[j * per_row..(j + 1) * per_row]);
     }
-    node.params[0] = tensor(vec![p, inputs], rows);
+    let mut shape = w.shape.clone();
+    shape[0] = p;
+    node.params[0] = tensor(shape, rows);
     if let Some(bias) = node.params.get_mut(1) {
         *bias = tensor(vec![p], kept.iter().map(|&j| bias.data[j]).collect());
     }
     let next = g.node_mut(site.next);
-    let m = weights.nrows();
-    let data = (0..m)
-        .flat_map(|i| (0..p).map(move |j| weights[(i, j)] as f32))
-        .collect();
-    next.params[0] = tensor(vec![m, p], data);
+    let taps = site.taps;
+    let m = weights.nrows() / taps;
+    let mut data = vec![0.0f32; m * p * taps];
+    for o in 0..m {
+        for s in 0..p {
+            for t in 0..taps {
+                data[o * p * taps + s * taps + t] = weights[(o * taps + t, s)] as f32;
+            }
+        }
+    }
+    let mut shape = next.params[0].shape.clone();
+    if shape.len() == 2 {
+        shape[1] = p * taps;
+    } else {
+        shape[1] = p;
+    }
+    next.params[0] = tensor(shape, data);
     if let Some(bias) = next.params.get_mut(1) {
         for (b, shift) in bias.data.iter_mut().zip(bias_shift) {
             *b += *shift as f32;
@@ -212,7 +262,6 @@ pub fn simplify(
     }
     g
 }
-
 fn tensor(shape: Vec<usize>, data: Vec<f32>) -> Tensor {
     Tensor::new(shape, data).expect("shape and data built together")
 }

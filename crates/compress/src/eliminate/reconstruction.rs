@@ -252,10 +252,10 @@ mod tests {
         let rec = Reconstructor::new(&x, &next, "fc").unwrap();
         let sol = rec.solve(&[0, 2]);
         let expected = [[1.0 + 2.0, 3.0], [4.0 + 5.0, 6.0]];
-        for i in 0..2 {
-            for j in 0..2 {
+        for (i, row) in expected.iter().enumerate() {
+            for (j, value) in row.iter().enumerate() {
                 assert!(
-                    (sol.weights[(i, j)] - expected[i][j]).abs() < 1e-10,
+                    (sol.weights[(i, j)] - value).abs() < 1e-10,
                     "{:?}",
                     sol.weights
                 );

@@ -204,6 +204,12 @@ impl<'a> Eliminator<'a> {
         let decomposition = Decomposition::new(&x, layer_name)?;
         let next = layer::next_weights(graph, &site);
         let reconstructor = if self.config.refit_bias {
+            if site.taps != 1 {
+                return Err(EliminateError::Argument {
+                    argument: "refit-bias".into(),
+                    message: format!("layer {layer_name}: only between fully connected layers"),
+                });
+            }
             if graph.node(site.next).params.len() < 2 {
                 return Err(EliminateError::Argument {
                     argument: "refit-bias".into(),
