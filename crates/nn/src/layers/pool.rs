@@ -84,6 +84,43 @@ impl Windows {
         }
     }
 
+    /// Whether every window is a whole 2x2 block of the ifmap (kernel 2, stride 2, no
+    /// padding reached).
+    fn is_two_by_two(&self, pool: &Pool) -> bool {
+        let whole = |spans: &[(usize, usize, usize)]| {
+            spans
+                .iter()
+                .enumerate()
+                .all(|(o, &(a, b, padded))| a == 2 * o && b == a + 2 && padded == 2)
+        };
+        pool.kernel_h == 2 && pool.kernel_w == 2 && whole(&self.rows) && whole(&self.columns)
+    }
+
+    /// Max pooling over whole 2x2 blocks, without argmax: the same comparisons in the same
+    /// order as the general loop, as selects.
+    fn max_two_by_two(&self, xi: &[f32], yi: &mut [f32]) {
+        let (h, w) = (self.h, self.w);
+        let q = self.columns.len();
+        let larger = |best: f32, v: f32| if v > best { v } else { best };
+        for (plane, out) in xi
+            .chunks_exact(h * w)
+            .zip(yi.chunks_exact_mut(self.rows.len() * q))
+        {
+            for (oy, out_row) in out.chunks_exact_mut(q).enumerate() {
+                let top = &plane[2 * oy * w..2 * oy * w + 2 * q];
+                let bottom = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * q];
+                for ((v, t), b) in out_row
+                    .iter_mut()
+                    .zip(top.chunks_exact(2))
+                    .zip(bottom.chunks_exact(2))
+                {
+                    let best = larger(larger(f32::NEG_INFINITY, t[0]), t[1]);
+                    *v = larger(larger(best, b[0]), b[1]);
+                }
+            }
+        }
+    }
+
     /// Pools one sample `xi` into `yi`, recording each window's first maximum in `ai` when
     /// given.
     fn sample(&self, pool: &Pool, xi: &[f32], yi: &mut [f32], mut ai: Option<&mut [u32]>) {
@@ -92,6 +129,10 @@ impl Windows {
         let outer = |(y0, y1, _): (usize, usize, usize), (x0, x1, _): (usize, usize, usize)| {
             (y0, y1.max(y0), x0, x1.max(x0))
         };
+        if ai.is_none() && pool.kind == PoolKind::Max && self.is_two_by_two(pool) {
+            self.max_two_by_two(xi, yi);
+            return;
+        }
         for c in 0..self.channels {
             let plane = &xi[c * h * w..(c + 1) * h * w];
             for (oy, &row) in self.rows.iter().enumerate() {
