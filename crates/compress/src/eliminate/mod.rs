@@ -1,7 +1,8 @@
 //! Neuron elimination without retraining (seed 003: Zhang, Davoodi and Hu, "Exploring energy
 //! and accuracy tradeoff in structure simplification of trained deep neural networks").
 //!
-//! For a trained network and a fully connected layer:
+//! For a trained network and a fully connected layer (or a CONV layer, whose neurons are its
+//! output channels observed at every spatial position: see [`layer`]):
 //!
 //! 1. [`layer::activations`] collects `X`, the layer's outputs after its activation, one row
 //!    per neuron and one column per training sample;
