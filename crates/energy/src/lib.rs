@@ -19,7 +19,10 @@
 //! * [`cost`]: energy, cycles, DRAM bytes, with sparsity and bitwidth;
 //! * [`network`]: whole-network reports with a stable JSON form;
 //! * [`compare`]: the ISCA'16 dataflow comparison at equal storage area;
-//! * [`weight_fetch`]: the simple per-weight model used with `horowitz45`.
+//! * [`weight_fetch`]: the simple per-weight model used with `horowitz45`;
+//! * [`pim`]: processing-in-memory crossbar arrays (presets `pim-128` ... `pim-4096`), into
+//!   the same report;
+//! * [`machine`]: a digital or PIM machine behind one `load` / `evaluate`.
 //!
 //! ```
 //! use joule_energy::{network, spec, workload, Dataflow, Objective};
@@ -47,9 +50,11 @@ pub mod compare;
 pub mod cost;
 pub mod dataflow;
 mod error;
+pub mod machine;
 pub mod mapping;
 pub mod mapspace;
 pub mod network;
+pub mod pim;
 pub mod search;
 pub mod spec;
 pub mod weight_fetch;

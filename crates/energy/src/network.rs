@@ -5,7 +5,7 @@
 //! ```json
 //! {
 //!   "model": "alexnet", "hardware": "eyeriss", "dataflow": "rs", "batch": 1,
-//!   "objective": "energy", "unit": "mac",
+//!   "objective": "energy", "unit": "mac", "clock_mhz": 200,
 //!   "layers": [{
 //!     "name": "conv1", "class": "conv", "dataflow": "rs", "macs": 105415200,
 //!     "cycles": 1.2e6, "utilization": 0.8,
@@ -22,6 +22,15 @@
 //!             "conv": {"energy": .., "macs": ..}, "fc": {"energy": .., "macs": ..}}
 //! }
 //! ```
+//!
+//! On a PIM machine ([`crate::pim`], dataflow `ws`) each layer also carries `arrays`,
+//! `replication`, `row_tiles`, `col_tiles`, `cells_used`, `cells_allocated`,
+//! `dac_conversions`, `adc_conversions`, `digital_ops` and
+//! `components: {dac, array, adc, digital, buffer, dram, weight_programming, total}`, and
+//! `total` carries `arrays`, `resident`, the cell and conversion sums and `components`.
+//! There `utilization` is used cells / allocated cells, `energy.mac` is the analog array,
+//! `energy.array` the array peripherals (DAC + ADC + digital), `rf` is 0, and `energy.total`
+//! excludes the one-time `weight_programming` when the weights are resident.
 //!
 //! Energies are plain numbers in `unit` (`mac`: multiples of one MAC's energy; `pJ`), summed
 //! over the whole batch; accesses are words; cycles assume the layers run one after another.
@@ -41,6 +50,9 @@ pub struct LayerReport {
     #[serde(flatten)]
     pub cost: LayerCost,
     pub search: SearchStats,
+    /// PIM machines only: arrays, conversions and energy by component.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub pim: Option<crate::pim::PimLayer>,
 }
 
 /// Energy and MACs of one layer class.
@@ -61,6 +73,9 @@ pub struct Totals {
     pub utilization: f64,
     pub conv: ClassTotal,
     pub fc: ClassTotal,
+    /// PIM machines only: arrays, conversions and energy by component.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub pim: Option<crate::pim::PimTotals>,
 }
 
 /// The energy report of a network on a machine under a dataflow.
@@ -72,6 +87,8 @@ pub struct NetworkCost {
     pub batch: usize,
     pub objective: Objective,
     pub unit: String,
+    /// Cycles per microsecond: latency is `cycles / clock_mhz` microseconds.
+    pub clock_mhz: f64,
     pub layers: Vec<LayerReport>,
     pub total: Totals,
 }
@@ -99,13 +116,18 @@ pub fn evaluate(
     let results: Vec<LayerReport> = match hw.model {
         CostModelKind::Dataflow => evaluate_layers(layers, hw, dataflow, objective)?
             .into_iter()
-            .map(|(cost, search)| LayerReport { cost, search })
+            .map(|(cost, search)| LayerReport {
+                cost,
+                search,
+                pim: None,
+            })
             .collect(),
         CostModelKind::WeightFetch => layers
             .iter()
             .map(|w| LayerReport {
                 cost: weight_fetch::layer_cost(w, hw),
                 search: SearchStats::default(),
+                pim: None,
             })
             .collect(),
     };
@@ -145,6 +167,7 @@ pub fn evaluate(
         batch: layers.first().map_or(0, |w| w.nest.n),
         objective,
         unit: hw.energy.unit.as_str().to_string(),
+        clock_mhz: hw.clock_mhz,
         layers: results,
         total,
     })
