@@ -3,8 +3,8 @@
 use crate::load;
 use crate::output::{Format, FormatArgs};
 use anyhow::{bail, Context, Result};
-use joule_energy::network::{self, NetworkCost};
-use joule_energy::{spec, workload, Dataflow, Objective};
+use joule_energy::network::NetworkCost;
+use joule_energy::{machine, workload, Dataflow, Objective};
 use joule_report::{human, stacked_bars_svg, StackedBars, Table};
 use std::path::PathBuf;
 
@@ -12,7 +12,8 @@ use std::path::PathBuf;
 pub struct Args {
     /// A zoo name (see `joule zoo`) or an .onnx file.
     model: Option<String>,
-    /// Hardware: a preset (see --list-hw) or a YAML spec file.
+    /// Hardware: a preset (see --list-hw; `pim-*` are processing-in-memory) or a YAML spec
+    /// file (`model: pim` for a PIM spec).
     #[arg(long, default_value = "eyeriss")]
     hw: String,
     /// Dataflow: rs, ws, os or nlr.
@@ -50,9 +51,9 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     if args.list_hw {
         let mut t = Table::new(["preset", "description"]);
-        for (name, _) in spec::PRESETS {
-            let hw = spec::preset(name)?;
-            t.row([name.to_string(), hw.description]);
+        for name in machine::preset_names() {
+            let hw = machine::preset(name)?;
+            t.row([name.to_string(), hw.description().to_string()]);
         }
         print!("{}", t.to_text());
         println!();
@@ -74,13 +75,27 @@ pub fn run(args: Args) -> Result<()> {
                 report.model, report.hardware, report.dataflow, report.batch, report.unit
             );
             println!("{}", table(&report, false).to_text());
+            if let Some(pim) = &report.total.pim {
+                println!("{}", pim_table(&report).to_text());
+                println!(
+                    "{} arrays, weights {}; weight programming {} {} (one-time when resident)",
+                    pim.arrays,
+                    if pim.resident {
+                        "resident"
+                    } else {
+                        "reprogrammed every inference"
+                    },
+                    human(pim.components.weight_programming),
+                    report.unit
+                );
+            }
         }
     }
     Ok(())
 }
 
 fn evaluate(model: &str, args: &Args) -> Result<NetworkCost> {
-    let hw = spec::load(&args.hw)?;
+    let hw = machine::load(&args.hw)?;
     let graph = load::model(model)?;
     let mut layers = workload::from_graph(&graph, None, args.batch)?;
     for w in &mut layers {
@@ -100,8 +115,49 @@ fn evaluate(model: &str, args: &Args) -> Result<NetworkCost> {
         let densities = workload::load_densities(path)?;
         workload::apply_densities(&mut layers, &densities, &path.display().to_string())?;
     }
-    network::evaluate(model, &layers, &hw, args.dataflow, args.objective)
+    hw.evaluate(model, &layers, args.dataflow, args.objective)
         .with_context(|| format!("{model} on {}", args.hw))
+}
+
+/// Per-layer PIM components, arrays and conversions.
+fn pim_table(r: &NetworkCost) -> Table {
+    let mut t = Table::new([
+        "layer",
+        "arrays",
+        "util",
+        "DAC conv",
+        "ADC conv",
+        "dac",
+        "array",
+        "adc",
+        "digital",
+        "buffer",
+        "dram",
+        "weight prog",
+    ]);
+    let rows = r.layers.iter().filter_map(|l| {
+        l.pim
+            .as_ref()
+            .map(|p| (l.cost.name.clone(), l.cost.utilization, p.clone()))
+    });
+    for (name, util, p) in rows {
+        let c = &p.components;
+        t.row([
+            name,
+            p.arrays.to_string(),
+            format!("{:.1}%", 100.0 * util),
+            human(p.dac_conversions),
+            human(p.adc_conversions),
+            human(c.dac),
+            human(c.array),
+            human(c.adc),
+            human(c.digital),
+            human(c.buffer),
+            human(c.dram),
+            human(c.weight_programming),
+        ]);
+    }
+    t
 }
 
 fn table(r: &NetworkCost, raw: bool) -> Table {
@@ -204,6 +260,28 @@ pub fn chart(r: &NetworkCost, path: &std::path::Path) -> Result<()> {
             ("psum".into(), col(&|c| c.energy_by_type.psum)),
         ],
     };
-    stacked_bars_svg(&[by_level, by_type], path)?;
+    let mut panels = vec![by_level, by_type];
+    if r.layers.iter().all(|l| l.pim.is_some()) {
+        let comp = |f: &dyn Fn(&joule_energy::pim::Components) -> f64| -> Vec<f64> {
+            r.layers
+                .iter()
+                .map(|l| l.pim.as_ref().map_or(0.0, |p| f(&p.components)))
+                .collect()
+        };
+        panels.push(StackedBars {
+            title: "energy by PIM component (weight programming is one-time, not shown)".into(),
+            y_label: format!("energy ({})", r.unit),
+            categories: r.layers.iter().map(|l| l.cost.name.clone()).collect(),
+            series: vec![
+                ("DAC".into(), comp(&|c| c.dac)),
+                ("array".into(), comp(&|c| c.array)),
+                ("ADC".into(), comp(&|c| c.adc)),
+                ("digital".into(), comp(&|c| c.digital)),
+                ("buffer".into(), comp(&|c| c.buffer)),
+                ("DRAM".into(), comp(&|c| c.dram)),
+            ],
+        });
+    }
+    stacked_bars_svg(&panels, path)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `Args` (clap) and `run(args)`.
 
 mod adapt;
+mod compare;
 mod dataflows;
 mod eliminate;
 mod energy;
@@ -30,6 +31,8 @@ pub enum Command {
     Prune(prune::Args),
     /// Per-layer energy, cycles and DRAM traffic on a hardware model (Eyeriss-style).
     Energy(energy::Args),
+    /// Networks side by side on several machines, digital or PIM: energy, latency, utilization.
+    Compare(compare::Args),
     /// Compare the RS, WS, OS and NLR dataflows at equal storage area (ISCA'16).
     Dataflows(dataflows::Args),
     /// Per-layer latency lookup tables measured on this CPU (build, predict).
@@ -49,6 +52,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Energy(args) => energy::run(args),
         Command::Dataflows(args) => dataflows::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Eliminate(args) => eliminate::run(args),
         Command::Export(args) => export::run(args),
         Command::Lut(args) => lut::run(args),
