@@ -56,3 +56,96 @@ fn bad_arguments_name_the_argument() {
         "{e}"
     );
 }
+
+fn joule() -> Command {
+    let mut cmd = Command::cargo_bin("joule").unwrap();
+    cmd.env(
+        "JOULE_DATA",
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"),
+    );
+    cmd
+}
+
+#[track_caller]
+fn succeeds(args: &[&str]) -> Vec<u8> {
+    let out = joule().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Train one epoch, eliminate fc2's neurons, and check the output folder against itself and
+/// against `joule eval` of the exported model (real MNIST from scripts/fetch-data.sh).
+#[test]
+fn eliminates_a_trained_layer_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let ckpt = path("lenet300.safetensors");
+    succeeds(&[
+        "train", "--model", "lenet300", "--data", "mnist", "--epochs", "1", "--seed", "2", "--out",
+        &ckpt,
+    ]);
+    let out = path("elim");
+    succeeds(&[
+        "eliminate",
+        "--model",
+        &ckpt,
+        "--data",
+        "mnist",
+        "--layer",
+        "fc2",
+        "--max-drop",
+        "0.5",
+        "--samples",
+        "500",
+        "--hw",
+        "horowitz45",
+        "--out",
+        &out,
+    ]);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("elim/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["data"], "mnist");
+    let original = summary["original"]["accuracy"].as_f64().unwrap();
+    assert_eq!(summary["original"]["params"], 266_610);
+    let points = summary["layers"]["fc2"].as_array().unwrap();
+    let rank = summary["layer_info"]["fc2"]["rank"].as_u64().unwrap();
+    assert!(rank > 50 && rank <= 100, "rank {rank}");
+    assert_eq!(points[0]["kept"].as_u64(), Some(rank));
+    // Parameters: fc2 keeps p of 100 rows (300 + 1 each), fc3 p of 100 columns (10 each).
+    for p in points {
+        let kept = p["kept"].as_u64().unwrap() as i64;
+        assert_eq!(p["params"].as_i64().unwrap(), 266_610 - (100 - kept) * 311);
+        assert_eq!(p["energy"][0]["hardware"], "horowitz45");
+    }
+    // The exported model is the best point and has its accuracy.
+    let best = summary["layer_info"]["fc2"]["best"].as_u64().unwrap();
+    let point = points
+        .iter()
+        .find(|p| p["kept"].as_u64() == Some(best))
+        .unwrap();
+    let accuracy = point["accuracy"].as_f64().unwrap();
+    assert!(100.0 * (original - accuracy) <= 0.5 + 1e-9);
+    let eval = succeeds(&[
+        "eval",
+        "--model",
+        &path("elim/fc2.onnx"),
+        "--data",
+        "mnist",
+        "--json",
+    ]);
+    let eval: serde_json::Value = serde_json::from_slice(&eval).unwrap();
+    assert_eq!(eval["accuracy"].as_f64(), Some(accuracy));
+    for file in ["tables.md", "curves-horowitz45.svg", "simplified.onnx"] {
+        assert!(dir.path().join("elim").join(file).is_file(), "{file}");
+    }
+    let tables = std::fs::read_to_string(dir.path().join("elim/tables.md")).unwrap();
+    assert!(
+        tables.contains(&format!("| fc2 | 100 | {rank} | {best} |")),
+        "{tables}"
+    );
+}
