@@ -93,7 +93,9 @@ impl Buffers {
         Buffers(KEPT.take())
     }
 
-    /// A buffer of `len` values; its contents are stale, the kernel writes every one.
+    /// A buffer of at least `len` values; its contents are stale, the kernel writes every
+    /// one of the first `len`. Buffers keep their length so that reusing one does not clear
+    /// it again.
     fn get(&mut self, len: usize) -> Vec<f32> {
         let best = (0..self.0.len())
             .filter(|&i| self.0[i].capacity() >= len)
@@ -102,9 +104,7 @@ impl Buffers {
             Some(i) => self.0.swap_remove(i),
             None => Vec::with_capacity(len),
         };
-        if buffer.len() >= len {
-            buffer.truncate(len);
-        } else {
+        if buffer.len() < len {
             buffer.resize(len, 0.0);
         }
         buffer
@@ -159,10 +159,13 @@ impl Network {
                         .iter()
                         .map(|v| match v {
                             Value::Input => input.data.as_slice(),
-                            Value::Node(id) => slots[id.0].as_deref().expect("scheduled earlier"),
+                            Value::Node(id) => {
+                                let len = shapes[id.0].output.elements() as usize;
+                                &slots[id.0].as_deref().expect("scheduled earlier")[..len]
+                            }
                         })
                         .collect();
-                    run_step(nodes, &shapes[step.first], step, &inputs, &mut y);
+                    run_step(nodes, &shapes[step.first], step, &inputs, &mut y[..len]);
                     y
                 }
             };
@@ -178,6 +181,7 @@ impl Network {
             slots[step.last] = Some(y);
         }
         let mut data = slots[output].take().expect("the output is computed");
+        data.truncate(shapes[output].output.elements() as usize);
         data.shrink_to_fit();
         slots.into_iter().flatten().for_each(|b| buffers.put(b));
         buffers.keep();
