@@ -5,9 +5,9 @@
 //! Sans, or the file named by `JOULE_FONT`); no font ships with joule.
 
 use crate::chart::ChartError;
+use crate::font::ensure_font;
 use plotters::prelude::*;
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// One line: a name and its `(x, y)` points, drawn in the given order.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,31 +27,6 @@ pub struct Curves {
     pub curves: Vec<Curve>,
     /// Points to mark with circles (e.g. the Pareto set), with their legend name.
     pub highlight: Option<(String, Vec<(f64, f64)>)>,
-}
-
-const FONT_PATHS: [&str; 4] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-];
-
-fn ensure_font() -> Result<(), ChartError> {
-    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = LOADED.get_or_init(|| {
-        let mut candidates: Vec<String> = std::env::var("JOULE_FONT").into_iter().collect();
-        candidates.extend(FONT_PATHS.iter().map(|s| s.to_string()));
-        for path in &candidates {
-            if let Ok(bytes) = std::fs::read(path) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return Ok(());
-                }
-            }
-        }
-        Err(candidates.join(", "))
-    });
-    result.clone().map_err(|tried| ChartError::NoFont { tried })
 }
 
 /// Tableau 10: distinct colours for up to ten curves.

@@ -17,5 +17,6 @@ pub use table::{human, Table};
 pub mod chart;
 pub use chart::{stacked_bars_svg, ChartError, StackedBars};
 pub mod curves;
+mod font;
 pub mod scatter;
 pub use scatter::{scatter_svg, Scatter, Series};

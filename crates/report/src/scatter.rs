@@ -2,6 +2,7 @@
 //! `y = x` diagonal (predicted against measured). Fonts as in [`crate::chart`].
 
 use crate::chart::ChartError;
+use crate::font::ensure_font;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -32,35 +33,9 @@ const COLORS: [RGBColor; 4] = [
     RGBColor(0xf2, 0x8e, 0x2b),
 ];
 
-fn register_font() -> Result<(), ChartError> {
-    use std::sync::OnceLock;
-    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = LOADED.get_or_init(|| {
-        let mut candidates: Vec<String> = std::env::var("JOULE_FONT").into_iter().collect();
-        candidates.extend(
-            [
-                "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-                "/usr/share/fonts/TTF/DejaVuSans.ttf",
-                "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-            ]
-            .map(String::from),
-        );
-        for path in &candidates {
-            if let Ok(bytes) = std::fs::read(path) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return Ok(());
-                }
-            }
-        }
-        Err(candidates.join(", "))
-    });
-    result.clone().map_err(|tried| ChartError::NoFont { tried })
-}
-
 /// Draws `chart` into an SVG file.
 pub fn scatter_svg(chart: &Scatter, path: &Path) -> Result<(), ChartError> {
-    register_font()?;
+    ensure_font()?;
     let file = path.display().to_string();
     let err = |e: String| ChartError::Draw {
         file: file.clone(),
