@@ -160,15 +160,9 @@ impl ConvGeometry {
                         && !columns.is_empty()
                     {
                         // Consecutive lines read consecutive ifmap rows.
-                        let x0 = columns.source(columns.lo);
-                        let len = columns.hi - columns.lo;
-                        let lines = dst[rows.lo * q..rows.hi * q].chunks_exact_mut(q);
-                        let sources = plane[rows.source(rows.lo) * self.w..].chunks_exact(self.w);
-                        for (line, src) in lines.zip(sources) {
-                            zero(&mut line[..columns.lo]);
-                            line[columns.lo..columns.hi].copy_from_slice(&src[x0..x0 + len]);
-                            zero(&mut line[columns.hi..]);
-                        }
+                        let lines = &mut dst[rows.lo * q..rows.hi * q];
+                        let sources = &plane[rows.source(rows.lo) * self.w..];
+                        copy_lines(lines, q, sources, self.w, &columns);
                         continue;
                     }
                     for p in rows.lo..rows.hi {
@@ -243,6 +237,73 @@ impl ConvGeometry {
             self.pad_left,
             self.w,
         )
+    }
+}
+
+/// Fills `lines` (lines of `q` values) from consecutive rows of `sources` (rows of `w`
+/// values): line `l`, columns `columns.lo..columns.hi`, reads row `l` from column
+/// `columns.source(columns.lo)` on; the other columns are zero (padding).
+fn copy_lines(lines: &mut [f32], q: usize, sources: &[f32], w: usize, columns: &Span) {
+    let x0 = columns.source(columns.lo);
+    let len = columns.hi - columns.lo;
+    let count = lines.len() / q;
+    assert!(columns.hi <= q && count > 0 && (count - 1) * w + x0 + len <= sources.len());
+    #[cfg(target_arch = "x86_64")]
+    if q <= 64 && std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F; the assert above bounds every source lane the masks
+        // let through, and every store stays within `lines`.
+        unsafe { copy_lines_avx512(lines, q, sources, w, columns.lo, columns.hi, x0) };
+        return;
+    }
+    for (line, src) in lines.chunks_exact_mut(q).zip(sources.chunks(w)) {
+        zero(&mut line[..columns.lo]);
+        line[columns.lo..columns.hi].copy_from_slice(&src[x0..x0 + len]);
+        zero(&mut line[columns.hi..]);
+    }
+}
+
+/// [`copy_lines`] with masked 16-lane loads and stores: a line of up to 64 values is at most
+/// four instruction pairs, padding zeros included, instead of a library call or two.
+///
+/// # Safety
+/// The CPU supports AVX-512F; `q <= 64`; `lines.len()` is a multiple of `q`; every row `l`
+/// of `sources` has the values `l * w + x0 .. l * w + x0 + (hi - lo)`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn copy_lines_avx512(
+    lines: &mut [f32],
+    q: usize,
+    sources: &[f32],
+    w: usize,
+    lo: usize,
+    hi: usize,
+    x0: usize,
+) {
+    use std::arch::x86_64::{_mm512_mask_storeu_ps, _mm512_maskz_loadu_ps};
+    let lanes = |from: usize, to: usize| -> u16 {
+        // Bits `from..to` of a 16-lane mask (empty when to <= from).
+        let ones = |n: usize| if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
+        ones(to) & !ones(from)
+    };
+    let blocks = q.div_ceil(16);
+    let mut store = [0u16; 4];
+    let mut load = [0u16; 4];
+    for b in 0..blocks {
+        let start = 16 * b;
+        store[b] = lanes(0, q - start);
+        load[b] = lanes(lo.saturating_sub(start), hi.saturating_sub(start)) & store[b];
+    }
+    let dst = lines.as_mut_ptr();
+    // Lane `j` of block `b` of line `l` reads sources[l * w + x0 - lo + 16 * b + j]; only
+    // lanes with lo <= 16 * b + j < hi are loaded, so the offset is never negative for them.
+    let base = sources.as_ptr().wrapping_add(x0).wrapping_sub(lo);
+    for l in 0..lines.len() / q {
+        let src = base.wrapping_add(l * w);
+        let out = dst.add(l * q);
+        for b in 0..blocks {
+            let v = _mm512_maskz_loadu_ps(load[b], src.wrapping_add(16 * b));
+            _mm512_mask_storeu_ps(out.add(16 * b), store[b], v);
+        }
     }
 }
 
