@@ -173,3 +173,33 @@ fn the_report_keeps_the_shared_keys_and_adds_components() {
     assert_eq!(json["clock_mhz"], 10.0);
     assert!((json["total"]["utilization"].as_f64().unwrap() - 0.5625).abs() < 1e-12);
 }
+
+/// The docs/pim.md result, pinned: on large arrays the deep, narrow ResNet-152 fills the
+/// arrays worse than the wide WRN-50-2 and pays for it in ADC conversions, so WRN costs less
+/// energy although the two have about the same MACs; on 128x128 both fill the arrays.
+#[test]
+fn wide_beats_deep_on_large_pim_arrays_through_adc_conversions() {
+    let build = |m: &str| {
+        joule_energy::workload::from_graph(&joule_model::zoo::build(m).unwrap(), None, 1).unwrap()
+    };
+    let (deep, wide) = (build("resnet152"), build("wide_resnet50_2"));
+    for (preset, min_gain) in [("pim-128", 0.0), ("pim-1024", 0.15)] {
+        let hw = pim::spec::preset(preset).unwrap();
+        let d = pim::evaluate("resnet152", &deep, &hw).unwrap();
+        let w = pim::evaluate("wide_resnet50_2", &wide, &hw).unwrap();
+        let (dp, wp) = (d.total.pim.unwrap(), w.total.pim.unwrap());
+        assert!(
+            w.total.energy.total < (1.0 - min_gain) * d.total.energy.total,
+            "{preset}"
+        );
+        assert!(wp.adc_conversions < dp.adc_conversions, "{preset}");
+        assert!(w.total.utilization >= d.total.utilization, "{preset}");
+        // ADC conversions dominate PIM energy.
+        assert!(dp.components.adc > 0.5 * d.total.energy.total, "{preset}");
+        if preset == "pim-128" {
+            assert!(d.total.utilization > 0.99);
+        } else {
+            assert!(d.total.utilization < 0.6 && w.total.utilization > 0.8);
+        }
+    }
+}
