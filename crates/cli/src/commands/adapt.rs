@@ -22,11 +22,13 @@ pub struct Args {
     /// mnist or fashion-mnist.
     #[arg(long)]
     data: String,
+    /// Folder holding the datasets (default: $JOULE_DATA, else data/).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// kind=value: latency=0.5x, energy=0.4x, macs=200000, weights=0.3x (repeatable).
     #[arg(long, required = true)]
     budget: Vec<String>,
+    /// Output folder: every iteration's network, history, summary.json, plots.
     #[arg(long)]
     out: PathBuf,
     /// Continue the run in --out after an interruption.
@@ -41,6 +43,7 @@ pub struct Args {
     /// Hardware preset for energy (eyeriss, isca16, ...).
     #[arg(long, default_value = "eyeriss")]
     hardware: String,
+    /// Filter counts per prunable layer in the channel grid of the latency table.
     #[arg(long, default_value_t = 8)]
     levels: usize,
     /// Training images used (0: all of the training split minus the holdout).
@@ -49,23 +52,31 @@ pub struct Args {
     /// Holdout images carved from the training split (never the test split).
     #[arg(long, default_value_t = 2000)]
     holdout: usize,
+    /// Most NetAdapt iterations.
     #[arg(long, default_value_t = 30)]
     iterations: usize,
+    /// r0: first resource reduction, as a fraction of the original.
     #[arg(long, default_value_t = 0.1)]
     initial_reduction: f64,
+    /// Per-iteration decay of the reduction (target = current - r0 * decay^i).
     #[arg(long, default_value_t = 0.96)]
     decay: f64,
+    /// Mini-batches of short-term fine-tuning per candidate.
     #[arg(long, default_value_t = 20)]
     short_term_batches: usize,
+    /// Epochs of long-term fine-tuning of the final network.
     #[arg(long, default_value_t = 1)]
     long_term_epochs: usize,
+    /// Fine-tuning batch size.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// Fine-tuning learning rate.
     #[arg(long, default_value_t = 0.01)]
     lr: f32,
     /// accuracy or drop-per-resource.
     #[arg(long, default_value = "accuracy")]
     selection: String,
+    /// Seed of every random choice (holdout split, shuffling).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads for training (default: all cores; --threads sets the measured engine's).

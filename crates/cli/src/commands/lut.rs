@@ -29,8 +29,10 @@ pub struct Timing {
     /// Runs per round; rounds repeat until the median moves by at most --tolerance.
     #[arg(long, default_value_t = 15)]
     round: usize,
+    /// Relative change of the median between rounds below which a measurement is stable.
     #[arg(long, default_value_t = 0.02)]
     tolerance: f64,
+    /// Most timed runs per layer; a layer that reaches it is reported as unstable.
     #[arg(long, default_value_t = 150)]
     max_runs: usize,
 }
