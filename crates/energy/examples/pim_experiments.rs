@@ -85,7 +85,13 @@ fn main() {
         .collect();
     println!("## 2. Network utilization, energy and latency per array size\n");
     let mut t = Table::new([
-        "array", "model", "arrays", "utilization", "energy (pJ)", "ADC share", "latency (us)",
+        "array",
+        "model",
+        "arrays",
+        "utilization",
+        "energy (pJ)",
+        "ADC share",
+        "latency (us)",
     ]);
     for hw in &presets {
         for (m, l) in models.iter().zip(&layers) {
@@ -112,8 +118,14 @@ fn main() {
         hw
     };
     let mut t = Table::new([
-        "machine", "model", "activations (DAC+ADC+digital+buffer+DRAM)", "analog array",
-        "weights", "weight share", "resident", "energy.total",
+        "machine",
+        "model",
+        "activations (DAC+ADC+digital+buffer+DRAM)",
+        "analog array",
+        "weights",
+        "weight share",
+        "resident",
+        "energy.total",
     ]);
     for hw in [&presets[0], &presets[3], &isaac_chip] {
         for (m, l) in models.iter().zip(&layers) {
@@ -129,8 +141,15 @@ fn main() {
                 human(activations),
                 human(c.array),
                 human(weights),
-                format!("{:.1}%", 100.0 * weights / (activations + c.array + weights)),
-                if p.resident { "yes (one-time)".into() } else { "no (every inference)".to_string() },
+                format!(
+                    "{:.1}%",
+                    100.0 * weights / (activations + c.array + weights)
+                ),
+                if p.resident {
+                    "yes (one-time)".into()
+                } else {
+                    "no (every inference)".to_string()
+                },
                 human(r.total.energy.total),
             ]);
         }
