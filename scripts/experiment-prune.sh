@@ -11,6 +11,8 @@ cargo build --release -p joule-cli
 joule=target/release/joule
 work=${PRUNE_WORK:-target/prune-experiments}
 hw=${HW:-eyeriss}
+# Extra `joule prune` options for both methods, e.g. PRUNE_ARGS="--finetune-epochs 1".
+read -r -a extra <<< "${PRUNE_ARGS:-}"
 mkdir -p "$work"
 experiments=("$@")
 if [ ${#experiments[@]} -eq 0 ]; then
@@ -28,9 +30,9 @@ for experiment in "${experiments[@]}"; do
     fi
     rm -rf "$work/$run-magnitude" "$work/$run-eap"
     "$joule" prune --method magnitude --model "$checkpoint" --data "$data" --hw "$hw" \
-        --max-drop 1 --seed 1 --out "$work/$run-magnitude"
+        --max-drop 1 --seed 1 --out "$work/$run-magnitude" "${extra[@]}"
     "$joule" prune --method eap --model "$checkpoint" --data "$data" --hw "$hw" \
-        --max-drop 1 --seed 1 --out "$work/$run-eap" --compare "$work/$run-magnitude"
+        --max-drop 1 --seed 1 --out "$work/$run-eap" --compare "$work/$run-magnitude" "${extra[@]}"
     out="docs/prune/$run"
     mkdir -p "$out"
     cp "$work/$run-magnitude/summary.json" "$out/magnitude-summary.json"
