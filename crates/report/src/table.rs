@@ -80,7 +80,9 @@ pub fn human(value: f64) -> String {
     } else if abs >= 1e3 {
         (value / 1e3, "k")
     } else {
-        return format!("{value}");
+        // Two decimals at most, without trailing zeros: 196.7616 -> "196.76", 12.0 -> "12".
+        let text = format!("{value:.2}");
+        return text.trim_end_matches('0').trim_end_matches('.').to_string();
     };
     format!("{scaled:.1}{suffix}")
 }
@@ -95,6 +97,8 @@ mod tests {
         assert_eq!(human(15.47e9), "15.5G");
         assert_eq!(human(2550.0), "2.5k");
         assert_eq!(human(12.0), "12");
+        assert_eq!(human(196.761_600_000_000_02), "196.76");
+        assert_eq!(human(0.5), "0.5");
     }
 
     #[test]
