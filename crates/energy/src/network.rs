@@ -78,6 +78,34 @@ pub struct Totals {
     pub pim: Option<crate::pim::PimTotals>,
 }
 
+impl Totals {
+    /// Adds one layer's cost to the network totals (and to its CONV or FC class).
+    pub(crate) fn add(&mut self, c: &LayerCost) {
+        let e = &mut self.energy;
+        e.mac += c.energy.mac;
+        e.rf += c.energy.rf;
+        e.array += c.energy.array;
+        e.buffer += c.energy.buffer;
+        e.dram += c.energy.dram;
+        e.total += c.energy.total;
+        let t = &mut self.energy_by_type;
+        t.ifmap += c.energy_by_type.ifmap;
+        t.filter += c.energy_by_type.filter;
+        t.psum += c.energy_by_type.psum;
+        t.compute += c.energy_by_type.compute;
+        self.macs += c.macs;
+        self.cycles += c.cycles;
+        self.dram_bytes += c.dram_bytes;
+        let class = if c.class == LayerClass::Fc {
+            &mut self.fc
+        } else {
+            &mut self.conv
+        };
+        class.energy += c.energy.total;
+        class.macs += c.macs;
+    }
+}
+
 /// The energy report of a network on a machine under a dataflow.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NetworkCost {
@@ -133,29 +161,7 @@ pub fn evaluate(
     };
     let mut total = Totals::default();
     for l in &results {
-        let c = &l.cost;
-        let e = &mut total.energy;
-        e.mac += c.energy.mac;
-        e.rf += c.energy.rf;
-        e.array += c.energy.array;
-        e.buffer += c.energy.buffer;
-        e.dram += c.energy.dram;
-        e.total += c.energy.total;
-        let t = &mut total.energy_by_type;
-        t.ifmap += c.energy_by_type.ifmap;
-        t.filter += c.energy_by_type.filter;
-        t.psum += c.energy_by_type.psum;
-        t.compute += c.energy_by_type.compute;
-        total.macs += c.macs;
-        total.cycles += c.cycles;
-        total.dram_bytes += c.dram_bytes;
-        let class = if c.class == LayerClass::Fc {
-            &mut total.fc
-        } else {
-            &mut total.conv
-        };
-        class.energy += c.energy.total;
-        class.macs += c.macs;
+        total.add(&l.cost);
     }
     if total.cycles > 0.0 {
         total.utilization = total.macs as f64 / (total.cycles * hw.array.pes() as f64);

@@ -37,7 +37,6 @@ use crate::network::{LayerReport, NetworkCost, Totals};
 use crate::search::{Objective, SearchStats};
 use crate::workload::Workload;
 use crate::{Dataflow, EnergyError};
-use joule_model::LayerClass;
 use serde::Serialize;
 
 /// PIM totals of a network.
@@ -121,7 +120,7 @@ pub fn evaluate(
                 replication
             ),
         };
-        add(&mut total, &cost);
+        total.add(&cost);
         pim.arrays += c.pim.arrays;
         pim.cells_used += c.pim.cells_used;
         pim.cells_allocated += c.pim.cells_allocated;
@@ -157,28 +156,4 @@ fn counts(words: [f64; 3]) -> TypeCounts {
         filter: words[1],
         psum: words[2],
     }
-}
-
-fn add(total: &mut Totals, c: &LayerCost) {
-    let e = &mut total.energy;
-    e.mac += c.energy.mac;
-    e.array += c.energy.array;
-    e.buffer += c.energy.buffer;
-    e.dram += c.energy.dram;
-    e.total += c.energy.total;
-    let t = &mut total.energy_by_type;
-    t.ifmap += c.energy_by_type.ifmap;
-    t.filter += c.energy_by_type.filter;
-    t.psum += c.energy_by_type.psum;
-    t.compute += c.energy_by_type.compute;
-    total.macs += c.macs;
-    total.cycles += c.cycles;
-    total.dram_bytes += c.dram_bytes;
-    let class = if c.class == LayerClass::Fc {
-        &mut total.fc
-    } else {
-        &mut total.conv
-    };
-    class.energy += c.energy.total;
-    class.macs += c.macs;
 }
