@@ -356,3 +356,75 @@ fn budgets_without_their_estimator_are_refused() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn the_uniform_baseline_is_matched_to_the_final_network_and_fine_tuned_the_same_way() {
+    let (train_set, holdout) = data();
+    let original = trained_lenet(&train_set);
+    let mut cfg = config("macs=0.5x");
+    cfg.baseline = true;
+    let out = temp_dir("baseline");
+    let mut searched = false;
+    let state = adapt(
+        &original,
+        &cfg,
+        &inputs(&train_set, &holdout),
+        &out,
+        false,
+        |e| {
+            if let Event::BaselineSearch = e {
+                searched = true;
+            }
+        },
+    )
+    .unwrap();
+    assert!(searched);
+    let fin = state.final_network.as_ref().unwrap();
+    let base = state.baseline.as_ref().unwrap();
+    assert_eq!(base.matched_on, "macs");
+    assert_eq!(base.matched_target, fin.macs as f64);
+    // Seven factors tried (7/8 .. 1/8); the chosen one is the nearest in MACs.
+    assert_eq!(base.tried.len(), 7);
+    let nearest = base
+        .tried
+        .iter()
+        .map(|(_, v)| (v - fin.macs as f64).abs())
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!((base.record.macs as f64 - fin.macs as f64).abs(), nearest);
+    let k = (base.width_multiplier * 8.0).round() as usize;
+    assert!((1..8).contains(&k), "{}", base.width_multiplier);
+    for (layer, m) in [("conv1", 6), ("conv2", 16), ("fc1", 120), ("fc2", 84)] {
+        assert_eq!(base.record.channels[layer], (m * k).div_ceil(8), "{layer}");
+    }
+    // Fine-tuned like the final network: it learned, and it is saved with its test split.
+    assert!(base.record.accuracy > 0.5, "{}", base.record.accuracy);
+    assert_eq!(base.record.checkpoint, "baseline.safetensors");
+    assert!(out.join("baseline.safetensors").exists() && out.join("baseline.onnx").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "width_multiplier",
+        "matched_on",
+        "accuracy",
+        "macs",
+        "channels",
+        "latency_measured_ms",
+    ] {
+        assert!(
+            summary["baseline"].get(key).is_some(),
+            "baseline lacks {key}"
+        );
+    }
+    // Resuming a finished run changes nothing, baseline included.
+    let resumed = adapt(
+        &original,
+        &cfg,
+        &inputs(&train_set, &holdout),
+        &out,
+        true,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(resumed, state);
+    std::fs::remove_dir_all(&out).unwrap();
+}

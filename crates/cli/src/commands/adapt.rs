@@ -37,6 +37,14 @@ pub struct Args {
     /// A latency table (default: built into <out>/lut.json when latency is budgeted or measured).
     #[arg(long)]
     lut: Option<PathBuf>,
+    /// Build the uniform width-multiplier baseline (every prunable layer shrunk by one factor,
+    /// fine-tuned like the final network, matched to it on measured latency, else on the first
+    /// budget). Default: on when a latency budget is given.
+    #[arg(long, conflicts_with = "no_baseline")]
+    baseline: bool,
+    /// Skip the baseline even with a latency budget.
+    #[arg(long)]
+    no_baseline: bool,
     /// Do not measure each family member's real latency.
     #[arg(long)]
     no_measure: bool,
@@ -145,7 +153,7 @@ pub fn run(args: Args) -> Result<()> {
     let config = AdaptConfig {
         model: args.model.clone(),
         data: source.name().to_string(),
-        budgets,
+        budgets: budgets.clone(),
         initial_reduction: args.initial_reduction,
         decay: args.decay,
         max_iterations: args.iterations,
@@ -156,6 +164,8 @@ pub fn run(args: Args) -> Result<()> {
         learning_rate: args.lr,
         selection,
         seed: args.seed,
+        baseline: args.baseline
+            || (!args.no_baseline && budgets.iter().any(|b| b.resource == Resource::Latency)),
     };
     let inputs = Inputs {
         train: &train_set,
@@ -193,6 +203,15 @@ pub fn run(args: Args) -> Result<()> {
                 }
             }
             Event::Unreachable(message) => bar.println(format!("unreachable: {message}")),
+            Event::BaselineSearch => {
+                bar.set_message("choosing the uniform baseline's width multiplier");
+            }
+            Event::Baseline(b) => bar.println(format!(
+                "baseline: width {:.3} (matched on {}): {}",
+                b.width_multiplier,
+                b.matched_on,
+                describe(&b.record)
+            )),
             Event::LongTerm {
                 epoch,
                 batch,
@@ -210,7 +229,8 @@ pub fn run(args: Args) -> Result<()> {
     bar.finish_and_clear();
     let mut family = vec![state.original.clone()];
     family.extend(state.family.iter().cloned());
-    plots(&args.out, &family, state.final_network.as_ref())?;
+    let baseline = state.baseline.as_ref().map(|b| &b.record);
+    plots(&args.out, &family, state.final_network.as_ref(), baseline)?;
     println!("{:?}", state.status);
     for r in &family {
         println!("{}", describe(r));
@@ -220,6 +240,14 @@ pub fn run(args: Args) -> Result<()> {
             "final (long-term fine-tuned): {}; test accuracy {:.2}%",
             describe(f),
             100.0 * f.test_accuracy.unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(b) = &state.baseline {
+        println!(
+            "baseline (uniform width {:.3}, fine-tuned the same way): {}; test accuracy {:.2}%",
+            b.width_multiplier,
+            describe(&b.record),
+            100.0 * b.record.test_accuracy.unwrap_or(f64::NAN)
         );
     }
     println!("summary {}", args.out.join("summary.json").display());
@@ -268,10 +296,16 @@ fn carve(all: Dataset, holdout: usize, train: usize, seed: u64) -> Result<(Datas
     Ok((part(rest), part(&order[..holdout])))
 }
 
-fn plots(out: &Path, family: &[Record], fin: Option<&Record>) -> Result<()> {
+fn plots(
+    out: &Path,
+    family: &[Record],
+    fin: Option<&Record>,
+    baseline: Option<&Record>,
+) -> Result<()> {
     let pairs: Vec<(f64, f64)> = family
         .iter()
         .chain(fin)
+        .chain(baseline)
         .filter_map(|r| Some((r.latency_measured_ms?, r.latency_predicted_ms?)))
         .collect();
     if !pairs.is_empty() {
@@ -318,6 +352,13 @@ fn plots(out: &Path, family: &[Record], fin: Option<&Record>) -> Result<()> {
             s.push(Series {
                 name: "final, long-term fine-tuned (holdout)".into(),
                 points: vec![f],
+                line: false,
+            });
+        }
+        if let Some(b) = baseline.and_then(|b| Some((x(b)?, 100.0 * b.accuracy))) {
+            s.push(Series {
+                name: "uniform width baseline, same fine-tuning (holdout)".into(),
+                points: vec![b],
                 line: false,
             });
         }

@@ -6,13 +6,16 @@
 //!   `target = current - r0 * original * decay^i` and the [`Estimator`];
 //! * [`search`]: one iteration's candidates (filter count from the estimator, filters by L2
 //!   norm, surgery, short-term fine-tuning, holdout accuracy), in parallel, and the pick;
+//! * [`baseline`]: the uniform width-multiplier baseline matched to the final network;
 //! * [`run`]: the driver: every iteration's network kept (checkpoint + ONNX), `state.json`
 //!   after every iteration for `--resume`, long-term fine-tuning, `summary.json`.
 
+pub mod baseline;
 pub mod budget;
 pub mod run;
 pub mod search;
 
+pub use baseline::BaselineRecord;
 pub use budget::{Budget, Estimator, Limit, Resource, Resources};
 pub use run::{adapt, Event, Inputs, Record, State, Status};
 pub use search::Selection;
@@ -41,6 +44,10 @@ pub struct AdaptConfig {
     pub learning_rate: f32,
     pub selection: Selection,
     pub seed: u64,
+    /// Also build, fine-tune and record the uniform width-multiplier baseline
+    /// ([`baseline`]) matched to the final network.
+    #[serde(default)]
+    pub baseline: bool,
 }
 
 impl Default for AdaptConfig {
@@ -59,6 +66,7 @@ impl Default for AdaptConfig {
             learning_rate: 0.01,
             selection: Selection::Accuracy,
             seed: 1,
+            baseline: false,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! random choice derives from the seed and the iteration, so a resumed run ends where an
 //! uninterrupted one does.
 
+use super::baseline::{self, BaselineRecord, Match};
 use super::budget::{target, Estimator, Resource};
 use super::search::{candidates, pick};
 use super::AdaptConfig;
@@ -68,6 +69,9 @@ pub struct State {
     pub status: Status,
     #[serde(rename = "final")]
     pub final_network: Option<Record>,
+    /// The uniform width-multiplier baseline (when `config.baseline`).
+    #[serde(default)]
+    pub baseline: Option<BaselineRecord>,
 }
 
 /// Progress reports.
@@ -78,6 +82,10 @@ pub enum Event<'a> {
     },
     Chosen(&'a Record),
     Unreachable(&'a str),
+    /// The baseline's width multiplier is being chosen (networks measured or estimated).
+    BaselineSearch,
+    /// The baseline is fine-tuned and recorded.
+    Baseline(&'a BaselineRecord),
     LongTerm {
         epoch: usize,
         batch: usize,
@@ -239,6 +247,7 @@ pub fn adapt(
             family: Vec::new(),
             status: Status::Running,
             final_network: None,
+            baseline: None,
         };
         write_json(&state_path, &state)?;
         (state, original.clone())
@@ -344,31 +353,7 @@ pub fn adapt(
     if state.final_network.is_none() {
         let last = state.family.last().unwrap_or(&state.original).clone();
         let mut tuned = checkpoint::load(&out.join(&last.checkpoint))?;
-        if config.long_term_epochs > 0 {
-            let train_config = TrainConfig {
-                epochs: config.long_term_epochs,
-                batch_size: config.batch_size,
-                learning_rate: config.learning_rate,
-                schedule: Schedule::Cosine,
-                seed: Rng::new(config.seed).fork(u64::MAX).next_u64(),
-                ..TrainConfig::default()
-            };
-            train(&mut tuned, inputs.train, &train_config, |e| {
-                if let joule_nn::train::Event::Batch {
-                    epoch,
-                    batch,
-                    batches,
-                    ..
-                } = e
-                {
-                    on_event(Event::LongTerm {
-                        epoch: *epoch,
-                        batch: *batch,
-                        batches: *batches,
-                    });
-                }
-            })?;
-        }
+        long_term(&mut tuned, inputs, config, &mut on_event)?;
         let accuracy = evaluate(&tuned, inputs.holdout, 256)?.accuracy;
         let checkpoint = save_network(&tuned, out, "final")?;
         let mut rec = record(
@@ -386,8 +371,81 @@ pub fn adapt(
         state.final_network = Some(rec);
         write_json(&state_path, &state)?;
     }
+    if config.baseline && state.baseline.is_none() {
+        on_event(Event::BaselineSearch);
+        let fin = state.final_network.clone().expect("final network recorded");
+        let primary = config.budgets[0].resource;
+        let (matching, target) = match (&inputs.timer, fin.latency_measured_ms) {
+            (Some((timer, measure)), Some(ms)) => (Match::Measured(*timer, measure), ms),
+            _ => (
+                Match::Estimated(&estimator, primary),
+                first_value(&fin, primary),
+            ),
+        };
+        let levels = grid_levels(&grid, config.levels);
+        let (k, mut uniform, tried) = baseline::choose(original, levels, &matching, target)?;
+        long_term(&mut uniform, inputs, config, &mut on_event)?;
+        let accuracy = evaluate(&uniform, inputs.holdout, 256)?.accuracy;
+        let checkpoint = save_network(&uniform, out, "baseline")?;
+        let mut rec = record(&uniform, 0, accuracy, &estimator, inputs, checkpoint)?;
+        if let Some(test) = inputs.test {
+            rec.test_accuracy = Some(evaluate(&uniform, test, 256)?.accuracy);
+        }
+        let entry = BaselineRecord {
+            width_multiplier: k as f64 / levels as f64,
+            matched_on: matching.name(),
+            matched_target: target,
+            tried,
+            record: rec,
+        };
+        on_event(Event::Baseline(&entry));
+        state.baseline = Some(entry);
+        write_json(&state_path, &state)?;
+    }
     write_json(&out.join("summary.json"), &summary(&state))?;
     Ok(state)
+}
+
+/// The number of levels of the channel grid (the most counts any layer has), else `levels`.
+fn grid_levels(grid: &ChannelGrid, levels: usize) -> usize {
+    grid.layers.values().map(Vec::len).max().unwrap_or(levels)
+}
+
+/// Long-term fine-tuning (NetAdapt's final network and the baseline alike): the same epochs,
+/// batch size, learning rate, cosine schedule and shuffling seed.
+fn long_term(
+    network: &mut Network,
+    inputs: &Inputs<'_>,
+    config: &AdaptConfig,
+    on_event: &mut impl FnMut(Event<'_>),
+) -> Result<(), CompressError> {
+    if config.long_term_epochs == 0 {
+        return Ok(());
+    }
+    let train_config = TrainConfig {
+        epochs: config.long_term_epochs,
+        batch_size: config.batch_size,
+        learning_rate: config.learning_rate,
+        schedule: Schedule::Cosine,
+        seed: Rng::new(config.seed).fork(u64::MAX).next_u64(),
+        ..TrainConfig::default()
+    };
+    train(network, inputs.train, &train_config, |e| {
+        if let joule_nn::train::Event::Batch {
+            epoch,
+            batch,
+            batches,
+            ..
+        } = e
+        {
+            on_event(Event::LongTerm {
+                epoch: *epoch,
+                batch: *batch,
+                batches: *batches,
+            });
+        }
+    })?;
+    Ok(())
 }
 
 /// A record's value of resource `r`.
@@ -412,5 +470,6 @@ pub fn summary(state: &State) -> serde_json::Value {
         "status": state.status,
         "family": family,
         "final": state.final_network,
+        "baseline": state.baseline,
     })
 }
