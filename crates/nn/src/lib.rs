@@ -2,9 +2,12 @@
 //!
 //! A [`Network`] runs an IR [`joule_model::Graph`] (from the zoo, an ONNX file or a
 //! checkpoint) forward and backward on kernels written over the `gemm` crate (im2col + gemm,
-//! rayon over the batch). [`train()`](train::train) fits it to a [`Dataset`] loaded from IDX files
-//! with [`Sgd`] or [`Adam`]; [`prune`] holds weight masks and filter surgery; [`checkpoint`]
-//! saves and loads safetensors files that carry the graph in their metadata.
+//! rayon over the batch). [`Network::forward`] is the inference path (CONV/FC fused with the
+//! batch norm and activation after them, buffers reused); [`Network::trace`] keeps every
+//! node's output for a backward pass. [`train()`](train::train) fits it to a [`Dataset`]
+//! loaded from IDX files with [`Sgd`] or [`Adam`]; [`prune`] holds weight masks and filter
+//! surgery; [`checkpoint`] saves and loads safetensors files that carry the graph in their
+//! metadata.
 //!
 //! ```
 //! use joule_model::zoo;
