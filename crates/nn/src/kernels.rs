@@ -9,6 +9,10 @@ thread_local! {
     static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
+/// Values of scratch buffer a thread keeps between calls (16 MiB); a larger one, for a big
+/// network's early layers, is freed after use.
+const SCRATCH_KEPT: usize = 4 << 20;
+
 /// Runs `f` on this thread's scratch buffer cut to `len` values (their contents are
 /// whatever an earlier call left). A nested call gets a fresh buffer.
 pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
@@ -17,7 +21,9 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
         buffer.resize(len, 0.0);
     }
     let result = f(&mut buffer[..len]);
-    SCRATCH.set(buffer);
+    if buffer.len() <= SCRATCH_KEPT {
+        SCRATCH.set(buffer);
+    }
     result
 }
 
