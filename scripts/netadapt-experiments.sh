@@ -1,26 +1,45 @@
 #!/usr/bin/env bash
 # NetAdapt experiments of issue 6 (docs/netadapt.md): vgg-small on Fashion-MNIST adapted to
-# a 50% latency budget (measured LUT on this CPU), to a 50% MAC budget (MAC-guided vs
-# latency-guided), and to a 50% energy budget on eyeriss. Results under docs/netadapt/.
+# a 50% latency budget (measured LUT on this CPU) against the uniform width-multiplier
+# baseline, to a 50% MAC budget (MAC-guided vs latency-guided), and to a 50% energy budget on
+# eyeriss. Results under docs/netadapt/<model>/.
+#
+#   scripts/netadapt-experiments.sh                      # vgg-small, the trained checkpoint
+#   CHECKPOINT=path.safetensors SAMPLES=10000 HOLDOUT=1000 scripts/netadapt-experiments.sh
+#
+# CHECKPOINT: a trained model (default target/prune-experiments/<model>-<data>.safetensors,
+# else trained here for EPOCHS). RUNS: which budgets ("latency macs energy").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-J=${JOULE:-target/debug/joule}
-OUT=${OUT:-docs/netadapt/${MODEL:-vgg-small}}
-EPOCHS=${EPOCHS:-2}
+J=${JOULE:-target/release/joule}
 MODEL=${MODEL:-vgg-small}
 DATA=${DATA:-fashion-mnist}
+OUT=${OUT:-docs/netadapt/$MODEL}
+EPOCHS=${EPOCHS:-2}
+CHECKPOINT=${CHECKPOINT:-target/prune-experiments/$MODEL-$DATA.safetensors}
 # Training images for short/long-term fine-tuning (0: the whole training split minus holdout).
 SAMPLES=${SAMPLES:-0}
+HOLDOUT=${HOLDOUT:-2000}
+ITERATIONS=${ITERATIONS:-30}
+R0=${R0:-0.1}
+SHORT=${SHORT:-20}
+LONG=${LONG:-1}
+RUNS=${RUNS:-latency macs energy}
 mkdir -p "$OUT"
 uptime | tee "$OUT/load.txt"
-[ -f "$OUT/$MODEL-$DATA.safetensors" ] || \
-  $J train --model "$MODEL" --data "$DATA" --epochs "$EPOCHS" --seed 1 --out "$OUT/$MODEL-$DATA.safetensors"
-$J lut build "$OUT/$MODEL-$DATA.safetensors" --levels 8 --out "$OUT/$MODEL.lut.json"
-COMMON=(--model "$OUT/$MODEL-$DATA.safetensors" --data "$DATA" --lut "$OUT/$MODEL.lut.json"
-        --holdout 2000 --short-term-batches 20 --long-term-epochs 1 --initial-reduction 0.1 --decay 0.96 --seed 1 --train-samples "$SAMPLES")
-for run in "latency latency=0.5x" "macs macs=0.5x" "energy energy=0.5x"; do
-  set -- $run
-  rm -rf "$OUT/$1"
-  $J adapt "${COMMON[@]}" --budget "$2" --out "$OUT/$1" | tee "$OUT/$1.txt"
-  uptime | tee -a "$OUT/load.txt"
+if [ ! -f "$CHECKPOINT" ]; then
+  CHECKPOINT="$OUT/$MODEL-$DATA.safetensors"
+  [ -f "$CHECKPOINT" ] || \
+    $J train --model "$MODEL" --data "$DATA" --epochs "$EPOCHS" --seed 1 --out "$CHECKPOINT"
+fi
+[ -f "$OUT/$MODEL.lut.json" ] || \
+  $J lut build "$CHECKPOINT" --levels 8 --out "$OUT/$MODEL.lut.json" | tail -1 | tee -a "$OUT/load.txt"
+COMMON=(--model "$CHECKPOINT" --data "$DATA" --lut "$OUT/$MODEL.lut.json" --holdout "$HOLDOUT"
+        --short-term-batches "$SHORT" --long-term-epochs "$LONG" --initial-reduction "$R0"
+        --decay 0.96 --iterations "$ITERATIONS" --seed 1 --train-samples "$SAMPLES")
+for run in $RUNS; do
+  # The latency run also builds the uniform width-multiplier baseline (on by default).
+  rm -rf "${OUT:?}/$run"
+  $J adapt "${COMMON[@]}" --budget "$run=0.5x" --out "$OUT/$run" | tee "$OUT/$run.txt"
+  echo "after $run: $(uptime)" | tee -a "$OUT/load.txt"
 done
