@@ -25,6 +25,8 @@ R0=${R0:-0.1}
 SHORT=${SHORT:-20}
 LONG=${LONG:-1}
 RUNS=${RUNS:-latency macs energy}
+# Budget as a fraction of the original; results in <run>/ (0.5) or <run>-<fraction>/.
+FRACTION=${FRACTION:-0.5}
 mkdir -p "$OUT"
 uptime | tee "$OUT/load.txt"
 if [ ! -f "$CHECKPOINT" ]; then
@@ -39,7 +41,8 @@ COMMON=(--model "$CHECKPOINT" --data "$DATA" --lut "$OUT/$MODEL.lut.json" --hold
         --decay 0.96 --iterations "$ITERATIONS" --seed 1 --train-samples "$SAMPLES")
 for run in $RUNS; do
   # The latency run also builds the uniform width-multiplier baseline (on by default).
-  rm -rf "${OUT:?}/$run"
-  $J adapt "${COMMON[@]}" --budget "$run=0.5x" --out "$OUT/$run" | tee "$OUT/$run.txt"
-  echo "after $run: $(uptime)" | tee -a "$OUT/load.txt"
+  dir=$run; [ "$FRACTION" = 0.5 ] || dir=$run-$FRACTION
+  rm -rf "${OUT:?}/$dir"
+  $J adapt "${COMMON[@]}" --budget "$run=${FRACTION}x" --out "$OUT/$dir" | tee "$OUT/$dir.txt"
+  echo "after $dir: $(uptime)" | tee -a "$OUT/load.txt"
 done
