@@ -40,9 +40,11 @@ COMMON=(--model "$CHECKPOINT" --data "$DATA" --lut "$OUT/$MODEL.lut.json" --hold
         --short-term-batches "$SHORT" --long-term-epochs "$LONG" --initial-reduction "$R0"
         --decay 0.96 --iterations "$ITERATIONS" --seed 1 --train-samples "$SAMPLES")
 for run in $RUNS; do
-  # The latency run also builds the uniform width-multiplier baseline (on by default).
+  # The latency run also builds the uniform width-multiplier baseline (on by default) and
+  # fine-tunes it at every width (its accuracy-latency curve).
+  extra=(); [ "$run" = latency ] && extra=(--baseline-curve)
   dir=$run; [ "$FRACTION" = 0.5 ] || dir=$run-$FRACTION
   rm -rf "${OUT:?}/$dir"
-  $J adapt "${COMMON[@]}" --budget "$run=${FRACTION}x" --out "$OUT/$dir" | tee "$OUT/$dir.txt"
+  $J adapt "${COMMON[@]}" "${extra[@]}" --budget "$run=${FRACTION}x" --out "$OUT/$dir" | tee "$OUT/$dir.txt"
   echo "after $dir: $(uptime)" | tee -a "$OUT/load.txt"
 done

@@ -363,6 +363,7 @@ fn the_uniform_baseline_is_matched_to_the_final_network_and_fine_tuned_the_same_
     let original = trained_lenet(&train_set);
     let mut cfg = config("macs=0.5x");
     cfg.baseline = true;
+    cfg.baseline_curve = true;
     let out = temp_dir("baseline");
     let mut searched = false;
     let state = adapt(
@@ -415,6 +416,28 @@ fn the_uniform_baseline_is_matched_to_the_final_network_and_fine_tuned_the_same_
             "baseline lacks {key}"
         );
     }
+    // The curve: every width, widest first, each fine-tuned and saved; the matched one in it.
+    let widths: Vec<f64> = state
+        .baseline_curve
+        .iter()
+        .map(|b| b.width_multiplier)
+        .collect();
+    assert_eq!(
+        widths,
+        (1..8).rev().map(|k| k as f64 / 8.0).collect::<Vec<_>>()
+    );
+    assert!(state.baseline_curve.contains(base));
+    for (b, (width, macs)) in state.baseline_curve.iter().zip(&base.tried) {
+        assert_eq!((b.width_multiplier, b.record.macs as f64), (*width, *macs));
+        assert!(
+            out.join(&b.record.checkpoint).exists(),
+            "{}",
+            b.record.checkpoint
+        );
+        assert!(b.record.test_accuracy.is_none(), "no test split was given");
+    }
+    assert!(out.join("baseline_1of8.safetensors").exists());
+    assert_eq!(summary["baseline_curve"].as_array().unwrap().len(), 7);
     // Resuming a finished run changes nothing, baseline included.
     let resumed = adapt(
         &original,

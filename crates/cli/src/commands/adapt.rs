@@ -42,6 +42,10 @@ pub struct Args {
     /// budget). Default: on when a latency budget is given.
     #[arg(long, conflicts_with = "no_baseline")]
     baseline: bool,
+    /// Also fine-tune the uniform network of every width (the baseline's accuracy-latency
+    /// curve; implies --baseline).
+    #[arg(long, conflicts_with = "no_baseline")]
+    baseline_curve: bool,
     /// Skip the baseline even with a latency budget.
     #[arg(long)]
     no_baseline: bool,
@@ -164,7 +168,9 @@ pub fn run(args: Args) -> Result<()> {
         learning_rate: args.lr,
         selection,
         seed: args.seed,
+        baseline_curve: args.baseline_curve,
         baseline: args.baseline
+            || args.baseline_curve
             || (!args.no_baseline && budgets.iter().any(|b| b.resource == Resource::Latency)),
     };
     let inputs = Inputs {
@@ -194,24 +200,20 @@ pub fn run(args: Args) -> Result<()> {
                 bar.set_position(iteration as u64 - 1);
                 bar.set_message("short-term fine-tuning the candidates");
             }
-            Event::Chosen(r) => {
-                let line = describe(r);
-                if bar.is_hidden() {
-                    eprintln!("{line}")
-                } else {
-                    bar.println(line)
-                }
-            }
-            Event::Unreachable(message) => bar.println(format!("unreachable: {message}")),
+            Event::Chosen(r) => say(&bar, describe(r)),
+            Event::Unreachable(message) => say(&bar, format!("unreachable: {message}")),
             Event::BaselineSearch => {
                 bar.set_message("choosing the uniform baseline's width multiplier");
             }
-            Event::Baseline(b) => bar.println(format!(
-                "baseline: width {:.3} (matched on {}): {}",
-                b.width_multiplier,
-                b.matched_on,
-                describe(&b.record)
-            )),
+            Event::Baseline(b) => say(
+                &bar,
+                format!(
+                    "baseline: width {:.3} (matched on {}): {}",
+                    b.width_multiplier,
+                    b.matched_on,
+                    describe(&b.record)
+                ),
+            ),
             Event::LongTerm {
                 epoch,
                 batch,
@@ -230,7 +232,14 @@ pub fn run(args: Args) -> Result<()> {
     let mut family = vec![state.original.clone()];
     family.extend(state.family.iter().cloned());
     let baseline = state.baseline.as_ref().map(|b| &b.record);
-    plots(&args.out, &family, state.final_network.as_ref(), baseline)?;
+    let curve: Vec<&Record> = state.baseline_curve.iter().map(|b| &b.record).collect();
+    plots(
+        &args.out,
+        &family,
+        state.final_network.as_ref(),
+        baseline,
+        &curve,
+    )?;
     println!("{:?}", state.status);
     for r in &family {
         println!("{}", describe(r));
@@ -252,6 +261,15 @@ pub fn run(args: Args) -> Result<()> {
     }
     println!("summary {}", args.out.join("summary.json").display());
     Ok(())
+}
+
+/// A line above the progress bar, or on stderr when the bar is hidden (not a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}")
+    } else {
+        bar.println(line)
+    }
 }
 
 fn describe(r: &Record) -> String {
@@ -301,6 +319,7 @@ fn plots(
     family: &[Record],
     fin: Option<&Record>,
     baseline: Option<&Record>,
+    curve: &[&Record],
 ) -> Result<()> {
     let pairs: Vec<(f64, f64)> = family
         .iter()
@@ -360,6 +379,17 @@ fn plots(
                 name: "uniform width baseline, same fine-tuning (holdout)".into(),
                 points: vec![b],
                 line: false,
+            });
+        }
+        let points: Vec<(f64, f64)> = curve
+            .iter()
+            .filter_map(|b| Some((x(b)?, 100.0 * b.accuracy)))
+            .collect();
+        if !points.is_empty() {
+            s.push(Series {
+                name: "uniform width baseline, every width (holdout)".into(),
+                points,
+                line: true,
             });
         }
         s

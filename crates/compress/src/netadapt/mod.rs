@@ -48,6 +48,10 @@ pub struct AdaptConfig {
     /// ([`baseline`]) matched to the final network.
     #[serde(default)]
     pub baseline: bool,
+    /// With `baseline`: also fine-tune the uniform network of every width multiplier (the
+    /// baseline's accuracy-latency curve, to compare at equal latency).
+    #[serde(default)]
+    pub baseline_curve: bool,
 }
 
 impl Default for AdaptConfig {
@@ -67,6 +71,7 @@ impl Default for AdaptConfig {
             selection: Selection::Accuracy,
             seed: 1,
             baseline: false,
+            baseline_curve: false,
         }
     }
 }

@@ -72,6 +72,9 @@ pub struct State {
     /// The uniform width-multiplier baseline (when `config.baseline`).
     #[serde(default)]
     pub baseline: Option<BaselineRecord>,
+    /// Every width multiplier fine-tuned (when `config.baseline_curve`), widest first.
+    #[serde(default)]
+    pub baseline_curve: Vec<BaselineRecord>,
 }
 
 /// Progress reports.
@@ -248,6 +251,7 @@ pub fn adapt(
             status: Status::Running,
             final_network: None,
             baseline: None,
+            baseline_curve: Vec::new(),
         };
         write_json(&state_path, &state)?;
         (state, original.clone())
@@ -383,27 +387,95 @@ pub fn adapt(
             ),
         };
         let levels = grid_levels(&grid, config.levels);
-        let (k, mut uniform, tried) = baseline::choose(original, levels, &matching, target)?;
-        long_term(&mut uniform, inputs, config, &mut on_event)?;
-        let accuracy = evaluate(&uniform, inputs.holdout, 256)?.accuracy;
-        let checkpoint = save_network(&uniform, out, "baseline")?;
-        let mut rec = record(&uniform, 0, accuracy, &estimator, inputs, checkpoint)?;
-        if let Some(test) = inputs.test {
-            rec.test_accuracy = Some(evaluate(&uniform, test, 256)?.accuracy);
-        }
+        let (k, uniform, tried) = baseline::choose(original, levels, &matching, target)?;
+        let (record, _) = tuned_baseline(
+            uniform,
+            k,
+            levels,
+            true,
+            &estimator,
+            inputs,
+            config,
+            out,
+            &mut on_event,
+        )?;
         let entry = BaselineRecord {
             width_multiplier: k as f64 / levels as f64,
             matched_on: matching.name(),
             matched_target: target,
             tried,
-            record: rec,
+            record,
         };
         on_event(Event::Baseline(&entry));
         state.baseline = Some(entry);
         write_json(&state_path, &state)?;
     }
+    if config.baseline && config.baseline_curve && state.baseline_curve.is_empty() {
+        let chosen = state.baseline.clone().expect("baseline recorded");
+        let levels = grid_levels(&grid, config.levels);
+        let mut curve = Vec::new();
+        for k in (1..levels).rev() {
+            let width = k as f64 / levels as f64;
+            if (width - chosen.width_multiplier).abs() < 1e-12 {
+                curve.push(chosen.clone());
+                continue;
+            }
+            let uniform = baseline::uniform(original, k, levels)?;
+            let (record, _) = tuned_baseline(
+                uniform,
+                k,
+                levels,
+                false,
+                &estimator,
+                inputs,
+                config,
+                out,
+                &mut on_event,
+            )?;
+            let entry = BaselineRecord {
+                width_multiplier: width,
+                matched_on: chosen.matched_on.clone(),
+                matched_target: chosen.matched_target,
+                tried: Vec::new(),
+                record,
+            };
+            on_event(Event::Baseline(&entry));
+            curve.push(entry);
+        }
+        state.baseline_curve = curve;
+        write_json(&state_path, &state)?;
+    }
     write_json(&out.join("summary.json"), &summary(&state))?;
     Ok(state)
+}
+
+/// Fine-tunes a uniform network like the final one, saves it (`baseline.*` for the `matched`
+/// width, `baseline_<k>of<levels>.*` for the others) and records it.
+#[allow(clippy::too_many_arguments)]
+fn tuned_baseline(
+    mut network: Network,
+    k: usize,
+    levels: usize,
+    matched: bool,
+    estimator: &Estimator<'_>,
+    inputs: &Inputs<'_>,
+    config: &AdaptConfig,
+    out: &Path,
+    on_event: &mut impl FnMut(Event<'_>),
+) -> Result<(Record, Network), CompressError> {
+    long_term(&mut network, inputs, config, on_event)?;
+    let accuracy = evaluate(&network, inputs.holdout, 256)?.accuracy;
+    let stem = if matched {
+        "baseline".to_string()
+    } else {
+        format!("baseline_{k}of{levels}")
+    };
+    let checkpoint = save_network(&network, out, &stem)?;
+    let mut rec = record(&network, 0, accuracy, estimator, inputs, checkpoint)?;
+    if let Some(test) = inputs.test {
+        rec.test_accuracy = Some(evaluate(&network, test, 256)?.accuracy);
+    }
+    Ok((rec, network))
 }
 
 /// The number of levels of the channel grid (the most counts any layer has), else `levels`.
@@ -471,5 +543,6 @@ pub fn summary(state: &State) -> serde_json::Value {
         "family": family,
         "final": state.final_network,
         "baseline": state.baseline,
+        "baseline_curve": state.baseline_curve,
     })
 }
