@@ -90,6 +90,16 @@ impl Match<'_> {
     }
 }
 
+/// The width [`choose`] picked.
+pub struct Choice {
+    /// The factor: every prunable layer keeps `k / levels` of its filters.
+    pub k: usize,
+    /// The uniform network (not yet fine-tuned).
+    pub network: Network,
+    /// Every `(k / levels, value of the matched resource)` tried, widest first.
+    pub tried: Vec<(f64, f64)>,
+}
+
 /// The factor `k` (1..levels-1) whose uniform network is nearest `target` on `matching`
 /// (ties: the larger `k`), with that network and every `(k / levels, value)` tried.
 pub fn choose(
@@ -97,7 +107,7 @@ pub fn choose(
     levels: usize,
     matching: &Match<'_>,
     target: f64,
-) -> Result<(usize, Network, Vec<(f64, f64)>), CompressError> {
+) -> Result<Choice, CompressError> {
     let mut best: Option<(usize, Network, f64)> = None;
     let mut tried = Vec::new();
     for k in (1..levels).rev() {
@@ -109,10 +119,10 @@ pub fn choose(
             best = Some((k, candidate, distance));
         }
     }
-    let (k, chosen, _) = best.ok_or_else(|| {
+    let (k, network, _) = best.ok_or_else(|| {
         CompressError::config("baseline", "needs at least 2 levels in the channel grid")
     })?;
-    Ok((k, chosen, tried))
+    Ok(Choice { k, network, tried })
 }
 
 #[cfg(test)]
@@ -158,7 +168,11 @@ mod tests {
         let estimator = Estimator::new(None, None);
         let matching = Match::Estimated(&estimator, Resource::Macs);
         let half = matching.value(&uniform(&network, 4, 8).unwrap()).unwrap();
-        let (k, chosen, tried) = choose(&network, 8, &matching, half + 1.0).unwrap();
+        let Choice {
+            k,
+            network: chosen,
+            tried,
+        } = choose(&network, 8, &matching, half + 1.0).unwrap();
         assert_eq!(k, 4);
         assert_eq!(matching.value(&chosen).unwrap(), half);
         assert_eq!(tried.len(), 7);

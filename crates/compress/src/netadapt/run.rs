@@ -387,8 +387,12 @@ pub fn adapt(
             ),
         };
         let levels = grid_levels(&grid, config.levels);
-        let (k, uniform, tried) = baseline::choose(original, levels, &matching, target)?;
-        let (record, _) = tuned_baseline(
+        let baseline::Choice {
+            k,
+            network: uniform,
+            tried,
+        } = baseline::choose(original, levels, &matching, target)?;
+        let record = tuned_baseline(
             uniform,
             k,
             levels,
@@ -421,7 +425,7 @@ pub fn adapt(
                 continue;
             }
             let uniform = baseline::uniform(original, k, levels)?;
-            let (record, _) = tuned_baseline(
+            let record = tuned_baseline(
                 uniform,
                 k,
                 levels,
@@ -462,7 +466,7 @@ fn tuned_baseline(
     config: &AdaptConfig,
     out: &Path,
     on_event: &mut impl FnMut(Event<'_>),
-) -> Result<(Record, Network), CompressError> {
+) -> Result<Record, CompressError> {
     long_term(&mut network, inputs, config, on_event)?;
     let accuracy = evaluate(&network, inputs.holdout, 256)?.accuracy;
     let stem = if matched {
@@ -475,7 +479,7 @@ fn tuned_baseline(
     if let Some(test) = inputs.test {
         rec.test_accuracy = Some(evaluate(&network, test, 256)?.accuracy);
     }
-    Ok((rec, network))
+    Ok(rec)
 }
 
 /// The number of levels of the channel grid (the most counts any layer has), else `levels`.
