@@ -30,7 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for name in ["lenet5", "vgg-small"] {
         let network = Network::new(zoo::build(name)?, 1)?;
         joule_onnx::export_file(network.graph(), &out.join(format!("{name}.onnx")))?;
-        let sample = network.graph().input_shape.ok_or("model without input shape")?;
+        let sample = network
+            .graph()
+            .input_shape
+            .ok_or("model without input shape")?;
         for (batch, repeats) in [(1, 200), (64, 20)] {
             let shape = Shape { n: batch, ..sample };
             let input = FeatureMap::new(shape, vec![0.5; shape.elements() as usize])?;
