@@ -2,6 +2,7 @@
 //! its own module under `commands/` and turns validated arguments into library calls.
 
 mod commands;
+mod data_args;
 mod load;
 mod output;
 

@@ -3,14 +3,15 @@
 //! the latency table's validation and SVG plots.
 
 use crate::commands::lut::Timing;
-use crate::commands::train::{init_threads, load_network, parse_data};
+use crate::commands::train::{init_threads, load_network};
+use crate::data_args::DataArgs;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use joule_compress::lut::{self, ChannelGrid, LatencyTable, WallClock};
 use joule_compress::netadapt::{
     adapt, AdaptConfig, Budget, Event, Inputs, Record, Resource, Selection,
 };
-use joule_nn::{data, Dataset, Rng, Split};
+use joule_nn::{Dataset, Rng, Split};
 use joule_report::{scatter_svg, Scatter, Series};
 use std::path::{Path, PathBuf};
 
@@ -19,12 +20,8 @@ pub struct Args {
     /// A trained model: a .safetensors checkpoint (or zoo name / .onnx with weights).
     #[arg(long)]
     model: String,
-    /// mnist or fashion-mnist.
-    #[arg(long)]
-    data: String,
-    /// Folder holding the datasets (default: $JOULE_DATA, else data/).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    dataset: DataArgs,
     /// kind=value: latency=0.5x, energy=0.4x, macs=200000, weights=0.3x (repeatable).
     #[arg(long, required = true)]
     budget: Vec<String>,
@@ -99,7 +96,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let source = parse_data(&args.data)?;
+    let source = args.dataset.source()?;
     init_threads(args.train_threads)?;
     let budgets: Vec<Budget> = args
         .budget
@@ -112,7 +109,7 @@ pub fn run(args: Args) -> Result<()> {
         other => bail!("--selection: unknown {other:?} (expected accuracy or drop-per-resource)"),
     };
     let original = load_network(&args.model, args.seed)?;
-    let dir = data::data_dir(args.data_dir.as_deref());
+    let dir = args.dataset.dir();
     let (train_set, holdout) = carve(
         source.load(&dir, Split::Train)?,
         args.holdout,

@@ -2,14 +2,15 @@
 //! accuracy-energy trade-off on one or more hardware models. docs/eliminate.md documents the
 //! output folder and `summary.json`.
 
-use super::train::{init_threads, parse_data};
+use super::train::init_threads;
+use crate::data_args::DataArgs;
 use crate::load;
 use anyhow::{bail, Context, Result};
 use joule_compress::eliminate::pareto::{pareto, ParetoPoint};
 use joule_compress::eliminate::sweep::{Energy, Reference};
 use joule_compress::eliminate::{layer, Config, Eliminator, LayerSweep, Point};
 use joule_energy::spec;
-use joule_nn::{data, Network, Split};
+use joule_nn::{Network, Split};
 use joule_report::curves::{curves_svg, Curve, Curves};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,12 +21,8 @@ pub struct Args {
     /// A trained model: a .safetensors checkpoint (from `joule train`) or an .onnx file.
     #[arg(long)]
     model: String,
-    /// mnist or fashion-mnist.
-    #[arg(long)]
-    data: String,
-    /// Folder holding the datasets (default: $JOULE_DATA, else data/).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    dataset: DataArgs,
     /// The layer whose neurons to eliminate (fully connected, or CONV channels), a comma-separated
     /// list, or `all` for every eliminable layer.
     #[arg(long, default_value = "all")]
@@ -52,7 +49,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let source = parse_data(&args.data)?;
+    let source = args.dataset.source()?;
     let hardware = args
         .hw
         .split(',')
@@ -89,7 +86,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let network = Network::new(graph, config.seed).with_context(|| args.model.clone())?;
-    let dir = data::data_dir(args.data_dir.as_deref());
+    let dir = args.dataset.dir();
     let train = source.load(&dir, Split::Train)?;
     let test = source.load(&dir, Split::Test)?;
     std::fs::create_dir_all(&args.out)

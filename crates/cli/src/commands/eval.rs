@@ -1,23 +1,19 @@
 //! `joule eval`: test accuracy and confusion matrix of a trained model.
 
-use super::train::{init_threads, load_network, parse_data};
+use super::train::{init_threads, load_network};
+use crate::data_args::DataArgs;
 use crate::output::{Format, FormatArgs};
 use anyhow::Result;
-use joule_nn::{data, evaluate, Split};
+use joule_nn::{evaluate, Split};
 use joule_report::Table;
-use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// A .safetensors checkpoint (from `joule train`) or an .onnx file with weights.
     #[arg(long)]
     model: String,
-    /// mnist or fashion-mnist.
-    #[arg(long)]
-    data: String,
-    /// Folder holding the datasets (default: $JOULE_DATA, else data/).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    dataset: DataArgs,
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
     /// Worker threads (default: all cores).
@@ -28,9 +24,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let source = parse_data(&args.data)?;
+    let source = args.dataset.source()?;
     init_threads(args.threads)?;
-    let test_set = source.load(&data::data_dir(args.data_dir.as_deref()), Split::Test)?;
+    let test_set = source.load(&args.dataset.dir(), Split::Test)?;
     let network = load_network(&args.model, 0)?;
     let eval = evaluate(&network, &test_set, args.batch_size)?;
     let classes = eval.confusion.len();

@@ -3,7 +3,8 @@
 //! (`summary.json`, `history.json`, the pruned model as ONNX and checkpoint, SVG charts and a
 //! poster-style table).
 
-use super::train::{init_threads, parse_data};
+use super::train::init_threads;
+use crate::data_args::parse_data;
 use crate::load;
 use anyhow::{bail, Context, Result};
 use joule_compress::run::{load_state, Inputs, Limit, Record, State};

@@ -1,13 +1,12 @@
 //! `joule train`: fits a model (zoo name, ONNX file or checkpoint) to a dataset and saves a
 //! safetensors checkpoint.
 
+use crate::data_args::DataArgs;
 use crate::load;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use joule_nn::train::Event;
-use joule_nn::{
-    checkpoint, data, evaluate, recipe, train, DataSource, Network, OptimizerConfig, Split,
-};
+use joule_nn::{checkpoint, evaluate, recipe, train, Network, OptimizerConfig, Split};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -15,12 +14,8 @@ pub struct Args {
     /// A zoo name (lenet5, lenet300, vgg-small, ...), an .onnx file or a .safetensors checkpoint.
     #[arg(long)]
     model: String,
-    /// mnist or fashion-mnist.
-    #[arg(long)]
-    data: String,
-    /// Folder holding the datasets (default: $JOULE_DATA, else data/).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    dataset: DataArgs,
     /// Epochs (default: the model's recipe).
     #[arg(long)]
     epochs: Option<usize>,
@@ -47,9 +42,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let source = parse_data(&args.data)?;
+    let source = args.dataset.source()?;
     init_threads(args.threads)?;
-    let dir = data::data_dir(args.data_dir.as_deref());
+    let dir = args.dataset.dir();
     let train_set = source.load(&dir, Split::Train)?;
     let test_set = source.load(&dir, Split::Test)?;
     let mut config = recipe::recipe(&args.model, source);
@@ -130,12 +125,6 @@ pub fn run(args: Args) -> Result<()> {
         args.out.display()
     );
     Ok(())
-}
-
-pub(crate) fn parse_data(name: &str) -> Result<DataSource> {
-    DataSource::parse(name).with_context(|| {
-        format!("--data: unknown dataset {name:?} (expected mnist or fashion-mnist)")
-    })
 }
 
 pub(crate) fn init_threads(threads: Option<usize>) -> Result<()> {
