@@ -2,22 +2,11 @@
 //! (scripts/fetch-data.sh; missing data fails): the documented outputs, `--resume` from a
 //! state left by an interrupted run, the uniform baseline, and one-line errors with exit 2.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{joule, stderr};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-fn joule() -> Command {
-    let mut cmd = Command::cargo_bin("joule").unwrap();
-    cmd.env(
-        "JOULE_DATA",
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"),
-    );
-    cmd
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use std::path::Path;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

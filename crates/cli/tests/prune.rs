@@ -1,21 +1,9 @@
 //! `joule prune` end to end on the MNIST digits (scripts/fetch-data.sh; missing data fails):
 //! the documented outputs, resume from the command line, and one-line errors.
 
-use assert_cmd::Command;
-use std::path::PathBuf;
+mod common;
 
-fn joule() -> Command {
-    let mut cmd = Command::cargo_bin("joule").unwrap();
-    cmd.env(
-        "JOULE_DATA",
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"),
-    );
-    cmd
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{joule, stderr};
 
 #[test]
 fn prunes_writes_the_documented_outputs_and_resumes() {

@@ -1,17 +1,9 @@
 //! `joule train` and `joule eval` end to end on the MNIST digits that scripts/fetch-data.sh
 //! fetches (scripts/test.sh runs it first; missing data fails, naming the script).
 
-use assert_cmd::Command;
-use std::path::PathBuf;
+mod common;
 
-fn joule() -> Command {
-    let mut cmd = Command::cargo_bin("joule").unwrap();
-    cmd.env(
-        "JOULE_DATA",
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"),
-    );
-    cmd
-}
+use common::joule;
 
 #[test]
 fn trains_saves_and_evaluates_a_checkpoint() {
