@@ -154,7 +154,11 @@ pub struct PassUnit {
     pub dram_words: [f64; 3],
     /// Buffer reads per pass (a value read twice in one pass counts twice).
     pub buffer_reads: [f64; 3],
-    /// Array (inter-PE network) deliveries per pass.
+    /// Array (inter-PE network) accesses per pass. Table IV of ISCA'16 prices the array as
+    /// *inter-PE* communication, so: an ifmap or filter value read once from the buffer and
+    /// delivered to `k > 1` PEs counts `k`; one delivered to a single PE counts nothing (the
+    /// buffer read already brings it there, as in the authors' analysis model); a psum
+    /// counts its PE-to-PE hops, `c - 1` for `c` PEs accumulating it (the `ab(c-1)` term).
     pub array_reads: [f64; 3],
     /// Buffer space one pass needs (words).
     pub buffer_footprint: [f64; 3],
@@ -298,7 +302,9 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
     let segment = ceil_div(d.s, fold_s);
     let rows_per_fold = d.p as f64 / fold_w as f64;
     let rows_buf = ceil_div(d.p, fold_w);
-    let set_pes = (ceil_div(d.r, fold_h) * ceil_div(d.p, fold_w)) as f64;
+    let set_rows = ceil_div(d.r, fold_h) as f64;
+    let set_cols = ceil_div(d.p, fold_w) as f64;
+    let set_pes = set_rows * set_cols;
     let in_rows = |out_rows: f64| (out_rows - 1.0) * d.stride_h as f64 + d.eff_r as f64;
     // Replica choices: for every split of the spare vertical replication between channels
     // and filters, the most replicas that fit, and any fewer (down to half) that divide the
@@ -332,7 +338,9 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             array_reads: [
                 ifms_avg * d.in_cols as f64 * set_pes * fh,
                 ifms_avg * ofms_avg * d.s as f64 * set_pes * fold_h as f64,
-                ofms_avg * d.q as f64 * set_pes * fh,
+                // A psum row climbs its column of the `ifms` stacked sets: one hop per PE
+                // but the top one.
+                ofms_avg * d.q as f64 * (ifms_avg * set_rows - 1.0) * set_cols * fh,
             ],
             buffer_footprint: [
                 (ifms * ((rows_buf - 1) * d.stride_h + d.eff_r) * d.in_cols) as f64,
@@ -386,20 +394,23 @@ fn no_local_reuse(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
         let ifmap_words = ifms_avg * in_rows * d.in_cols as f64;
         let filter_words = ifms_avg * ofms_avg * taps;
         let psum_words = ofms_avg * pixels;
-        // Each (pixel, tap) step multicasts one ifmap value per PE row; psums cross the
-        // channels in the array, then go back to the buffer: one write per (pixel, tap)
-        // step and one read for every step but the first.
+        // Each (pixel, tap) step multicasts one ifmap value per PE row (to the `ofms` filter
+        // columns); psums cross the channels in the array (`ifms - 1` hops), then go back
+        // to the buffer: one write per (pixel, tap) step and one read for every step but
+        // the first.
         let ifmap_buffer = macs / ofms_avg;
+        let ifmap_array = if ofms > 1 { macs } else { 0.0 };
         let psum_buffer = 2.0 * macs / ifms_avg - psum_words;
-        // Every MAC gets its weight from the buffer.
+        let psum_array = macs - macs / ifms_avg;
+        // Every MAC gets its weight from the buffer, straight into its PE (no inter-PE trip).
         let (filter_buffer, filter_array, rf_footprint, rf_per_mac) =
-            (macs, macs, [0.0; 3], [0.0; 3]);
+            (macs, 0.0, [0.0; 3], [0.0; 3]);
         out.push(PassUnit {
             dataflow,
             loops,
             dram_words: [ifmap_words, filter_words, psum_words],
             buffer_reads: [ifmap_buffer, filter_buffer, psum_buffer],
-            array_reads: [macs, filter_array, macs],
+            array_reads: [ifmap_array, filter_array, psum_array],
             buffer_footprint: [
                 (ifms * in_rows_buf * d.in_cols) as f64,
                 (ifms * ofms * d.r * d.s) as f64,

@@ -192,7 +192,9 @@ pub fn accesses_from_fetches(unit: &PassUnit, fetches: [[f64; 3]; 2], macs: f64)
         let times = |f: f64| if psum { 2.0 * f - 1.0 } else { f };
         acc[0][t] = unit.dram_words[t] * units * times(fetches[0][t]);
         acc[1][t] = unit.buffer_reads[t] * units * times(fetches[1][t]);
-        acc[2][t] = unit.array_reads[t] * units * times(fetches[1][t]);
+        // A psum's trip between buffer and array is one fetch on the array: its hops
+        // there are `ab(c-1)`, not doubled like the buffer's read and write.
+        acc[2][t] = unit.array_reads[t] * units * fetches[1][t];
         acc[3][t] = unit.rf_per_mac[t] * macs;
     }
     acc

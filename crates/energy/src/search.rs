@@ -222,14 +222,16 @@ fn evaluate_orders(
         !streamed(unit, t) && (0..3).any(|d| RELEVANT[t][d] && blocking.factors[1][d] > 1)
     });
     // Energy of one buffer-level fetch of each data type's whole pass data.
-    let per_fetch: [f64; 3] = [0, 1, 2].map(|t| {
+    // (buffer, array) energy of one buffer-level fetch of each data type's whole pass data.
+    let per_fetch: [(f64, f64); 3] = [0, 1, 2].map(|t| {
         let units: f64 = (0..3)
             .filter(|&d| RELEVANT[t][d])
             .map(|d| unit.loops[d] as f64)
             .product();
-        units
-            * (unit.buffer_reads[t] * weights.access[1][t]
-                + unit.array_reads[t] * weights.access[2][t])
+        (
+            units * unit.buffer_reads[t] * weights.access[1][t],
+            units * unit.array_reads[t] * weights.access[2][t],
+        )
     });
     let psum_term = |t: usize, f: f64| if t == 2 { 2.0 * f - 1.0 } else { f };
     let mut best_o1 = orders1[0];
@@ -238,7 +240,10 @@ fn evaluate_orders(
         blocking.order[1] = o1;
         let e: f64 = (0..3)
             .filter(|&t| own[t])
-            .map(|t| per_fetch[t] * psum_term(t, blocking.fetches(1, t, 1.0)))
+            .map(|t| {
+                let f = blocking.fetches(1, t, 1.0);
+                per_fetch[t].0 * psum_term(t, f) + per_fetch[t].1 * f
+            })
             .sum();
         if e < best_o1_energy {
             best_o1_energy = e;

@@ -62,7 +62,9 @@ pub fn soc_mop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
                 loops,
                 dram_words: [ifmap_words, c * taps, pixels],
                 buffer_reads: [ifmap_words, c * taps, pixels],
-                array_reads: [macs, macs, pixels],
+                // Ifmaps shift between PEs, weights are broadcast; a finished psum leaves its
+                // PE straight for the buffer (no inter-PE hop).
+                array_reads: [macs, macs, 0.0],
                 buffer_footprint: [
                     n as f64 * c * window(tile_p as f64, tile_q as f64),
                     c * taps,
@@ -115,7 +117,8 @@ pub fn moc_mop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             loops,
             dram_words: [ifmap_words, p_avg * c * taps, p_avg * pixels],
             buffer_reads: [ifmap_reads, p_avg * c * taps, p_avg * pixels],
-            array_reads: [macs, macs, p_avg * pixels],
+            // Ifmaps and weights are multicast; finished psums go straight to the buffer.
+            array_reads: [macs, macs, 0.0],
             buffer_footprint: [
                 n as f64 * c * d.eff_r as f64 * width(f as f64),
                 p as f64 * c * taps,
@@ -150,7 +153,8 @@ pub fn moc_sop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
                 // PE reads its own weight from the buffer for every MAC.
                 dram_words: [c * taps, p_avg * c * taps, p_avg],
                 buffer_reads: [c * taps, macs, p_avg],
-                array_reads: [macs, macs, p_avg],
+                // The window is broadcast to the p PEs; weights and psums are point to point.
+                array_reads: [macs, 0.0, 0.0],
                 buffer_footprint: [c * taps, p as f64 * c * taps, p as f64],
                 rf_footprint: [0.0, 0.0, 1.0],
                 rf_per_mac: [0.0, 0.0, 2.0],
@@ -203,8 +207,9 @@ mod tests {
         assert_eq!(unit.loops, [1, 2, 1]);
         // Per pass: the 3x3 window once, 4 weights once, 4 psums out once.
         assert_eq!(unit.buffer_reads, [9.0, 4.0, 4.0]);
-        // 16 MACs, each fed an ifmap and a broadcast weight over the array.
-        assert_eq!(unit.array_reads, [16.0, 16.0, 4.0]);
+        // 16 MACs, each fed an ifmap and a broadcast weight over the array; psums leave
+        // their PEs straight for the buffer.
+        assert_eq!(unit.array_reads, [16.0, 16.0, 0.0]);
         assert_eq!(unit.cycles, 4.0);
         // RF: psum + U (R + 1) = 1 + 1 x 3 words.
         assert_eq!(rf_words(&w, Dataflow::OsA), 4);
@@ -224,12 +229,14 @@ mod tests {
         assert_eq!(b.dram_words[0], 6.0);
         // 2 filters x 4 weights; 2 pixels x 2 filters = 16 MACs, 4 psums.
         assert_eq!(b.buffer_reads[1], 8.0);
-        assert_eq!(b.array_reads, [16.0, 16.0, 4.0]);
+        assert_eq!(b.array_reads, [16.0, 16.0, 0.0]);
         // MOC-SOP: one pixel of both filters per pass, 4 pixels.
         let c = moc_sop(&w, &hw).pop().unwrap();
         assert_eq!(c.loops, [1, 1, 4]);
         // The pixel's 2x2 window is read once; each PE reads its 4 weights: 8 weight reads.
         assert_eq!(c.buffer_reads, [4.0, 8.0, 2.0]);
+        // The window is broadcast to both PEs (8 deliveries); weights are point to point.
+        assert_eq!(c.array_reads, [8.0, 0.0, 0.0]);
         assert_eq!(c.cycles, 4.0);
         assert_eq!(rf_words(&w, Dataflow::OsC), 1);
     }

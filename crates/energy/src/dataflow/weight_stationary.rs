@@ -8,8 +8,10 @@
 //! * a PE holds one filter weight; a pass puts the R x S taps of `r` channels x `t` filters
 //!   on the array (`r t R S <= PEs`) and streams a strip of ofmap rows of one image past
 //!   them, one output pixel per cycle;
-//! * ifmaps are read from the buffer once per pass and delivered over the array to every
-//!   MAC that uses them (convolutional reuse through the array, not the RF);
+//! * with one RF word there is nowhere to keep an ifmap row until a later filter row needs
+//!   it, so every output row reads its R input rows from the buffer (rows shared by
+//!   several output rows are read again, as in OS-B); a row streams along the S PEs of a
+//!   filter row and is multicast to the `t` filters;
 //! * psums are accumulated spatially across the `r R S` PEs of a filter and return to the
 //!   buffer once per pass, so a psum crosses the buffer once per block of `r` channels;
 //! * the RF is read once per MAC (the stationary weight), nothing else lives there;
@@ -53,16 +55,17 @@ pub fn passes(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             let taps_avg = (d.r * d.s) as f64 / row_folds as f64;
             let macs = r_avg * t_avg * taps_avg * pixels;
             let ifmap_words = r_avg * in_rows * d.in_cols as f64;
+            let ifmap_reads = r_avg * rows * seg_rows as f64 * d.in_cols as f64;
             let filter_words = r_avg * t_avg * taps_avg;
             let psum_words = t_avg * pixels;
             out.push(PassUnit {
                 dataflow: Dataflow::Ws,
                 loops,
                 dram_words: [ifmap_words, filter_words, psum_words],
-                buffer_reads: [ifmap_words, filter_words, psum_words],
-                // Every MAC gets its ifmap and passes its psum over the array; each weight
-                // crosses it once, into its PE.
-                array_reads: [macs, filter_words, macs],
+                buffer_reads: [ifmap_reads, filter_words, psum_words],
+                // Every MAC gets its ifmap over the array; a psum hops across the `r` x taps
+                // PEs of its filter; a weight goes straight into its own PE.
+                array_reads: [macs, 0.0, macs - psum_words],
                 buffer_footprint: [
                     (r * in_rows_buf * d.in_cols) as f64,
                     (r * t * taps) as f64,
@@ -128,8 +131,11 @@ mod tests {
             .expect("2 channels x 2 filters in one pass");
         // 2 channels x 3x3 ifmap; 2 x 2 x 4 weights, 2 x 2x2 psums.
         assert_eq!(unit.dram_words, [18.0, 16.0, 8.0]);
-        // 64 MACs, each fed an ifmap and passing a psum over the array.
-        assert_eq!(unit.array_reads, [64.0, 16.0, 64.0]);
+        // Each of the 2 output rows reads its 2 input rows (3 wide) of both channels: 24.
+        assert_eq!(unit.buffer_reads, [24.0, 16.0, 8.0]);
+        // 64 MACs, each fed an ifmap over the array; each of the 8 psums crosses the 8 PEs
+        // of its filter (7 hops); weights go straight into their PEs.
+        assert_eq!(unit.array_reads, [64.0, 0.0, 56.0]);
         assert_eq!(unit.rf_per_mac, [0.0, 1.0, 0.0]);
         // One output pixel per cycle.
         assert_eq!(unit.cycles, 4.0);
