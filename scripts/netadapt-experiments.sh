@@ -4,19 +4,21 @@
 # baseline, to a 50% MAC budget (MAC-guided vs latency-guided), and to a 50% energy budget on
 # eyeriss. Results under docs/netadapt/<model>/.
 #
-#   scripts/netadapt-experiments.sh                      # vgg-small, the trained checkpoint
+#   scripts/netadapt-experiments.sh                      # vgg-small on Fashion-MNIST
 #   CHECKPOINT=path.safetensors SAMPLES=10000 HOLDOUT=1000 scripts/netadapt-experiments.sh
 #
-# CHECKPOINT: a trained model (default target/prune-experiments/<model>-<data>.safetensors,
-# else trained here for EPOCHS). RUNS: which budgets ("latency macs energy").
+# CHECKPOINT: a trained model (default target/netadapt/<model>-<data>.safetensors, trained
+# here first if missing: the model's recipe, or EPOCHS, on the training split minus the
+# HOLDOUT images NetAdapt scores candidates on, so no candidate is judged on images it was
+# trained on). RUNS: which budgets ("latency macs energy").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 J=${JOULE:-target/release/joule}
 MODEL=${MODEL:-vgg-small}
 DATA=${DATA:-fashion-mnist}
 OUT=${OUT:-docs/netadapt/$MODEL}
-EPOCHS=${EPOCHS:-2}
-CHECKPOINT=${CHECKPOINT:-target/prune-experiments/$MODEL-$DATA.safetensors}
+EPOCHS=${EPOCHS:-}
+CHECKPOINT=${CHECKPOINT:-target/netadapt/$MODEL-$DATA.safetensors}
 # Training images for short/long-term fine-tuning (0: the whole training split minus holdout).
 SAMPLES=${SAMPLES:-0}
 HOLDOUT=${HOLDOUT:-2000}
@@ -30,9 +32,9 @@ FRACTION=${FRACTION:-0.5}
 mkdir -p "$OUT"
 uptime | tee "$OUT/load.txt"
 if [ ! -f "$CHECKPOINT" ]; then
-  CHECKPOINT="$OUT/$MODEL-$DATA.safetensors"
-  [ -f "$CHECKPOINT" ] || \
-    $J train --model "$MODEL" --data "$DATA" --epochs "$EPOCHS" --seed 1 --out "$CHECKPOINT"
+  mkdir -p "$(dirname "$CHECKPOINT")"
+  $J train --model "$MODEL" --data "$DATA" ${EPOCHS:+--epochs "$EPOCHS"} --holdout "$HOLDOUT" \
+    --seed 1 --out "$CHECKPOINT" | tee "$OUT/train.txt"
 fi
 [ -f "$OUT/$MODEL.lut.json" ] || \
   $J lut build "$CHECKPOINT" --levels 8 --out "$OUT/$MODEL.lut.json" | tail -1 | tee -a "$OUT/load.txt"

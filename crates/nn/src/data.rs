@@ -128,6 +128,25 @@ impl Dataset {
         self
     }
 
+    /// Splits off a holdout of `holdout` samples picked by a seeded shuffle: `(rest, holdout)`,
+    /// both in shuffled order. The same seed gives the same split, so a model trained on
+    /// `rest` (`joule train --holdout`) never saw the images NetAdapt later scores it on.
+    pub fn split_holdout(&self, holdout: usize, seed: u64) -> (Dataset, Dataset) {
+        let holdout = holdout.min(self.len());
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        crate::Rng::new(seed).fork(0xda7a).shuffle(&mut order);
+        let part = |idx: &[usize]| {
+            let (images, labels) = self.batch(idx);
+            Dataset {
+                sample: self.sample,
+                images,
+                labels,
+                classes: self.classes,
+            }
+        };
+        (part(&order[holdout..]), part(&order[..holdout]))
+    }
+
     /// The samples at `indices`, gathered into one batch.
     pub fn batch(&self, indices: &[usize]) -> (Vec<f32>, Vec<u8>) {
         let len = self.sample.per_sample();
@@ -235,5 +254,29 @@ mod tests {
             text.contains("scripts/fetch-data.sh") && text.contains("/nonexistent/mnist"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn holdout_split_is_disjoint_complete_and_seeded() {
+        // 10 one-pixel images whose pixel value is their index.
+        let all = Dataset {
+            sample: Shape::new(1, 1, 1, 1),
+            images: (0..10).map(|i| i as f32).collect(),
+            labels: (0..10).collect(),
+            classes: 10,
+        };
+        let (rest, holdout) = all.split_holdout(3, 7);
+        assert_eq!((rest.len(), holdout.len()), (7, 3));
+        let mut seen: Vec<u8> = rest.labels.iter().chain(&holdout.labels).copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<u8>>());
+        // Images travel with their labels.
+        for (x, y) in holdout.images.iter().zip(&holdout.labels) {
+            assert_eq!(*x, *y as f32);
+        }
+        // Same seed, same holdout; another seed, another one.
+        assert_eq!(all.split_holdout(3, 7).1.labels, holdout.labels);
+        let others: Vec<Vec<u8>> = (0..5).map(|s| all.split_holdout(3, s).1.labels).collect();
+        assert!(others.iter().any(|o| *o != holdout.labels));
     }
 }

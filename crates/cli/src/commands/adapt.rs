@@ -11,7 +11,7 @@ use joule_compress::lut::{self, ChannelGrid, LatencyTable, WallClock};
 use joule_compress::netadapt::{
     adapt, AdaptConfig, Budget, Event, Inputs, Record, Resource, Selection,
 };
-use joule_nn::{Dataset, Rng, Split};
+use joule_nn::{Dataset, Split};
 use joule_report::{scatter_svg, Scatter, Series};
 use std::path::{Path, PathBuf};
 
@@ -291,24 +291,9 @@ fn carve(all: Dataset, holdout: usize, train: usize, seed: u64) -> Result<(Datas
             all.len()
         );
     }
-    let mut order: Vec<usize> = (0..all.len()).collect();
-    Rng::new(seed).fork(0xda7a).shuffle(&mut order);
-    let rest = &order[holdout..];
-    let rest = if train > 0 {
-        &rest[..train.min(rest.len())]
-    } else {
-        rest
-    };
-    let part = |idx: &[usize]| {
-        let (images, labels) = all.batch(idx);
-        Dataset {
-            sample: all.sample,
-            images,
-            labels,
-            classes: all.classes,
-        }
-    };
-    Ok((part(rest), part(&order[..holdout])))
+    let (rest, holdout) = all.split_holdout(holdout, seed);
+    let rest = if train > 0 { rest.take(train) } else { rest };
+    Ok((rest, holdout))
 }
 
 fn plots(

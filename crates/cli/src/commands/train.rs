@@ -36,6 +36,10 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Leave out this many training images, the holdout `joule adapt --holdout N` carves
+    /// with the same --seed, so NetAdapt scores the model on images it never trained on.
+    #[arg(long, default_value_t = 0)]
+    holdout: usize,
     /// Where to write the checkpoint (.safetensors).
     #[arg(long)]
     out: PathBuf,
@@ -45,7 +49,17 @@ pub fn run(args: Args) -> Result<()> {
     let source = args.dataset.source()?;
     init_threads(args.threads)?;
     let dir = args.dataset.dir();
-    let train_set = source.load(&dir, Split::Train)?;
+    let mut train_set = source.load(&dir, Split::Train)?;
+    if args.holdout > 0 {
+        if args.holdout >= train_set.len() {
+            bail!(
+                "--holdout: {} must be below the training split's {} images",
+                args.holdout,
+                train_set.len()
+            );
+        }
+        train_set = train_set.split_holdout(args.holdout, args.seed).0;
+    }
     let test_set = source.load(&dir, Split::Test)?;
     let mut config = recipe::recipe(&args.model, source);
     config.seed = args.seed;
