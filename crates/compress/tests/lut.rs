@@ -1,20 +1,22 @@
 //! Latency lookup tables with a deterministic fake clock: keys, prediction = overhead + sum
-//! of isolated layers (checked against shapes inferred independently by joule-model),
-//! grid coverage after filter surgery, misses naming the layer, and the JSON/CSV round trip.
+//! of isolated steps (a CONV/FC with the activation the engine fuses into it is one entry;
+//! checked against shapes inferred independently by joule-model), grid coverage after
+//! filter surgery, misses naming the layer, the JSON/CSV round trip, sweeps and the gate.
 
 use joule_compress::lut::{self, ChannelGrid, LatencyTable, LayerTimer, MeasureConfig, Probe};
 use joule_compress::CompressError;
-use joule_model::{zoo, Graph, NodeId, Shape};
+use joule_model::{zoo, Graph, NodeId, Op, Shape, Value};
 use joule_nn::{prune, Network};
 
 const OVERHEAD: f64 = 0.25;
 
-/// Fake clock: a layer costs the overhead + 1 us per output value + 1 ns per MAC, computed
-/// from its key; a probe without a key (the overhead probe) costs the overhead.
+/// Fake clock: a step costs the overhead + 1 us per output value + 1 ns per MAC, computed
+/// from its key (a fused activation adds nothing, as in the engine); a probe without a key
+/// (the overhead probe) costs the overhead.
 struct FakeClock;
 
 fn fake_cost(k: &lut::LayerKey) -> f64 {
-    let macs = match k.kind.as_str() {
+    let macs = match k.kind.split('+').next().unwrap() {
         "conv" | "conv_grouped" => k.m * k.p * k.q * (k.c / k.groups) * k.r * k.s,
         "fc" => k.m * k.c,
         _ => 0,
@@ -28,13 +30,22 @@ impl LayerTimer for FakeClock {
     }
 }
 
-/// The same cost from the graph's own shape inference and loop nests (not from keys).
+/// The same cost from the graph's own shape inference and loop nests (not from keys); a
+/// ReLU reading a CONV or FC is fused into it (true of every ReLU in LeNet-5).
 fn expected_ms(graph: &Graph) -> f64 {
     let shapes = graph.infer(Shape::new(1, 1, 28, 28)).unwrap();
+    let fused = |i: usize| {
+        let node = &graph.nodes()[i];
+        matches!(node.op, Op::Activation(_))
+            && matches!(node.inputs[0], Value::Node(id)
+                if matches!(graph.node(id).op, Op::Conv(_) | Op::FullyConnected(_)))
+    };
     OVERHEAD
         + shapes
             .iter()
-            .map(|s| {
+            .enumerate()
+            .filter(|(i, _)| !fused(*i))
+            .map(|(_, s)| {
                 let out = s.output.c * s.output.h * s.output.w;
                 let macs = s.loop_nest.map_or(0, |n| n.macs());
                 1e-3 * out as f64 + 1e-6 * macs as f64
@@ -48,6 +59,10 @@ fn quick() -> MeasureConfig {
         round: 3,
         tolerance: 0.01,
         max_runs: 9,
+        sweeps: 2,
+        pause_ms: 0,
+        gate_tolerance: 0.0,
+        gate_wait_ms: 0,
     }
 }
 
@@ -67,7 +82,16 @@ fn prediction_is_overhead_plus_the_sum_of_isolated_layers() {
         p.total_ms,
         expected_ms(&graph)
     );
-    assert_eq!(p.layers.len(), graph.len());
+    // LeNet-5's four ReLUs run inside their CONV/FC steps: no entries of their own.
+    assert_eq!(p.layers.len(), graph.len() - 4);
+    assert!(p.layers.iter().all(|l| l.1.kind != "relu"));
+    let kinds: Vec<&str> = p.layers.iter().map(|l| l.1.kind.as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "conv+relu").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == "fc+relu").count(), 2);
+    assert!(
+        kinds.contains(&"fc"),
+        "the logits layer has no activation: {kinds:?}"
+    );
     let sum: f64 = p.layers.iter().map(|l| l.2).sum();
     assert!((p.total_ms - (p.overhead_ms + sum)).abs() < 1e-12);
     // Every isolated entry had the overhead subtracted.
@@ -92,7 +116,7 @@ fn keys_carry_the_layer_shape() {
             conv2.stride,
             conv2.groups
         ),
-        ("conv", 6, 16, 14, 10, 5, 1, 1)
+        ("conv+relu", 6, 16, 14, 10, 5, 1, 1)
     );
     let fc1 = &p.layers.iter().find(|l| l.0 == "fc1").unwrap().1;
     assert_eq!((fc1.c, fc1.m), (400, 120));
@@ -109,7 +133,7 @@ fn the_grid_covers_every_pruned_variant_and_only_those() {
     let variants = lut::variants(&graph, &grid, 1).unwrap();
     let conv2 = variants
         .iter()
-        .filter(|v| v.key.kind == "conv" && v.key.r == 5 && v.key.h == 14)
+        .filter(|v| v.key.kind == "conv+relu" && v.key.r == 5 && v.key.h == 14)
         .count();
     assert_eq!(conv2, 3 * 3, "conv2: 3 input counts x 3 filter counts");
     let t = lut::build(&graph, &grid, 1, &FakeClock, &quick(), |_, _| {}).unwrap();
@@ -125,7 +149,7 @@ fn the_grid_covers_every_pruned_variant_and_only_those() {
     let off_grid = prune::remove_filters(&network, conv1, &[5]).unwrap();
     let err = t.predict(off_grid.graph()).unwrap_err().to_string();
     assert!(
-        err.starts_with("layer \"conv1\": no latency table entry for conv C=1 M=5"),
+        err.starts_with("layer \"conv1\": no latency table entry for conv+relu C=1 M=5"),
         "{err}"
     );
     assert!(!err.contains('\n'));
@@ -171,4 +195,75 @@ fn the_wall_clock_runs_the_engine_and_a_whole_network_can_be_measured() {
     let clock = lut::WallClock::new(1).unwrap();
     let m = lut::measure_network(&network, 1, &clock, &quick()).unwrap();
     assert!(m.median_ms > 0.0 && m.median_ms.is_finite() && m.runs >= 6);
+}
+
+#[test]
+fn sweeps_keep_the_median_of_their_medians() {
+    let m = |median_ms: f64, spread_ms: f64| lut::Measurement {
+        median_ms,
+        spread_ms,
+        runs: 10,
+        stable: true,
+    };
+    // One sweep in a slow phase (1.4x) among five: voted out.
+    let sweeps = [
+        m(1.0, 0.01),
+        m(1.02, 0.02),
+        m(1.4, 0.01),
+        m(0.99, 0.01),
+        m(1.01, 0.03),
+    ];
+    let c = lut::combine_sweeps(&sweeps);
+    assert_eq!(c.median_ms, 1.01);
+    assert_eq!(c.runs, 50);
+    // The spread is the larger of the typical within-sweep spread (0.01) and the
+    // inter-quartile range between sweeps (1.02 - 1.0).
+    assert!((c.spread_ms - 0.02).abs() < 1e-12, "{}", c.spread_ms);
+    let mut unstable = sweeps.to_vec();
+    unstable[1].stable = false;
+    assert!(!lut::combine_sweeps(&unstable).stable);
+}
+
+#[test]
+fn a_table_sweeps_every_entry_and_records_the_calibration() {
+    let graph = zoo::build("lenet5").unwrap();
+    let grid = ChannelGrid::even(&graph, 2).unwrap();
+    let config = MeasureConfig {
+        sweeps: 3,
+        ..quick()
+    };
+    let mut calls = 0;
+    let t = lut::build(&graph, &grid, 1, &FakeClock, &config, |done, total| {
+        calls += 1;
+        assert!(done <= total);
+    })
+    .unwrap();
+    // Progress counts every entry once per sweep.
+    assert_eq!(calls, 3 * t.entries.len());
+    assert!(t.entries.iter().all(|e| e.measured.runs >= 3 * 3));
+    // A fake clock keeps no calibration reference.
+    assert_eq!(t.calibration_ms, None);
+}
+
+#[test]
+fn the_gate_waits_for_the_reference_speed_and_gives_up_after_its_limit() {
+    let clock = lut::WallClock::new(1).unwrap();
+    let config = MeasureConfig {
+        gate_tolerance: 0.1,
+        gate_wait_ms: 150,
+        ..quick()
+    };
+    // The first calibration becomes the reference: no wait.
+    clock.settle(&config).unwrap();
+    let reference = clock.reference_ms().unwrap();
+    assert!(reference > 0.0 && reference.is_finite());
+    // A reference no machine reaches (a table built on a much faster one): the gate waits
+    // its limit, then lets the sweep run and records that it gave up.
+    clock.use_reference(Some(reference * 1e-6));
+    clock.settle(&config).unwrap();
+    let (waited_ms, gave_up) = clock.waited();
+    assert!(waited_ms >= 150.0, "{waited_ms}");
+    assert_eq!(gave_up, 1);
+    // A table carries the reference its networks are measured against.
+    assert_eq!(clock.reference_ms(), Some(reference * 1e-6));
 }

@@ -85,6 +85,19 @@ fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
     (steps, last_read)
 }
 
+/// For every node of a graph, the CONV or FC node whose step the engine runs it in (its
+/// batch norm and activation), or `None` when it runs on its own. Latency tables key a
+/// fused step as one entry, since that is what the engine times.
+pub fn fused_into(nodes: &[Node]) -> Vec<Option<usize>> {
+    let mut into = vec![None; nodes.len()];
+    for step in schedule(nodes).0 {
+        for j in step.norm.into_iter().chain(step.activation) {
+            into[j] = Some(step.first);
+        }
+    }
+    into
+}
+
 /// Freed activation buffers, reused for later outputs.
 struct Buffers(Vec<Vec<f32>>);
 
@@ -127,8 +140,13 @@ impl Buffers {
 }
 
 impl Network {
-    /// Inference-mode forward pass returning only the last node's output.
-    pub(crate) fn infer(&self, input: &FeatureMap) -> Result<FeatureMap, NnError> {
+    /// Inference-mode forward pass returning only the last node's output, written into
+    /// `storage` when its capacity suffices (else a new buffer).
+    pub(crate) fn infer(
+        &self,
+        input: &FeatureMap,
+        mut storage: Vec<f32>,
+    ) -> Result<FeatureMap, NnError> {
         self.check_input(input)?;
         let graph = self.graph();
         let nodes = graph.nodes();
@@ -137,6 +155,7 @@ impl Network {
         let (steps, last_read) = schedule(nodes);
         let mut buffers = Buffers::take();
         let mut slots: Vec<Option<Vec<f32>>> = vec![None; nodes.len()];
+        let mut reused = false;
         for (s, step) in steps.iter().enumerate() {
             let node = &nodes[step.first];
             let len = shapes[step.last].output.elements() as usize;
@@ -150,7 +169,15 @@ impl Network {
                 Some(y) => y,
                 None => {
                     let mut y = if step.last == output {
-                        vec![0.0; len]
+                        if storage.capacity() >= len {
+                            reused = true;
+                            let mut y = std::mem::take(&mut storage);
+                            // Within capacity: only a grown tail is cleared.
+                            y.resize(len.max(y.len()), 0.0);
+                            y
+                        } else {
+                            vec![0.0; len]
+                        }
                     } else {
                         buffers.get(len)
                     };
@@ -182,7 +209,9 @@ impl Network {
         }
         let mut data = slots[output].take().expect("the output is computed");
         data.truncate(shapes[output].output.elements() as usize);
-        data.shrink_to_fit();
+        if !reused {
+            data.shrink_to_fit();
+        }
         slots.into_iter().flatten().for_each(|b| buffers.put(b));
         buffers.keep();
         Ok(FeatureMap {

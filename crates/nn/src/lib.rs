@@ -35,6 +35,7 @@ pub mod train;
 
 pub use data::{DataSource, Dataset, Split};
 pub use error::NnError;
+pub use infer::fused_into;
 pub use network::{trainable, FeatureMap, Gradients, Network, Trace};
 pub use optim::{Adam, Optimizer, OptimizerConfig, Sgd};
 pub use rng::Rng;

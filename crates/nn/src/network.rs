@@ -147,7 +147,16 @@ impl Network {
     /// Inference: the output of the last node for a batch. Computes the same values as
     /// [`Network::trace`], bit for bit, without keeping the other nodes' outputs.
     pub fn forward(&self, input: &FeatureMap) -> Result<FeatureMap, NnError> {
-        self.infer(input)
+        self.infer(input, Vec::new())
+    }
+
+    /// [`Network::forward`] writing into `out`'s storage, which is reused when it is large
+    /// enough: repeated calls then allocate and clear no output memory, as a layer inside a
+    /// network does not (latency tables time single layers this way).
+    pub fn forward_into(&self, input: &FeatureMap, out: &mut FeatureMap) -> Result<(), NnError> {
+        let storage = std::mem::take(&mut out.data);
+        *out = self.infer(input, storage)?;
+        Ok(())
     }
 
     /// Inference keeping every node's output.

@@ -85,3 +85,33 @@ fn forward_equals_the_trace_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn forward_into_reuses_the_output_storage_and_computes_the_same() {
+    // A one-CONV network whose output is the CONV's (fused with its ReLU): the case of a
+    // latency-table probe.
+    let mut g = Graph::new("probe", Some(Shape::new(1, 4, 6, 6)));
+    let c = g.push("conv", Op::Conv(Conv::new(8, 3, 1, 1)), &[Value::Input]);
+    g.push("relu", Op::Activation(Activation::Relu), &[c]);
+    for net in [network(g), network(branchy())] {
+        let mut out = FeatureMap::new(Shape::new(1, 1, 1, 1), vec![0.0]).unwrap();
+        let mut storage = None;
+        // Batch 3, then a smaller batch 1 (storage large enough: kept), then 3 again.
+        for (n, seed) in [(3, 1), (1, 2), (3, 4)] {
+            let x = batch(&net, n, seed);
+            net.forward_into(&x, &mut out).unwrap();
+            let want = net.forward(&x).unwrap();
+            assert_eq!(out.shape, want.shape);
+            assert!(out
+                .data
+                .iter()
+                .zip(&want.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            if n == 3 && storage.is_none() {
+                storage = Some(out.data.as_ptr());
+            }
+        }
+        // The storage of the first call came back for the later ones (no new allocation).
+        assert_eq!(Some(out.data.as_ptr()), storage, "{}", net.graph().name);
+    }
+}

@@ -133,6 +133,9 @@ pub fn run(args: Args) -> Result<()> {
                     grid.layers.len()
                 );
                 let load = lut::load_average();
+                if args.timing.config().gate_tolerance > 0.0 {
+                    clock.find_reference(1000)?;
+                }
                 let mut t = lut::build(
                     original.graph(),
                     &grid,
@@ -149,6 +152,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         (None, false) => None,
     };
+    if let Some(t) = &table {
+        clock.use_reference(t.calibration_ms);
+    }
     let hardware = joule_energy::spec::preset(&args.hardware)
         .with_context(|| format!("--hardware: unknown preset {:?}", args.hardware))?;
     let config = AdaptConfig {

@@ -35,6 +35,20 @@ pub struct Timing {
     /// Most timed runs per layer; a layer that reaches it is reported as unstable.
     #[arg(long, default_value_t = 150)]
     max_runs: usize,
+    /// Sweeps over the table (a network: repeated measurements --pause-ms apart); the median
+    /// of the sweeps' medians is kept, so a slow phase of a shared machine is voted out.
+    #[arg(long, default_value_t = 5)]
+    sweeps: usize,
+    /// Pause between the sweeps of one network's measurement, in ms.
+    #[arg(long, default_value_t = 20)]
+    pause_ms: u64,
+    /// Before every sweep, wait while a calibration layer runs this much slower than its
+    /// fastest (a slow phase of a shared machine); 0 turns the gate off.
+    #[arg(long, default_value_t = 0.1)]
+    gate_tolerance: f64,
+    /// Longest wait for the normal speed before a sweep, in ms (then it runs anyway).
+    #[arg(long, default_value_t = 30_000)]
+    gate_wait_ms: u64,
 }
 
 impl Timing {
@@ -44,6 +58,10 @@ impl Timing {
             round: self.round,
             tolerance: self.tolerance,
             max_runs: self.max_runs,
+            sweeps: self.sweeps,
+            pause_ms: self.pause_ms,
+            gate_tolerance: self.gate_tolerance,
+            gate_wait_ms: self.gate_wait_ms,
         }
     }
 }
@@ -85,6 +103,10 @@ fn build(args: BuildArgs) -> Result<()> {
     let network = load_network(&args.model, 1)?;
     let grid = ChannelGrid::even(network.graph(), args.levels)?;
     let clock = WallClock::new(args.timing.threads)?;
+    let config = args.timing.config();
+    if config.gate_tolerance > 0.0 {
+        clock.find_reference(1000)?;
+    }
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -99,13 +121,14 @@ fn build(args: BuildArgs) -> Result<()> {
         &grid,
         args.timing.batch,
         &clock,
-        &args.timing.config(),
+        &config,
         |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         },
     )?;
     bar.finish_and_clear();
+    report_gate(&clock);
     table.threads = args.timing.threads;
     table.load_average = load;
     table.save(&args.out)?;
@@ -123,6 +146,23 @@ fn build(args: BuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// Says on stderr how long the measurements waited for the machine's normal speed.
+pub fn report_gate(clock: &WallClock) {
+    let (ms, gave_up) = clock.waited();
+    if ms >= 100.0 || gave_up > 0 {
+        eprintln!(
+            "waited {:.1} s for the machine's normal speed (calibration {:.4} ms){}",
+            ms / 1e3,
+            lut::LayerTimer::reference_ms(clock).unwrap_or(f64::NAN),
+            if gave_up > 0 {
+                format!("; {gave_up} sweeps ran without reaching it")
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
 fn predict(args: PredictArgs) -> Result<()> {
     let network = load_network(&args.model, 1)?;
     let table = LatencyTable::load(&args.lut)?;
@@ -138,7 +178,9 @@ fn predict(args: PredictArgs) -> Result<()> {
     );
     if args.measure {
         let clock = WallClock::new(args.timing.threads)?;
+        clock.use_reference(table.calibration_ms);
         let m = lut::measure_network(&network, table.batch, &clock, &args.timing.config())?;
+        report_gate(&clock);
         println!(
             "measured {:.4} ms (spread {:.4} ms, {} runs); error {:+.1}%; load average {}",
             m.median_ms,

@@ -78,11 +78,13 @@ impl ChannelGrid {
     }
 }
 
-/// One layer variant to measure: the op (with its filter count set) and its input shapes.
+/// One layer variant to measure: the op (with its filter count set), the ops the engine
+/// fuses into it (batch norm, activation) and its input shapes.
 #[derive(Clone, Debug)]
 pub struct Variant {
     pub key: LayerKey,
     pub op: Op,
+    pub fused: Vec<Op>,
     pub inputs: Vec<Shape>,
 }
 
@@ -95,6 +97,8 @@ pub fn variants(
     let input = graph.resolve_input(None)?;
     let input = Shape { n: batch, ..input };
     let shapes = graph.infer(input)?;
+    let nodes = graph.nodes();
+    let fused_into = joule_nn::fused_into(nodes);
     // Possible output channel counts of every node.
     let mut choices: Vec<BTreeSet<usize>> = Vec::with_capacity(graph.len());
     let mut found: BTreeMap<LayerKey, Variant> = BTreeMap::new();
@@ -131,6 +135,12 @@ pub fn variants(
             _ => first.iter().map(|&c| vec![c]).collect(),
         };
         let own: Option<&Vec<usize>> = grid.layers.get(&node.name);
+        // A fused node is timed inside its CONV/FC's step; it only passes channels on.
+        let fused: Vec<Op> = (0..nodes.len())
+            .filter(|&j| fused_into[j] == Some(i))
+            .map(|j| nodes[j].op.clone())
+            .collect();
+        let measured = fused_into[i].is_none();
         for combo in combos {
             let inputs: Vec<Shape> = combo
                 .iter()
@@ -174,10 +184,15 @@ pub fn variants(
                         message: detail,
                     })?;
                 out.insert(output.c);
-                let key = LayerKey::new(&op, &inputs, output);
+                if !measured {
+                    continue;
+                }
+                let fused_refs: Vec<&Op> = fused.iter().collect();
+                let key = LayerKey::step(&op, &fused_refs, &inputs, output);
                 found.entry(key.clone()).or_insert(Variant {
                     key,
                     op,
+                    fused: fused.clone(),
                     inputs: inputs.clone(),
                 });
             }

@@ -1,4 +1,20 @@
-//! Timing protocol: warm-up, repeated runs, median until stable, spread.
+//! Timing protocol: warm-up, repeated runs, median until stable, spread; the whole taken in
+//! several sweeps spread over time, keeping the median of the sweeps' medians.
+//!
+//! Why sweeps: on a shared machine the speed of the cores drifts in phases (a neighbour's
+//! burst on the sibling hyperthread, frequency scaling); one tight burst of runs can land
+//! entirely inside a slow phase and be off by 30%. A table measures every entry once per
+//! sweep, a network is measured in sweeps a pause apart, so a short phase is voted out by
+//! the median.
+//!
+//! Why a gate: on this project's 2-core VMs slow phases last ten seconds and more, run
+//! 1.4x slower across the board, and no median over a few seconds outvotes them.
+//! [`WallClock`] therefore times a fixed calibration layer before every sweep and waits
+//! (up to `gate_wait_ms`) while it runs more than `gate_tolerance` slower than the fastest
+//! calibration seen, so every sweep is taken in the machine's normal state. The reference
+//! travels with a table ([`super::LatencyTable::calibration_ms`],
+//! [`WallClock::use_reference`]), so a later process
+//! measures networks in the same state the table was built in.
 //!
 //! The clock is a trait ([`LayerTimer`]) so that the table's logic is tested with a
 //! deterministic fake; [`WallClock`] runs joule's inference engine
@@ -20,6 +36,24 @@ pub struct MeasureConfig {
     pub tolerance: f64,
     /// Give up on stability after this many timed runs (the median so far is kept).
     pub max_runs: usize,
+    /// Sweeps over the table (or repeated measurements of a network); the median of their
+    /// medians is kept. Tables written before sweeps existed read as 1.
+    #[serde(default = "one")]
+    pub sweeps: usize,
+    /// Pause between the sweeps of one network's measurement (ms).
+    #[serde(default)]
+    pub pause_ms: u64,
+    /// Relative slowdown of the calibration layer beyond which a sweep waits (0: no gate).
+    #[serde(default)]
+    pub gate_tolerance: f64,
+    /// Longest wait for the machine to return to its reference speed before a sweep (ms);
+    /// the sweep then runs anyway and the wait is recorded.
+    #[serde(default)]
+    pub gate_wait_ms: u64,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for MeasureConfig {
@@ -29,6 +63,10 @@ impl Default for MeasureConfig {
             round: 15,
             tolerance: 0.02,
             max_runs: 150,
+            sweeps: 5,
+            pause_ms: 20,
+            gate_tolerance: 0.1,
+            gate_wait_ms: 30_000,
         }
     }
 }
@@ -94,6 +132,42 @@ pub fn stable_median(
     })
 }
 
+/// One measurement from the sweeps of the same quantity: the median of their medians; the
+/// spread is the larger of the sweeps' median spread and the spread between sweeps.
+pub fn combine_sweeps(sweeps: &[Measurement]) -> Measurement {
+    let medians: Vec<f64> = sweeps.iter().map(|m| m.median_ms).collect();
+    let spreads: Vec<f64> = sweeps.iter().map(|m| m.spread_ms).collect();
+    let between = if sweeps.len() > 1 {
+        quantile(&medians, 0.75) - quantile(&medians, 0.25)
+    } else {
+        0.0
+    };
+    Measurement {
+        median_ms: median(&medians),
+        spread_ms: median(&spreads).max(between),
+        runs: sweeps.iter().map(|m| m.runs).sum(),
+        stable: sweeps.iter().all(|m| m.stable),
+    }
+}
+
+/// `sample` measured by [`stable_median`] in `config.sweeps` sweeps, `config.pause_ms` apart,
+/// each after `timer`'s gate ([`LayerTimer::settle`]), combined by [`combine_sweeps`].
+pub fn swept_median(
+    config: &MeasureConfig,
+    timer: &dyn LayerTimer,
+    mut sample: impl FnMut() -> Result<f64, CompressError>,
+) -> Result<Measurement, CompressError> {
+    let mut sweeps = Vec::with_capacity(config.sweeps.max(1));
+    for i in 0..config.sweeps.max(1) {
+        if i > 0 && config.pause_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(config.pause_ms));
+        }
+        timer.settle(config)?;
+        sweeps.push(stable_median(config, &mut sample)?);
+    }
+    Ok(combine_sweeps(&sweeps))
+}
+
 /// What one timed run executes: a network (a single layer, or a whole network) on an input.
 pub struct Probe<'a> {
     /// The table key of the layer, `None` for a whole network.
@@ -105,12 +179,29 @@ pub struct Probe<'a> {
 /// One timed run of a probe, in milliseconds.
 pub trait LayerTimer: Sync {
     fn time_ms(&self, probe: &Probe<'_>) -> Result<f64, CompressError>;
+
+    /// Waits until the machine runs at its reference speed (see the module docs); a clock
+    /// that is not a wall clock has nothing to wait for.
+    fn settle(&self, _config: &MeasureConfig) -> Result<(), CompressError> {
+        Ok(())
+    }
+
+    /// The calibration layer's reference latency (ms), if this clock keeps one.
+    fn reference_ms(&self) -> Option<f64> {
+        None
+    }
 }
 
-/// Wall-clock timing of joule's inference engine on a dedicated rayon pool.
+/// Wall-clock timing of joule's inference engine on a dedicated rayon pool, gated on a
+/// calibration layer (a 16 -> 32 channel 3x3 CONV + ReLU on a 14x14 map).
 pub struct WallClock {
     pool: rayon::ThreadPool,
     pub threads: usize,
+    calibration: (Network, FeatureMap),
+    /// Fastest calibration median seen (ms); `f64::INFINITY` until the first.
+    reference: std::sync::Mutex<f64>,
+    /// Time spent waiting for the reference speed (ms), and the sweeps that gave up waiting.
+    waited: std::sync::Mutex<(f64, usize)>,
 }
 
 impl WallClock {
@@ -120,18 +211,116 @@ impl WallClock {
             .num_threads(threads)
             .build()
             .map_err(|e| CompressError::config("threads", e.to_string()))?;
-        Ok(WallClock { pool, threads })
+        let shape = joule_model::Shape::new(1, 16, 14, 14);
+        let conv = joule_model::Op::Conv(joule_model::ops::Conv::new(32, 3, 1, 1));
+        let relu = joule_model::Op::Activation(joule_model::ops::Activation::Relu);
+        let network = super::probe_network(&conv, &[relu], &[shape])?;
+        Ok(WallClock {
+            pool,
+            threads,
+            calibration: (network, super::probe_input(shape)),
+            reference: std::sync::Mutex::new(f64::INFINITY),
+            waited: std::sync::Mutex::new((0.0, 0)),
+        })
+    }
+
+    /// Starts from a known reference (a table's `calibration_ms`), so that networks are
+    /// measured in the state the table was built in.
+    pub fn use_reference(&self, reference_ms: Option<f64>) {
+        if let Some(r) = reference_ms.filter(|r| r.is_finite() && *r > 0.0) {
+            let mut current = self.reference.lock().expect("not poisoned");
+            *current = current.min(r);
+        }
+    }
+
+    /// Samples the calibration layer every 100 ms for `duration_ms` to find the machine's
+    /// normal speed before a table is built (a process may start inside a slow phase).
+    pub fn find_reference(&self, duration_ms: u64) -> Result<f64, CompressError> {
+        let start = Instant::now();
+        loop {
+            let now = self.calibrate()?;
+            let mut r = self.reference.lock().expect("not poisoned");
+            *r = r.min(now);
+            if start.elapsed().as_millis() as u64 >= duration_ms {
+                return Ok(*r);
+            }
+            drop(r);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Milliseconds spent waiting for the reference speed so far, and the sweeps that ran
+    /// without reaching it.
+    pub fn waited(&self) -> (f64, usize) {
+        *self.waited.lock().expect("not poisoned")
+    }
+
+    /// Median of a short burst of calibration runs.
+    fn calibrate(&self) -> Result<f64, CompressError> {
+        let (network, input) = &self.calibration;
+        let probe = Probe {
+            key: None,
+            network,
+            input,
+        };
+        for _ in 0..2 {
+            self.time_ms(&probe)?;
+        }
+        let runs = (0..9)
+            .map(|_| self.time_ms(&probe))
+            .collect::<Result<Vec<f64>, _>>()?;
+        Ok(median(&runs))
     }
 }
 
 impl LayerTimer for WallClock {
+    fn settle(&self, config: &MeasureConfig) -> Result<(), CompressError> {
+        if config.gate_tolerance <= 0.0 {
+            return Ok(());
+        }
+        let start = Instant::now();
+        loop {
+            let now = self.calibrate()?;
+            let reference = {
+                let mut r = self.reference.lock().expect("not poisoned");
+                *r = r.min(now);
+                *r
+            };
+            let waited = start.elapsed().as_secs_f64() * 1e3;
+            let normal = now <= reference * (1.0 + config.gate_tolerance);
+            if normal || waited >= config.gate_wait_ms as f64 {
+                let mut w = self.waited.lock().expect("not poisoned");
+                w.0 += waited;
+                w.1 += usize::from(!normal);
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn reference_ms(&self) -> Option<f64> {
+        let r = *self.reference.lock().expect("not poisoned");
+        r.is_finite().then_some(r)
+    }
+
     fn time_ms(&self, probe: &Probe<'_>) -> Result<f64, CompressError> {
+        // The output storage is kept between runs: inside a network a layer writes into a
+        // reused buffer, so allocating and clearing a fresh output every run would time
+        // work the network never does.
+        thread_local! {
+            static OUT: std::cell::RefCell<FeatureMap> = std::cell::RefCell::new(FeatureMap {
+                shape: joule_model::Shape::new(1, 1, 1, 1),
+                data: Vec::new(),
+            });
+        }
         self.pool.install(|| {
-            let start = Instant::now();
-            let out = probe.network.forward(probe.input)?;
-            let ms = start.elapsed().as_secs_f64() * 1e3;
-            std::hint::black_box(out);
-            Ok(ms)
+            OUT.with_borrow_mut(|out| {
+                let start = Instant::now();
+                probe.network.forward_into(probe.input, out)?;
+                let ms = start.elapsed().as_secs_f64() * 1e3;
+                std::hint::black_box(&out.data);
+                Ok(ms)
+            })
         })
     }
 }
@@ -155,6 +344,7 @@ mod tests {
             round: 5,
             tolerance: 0.01,
             max_runs: 100,
+            ..MeasureConfig::default()
         };
         // Warm-up runs are slow (100 ms) and must not count.
         let mut calls = 0;
@@ -180,6 +370,7 @@ mod tests {
             round: 4,
             tolerance: 0.01,
             max_runs: 20,
+            ..MeasureConfig::default()
         };
         let mut t = 0.0;
         let m = stable_median(&config, || {

@@ -3,7 +3,10 @@
 //! Each layer is measured in isolation with joule's inference engine, keyed by its shape
 //! ([`LayerKey`]: kind, input/output channels, spatial sizes, kernel, stride, groups), for
 //! every variant the [`ChannelGrid`] can produce; the remainder (pooling, activations, batch
-//! norm, flatten, ...) is keyed and measured the same way. A network's predicted latency is
+//! norm, flatten, ...) is keyed and measured the same way. The unit is what the engine runs
+//! as one step: a CONV or FC together with the batch norm and activation it fuses
+//! ([`joule_nn::fused_into`]) is one entry of kind `conv+relu`, `fc+batchnorm+relu`, ...;
+//! timing them apart would charge a pass over the ofmap that the engine never makes. A network's predicted latency is
 //! the fixed per-inference overhead plus the sum of its layers' entries. Tables are saved as
 //! JSON (or CSV) and reused.
 //!
@@ -30,7 +33,8 @@ mod measure;
 
 pub use grid::{filters, prunable_layers, variants, ChannelGrid, Variant};
 pub use measure::{
-    median, quantile, stable_median, LayerTimer, MeasureConfig, Measurement, Probe, WallClock,
+    combine_sweeps, median, quantile, stable_median, swept_median, LayerTimer, MeasureConfig,
+    Measurement, Probe, WallClock,
 };
 
 use crate::CompressError;
@@ -44,7 +48,8 @@ use std::path::Path;
 /// A layer's shape: what its latency depends on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LayerKey {
-    /// [`Op::kind`] (`conv`, `fc`, `maxpool`, `relu`, ...).
+    /// [`Op::kind`] (`conv`, `fc`, `maxpool`, `relu`, ...), followed by `+kind` for each
+    /// node the engine fuses into it (`conv+relu`).
     pub kind: String,
     /// Input channels (all inputs together; FC: input features).
     pub c: usize,
@@ -100,6 +105,18 @@ impl LayerKey {
     }
 }
 
+impl LayerKey {
+    /// The key of a step: `op`'s key with the kinds of the nodes fused into it appended.
+    pub fn step(op: &Op, fused: &[&Op], inputs: &[Shape], output: Shape) -> LayerKey {
+        let mut key = LayerKey::new(op, inputs, output);
+        for f in fused {
+            key.kind.push('+');
+            key.kind.push_str(f.kind());
+        }
+        key
+    }
+}
+
 impl fmt::Display for LayerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -146,6 +163,10 @@ pub struct LatencyTable {
     /// counted once per network and subtracted from every isolated layer.
     pub overhead: Measurement,
     pub entries: Vec<Entry>,
+    /// The wall clock's calibration reference (ms) the table was measured against; networks
+    /// are measured against the same reference ([`WallClock::use_reference`]).
+    #[serde(default)]
+    pub calibration_ms: Option<f64>,
     /// 1-minute load average when the table was built (Linux), for the record.
     pub load_average: Option<f64>,
     #[serde(skip)]
@@ -161,9 +182,13 @@ pub struct Prediction {
     pub layers: Vec<(String, LayerKey, f64)>,
 }
 
-/// The probe network of one layer variant: the op alone, reading the graph input (every
-/// input of an Add or Concat reads it).
-fn probe_network(op: &Op, inputs: &[Shape]) -> Result<Network, CompressError> {
+/// The probe network of one layer variant: the op, reading the graph input (every input of
+/// an Add or Concat reads it), then the ops fused into it, in a chain.
+pub(crate) fn probe_network(
+    op: &Op,
+    fused: &[Op],
+    inputs: &[Shape],
+) -> Result<Network, CompressError> {
     if inputs
         .iter()
         .any(|s| (s.c, s.h, s.w) != (inputs[0].c, inputs[0].h, inputs[0].w))
@@ -177,11 +202,14 @@ fn probe_network(op: &Op, inputs: &[Shape]) -> Result<Network, CompressError> {
         ));
     }
     let mut graph = Graph::new("probe", Some(Shape { n: 1, ..inputs[0] }));
-    graph.push("probe", op.clone(), &vec![Value::Input; inputs.len()]);
+    let mut last = graph.push("probe", op.clone(), &vec![Value::Input; inputs.len()]);
+    for (i, f) in fused.iter().enumerate() {
+        last = graph.push(format!("fused{i}"), f.clone(), &[last]);
+    }
     Ok(Network::new(graph, 7)?)
 }
 
-fn probe_input(shape: Shape) -> FeatureMap {
+pub(crate) fn probe_input(shape: Shape) -> FeatureMap {
     let len = shape.elements() as usize;
     // Deterministic, non-zero values (ReLU and max-pooling paths do not short-cut on zeros).
     let data = (0..len).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
@@ -195,9 +223,9 @@ pub fn measure_overhead(
     config: &MeasureConfig,
 ) -> Result<Measurement, CompressError> {
     let shape = Shape::new(batch, 1, 1, 1);
-    let network = probe_network(&Op::Dropout { ratio: 0.0 }, &[shape])?;
+    let network = probe_network(&Op::Dropout { ratio: 0.0 }, &[], &[shape])?;
     let input = probe_input(shape);
-    stable_median(config, || {
+    swept_median(config, timer, || {
         timer.time_ms(&Probe {
             key: None,
             network: &network,
@@ -206,7 +234,8 @@ pub fn measure_overhead(
     })
 }
 
-/// Measures a whole network at batch `batch` (the validation of the table's prediction).
+/// Measures a whole network at batch `batch` (the validation of the table's prediction), in
+/// `config.sweeps` sweeps `config.pause_ms` apart.
 pub fn measure_network(
     network: &Network,
     batch: usize,
@@ -217,7 +246,7 @@ pub fn measure_network(
         n: batch,
         ..network.input_shape()?
     });
-    stable_median(config, || {
+    swept_median(config, timer, || {
         timer.time_ms(&Probe {
             key: None,
             network,
@@ -251,25 +280,45 @@ pub fn build(
     }
     let variants = variants(graph, grid, batch)?;
     let overhead = measure_overhead(batch, timer, config)?;
-    let mut entries = Vec::with_capacity(variants.len());
-    for (done, variant) in variants.iter().enumerate() {
-        let network = probe_network(&variant.op, &variant.inputs)?;
-        let input = probe_input(variant.inputs[0]);
-        let measured = stable_median(config, || {
-            timer.time_ms(&Probe {
-                key: Some(&variant.key),
-                network: &network,
-                input: &input,
-            })
-        })?;
-        entries.push(Entry {
-            key: variant.key.clone(),
-            latency_ms: (measured.median_ms - overhead.median_ms).max(0.0),
-            measured,
-        });
-        progress(done + 1, variants.len());
+    let probes = variants
+        .iter()
+        .map(|v| {
+            Ok((
+                probe_network(&v.op, &v.fused, &v.inputs)?,
+                probe_input(v.inputs[0]),
+            ))
+        })
+        .collect::<Result<Vec<_>, CompressError>>()?;
+    // Every entry once per sweep, so that a slow phase of the machine touches one sweep of
+    // many entries rather than all the runs of a few.
+    let sweeps = config.sweeps.max(1);
+    let mut per_entry: Vec<Vec<Measurement>> = vec![Vec::with_capacity(sweeps); variants.len()];
+    for sweep in 0..sweeps {
+        for (i, (variant, (network, input))) in variants.iter().zip(&probes).enumerate() {
+            timer.settle(config)?;
+            per_entry[i].push(stable_median(config, || {
+                timer.time_ms(&Probe {
+                    key: Some(&variant.key),
+                    network,
+                    input,
+                })
+            })?);
+            progress(sweep * variants.len() + i + 1, sweeps * variants.len());
+        }
     }
-    Ok(LatencyTable::new(
+    let entries = variants
+        .iter()
+        .zip(&per_entry)
+        .map(|(variant, sweeps)| {
+            let measured = combine_sweeps(sweeps);
+            Entry {
+                key: variant.key.clone(),
+                latency_ms: (measured.median_ms - overhead.median_ms).max(0.0),
+                measured,
+            }
+        })
+        .collect();
+    let mut table = LatencyTable::new(
         graph.name.clone(),
         batch,
         0,
@@ -277,7 +326,9 @@ pub fn build(
         config.clone(),
         overhead,
         entries,
-    ))
+    );
+    table.calibration_ms = timer.reference_ms();
+    Ok(table)
 }
 
 impl LatencyTable {
@@ -298,6 +349,7 @@ impl LatencyTable {
             measure,
             overhead,
             entries,
+            calibration_ms: None,
             load_average: load_average(),
             index: HashMap::new(),
         };
@@ -328,8 +380,17 @@ impl LatencyTable {
         })?;
         let mut layers = Vec::with_capacity(graph.len());
         let mut total = self.overhead.median_ms;
-        for (node, shape) in graph.nodes().iter().zip(&shapes) {
-            let key = LayerKey::new(&node.op, &shape.inputs, shape.output);
+        let nodes = graph.nodes();
+        let fused_into = joule_nn::fused_into(nodes);
+        for (i, (node, shape)) in nodes.iter().zip(&shapes).enumerate() {
+            if fused_into[i].is_some() {
+                continue;
+            }
+            let fused: Vec<&Op> = (0..nodes.len())
+                .filter(|&j| fused_into[j] == Some(i))
+                .map(|j| &nodes[j].op)
+                .collect();
+            let key = LayerKey::step(&node.op, &fused, &shape.inputs, shape.output);
             let entry = self.get(&key).ok_or_else(|| CompressError::Config {
                 field: format!("layer {:?}", node.name),
                 message: format!(
