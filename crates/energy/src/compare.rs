@@ -89,7 +89,7 @@ pub fn rf_words(dataflow: Dataflow, layers: &[Workload]) -> Option<u64> {
     };
     match dataflow {
         Dataflow::Rs | Dataflow::Os => None,
-        Dataflow::Ws | Dataflow::OsC => Some(1),
+        Dataflow::Ws | Dataflow::WsIsca16 | Dataflow::OsC => Some(1),
         Dataflow::OsA => Some(most(Dataflow::OsA)),
         Dataflow::OsB => Some(most(Dataflow::OsB)),
         Dataflow::Nlr => Some(0),

@@ -63,16 +63,23 @@ pub enum Dataflow {
     OsC,
     /// No local reuse.
     Nlr,
+    /// Weight stationary as ISCA'16's analysis evaluates it: ifmaps stream from DRAM for
+    /// every block of filters and psums return to the buffer after every filter row
+    /// (`weight_stationary::isca16_template`).
+    #[serde(rename = "ws-isca16")]
+    WsIsca16,
 }
 
 impl Dataflow {
     /// The four dataflow families (`os` standing for the best of its variants).
     pub const ALL: [Dataflow; 4] = [Dataflow::Rs, Dataflow::Ws, Dataflow::Os, Dataflow::Nlr];
 
-    /// The six dataflows ISCA'16 compares at equal area (Fig. 11): RS, WS, the three OS
-    /// variants and NLR.
-    pub const COMPARED: [Dataflow; 6] = [
+    /// The dataflows compared at equal area: the six of ISCA'16 Fig. 11 (RS, WS as the paper
+    /// evaluates it, the three OS variants and NLR) and joule's own WS, whose mapper may also
+    /// keep ifmaps in the buffer.
+    pub const COMPARED: [Dataflow; 7] = [
         Dataflow::Rs,
+        Dataflow::WsIsca16,
         Dataflow::Ws,
         Dataflow::OsA,
         Dataflow::OsB,
@@ -89,6 +96,7 @@ impl Dataflow {
             Dataflow::OsB => "os-b",
             Dataflow::OsC => "os-c",
             Dataflow::Nlr => "nlr",
+            Dataflow::WsIsca16 => "ws-isca16",
         }
     }
 
@@ -115,8 +123,9 @@ impl FromStr for Dataflow {
             "os-b" | "moc-mop" => Ok(Dataflow::OsB),
             "os-c" | "moc-sop" => Ok(Dataflow::OsC),
             "nlr" => Ok(Dataflow::Nlr),
+            "ws-isca16" => Ok(Dataflow::WsIsca16),
             _ => Err(format!(
-                "unknown dataflow {s:?} (expected rs, ws, os, os-a, os-b, os-c or nlr)"
+                "unknown dataflow {s:?} (expected rs, ws, ws-isca16, os, os-a, os-b, os-c or nlr)"
             )),
         }
     }
@@ -174,6 +183,9 @@ pub struct PassUnit {
     /// buffer-level loop order can reuse them without a new buffer read (RS: all; WS: the
     /// weights; OS: the psums; NLR: none). Data not kept are streamed in every pass.
     pub kept: [bool; 3],
+    /// Data the buffer does not hold from one pass to the next: read from DRAM again in
+    /// every pass that uses them (only ISCA'16's WS template streams its ifmaps this way).
+    pub dram_streamed: [bool; 3],
     /// Cycles per pass.
     pub cycles: f64,
     /// Human-readable spatial mapping.
@@ -224,6 +236,7 @@ pub fn passes(w: &Workload, hw: &Hardware, dataflow: Dataflow) -> Vec<PassUnit> 
     match dataflow {
         Dataflow::Rs => row_stationary(w, hw),
         Dataflow::Ws => weight_stationary::passes(w, hw),
+        Dataflow::WsIsca16 => weight_stationary::isca16_template(w, hw),
         Dataflow::Nlr => no_local_reuse(w, hw),
         Dataflow::OsA => output_stationary::soc_mop(w, hw),
         Dataflow::OsB => output_stationary::moc_mop(w, hw),
@@ -351,6 +364,7 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             rf_per_mac: [1.0, 1.0, 2.0],
             rf_blockable: [true; 3],
             kept: [true; 3],
+            dram_streamed: [false; 3],
             cycles: (fold_h * fold_s * segment * d.q) as f64,
             spatial: format!(
                 "PE set {}x{} (R x P), fold {}x{}{}, replicas {} channels x {} filters",
@@ -420,6 +434,7 @@ fn no_local_reuse(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             rf_per_mac,
             rf_blockable: [false; 3],
             kept: [false; 3],
+            dram_streamed: [false; 3],
             cycles: pixels * taps,
             spatial: format!("{ifms} channels x {ofms} filters on the array, {strips} row strips"),
         });

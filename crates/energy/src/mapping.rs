@@ -92,7 +92,15 @@ impl Blocking {
     pub fn buffer_need(&self, unit: &PassUnit) -> f64 {
         let inner = [0, 1, 2].map(|d| self.factors[1][d] * self.factors[2][d]);
         (0..3)
-            .map(|t| unit.buffer_footprint[t] * relevant_product(t, inner))
+            .map(|t| {
+                // Data streamed from DRAM occupy only their pass's space.
+                let blocks = if unit.dram_streamed[t] {
+                    1.0
+                } else {
+                    relevant_product(t, inner)
+                };
+                unit.buffer_footprint[t] * blocks
+            })
             .sum()
     }
 
@@ -177,11 +185,15 @@ pub fn streamed_fetches(unit: &PassUnit, t: usize) -> f64 {
 }
 
 /// Access counts from fetch counts (see the module docs). Streamed data ([`streamed`]) are
-/// fetched from the buffer in every pass whatever `fetches` says.
+/// fetched from the buffer in every pass whatever `fetches` says, and data streamed from
+/// DRAM ([`PassUnit::dram_streamed`]) from DRAM too.
 pub fn accesses_from_fetches(unit: &PassUnit, fetches: [[f64; 3]; 2], macs: f64) -> Accesses {
     let mut acc = [[0.0; 3]; 4];
     let mut fetches = fetches;
     for t in 0..3 {
+        if unit.dram_streamed[t] {
+            fetches[0][t] = streamed_fetches(unit, t);
+        }
         if streamed(unit, t) {
             fetches[1][t] = streamed_fetches(unit, t);
         }

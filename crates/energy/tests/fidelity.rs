@@ -88,11 +88,11 @@ fn network(model: &str, hw: &str, dataflow: Dataflow) -> NetworkCost {
 #[test]
 fn rs_is_the_lowest_energy_dataflow_at_equal_area() {
     // ISCA'16: RS is 1.4x-2.5x below the other dataflows on AlexNet's CONV layers and at
-    // least 1.3x below on FC layers (isca16, batch 16, equal area). joule gets CONV WS 1.23x,
-    // OS-A 1.43x, OS-B 1.49x, OS-C 2.29x, NLR 2.27x and FC WS 1.09x, OS-A 1.85x, OS-B 1.56x,
-    // OS-C 1.39x, NLR 1.36x: the claim holds for every dataflow but WS, whose mapper may keep
-    // ifmaps in the large equal-area buffer (the paper's WS streams them from DRAM for every
-    // block of filters; docs/energy.md). For WS, RS is asserted lowest by a clear margin.
+    // least 1.3x below on FC layers (isca16, batch 16, equal area). With the dataflows as the
+    // paper evaluates them joule gets CONV WS 1.98x, OS-A 1.43x, OS-B 1.49x, OS-C 2.29x,
+    // NLR 2.27x and FC WS 2.19x, OS-A 1.85x, OS-B 1.56x, OS-C 1.39x, NLR 1.36x. joule's own
+    // WS, free to keep ifmaps in the large equal-area buffer, comes within 1.23x (CONV) and
+    // 1.09x (FC) of RS: RS still lowest (docs/energy.md).
     let hw = spec::preset("isca16").unwrap();
     let graph = zoo::build("alexnet").unwrap();
     let layers = workload::from_graph(&graph, None, 16).unwrap();
@@ -105,12 +105,11 @@ fn rs_is_the_lowest_energy_dataflow_at_equal_area() {
         let conv = other.total.conv.energy / rs.total.conv.energy;
         let fc = other.total.fc.energy / rs.total.fc.energy;
         let name = other.dataflow;
-        assert!(conv <= 2.5, "CONV: {name} / RS = {conv:.2}");
         if name == Dataflow::Ws {
-            assert!(conv >= 1.15, "CONV: WS / RS = {conv:.2}");
-            assert!(fc >= 1.05, "FC: WS / RS = {fc:.2}");
+            assert!((1.15..1.4).contains(&conv), "CONV: WS / RS = {conv:.2}");
+            assert!((1.05..1.3).contains(&fc), "FC: WS / RS = {fc:.2}");
         } else {
-            assert!(conv >= 1.4, "CONV: {name} / RS = {conv:.2}");
+            assert!((1.4..=2.5).contains(&conv), "CONV: {name} / RS = {conv:.2}");
             assert!(fc >= 1.3, "FC: {name} / RS = {fc:.2}");
         }
     }

@@ -54,7 +54,7 @@ pub fn stacked_bars_svg(panels: &[StackedBars], path: &Path) -> Result<(), Chart
         let totals: Vec<f64> = (0..n)
             .map(|i| panel.series.iter().map(|(_, v)| v[i]).sum())
             .collect();
-        let top = totals.iter().cloned().fold(0.0, f64::max).max(1e-12) * 1.1;
+        let top = totals.iter().cloned().fold(0.0, f64::max).max(1e-12) * 1.25; // headroom: the legend sits above the tallest bar
         let mut chart = ChartBuilder::on(&area)
             .caption(&panel.title, ("sans-serif", 20))
             .margin(12)

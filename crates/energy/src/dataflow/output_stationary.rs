@@ -74,6 +74,7 @@ pub fn soc_mop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
                 rf_per_mac: [0.0, 0.0, 2.0],
                 rf_blockable: [false; 3],
                 kept: [false, false, true],
+                dram_streamed: [false; 3],
                 cycles: c * taps,
                 spatial: format!(
                     "SOC-MOP: {tile_p}x{tile_q} ofmap tile of one filter x {n} images, \
@@ -128,6 +129,7 @@ pub fn moc_mop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             rf_per_mac: [0.0, 0.0, 2.0],
             rf_blockable: [false; 3],
             kept: [false, false, true],
+            dram_streamed: [false; 3],
             cycles: c * taps,
             spatial: format!("MOC-MOP: {f} pixels of a row x {p} filters x {n} images"),
         });
@@ -160,6 +162,7 @@ pub fn moc_sop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
                 rf_per_mac: [0.0, 0.0, 2.0],
                 rf_blockable: [false; 3],
                 kept: [false, false, true],
+                dram_streamed: [false; 3],
                 cycles: c * taps,
                 spatial: format!("MOC-SOP: one pixel x {p} filters"),
             }

@@ -27,6 +27,27 @@ use crate::workload::Workload;
 
 /// The WS passes of a layer (one group).
 pub fn passes(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
+    ws_passes(w, hw, false)
+}
+
+/// WS as the ISCA'16 analysis evaluates it (the authors' public model, `ws_flow.m`): the
+/// same spatial passes, but the global buffer holds only psums and a line buffer of ifmap
+/// rows, so
+///
+/// * ifmaps come from DRAM in every pass, i.e. once per block of `t` filters (the line
+///   buffer feeds the R filter rows; the authors charge it no buffer energy, nor does this);
+/// * an output row's psums return to the buffer after every filter row (the rows of the
+///   ifmap reach the array one at a time), `R` round trips per pass;
+/// * psums hop across the `r S` PEs of a filter row between those trips.
+///
+/// joule's own [`passes`] may keep ifmaps in the buffer across filter blocks and re-reads
+/// ifmap rows instead of sending psums back, which is legal and cheaper; the comparison
+/// shows both.
+pub fn isca16_template(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
+    ws_passes(w, hw, true)
+}
+
+fn ws_passes(w: &Workload, hw: &Hardware, template: bool) -> Vec<PassUnit> {
     let d = dims(w);
     let pes = hw.array.pes();
     if d.s > pes {
@@ -58,16 +79,33 @@ pub fn passes(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             let ifmap_reads = r_avg * rows * seg_rows as f64 * d.in_cols as f64;
             let filter_words = r_avg * t_avg * taps_avg;
             let psum_words = t_avg * pixels;
+            // ISCA'16 template: no ifmap buffer reads (DRAM -> line buffer -> array), one
+            // psum round trip per filter row; joule's WS: R rows read per output row,
+            // psums accumulated across the whole filter.
+            let (ifmap_buffer, psum_trips) = if template {
+                (0.0, seg_rows as f64)
+            } else {
+                (ifmap_reads, 1.0)
+            };
+            let ifmap_footprint = if template {
+                r * (seg_eff_r.saturating_sub(1)).max(1) * d.in_cols
+            } else {
+                r * in_rows_buf * d.in_cols
+            };
             out.push(PassUnit {
-                dataflow: Dataflow::Ws,
+                dataflow: if template {
+                    Dataflow::WsIsca16
+                } else {
+                    Dataflow::Ws
+                },
                 loops,
                 dram_words: [ifmap_words, filter_words, psum_words],
-                buffer_reads: [ifmap_reads, filter_words, psum_words],
-                // Every MAC gets its ifmap over the array; a psum hops across the `r` x taps
-                // PEs of its filter; a weight goes straight into its own PE.
-                array_reads: [macs, 0.0, macs - psum_words],
+                buffer_reads: [ifmap_buffer, filter_words, psum_words * psum_trips],
+                // Every MAC gets its ifmap over the array; a psum hops across the PEs that
+                // accumulate it between buffer trips; a weight goes straight into its PE.
+                array_reads: [macs, 0.0, macs - psum_words * psum_trips],
                 buffer_footprint: [
-                    (r * in_rows_buf * d.in_cols) as f64,
+                    ifmap_footprint as f64,
                     (r * t * taps) as f64,
                     (t * rows_buf * d.q) as f64,
                 ],
@@ -75,6 +113,7 @@ pub fn passes(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
                 rf_per_mac: [0.0, 1.0, 0.0],
                 rf_blockable: [false, false, true],
                 kept: [false, true, false],
+                dram_streamed: [template, false, false],
                 cycles: pixels,
                 spatial: format!(
                     "{r} channels x {t} filters x {seg_rows}x{} taps{}, one weight per PE, \
@@ -139,6 +178,35 @@ mod tests {
         assert_eq!(unit.rf_per_mac, [0.0, 1.0, 0.0]);
         // One output pixel per cycle.
         assert_eq!(unit.cycles, 4.0);
+        // The ISCA'16 template: the same pass, ifmaps from DRAM in every pass and never read
+        // from the buffer; each of the 8 psums makes one buffer trip per filter row (2),
+        // hopping across the 2 channels x 2 taps of a row in between (64 - 16 hops).
+        let template = isca16_template(&w, &hw);
+        let tu = template
+            .iter()
+            .find(|u| u.loops == [1, 1, 1])
+            .expect("the same pass");
+        assert_eq!(tu.dram_words, unit.dram_words);
+        assert_eq!(tu.dram_streamed, [true, false, false]);
+        assert_eq!(tu.buffer_reads, [0.0, 16.0, 16.0]);
+        assert_eq!(tu.array_reads, [64.0, 0.0, 48.0]);
+        // Streamed from DRAM: with the filters in two passes (M loop 2) the ifmap is read
+        // from DRAM twice, whatever the blocking.
+        let mut two = w.clone();
+        two.nest.m = 4;
+        let tu = isca16_template(&two, &hw)
+            .into_iter()
+            .find(|u| u.loops == [1, 2, 1])
+            .expect("two filter blocks");
+        let blocking = crate::mapping::Blocking {
+            factors: [[1, 1, 1], [1, 2, 1], [1, 1, 1]],
+            order: [[
+                crate::dataflow::Dim::C,
+                crate::dataflow::Dim::M,
+                crate::dataflow::Dim::N,
+            ]; 2],
+        };
+        assert_eq!(blocking.accesses(&tu, 128.0)[0][0], 2.0 * 18.0);
         // A 5x5 filter has more taps (25) than the array has PEs (16): two segments of 3
         // and 2 rows (15 and 10 taps); the C loop counts both, 25 weights per pair in all.
         let mut big = w.clone();
