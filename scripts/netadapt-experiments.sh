@@ -22,25 +22,27 @@ CHECKPOINT=${CHECKPOINT:-target/netadapt/$MODEL-$DATA.safetensors}
 # Training images for short/long-term fine-tuning (0: the whole training split minus holdout).
 SAMPLES=${SAMPLES:-0}
 HOLDOUT=${HOLDOUT:-2000}
-ITERATIONS=${ITERATIONS:-30}
-R0=${R0:-0.1}
-SHORT=${SHORT:-20}
+ITERATIONS=${ITERATIONS:-40}
+LEVELS=${LEVELS:-16}
+R0=${R0:-0.04}
+DECAY=${DECAY:-0.98}
+SHORT=${SHORT:-100}
 LONG=${LONG:-1}
 RUNS=${RUNS:-latency macs energy}
 # Budget as a fraction of the original; results in <run>/ (0.5) or <run>-<fraction>/.
 FRACTION=${FRACTION:-0.5}
 mkdir -p "$OUT"
-uptime | tee "$OUT/load.txt"
+echo "RUNS=$RUNS FRACTION=$FRACTION start: $(uptime)" | tee -a "$OUT/load.txt"
 if [ ! -f "$CHECKPOINT" ]; then
   mkdir -p "$(dirname "$CHECKPOINT")"
   $J train --model "$MODEL" --data "$DATA" ${EPOCHS:+--epochs "$EPOCHS"} --holdout "$HOLDOUT" \
     --seed 1 --out "$CHECKPOINT" | tee "$OUT/train.txt"
 fi
 [ -f "$OUT/$MODEL.lut.json" ] || \
-  $J lut build "$CHECKPOINT" --levels 8 --out "$OUT/$MODEL.lut.json" | tail -1 | tee -a "$OUT/load.txt"
+  $J lut build "$CHECKPOINT" --levels "$LEVELS" --out "$OUT/$MODEL.lut.json" | tail -1 | tee -a "$OUT/load.txt"
 COMMON=(--model "$CHECKPOINT" --data "$DATA" --lut "$OUT/$MODEL.lut.json" --holdout "$HOLDOUT"
         --short-term-batches "$SHORT" --long-term-epochs "$LONG" --initial-reduction "$R0"
-        --decay 0.96 --iterations "$ITERATIONS" --seed 1 --train-samples "$SAMPLES")
+        --decay "$DECAY" --iterations "$ITERATIONS" --seed 1 --train-samples "$SAMPLES")
 for run in $RUNS; do
   # The latency run also builds the uniform width-multiplier baseline (on by default) and
   # fine-tunes it at every width (its accuracy-latency curve).

@@ -262,6 +262,7 @@ pub fn run(args: Args) -> Result<()> {
             100.0 * b.record.test_accuracy.unwrap_or(f64::NAN)
         );
     }
+    crate::commands::lut::report_gate(&clock);
     println!("summary {}", args.out.join("summary.json").display());
     Ok(())
 }

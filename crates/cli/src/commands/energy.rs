@@ -16,7 +16,8 @@ pub struct Args {
     /// file (`model: pim` for a PIM spec).
     #[arg(long, default_value = "eyeriss")]
     hw: String,
-    /// Dataflow: rs, ws, os or nlr.
+    /// Dataflow: rs, ws, os (best of os-a, os-b, os-c) or nlr; also os-a, os-b, os-c and
+    /// ws-isca16 (WS as the ISCA'16 analysis evaluates it).
     #[arg(long, default_value = "rs")]
     dataflow: Dataflow,
     /// Batch size.

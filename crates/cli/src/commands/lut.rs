@@ -37,10 +37,10 @@ pub struct Timing {
     max_runs: usize,
     /// Sweeps over the table (a network: repeated measurements --pause-ms apart); the median
     /// of the sweeps' medians is kept, so a slow phase of a shared machine is voted out.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 7)]
     sweeps: usize,
     /// Pause between the sweeps of one network's measurement, in ms.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 100)]
     pause_ms: u64,
     /// Before every sweep, wait while a calibration layer runs this much slower than its
     /// fastest (a slow phase of a shared machine); 0 turns the gate off.

@@ -63,8 +63,8 @@ impl Default for MeasureConfig {
             round: 15,
             tolerance: 0.02,
             max_runs: 150,
-            sweeps: 5,
-            pause_ms: 20,
+            sweeps: 7,
+            pause_ms: 100,
             gate_tolerance: 0.1,
             gate_wait_ms: 30_000,
         }
