@@ -308,10 +308,12 @@ impl LayerTimer for WallClock {
         // reused buffer, so allocating and clearing a fresh output every run would time
         // work the network never does.
         thread_local! {
-            static OUT: std::cell::RefCell<FeatureMap> = std::cell::RefCell::new(FeatureMap {
-                shape: joule_model::Shape::new(1, 1, 1, 1),
-                data: Vec::new(),
-            });
+            static OUT: std::cell::RefCell<FeatureMap> = const {
+                std::cell::RefCell::new(FeatureMap {
+                    shape: joule_model::Shape { n: 1, c: 1, h: 1, w: 1 },
+                    data: Vec::new(),
+                })
+            };
         }
         self.pool.install(|| {
             OUT.with_borrow_mut(|out| {
