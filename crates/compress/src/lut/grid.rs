@@ -98,7 +98,7 @@ pub fn variants(
     let input = Shape { n: batch, ..input };
     let shapes = graph.infer(input)?;
     let nodes = graph.nodes();
-    let fused_into = joule_nn::fused_into(nodes);
+    let (followers, is_fused) = super::fusion(graph);
     // Possible output channel counts of every node.
     let mut choices: Vec<BTreeSet<usize>> = Vec::with_capacity(graph.len());
     let mut found: BTreeMap<LayerKey, Variant> = BTreeMap::new();
@@ -136,11 +136,8 @@ pub fn variants(
         };
         let own: Option<&Vec<usize>> = grid.layers.get(&node.name);
         // A fused node is timed inside its CONV/FC's step; it only passes channels on.
-        let fused: Vec<Op> = (0..nodes.len())
-            .filter(|&j| fused_into[j] == Some(i))
-            .map(|j| nodes[j].op.clone())
-            .collect();
-        let measured = fused_into[i].is_none();
+        let fused: Vec<Op> = followers[i].iter().map(|&j| nodes[j].op.clone()).collect();
+        let fused_refs: Vec<&Op> = fused.iter().collect();
         for combo in combos {
             let inputs: Vec<Shape> = combo
                 .iter()
@@ -184,10 +181,9 @@ pub fn variants(
                         message: detail,
                     })?;
                 out.insert(output.c);
-                if !measured {
+                if is_fused[i] {
                     continue;
                 }
-                let fused_refs: Vec<&Op> = fused.iter().collect();
                 let key = LayerKey::step(&op, &fused_refs, &inputs, output);
                 found.entry(key.clone()).or_insert(Variant {
                     key,

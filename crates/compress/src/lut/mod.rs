@@ -6,9 +6,9 @@
 //! norm, flatten, ...) is keyed and measured the same way. The unit is what the engine runs
 //! as one step: a CONV or FC together with the batch norm and activation it fuses
 //! ([`joule_nn::fused_into`]) is one entry of kind `conv+relu`, `fc+batchnorm+relu`, ...;
-//! timing them apart would charge a pass over the ofmap that the engine never makes. A network's predicted latency is
-//! the fixed per-inference overhead plus the sum of its layers' entries. Tables are saved as
-//! JSON (or CSV) and reused.
+//! timing them apart would charge a pass over the ofmap that the engine never makes. A
+//! network's predicted latency is the fixed per-inference overhead plus the sum of its
+//! steps' entries. Tables are saved as JSON (or CSV) and reused.
 //!
 //! ```
 //! use joule_compress::lut::{self, ChannelGrid, MeasureConfig, LayerTimer, Probe};
@@ -103,9 +103,7 @@ impl LayerKey {
             inputs: inputs.len(),
         }
     }
-}
 
-impl LayerKey {
     /// The key of a step: `op`'s key with the kinds of the nodes fused into it appended.
     pub fn step(op: &Op, fused: &[&Op], inputs: &[Shape], output: Shape) -> LayerKey {
         let mut key = LayerKey::new(op, inputs, output);
@@ -180,6 +178,19 @@ pub struct Prediction {
     pub overhead_ms: f64,
     /// `(layer name, key, latency)` in graph order.
     pub layers: Vec<(String, LayerKey, f64)>,
+}
+
+/// For every node, the nodes the engine fuses into it (empty for all but CONV/FC steps),
+/// and for every node whether it is fused into another (then it has no entry of its own).
+pub(crate) fn fusion(graph: &Graph) -> (Vec<Vec<usize>>, Vec<bool>) {
+    let into = joule_nn::fused_into(graph.nodes());
+    let mut followers = vec![Vec::new(); into.len()];
+    for (j, first) in into.iter().enumerate() {
+        if let Some(i) = first {
+            followers[*i].push(j);
+        }
+    }
+    (followers, into.iter().map(Option::is_some).collect())
 }
 
 /// The probe network of one layer variant: the op, reading the graph input (every input of
@@ -381,15 +392,12 @@ impl LatencyTable {
         let mut layers = Vec::with_capacity(graph.len());
         let mut total = self.overhead.median_ms;
         let nodes = graph.nodes();
-        let fused_into = joule_nn::fused_into(nodes);
+        let (followers, is_fused) = fusion(graph);
         for (i, (node, shape)) in nodes.iter().zip(&shapes).enumerate() {
-            if fused_into[i].is_some() {
+            if is_fused[i] {
                 continue;
             }
-            let fused: Vec<&Op> = (0..nodes.len())
-                .filter(|&j| fused_into[j] == Some(i))
-                .map(|j| &nodes[j].op)
-                .collect();
+            let fused: Vec<&Op> = followers[i].iter().map(|&j| &nodes[j].op).collect();
             let key = LayerKey::step(&node.op, &fused, &shape.inputs, shape.output);
             let entry = self.get(&key).ok_or_else(|| CompressError::Config {
                 field: format!("layer {:?}", node.name),
