@@ -134,6 +134,37 @@ fn bad_inputs_fail_with_one_line() {
     let unknown = fails(&["stats", "alexnett"]);
     assert!(unknown.contains("alexnett"), "{unknown}");
 
+    // A holdout as large as the training split leaves nothing to train on.
+    let holdout = fails(&[
+        "train",
+        "--model",
+        "lenet5",
+        "--data",
+        "mnist",
+        "--holdout",
+        "999999",
+        "--out",
+        "unused.safetensors",
+        "--data-dir",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../data"),
+    ]);
+    assert!(
+        holdout.contains("--holdout") && holdout.contains("8000"),
+        "{holdout}"
+    );
+
+    // An unknown dataflow is a clap argument error (exit 2) that lists the valid names.
+    let out = joule()
+        .args(["energy", "alexnet", "--dataflow", "ws-isca"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("ws-isca16") && !text.contains("panicked"),
+        "{text}"
+    );
+
     let op = fails(&["stats", &fixture("unsupported_op.onnx")]);
     assert!(
         op.contains("HardSwish") && op.contains("mystery_activation"),
