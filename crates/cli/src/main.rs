@@ -1,10 +1,10 @@
-//! `joule`: a thin command-line layer over joule's library crates. Each subcommand lives in
-//! its own module under `commands/` and turns validated arguments into library calls.
+//! `joule`: a thin command-line layer over `joule_lab`. Each subcommand lives in its own
+//! module under `commands/`: clap arguments in, a validated library configuration, one
+//! library call, output.
 
+mod args;
 mod commands;
-mod data_args;
-mod load;
-mod output;
+mod progress;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -21,7 +21,14 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            eprintln!("joule: {}", usage_error(&err.to_string()));
+            return ExitCode::from(2);
+        }
+    };
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -31,17 +38,52 @@ fn main() -> ExitCode {
     }
 }
 
-/// The whole error chain on one line, outermost first. Library errors often spell out their
-/// cause in their own message and also expose it as `source()`; a cause already quoted by the
-/// message before it is not repeated.
+/// clap's usage error on one line: the error, its possible values and tip, without the
+/// usage block and the `--help` hint.
+fn usage_error(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The whole error chain on one line, outermost first, with library configuration fields
+/// named as the flags that set them. Library errors often spell out their cause in their
+/// own message and also expose it as `source()`; a cause already quoted is not repeated.
 fn one_line(err: &anyhow::Error) -> String {
-    let mut line = err.to_string();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = flag_for_field(cause).unwrap_or_else(|| cause.to_string());
         if !line.contains(&text) {
-            line.push_str(": ");
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
             line.push_str(&text);
         }
     }
     line.replace('\n', " ")
+}
+
+/// A configuration error of the library, its field spelled as the CLI flag.
+fn flag_for_field(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let (field, message) = match cause.downcast_ref::<joule_lab::LabError>()? {
+        joule_lab::LabError::Config { field, message } => (field, message),
+        _ => return None,
+    };
+    Some(format!("{}: {message}", flag(field)))
+}
+
+/// The flag that sets a configuration field (`max_drop` -> `--max-drop`).
+fn flag(field: &str) -> String {
+    let name = match field {
+        "layers" => "layer",
+        "eap.threshold" => "threshold",
+        "max_rounds" => "rounds",
+        "finetune_learning_rate" => "lr",
+        "finetune" => "finetune-epochs",
+        other => other,
+    };
+    format!("--{}", name.replace('_', "-"))
 }

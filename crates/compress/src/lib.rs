@@ -22,7 +22,9 @@ pub mod magnitude;
 pub mod metrics;
 pub mod netadapt;
 pub mod run;
+pub mod rundir;
 
 pub use error::CompressError;
 pub use metrics::Metrics;
 pub use run::{Method, Run, RunConfig};
+pub use rundir::RunDir;

@@ -9,7 +9,7 @@
 //! included) is zero.
 
 use crate::CompressError;
-use joule_energy::{network, workload, Dataflow, Hardware, Objective};
+use joule_energy::{workload, Dataflow, Machine, Objective};
 use joule_model::{LayerClass, Op, Shape, Value};
 use joule_nn::{evaluate, Dataset, FeatureMap, Network, Rng, Trace};
 use serde::{Deserialize, Serialize};
@@ -84,7 +84,7 @@ pub fn node_input(
 pub fn measure_layers(
     network: &Network,
     calibration: &FeatureMap,
-    hw: &Hardware,
+    hw: &Machine,
 ) -> Result<Vec<LayerMetrics>, CompressError> {
     let graph = network.graph();
     let trace = network.trace(calibration)?;
@@ -118,7 +118,7 @@ pub fn measure_layers(
             model: graph.name.clone(),
         });
     }
-    let cost = network::evaluate(&graph.name, &workloads, hw, Dataflow::Rs, Objective::Energy)?;
+    let cost = hw.evaluate(&graph.name, &workloads, Dataflow::Rs, Objective::Energy)?;
     for layer in &mut layers {
         layer.energy = cost.layer(&layer.name).map_or(0.0, |c| c.energy.total);
     }
@@ -130,7 +130,7 @@ pub fn measure(
     network: &Network,
     calibration: &FeatureMap,
     test: &Dataset,
-    hw: &Hardware,
+    hw: &Machine,
 ) -> Result<Metrics, CompressError> {
     let layers = measure_layers(network, calibration, hw)?;
     let accuracy = evaluate(network, test, 256)?.accuracy;

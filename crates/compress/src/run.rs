@@ -16,14 +16,13 @@
 use crate::eap::{self, EapConfig, LayerStep};
 use crate::magnitude::{self, MagnitudeConfig, Sensitivity};
 use crate::metrics::{self, measure_layers, weighted_layers, Metrics};
+use crate::rundir::RunDir;
 use crate::CompressError;
-use joule_energy::Hardware;
+use joule_energy::Machine;
 use joule_nn::train::Schedule;
-use joule_nn::{
-    checkpoint, evaluate, train, Dataset, FeatureMap, Network, OptimizerConfig, Rng, TrainConfig,
-};
+use joule_nn::{evaluate, train, Dataset, FeatureMap, Network, OptimizerConfig, Rng, TrainConfig};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// The pruning method.
@@ -179,7 +178,7 @@ pub struct State {
 pub struct Inputs<'a> {
     pub train: &'a Dataset,
     pub test: &'a Dataset,
-    pub hw: &'a Hardware,
+    pub hw: &'a Machine,
     pub model: String,
     pub data: String,
     /// How the hardware was named (preset or file), stored for resume.
@@ -194,34 +193,14 @@ pub struct Limit {
     pub stop_after: Option<usize>,
 }
 
-const STATE: &str = "state.json";
-
 /// The state of the run in `dir`, if any.
 pub fn load_state(dir: &Path) -> Result<State, CompressError> {
-    let path = dir.join(STATE);
-    let text = std::fs::read_to_string(&path).map_err(|e| CompressError::file(&path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| CompressError::file(&path, format!("not a pruning state: {e}")))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CompressError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| CompressError::file(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| CompressError::file(path, e))
-}
-
-fn save_network(dir: &Path, name: &str, network: &Network) -> Result<(), CompressError> {
-    let bytes = checkpoint::to_bytes(network)?;
-    write_atomic(&dir.join(name), &bytes)
-}
-
-fn load_network(dir: &Path, name: &str) -> Result<Network, CompressError> {
-    Ok(checkpoint::load(&dir.join(name))?)
+    RunDir::open(dir)?.read_json(RunDir::STATE)
 }
 
 /// A run in a directory: the network after the last finished step and the state.
 pub struct Run<'a> {
-    dir: PathBuf,
+    dir: RunDir,
     inputs: Inputs<'a>,
     calibration: FeatureMap,
     network: Network,
@@ -242,25 +221,19 @@ impl<'a> Run<'a> {
                 model: network.graph().name.clone(),
             });
         }
-        if dir.join(STATE).exists() {
-            return Err(CompressError::Resume {
-                path: dir.to_path_buf(),
-                message: "already holds a pruning run; resume it or choose another --out".into(),
-            });
-        }
-        std::fs::create_dir_all(dir.join("steps")).map_err(|e| CompressError::file(dir, e))?;
+        let dir = RunDir::create(dir)?;
         let calibration =
             metrics::calibration_batch(inputs.train, config.calibration_images, config.seed)?;
         let start = Instant::now();
         let original = metrics::measure(&network, &calibration, inputs.test, inputs.hw)?;
-        save_network(dir, "original.safetensors", &network)?;
+        dir.save_checkpoint("original.safetensors", &network)?;
         let state = State {
             threshold: config.eap.threshold,
             config,
             model: inputs.model.clone(),
             data: inputs.data.clone(),
             hardware: inputs.hardware.clone(),
-            unit: inputs.hw.energy.unit.as_str().to_string(),
+            unit: inputs.hw.unit().to_string(),
             train_samples: inputs.train_samples,
             best: original.clone(),
             original,
@@ -285,7 +258,7 @@ impl<'a> Run<'a> {
             },
         };
         let run = Run {
-            dir: dir.to_path_buf(),
+            dir,
             inputs,
             calibration,
             network,
@@ -297,10 +270,11 @@ impl<'a> Run<'a> {
 
     /// Reopens the run in `dir` at its last finished step.
     pub fn resume(dir: &Path, inputs: Inputs<'a>) -> Result<Run<'a>, CompressError> {
-        let state = load_state(dir)?;
+        let dir = RunDir::open(dir)?;
+        let state: State = dir.read_json(RunDir::STATE)?;
         if state.data != inputs.data {
             return Err(CompressError::Resume {
-                path: dir.to_path_buf(),
+                path: dir.path().to_path_buf(),
                 message: format!("the run used data {:?}, not {:?}", state.data, inputs.data),
             });
         }
@@ -309,9 +283,9 @@ impl<'a> Run<'a> {
             state.config.calibration_images,
             state.config.seed,
         )?;
-        let network = load_network(dir, &state.current)?;
+        let network = dir.load_network(&state.current)?;
         Ok(Run {
-            dir: dir.to_path_buf(),
+            dir,
             inputs,
             calibration,
             network,
@@ -320,13 +294,12 @@ impl<'a> Run<'a> {
     }
 
     fn save_state(&self) -> Result<(), CompressError> {
-        let json = serde_json::to_vec_pretty(&self.state).expect("state serializes");
-        write_atomic(&self.dir.join(STATE), &json)
+        self.dir.write_json(RunDir::STATE, &self.state)
     }
 
     /// The last accepted network.
     pub fn best_network(&self) -> Result<Network, CompressError> {
-        load_network(&self.dir, &self.state.best_checkpoint)
+        self.dir.load_network(&self.state.best_checkpoint)
     }
 
     /// Runs steps until the run is done or `limit` is reached; `log` gets one line per step.
@@ -349,7 +322,7 @@ impl<'a> Run<'a> {
             record.seconds = started.elapsed().as_secs_f64();
             log(&describe(&record, &self.state));
             let name = format!("steps/step-{step:04}.safetensors");
-            save_network(&self.dir, &name, &self.network)?;
+            self.dir.save_checkpoint(&name, &self.network)?;
             let previous = std::mem::replace(&mut self.state.current, name.clone());
             let previous_best = self.state.best_checkpoint.clone();
             let previous_accepted = self.state.accepted_checkpoint.clone();
@@ -360,7 +333,7 @@ impl<'a> Run<'a> {
                 }
             } else if record.accepted == Some(false) {
                 // Back to the last accepted network.
-                self.network = load_network(&self.dir, &self.state.accepted_checkpoint)?;
+                self.network = self.dir.load_network(&self.state.accepted_checkpoint)?;
                 self.state.current = self.state.accepted_checkpoint.clone();
             }
             self.state.history.push(record);
@@ -526,7 +499,7 @@ impl<'a> Run<'a> {
             self.state.reference = self.state.current.clone();
         }
         let node = self.state.order[self.state.position];
-        let reference = load_network(&self.dir, &self.state.reference)?;
+        let reference = self.dir.load_network(&self.state.reference)?;
         let mut rng = Rng::new(self.state.config.seed).fork(step as u64);
         let threshold = self.state.threshold;
         let outcome = eap::prune_layer(

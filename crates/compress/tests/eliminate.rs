@@ -5,7 +5,7 @@
 use joule_compress::eliminate::reconstruction::{largest_outgoing, restrict, Reconstructor};
 use joule_compress::eliminate::selection::Decomposition;
 use joule_compress::eliminate::{layer, Config, Eliminator};
-use joule_energy::spec;
+use joule_energy::machine;
 use joule_model::ops::{Activation, Conv, FullyConnected, Pool};
 use joule_model::{zoo, Graph, NodeId, Op, Shape, Tensor, Value};
 use joule_nn::train::{argmax, Schedule};
@@ -70,10 +70,10 @@ fn self_labelled(network: &Network, samples: usize) -> Dataset {
     }
 }
 
-fn hardware() -> Vec<joule_energy::Hardware> {
+fn hardware() -> Vec<joule_energy::Machine> {
     vec![
-        spec::preset("horowitz45").unwrap(),
-        spec::preset("eyeriss").unwrap(),
+        machine::preset("horowitz45").unwrap(),
+        machine::preset("eyeriss").unwrap(),
     ]
 }
 
@@ -195,7 +195,7 @@ fn duplicated_conv_channels_are_eliminated_with_zero_error() {
         labels: reference.data.chunks(2).map(|r| argmax(r) as u8).collect(),
         classes: 2,
     };
-    let config = Config::new(0.0, vec![spec::preset("horowitz45").unwrap()]).unwrap();
+    let config = Config::new(0.0, vec![machine::preset("horowitz45").unwrap()]).unwrap();
     let eliminator = Eliminator::new(&network, &data, &data, config);
     // conv1 loses 2 filters (9 + 1 each) and conv2 their 2 x 9 taps per filter; conv2 loses
     // one filter (4 x 9 + 1) and fc its 9 columns per output.

@@ -6,11 +6,25 @@
 use joule_compress::lut::ChannelGrid;
 use joule_compress::netadapt::search::{filter_norms, shrink_to_target, weakest_filters};
 use joule_compress::netadapt::{
-    adapt, AdaptConfig, Budget, Estimator, Event, Inputs, Resource, Status,
+    adapt, AdaptConfig, Budget, Estimator, Event, Inputs, Resource, State, Status,
 };
+use joule_compress::{CompressError, RunDir};
 use joule_model::zoo;
 use joule_nn::{train, DataSource, Dataset, FeatureMap, Network, Split, TrainConfig};
 use std::path::PathBuf;
+
+/// NetAdapt in `out`: a new run, or with `resume` the one `out` holds.
+fn run_adapt(
+    original: &Network,
+    config: &AdaptConfig,
+    inputs: &Inputs<'_>,
+    out: &std::path::Path,
+    resume: bool,
+    on_event: impl FnMut(Event<'_>),
+) -> Result<State, CompressError> {
+    let (dir, _) = RunDir::create_or_resume(out, resume)?;
+    adapt(original, config, inputs, &dir, on_event)
+}
 
 fn data_dir() -> PathBuf {
     std::env::var_os("JOULE_DATA")
@@ -90,7 +104,7 @@ fn a_macs_budget_is_met_and_every_iteration_is_smaller_and_resume_matches() {
     let original = trained_lenet(&train_set);
     let cfg = config("macs=0.5x");
     let out = temp_dir("whole");
-    let state = adapt(
+    let state = run_adapt(
         &original,
         &cfg,
         &inputs(&train_set, &holdout),
@@ -166,7 +180,7 @@ fn a_macs_budget_is_met_and_every_iteration_is_smaller_and_resume_matches() {
     // Kill after two iterations (a panic in the progress callback), then resume.
     let killed = temp_dir("killed");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        adapt(
+        run_adapt(
             &original,
             &cfg,
             &inputs(&train_set, &holdout),
@@ -183,7 +197,7 @@ fn a_macs_budget_is_met_and_every_iteration_is_smaller_and_resume_matches() {
     let partial: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(killed.join("state.json")).unwrap()).unwrap();
     assert_eq!(partial["family"].as_array().unwrap().len(), 2);
-    let again = adapt(
+    let again = run_adapt(
         &original,
         &cfg,
         &inputs(&train_set, &holdout),
@@ -191,8 +205,11 @@ fn a_macs_budget_is_met_and_every_iteration_is_smaller_and_resume_matches() {
         false,
         |_| {},
     );
-    assert!(again.unwrap_err().to_string().contains("pass --resume"));
-    let resumed = adapt(
+    assert!(again
+        .unwrap_err()
+        .to_string()
+        .contains("already holds a run"));
+    let resumed = run_adapt(
         &original,
         &cfg,
         &inputs(&train_set, &holdout),
@@ -206,7 +223,7 @@ fn a_macs_budget_is_met_and_every_iteration_is_smaller_and_resume_matches() {
     assert_eq!(bytes(&out), bytes(&killed));
     let mut other = cfg.clone();
     other.seed = 4;
-    let err = adapt(
+    let err = run_adapt(
         &original,
         &other,
         &inputs(&train_set, &holdout),
@@ -231,7 +248,7 @@ fn an_unreachable_budget_stops_at_its_iteration_with_the_best_network_saved() {
     cfg.long_term_epochs = 0;
     let out = temp_dir("unreachable");
     let mut said = None;
-    let state = adapt(
+    let state = run_adapt(
         &original,
         &cfg,
         &inputs(&train_set, &holdout),
@@ -343,7 +360,7 @@ fn budgets_without_their_estimator_are_refused() {
         ("latency=0.5x", "needs a latency table"),
         ("energy=0.4x", "needs a hardware model"),
     ] {
-        let err = adapt(
+        let err = run_adapt(
             &network,
             &config(budget),
             &inputs(&tiny, &tiny),
@@ -366,7 +383,7 @@ fn the_uniform_baseline_is_matched_to_the_final_network_and_fine_tuned_the_same_
     cfg.baseline_curve = true;
     let out = temp_dir("baseline");
     let mut searched = false;
-    let state = adapt(
+    let state = run_adapt(
         &original,
         &cfg,
         &inputs(&train_set, &holdout),
@@ -439,7 +456,7 @@ fn the_uniform_baseline_is_matched_to_the_final_network_and_fine_tuned_the_same_
     assert!(out.join("baseline_1of8.safetensors").exists());
     assert_eq!(summary["baseline_curve"].as_array().unwrap().len(), 7);
     // Resuming a finished run changes nothing, baseline included.
-    let resumed = adapt(
+    let resumed = run_adapt(
         &original,
         &cfg,
         &inputs(&train_set, &holdout),

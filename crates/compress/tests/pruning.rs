@@ -6,7 +6,7 @@ use joule_compress::eap::{patches, restore};
 use joule_compress::metrics::measure_layers;
 use joule_compress::run::{Action, Inputs, Limit};
 use joule_compress::{CompressError, Method, Run, RunConfig};
-use joule_energy::spec;
+use joule_energy::{machine, spec};
 use joule_model::ops::{Activation, FullyConnected};
 use joule_model::{zoo, Graph, NodeId, Op, Shape, Value};
 use joule_nn::{train, DataSource, Dataset, FeatureMap, Network, Rng, Split, TrainConfig};
@@ -58,7 +58,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn inputs<'a>(train: &'a Dataset, test: &'a Dataset, hw: &'a joule_energy::Hardware) -> Inputs<'a> {
+fn inputs<'a>(train: &'a Dataset, test: &'a Dataset, hw: &'a joule_energy::Machine) -> Inputs<'a> {
     Inputs {
         train,
         test,
@@ -73,7 +73,7 @@ fn inputs<'a>(train: &'a Dataset, test: &'a Dataset, hw: &'a joule_energy::Hardw
 #[test]
 fn eap_prunes_layers_in_energy_order_and_masks_survive_fine_tuning() {
     let (train_set, test_set) = mnist();
-    let hw = spec::preset("eyeriss").unwrap();
+    let hw = machine::preset("eyeriss").unwrap();
     let network = trained_lenet(&train_set);
     let dir = temp_dir("order");
     let mut run = Run::start(
@@ -133,7 +133,7 @@ fn eap_prunes_layers_in_energy_order_and_masks_survive_fine_tuning() {
 #[test]
 fn resume_after_interruption_reaches_the_same_result() {
     let (train_set, test_set) = mnist();
-    let hw = spec::preset("eyeriss").unwrap();
+    let hw = machine::preset("eyeriss").unwrap();
     let network = trained_lenet(&train_set);
     for method in [Method::Magnitude, Method::Eap] {
         let mut config = small_config(method);
@@ -287,7 +287,7 @@ fn restore_search_stops_at_the_threshold() {
 #[test]
 fn bad_inputs_give_one_line_errors() {
     let (train_set, test_set) = mnist();
-    let hw = spec::preset("eyeriss").unwrap();
+    let hw = machine::preset("eyeriss").unwrap();
     // No CONV/FC layer.
     let mut g = Graph::new("relu-only", Some(Shape::new(1, 1, 28, 28)));
     g.push("relu", Op::Activation(Activation::Relu), &[Value::Input]);
@@ -345,7 +345,7 @@ fn bad_inputs_give_one_line_errors() {
 #[test]
 fn measured_densities_feed_the_energy_model() {
     let (train_set, _) = mnist();
-    let hw = spec::preset("eyeriss").unwrap();
+    let hw = machine::preset("eyeriss").unwrap();
     let network = trained_lenet(&train_set);
     let calibration = joule_compress::metrics::calibration_batch(&train_set, 32, 1).unwrap();
     let dense = measure_layers(&network, &calibration, &hw).unwrap();

@@ -63,6 +63,7 @@ pub mod workload;
 pub use cost::LayerCost;
 pub use dataflow::Dataflow;
 pub use error::EnergyError;
+pub use machine::Machine;
 pub use network::NetworkCost;
 pub use search::Objective;
 pub use spec::Hardware;

@@ -31,6 +31,22 @@ impl Machine {
         }
     }
 
+    /// The unit of every energy this machine reports (`pJ`, or `mac` for MAC-normalised
+    /// specs).
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Machine::Digital(hw) => hw.energy.unit.as_str(),
+            Machine::Pim(hw) => hw.energy.unit.as_str(),
+        }
+    }
+
+    /// Whether a layer's cost depends on that layer alone, so callers may evaluate (and
+    /// cache) layer by layer. Not on a PIM machine: whether weights stay resident depends on
+    /// the whole network fitting its arrays.
+    pub fn costs_per_layer(&self) -> bool {
+        matches!(self, Machine::Digital(_))
+    }
+
     /// Evaluates `layers` of `model`; a PIM machine ignores `dataflow` and `objective` (its
     /// mapping is fixed: weight stationary).
     pub fn evaluate(

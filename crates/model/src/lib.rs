@@ -17,6 +17,7 @@
 //! ```
 
 mod error;
+pub mod fs;
 mod graph;
 pub mod ops;
 mod shape;

@@ -69,7 +69,7 @@ pub fn to_bytes(network: &Network) -> Result<Vec<u8>, NnError> {
 
 pub fn save(network: &Network, path: &Path) -> Result<(), NnError> {
     let bytes = to_bytes(network)?;
-    std::fs::write(path, bytes).map_err(|e| NnError::io(path, e))
+    joule_model::fs::write_atomic(path, &bytes).map_err(|e| NnError::io(path, e))
 }
 
 /// Loads a checkpoint written by [`save`]: the network with its parameters and masks.

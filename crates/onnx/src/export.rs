@@ -30,7 +30,7 @@ pub enum ExportError {
 /// Writes `graph` as an ONNX file.
 pub fn export_file(graph: &Graph, path: &Path) -> Result<(), ExportError> {
     let bytes = export_bytes(graph)?;
-    std::fs::write(path, bytes).map_err(|source| ExportError::Io {
+    joule_model::fs::write_atomic(path, &bytes).map_err(|source| ExportError::Io {
         path: path.display().to_string(),
         source,
     })

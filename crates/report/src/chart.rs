@@ -6,7 +6,6 @@
 
 use crate::font::ensure_font;
 use plotters::prelude::*;
-use std::path::Path;
 use thiserror::Error;
 
 /// Chart errors.
@@ -37,93 +36,98 @@ const COLORS: [RGBColor; 6] = [
 ];
 
 /// Draws the panels one above the other into an SVG file.
-pub fn stacked_bars_svg(panels: &[StackedBars], path: &Path) -> Result<(), ChartError> {
-    ensure_font()?;
-    let file = path.display().to_string();
-    let draw_err = |e: String| ChartError::Draw {
-        file: file.clone(),
-        message: e,
-    };
-    let width = (160 + 60 * panels.iter().map(|p| p.categories.len()).max().unwrap_or(1)).max(640);
-    let height = 420 * panels.len().max(1);
-    let root = SVGBackend::new(path, (width as u32, height as u32)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| draw_err(e.to_string()))?;
-    let areas = root.split_evenly((panels.len().max(1), 1));
-    for (panel, area) in panels.iter().zip(areas) {
-        let n = panel.categories.len();
-        let totals: Vec<f64> = (0..n)
-            .map(|i| panel.series.iter().map(|(_, v)| v[i]).sum())
-            .collect();
-        let top = totals.iter().cloned().fold(0.0, f64::max).max(1e-12) * 1.25; // headroom: the legend sits above the tallest bar
-        let mut chart = ChartBuilder::on(&area)
-            .caption(&panel.title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(60)
-            .y_label_area_size(80)
-            // `k.into_segmented()` over `0..k` has k + 1 segments: n categories need `0..n-1`.
-            .build_cartesian_2d((0..(n as i32 - 1).max(0)).into_segmented(), 0.0..top)
-            .map_err(|e| draw_err(e.to_string()))?;
-        let categories = panel.categories.clone();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n.max(1))
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    categories.get(*i as usize).cloned().unwrap_or_default()
-                }
-                SegmentValue::Last => String::new(),
-            })
-            .y_desc(&panel.y_label)
-            .y_label_formatter(&|y| format!("{y:.2e}"))
-            .draw()
-            .map_err(|e| draw_err(e.to_string()))?;
-        let mut base = vec![0.0; n];
-        for (k, (name, values)) in panel.series.iter().enumerate() {
-            let color = COLORS[k % COLORS.len()];
-            let bars: Vec<Rectangle<(SegmentValue<i32>, f64)>> = (0..n)
-                .map(|i| {
-                    let (lo, hi) = (base[i], base[i] + values[i]);
-                    let mut bar = Rectangle::new(
-                        [
-                            (SegmentValue::Exact(i as i32), lo),
-                            (
-                                if i + 1 == n {
-                                    SegmentValue::Last
-                                } else {
-                                    SegmentValue::Exact(i as i32 + 1)
-                                },
-                                hi,
-                            ),
-                        ],
-                        color.filled(),
-                    );
-                    bar.set_margin(0, 0, 6, 6);
-                    bar
-                })
+pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
+    let mut out = String::new();
+    {
+        ensure_font()?;
+        let file = "chart".to_string();
+        let draw_err = |e: String| ChartError::Draw {
+            file: file.clone(),
+            message: e,
+        };
+        let width =
+            (160 + 60 * panels.iter().map(|p| p.categories.len()).max().unwrap_or(1)).max(640);
+        let height = 420 * panels.len().max(1);
+        let root =
+            SVGBackend::with_string(&mut out, (width as u32, height as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw_err(e.to_string()))?;
+        let areas = root.split_evenly((panels.len().max(1), 1));
+        for (panel, area) in panels.iter().zip(areas) {
+            let n = panel.categories.len();
+            let totals: Vec<f64> = (0..n)
+                .map(|i| panel.series.iter().map(|(_, v)| v[i]).sum())
                 .collect();
-            for i in 0..n {
-                base[i] += values[i];
+            let top = totals.iter().cloned().fold(0.0, f64::max).max(1e-12) * 1.25; // headroom: the legend sits above the tallest bar
+            let mut chart = ChartBuilder::on(&area)
+                .caption(&panel.title, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(60)
+                .y_label_area_size(80)
+                // `k.into_segmented()` over `0..k` has k + 1 segments: n categories need `0..n-1`.
+                .build_cartesian_2d((0..(n as i32 - 1).max(0)).into_segmented(), 0.0..top)
+                .map_err(|e| draw_err(e.to_string()))?;
+            let categories = panel.categories.clone();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(n.max(1))
+                .x_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                        categories.get(*i as usize).cloned().unwrap_or_default()
+                    }
+                    SegmentValue::Last => String::new(),
+                })
+                .y_desc(&panel.y_label)
+                .y_label_formatter(&|y| format!("{y:.2e}"))
+                .draw()
+                .map_err(|e| draw_err(e.to_string()))?;
+            let mut base = vec![0.0; n];
+            for (k, (name, values)) in panel.series.iter().enumerate() {
+                let color = COLORS[k % COLORS.len()];
+                let bars: Vec<Rectangle<(SegmentValue<i32>, f64)>> = (0..n)
+                    .map(|i| {
+                        let (lo, hi) = (base[i], base[i] + values[i]);
+                        let mut bar = Rectangle::new(
+                            [
+                                (SegmentValue::Exact(i as i32), lo),
+                                (
+                                    if i + 1 == n {
+                                        SegmentValue::Last
+                                    } else {
+                                        SegmentValue::Exact(i as i32 + 1)
+                                    },
+                                    hi,
+                                ),
+                            ],
+                            color.filled(),
+                        );
+                        bar.set_margin(0, 0, 6, 6);
+                        bar
+                    })
+                    .collect();
+                for i in 0..n {
+                    base[i] += values[i];
+                }
+                chart
+                    .draw_series(bars)
+                    .map_err(|e| draw_err(e.to_string()))?
+                    .label(name.clone())
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
+                    });
             }
             chart
-                .draw_series(bars)
-                .map_err(|e| draw_err(e.to_string()))?
-                .label(name.clone())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
-                });
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font(("sans-serif", 14))
+                .draw()
+                .map_err(|e| draw_err(e.to_string()))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| draw_err(e.to_string()))?;
+        root.present().map_err(|e| draw_err(e.to_string()))?;
     }
-    root.present().map_err(|e| draw_err(e.to_string()))?;
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]

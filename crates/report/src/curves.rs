@@ -7,7 +7,6 @@
 use crate::chart::ChartError;
 use crate::font::ensure_font;
 use plotters::prelude::*;
-use std::path::Path;
 
 /// One line: a name and its `(x, y)` points, drawn in the given order.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,77 +56,80 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// Draws `chart` into an SVG file at `path` (800 x 520).
-pub fn curves_svg(chart: &Curves, path: &Path) -> Result<(), ChartError> {
-    ensure_font()?;
-    let file = path.display().to_string();
-    let err = |e: String| ChartError::Draw {
-        file: file.clone(),
-        message: e,
-    };
-    let all = || {
-        chart
-            .curves
-            .iter()
-            .flat_map(|c| c.points.iter().copied())
-            .chain(chart.highlight.iter().flat_map(|(_, p)| p.iter().copied()))
-    };
-    let (x0, x1) = range(all().map(|p| p.0));
-    let (y0, y1) = range(all().map(|p| p.1));
-    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let mut plot = ChartBuilder::on(&root)
-        .caption(&chart.title, ("sans-serif", 20))
-        .margin(14)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(|e| err(e.to_string()))?;
-    plot.configure_mesh()
-        .x_desc(&chart.x_label)
-        .y_desc(&chart.y_label)
-        .x_label_formatter(&|x| format!("{x:.1}"))
-        .y_label_formatter(&|y| format!("{y:.2}"))
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    for (k, curve) in chart.curves.iter().enumerate() {
-        let color = COLORS[k % COLORS.len()];
-        let style = color.stroke_width(2);
-        let series = if curve.dashed {
-            plot.draw_series(DashedLineSeries::new(
-                curve.points.iter().copied(),
-                6,
-                4,
-                style,
-            ))
-        } else {
-            plot.draw_series(LineSeries::new(curve.points.iter().copied(), style))
+pub fn curves_svg(chart: &Curves) -> Result<String, ChartError> {
+    let mut out = String::new();
+    {
+        ensure_font()?;
+        let file = "chart".to_string();
+        let err = |e: String| ChartError::Draw {
+            file: file.clone(),
+            message: e,
         };
-        series
-            .map_err(|e| err(e.to_string()))?
-            .label(curve.name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-    }
-    if let Some((name, points)) = &chart.highlight {
-        plot.draw_series(
-            points
+        let all = || {
+            chart
+                .curves
                 .iter()
-                .map(|&p| Circle::new(p, 5, BLACK.stroke_width(2))),
-        )
-        .map_err(|e| err(e.to_string()))?
-        .label(name.clone())
-        .legend(|(x, y)| Circle::new((x + 9, y), 5, BLACK.stroke_width(2)));
+                .flat_map(|c| c.points.iter().copied())
+                .chain(chart.highlight.iter().flat_map(|(_, p)| p.iter().copied()))
+        };
+        let (x0, x1) = range(all().map(|p| p.0));
+        let (y0, y1) = range(all().map(|p| p.1));
+        let root = SVGBackend::with_string(&mut out, (800, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut plot = ChartBuilder::on(&root)
+            .caption(&chart.title, ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| err(e.to_string()))?;
+        plot.configure_mesh()
+            .x_desc(&chart.x_label)
+            .y_desc(&chart.y_label)
+            .x_label_formatter(&|x| format!("{x:.1}"))
+            .y_label_formatter(&|y| format!("{y:.2}"))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        for (k, curve) in chart.curves.iter().enumerate() {
+            let color = COLORS[k % COLORS.len()];
+            let style = color.stroke_width(2);
+            let series = if curve.dashed {
+                plot.draw_series(DashedLineSeries::new(
+                    curve.points.iter().copied(),
+                    6,
+                    4,
+                    style,
+                ))
+            } else {
+                plot.draw_series(LineSeries::new(curve.points.iter().copied(), style))
+            };
+            series
+                .map_err(|e| err(e.to_string()))?
+                .label(curve.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        if let Some((name, points)) = &chart.highlight {
+            plot.draw_series(
+                points
+                    .iter()
+                    .map(|&p| Circle::new(p, 5, BLACK.stroke_width(2))),
+            )
+            .map_err(|e| err(e.to_string()))?
+            .label(name.clone())
+            .legend(|(x, y)| Circle::new((x + 9, y), 5, BLACK.stroke_width(2)));
+        }
+        plot.configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
     }
-    plot.configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,10 +1,7 @@
 //! `joule eval`: test accuracy and confusion matrix of a trained model.
 
-use super::train::{init_threads, load_network};
-use crate::data_args::DataArgs;
-use crate::output::{Format, FormatArgs};
+use crate::args::{DataArgs, Format, FormatArgs};
 use anyhow::Result;
-use joule_nn::{evaluate, Split};
 use joule_report::Table;
 
 #[derive(clap::Args)]
@@ -24,11 +21,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let source = args.dataset.source()?;
-    init_threads(args.threads)?;
-    let test_set = source.load(&args.dataset.dir(), Split::Test)?;
-    let network = load_network(&args.model, 0)?;
-    let eval = evaluate(&network, &test_set, args.batch_size)?;
+    joule_lab::init_threads(args.threads)?;
+    let data = args.dataset.spec();
+    let eval = joule_lab::train::evaluate_model(&args.model, &data, args.batch_size)?;
+    let data_name = data.source()?.name();
     let classes = eval.confusion.len();
     let mut table = Table::new(
         std::iter::once("true \\ predicted".to_string()).chain((0..classes).map(|c| c.to_string())),
@@ -41,7 +37,7 @@ pub fn run(args: Args) -> Result<()> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": args.model,
-                "data": source.name(),
+                "data": data_name,
                 "accuracy": eval.accuracy,
                 "samples": eval.samples,
                 "correct": eval.correct,
@@ -53,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
             println!(
                 "{} on {} (test): accuracy {:.2}% ({} of {})",
                 args.model,
-                source.name(),
+                data_name,
                 100.0 * eval.accuracy,
                 eval.correct,
                 eval.samples

@@ -1,4 +1,5 @@
-use crate::load;
+//! `joule export`: a model with its weights as ONNX.
+
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -17,21 +18,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let mut graph = load::model(&args.model)?;
-    if let Some(seed) = args.init_seed {
-        graph = joule_nn::Network::new(graph, seed)?.into_graph();
-    }
-    joule_onnx::export_file(&graph, &args.out)?;
-    let params: usize = graph
-        .nodes()
-        .iter()
-        .flat_map(|n| &n.params)
-        .map(|t| t.len())
-        .sum();
+    let (nodes, params) = joule_lab::export(&args.model, &args.out, args.init_seed)?;
     println!(
-        "wrote {} ({} nodes, {params} parameters)",
-        args.out.display(),
-        graph.len()
+        "wrote {} ({nodes} nodes, {params} parameters)",
+        args.out.display()
     );
     Ok(())
 }

@@ -29,7 +29,7 @@ pub enum Command {
     Export(export::Args),
     /// Prune a trained model (magnitude or energy-aware) on real data.
     Prune(prune::Args),
-    /// Per-layer energy, cycles and DRAM traffic on a hardware model (Eyeriss-style).
+    /// Per-layer energy, cycles and DRAM traffic on a hardware model (Eyeriss-style or PIM).
     Energy(energy::Args),
     /// Networks side by side on several machines, digital or PIM: energy, latency, utilization.
     Compare(compare::Args),

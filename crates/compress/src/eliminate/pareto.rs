@@ -2,10 +2,10 @@
 //! the accuracy one needs (the seed's point is that the answer changes with the accuracy).
 
 use super::sweep::LayerSweep;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A non-dominated configuration on one hardware model.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParetoPoint {
     pub hardware: String,
     pub layer: String,

@@ -6,10 +6,10 @@ use super::layer::{self, Site};
 use super::reconstruction::{largest_outgoing, restrict, Reconstructor};
 use super::selection::Decomposition;
 use super::EliminateError;
-use joule_energy::{network, workload, Dataflow, Hardware, LayerCost, Objective};
+use joule_energy::{workload, Dataflow, LayerCost, Machine, Objective};
 use joule_model::{Graph, LoopNest};
 use joule_nn::{evaluate, Dataset, Network};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -20,7 +20,7 @@ pub struct Config {
     pub max_drop: f64,
     /// Hardware models to cost every configuration on (the first drives the Pareto set in
     /// reports that show one).
-    pub hardware: Vec<Hardware>,
+    pub hardware: Vec<Machine>,
     /// Training samples that make up `X` (`None`: the whole training split).
     pub samples: Option<usize>,
     /// Inference batch size.
@@ -34,7 +34,7 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn new(max_drop: f64, hardware: Vec<Hardware>) -> Result<Config, EliminateError> {
+    pub fn new(max_drop: f64, hardware: Vec<Machine>) -> Result<Config, EliminateError> {
         if !max_drop.is_finite() || max_drop < 0.0 {
             return Err(EliminateError::Argument {
                 argument: "max-drop".into(),
@@ -59,7 +59,7 @@ impl Config {
 }
 
 /// A network's energy for one inference on one hardware model, by level.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Energy {
     pub hardware: String,
     pub unit: String,
@@ -72,7 +72,7 @@ pub struct Energy {
 }
 
 /// The unsimplified network.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reference {
     pub accuracy: f64,
     pub params: usize,
@@ -80,14 +80,14 @@ pub struct Reference {
 }
 
 /// The baseline at the same `p`: the neurons with the largest outgoing weights, unchanged.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     pub accuracy: f64,
     pub reconstruction_error: f64,
 }
 
 /// One simplified configuration of a layer.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// Neurons kept (`p`).
     pub kept: usize,
@@ -309,8 +309,8 @@ impl<'a> Eliminator<'a> {
         let mut out = Vec::new();
         for (index, hw) in self.config.hardware.iter().enumerate() {
             let mut e = Energy {
-                hardware: hw.name.clone(),
-                unit: hw.energy.unit.as_str().to_string(),
+                hardware: hw.name().to_string(),
+                unit: hw.unit().to_string(),
                 mac: 0.0,
                 rf: 0.0,
                 array: 0.0,
@@ -318,23 +318,37 @@ impl<'a> Eliminator<'a> {
                 dram: 0.0,
                 total: 0.0,
             };
-            for w in &layers {
+            let whole = if hw.costs_per_layer() {
+                None
+            } else {
+                Some(
+                    hw.evaluate(&graph.name, &layers, Dataflow::Rs, Objective::Energy)
+                        .map_err(|err| EliminateError::Energy {
+                            hardware: hw.name().to_string(),
+                            message: err.to_string(),
+                        })?,
+                )
+            };
+            for (position, w) in layers.iter().enumerate() {
                 let key = (index, w.nest, w.density.weight.to_bits());
-                let cached = self.costs.borrow().get(&key).cloned();
+                let cached = match &whole {
+                    Some(report) => Some(report.layers[position].cost.clone()),
+                    None => self.costs.borrow().get(&key).cloned(),
+                };
                 let cost = match cached {
                     Some(c) => c,
                     None => {
-                        let report = network::evaluate(
-                            &graph.name,
-                            std::slice::from_ref(w),
-                            hw,
-                            Dataflow::Rs,
-                            Objective::Energy,
-                        )
-                        .map_err(|err| EliminateError::Energy {
-                            hardware: hw.name.clone(),
-                            message: err.to_string(),
-                        })?;
+                        let report = hw
+                            .evaluate(
+                                &graph.name,
+                                std::slice::from_ref(w),
+                                Dataflow::Rs,
+                                Objective::Energy,
+                            )
+                            .map_err(|err| EliminateError::Energy {
+                                hardware: hw.name().to_string(),
+                                message: err.to_string(),
+                            })?;
                         let c = report.layers[0].cost.clone();
                         self.costs.borrow_mut().insert(key, c.clone());
                         c

@@ -423,7 +423,8 @@ impl LatencyTable {
         } else {
             serde_json::to_string_pretty(self).map_err(|e| CompressError::file(path, e))?
         };
-        std::fs::write(path, text).map_err(|e| CompressError::file(path, e))
+        joule_model::fs::write_atomic(path, text.as_bytes())
+            .map_err(|e| CompressError::file(path, e))
     }
 
     /// Reads a table written by [`LatencyTable::save`] (JSON or CSV, by extension).

@@ -2,7 +2,7 @@
 
 use crate::lut::LatencyTable;
 use crate::CompressError;
-use joule_energy::{network, workload, Dataflow, Hardware, Objective};
+use joule_energy::{workload, Dataflow, Machine, Objective};
 use joule_model::{Graph, NetworkStats};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -148,12 +148,12 @@ impl Resources {
 /// loop nest, since a layer's energy depends only on its shape), MACs and weights.
 pub struct Estimator<'a> {
     pub lut: Option<&'a LatencyTable>,
-    pub hardware: Option<&'a Hardware>,
+    pub hardware: Option<&'a Machine>,
     energy_cache: Mutex<HashMap<String, f64>>,
 }
 
 impl<'a> Estimator<'a> {
-    pub fn new(lut: Option<&'a LatencyTable>, hardware: Option<&'a Hardware>) -> Estimator<'a> {
+    pub fn new(lut: Option<&'a LatencyTable>, hardware: Option<&'a Machine>) -> Estimator<'a> {
         Estimator {
             lut,
             hardware,
@@ -179,9 +179,14 @@ impl<'a> Estimator<'a> {
         })
     }
 
-    fn energy(&self, graph: &Graph, hw: &Hardware) -> Result<f64, CompressError> {
+    fn energy(&self, graph: &Graph, hw: &Machine) -> Result<f64, CompressError> {
+        let layers = workload::from_graph(graph, None, 1)?;
+        if !hw.costs_per_layer() {
+            let cost = hw.evaluate(&graph.name, &layers, Dataflow::Rs, Objective::Energy)?;
+            return Ok(cost.total.energy.total);
+        }
         let mut total = 0.0;
-        for layer in workload::from_graph(graph, None, 1)? {
+        for layer in layers {
             let key = format!("{:?} {:?}", layer.class, layer.nest);
             let cached = self
                 .energy_cache
@@ -193,13 +198,8 @@ impl<'a> Estimator<'a> {
                 Some(e) => e,
                 None => {
                     let name = layer.name.clone();
-                    let cost = network::evaluate(
-                        &graph.name,
-                        &[layer],
-                        hw,
-                        Dataflow::Rs,
-                        Objective::Energy,
-                    )?;
+                    let cost =
+                        hw.evaluate(&graph.name, &[layer], Dataflow::Rs, Objective::Energy)?;
                     let e = cost.layer(&name).map_or(0.0, |c| c.energy.total);
                     self.energy_cache.lock().expect("cache lock").insert(key, e);
                     e

@@ -12,13 +12,13 @@ use super::budget::{target, Estimator, Resource};
 use super::search::{candidates, pick};
 use super::AdaptConfig;
 use crate::lut::{self, prunable_layers, ChannelGrid, LatencyTable, LayerTimer, MeasureConfig};
+use crate::rundir::RunDir;
 use crate::CompressError;
-use joule_energy::Hardware;
+use joule_energy::Machine;
 use joule_nn::train::Schedule;
-use joule_nn::{checkpoint, evaluate, train, Dataset, Network, Rng, TrainConfig};
+use joule_nn::{evaluate, train, Dataset, Network, Rng, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// One family member (or the original, iteration 0, or the final network).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,24 +104,9 @@ pub struct Inputs<'a> {
     /// Only for the final network's reported accuracy.
     pub test: Option<&'a Dataset>,
     pub lut: Option<&'a LatencyTable>,
-    pub hardware: Option<&'a Hardware>,
+    pub hardware: Option<&'a Machine>,
     /// Measures every family member's real latency (validation of the table).
     pub timer: Option<(&'a dyn LayerTimer, MeasureConfig)>,
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CompressError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| CompressError::file(path, e))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(|e| CompressError::file(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| CompressError::file(path, e))
-}
-
-fn save_network(network: &Network, dir: &Path, stem: &str) -> Result<String, CompressError> {
-    let path = dir.join(format!("{stem}.safetensors"));
-    checkpoint::save(network, &path)?;
-    let onnx = dir.join(format!("{stem}.onnx"));
-    joule_onnx::export_file(network.graph(), &onnx).map_err(|e| CompressError::file(&onnx, e))?;
-    Ok(format!("{stem}.safetensors"))
 }
 
 fn record(
@@ -162,14 +147,14 @@ fn record(
     })
 }
 
-/// Runs (or, with `resume`, continues) NetAdapt from `original` into `out`; returns the state
-/// (also in `out/state.json`, with `out/summary.json`).
+/// Runs NetAdapt from `original` in `dir`, or continues the run `dir` holds (open it with
+/// [`RunDir::create_or_resume`]); returns the state (also in `state.json`, with
+/// `summary.json`).
 pub fn adapt(
     original: &Network,
     config: &AdaptConfig,
     inputs: &Inputs<'_>,
-    out: &Path,
-    resume: bool,
+    dir: &RunDir,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Result<State, CompressError> {
     if config.budgets.is_empty() {
@@ -202,36 +187,25 @@ pub fn adapt(
             "batch size, decay and initial reduction must be positive",
         ));
     }
-    std::fs::create_dir_all(out).map_err(|e| CompressError::file(out, e))?;
-    let state_path = out.join("state.json");
     let estimator = Estimator::new(inputs.lut, inputs.hardware);
     let grid = match inputs.lut {
         Some(t) if !t.grid.layers.is_empty() => t.grid.clone(),
         _ => ChannelGrid::even(original.graph(), config.levels)?,
     };
-    let (mut state, mut network) = if resume && state_path.exists() {
-        let text = std::fs::read_to_string(&state_path)
-            .map_err(|e| CompressError::file(&state_path, e))?;
-        let state: State =
-            serde_json::from_str(&text).map_err(|e| CompressError::file(&state_path, e))?;
+    let (mut state, mut network) = if dir.join(RunDir::STATE).is_file() {
+        let state: State = dir.read_json(RunDir::STATE)?;
         if state.config != *config {
             return Err(CompressError::Resume {
-                path: state_path,
+                path: dir.join(RunDir::STATE),
                 message: "the settings differ from the stored run's".into(),
             });
         }
         let last = state.family.last().unwrap_or(&state.original);
-        let network = checkpoint::load(&out.join(&last.checkpoint))?;
+        let network = dir.load_network(&last.checkpoint)?;
         (state, network)
     } else {
-        if state_path.exists() {
-            return Err(CompressError::Resume {
-                path: state_path,
-                message: "a run is already here; pass --resume or choose another --out".into(),
-            });
-        }
         let accuracy = evaluate(original, inputs.holdout, 256)?.accuracy;
-        let checkpoint = save_network(original, out, "original")?;
+        let checkpoint = dir.save_network("original", original)?;
         let first = record(original, 0, accuracy, &estimator, inputs, checkpoint)?;
         let budgets = config
             .budgets
@@ -253,7 +227,7 @@ pub fn adapt(
             baseline: None,
             baseline_curve: Vec::new(),
         };
-        write_json(&state_path, &state)?;
+        dir.write_json(RunDir::STATE, &state)?;
         (state, original.clone())
     };
     let layers: Vec<String> = prunable_layers(original.graph())
@@ -334,7 +308,7 @@ pub fn adapt(
         };
         let chosen = found.into_iter().nth(best).expect("picked index");
         let stem = format!("iter_{:03}", i + 1);
-        let checkpoint = save_network(&chosen.network, out, &stem)?;
+        let checkpoint = dir.save_network(&stem, &chosen.network)?;
         let mut rec = record(
             &chosen.network,
             i + 1,
@@ -351,15 +325,15 @@ pub fn adapt(
         on_event(Event::Chosen(&rec));
         state.family.push(rec);
         network = chosen.network;
-        write_json(&state_path, &state)?;
+        dir.write_json(RunDir::STATE, &state)?;
     }
-    write_json(&state_path, &state)?;
+    dir.write_json(RunDir::STATE, &state)?;
     if state.final_network.is_none() {
         let last = state.family.last().unwrap_or(&state.original).clone();
-        let mut tuned = checkpoint::load(&out.join(&last.checkpoint))?;
+        let mut tuned = dir.load_network(&last.checkpoint)?;
         long_term(&mut tuned, inputs, config, &mut on_event)?;
         let accuracy = evaluate(&tuned, inputs.holdout, 256)?.accuracy;
-        let checkpoint = save_network(&tuned, out, "final")?;
+        let checkpoint = dir.save_network("final", &tuned)?;
         let mut rec = record(
             &tuned,
             last.iteration,
@@ -373,7 +347,7 @@ pub fn adapt(
             rec.test_accuracy = Some(evaluate(&tuned, test, 256)?.accuracy);
         }
         state.final_network = Some(rec);
-        write_json(&state_path, &state)?;
+        dir.write_json(RunDir::STATE, &state)?;
     }
     if config.baseline && state.baseline.is_none() {
         on_event(Event::BaselineSearch);
@@ -400,7 +374,7 @@ pub fn adapt(
             &estimator,
             inputs,
             config,
-            out,
+            dir,
             &mut on_event,
         )?;
         let entry = BaselineRecord {
@@ -412,7 +386,7 @@ pub fn adapt(
         };
         on_event(Event::Baseline(&entry));
         state.baseline = Some(entry);
-        write_json(&state_path, &state)?;
+        dir.write_json(RunDir::STATE, &state)?;
     }
     if config.baseline && config.baseline_curve && state.baseline_curve.is_empty() {
         let chosen = state.baseline.clone().expect("baseline recorded");
@@ -433,7 +407,7 @@ pub fn adapt(
                 &estimator,
                 inputs,
                 config,
-                out,
+                dir,
                 &mut on_event,
             )?;
             let entry = BaselineRecord {
@@ -447,9 +421,9 @@ pub fn adapt(
             curve.push(entry);
         }
         state.baseline_curve = curve;
-        write_json(&state_path, &state)?;
+        dir.write_json(RunDir::STATE, &state)?;
     }
-    write_json(&out.join("summary.json"), &summary(&state))?;
+    dir.write_json(RunDir::SUMMARY, &summary(&state))?;
     Ok(state)
 }
 
@@ -464,7 +438,7 @@ fn tuned_baseline(
     estimator: &Estimator<'_>,
     inputs: &Inputs<'_>,
     config: &AdaptConfig,
-    out: &Path,
+    dir: &RunDir,
     on_event: &mut impl FnMut(Event<'_>),
 ) -> Result<Record, CompressError> {
     long_term(&mut network, inputs, config, on_event)?;
@@ -474,7 +448,7 @@ fn tuned_baseline(
     } else {
         format!("baseline_{k}of{levels}")
     };
-    let checkpoint = save_network(&network, out, &stem)?;
+    let checkpoint = dir.save_network(&stem, &network)?;
     let mut rec = record(&network, 0, accuracy, estimator, inputs, checkpoint)?;
     if let Some(test) = inputs.test {
         rec.test_accuracy = Some(evaluate(&network, test, 256)?.accuracy);
@@ -535,18 +509,37 @@ pub fn first_value(record: &Record, r: Resource) -> f64 {
 }
 
 /// `summary.json`: the documented interface (docs/netadapt.md).
-pub fn summary(state: &State) -> serde_json::Value {
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub model: String,
+    pub data: String,
+    /// The budgets as given (`latency=0.5x`).
+    pub budget: Vec<String>,
+    /// Absolute budgets, per resource.
+    pub budget_absolute: BTreeMap<String, f64>,
+    pub status: Status,
+    /// The original (iteration 0), then every iteration's network.
+    pub family: Vec<Record>,
+    #[serde(rename = "final")]
+    pub final_network: Option<Record>,
+    pub baseline: Option<BaselineRecord>,
+    #[serde(default)]
+    pub baseline_curve: Vec<BaselineRecord>,
+}
+
+/// The summary of a run's state.
+pub fn summary(state: &State) -> Summary {
     let mut family = vec![state.original.clone()];
     family.extend(state.family.iter().cloned());
-    serde_json::json!({
-        "model": state.config.model,
-        "data": state.config.data,
-        "budget": state.config.budgets.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
-        "budget_absolute": state.budgets,
-        "status": state.status,
-        "family": family,
-        "final": state.final_network,
-        "baseline": state.baseline,
-        "baseline_curve": state.baseline_curve,
-    })
+    Summary {
+        model: state.config.model.clone(),
+        data: state.config.data.clone(),
+        budget: state.config.budgets.iter().map(|b| b.to_string()).collect(),
+        budget_absolute: state.budgets.clone(),
+        status: state.status.clone(),
+        family,
+        final_network: state.final_network.clone(),
+        baseline: state.baseline.clone(),
+        baseline_curve: state.baseline_curve.clone(),
+    }
 }

@@ -1,0 +1,376 @@
+//! Neuron elimination experiments (seed 003) into a run directory: every chosen layer swept
+//! from its rank down, costed on every machine, the Pareto set across layers, and the
+//! outputs docs/eliminate.md documents (`summary.json` = [`EliminateSummary`], `tables.md`,
+//! `curves-<hw>.svg`, `<layer>.onnx`, `simplified.onnx`).
+
+use crate::data::DataSpec;
+use crate::error::LabError;
+use crate::hardware;
+use crate::model::Model;
+use crate::prune::display_name;
+use joule_compress::eliminate::pareto::{pareto, ParetoPoint};
+use joule_compress::eliminate::sweep::{Energy, Reference};
+use joule_compress::eliminate::{layer, Config, Eliminator, LayerSweep, Point};
+use joule_compress::RunDir;
+use joule_report::curves::{curves_svg, Curve, Curves};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// An elimination run.
+#[derive(Clone, Debug)]
+pub struct EliminateOptions {
+    /// A trained model (checkpoint or ONNX file with weights).
+    pub model: String,
+    pub data: DataSpec,
+    /// Layer names, or empty for every eliminable layer.
+    pub layers: Vec<String>,
+    /// Largest accepted test-accuracy drop, in points.
+    pub max_drop: f64,
+    /// Machines to cost every configuration on; the first orders the tables and picks
+    /// `simplified.onnx`.
+    pub hw: Vec<String>,
+    pub refit_bias: bool,
+    /// Training samples forming X (`None`: the whole training split).
+    pub samples: Option<usize>,
+    pub out: PathBuf,
+}
+
+/// Per-layer facts of a sweep in `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    pub next: String,
+    pub neurons: usize,
+    pub rank: usize,
+    pub rank_tolerance: f64,
+    /// The smallest `kept` within the threshold.
+    pub best: Option<usize>,
+}
+
+/// `summary.json` of an elimination run (docs/eliminate.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EliminateSummary {
+    pub model: String,
+    pub data: String,
+    pub max_drop: f64,
+    pub samples: Option<usize>,
+    pub refit_bias: bool,
+    pub hardware: Vec<String>,
+    pub original: Reference,
+    /// Every layer's sweep, by decreasing `kept`.
+    pub layers: BTreeMap<String, Vec<Point>>,
+    pub layer_info: BTreeMap<String, LayerInfo>,
+    /// The Pareto set on each machine, in machine order.
+    pub pareto: Vec<ParetoPoint>,
+}
+
+/// Progress of an elimination run.
+pub enum EliminateEvent<'a> {
+    Reference(&'a Reference),
+    Point { layer: &'a str, point: &'a Point },
+}
+
+/// Runs the sweeps and writes the run directory; returns the summary and `tables.md`.
+pub fn eliminate(
+    options: &EliminateOptions,
+    mut on_event: impl FnMut(EliminateEvent<'_>),
+) -> Result<(EliminateSummary, String), LabError> {
+    let machines = options
+        .hw
+        .iter()
+        .map(|name| hardware::machine(name.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut config = Config::new(options.max_drop, machines)?;
+    if options.samples == Some(0) {
+        return Err(LabError::config("samples", "must be at least 1"));
+    }
+    config.samples = options.samples;
+    config.refit_bias = options.refit_bias;
+    let model = Model::load(&options.model)?;
+    let graph = model.graph();
+    let layers = if options.layers.is_empty() {
+        layer::eliminable_names(graph)
+    } else {
+        options.layers.clone()
+    };
+    for name in &layers {
+        layer::site(graph, name)?;
+    }
+    if layers.is_empty() {
+        return Err(LabError::config(
+            "layers",
+            format!("{} has no eliminable layer", options.model),
+        ));
+    }
+    let network = model.weighted_network()?;
+    let data = options.data.load()?;
+    let dir = RunDir::create(&options.out)?;
+
+    let eliminator = Eliminator::new(&network, &data.train, &data.test, config);
+    let original = eliminator.reference()?;
+    on_event(EliminateEvent::Reference(&original));
+    let mut sweeps = Vec::new();
+    for name in &layers {
+        let sweep = eliminator.sweep(name, original.accuracy, |point| {
+            on_event(EliminateEvent::Point { layer: name, point })
+        })?;
+        sweeps.push(sweep);
+    }
+    let hw_count = eliminator.config().hardware.len();
+    let fronts: Vec<Vec<ParetoPoint>> = (0..hw_count).map(|i| pareto(&sweeps, i)).collect();
+    let name = display_name(&options.model);
+    write_models(&eliminator, &sweeps, &fronts[0], &dir)?;
+    for (i, hw) in eliminator.config().hardware.iter().enumerate() {
+        let chart = chart(&name, &original, &sweeps, &fronts[i], i);
+        dir.write(&format!("curves-{}.svg", hw.name()), curves_svg(&chart)?)?;
+    }
+    let mut tables = tables(&name, &original, &sweeps, hw_count);
+    pareto_tables(&mut tables, &fronts);
+    dir.write("tables.md", &tables)?;
+    let summary = EliminateSummary {
+        model: options.model.clone(),
+        data: data.source.name().to_string(),
+        max_drop: options.max_drop,
+        samples: options.samples,
+        refit_bias: options.refit_bias,
+        hardware: original.energy.iter().map(|e| e.hardware.clone()).collect(),
+        original,
+        layers: sweeps
+            .iter()
+            .map(|s| (s.layer.clone(), s.points.clone()))
+            .collect(),
+        layer_info: sweeps
+            .iter()
+            .map(|s| {
+                let info = LayerInfo {
+                    next: s.next.clone(),
+                    neurons: s.neurons,
+                    rank: s.rank,
+                    rank_tolerance: s.rank_tolerance,
+                    best: s.best().map(|p| p.kept),
+                };
+                (s.layer.clone(), info)
+            })
+            .collect(),
+        pareto: fronts.into_iter().flatten().collect(),
+    };
+    dir.write_json(RunDir::SUMMARY, &summary)?;
+    Ok((summary, tables))
+}
+
+/// `<layer>.onnx` (its smallest configuration within the threshold) and `simplified.onnx`
+/// (the least-energy point of the first machine's Pareto set).
+fn write_models(
+    eliminator: &Eliminator,
+    sweeps: &[LayerSweep],
+    front: &[ParetoPoint],
+    dir: &RunDir,
+) -> Result<(), LabError> {
+    for sweep in sweeps {
+        if let Some(graph) = sweep.best().and_then(|p| eliminator.simplified(sweep, p)) {
+            dir.write(
+                &format!("{}.onnx", sweep.layer),
+                joule_onnx::export_bytes(&graph)?,
+            )?;
+        }
+    }
+    let best = front.first().and_then(|best| {
+        let sweep = sweeps.iter().find(|s| s.layer == best.layer)?;
+        let point = sweep.points.iter().find(|p| p.kept == best.kept)?;
+        eliminator.simplified(sweep, point)
+    });
+    if let Some(graph) = best {
+        dir.write("simplified.onnx", joule_onnx::export_bytes(&graph)?)?;
+    }
+    Ok(())
+}
+
+/// Energy in display units: µJ for picojoules, thousands of MACs for MAC-normalised specs.
+fn scaled(value: f64, unit: &str) -> (f64, &'static str) {
+    if unit == "pJ" {
+        (value / 1e6, "µJ")
+    } else {
+        (value / 1e3, "thousand MAC-energy units")
+    }
+}
+
+fn display(e: &Energy) -> (f64, &'static str) {
+    scaled(e.total, &e.unit)
+}
+
+/// Accuracy against energy per layer (SVD + QR and the largest-norm baseline), with the
+/// Pareto set across layers marked.
+pub fn chart(
+    model: &str,
+    original: &Reference,
+    sweeps: &[LayerSweep],
+    front: &[ParetoPoint],
+    hw: usize,
+) -> Curves {
+    let (x0, unit) = display(&original.energy[hw]);
+    let line = |points: &[Point], f: &dyn Fn(&Point) -> f64| -> Vec<(f64, f64)> {
+        points
+            .iter()
+            .map(|p| (display(&p.energy[hw]).0, 100.0 * f(p)))
+            .collect()
+    };
+    let mut curves = Vec::new();
+    for s in sweeps {
+        curves.push(Curve {
+            name: format!("{} (SVD + QR, least squares)", s.layer),
+            points: line(&s.points, &|p| p.accuracy),
+            dashed: false,
+        });
+        curves.push(Curve {
+            name: format!("{} (largest outgoing norm)", s.layer),
+            points: line(&s.points, &|p| p.baseline.accuracy),
+            dashed: true,
+        });
+    }
+    let unit_name = &original.energy[hw].unit;
+    Curves {
+        title: format!(
+            "{model} on {}: accuracy vs energy per inference (original: {x0:.1} {unit}, {:.2}%)",
+            original.energy[hw].hardware,
+            100.0 * original.accuracy
+        ),
+        x_label: format!("energy per inference ({unit})"),
+        y_label: "test accuracy (%)".into(),
+        curves,
+        highlight: Some((
+            "Pareto set".into(),
+            front
+                .iter()
+                .map(|p| (scaled(p.energy, unit_name).0, 100.0 * p.accuracy))
+                .collect(),
+        )),
+    }
+}
+
+/// The Pareto set on each machine, as Markdown tables appended to `t`.
+fn pareto_tables(t: &mut String, fronts: &[Vec<ParetoPoint>]) {
+    for front in fronts {
+        let Some(first) = front.first() else { continue };
+        let _ = writeln!(
+            t,
+            "\n#### Pareto set across layers on {} (least energy first)\n",
+            first.hardware
+        );
+        let _ = writeln!(t, "| layer | kept | accuracy | params | energy |");
+        let _ = writeln!(t, "|---|---:|---:|---:|---:|");
+        for p in front {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {:.2}% | {} | {:.4e} |",
+                p.layer,
+                p.kept,
+                100.0 * p.accuracy,
+                p.params,
+                p.energy
+            );
+        }
+    }
+}
+
+fn megabits(params: usize) -> f64 {
+    params as f64 * 32.0 / 1e6
+}
+
+/// The memory table and one energy table per machine, as Markdown (seed 003's layout).
+fn tables(model: &str, original: &Reference, sweeps: &[LayerSweep], hw_count: usize) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "#### Memory ({model}, parameters at 32 bits)\n");
+    let _ = writeln!(
+        t,
+        "| layer | neurons | rank | kept | params before | params after | % of original | ratio | accuracy before | accuracy after | baseline accuracy |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for s in sweeps {
+        let Some(p) = s.best() else {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | - | {} | - | - | - | {:.2}% | - | - |",
+                s.layer,
+                s.neurons,
+                s.rank,
+                original.params,
+                100.0 * original.accuracy
+            );
+            continue;
+        };
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} ({:.2} Mb) | {} ({:.2} Mb) | {:.2}% | {:.2}x | {:.2}% | {:.2}% | {:.2}% |",
+            s.layer,
+            s.neurons,
+            s.rank,
+            p.kept,
+            original.params,
+            megabits(original.params),
+            p.params,
+            megabits(p.params),
+            100.0 * p.params as f64 / original.params as f64,
+            original.params as f64 / p.params as f64,
+            100.0 * original.accuracy,
+            100.0 * p.accuracy,
+            100.0 * p.baseline.accuracy
+        );
+    }
+    for hw in 0..hw_count {
+        let e0 = &original.energy[hw];
+        let _ = writeln!(
+            t,
+            "\n#### Energy per inference on {} ({})\n",
+            e0.hardware, e0.unit
+        );
+        let _ = writeln!(
+            t,
+            "| configuration | MAC | RF | array | buffer (SRAM) | DRAM | total | accuracy |"
+        );
+        let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        let row = |t: &mut String, name: &str, e: &Energy, acc: f64| {
+            let _ = writeln!(
+                t,
+                "| {name} | {:.4e} | {:.4e} | {:.4e} | {:.4e} | {:.4e} | {:.4e} | {:.2}% |",
+                e.mac,
+                e.rf,
+                e.array,
+                e.buffer,
+                e.dram,
+                e.total,
+                100.0 * acc
+            );
+        };
+        row(&mut t, "original", e0, original.accuracy);
+        for s in sweeps {
+            let Some(p) = s.best() else { continue };
+            let e = &p.energy[hw];
+            row(
+                &mut t,
+                &format!("{} p = {}", s.layer, p.kept),
+                e,
+                p.accuracy,
+            );
+            let ratio = |a: f64, b: f64| {
+                if b > 0.0 {
+                    format!("{:.2}x", a / b)
+                } else {
+                    "-".into()
+                }
+            };
+            let _ = writeln!(
+                t,
+                "| original / {} | {} | {} | {} | {} | {} | {} | |",
+                s.layer,
+                ratio(e0.mac, e.mac),
+                ratio(e0.rf, e.rf),
+                ratio(e0.array, e.array),
+                ratio(e0.buffer, e.buffer),
+                ratio(e0.dram, e.dram),
+                ratio(e0.total, e.total)
+            );
+        }
+    }
+    t
+}

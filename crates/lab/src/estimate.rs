@@ -1,0 +1,326 @@
+//! Estimators over a model and machines: per-layer energy ([`energy`]), networks side by
+//! side on several machines ([`compare`]), and the dataflows at equal storage area
+//! ([`dataflows`]); each with the charts that show it, rendered to SVG strings.
+
+use crate::error::{Context, LabError};
+use crate::hardware::{self, Machine};
+use crate::model::Model;
+use joule_energy::{compare as equal_area, workload, Dataflow, LayerCost, NetworkCost, Objective};
+use joule_report::{stacked_bars_svg, StackedBars};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// What `energy` estimates: a model on a machine, with optional overrides of the measured
+/// or assumed densities and bit-widths.
+#[derive(Clone, Debug)]
+pub struct EnergyOptions {
+    pub model: String,
+    pub hw: String,
+    pub dataflow: Dataflow,
+    pub batch: usize,
+    pub objective: Objective,
+    /// Ifmap density (fraction of non-zeros) for every layer.
+    pub ifmap_density: Option<f64>,
+    /// Weight density for every layer (default: measured from the weights, else 1).
+    pub weight_density: Option<f64>,
+    /// A YAML or JSON file of per-layer densities, applied after the two above.
+    pub density_file: Option<PathBuf>,
+    /// Bits per ifmap, filter and psum value (default: the machine's word width).
+    pub bits: Option<u32>,
+}
+
+impl EnergyOptions {
+    pub fn new(model: &str, hw: &str) -> EnergyOptions {
+        EnergyOptions {
+            model: model.to_string(),
+            hw: hw.to_string(),
+            dataflow: Dataflow::Rs,
+            batch: 1,
+            objective: Objective::Energy,
+            ifmap_density: None,
+            weight_density: None,
+            density_file: None,
+            bits: None,
+        }
+    }
+}
+
+/// Checks a batch size: at least 1, and small enough that counts stay exact.
+pub fn check_batch(batch: usize) -> Result<(), LabError> {
+    if batch == 0 || batch > 1 << 20 {
+        return Err(LabError::config(
+            "batch",
+            format!("{batch} is out of range (1 to {})", 1 << 20),
+        ));
+    }
+    Ok(())
+}
+
+/// Per-layer energy, cycles and traffic of `options.model` on `options.hw`.
+pub fn energy(options: &EnergyOptions) -> Result<NetworkCost, LabError> {
+    check_batch(options.batch)?;
+    let machine = hardware::machine(&options.hw)?;
+    let model = Model::load(&options.model)?;
+    energy_on(&model, &machine, options)
+}
+
+/// [`energy`] for a model and machine already loaded.
+pub fn energy_on(
+    model: &Model,
+    machine: &Machine,
+    options: &EnergyOptions,
+) -> Result<NetworkCost, LabError> {
+    let mut layers = workload::from_graph(model.graph(), None, options.batch)?;
+    for w in &mut layers {
+        if let Some(d) = options.ifmap_density {
+            w.density.ifmap = d;
+        }
+        if let Some(d) = options.weight_density {
+            w.density.weight = d;
+        }
+        if let Some(b) = options.bits {
+            w.bits.ifmap = Some(b);
+            w.bits.filter = Some(b);
+            w.bits.psum = Some(b);
+        }
+    }
+    if let Some(path) = &options.density_file {
+        let densities = workload::load_densities(path)?;
+        workload::apply_densities(&mut layers, &densities, &path.display().to_string())?;
+    }
+    machine
+        .evaluate(model.spec(), &layers, options.dataflow, options.objective)
+        .context(|| format!("{} on {}", model.spec(), machine.name()))
+}
+
+/// The per-layer panels of an energy report: by memory level and by data type (and by PIM
+/// component on a PIM machine).
+pub fn energy_panels(r: &NetworkCost) -> Vec<StackedBars> {
+    let names: Vec<String> = r.layers.iter().map(|l| l.cost.name.clone()).collect();
+    let col = |f: &dyn Fn(&LayerCost) -> f64| -> Vec<f64> {
+        r.layers.iter().map(|l| f(&l.cost)).collect()
+    };
+    let unit = energy_label(&r.unit);
+    let mut panels = vec![
+        StackedBars {
+            title: format!(
+                "{} on {} ({}, batch {}): energy per layer by memory level",
+                r.model, r.hardware, r.dataflow, r.batch
+            ),
+            y_label: unit.clone(),
+            categories: names.clone(),
+            series: vec![
+                ("MAC".into(), col(&|c| c.energy.mac)),
+                ("RF".into(), col(&|c| c.energy.rf)),
+                ("array (NoC)".into(), col(&|c| c.energy.array)),
+                ("buffer (GLB)".into(), col(&|c| c.energy.buffer)),
+                ("DRAM".into(), col(&|c| c.energy.dram)),
+            ],
+        },
+        StackedBars {
+            title: format!(
+                "{} on {}: energy per layer by data type",
+                r.model, r.hardware
+            ),
+            y_label: unit.clone(),
+            categories: names.clone(),
+            series: vec![
+                ("compute".into(), col(&|c| c.energy_by_type.compute)),
+                ("ifmap".into(), col(&|c| c.energy_by_type.ifmap)),
+                ("filter".into(), col(&|c| c.energy_by_type.filter)),
+                ("psum".into(), col(&|c| c.energy_by_type.psum)),
+            ],
+        },
+    ];
+    if !r.layers.is_empty() && r.layers.iter().all(|l| l.pim.is_some()) {
+        let comp = |f: &dyn Fn(&joule_energy::pim::Components) -> f64| -> Vec<f64> {
+            r.layers
+                .iter()
+                .map(|l| l.pim.as_ref().map_or(0.0, |p| f(&p.components)))
+                .collect()
+        };
+        panels.push(StackedBars {
+            title: format!(
+                "{} on {}: energy per layer by PIM component (one-time weight programming not shown)",
+                r.model, r.hardware
+            ),
+            y_label: unit,
+            categories: names,
+            series: vec![
+                ("DAC".into(), comp(&|c| c.dac)),
+                ("array".into(), comp(&|c| c.array)),
+                ("ADC".into(), comp(&|c| c.adc)),
+                ("digital".into(), comp(&|c| c.digital)),
+                ("buffer".into(), comp(&|c| c.buffer)),
+                ("DRAM".into(), comp(&|c| c.dram)),
+            ],
+        });
+    }
+    panels
+}
+
+/// The energy chart as SVG.
+pub fn energy_svg(r: &NetworkCost) -> Result<String, LabError> {
+    Ok(stacked_bars_svg(&energy_panels(r))?)
+}
+
+/// An axis label for energies in `unit`: picojoules, or MAC-normalised units spelled out.
+pub fn energy_label(unit: &str) -> String {
+    match unit {
+        "pJ" => "energy (pJ)".into(),
+        _ => "energy (units of one MAC's energy)".into(),
+    }
+}
+
+/// One model on one machine, for [`compare`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    pub hardware: String,
+    pub model: String,
+    pub unit: String,
+    pub energy: f64,
+    /// Energy relative to the first model on the same machine.
+    pub energy_ratio: f64,
+    pub cycles: f64,
+    pub latency_us: f64,
+    pub latency_ratio: f64,
+    pub utilization: f64,
+    pub macs: u64,
+    /// Energy share by level (digital) or by PIM component, largest first.
+    pub breakdown: Vec<(String, f64)>,
+    /// One-time weight programming (PIM with resident weights), not in `energy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_programming: Option<f64>,
+}
+
+/// Every model on every machine (models loaded once), ratios against the first model.
+pub fn compare(
+    models: &[String],
+    machines: &[String],
+    dataflow: Dataflow,
+    batch: usize,
+) -> Result<Vec<Entry>, LabError> {
+    check_batch(batch)?;
+    if machines.is_empty() {
+        return Err(LabError::config("hw", "give at least one machine"));
+    }
+    let mut loaded = Vec::new();
+    for m in models {
+        let model = Model::load(m)?;
+        let layers = workload::from_graph(model.graph(), None, batch)?;
+        loaded.push((m.clone(), layers));
+    }
+    let mut entries = Vec::new();
+    for hw_name in machines {
+        let hw = hardware::machine(hw_name).context(|| format!("hw {hw_name}"))?;
+        let mut first: Option<(f64, f64)> = None;
+        for (model, layers) in &loaded {
+            let r = hw
+                .evaluate(model, layers, dataflow, Objective::Energy)
+                .context(|| format!("{model} on {hw_name}"))?;
+            let latency = r.total.cycles / r.clock_mhz;
+            let (e0, l0) = *first.get_or_insert((r.total.energy.total, latency));
+            entries.push(Entry {
+                hardware: r.hardware.clone(),
+                model: model.clone(),
+                unit: r.unit.clone(),
+                energy: r.total.energy.total,
+                energy_ratio: r.total.energy.total / e0,
+                cycles: r.total.cycles,
+                latency_us: latency,
+                latency_ratio: latency / l0,
+                utilization: r.total.utilization,
+                macs: r.total.macs,
+                breakdown: breakdown(&r),
+                weight_programming: r
+                    .total
+                    .pim
+                    .as_ref()
+                    .filter(|p| p.resident)
+                    .map(|p| p.components.weight_programming),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// Shares of the total energy, largest first: by PIM component on a PIM machine, else by
+/// memory level.
+pub fn breakdown(r: &NetworkCost) -> Vec<(String, f64)> {
+    let t = r.total.energy.total.max(f64::MIN_POSITIVE);
+    let mut parts: Vec<(String, f64)> = match &r.total.pim {
+        Some(p) => {
+            let c = &p.components;
+            let mut v = vec![
+                ("DAC", c.dac),
+                ("array", c.array),
+                ("ADC", c.adc),
+                ("digital", c.digital),
+                ("buffer", c.buffer),
+                ("DRAM", c.dram),
+            ];
+            if !p.resident {
+                v.push(("weight programming", c.weight_programming));
+            }
+            v.into_iter().map(|(n, e)| (n.to_string(), e / t)).collect()
+        }
+        None => {
+            let e = &r.total.energy;
+            [
+                ("MAC", e.mac),
+                ("RF", e.rf),
+                ("array", e.array),
+                ("buffer", e.buffer),
+                ("DRAM", e.dram),
+            ]
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v / t))
+            .collect()
+        }
+    };
+    parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    parts
+}
+
+/// RS, WS, the OS variants and NLR on one model at the storage area of `hw` (digital).
+pub fn dataflows(model: &str, hw: &str, batch: usize) -> Result<Vec<NetworkCost>, LabError> {
+    check_batch(batch)?;
+    let Machine::Digital(spec) = hardware::machine(hw)? else {
+        return Err(LabError::config(
+            "hw",
+            format!("{hw}: the dataflow comparison needs a digital machine, not a PIM one"),
+        ));
+    };
+    let model = Model::load(model)?;
+    let layers = workload::from_graph(model.graph(), None, batch)?;
+    equal_area::compare(model.spec(), &layers, &spec, Objective::Energy)
+        .context(|| format!("{} on {hw}", model.spec()))
+}
+
+/// CONV and FC energy per dataflow, as one stacked-bar panel.
+pub fn dataflows_panel(results: &[NetworkCost]) -> StackedBars {
+    let first = &results[0];
+    StackedBars {
+        title: format!(
+            "{}: energy per dataflow at the storage area of {} (batch {})",
+            first.model, first.hardware, first.batch
+        ),
+        y_label: energy_label(&first.unit),
+        categories: results.iter().map(|r| r.dataflow.to_string()).collect(),
+        series: vec![
+            (
+                "CONV".into(),
+                results.iter().map(|r| r.total.conv.energy).collect(),
+            ),
+            (
+                "FC".into(),
+                results.iter().map(|r| r.total.fc.energy).collect(),
+            ),
+        ],
+    }
+}
+
+/// The dataflow chart as SVG.
+pub fn dataflows_svg(results: &[NetworkCost]) -> Result<String, LabError> {
+    Ok(stacked_bars_svg(&[dataflows_panel(results)])?)
+}

@@ -1,0 +1,115 @@
+//! joule's library layer: what the `joule` command, the Python package and the HTML report
+//! all call. It loads models ([`Model`]: zoo name, ONNX file or checkpoint) and machines
+//! ([`hardware::machine`]: preset or YAML, digital or PIM), runs estimates ([`estimate`])
+//! and experiments ([`train`], [`prune`], [`eliminate`], [`adapt`], [`lut`]) into run
+//! directories ([`RunDir`]: atomic writes, create/resume guard, typed summaries), and renders
+//! their artifacts (charts as SVG strings, [`tables`]) without touching disk.
+//!
+//! ```
+//! use joule_lab::estimate::{energy, EnergyOptions};
+//!
+//! let report = energy(&EnergyOptions::new("alexnet", "eyeriss")).unwrap();
+//! assert_eq!(report.total.macs, 724_406_816);
+//! let svg = joule_lab::estimate::energy_svg(&report).unwrap();
+//! assert!(svg.contains("conv1"));
+//! ```
+
+pub mod adapt;
+pub mod data;
+pub mod eliminate;
+mod error;
+pub mod estimate;
+pub mod hardware;
+pub mod lut;
+mod model;
+pub mod pareto;
+pub mod prune;
+pub mod tables;
+pub mod train;
+
+pub use data::{Data, DataSpec};
+pub use error::{Context, LabError};
+pub use hardware::Machine;
+pub use joule_compress::RunDir;
+pub use model::{Model, Source};
+
+// The domain types of the layer's API, so its callers need no other joule crate.
+pub use joule_compress::lut::MeasureConfig;
+pub use joule_compress::netadapt::{self, AdaptConfig, Budget, Selection};
+pub use joule_compress::{Method, RunConfig};
+pub use joule_energy::{Dataflow, NetworkCost, Objective};
+pub use joule_model::{NetworkStats, Shape};
+pub use joule_nn::train::Event as TrainEvent;
+
+use std::path::Path;
+
+/// The most worker threads a command may ask for.
+pub const MAX_THREADS: usize = 1024;
+
+/// Sizes the global worker pool (`None`: one thread per core).
+pub fn init_threads(threads: Option<usize>) -> Result<(), LabError> {
+    let Some(n) = threads else { return Ok(()) };
+    if n == 0 || n > MAX_THREADS {
+        return Err(LabError::config(
+            "threads",
+            format!("{n} is out of range (1 to {MAX_THREADS})"),
+        ));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| LabError::config("threads", e.to_string()))
+}
+
+/// Weights, MACs and activations of a model, per layer and in total.
+pub fn stats(model: &str, input: Option<Shape>) -> Result<NetworkStats, LabError> {
+    let model = Model::load(model)?;
+    NetworkStats::of(model.graph(), input).context(|| model.spec().to_string())
+}
+
+/// One zoo entry with its statistics.
+pub struct ZooEntry {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub stats: NetworkStats,
+}
+
+/// The built-in models with their statistics.
+pub fn zoo() -> Result<Vec<ZooEntry>, LabError> {
+    joule_model::zoo::entries()
+        .iter()
+        .map(|e| {
+            Ok(ZooEntry {
+                name: e.name,
+                description: e.description,
+                stats: NetworkStats::of(&(e.build)(), None)?,
+            })
+        })
+        .collect()
+}
+
+/// Writes a model with its weights as ONNX; `init_seed` initialises missing weights.
+/// Returns the nodes and parameters written.
+pub fn export(model: &str, out: &Path, init_seed: Option<u64>) -> Result<(usize, usize), LabError> {
+    let model = Model::load(model)?;
+    let graph = match init_seed {
+        Some(seed) => model.network(seed)?.into_graph(),
+        None => model.into_graph(),
+    };
+    joule_onnx::export_file(&graph, out)?;
+    let params = graph
+        .nodes()
+        .iter()
+        .flat_map(|n| &n.params)
+        .map(|t| t.len())
+        .sum();
+    Ok((graph.len(), params))
+}
+
+/// Writes a file the user named (a chart, a table) atomically.
+pub fn write_file(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), LabError> {
+    joule_model::fs::write_atomic(path, bytes.as_ref()).map_err(|source| LabError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}

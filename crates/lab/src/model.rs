@@ -1,0 +1,186 @@
+//! The one model loader: a zoo name, an ONNX file or a joule checkpoint, parsed once, and
+//! from it the graph (for statistics and energy), a trainable network (with the
+//! checkpoint's masks), or a trained one (the zoo recipe when there are no weights).
+
+use crate::data::Data;
+use crate::error::{Context, LabError};
+use joule_model::{zoo, Graph};
+use joule_nn::train::Event;
+use joule_nn::{checkpoint, recipe, train, Network};
+use std::path::{Path, PathBuf};
+
+/// Where a model came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    Zoo,
+    Onnx(PathBuf),
+    Checkpoint(PathBuf),
+}
+
+/// A loaded model.
+#[derive(Clone, Debug)]
+pub struct Model {
+    spec: String,
+    source: Source,
+    graph: Graph,
+    /// A checkpoint's network, masks included (rebuilding it from the graph would lose them).
+    network: Option<Network>,
+}
+
+impl Model {
+    /// Loads `spec`: a zoo name (`alexnet`), an `.onnx` file or a `.safetensors` checkpoint.
+    pub fn load(spec: &str) -> Result<Model, LabError> {
+        if let Ok(graph) = zoo::build(spec) {
+            return Ok(Model {
+                spec: spec.to_string(),
+                source: Source::Zoo,
+                graph,
+                network: None,
+            });
+        }
+        let path = Path::new(spec);
+        let looks_like_file =
+            path.extension().is_some() || spec.contains(std::path::MAIN_SEPARATOR);
+        if !looks_like_file {
+            return Err(LabError::UnknownModel {
+                spec: spec.to_string(),
+            });
+        }
+        let (source, graph, network) = match path.extension().and_then(|e| e.to_str()) {
+            Some("onnx") => (
+                Source::Onnx(path.to_path_buf()),
+                joule_onnx::import_file(path)?,
+                None,
+            ),
+            Some("safetensors") => {
+                let network = checkpoint::load(path)?;
+                let graph = network.graph().clone();
+                (Source::Checkpoint(path.to_path_buf()), graph, Some(network))
+            }
+            _ => {
+                return Err(LabError::UnsupportedModelFile {
+                    path: path.to_path_buf(),
+                })
+            }
+        };
+        Ok(Model {
+            spec: spec.to_string(),
+            source,
+            graph,
+            network,
+        })
+    }
+
+    /// Wraps a graph built in memory (an ONNX import of bytes, a zoo graph) under `name`.
+    pub fn from_graph(name: &str, graph: Graph) -> Model {
+        Model {
+            spec: name.to_string(),
+            source: Source::Zoo,
+            graph,
+            network: None,
+        }
+    }
+
+    /// The argument the model was loaded from.
+    pub fn spec(&self) -> &str {
+        &self.spec
+    }
+
+    /// A short name for titles: a file's stem, else the zoo name.
+    pub fn name(&self) -> String {
+        match &self.source {
+            Source::Zoo => self.spec.clone(),
+            Source::Onnx(p) | Source::Checkpoint(p) => p
+                .file_stem()
+                .map_or(self.spec.clone(), |s| s.to_string_lossy().into_owned()),
+        }
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn into_graph(self) -> Graph {
+        self.graph
+    }
+
+    /// Whether every CONV/FC layer carries weights.
+    pub fn has_weights(&self) -> bool {
+        self.graph
+            .weighted_layers()
+            .all(|(_, node)| !node.params.is_empty())
+    }
+
+    /// The first CONV/FC layer without weights, if any.
+    pub fn untrained_layer(&self) -> Option<&str> {
+        self.graph
+            .weighted_layers()
+            .find(|(_, node)| node.params.is_empty())
+            .map(|(_, node)| node.name.as_str())
+    }
+
+    /// A network to train or run: a checkpoint as saved (masks included); otherwise the
+    /// graph, with missing weights initialised from `seed`.
+    pub fn network(&self, seed: u64) -> Result<Network, LabError> {
+        match &self.network {
+            Some(network) => Ok(network.clone()),
+            None => Network::new(self.graph.clone(), seed).context(|| self.spec.clone()),
+        }
+    }
+
+    /// A network that has weights and may be trusted with them: as [`Model::network`] when
+    /// every layer carries weights, else an error naming the first untrained layer.
+    pub fn weighted_network(&self) -> Result<Network, LabError> {
+        if let Some(layer) = self.untrained_layer() {
+            return Err(LabError::config(
+                "model",
+                format!(
+                    "{}: layer {layer} has no trained weights (give a checkpoint from `joule train` or an ONNX file with weights)",
+                    self.spec
+                ),
+            ));
+        }
+        self.network(0)
+    }
+
+    /// A trained network: as [`Model::network`] when the model has weights; otherwise
+    /// trained on `data` with the zoo's recipe for it (`on_event` sees every batch).
+    pub fn trained(
+        &self,
+        data: &Data,
+        seed: u64,
+        on_event: impl FnMut(&Event),
+    ) -> Result<Network, LabError> {
+        let mut network = self.network(seed)?;
+        if self.has_weights() {
+            return Ok(network);
+        }
+        let mut config = recipe::recipe(&self.spec, data.source);
+        config.seed = seed;
+        train(&mut network, &data.train, &config, on_event)?;
+        Ok(network)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoo_names_files_and_nonsense() {
+        let m = Model::load("lenet5").unwrap();
+        assert_eq!((m.name(), m.source()), ("lenet5".to_string(), &Source::Zoo));
+        assert!(!m.has_weights());
+        assert_eq!(m.untrained_layer(), Some("conv1"));
+        let err = Model::load("lenet6").unwrap_err().to_string();
+        assert!(err.contains("unknown model \"lenet6\""), "{err}");
+        let err = Model::load("model.h5").unwrap_err().to_string();
+        assert!(err.starts_with("model.h5: unsupported model file"), "{err}");
+        let err = Model::load("/nonexistent/m.onnx").unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/m.onnx"), "{err}");
+    }
+}
