@@ -67,12 +67,20 @@ fn one_line(err: &anyhow::Error) -> String {
 }
 
 /// A configuration error of the library, its field spelled as the CLI flag.
+/// (The machine's message already names its file, so `source` is printed here.)
 fn flag_for_field(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let (field, message) = match cause.downcast_ref::<joule_lab::LabError>()? {
-        joule_lab::LabError::Config { field, message } => (field, message),
-        _ => return None,
-    };
-    Some(format!("{}: {message}", flag(field)))
+    match cause.downcast_ref::<joule_lab::LabError>()? {
+        joule_lab::LabError::Config { field, message } => {
+            Some(format!("{}: {message}", flag(field)))
+        }
+        joule_lab::LabError::Setting {
+            field,
+            value,
+            message,
+        } => Some(format!("{} {value}: {message}", flag(field))),
+        joule_lab::LabError::Machine { name, source } => Some(format!("--hw {name}: {source}")),
+        _ => None,
+    }
 }
 
 /// The flag that sets a configuration field (`max_drop` -> `--max-drop`).

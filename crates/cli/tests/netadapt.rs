@@ -246,7 +246,11 @@ fn adapt_writes_the_documented_summary_and_resume_ends_where_a_whole_run_ends() 
     }
     let out = adapt(&killed, &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("pass --resume"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already holds a run"),
+        "{}",
+        stderr(&out)
+    );
     let out = adapt(&killed, &["--resume"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(json(&killed.join("summary.json")), summary);
@@ -297,12 +301,12 @@ fn bad_arguments_are_one_line_errors_with_exit_code_2() {
         ),
         (
             vec!["--budget", "macs=0.5x", "--selection", "best"],
-            "--selection: unknown \"best\"",
+            "invalid value 'best' for '--selection",
         ),
         (vec!["--budget", "macs=0.5x", "--holdout", "0"], "--holdout"),
         (
-            vec!["--budget", "macs=0.5x", "--hardware", "tpu9"],
-            "--hardware: unknown preset",
+            vec!["--budget", "macs=0.5x", "--hw", "tpu9"],
+            "--hw tpu9: unknown hardware preset",
         ),
     ] {
         let out = joule()

@@ -106,8 +106,11 @@ fn bad_arguments_give_one_line_errors() {
             vec!["--method", "eap", "--hw", hw.to_str().unwrap()],
             "sram",
         ),
-        (vec!["--method", "eap", "--max-drop=-1"], "max_drop"),
-        (vec!["--method", "random"], "unknown method"),
+        (vec!["--method", "eap", "--max-drop=-1"], "--max-drop"),
+        (
+            vec!["--method", "random"],
+            "invalid value 'random' for '--method",
+        ),
     ];
     for (extra, needle) in cases {
         let mut args = vec![

@@ -24,7 +24,8 @@ impl RunDir {
     /// The documented result of a finished run.
     pub const SUMMARY: &'static str = "summary.json";
 
-    /// Creates (if needed) the folder of a new run; an error if it already holds a run.
+    /// The folder of a new run; an error if it already holds one. The folder itself is made
+    /// by the first write, so a run refused on its settings leaves nothing behind.
     pub fn create(path: &Path) -> Result<RunDir, CompressError> {
         let dir = RunDir {
             path: path.to_path_buf(),
@@ -37,7 +38,6 @@ impl RunDir {
                 ),
             });
         }
-        std::fs::create_dir_all(path).map_err(|e| CompressError::file(path, e))?;
         Ok(dir)
     }
 

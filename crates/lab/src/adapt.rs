@@ -9,6 +9,7 @@ use crate::hardware;
 use crate::lut::{build_table, GateReport, Timing};
 use crate::model::Model;
 use joule_compress::lut::{self, LatencyTable};
+use joule_compress::netadapt::run::{summary, Summary};
 use joule_compress::netadapt::{
     adapt as run_adapt, AdaptConfig, Event, Inputs, Record, Resource, State,
 };
@@ -105,7 +106,7 @@ pub fn adapt(
                     clock,
                     |_, _| {},
                 )?;
-                t.save(&path)?;
+                dir.write_json("lut.json", &t)?;
                 Some(t)
             }
         }
@@ -128,7 +129,7 @@ pub fn adapt(
     let state = run_adapt(&original, config, &inputs, &dir, |e| {
         on_event(AdaptEvent::Netadapt(e))
     })?;
-    write_outputs(&dir, &state, machine.unit())?;
+    write_outputs(&dir, &summary(&state))?;
     Ok(Adapted {
         state,
         gate: clock.as_ref().map(GateReport::of),
@@ -137,11 +138,11 @@ pub fn adapt(
 }
 
 /// The prediction-vs-measurement pairs of every network that has both.
-fn latency_pairs(state: &State) -> Vec<(f64, f64)> {
-    family(state)
+fn latency_pairs(s: &Summary) -> Vec<(f64, f64)> {
+    s.family
         .iter()
-        .chain(&state.final_network)
-        .chain(state.baseline.as_ref().map(|b| &b.record))
+        .chain(&s.final_network)
+        .chain(s.baseline.as_ref().map(|b| &b.record))
         .filter_map(|r| Some((r.latency_measured_ms?, r.latency_predicted_ms?)))
         .collect()
 }
@@ -153,9 +154,9 @@ pub fn family(state: &State) -> Vec<Record> {
     family
 }
 
-/// The table's errors over `state`'s measured networks, if any were measured.
-pub fn validation(state: &State) -> Option<LutValidation> {
-    let pairs = latency_pairs(state);
+/// The table's errors over a run's measured networks, if any were measured.
+pub fn validation(summary: &Summary) -> Option<LutValidation> {
+    let pairs = latency_pairs(summary);
     if pairs.is_empty() {
         return None;
     }
@@ -172,29 +173,29 @@ pub fn validation(state: &State) -> Option<LutValidation> {
     })
 }
 
-fn write_outputs(dir: &RunDir, state: &State, unit: &str) -> Result<(), LabError> {
-    if let Some(v) = validation(state) {
+fn write_outputs(dir: &RunDir, summary: &Summary) -> Result<(), LabError> {
+    if let Some(v) = validation(summary) {
         dir.write_json("lut_validation.json", &v)?;
         dir.write(
             "latency_predicted_vs_measured.svg",
-            scatter_svg(&latency_chart(state))?,
+            scatter_svg(&latency_chart(summary))?,
         )?;
     }
-    for (name, chart) in accuracy_charts(state, unit) {
+    for (name, chart) in accuracy_charts(summary) {
         dir.write(name, scatter_svg(&chart)?)?;
     }
     Ok(())
 }
 
 /// The table's prediction against measurement, with the diagonal.
-pub fn latency_chart(state: &State) -> Scatter {
+pub fn latency_chart(summary: &Summary) -> Scatter {
     Scatter {
         title: "Latency lookup table: predicted vs measured, every network of the run".into(),
         x_label: "measured latency (ms)".into(),
         y_label: "predicted latency (ms)".into(),
         series: vec![Series {
             name: "networks".into(),
-            points: latency_pairs(state),
+            points: latency_pairs(summary),
             line: false,
         }],
         diagonal: true,
@@ -203,11 +204,11 @@ pub fn latency_chart(state: &State) -> Scatter {
 
 /// Holdout accuracy against measured latency, energy and MACs: the family, the final and
 /// baseline networks, the baseline's curve; charts without data are left out.
-pub fn accuracy_charts(state: &State, unit: &str) -> Vec<(&'static str, Scatter)> {
-    let family = family(state);
-    let fin = state.final_network.as_ref();
-    let baseline = state.baseline.as_ref().map(|b| &b.record);
-    let curve: Vec<&Record> = state.baseline_curve.iter().map(|b| &b.record).collect();
+pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
+    let family = &summary.family;
+    let fin = summary.final_network.as_ref();
+    let baseline = summary.baseline.as_ref().map(|b| &b.record);
+    let curve: Vec<&Record> = summary.baseline_curve.iter().map(|b| &b.record).collect();
     let series = |x: fn(&Record) -> Option<f64>| -> Vec<Series> {
         let point = |r: &Record| Some((x(r)?, 100.0 * r.accuracy));
         let mut s = vec![Series {
@@ -239,10 +240,11 @@ pub fn accuracy_charts(state: &State, unit: &str) -> Vec<(&'static str, Scatter)
         }
         s
     };
-    let energy_axis: &'static str = if unit == "pJ" {
-        "energy per image (pJ)"
-    } else {
-        "energy per image (units of one MAC's energy)"
+    let energy_axis: &'static str = match summary.unit.as_deref() {
+        Some("pJ") => "energy per image (pJ)",
+        Some(_) => "energy per image (units of one MAC's energy)",
+        // Runs before the unit was stored used eyeriss, a MAC-normalised spec.
+        None => "energy per image (eyeriss: units of one MAC's energy)",
     };
     let axes: [(
         &'static str,
@@ -274,7 +276,7 @@ pub fn accuracy_charts(state: &State, unit: &str) -> Vec<(&'static str, Scatter)
                 Scatter {
                     title: format!(
                         "{}: NetAdapt family, holdout accuracy vs {what}",
-                        crate::prune::display_name(&state.config.model)
+                        crate::prune::display_name(&summary.model)
                     ),
                     x_label: label.to_string(),
                     y_label: "holdout accuracy (%)".into(),

@@ -61,6 +61,9 @@ pub struct EliminateSummary {
     /// Every layer's sweep, by decreasing `kept`.
     pub layers: BTreeMap<String, Vec<Point>>,
     pub layer_info: BTreeMap<String, LayerInfo>,
+    /// The layers in the order they were swept.
+    #[serde(default)]
+    pub swept: Vec<String>,
     /// The Pareto set on each machine, in machine order.
     pub pareto: Vec<ParetoPoint>,
 }
@@ -119,15 +122,7 @@ pub fn eliminate(
     }
     let hw_count = eliminator.config().hardware.len();
     let fronts: Vec<Vec<ParetoPoint>> = (0..hw_count).map(|i| pareto(&sweeps, i)).collect();
-    let name = display_name(&options.model);
     write_models(&eliminator, &sweeps, &fronts[0], &dir)?;
-    for (i, hw) in eliminator.config().hardware.iter().enumerate() {
-        let chart = chart(&name, &original, &sweeps, &fronts[i], i);
-        dir.write(&format!("curves-{}.svg", hw.name()), curves_svg(&chart)?)?;
-    }
-    let mut tables = tables(&name, &original, &sweeps, hw_count);
-    pareto_tables(&mut tables, &fronts);
-    dir.write("tables.md", &tables)?;
     let summary = EliminateSummary {
         model: options.model.clone(),
         data: data.source.name().to_string(),
@@ -153,8 +148,17 @@ pub fn eliminate(
                 (s.layer.clone(), info)
             })
             .collect(),
+        swept: sweeps.iter().map(|s| s.layer.clone()).collect(),
         pareto: fronts.into_iter().flatten().collect(),
     };
+    for (i, hw) in summary.hardware.iter().enumerate() {
+        dir.write(
+            &format!("curves-{hw}.svg"),
+            curves_svg(&chart(&summary, i))?,
+        )?;
+    }
+    let tables = tables(&summary);
+    dir.write("tables.md", &tables)?;
     dir.write_json(RunDir::SUMMARY, &summary)?;
     Ok((summary, tables))
 }
@@ -199,15 +203,34 @@ fn display(e: &Energy) -> (f64, &'static str) {
     scaled(e.total, &e.unit)
 }
 
-/// Accuracy against energy per layer (SVD + QR and the largest-norm baseline), with the
-/// Pareto set across layers marked.
-pub fn chart(
-    model: &str,
-    original: &Reference,
-    sweeps: &[LayerSweep],
-    front: &[ParetoPoint],
-    hw: usize,
-) -> Curves {
+/// The layers in the order they were swept (the summary keeps them by name).
+fn layer_order(summary: &EliminateSummary) -> Vec<&str> {
+    if summary.swept.is_empty() {
+        summary.layers.keys().map(String::as_str).collect()
+    } else {
+        summary.swept.iter().map(String::as_str).collect()
+    }
+}
+
+/// The smallest configuration of `layer` within the threshold.
+fn best<'a>(summary: &'a EliminateSummary, layer: &str) -> Option<&'a Point> {
+    summary.layers.get(layer)?.iter().rev().find(|p| p.within)
+}
+
+/// The Pareto set on machine `hw`.
+fn front(summary: &EliminateSummary, hw: usize) -> Vec<&ParetoPoint> {
+    let name = &summary.hardware[hw];
+    summary
+        .pareto
+        .iter()
+        .filter(|p| &p.hardware == name)
+        .collect()
+}
+
+/// Accuracy against energy per layer (SVD + QR and the largest-norm baseline) on machine
+/// `hw`, with the Pareto set across layers marked.
+pub fn chart(summary: &EliminateSummary, hw: usize) -> Curves {
+    let original = &summary.original;
     let (x0, unit) = display(&original.energy[hw]);
     let line = |points: &[Point], f: &dyn Fn(&Point) -> f64| -> Vec<(f64, f64)> {
         points
@@ -216,22 +239,24 @@ pub fn chart(
             .collect()
     };
     let mut curves = Vec::new();
-    for s in sweeps {
+    for layer in layer_order(summary) {
+        let points = &summary.layers[layer];
         curves.push(Curve {
-            name: format!("{} (SVD + QR, least squares)", s.layer),
-            points: line(&s.points, &|p| p.accuracy),
+            name: format!("{layer} (SVD + QR, least squares)"),
+            points: line(points, &|p| p.accuracy),
             dashed: false,
         });
         curves.push(Curve {
-            name: format!("{} (largest outgoing norm)", s.layer),
-            points: line(&s.points, &|p| p.baseline.accuracy),
+            name: format!("{layer} (largest outgoing norm)"),
+            points: line(points, &|p| p.baseline.accuracy),
             dashed: true,
         });
     }
     let unit_name = &original.energy[hw].unit;
     Curves {
         title: format!(
-            "{model} on {}: accuracy vs energy per inference (original: {x0:.1} {unit}, {:.2}%)",
+            "{} on {}: accuracy vs energy per inference (original: {x0:.1} {unit}, {:.2}%)",
+            display_name(&summary.model),
             original.energy[hw].hardware,
             100.0 * original.accuracy
         ),
@@ -240,7 +265,7 @@ pub fn chart(
         curves,
         highlight: Some((
             "Pareto set".into(),
-            front
+            front(summary, hw)
                 .iter()
                 .map(|p| (scaled(p.energy, unit_name).0, 100.0 * p.accuracy))
                 .collect(),
@@ -249,8 +274,9 @@ pub fn chart(
 }
 
 /// The Pareto set on each machine, as Markdown tables appended to `t`.
-fn pareto_tables(t: &mut String, fronts: &[Vec<ParetoPoint>]) {
-    for front in fronts {
+fn pareto_tables(t: &mut String, summary: &EliminateSummary) {
+    for hw in 0..summary.hardware.len() {
+        let front = front(summary, hw);
         let Some(first) = front.first() else { continue };
         let _ = writeln!(
             t,
@@ -259,7 +285,7 @@ fn pareto_tables(t: &mut String, fronts: &[Vec<ParetoPoint>]) {
         );
         let _ = writeln!(t, "| layer | kept | accuracy | params | energy |");
         let _ = writeln!(t, "|---|---:|---:|---:|---:|");
-        for p in front {
+        for p in &front {
             let _ = writeln!(
                 t,
                 "| {} | {} | {:.2}% | {} | {:.4e} |",
@@ -277,8 +303,11 @@ fn megabits(params: usize) -> f64 {
     params as f64 * 32.0 / 1e6
 }
 
-/// The memory table and one energy table per machine, as Markdown (seed 003's layout).
-fn tables(model: &str, original: &Reference, sweeps: &[LayerSweep], hw_count: usize) -> String {
+/// The memory table, one energy table per machine and the Pareto sets, as Markdown (seed
+/// 003's layout).
+pub fn tables(summary: &EliminateSummary) -> String {
+    let model = display_name(&summary.model);
+    let original = &summary.original;
     let mut t = String::new();
     let _ = writeln!(t, "#### Memory ({model}, parameters at 32 bits)\n");
     let _ = writeln!(
@@ -286,14 +315,15 @@ fn tables(model: &str, original: &Reference, sweeps: &[LayerSweep], hw_count: us
         "| layer | neurons | rank | kept | params before | params after | % of original | ratio | accuracy before | accuracy after | baseline accuracy |"
     );
     let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for s in sweeps {
-        let Some(p) = s.best() else {
+    for layer in layer_order(summary) {
+        let info = &summary.layer_info[layer];
+        let Some(p) = best(summary, layer) else {
             let _ = writeln!(
                 t,
                 "| {} | {} | {} | - | {} | - | - | - | {:.2}% | - | - |",
-                s.layer,
-                s.neurons,
-                s.rank,
+                layer,
+                info.neurons,
+                info.rank,
                 original.params,
                 100.0 * original.accuracy
             );
@@ -302,9 +332,9 @@ fn tables(model: &str, original: &Reference, sweeps: &[LayerSweep], hw_count: us
         let _ = writeln!(
             t,
             "| {} | {} | {} | {} | {} ({:.2} Mb) | {} ({:.2} Mb) | {:.2}% | {:.2}x | {:.2}% | {:.2}% | {:.2}% |",
-            s.layer,
-            s.neurons,
-            s.rank,
+            layer,
+            info.neurons,
+            info.rank,
             p.kept,
             original.params,
             megabits(original.params),
@@ -317,7 +347,7 @@ fn tables(model: &str, original: &Reference, sweeps: &[LayerSweep], hw_count: us
             100.0 * p.baseline.accuracy
         );
     }
-    for hw in 0..hw_count {
+    for hw in 0..summary.hardware.len() {
         let e0 = &original.energy[hw];
         let _ = writeln!(
             t,
@@ -343,15 +373,12 @@ fn tables(model: &str, original: &Reference, sweeps: &[LayerSweep], hw_count: us
             );
         };
         row(&mut t, "original", e0, original.accuracy);
-        for s in sweeps {
-            let Some(p) = s.best() else { continue };
+        for layer in layer_order(summary) {
+            let Some(p) = best(summary, layer) else {
+                continue;
+            };
             let e = &p.energy[hw];
-            row(
-                &mut t,
-                &format!("{} p = {}", s.layer, p.kept),
-                e,
-                p.accuracy,
-            );
+            row(&mut t, &format!("{layer} p = {}", p.kept), e, p.accuracy);
             let ratio = |a: f64, b: f64| {
                 if b > 0.0 {
                     format!("{:.2}x", a / b)
@@ -362,7 +389,7 @@ fn tables(model: &str, original: &Reference, sweeps: &[LayerSweep], hw_count: us
             let _ = writeln!(
                 t,
                 "| original / {} | {} | {} | {} | {} | {} | {} | |",
-                s.layer,
+                layer,
                 ratio(e0.mac, e.mac),
                 ratio(e0.rf, e.rf),
                 ratio(e0.array, e.array),
@@ -372,5 +399,6 @@ fn tables(model: &str, original: &Reference, sweeps: &[LayerSweep], hw_count: us
             );
         }
     }
+    pareto_tables(&mut t, summary);
     t
 }

@@ -16,6 +16,21 @@ pub enum LabError {
     /// A setting out of range; `field` is the configuration field (the CLI names its flag).
     #[error("{field}: {message}")]
     Config { field: String, message: String },
+    /// A setting whose value is wrong: `field` is the configuration field, `value` what was
+    /// given.
+    #[error("{field} {value}: {message}")]
+    Setting {
+        field: String,
+        value: String,
+        message: String,
+    },
+    /// A machine that could not be loaded (`name` as given: a preset or a file).
+    #[error("hw {name}: {source}")]
+    Machine {
+        name: String,
+        #[source]
+        source: joule_energy::EnergyError,
+    },
     /// What failed, and on what (a model on a machine, a file of a run).
     #[error("{context}: {source}")]
     Context {

@@ -212,7 +212,7 @@ pub fn compare(
     }
     let mut entries = Vec::new();
     for hw_name in machines {
-        let hw = hardware::machine(hw_name).context(|| format!("hw {hw_name}"))?;
+        let hw = hardware::machine(hw_name)?;
         let mut first: Option<(f64, f64)> = None;
         for (model, layers) in &loaded {
             let r = hw

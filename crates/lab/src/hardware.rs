@@ -7,7 +7,10 @@ pub use joule_energy::machine::{preset_names, Machine};
 
 /// Loads a preset or a YAML spec file.
 pub fn machine(name: &str) -> Result<Machine, LabError> {
-    Ok(joule_energy::machine::load(name)?)
+    joule_energy::machine::load(name).map_err(|source| LabError::Machine {
+        name: name.to_string(),
+        source,
+    })
 }
 
 /// Every preset with its description, digital first, then PIM.

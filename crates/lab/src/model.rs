@@ -136,13 +136,13 @@ impl Model {
     /// every layer carries weights, else an error naming the first untrained layer.
     pub fn weighted_network(&self) -> Result<Network, LabError> {
         if let Some(layer) = self.untrained_layer() {
-            return Err(LabError::config(
-                "model",
-                format!(
-                    "{}: layer {layer} has no trained weights (give a checkpoint from `joule train` or an ONNX file with weights)",
-                    self.spec
+            return Err(LabError::Setting {
+                field: "model".into(),
+                value: self.spec.clone(),
+                message: format!(
+                    "layer {layer} has no trained weights (give a checkpoint from `joule train` or an ONNX file with weights)"
                 ),
-            ));
+            });
         }
         self.network(0)
     }

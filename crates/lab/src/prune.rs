@@ -180,7 +180,7 @@ pub fn prune(
             )
         }
     };
-    let machine = hardware::machine(&hw).context(|| format!("hw {hw}"))?;
+    let machine = hardware::machine(&hw)?;
     let mut data_set = data.load()?;
     if let Some(n) = samples {
         data_set.train = data_set.train.take(n);

@@ -75,6 +75,12 @@ pub struct State {
     /// Every width multiplier fine-tuned (when `config.baseline_curve`), widest first.
     #[serde(default)]
     pub baseline_curve: Vec<BaselineRecord>,
+    /// The machine energies are estimated on, and their unit (runs before these were stored
+    /// read as `None`).
+    #[serde(default)]
+    pub hardware: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 /// Progress reports.
@@ -226,6 +232,8 @@ pub fn adapt(
             final_network: None,
             baseline: None,
             baseline_curve: Vec::new(),
+            hardware: inputs.hardware.map(|m| m.name().to_string()),
+            unit: inputs.hardware.map(|m| m.unit().to_string()),
         };
         dir.write_json(RunDir::STATE, &state)?;
         (state, original.clone())
@@ -525,6 +533,11 @@ pub struct Summary {
     pub baseline: Option<BaselineRecord>,
     #[serde(default)]
     pub baseline_curve: Vec<BaselineRecord>,
+    #[serde(default)]
+    pub hardware: Option<String>,
+    /// The unit of every `energy`.
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 /// The summary of a run's state.
@@ -541,5 +554,7 @@ pub fn summary(state: &State) -> Summary {
         final_network: state.final_network.clone(),
         baseline: state.baseline.clone(),
         baseline_curve: state.baseline_curve.clone(),
+        hardware: state.hardware.clone(),
+        unit: state.unit.clone(),
     }
 }
