@@ -30,6 +30,7 @@
 //! Unknown fields are rejected, and every error names the field's path (`energy.dram`,
 //! `rf.psum`, `array.rows`).
 
+use crate::access::PerTensor;
 use crate::EnergyError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -99,8 +100,8 @@ impl RfCapacity {
         }
     }
 
-    /// Whether per-PE footprints `[ifmap, filter, psum]` (words) fit.
-    pub fn fits(&self, words: [f64; 3]) -> bool {
+    /// Whether per-PE footprints (words per tensor) fit.
+    pub fn fits(&self, words: PerTensor<f64>) -> bool {
         match *self {
             RfCapacity::Shared(w) => words.iter().sum::<f64>() <= w as f64 + 1e-9,
             RfCapacity::Split {
@@ -108,9 +109,9 @@ impl RfCapacity {
                 filter,
                 psum,
             } => {
-                words[0] <= ifmap as f64 + 1e-9
-                    && words[1] <= filter as f64 + 1e-9
-                    && words[2] <= psum as f64 + 1e-9
+                words.ifmap <= ifmap as f64 + 1e-9
+                    && words.filter <= filter as f64 + 1e-9
+                    && words.psum <= psum as f64 + 1e-9
             }
         }
     }

@@ -1,35 +1,10 @@
 //! The workload: one CONV/FC layer's loop nest, with the data properties (density, bitwidth)
 //! that the cost model consumes. Built from the IR's [`LoopNest`].
 
+use crate::access::PerTensor;
 use crate::EnergyError;
 use joule_model::{Graph, LayerClass, LoopNest, Shape};
 use serde::{Deserialize, Serialize};
-
-/// The three data types of a CONV layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DataType {
-    Ifmap,
-    Filter,
-    /// Partial sums, which end as the ofmap.
-    Psum,
-}
-
-impl DataType {
-    pub const ALL: [DataType; 3] = [DataType::Ifmap, DataType::Filter, DataType::Psum];
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DataType::Ifmap => "ifmap",
-            DataType::Filter => "filter",
-            DataType::Psum => "psum",
-        }
-    }
-}
 
 /// Fraction of non-zero values: 1.0 is dense.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,13 +31,13 @@ pub struct Bitwidth {
 }
 
 impl Bitwidth {
-    /// The widths `[ifmap, filter, psum]`, defaulting to `word_bits`.
-    pub fn resolve(&self, word_bits: u32) -> [u32; 3] {
-        [
-            self.ifmap.unwrap_or(word_bits),
-            self.filter.unwrap_or(word_bits),
-            self.psum.unwrap_or(word_bits),
-        ]
+    /// The width of each tensor, defaulting to `word_bits`.
+    pub fn resolve(&self, word_bits: u32) -> PerTensor<u32> {
+        PerTensor {
+            ifmap: self.ifmap.unwrap_or(word_bits),
+            filter: self.filter.unwrap_or(word_bits),
+            psum: self.psum.unwrap_or(word_bits),
+        }
     }
 }
 
