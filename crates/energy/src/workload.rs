@@ -111,18 +111,18 @@ pub fn from_graph(
     input: Option<Shape>,
     batch: usize,
 ) -> Result<Vec<Workload>, EnergyError> {
-    let model_err = |message: String| EnergyError::Model {
+    let model_err = |source| EnergyError::Model {
         model: graph.name.clone(),
-        message,
+        source,
     };
     if batch == 0 {
-        return Err(model_err("batch size must be at least 1".into()));
+        return Err(EnergyError::EmptyBatch {
+            model: graph.name.clone(),
+        });
     }
-    let mut shape = graph
-        .resolve_input(input)
-        .map_err(|e| model_err(e.to_string()))?;
+    let mut shape = graph.resolve_input(input).map_err(model_err)?;
     shape.n = batch;
-    let shapes = graph.infer(shape).map_err(|e| model_err(e.to_string()))?;
+    let shapes = graph.infer(shape).map_err(model_err)?;
     let mut layers = Vec::new();
     for (node, node_shapes) in graph.nodes().iter().zip(&shapes) {
         let class = node.op.class();
@@ -169,11 +169,7 @@ pub fn parse_densities(text: &str, file: &str) -> Result<LayerDensities, EnergyE
         field,
         message,
     };
-    let de = serde_yaml::Deserializer::from_str(text);
-    let map: LayerDensities = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        spec_err(field, e.into_inner().to_string())
-    })?;
+    let map: LayerDensities = EnergyError::parse_yaml(text, file)?;
     for (layer, entry) in &map {
         for (key, value) in [("weight", entry.weight), ("ifmap", entry.ifmap)] {
             if let Some(d) = value {
@@ -192,10 +188,7 @@ pub fn parse_densities(text: &str, file: &str) -> Result<LayerDensities, EnergyE
 /// Reads a density file (YAML or JSON).
 pub fn load_densities(path: &std::path::Path) -> Result<LayerDensities, EnergyError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| EnergyError::Io {
-        file: file.clone(),
-        message: e.to_string(),
-    })?;
+    let text = EnergyError::read(path, &file)?;
     parse_densities(&text, &file)
 }
 
