@@ -3,7 +3,9 @@
 //! factor), then the buffer-level factors (pruned on buffer overflow), then the loop orders
 //! of the DRAM and buffer levels; every surviving point is evaluated and the best kept, ties
 //! going to the first found in this fixed order, so results are reproducible. Layers run in
-//! parallel with rayon.
+//! parallel with rayon. `tests/exact_search.rs` checks that the pruning loses nothing: on
+//! random small layers, every dataflow and several machines the best score equals a brute
+//! force over the whole mapspace.
 
 use crate::access::{Accesses, Level, PerTensor, Tensor};
 use crate::cost::{layer_cost, CostWeights, LayerCost};

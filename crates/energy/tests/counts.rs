@@ -15,6 +15,14 @@ fn hw() -> joule_energy::Hardware {
     .unwrap()
 }
 
+/// `got` equals the hand-computed `want` up to float rounding (relative 1e-12).
+fn assert_exact(got: f64, want: f64, what: &str) {
+    assert!(
+        (got - want).abs() <= 1e-12 * want.abs(),
+        "{what}: got {got}, computed by hand {want}"
+    );
+}
+
 /// N=1, M=2, C=1, 2x2 filters over a 3x3 ifmap: P=Q=2, 32 MACs.
 fn tiny(n: usize, m: usize, c: usize) -> Workload {
     let nest = LoopNest {
@@ -63,7 +71,7 @@ fn rs_single_pass_counts() {
     let energy = 32.0 + 128.0 + 72.0 + 150.0 + 5000.0;
     let weights = CostWeights::new(&hw(), &w);
     let got = 32.0 * weights.mac + weights.data_energy(&best.accesses);
-    assert!(got <= energy + 1e-9, "{got} > {energy}");
+    assert_exact(got, energy, "RS energy of the single-pass layer");
 }
 
 #[test]
@@ -101,8 +109,11 @@ fn reuse_analysis_follows_the_loop_order() {
 #[test]
 fn sparsity_and_bitwidth_scale_the_right_terms() {
     assert_eq!(rlc_ratio(1.0, 16), 1.0);
+    // Half the values non-zero: one (run, value) pair of 64/3 bits per non-zero, plus a
+    // filler pair for the (rare) zero runs longer than 31.
     let half = rlc_ratio(0.5, 16);
-    assert!((half - 0.5 * 64.0 / 3.0 / 16.0).abs() < 1e-6, "{half}");
+    let pairs = 0.5 + 0.5_f64.powi(32) / 31.0;
+    assert_exact(half, pairs * 64.0 / 3.0 / 16.0, "RLC ratio at density 0.5");
     let hw = hw();
     let dense = CostWeights::new(&hw, &tiny(1, 2, 1));
     let mut sparse_w = tiny(1, 2, 1);
@@ -113,8 +124,16 @@ fn sparsity_and_bitwidth_scale_the_right_terms() {
     assert_eq!(sparse.mac, 0.5 * dense.mac);
     assert_eq!(sparse.access.rf, [1.0, 0.5, 0.5]);
     // DRAM and buffer: compressed ifmaps and filters, raw psums.
-    assert!((sparse.access.dram.ifmap - 200.0 * rlc_ratio(0.5, 16)).abs() < 1e-9);
-    assert!((sparse.access.dram.filter - 200.0 * rlc_ratio(0.25, 16)).abs() < 1e-9);
+    assert_exact(
+        sparse.access.dram.ifmap,
+        200.0 * rlc_ratio(0.5, 16),
+        "DRAM ifmap",
+    );
+    assert_exact(
+        sparse.access.dram.filter,
+        200.0 * rlc_ratio(0.25, 16),
+        "DRAM filter",
+    );
     assert_eq!(sparse.access.dram.psum, 200.0);
     assert_eq!(sparse.access.array, [2.0, 2.0, 2.0]);
     let mut narrow = tiny(1, 2, 1);
@@ -144,7 +163,11 @@ fn skipping_zero_weights_gates_macs_and_the_other_rf_reads() {
     // RF: ifmap reads gated by zero weights, filter reads by zero ifmaps, psums by both.
     assert_eq!(both.access.rf, [0.25, 0.5, 0.125]);
     // Compression in DRAM does not depend on skipping.
-    assert!((both.access.dram.filter - 200.0 * rlc_ratio(0.25, 16)).abs() < 1e-9);
+    assert_exact(
+        both.access.dram.filter,
+        200.0 * rlc_ratio(0.25, 16),
+        "DRAM filter",
+    );
     hw.skip_zeros.ifmap = false;
     let weights_only = CostWeights::new(&hw, &w);
     assert_eq!(weights_only.mac, 0.25);
