@@ -14,10 +14,11 @@
 //!   so a non-zero costs 64/3 bits and a zero run longer than 31 needs one more pair. Data are
 //!   stored compressed only when that is smaller than raw words. Psums are never compressed.
 
+use crate::access::{Accesses, Level, PerLevel, PerTensor, Tensor};
 use crate::dataflow::Dataflow;
-use crate::mapping::{Accesses, Level, Mapping};
+use crate::mapping::Mapping;
 use crate::spec::Hardware;
-use crate::workload::{DataType, Workload};
+use crate::workload::Workload;
 use joule_model::LayerClass;
 use serde::Serialize;
 
@@ -30,13 +31,14 @@ pub fn rlc_ratio(density: f64, word_bits: u32) -> f64 {
     (pairs * (64.0 / 3.0) / word_bits as f64).min(1.0)
 }
 
-/// Energy of one access `[level][data type]` and of one MAC, for one layer on one machine.
+/// Energy of one access of each tensor at each level, and of one MAC, for one layer on one
+/// machine.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CostWeights {
-    pub access: [[f64; 3]; 4],
+    pub access: PerLevel<PerTensor<f64>>,
     pub mac: f64,
-    /// DRAM bytes per DRAM access, per data type.
-    pub dram_bytes: [f64; 3],
+    /// DRAM bytes per DRAM access, per tensor.
+    pub dram_bytes: PerTensor<f64>,
     /// DRAM bandwidth (words per cycle), if limited.
     pub dram_bandwidth: Option<f64>,
 }
@@ -44,50 +46,52 @@ pub struct CostWeights {
 impl CostWeights {
     pub fn new(hw: &Hardware, w: &Workload) -> CostWeights {
         let word = hw.word_bits as f64;
-        let bits = w.bits.resolve(hw.word_bits).map(|b| b as f64);
-        let rlc = [
-            rlc_ratio(w.density.ifmap, bits[0] as u32),
-            rlc_ratio(w.density.weight, bits[1] as u32),
-            1.0,
-        ];
+        let bits = w.bits.resolve(hw.word_bits).map(f64::from);
+        let rlc = PerTensor {
+            ifmap: rlc_ratio(w.density.ifmap, bits.ifmap as u32),
+            filter: rlc_ratio(w.density.weight, bits.filter as u32),
+            psum: 1.0,
+        };
         let skip = hw.skip_zeros;
         let ifmap_gate = if skip.ifmap { w.density.ifmap } else { 1.0 };
         let weight_gate = if skip.weight { w.density.weight } else { 1.0 };
-        // RF accesses per data type, gated by the zeros of the other operand(s).
-        let rf_gate = [weight_gate, ifmap_gate, ifmap_gate * weight_gate];
+        // RF accesses of each tensor, gated by the zeros of the other operand(s).
+        let rf_gate = PerTensor {
+            ifmap: weight_gate,
+            filter: ifmap_gate,
+            psum: ifmap_gate * weight_gate,
+        };
         let gate = ifmap_gate * weight_gate;
         let e = &hw.energy;
-        let per_level = [e.dram, e.buffer, e.array, e.rf];
-        let mut access = [[0.0; 3]; 4];
-        for (l, row) in access.iter_mut().enumerate() {
-            for (t, cell) in row.iter_mut().enumerate() {
-                let mut v = per_level[l] * bits[t] / word;
-                if l <= 1 {
-                    v *= rlc[t];
+        let per_level = PerLevel {
+            dram: e.dram,
+            buffer: e.buffer,
+            array: e.array,
+            rf: e.rf,
+        };
+        let access = PerLevel::from_fn(|level| {
+            PerTensor::from_fn(|t| {
+                let v = per_level[level] * bits[t] / word;
+                match level {
+                    // Compressed where stored.
+                    Level::Dram | Level::Buffer => v * rlc[t],
+                    Level::Array => v,
+                    Level::Rf => v * rf_gate[t],
                 }
-                if l == 3 {
-                    v *= rf_gate[t];
-                }
-                *cell = v;
-            }
-        }
+            })
+        });
         CostWeights {
             access,
-            mac: e.mac * bits[0] * bits[1] / (word * word) * gate,
-            dram_bytes: [0, 1, 2].map(|t| bits[t] / 8.0 * rlc[t]),
+            mac: e.mac * bits.ifmap * bits.filter / (word * word) * gate,
+            dram_bytes: PerTensor::from_fn(|t| bits[t] / 8.0 * rlc[t]),
             dram_bandwidth: hw.dram_bandwidth,
         }
     }
 
     /// Energy of the data movement of `acc`.
+    #[inline]
     pub fn data_energy(&self, acc: &Accesses) -> f64 {
-        let mut total = 0.0;
-        for l in 0..4 {
-            for t in 0..3 {
-                total += acc[l][t] * self.access[l][t];
-            }
-        }
-        total
+        acc.dot(&self.access)
     }
 }
 
@@ -111,33 +115,6 @@ pub struct TypeEnergy {
     pub compute: f64,
 }
 
-/// Accesses of the three data types at one level.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct TypeCounts {
-    pub ifmap: f64,
-    pub filter: f64,
-    pub psum: f64,
-}
-
-impl TypeCounts {
-    fn from(x: [f64; 3]) -> TypeCounts {
-        TypeCounts {
-            ifmap: x[0],
-            filter: x[1],
-            psum: x[2],
-        }
-    }
-}
-
-/// Accesses per level and data type (words, whole batch, all groups).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct LevelAccesses {
-    pub dram: TypeCounts,
-    pub buffer: TypeCounts,
-    pub array: TypeCounts,
-    pub rf: TypeCounts,
-}
-
 /// The ISCA'16 reuse factors of one data type: `a` DRAM reads per value, `b` buffer reads
 /// per DRAM read, `c` array deliveries per buffer read, `d` RF reads per array delivery.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -146,14 +123,6 @@ pub struct Reuse {
     pub b: f64,
     pub c: f64,
     pub d: f64,
-}
-
-/// Reuse factors per data type.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct ReuseByType {
-    pub ifmap: Reuse,
-    pub filter: Reuse,
-    pub psum: Reuse,
 }
 
 /// The cost of one layer under its best mapping. Energies are in the hardware's unit and,
@@ -169,8 +138,10 @@ pub struct LayerCost {
     pub utilization: f64,
     pub energy: LevelEnergy,
     pub energy_by_type: TypeEnergy,
-    pub accesses: LevelAccesses,
-    pub reuse: ReuseByType,
+    /// Accesses (words) per level and tensor.
+    pub accesses: Accesses,
+    /// Reuse factors per tensor.
+    pub reuse: PerTensor<Reuse>,
     pub dram_bytes: f64,
     /// The chosen mapping, described.
     pub mapping: String,
@@ -190,11 +161,11 @@ pub fn layer_cost(w: &Workload, hw: &Hardware, mapping: &Mapping, acc: &Accesses
     let groups = w.nest.groups.max(1) as f64;
     let weights = CostWeights::new(hw, w);
     let macs = w.nest.macs();
-    let mut per_level = [0.0; 4];
-    let mut per_type = [0.0; 3];
-    let mut scaled = [[0.0; 3]; 4];
-    for l in 0..4 {
-        for t in 0..3 {
+    let mut per_level = PerLevel::<f64>::default();
+    let mut per_type = PerTensor::<f64>::default();
+    let mut scaled = Accesses::default();
+    for l in Level::ALL {
+        for t in Tensor::ALL {
             scaled[l][t] = acc[l][t] * groups;
             let e = scaled[l][t] * weights.access[l][t];
             per_level[l] += e;
@@ -202,29 +173,34 @@ pub fn layer_cost(w: &Workload, hw: &Hardware, mapping: &Mapping, acc: &Accesses
         }
     }
     let mac = macs as f64 * weights.mac;
-    let total = mac + per_level.iter().sum::<f64>();
+    let total = mac + (per_level.dram + per_level.buffer + per_level.array + per_level.rf);
     let compute = mapping.compute_cycles() * groups;
-    let dram_bytes: f64 = (0..3).map(|t| scaled[0][t] * weights.dram_bytes[t]).sum();
+    let dram_bytes: f64 = Tensor::ALL
+        .into_iter()
+        .map(|t| scaled.dram[t] * weights.dram_bytes[t])
+        .sum();
     let cycles = match hw.dram_bandwidth {
-        Some(bw) => compute.max(scaled[0].iter().sum::<f64>() / bw),
+        Some(bw) => compute.max(scaled.dram.iter().sum::<f64>() / bw),
         None => compute,
     };
-    let values = [
-        (w.nest.n * w.nest.groups * w.nest.c) as f64 * (w.ifmap_rows() * w.ifmap_cols()) as f64,
-        w.nest.weights() as f64,
-        w.nest.ofmap_elements() as f64,
-    ];
-    let reuse_of = |t: usize| {
-        let psum = t == DataType::Psum.index();
+    // Distinct values of each tensor.
+    let values = PerTensor {
+        ifmap: (w.nest.n * w.nest.groups * w.nest.c) as f64
+            * (w.ifmap_rows() * w.ifmap_cols()) as f64,
+        filter: w.nest.weights() as f64,
+        psum: w.nest.ofmap_elements() as f64,
+    };
+    let reuse = PerTensor::from_fn(|t| {
+        let psum = t == Tensor::Psum;
         // Undo the read+write doubling of psums so a, b, c, d count fetches.
         let fetches = |x: f64| if psum { (x + values[t]) / 2.0 } else { x };
-        let dram = fetches(scaled[0][t]);
-        let buffer = fetches(scaled[1][t]);
-        let array = fetches(scaled[2][t]);
+        let dram = fetches(scaled.dram[t]);
+        let buffer = fetches(scaled.buffer[t]);
+        let array = fetches(scaled.array[t]);
         let rf = if psum {
-            scaled[3][t] / 2.0
+            scaled.rf[t] / 2.0
         } else {
-            scaled[3][t]
+            scaled.rf[t]
         };
         Reuse {
             a: ratio(dram, values[t]),
@@ -232,7 +208,7 @@ pub fn layer_cost(w: &Workload, hw: &Hardware, mapping: &Mapping, acc: &Accesses
             c: ratio(array, buffer),
             d: ratio(rf, array),
         }
-    };
+    });
     LayerCost {
         name: w.name.clone(),
         class: w.class,
@@ -242,29 +218,20 @@ pub fn layer_cost(w: &Workload, hw: &Hardware, mapping: &Mapping, acc: &Accesses
         utilization: ratio(macs as f64, cycles * hw.array.pes() as f64),
         energy: LevelEnergy {
             mac,
-            rf: per_level[Level::Rf as usize],
-            array: per_level[Level::Array as usize],
-            buffer: per_level[Level::Buffer as usize],
-            dram: per_level[Level::Dram as usize],
+            rf: per_level.rf,
+            array: per_level.array,
+            buffer: per_level.buffer,
+            dram: per_level.dram,
             total,
         },
         energy_by_type: TypeEnergy {
-            ifmap: per_type[0],
-            filter: per_type[1],
-            psum: per_type[2],
+            ifmap: per_type.ifmap,
+            filter: per_type.filter,
+            psum: per_type.psum,
             compute: mac,
         },
-        accesses: LevelAccesses {
-            dram: TypeCounts::from(scaled[0]),
-            buffer: TypeCounts::from(scaled[1]),
-            array: TypeCounts::from(scaled[2]),
-            rf: TypeCounts::from(scaled[3]),
-        },
-        reuse: ReuseByType {
-            ifmap: reuse_of(0),
-            filter: reuse_of(1),
-            psum: reuse_of(2),
-        },
+        accesses: scaled,
+        reuse,
         dram_bytes,
         mapping: mapping.describe(),
     }

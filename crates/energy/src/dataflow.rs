@@ -31,6 +31,7 @@
 //!   every MAC gets its weight from the buffer, ifmaps are multicast along rows and psums are
 //!   accumulated spatially and written back to the buffer.
 
+use crate::access::{PerTensor, Tensor};
 use crate::spec::Hardware;
 use crate::workload::Workload;
 
@@ -143,16 +144,24 @@ impl Dim {
     pub const ALL: [Dim; 3] = [Dim::C, Dim::M, Dim::N];
 }
 
-/// Which pass loops index each data type `[ifmap, filter, psum]`: ifmaps vary with C and N,
-/// filters with C and M, psums with M and N.
-pub const RELEVANT: [[bool; 3]; 3] = [
-    [true, false, true],
-    [true, true, false],
-    [false, true, true],
-];
+impl Dim {
+    /// Whether this pass loop indexes `tensor`: ifmaps vary with C and N, filters with C
+    /// and M, psums with M and N.
+    #[inline]
+    pub fn indexes(self, tensor: Tensor) -> bool {
+        // Rows in `Tensor::ALL` order, columns in `Dim::ALL` order: a table lookup, as this
+        // sits in the mapper's innermost loop.
+        const INDEXES: [[bool; 3]; 3] = [
+            [true, false, true], // ifmap: C, N
+            [true, true, false], // filter: C, M
+            [false, true, true], // psum: M, N
+        ];
+        INDEXES[tensor as usize][self as usize]
+    }
+}
 
-/// One pass of the PE array under a dataflow: per-pass counts (words) for each data type
-/// `[ifmap, filter, psum]`, and the number of passes along C, M and N.
+/// One pass of the PE array under a dataflow: per-pass counts (words) for each tensor, and
+/// the number of passes along C, M and N.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PassUnit {
     pub dataflow: Dataflow,
@@ -160,21 +169,21 @@ pub struct PassUnit {
     pub loops: [u64; 3],
     /// Distinct words one pass touches: what DRAM supplies (accesses, so fractional when a
     /// loop's last pass is partial).
-    pub dram_words: [f64; 3],
+    pub dram_words: PerTensor<f64>,
     /// Buffer reads per pass (a value read twice in one pass counts twice).
-    pub buffer_reads: [f64; 3],
+    pub buffer_reads: PerTensor<f64>,
     /// Array (inter-PE network) accesses per pass. Table IV of ISCA'16 prices the array as
     /// *inter-PE* communication, so: an ifmap or filter value read once from the buffer and
     /// delivered to `k > 1` PEs counts `k`; one delivered to a single PE counts nothing (the
     /// buffer read already brings it there, as in the authors' analysis model); a psum
     /// counts its PE-to-PE hops, `c - 1` for `c` PEs accumulating it (the `ab(c-1)` term).
-    pub array_reads: [f64; 3],
+    pub array_reads: PerTensor<f64>,
     /// Buffer space one pass needs (words).
-    pub buffer_footprint: [f64; 3],
+    pub buffer_footprint: PerTensor<f64>,
     /// RF space one PE needs for one pass (words).
-    pub rf_footprint: [f64; 3],
+    pub rf_footprint: PerTensor<f64>,
     /// RF accesses per MAC.
-    pub rf_per_mac: [f64; 3],
+    pub rf_per_mac: PerTensor<f64>,
     /// Which pass loops `[C, M, N]` may be blocked at the RF level (a PE holding data of
     /// several passes): RS all, WS only N (a PE keeps the weights of one channel-filter pair),
     /// NLR none.
@@ -182,10 +191,10 @@ pub struct PassUnit {
     /// Whether the data of each type stay in the PEs from one pass to the next, so that a
     /// buffer-level loop order can reuse them without a new buffer read (RS: all; WS: the
     /// weights; OS: the psums; NLR: none). Data not kept are streamed in every pass.
-    pub kept: [bool; 3],
+    pub kept: PerTensor<bool>,
     /// Data the buffer does not hold from one pass to the next: read from DRAM again in
     /// every pass that uses them (only ISCA'16's WS template streams its ifmaps this way).
-    pub dram_streamed: [bool; 3],
+    pub dram_streamed: PerTensor<bool>,
     /// Cycles per pass.
     pub cycles: f64,
     /// Human-readable spatial mapping.
@@ -304,11 +313,11 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
     // another (psums of a segment go back through the buffer, like a filter-row fold).
     let mut fold_s = 1;
     while fold_s < d.s
-        && !hw.rf.fits([
-            ceil_div(d.s, fold_s) as f64,
-            ceil_div(d.s, fold_s) as f64,
-            1.0,
-        ])
+        && !hw.rf.fits(PerTensor {
+            ifmap: ceil_div(d.s, fold_s) as f64,
+            filter: ceil_div(d.s, fold_s) as f64,
+            psum: 1.0,
+        })
     {
         fold_s += 1;
     }
@@ -336,8 +345,8 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
     for (ifms, ofms) in choices {
         let loops = [ceil_div(d.c, ifms), ceil_div(d.m, ofms), d.n * fold_w];
         // Average channels per pass, counting a partial last pass.
-        let ifms_avg = d.c as f64 / loops[0] as f64;
-        let ofms_avg = d.m as f64 / loops[1] as f64;
+        let ifms_avg = d.c as f64 / loops[Dim::C as usize] as f64;
+        let ofms_avg = d.m as f64 / loops[Dim::M as usize] as f64;
         let ifmap_words = ifms_avg * in_rows(rows_per_fold) * d.in_cols as f64;
         let filter_words = ifms_avg * ofms_avg * (d.r * d.s) as f64;
         let psum_words = ofms_avg * rows_per_fold * d.q as f64;
@@ -345,26 +354,43 @@ fn row_stationary(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
         out.push(PassUnit {
             dataflow: Dataflow::Rs,
             loops,
-            dram_words: [ifmap_words, filter_words, psum_words],
+            dram_words: PerTensor {
+                ifmap: ifmap_words,
+                filter: filter_words,
+                psum: psum_words,
+            },
             // A filter fold re-reads the ifmap rows and the psums of the fold.
-            buffer_reads: [ifmap_words * fh, filter_words, psum_words * fh],
-            array_reads: [
-                ifms_avg * d.in_cols as f64 * set_pes * fh,
-                ifms_avg * ofms_avg * d.s as f64 * set_pes * fold_h as f64,
+            buffer_reads: PerTensor {
+                ifmap: ifmap_words * fh,
+                filter: filter_words,
+                psum: psum_words * fh,
+            },
+            array_reads: PerTensor {
+                ifmap: ifms_avg * d.in_cols as f64 * set_pes * fh,
+                filter: ifms_avg * ofms_avg * d.s as f64 * set_pes * fold_h as f64,
                 // A psum row climbs its column of the `ifms` stacked sets: one hop per PE
                 // but the top one.
-                ofms_avg * d.q as f64 * (ifms_avg * set_rows - 1.0) * set_cols * fh,
-            ],
-            buffer_footprint: [
-                (ifms * ((rows_buf - 1) * d.stride_h + d.eff_r) * d.in_cols) as f64,
-                (ifms * ofms * d.r * d.s) as f64,
-                (ofms * rows_buf * d.q) as f64,
-            ],
-            rf_footprint: [segment as f64, segment as f64, 1.0],
-            rf_per_mac: [1.0, 1.0, 2.0],
+                psum: ofms_avg * d.q as f64 * (ifms_avg * set_rows - 1.0) * set_cols * fh,
+            },
+            buffer_footprint: PerTensor {
+                ifmap: (ifms * ((rows_buf - 1) * d.stride_h + d.eff_r) * d.in_cols) as f64,
+                filter: (ifms * ofms * d.r * d.s) as f64,
+                psum: (ofms * rows_buf * d.q) as f64,
+            },
+            rf_footprint: PerTensor {
+                ifmap: segment as f64,
+                filter: segment as f64,
+                psum: 1.0,
+            },
+            // Per MAC: an ifmap and a filter read, a psum read and write.
+            rf_per_mac: PerTensor {
+                ifmap: 1.0,
+                filter: 1.0,
+                psum: 2.0,
+            },
             rf_blockable: [true; 3],
-            kept: [true; 3],
-            dram_streamed: [false; 3],
+            kept: PerTensor::splat(true),
+            dram_streamed: PerTensor::splat(false),
             cycles: (fold_h * fold_s * segment * d.q) as f64,
             spatial: format!(
                 "PE set {}x{} (R x P), fold {}x{}{}, replicas {} channels x {} filters",
@@ -396,8 +422,8 @@ fn no_local_reuse(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
     let mut out = Vec::new();
     for strips in strip_counts(d.p) {
         let loops = [ceil_div(d.c, ifms), ceil_div(d.m, ofms), d.n * strips];
-        let ifms_avg = d.c as f64 / loops[0] as f64;
-        let ofms_avg = d.m as f64 / loops[1] as f64;
+        let ifms_avg = d.c as f64 / loops[Dim::C as usize] as f64;
+        let ofms_avg = d.m as f64 / loops[Dim::M as usize] as f64;
         let rows = d.p as f64 / strips as f64;
         let rows_buf = ceil_div(d.p, strips);
         let in_rows = (rows - 1.0) * d.stride_h as f64 + d.eff_r as f64;
@@ -417,24 +443,36 @@ fn no_local_reuse(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
         let psum_buffer = 2.0 * macs / ifms_avg - psum_words;
         let psum_array = macs - macs / ifms_avg;
         // Every MAC gets its weight from the buffer, straight into its PE (no inter-PE trip).
-        let (filter_buffer, filter_array, rf_footprint, rf_per_mac) =
-            (macs, 0.0, [0.0; 3], [0.0; 3]);
+        let (filter_buffer, filter_array) = (macs, 0.0);
         out.push(PassUnit {
             dataflow,
             loops,
-            dram_words: [ifmap_words, filter_words, psum_words],
-            buffer_reads: [ifmap_buffer, filter_buffer, psum_buffer],
-            array_reads: [ifmap_array, filter_array, psum_array],
-            buffer_footprint: [
-                (ifms * in_rows_buf * d.in_cols) as f64,
-                (ifms * ofms * d.r * d.s) as f64,
-                (ofms * rows_buf * d.q) as f64,
-            ],
-            rf_footprint,
-            rf_per_mac,
+            dram_words: PerTensor {
+                ifmap: ifmap_words,
+                filter: filter_words,
+                psum: psum_words,
+            },
+            buffer_reads: PerTensor {
+                ifmap: ifmap_buffer,
+                filter: filter_buffer,
+                psum: psum_buffer,
+            },
+            array_reads: PerTensor {
+                ifmap: ifmap_array,
+                filter: filter_array,
+                psum: psum_array,
+            },
+            buffer_footprint: PerTensor {
+                ifmap: (ifms * in_rows_buf * d.in_cols) as f64,
+                filter: (ifms * ofms * d.r * d.s) as f64,
+                psum: (ofms * rows_buf * d.q) as f64,
+            },
+            // No RF.
+            rf_footprint: PerTensor::splat(0.0),
+            rf_per_mac: PerTensor::splat(0.0),
             rf_blockable: [false; 3],
-            kept: [false; 3],
-            dram_streamed: [false; 3],
+            kept: PerTensor::splat(false),
+            dram_streamed: PerTensor::splat(false),
             cycles: pixels * taps,
             spatial: format!("{ifms} channels x {ofms} filters on the array, {strips} row strips"),
         });

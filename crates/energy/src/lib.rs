@@ -8,6 +8,9 @@
 //!
 //! The pieces, Timeloop-style, each in its own module:
 //!
+//! * [`access`]: the two axes of every count, [`Level`] (DRAM, buffer, array, RF) and
+//!   [`Tensor`] (ifmap, filter, psum), and the values indexed by them ([`PerTensor`],
+//!   [`PerLevel`], [`Accesses`]);
 //! * [`spec`]: the architecture, a YAML [`Hardware`] spec with presets (`eyeriss`, `isca16`,
 //!   `horowitz45`), validated once;
 //! * [`workload`]: a CONV/FC layer ([`Workload`]) built from the IR's loop nest, with its
@@ -38,14 +41,10 @@
 //! assert!(report.total.energy.total > 3.0 * report.total.energy.mac);
 //! ```
 
-// Index loops over the fixed 4 x 3 (level x data type) tables read better than iterator
-// chains; `is_multiple_of` and `is_none_or` would raise the MSRV above the workspace's 1.80.
-#![allow(
-    clippy::needless_range_loop,
-    clippy::manual_is_multiple_of,
-    clippy::unnecessary_map_or
-)]
+// `is_multiple_of` and `is_none_or` would raise the MSRV above the workspace's 1.80.
+#![allow(clippy::manual_is_multiple_of, clippy::unnecessary_map_or)]
 
+pub mod access;
 pub mod compare;
 pub mod cost;
 pub mod dataflow;
@@ -60,6 +59,7 @@ pub mod spec;
 pub mod weight_fetch;
 pub mod workload;
 
+pub use access::{Accesses, Level, PerLevel, PerTensor, Tensor};
 pub use cost::LayerCost;
 pub use dataflow::Dataflow;
 pub use error::EnergyError;

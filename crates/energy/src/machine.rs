@@ -94,16 +94,13 @@ pub fn load(spec_name: &str) -> Result<Machine, EnergyError> {
     {
         return preset(spec_name);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| EnergyError::Io {
-        file: spec_name.to_string(),
-        message: e.to_string(),
-    })?;
+    let text = EnergyError::read(path, spec_name)?;
     parse(&text, spec_name)
 }
 
 /// Parses a spec of either kind; `file` names the source in errors.
 pub fn parse(text: &str, file: &str) -> Result<Machine, EnergyError> {
-    let is_pim = serde_yaml::from_str::<serde_yaml::Value>(text)
+    let is_pim = serde_norway::from_str::<serde_norway::Value>(text)
         .ok()
         .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(|m| m == "pim"))
         .unwrap_or(false);

@@ -18,39 +18,31 @@
 //! the `2abc(d-1)` accumulations plus the write of each psum arriving over the array and the
 //! read of each leaving), as in ISCA'16 Fig. 10.
 
-use crate::dataflow::{Dim, PassUnit, RELEVANT};
+use crate::access::{Accesses, Level, PerTensor, Tensor};
+use crate::dataflow::{Dim, PassUnit};
 use crate::spec::Hardware;
 use serde::Serialize;
-
-/// The four storage levels, outermost first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Dram,
-    Buffer,
-    Array,
-    Rf,
-}
-
-impl Level {
-    pub const ALL: [Level; 4] = [Level::Dram, Level::Buffer, Level::Array, Level::Rf];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Dram => "dram",
-            Level::Buffer => "buffer",
-            Level::Array => "array",
-            Level::Rf => "rf",
-        }
-    }
-}
 
 /// Temporal levels of the blocking, outermost first.
 pub const TEMPORAL: [Level; 3] = [Level::Dram, Level::Buffer, Level::Rf];
 
-/// A blocking of the pass loops `[C, M, N]`: `factors[level][dim]` for the DRAM, buffer and RF
-/// levels (their product is the loop count), and the loop order at the DRAM and buffer levels
-/// (outermost first; the RF level's order does not change any count).
+/// Where a temporal level's row sits in [`Blocking::factors`]; the array level has no
+/// temporal loops (its part of the mapping is the spatial pass).
+#[inline]
+fn temporal_slot(level: Level) -> usize {
+    match level {
+        Level::Dram => 0,
+        Level::Buffer => 1,
+        Level::Rf => 2,
+        Level::Array => panic!("the array level has no temporal loops"),
+    }
+}
+
+/// A blocking of the pass loops `[C, M, N]`: `factors[level][dim]` for the levels in
+/// [`TEMPORAL`] order (DRAM, buffer, RF; their product is the loop count), and the loop order
+/// at the DRAM and buffer levels (outermost first; the RF level's order does not change any
+/// count). Read and write them by level with [`Blocking::factors_at`],
+/// [`Blocking::set_factors`], [`Blocking::order_at`] and [`Blocking::set_order`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Blocking {
     pub factors: [[u64; 3]; 3],
@@ -67,31 +59,55 @@ pub enum Fit {
     BufferOverflow(f64),
 }
 
-/// Accesses `[level][data type]` (words), with levels in [`Level::ALL`] order.
-pub type Accesses = [[f64; 3]; 4];
-
-/// Product over the dims that index data type `t` of `x[dim]`.
-fn relevant_product(t: usize, x: [u64; 3]) -> f64 {
-    (0..3)
-        .filter(|&d| RELEVANT[t][d])
-        .map(|d| x[d] as f64)
+/// Product over the dims that index `tensor` of `x[dim]`.
+#[inline]
+pub(crate) fn relevant_product(tensor: Tensor, x: [u64; 3]) -> f64 {
+    Dim::ALL
+        .into_iter()
+        .filter(|&d| d.indexes(tensor))
+        .map(|d| x[d as usize] as f64)
         .product()
 }
 
 impl Blocking {
-    /// Words one PE's RF needs, per data type.
-    pub fn rf_need(&self, unit: &PassUnit) -> [f64; 3] {
-        let mut need = [0.0; 3];
-        for (t, n) in need.iter_mut().enumerate() {
-            *n = unit.rf_footprint[t] * relevant_product(t, self.factors[2]);
-        }
-        need
+    /// The loop factors `[C, M, N]` at a temporal level (DRAM, buffer or RF).
+    #[inline]
+    pub fn factors_at(&self, level: Level) -> [u64; 3] {
+        self.factors[temporal_slot(level)]
+    }
+
+    /// Sets the loop factors `[C, M, N]` at a temporal level.
+    #[inline]
+    pub fn set_factors(&mut self, level: Level, factors: [u64; 3]) {
+        self.factors[temporal_slot(level)] = factors;
+    }
+
+    /// The loop order (outermost first) at the DRAM or buffer level.
+    #[inline]
+    pub fn order_at(&self, level: Level) -> [Dim; 3] {
+        self.order[temporal_slot(level)]
+    }
+
+    /// Sets the loop order at the DRAM or buffer level.
+    #[inline]
+    pub fn set_order(&mut self, level: Level, order: [Dim; 3]) {
+        self.order[temporal_slot(level)] = order;
+    }
+
+    /// Words one PE's RF needs, per tensor.
+    #[inline]
+    pub fn rf_need(&self, unit: &PassUnit) -> PerTensor<f64> {
+        let rf = self.factors_at(Level::Rf);
+        PerTensor::from_fn(|t| unit.rf_footprint[t] * relevant_product(t, rf))
     }
 
     /// Words the buffer needs.
+    #[inline]
     pub fn buffer_need(&self, unit: &PassUnit) -> f64 {
-        let inner = [0, 1, 2].map(|d| self.factors[1][d] * self.factors[2][d]);
-        (0..3)
+        let (buffer, rf) = (self.factors_at(Level::Buffer), self.factors_at(Level::Rf));
+        let inner = Dim::ALL.map(|d| buffer[d as usize] * rf[d as usize]);
+        Tensor::ALL
+            .into_iter()
             .map(|t| {
                 // Data streamed from DRAM occupy only their pass's space.
                 let blocks = if unit.dram_streamed[t] {
@@ -108,7 +124,7 @@ impl Blocking {
     pub fn fit(&self, unit: &PassUnit, hw: &Hardware) -> Fit {
         let rf = self.rf_need(unit);
         if !hw.rf.fits(rf) {
-            return Fit::RfOverflow(rf.iter().sum());
+            return Fit::RfOverflow(rf.sum());
         }
         let buffer = self.buffer_need(unit);
         if buffer > hw.buffer_words as f64 {
@@ -117,15 +133,17 @@ impl Blocking {
         Fit::Fits
     }
 
-    /// How many times each data type crosses the boundary below `level` (0: DRAM -> buffer,
-    /// 1: buffer -> array), over the whole layer, per distinct pass datum.
-    pub fn fetches(&self, level: usize, t: usize, outer: f64) -> f64 {
+    /// How many times `tensor` crosses the boundary below `level` ([`Level::Dram`]: DRAM ->
+    /// buffer, [`Level::Buffer`]: buffer -> array), over the whole layer, per distinct pass
+    /// datum; `outer` is the count at the boundary above (1 for DRAM).
+    pub fn fetches(&self, level: Level, tensor: Tensor, outer: f64) -> f64 {
+        let slot = temporal_slot(level);
         let f = &self.factors;
-        let order = &self.order[level];
+        let order = &self.order[slot];
         let innermost = order
             .iter()
             .enumerate()
-            .filter(|(_, &d)| RELEVANT[t][d as usize] && f[level][d as usize] > 1)
+            .filter(|(_, &d)| d.indexes(tensor) && f[slot][d as usize] > 1)
             .map(|(pos, _)| pos)
             .next_back();
         let Some(innermost) = innermost else {
@@ -133,81 +151,103 @@ impl Blocking {
         };
         let mut fetches = 1.0;
         for (pos, &dim) in order.iter().enumerate() {
-            let d = dim as usize;
-            if RELEVANT[t][d] {
+            if dim.indexes(tensor) {
                 continue;
             }
-            let mut times: u64 = f[..level].iter().map(|l| l[d]).product();
+            let d = dim as usize;
+            let mut times: u64 = f[..slot].iter().map(|l| l[d]).product();
             if pos < innermost {
-                times *= f[level][d];
+                times *= f[slot][d];
             }
             fetches *= times as f64;
         }
         fetches
     }
 
-    /// Fetch counts `[boundary][data type]`.
-    pub fn all_fetches(&self) -> [[f64; 3]; 2] {
-        let mut out = [[1.0; 3]; 2];
-        for t in 0..3 {
-            out[0][t] = self.fetches(0, t, 1.0);
-            out[1][t] = self.fetches(1, t, out[0][t]);
+    /// Fetch counts per tensor across the two boundaries below DRAM and below the buffer.
+    pub fn all_fetches(&self) -> Fetches {
+        let mut out = Fetches::default();
+        for t in Tensor::ALL {
+            out.dram[t] = self.fetches(Level::Dram, t, 1.0);
+            out.buffer[t] = self.fetches(Level::Buffer, t, out.dram[t]);
         }
         out
     }
 
-    /// Access counts per level and data type for the layer (one group).
+    /// Access counts per level and tensor for the layer (one group).
     pub fn accesses(&self, unit: &PassUnit, macs: f64) -> Accesses {
         accesses_from_fetches(unit, self.all_fetches(), macs)
     }
 
     pub fn passes(&self) -> u64 {
-        (0..3)
-            .map(|d| self.factors.iter().map(|l| l[d]).product::<u64>())
+        Dim::ALL
+            .into_iter()
+            .map(|d| self.factors.iter().map(|l| l[d as usize]).product::<u64>())
             .product()
     }
 }
 
-/// Whether a pass's data of type `t` are streamed: not kept in the PEs for the next pass
+/// How many times each tensor's pass data cross a level boundary: `dram` from DRAM into
+/// the buffer, `buffer` from the buffer into the array.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Fetches {
+    pub dram: PerTensor<f64>,
+    pub buffer: PerTensor<f64>,
+}
+
+impl Default for Fetches {
+    /// Every datum fetched once at every boundary.
+    fn default() -> Self {
+        Fetches {
+            dram: PerTensor::splat(1.0),
+            buffer: PerTensor::splat(1.0),
+        }
+    }
+}
+
+/// Whether a pass's `tensor` data are streamed: not kept in the PEs for the next pass
 /// ([`PassUnit::kept`]), so they come from the buffer into the array in every pass and no
 /// loop order saves a buffer read or an array delivery of them.
-pub fn streamed(unit: &PassUnit, t: usize) -> bool {
-    !unit.kept[t]
+#[inline]
+pub fn streamed(unit: &PassUnit, tensor: Tensor) -> bool {
+    !unit.kept[tensor]
 }
 
 /// Buffer -> array fetches of streamed data: once per iteration of every pass loop that does
-/// not index the data type.
-pub fn streamed_fetches(unit: &PassUnit, t: usize) -> f64 {
-    (0..3)
-        .filter(|&d| !RELEVANT[t][d])
-        .map(|d| unit.loops[d] as f64)
+/// not index the tensor.
+pub fn streamed_fetches(unit: &PassUnit, tensor: Tensor) -> f64 {
+    Dim::ALL
+        .into_iter()
+        .filter(|&d| !d.indexes(tensor))
+        .map(|d| unit.loops[d as usize] as f64)
         .product()
 }
 
 /// Access counts from fetch counts (see the module docs). Streamed data ([`streamed`]) are
 /// fetched from the buffer in every pass whatever `fetches` says, and data streamed from
 /// DRAM ([`PassUnit::dram_streamed`]) from DRAM too.
-pub fn accesses_from_fetches(unit: &PassUnit, fetches: [[f64; 3]; 2], macs: f64) -> Accesses {
-    let mut acc = [[0.0; 3]; 4];
+#[inline]
+pub fn accesses_from_fetches(unit: &PassUnit, fetches: Fetches, macs: f64) -> Accesses {
+    let mut acc = Accesses::default();
     let mut fetches = fetches;
-    for t in 0..3 {
+    for t in Tensor::ALL {
         if unit.dram_streamed[t] {
-            fetches[0][t] = streamed_fetches(unit, t);
+            fetches.dram[t] = streamed_fetches(unit, t);
         }
         if streamed(unit, t) {
-            fetches[1][t] = streamed_fetches(unit, t);
+            fetches.buffer[t] = streamed_fetches(unit, t);
         }
     }
-    for t in 0..3 {
+    for t in Tensor::ALL {
         let units = relevant_product(t, unit.loops);
-        let psum = t == 2;
+        let psum = t == Tensor::Psum;
         let times = |f: f64| if psum { 2.0 * f - 1.0 } else { f };
-        acc[0][t] = unit.dram_words[t] * units * times(fetches[0][t]);
-        acc[1][t] = unit.buffer_reads[t] * units * times(fetches[1][t]);
+        acc.dram[t] = unit.dram_words[t] * units * times(fetches.dram[t]);
+        acc.buffer[t] = unit.buffer_reads[t] * units * times(fetches.buffer[t]);
         // A psum's trip between buffer and array is one fetch on the array: its hops
         // there are `ab(c-1)`, not doubled like the buffer's read and write.
-        acc[2][t] = unit.array_reads[t] * units * fetches[1][t];
-        acc[3][t] = unit.rf_per_mac[t] * macs;
+        acc.array[t] = unit.array_reads[t] * units * fetches.buffer[t];
+        acc.rf[t] = unit.rf_per_mac[t] * macs;
     }
     acc
 }
@@ -228,20 +268,17 @@ impl Mapping {
     /// A one-line description: spatial mapping, then the blocking per level.
     pub fn describe(&self) -> String {
         let names = ["C", "M", "N"];
-        let level = |i: usize| {
-            let f = self.blocking.factors[i];
-            let dims: Vec<String> = if i < 2 {
-                self.blocking.order[i]
-                    .iter()
-                    .filter(|d| f[**d as usize] > 1)
-                    .map(|d| format!("{}{}", names[*d as usize], f[*d as usize]))
-                    .collect()
-            } else {
-                (0..3)
-                    .filter(|&d| f[d] > 1)
-                    .map(|d| format!("{}{}", names[d], f[d]))
-                    .collect()
+        let level = |level: Level| {
+            let f = self.blocking.factors_at(level);
+            let order = match level {
+                Level::Rf => Dim::ALL,
+                _ => self.blocking.order_at(level),
             };
+            let dims: Vec<String> = order
+                .iter()
+                .filter(|d| f[**d as usize] > 1)
+                .map(|d| format!("{}{}", names[*d as usize], f[*d as usize]))
+                .collect();
             if dims.is_empty() {
                 "-".to_string()
             } else {
@@ -251,9 +288,9 @@ impl Mapping {
         format!(
             "{}; DRAM [{}] buffer [{}] RF [{}]",
             self.unit.spatial,
-            level(0),
-            level(1),
-            level(2)
+            level(Level::Dram),
+            level(Level::Buffer),
+            level(Level::Rf)
         )
     }
 }

@@ -30,6 +30,7 @@
 //! Unknown fields are rejected, and every error names the field's path (`energy.dram`,
 //! `rf.psum`, `array.rows`).
 
+use crate::access::PerTensor;
 use crate::EnergyError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -99,8 +100,8 @@ impl RfCapacity {
         }
     }
 
-    /// Whether per-PE footprints `[ifmap, filter, psum]` (words) fit.
-    pub fn fits(&self, words: [f64; 3]) -> bool {
+    /// Whether per-PE footprints (words per tensor) fit.
+    pub fn fits(&self, words: PerTensor<f64>) -> bool {
         match *self {
             RfCapacity::Shared(w) => words.iter().sum::<f64>() <= w as f64 + 1e-9,
             RfCapacity::Split {
@@ -108,9 +109,9 @@ impl RfCapacity {
                 filter,
                 psum,
             } => {
-                words[0] <= ifmap as f64 + 1e-9
-                    && words[1] <= filter as f64 + 1e-9
-                    && words[2] <= psum as f64 + 1e-9
+                words.ifmap <= ifmap as f64 + 1e-9
+                    && words.filter <= filter as f64 + 1e-9
+                    && words.psum <= psum as f64 + 1e-9
             }
         }
     }
@@ -211,10 +212,7 @@ pub fn load(spec: &str) -> Result<Hardware, EnergyError> {
     if path.extension().is_none() && !spec.contains(std::path::MAIN_SEPARATOR) {
         return preset(spec);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| EnergyError::Io {
-        file: spec.to_string(),
-        message: e.to_string(),
-    })?;
+    let text = EnergyError::read(path, spec)?;
     parse(&text, spec)
 }
 
@@ -318,17 +316,7 @@ impl RawArithmetic {
 
 /// Parses and validates a spec; `file` names the source in errors.
 pub fn parse(text: &str, file: &str) -> Result<Hardware, EnergyError> {
-    let deserializer = serde_yaml::Deserializer::from_str(text);
-    let raw: RawSpec = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let field = e.path().to_string();
-        let message = e.inner().to_string();
-        // serde_yaml appends " at line L column C"; keep it, it helps.
-        EnergyError::Spec {
-            file: file.to_string(),
-            field: if field == "." { "(root)".into() } else { field },
-            message,
-        }
-    })?;
+    let raw: RawSpec = EnergyError::parse_yaml(text, file)?;
     validate(raw, file)
 }
 
@@ -521,9 +509,10 @@ mod tests {
         energy: {unit: mac, mac: 1, rf: 1, array: 2, buffer: 6, dram: 200}\n";
 
     fn field_of(text: &str) -> String {
-        match parse(text, "spec.yaml").unwrap_err() {
-            EnergyError::Spec { field, .. } => field,
-            other => panic!("unexpected error {other}"),
+        let err = parse(text, "spec.yaml").unwrap_err();
+        match err.field() {
+            Some(field) => field.to_string(),
+            None => panic!("unexpected error {err}"),
         }
     }
 
@@ -580,5 +569,31 @@ mod tests {
         assert!(text.contains("non-negative"), "{text}");
         let unknown = parse(&format!("{GOOD}colour: red\n"), "s.yaml").unwrap_err();
         assert!(unknown.to_string().contains("colour"), "{unknown}");
+    }
+
+    #[test]
+    fn errors_keep_their_cause() {
+        use std::error::Error;
+        // A missing file: the io::Error is the source, the message names the file.
+        let missing = load("no/such/spec.yaml").unwrap_err();
+        assert!(matches!(missing, EnergyError::Io { .. }), "{missing}");
+        let io = missing
+            .source()
+            .and_then(|e| e.downcast_ref::<std::io::Error>());
+        assert_eq!(io.map(|e| e.kind()), Some(std::io::ErrorKind::NotFound));
+        assert!(
+            missing.to_string().starts_with("no/such/spec.yaml: "),
+            "{missing}"
+        );
+        // A YAML type error: the YAML error is the source; one line names file and field.
+        let bad = parse(&GOOD.replace("mac: 1,", "mac: x,"), "spec.yaml").unwrap_err();
+        assert!(bad.source().unwrap().is::<serde_norway::Error>(), "{bad:?}");
+        let text = bad.to_string();
+        assert!(
+            text.starts_with("spec.yaml: field `energy.mac`: "),
+            "{text}"
+        );
+        assert!(text.contains("line 6"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
     }
 }

@@ -3,7 +3,8 @@
 //! DRAM; each ifmap value is read once and each ofmap value written once in DRAM; no RF or
 //! array. This is the per-weight cost model that neuron elimination reasons with.
 
-use crate::cost::{LayerCost, LevelAccesses, LevelEnergy, ReuseByType, TypeCounts, TypeEnergy};
+use crate::access::{Accesses, PerTensor};
+use crate::cost::{LayerCost, LevelEnergy, TypeEnergy};
 use crate::dataflow::Dataflow;
 use crate::spec::Hardware;
 use crate::workload::Workload;
@@ -11,29 +12,29 @@ use crate::workload::Workload;
 /// Costs a layer with the weight-fetch model.
 pub fn layer_cost(w: &Workload, hw: &Hardware) -> LayerCost {
     let word = hw.word_bits as f64;
-    let bits = w.bits.resolve(hw.word_bits).map(|b| b as f64);
+    let bits = w.bits.resolve(hw.word_bits).map(f64::from);
     let e = &hw.energy;
     let macs = w.nest.macs() as f64;
     let weights = w.nest.weights() as f64;
-    let in_buffer = weights * bits[1] / word <= hw.buffer_words as f64;
+    let in_buffer = weights * bits.filter / word <= hw.buffer_words as f64;
     // Zero weights are skipped (their MAC and their fetch).
     let weight_reads = macs * w.density.weight;
     let ifmap = w.nest.ifmap_elements() as f64;
     let ofmap = w.nest.ofmap_elements() as f64;
-    let per_weight = if in_buffer { e.buffer } else { e.dram } * bits[1] / word;
-    let mac = macs * w.density.weight * e.mac * bits[0] * bits[1] / (word * word);
+    let per_weight = if in_buffer { e.buffer } else { e.dram } * bits.filter / word;
+    let mac = macs * w.density.weight * e.mac * bits.ifmap * bits.filter / (word * word);
     let filter_energy = weight_reads * per_weight
         + if in_buffer {
-            weights * e.dram * bits[1] / word
+            weights * e.dram * bits.filter / word
         } else {
             0.0
         };
-    let ifmap_energy = ifmap * e.dram * bits[0] / word;
-    let psum_energy = ofmap * e.dram * bits[2] / word;
+    let ifmap_energy = ifmap * e.dram * bits.ifmap / word;
+    let psum_energy = ofmap * e.dram * bits.psum / word;
     let (buffer, dram) = if in_buffer {
         (
             weight_reads * per_weight,
-            ifmap_energy + psum_energy + weights * e.dram * bits[1] / word,
+            ifmap_energy + psum_energy + weights * e.dram * bits.filter / word,
         )
     } else {
         (0.0, ifmap_energy + psum_energy + weight_reads * per_weight)
@@ -60,21 +61,21 @@ pub fn layer_cost(w: &Workload, hw: &Hardware) -> LayerCost {
             psum: psum_energy,
             compute: mac,
         },
-        accesses: LevelAccesses {
-            dram: TypeCounts {
+        accesses: Accesses {
+            dram: PerTensor {
                 ifmap,
                 filter: dram_filter,
                 psum: ofmap,
             },
-            buffer: TypeCounts {
+            buffer: PerTensor {
                 ifmap: 0.0,
                 filter: if in_buffer { weight_reads } else { 0.0 },
                 psum: 0.0,
             },
             ..Default::default()
         },
-        reuse: ReuseByType::default(),
-        dram_bytes: (ifmap * bits[0] + dram_filter * bits[1] + ofmap * bits[2]) / 8.0,
+        reuse: PerTensor::default(),
+        dram_bytes: (ifmap * bits.ifmap + dram_filter * bits.filter + ofmap * bits.psum) / 8.0,
         mapping: format!(
             "weight fetch: weights from {}",
             if in_buffer { "buffer" } else { "DRAM" }

@@ -1,35 +1,10 @@
 //! The workload: one CONV/FC layer's loop nest, with the data properties (density, bitwidth)
 //! that the cost model consumes. Built from the IR's [`LoopNest`].
 
+use crate::access::PerTensor;
 use crate::EnergyError;
 use joule_model::{Graph, LayerClass, LoopNest, Shape};
 use serde::{Deserialize, Serialize};
-
-/// The three data types of a CONV layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DataType {
-    Ifmap,
-    Filter,
-    /// Partial sums, which end as the ofmap.
-    Psum,
-}
-
-impl DataType {
-    pub const ALL: [DataType; 3] = [DataType::Ifmap, DataType::Filter, DataType::Psum];
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DataType::Ifmap => "ifmap",
-            DataType::Filter => "filter",
-            DataType::Psum => "psum",
-        }
-    }
-}
 
 /// Fraction of non-zero values: 1.0 is dense.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,13 +31,13 @@ pub struct Bitwidth {
 }
 
 impl Bitwidth {
-    /// The widths `[ifmap, filter, psum]`, defaulting to `word_bits`.
-    pub fn resolve(&self, word_bits: u32) -> [u32; 3] {
-        [
-            self.ifmap.unwrap_or(word_bits),
-            self.filter.unwrap_or(word_bits),
-            self.psum.unwrap_or(word_bits),
-        ]
+    /// The width of each tensor, defaulting to `word_bits`.
+    pub fn resolve(&self, word_bits: u32) -> PerTensor<u32> {
+        PerTensor {
+            ifmap: self.ifmap.unwrap_or(word_bits),
+            filter: self.filter.unwrap_or(word_bits),
+            psum: self.psum.unwrap_or(word_bits),
+        }
     }
 }
 
@@ -136,18 +111,18 @@ pub fn from_graph(
     input: Option<Shape>,
     batch: usize,
 ) -> Result<Vec<Workload>, EnergyError> {
-    let model_err = |message: String| EnergyError::Model {
+    let model_err = |source| EnergyError::Model {
         model: graph.name.clone(),
-        message,
+        source,
     };
     if batch == 0 {
-        return Err(model_err("batch size must be at least 1".into()));
+        return Err(EnergyError::EmptyBatch {
+            model: graph.name.clone(),
+        });
     }
-    let mut shape = graph
-        .resolve_input(input)
-        .map_err(|e| model_err(e.to_string()))?;
+    let mut shape = graph.resolve_input(input).map_err(model_err)?;
     shape.n = batch;
-    let shapes = graph.infer(shape).map_err(|e| model_err(e.to_string()))?;
+    let shapes = graph.infer(shape).map_err(model_err)?;
     let mut layers = Vec::new();
     for (node, node_shapes) in graph.nodes().iter().zip(&shapes) {
         let class = node.op.class();
@@ -194,11 +169,7 @@ pub fn parse_densities(text: &str, file: &str) -> Result<LayerDensities, EnergyE
         field,
         message,
     };
-    let de = serde_yaml::Deserializer::from_str(text);
-    let map: LayerDensities = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        spec_err(field, e.into_inner().to_string())
-    })?;
+    let map: LayerDensities = EnergyError::parse_yaml(text, file)?;
     for (layer, entry) in &map {
         for (key, value) in [("weight", entry.weight), ("ifmap", entry.ifmap)] {
             if let Some(d) = value {
@@ -217,10 +188,7 @@ pub fn parse_densities(text: &str, file: &str) -> Result<LayerDensities, EnergyE
 /// Reads a density file (YAML or JSON).
 pub fn load_densities(path: &std::path::Path) -> Result<LayerDensities, EnergyError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| EnergyError::Io {
-        file: file.clone(),
-        message: e.to_string(),
-    })?;
+    let text = EnergyError::read(path, &file)?;
     parse_densities(&text, &file)
 }
 

@@ -1,4 +1,5 @@
-//! Golden numbers: ISCA'16 Fig. 10 (AlexNet, RS, isca16, batch 16) and the paper's claims.
+//! Golden numbers: ISCA'16 Fig. 10 (AlexNet, RS, isca16, batch 16), the paper's claims, and the
+//! equal-area CONV energies of the ISCA'16 authors' analysis model (docs/energy.md).
 
 use joule_energy::network::{self, NetworkCost};
 use joule_energy::{spec, workload, Dataflow, Objective, Workload};
@@ -24,7 +25,15 @@ fn alexnet_two_towers() -> Vec<(Workload, f64)> {
         .collect()
 }
 
-fn evaluate(layers: &[(Workload, f64)], dataflow: Dataflow) -> Vec<(String, [f64; 4], f64)> {
+/// One layer's energy terms, for all the copies it stands for.
+struct Terms {
+    name: String,
+    alu: f64,
+    dram: f64,
+    rf: f64,
+}
+
+fn evaluate(layers: &[(Workload, f64)], dataflow: Dataflow) -> Vec<Terms> {
     let hw = spec::preset("isca16").unwrap();
     let workloads: Vec<Workload> = layers.iter().map(|(w, _)| w.clone()).collect();
     let report =
@@ -35,16 +44,12 @@ fn evaluate(layers: &[(Workload, f64)], dataflow: Dataflow) -> Vec<(String, [f64
         .zip(layers)
         .map(|(l, (_, copies))| {
             let e = &l.cost.energy;
-            (
-                l.cost.name.clone(),
-                [
-                    e.mac * copies,
-                    e.dram * copies,
-                    e.rf * copies,
-                    e.total * copies,
-                ],
-                0.0,
-            )
+            Terms {
+                name: l.cost.name.clone(),
+                alu: e.mac * copies,
+                dram: e.dram * copies,
+                rf: e.rf * copies,
+            }
         })
         .collect()
 }
@@ -64,9 +69,14 @@ fn alexnet_rs_matches_isca16_fig10_within_5_percent() {
     ];
     let ours = evaluate(&alexnet_two_towers(), Dataflow::Rs);
     assert_eq!(ours.len(), paper.len());
-    for ((name, e, _), (paper_name, alu, dram, rf)) in ours.iter().zip(paper) {
+    for (terms, (paper_name, alu, dram, rf)) in ours.iter().zip(paper) {
+        let name = &terms.name;
         assert_eq!(name, paper_name);
-        for (what, got, want) in [("ALU", e[0], alu), ("DRAM", e[1], dram), ("RF", e[2], rf)] {
+        for (what, got, want) in [
+            ("ALU", terms.alu, alu),
+            ("DRAM", terms.dram, dram),
+            ("RF", terms.rf, rf),
+        ] {
             let got = got / 1e9;
             // The paper rounds to two decimals: allow that on the smallest numbers.
             let tolerance = (0.05 * want).max(0.005_f64);
@@ -85,14 +95,8 @@ fn network(model: &str, hw: &str, dataflow: Dataflow) -> NetworkCost {
     network::evaluate(model, &layers, &hw, dataflow, Objective::Energy).unwrap()
 }
 
-#[test]
-fn rs_is_the_lowest_energy_dataflow_at_equal_area() {
-    // ISCA'16: RS is 1.4x-2.5x below the other dataflows on AlexNet's CONV layers and at
-    // least 1.3x below on FC layers (isca16, batch 16, equal area). With the dataflows as the
-    // paper evaluates them joule gets CONV WS 1.98x, OS-A 1.43x, OS-B 1.49x, OS-C 2.29x,
-    // NLR 2.27x and FC WS 2.19x, OS-A 1.85x, OS-B 1.56x, OS-C 1.39x, NLR 1.36x. joule's own
-    // WS, free to keep ifmaps in the large equal-area buffer, comes within 1.23x (CONV) and
-    // 1.09x (FC) of RS: RS still lowest (docs/energy.md).
+/// The ISCA'16 equal-area comparison: AlexNet (joule's single-tower form), isca16, batch 16.
+fn equal_area_comparison() -> Vec<NetworkCost> {
     let hw = spec::preset("isca16").unwrap();
     let graph = zoo::build("alexnet").unwrap();
     let layers = workload::from_graph(&graph, None, 16).unwrap();
@@ -100,19 +104,112 @@ fn rs_is_the_lowest_energy_dataflow_at_equal_area() {
         joule_energy::compare::compare("alexnet", &layers, &hw, Objective::Energy).unwrap();
     let order: Vec<Dataflow> = results.iter().map(|r| r.dataflow).collect();
     assert_eq!(order, Dataflow::COMPARED);
+    results
+}
+
+#[test]
+fn rs_is_the_lowest_energy_dataflow_at_equal_area() {
+    // ISCA'16 (Sec. VI-B, Fig. 11): RS is 1.4x-2.5x below the other dataflows on AlexNet's
+    // CONV layers and at least 1.3x below on FC layers (isca16, batch 16, equal area). That
+    // claim is about the dataflows as the paper evaluates them (WS as its template). joule's
+    // own WS, free to keep ifmaps in the equal-area buffer, has no published figure: it must
+    // still cost more than RS (the paper: RS is the most energy-efficient dataflow) and no
+    // more than the paper's WS template, whose mappings it improves on (docs/energy.md).
+    let results = equal_area_comparison();
     let rs = &results[0];
+    let energy = |dataflow: Dataflow| {
+        let r = results.iter().find(|r| r.dataflow == dataflow).unwrap();
+        (r.total.conv.energy, r.total.fc.energy)
+    };
     for other in &results[1..] {
         let conv = other.total.conv.energy / rs.total.conv.energy;
         let fc = other.total.fc.energy / rs.total.fc.energy;
         let name = other.dataflow;
         if name == Dataflow::Ws {
-            assert!((1.15..1.4).contains(&conv), "CONV: WS / RS = {conv:.2}");
-            assert!((1.05..1.3).contains(&fc), "FC: WS / RS = {fc:.2}");
+            let (template_conv, template_fc) = energy(Dataflow::WsIsca16);
+            assert!(conv > 1.0, "CONV: WS / RS = {conv:.2}");
+            assert!(fc > 1.0, "FC: WS / RS = {fc:.2}");
+            assert!(
+                other.total.conv.energy <= template_conv,
+                "CONV: WS above WS-ISCA16"
+            );
+            assert!(
+                other.total.fc.energy <= template_fc,
+                "FC: WS above WS-ISCA16"
+            );
         } else {
             assert!((1.4..=2.5).contains(&conv), "CONV: {name} / RS = {conv:.2}");
             assert!(fc >= 1.3, "FC: {name} / RS = {fc:.2}");
         }
     }
+}
+
+#[test]
+fn equal_area_conv_energy_matches_the_authors_analysis_model() {
+    // CONV-layer energy (x1e9, MAC-normalized) from a re-evaluation of the ISCA'16 authors'
+    // public analysis model (their MATLAB `run_all_flows.m`: same layers, batch, buffer
+    // sizes and energy costs, every integer mapping searched), as docs/energy.md lists it.
+    // Both models count the same terms the same way, so the totals should agree to rounding
+    // of the mapping choices; the documented agreement is within 1.3% (WS template 123.4 vs
+    // 125.0, OS-A 91.2 vs 90.3, OS-C 144.5 vs 144.6): tolerance 2%.
+    let tolerance = 0.02;
+    let results = equal_area_comparison();
+    let conv = |dataflow: Dataflow| {
+        results
+            .iter()
+            .find(|r| r.dataflow == dataflow)
+            .unwrap()
+            .total
+            .conv
+            .energy
+            / 1e9
+    };
+    // The WS template term by term (`ws_flow.m`): DRAM 41.9, array 39.1, RF + MAC 21.3,
+    // buffer 21.1 (total 123.4). The buffer term is left out of the term checks: joule's
+    // 23.2 is 10% above, a gap docs/energy.md records without an explanation yet; it is
+    // in the total.
+    let ws = results
+        .iter()
+        .find(|r| r.dataflow == Dataflow::WsIsca16)
+        .unwrap();
+    let term = |f: &dyn Fn(&joule_energy::cost::LevelEnergy) -> f64| -> f64 {
+        ws.layers
+            .iter()
+            .filter(|l| l.cost.class == joule_model::LayerClass::Conv)
+            .map(|l| f(&l.cost.energy))
+            .sum::<f64>()
+            / 1e9
+    };
+    let ws_terms = [
+        ("DRAM", term(&|e| e.dram), 41.9),
+        ("array", term(&|e| e.array), 39.1),
+        ("RF + MAC", term(&|e| e.rf + e.mac), 21.3),
+    ];
+    for (what, got, want) in ws_terms {
+        assert!(
+            (got - want).abs() <= tolerance * want,
+            "WS-ISCA16 CONV {what}: joule {got:.1} vs authors' model {want}"
+        );
+    }
+    for (dataflow, want) in [
+        (Dataflow::WsIsca16, 123.4),
+        (Dataflow::OsA, 91.2),
+        (Dataflow::OsC, 144.5),
+    ] {
+        let got = conv(dataflow);
+        assert!(
+            (got - want).abs() <= tolerance * want,
+            "{dataflow} CONV: joule {got:.1} vs authors' model {want}"
+        );
+    }
+    // NLR: the authors' search lets a pass take any ofmap tile, joule's only row strips
+    // (a subset of their mappings), so joule may lie further above; documented 143.2 vs
+    // 138.4 (3.5%): the same 2% below, 5% above.
+    let (got, want) = (conv(Dataflow::Nlr), 138.4);
+    assert!(
+        got >= want * (1.0 - tolerance) && got <= want * 1.05,
+        "NLR CONV: joule {got:.1} vs authors' model {want}"
+    );
 }
 
 #[test]

@@ -20,7 +20,8 @@
 //!   from the buffer and broadcast to the `p` PEs, and every PE reads its own weight from
 //!   the buffer for every MAC. RF: the psum.
 
-use super::{ceil_div, count_choices, dims, replica_choices, Dataflow, PassUnit};
+use super::{ceil_div, count_choices, dims, replica_choices, Dataflow, Dim, PassUnit};
+use crate::access::PerTensor;
 use crate::spec::Hardware;
 use crate::workload::Workload;
 
@@ -60,21 +61,45 @@ pub fn soc_mop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
             PassUnit {
                 dataflow: Dataflow::OsA,
                 loops,
-                dram_words: [ifmap_words, c * taps, pixels],
-                buffer_reads: [ifmap_words, c * taps, pixels],
+                dram_words: PerTensor {
+                    ifmap: ifmap_words,
+                    filter: c * taps,
+                    psum: pixels,
+                },
+                buffer_reads: PerTensor {
+                    ifmap: ifmap_words,
+                    filter: c * taps,
+                    psum: pixels,
+                },
                 // Ifmaps shift between PEs, weights are broadcast; a finished psum leaves its
                 // PE straight for the buffer (no inter-PE hop).
-                array_reads: [macs, macs, 0.0],
-                buffer_footprint: [
-                    n as f64 * c * window(tile_p as f64, tile_q as f64),
-                    c * taps,
-                    (n * tile_p * tile_q) as f64,
-                ],
-                rf_footprint: [(rf_words(w, Dataflow::OsA) - 1) as f64, 0.0, 1.0],
-                rf_per_mac: [0.0, 0.0, 2.0],
+                array_reads: PerTensor {
+                    ifmap: macs,
+                    filter: macs,
+                    psum: 0.0,
+                },
+                buffer_footprint: PerTensor {
+                    ifmap: n as f64 * c * window(tile_p as f64, tile_q as f64),
+                    filter: c * taps,
+                    psum: (n * tile_p * tile_q) as f64,
+                },
+                rf_footprint: PerTensor {
+                    ifmap: (rf_words(w, Dataflow::OsA) - 1) as f64,
+                    filter: 0.0,
+                    psum: 1.0,
+                },
+                rf_per_mac: PerTensor {
+                    ifmap: 0.0,
+                    filter: 0.0,
+                    psum: 2.0,
+                },
                 rf_blockable: [false; 3],
-                kept: [false, false, true],
-                dram_streamed: [false; 3],
+                kept: PerTensor {
+                    ifmap: false,
+                    filter: false,
+                    psum: true,
+                },
+                dram_streamed: PerTensor::splat(false),
                 cycles: c * taps,
                 spatial: format!(
                     "SOC-MOP: {tile_p}x{tile_q} ofmap tile of one filter x {n} images, \
@@ -106,7 +131,7 @@ pub fn moc_mop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
         });
     for (p, n) in choices {
         let loops = [1, ceil_div(d.m, p), ceil_div(d.n, n) * d.p * segments];
-        let p_avg = d.m as f64 / loops[1] as f64;
+        let p_avg = d.m as f64 / loops[Dim::M as usize] as f64;
         let n_avg = d.n as f64 / ceil_div(d.n, n) as f64;
         let pixels = n_avg * f_avg;
         let macs = pixels * p_avg * c * taps;
@@ -116,20 +141,44 @@ pub fn moc_mop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
         out.push(PassUnit {
             dataflow: Dataflow::OsB,
             loops,
-            dram_words: [ifmap_words, p_avg * c * taps, p_avg * pixels],
-            buffer_reads: [ifmap_reads, p_avg * c * taps, p_avg * pixels],
+            dram_words: PerTensor {
+                ifmap: ifmap_words,
+                filter: p_avg * c * taps,
+                psum: p_avg * pixels,
+            },
+            buffer_reads: PerTensor {
+                ifmap: ifmap_reads,
+                filter: p_avg * c * taps,
+                psum: p_avg * pixels,
+            },
             // Ifmaps and weights are multicast; finished psums go straight to the buffer.
-            array_reads: [macs, macs, 0.0],
-            buffer_footprint: [
-                n as f64 * c * d.eff_r as f64 * width(f as f64),
-                p as f64 * c * taps,
-                (n * p * f) as f64,
-            ],
-            rf_footprint: [(rf_words(w, Dataflow::OsB) - 1) as f64, 0.0, 1.0],
-            rf_per_mac: [0.0, 0.0, 2.0],
+            array_reads: PerTensor {
+                ifmap: macs,
+                filter: macs,
+                psum: 0.0,
+            },
+            buffer_footprint: PerTensor {
+                ifmap: n as f64 * c * d.eff_r as f64 * width(f as f64),
+                filter: p as f64 * c * taps,
+                psum: (n * p * f) as f64,
+            },
+            rf_footprint: PerTensor {
+                ifmap: (rf_words(w, Dataflow::OsB) - 1) as f64,
+                filter: 0.0,
+                psum: 1.0,
+            },
+            rf_per_mac: PerTensor {
+                ifmap: 0.0,
+                filter: 0.0,
+                psum: 2.0,
+            },
             rf_blockable: [false; 3],
-            kept: [false, false, true],
-            dram_streamed: [false; 3],
+            kept: PerTensor {
+                ifmap: false,
+                filter: false,
+                psum: true,
+            },
+            dram_streamed: PerTensor::splat(false),
             cycles: c * taps,
             spatial: format!("MOC-MOP: {f} pixels of a row x {p} filters x {n} images"),
         });
@@ -146,23 +195,51 @@ pub fn moc_sop(w: &Workload, hw: &Hardware) -> Vec<PassUnit> {
         .into_iter()
         .map(|p| {
             let loops = [1, ceil_div(d.m, p), d.n * d.p * d.q];
-            let p_avg = d.m as f64 / loops[1] as f64;
+            let p_avg = d.m as f64 / loops[Dim::M as usize] as f64;
             let macs = p_avg * c * taps;
             PassUnit {
                 dataflow: Dataflow::OsC,
                 loops,
                 // The pixel's C x R x S window, read once and broadcast to the p PEs; every
                 // PE reads its own weight from the buffer for every MAC.
-                dram_words: [c * taps, p_avg * c * taps, p_avg],
-                buffer_reads: [c * taps, macs, p_avg],
+                dram_words: PerTensor {
+                    ifmap: c * taps,
+                    filter: p_avg * c * taps,
+                    psum: p_avg,
+                },
+                buffer_reads: PerTensor {
+                    ifmap: c * taps,
+                    filter: macs,
+                    psum: p_avg,
+                },
                 // The window is broadcast to the p PEs; weights and psums are point to point.
-                array_reads: [macs, 0.0, 0.0],
-                buffer_footprint: [c * taps, p as f64 * c * taps, p as f64],
-                rf_footprint: [0.0, 0.0, 1.0],
-                rf_per_mac: [0.0, 0.0, 2.0],
+                array_reads: PerTensor {
+                    ifmap: macs,
+                    filter: 0.0,
+                    psum: 0.0,
+                },
+                buffer_footprint: PerTensor {
+                    ifmap: c * taps,
+                    filter: p as f64 * c * taps,
+                    psum: p as f64,
+                },
+                rf_footprint: PerTensor {
+                    ifmap: 0.0,
+                    filter: 0.0,
+                    psum: 1.0,
+                },
+                rf_per_mac: PerTensor {
+                    ifmap: 0.0,
+                    filter: 0.0,
+                    psum: 2.0,
+                },
                 rf_blockable: [false; 3],
-                kept: [false, false, true],
-                dram_streamed: [false; 3],
+                kept: PerTensor {
+                    ifmap: false,
+                    filter: false,
+                    psum: true,
+                },
+                dram_streamed: PerTensor::splat(false),
                 cycles: c * taps,
                 spatial: format!("MOC-SOP: one pixel x {p} filters"),
             }
@@ -228,10 +305,10 @@ mod tests {
             .unwrap();
         assert_eq!(b.loops, [1, 1, 2]);
         // Each of the 2 filter rows reads a 3-wide ifmap segment: 6 reads, 2 rows x 3 distinct.
-        assert_eq!(b.buffer_reads[0], 6.0);
-        assert_eq!(b.dram_words[0], 6.0);
+        assert_eq!(b.buffer_reads.ifmap, 6.0);
+        assert_eq!(b.dram_words.ifmap, 6.0);
         // 2 filters x 4 weights; 2 pixels x 2 filters = 16 MACs, 4 psums.
-        assert_eq!(b.buffer_reads[1], 8.0);
+        assert_eq!(b.buffer_reads.filter, 8.0);
         assert_eq!(b.array_reads, [16.0, 16.0, 0.0]);
         // MOC-SOP: one pixel of both filters per pass, 4 pixels.
         let c = moc_sop(&w, &hw).pop().unwrap();

@@ -21,7 +21,8 @@
 //! rows, run one after another like more channels; a filter row wider than the array does
 //! not map (no WS pass).
 
-use super::{ceil_div, count_choices, dims, strip_counts, Dataflow, PassUnit};
+use super::{ceil_div, count_choices, dims, strip_counts, Dataflow, Dim, PassUnit};
+use crate::access::PerTensor;
 use crate::spec::Hardware;
 use crate::workload::Workload;
 
@@ -66,8 +67,8 @@ fn ws_passes(w: &Workload, hw: &Hardware, template: bool) -> Vec<PassUnit> {
         let r = (pairs / t).min(d.c);
         for strips in strip_counts(d.p) {
             let loops = [ceil_div(d.c, r) * row_folds, ceil_div(d.m, t), d.n * strips];
-            let r_avg = (d.c * row_folds) as f64 / loops[0] as f64;
-            let t_avg = d.m as f64 / loops[1] as f64;
+            let r_avg = (d.c * row_folds) as f64 / loops[Dim::C as usize] as f64;
+            let t_avg = d.m as f64 / loops[Dim::M as usize] as f64;
             let rows = d.p as f64 / strips as f64;
             let rows_buf = ceil_div(d.p, strips);
             let in_rows = (rows - 1.0) * d.stride_h as f64 + seg_eff_r as f64;
@@ -99,21 +100,49 @@ fn ws_passes(w: &Workload, hw: &Hardware, template: bool) -> Vec<PassUnit> {
                     Dataflow::Ws
                 },
                 loops,
-                dram_words: [ifmap_words, filter_words, psum_words],
-                buffer_reads: [ifmap_buffer, filter_words, psum_words * psum_trips],
+                dram_words: PerTensor {
+                    ifmap: ifmap_words,
+                    filter: filter_words,
+                    psum: psum_words,
+                },
+                buffer_reads: PerTensor {
+                    ifmap: ifmap_buffer,
+                    filter: filter_words,
+                    psum: psum_words * psum_trips,
+                },
                 // Every MAC gets its ifmap over the array; a psum hops across the PEs that
                 // accumulate it between buffer trips; a weight goes straight into its PE.
-                array_reads: [macs, 0.0, macs - psum_words * psum_trips],
-                buffer_footprint: [
-                    ifmap_footprint as f64,
-                    (r * t * taps) as f64,
-                    (t * rows_buf * d.q) as f64,
-                ],
-                rf_footprint: [0.0, 1.0, 0.0],
-                rf_per_mac: [0.0, 1.0, 0.0],
+                array_reads: PerTensor {
+                    ifmap: macs,
+                    filter: 0.0,
+                    psum: macs - psum_words * psum_trips,
+                },
+                buffer_footprint: PerTensor {
+                    ifmap: ifmap_footprint as f64,
+                    filter: (r * t * taps) as f64,
+                    psum: (t * rows_buf * d.q) as f64,
+                },
+                rf_footprint: PerTensor {
+                    ifmap: 0.0,
+                    filter: 1.0,
+                    psum: 0.0,
+                },
+                rf_per_mac: PerTensor {
+                    ifmap: 0.0,
+                    filter: 1.0,
+                    psum: 0.0,
+                },
                 rf_blockable: [false, false, true],
-                kept: [false, true, false],
-                dram_streamed: [template, false, false],
+                kept: PerTensor {
+                    ifmap: false,
+                    filter: true,
+                    psum: false,
+                },
+                dram_streamed: PerTensor {
+                    ifmap: template,
+                    filter: false,
+                    psum: false,
+                },
                 cycles: pixels,
                 spatial: format!(
                     "{r} channels x {t} filters x {seg_rows}x{} taps{}, one weight per PE, \
@@ -206,7 +235,7 @@ mod tests {
                 crate::dataflow::Dim::N,
             ]; 2],
         };
-        assert_eq!(blocking.accesses(&tu, 128.0)[0][0], 2.0 * 18.0);
+        assert_eq!(blocking.accesses(&tu, 128.0).dram.ifmap, 2.0 * 18.0);
         // A 5x5 filter has more taps (25) than the array has PEs (16): two segments of 3
         // and 2 rows (15 and 10 taps); the C loop counts both, 25 weights per pair in all.
         let mut big = w.clone();
@@ -217,8 +246,8 @@ mod tests {
         big.nest.c = 1;
         big.nest.m = 1;
         let seg = &passes(&big, &hw)[0];
-        assert_eq!(seg.loops[0], 2);
-        assert_eq!(seg.dram_words[1] * 2.0, 25.0);
+        assert_eq!(seg.loops[Dim::C as usize], 2);
+        assert_eq!(seg.dram_words.filter * 2.0, 25.0);
         // A filter row wider than the array: no WS pass.
         big.nest.s = 17;
         big.nest.w = 18;

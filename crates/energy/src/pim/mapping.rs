@@ -22,6 +22,7 @@
 //!
 //! Zero ifmaps are not skipped: a crossbar converts and sums every row.
 
+use crate::access::PerTensor;
 use crate::pim::spec::PimHardware;
 use crate::workload::Workload;
 use serde::Serialize;
@@ -77,7 +78,8 @@ pub struct ArrayMapping {
 impl ArrayMapping {
     pub fn new(w: &Workload, hw: &PimHardware) -> ArrayMapping {
         let n = &w.nest;
-        let [ifmap_bits, filter_bits, _] = w.bits.resolve(hw.word_bits);
+        let bits = w.bits.resolve(hw.word_bits);
+        let (ifmap_bits, filter_bits) = (bits.ifmap, bits.filter);
         let slices = (filter_bits as u64).div_ceil(hw.array.cell_bits as u64);
         let steps = (ifmap_bits as u64).div_ceil(hw.dac.bits as u64);
         let matrix_rows = (n.c * n.r * n.s) as u64;
@@ -127,11 +129,11 @@ pub struct PimLayerCost {
     pub mapping: ArrayMapping,
     pub pim: PimLayer,
     pub cycles: f64,
-    /// `[ifmap, filter, psum]` words read or written in the buffer and in DRAM.
-    pub buffer_words: [f64; 3],
-    pub dram_words: [f64; 3],
+    /// Words of each tensor read or written in the buffer and in DRAM.
+    pub buffer_words: PerTensor<f64>,
+    pub dram_words: PerTensor<f64>,
     /// Energy of the ifmap / weight / ofmap movement (for `energy_by_type`).
-    pub by_type: [f64; 3],
+    pub by_type: PerTensor<f64>,
 }
 
 /// Costs layer `w` with `replication` copies; `resident`: the weights stay in the arrays
@@ -146,7 +148,11 @@ pub fn layer_cost(
     let n = &w.nest;
     let e = &hw.energy;
     let word = hw.word_bits as f64;
-    let [ifmap_bits, filter_bits, psum_bits] = w.bits.resolve(hw.word_bits).map(f64::from);
+    let PerTensor {
+        ifmap: ifmap_bits,
+        filter: filter_bits,
+        psum: psum_bits,
+    } = w.bits.resolve(hw.word_bits).map(f64::from);
     let groups = n.groups as f64;
     let vectors = (n.n * n.p * n.q) as f64; // input vectors per group
     let steps = m.steps as f64;
@@ -161,27 +167,27 @@ pub fn layer_cost(
     let ofmap_words = ofmap_writes * psum_bits / word;
     let spill = ifmap_words + ofmap_words > hw.buffer_words as f64;
     let weight_words = n.weights() as f64 * filter_bits / word;
-    let mut dram_words = [0.0; 3];
+    let mut dram_words = PerTensor::splat(0.0);
     if spill {
-        dram_words[0] = ifmap_words;
-        dram_words[2] = ofmap_words;
+        dram_words.ifmap = ifmap_words;
+        dram_words.psum = ofmap_words;
     }
     let programming = m.cells_used as f64 * e.write + weight_words * e.dram;
     if !resident {
-        dram_words[1] = weight_words;
+        dram_words.filter = weight_words;
     }
-    let buffer_words = [
-        ifmap_reads * ifmap_bits / word,
-        0.0,
-        ofmap_writes * psum_bits / word,
-    ];
+    let buffer_words = PerTensor {
+        ifmap: ifmap_reads * ifmap_bits / word,
+        filter: 0.0,
+        psum: ofmap_writes * psum_bits / word,
+    };
     let mut c = Components {
         dac: dac * hw.dac.energy,
         array: cell_reads * e.cell,
         adc: adc * hw.adc.energy,
         digital: digital_ops * e.digital,
-        buffer: (buffer_words[0] + buffer_words[2]) * e.buffer,
-        dram: (dram_words[0] + dram_words[2]) * e.dram,
+        buffer: (buffer_words.ifmap + buffer_words.psum) * e.buffer,
+        dram: (dram_words.ifmap + dram_words.psum) * e.dram,
         weight_programming: programming,
         total: 0.0,
     };
@@ -189,11 +195,11 @@ pub fn layer_cost(
     if !resident {
         c.total += programming;
     }
-    let by_type = [
-        c.dac + buffer_words[0] * e.buffer + dram_words[0] * e.dram,
-        if resident { 0.0 } else { programming },
-        c.adc + c.digital + buffer_words[2] * e.buffer + dram_words[2] * e.dram,
-    ];
+    let by_type = PerTensor {
+        ifmap: c.dac + buffer_words.ifmap * e.buffer + dram_words.ifmap * e.dram,
+        filter: if resident { 0.0 } else { programming },
+        psum: c.adc + c.digital + buffer_words.psum * e.buffer + dram_words.psum * e.dram,
+    };
     // All tiles of a copy work in parallel; copies split the ofmap pixels. Programming, when
     // per inference, writes one row per array per cycle, all arrays in parallel.
     let mut cycles = (vectors.max(1.0) / replication as f64).ceil() * steps;

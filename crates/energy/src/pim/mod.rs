@@ -32,7 +32,8 @@ pub mod spec;
 pub use mapping::{ArrayMapping, Components, PimLayer};
 pub use spec::PimHardware;
 
-use crate::cost::{LayerCost, LevelAccesses, LevelEnergy, ReuseByType, TypeCounts, TypeEnergy};
+use crate::access::{Accesses, PerTensor};
+use crate::cost::{LayerCost, LevelEnergy, TypeEnergy};
 use crate::network::{LayerReport, NetworkCost, Totals};
 use crate::search::{Objective, SearchStats};
 use crate::workload::Workload;
@@ -96,17 +97,17 @@ pub fn evaluate(
                 total: comp.total,
             },
             energy_by_type: TypeEnergy {
-                ifmap: c.by_type[0],
-                filter: c.by_type[1],
-                psum: c.by_type[2],
+                ifmap: c.by_type.ifmap,
+                filter: c.by_type.filter,
+                psum: c.by_type.psum,
                 compute: comp.array,
             },
-            accesses: LevelAccesses {
-                dram: counts(c.dram_words),
-                buffer: counts(c.buffer_words),
+            accesses: Accesses {
+                dram: c.dram_words,
+                buffer: c.buffer_words,
                 ..Default::default()
             },
-            reuse: ReuseByType::default(),
+            reuse: PerTensor::default(),
             dram_bytes: c.dram_words.iter().sum::<f64>() * hw.word_bits as f64 / 8.0,
             mapping: format!(
                 "{} x {} tiles of {}x{} arrays (rows x cols) per group, {} arrays, {} cells per weight, {} input steps, x{} copies",
@@ -148,12 +149,4 @@ pub fn evaluate(
         layers: results,
         total,
     })
-}
-
-fn counts(words: [f64; 3]) -> TypeCounts {
-    TypeCounts {
-        ifmap: words[0],
-        filter: words[1],
-        psum: words[2],
-    }
 }

@@ -159,15 +159,7 @@ struct RawBuffer {
 
 /// Parses and validates a PIM spec; `file` names the source in errors.
 pub fn parse(text: &str, file: &str) -> Result<PimHardware, EnergyError> {
-    let deserializer = serde_yaml::Deserializer::from_str(text);
-    let raw: RawSpec = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let field = e.path().to_string();
-        EnergyError::Spec {
-            file: file.to_string(),
-            field: if field == "." { "(root)".into() } else { field },
-            message: e.inner().to_string(),
-        }
-    })?;
+    let raw: RawSpec = EnergyError::parse_yaml(text, file)?;
     validate(raw, file)
 }
 
@@ -283,9 +275,10 @@ mod tests {
         energy: {unit: pJ, cell: 0.002, digital: 0.04, buffer: 2, dram: 320, write: 10}\n";
 
     fn field_of(text: &str) -> String {
-        match parse(text, "pim.yaml").unwrap_err() {
-            EnergyError::Spec { field, .. } => field,
-            other => panic!("unexpected error {other}"),
+        let err = parse(text, "pim.yaml").unwrap_err();
+        match err.field() {
+            Some(field) => field.to_string(),
+            None => panic!("unexpected error {err}"),
         }
     }
 
