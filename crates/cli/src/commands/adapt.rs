@@ -332,8 +332,10 @@ fn plots(
             out.join("lut_validation.json"),
             serde_json::to_string_pretty(&report)?,
         )?;
-        scatter_svg(
-            &Scatter {
+        let path = out.join("latency_predicted_vs_measured.svg");
+        std::fs::write(
+            &path,
+            scatter_svg(&Scatter {
                 title: "Latency: table prediction vs measurement".into(),
                 x_label: "measured (ms)".into(),
                 y_label: "predicted (ms)".into(),
@@ -343,9 +345,9 @@ fn plots(
                     line: false,
                 }],
                 diagonal: true,
-            },
-            &out.join("latency_predicted_vs_measured.svg"),
-        )?;
+            })?,
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let curve = |x: fn(&Record) -> Option<f64>| -> Vec<Series> {
         let mut s = vec![Series {
@@ -402,16 +404,18 @@ fn plots(
         if series[0].points.is_empty() {
             continue;
         }
-        scatter_svg(
-            &Scatter {
+        let path = out.join(name);
+        std::fs::write(
+            &path,
+            scatter_svg(&Scatter {
                 title: "NetAdapt family".into(),
                 x_label: label.into(),
                 y_label: "accuracy (%)".into(),
                 series,
                 diagonal: false,
-            },
-            &out.join(name),
-        )?;
+            })?,
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

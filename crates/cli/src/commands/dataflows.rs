@@ -78,8 +78,10 @@ pub fn run(args: Args) -> Result<()> {
                     results.iter().map(|r| r.total.fc.energy).collect(),
                 ),
             ],
+            log_y: false,
         };
-        stacked_bars_svg(&[panel], path)?;
+        std::fs::write(path, stacked_bars_svg(&[panel])?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     match args.format.format() {
         Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),

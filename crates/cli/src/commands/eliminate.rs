@@ -11,7 +11,7 @@ use joule_compress::eliminate::sweep::{Energy, Reference};
 use joule_compress::eliminate::{layer, Config, Eliminator, LayerSweep, Point};
 use joule_energy::spec;
 use joule_nn::{Network, Split};
-use joule_report::curves::{curves_svg, Curve, Curves};
+use joule_report::curves::{curves_svg, Curve, Curves, Front};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -121,7 +121,8 @@ pub fn run(args: Args) -> Result<()> {
     write_models(&eliminator, &sweeps, &fronts[0], &args.out)?;
     for (i, hw) in eliminator.config().hardware.iter().enumerate() {
         let path = args.out.join(format!("curves-{}.svg", hw.name));
-        curves_svg(&chart(&name, &original, &sweeps, &fronts[i], i), &path)?;
+        let svg = curves_svg(&chart(&name, &original, &sweeps, &fronts[i], i))?;
+        std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let mut tables = tables(&name, &original, &sweeps, hw_count);
     pareto_tables(&mut tables, &fronts);
@@ -215,13 +216,14 @@ fn chart(
         x_label: format!("energy ({unit})"),
         y_label: "test accuracy (%)".into(),
         curves,
-        highlight: Some((
-            "Pareto set".into(),
-            front
+        front: Some(Front {
+            name: "Pareto set".into(),
+            points: front
                 .iter()
                 .map(|p| (scaled(p.energy, unit_name), 100.0 * p.accuracy))
                 .collect(),
-        )),
+            maximize_y: true,
+        }),
     }
 }
 

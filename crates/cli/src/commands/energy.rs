@@ -249,6 +249,7 @@ pub fn chart(r: &NetworkCost, path: &std::path::Path) -> Result<()> {
             ("buffer".into(), col(&|c| c.energy.buffer)),
             ("DRAM".into(), col(&|c| c.energy.dram)),
         ],
+        log_y: false,
     };
     let by_type = StackedBars {
         title: "energy by data type".into(),
@@ -260,6 +261,7 @@ pub fn chart(r: &NetworkCost, path: &std::path::Path) -> Result<()> {
             ("filter".into(), col(&|c| c.energy_by_type.filter)),
             ("psum".into(), col(&|c| c.energy_by_type.psum)),
         ],
+        log_y: false,
     };
     let mut panels = vec![by_level, by_type];
     if r.layers.iter().all(|l| l.pim.is_some()) {
@@ -281,8 +283,10 @@ pub fn chart(r: &NetworkCost, path: &std::path::Path) -> Result<()> {
                 ("buffer".into(), comp(&|c| c.buffer)),
                 ("DRAM".into(), comp(&|c| c.dram)),
             ],
+            log_y: false,
         });
     }
-    stacked_bars_svg(&panels, path)?;
+    std::fs::write(path, stacked_bars_svg(&panels)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -295,8 +295,10 @@ fn write_outputs(dir: &Path, state: &State, best: &Network, compare: Option<&Pat
         points: vec![(0.0, target), (1.0, target)],
         dashed: true,
     });
-    curves_svg(
-        &Curves {
+    let path = dir.join("tradeoff.svg");
+    std::fs::write(
+        &path,
+        curves_svg(&Curves {
             title: format!(
                 "{} on {}, {}: accuracy vs energy",
                 state.model, state.data, state.hardware
@@ -304,10 +306,10 @@ fn write_outputs(dir: &Path, state: &State, best: &Network, compare: Option<&Pat
             x_label: "energy / original energy".into(),
             y_label: "top-1 accuracy (%)".into(),
             curves,
-            highlight: None,
-        },
-        &dir.join("tradeoff.svg"),
-    )?;
+            front: None,
+        })?,
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
     let names: Vec<String> = state
         .original
         .layers
@@ -322,15 +324,18 @@ fn write_outputs(dir: &Path, state: &State, best: &Network, compare: Option<&Pat
         .zip(&after)
         .map(|(o, a)| (o.energy - a).max(0.0))
         .collect();
-    stacked_bars_svg(
-        &[StackedBars {
+    let path = dir.join("layers.svg");
+    std::fs::write(
+        &path,
+        stacked_bars_svg(&[StackedBars {
             title: format!("per-layer energy, {method}: original = whole bar, pruned = lower part"),
             y_label: format!("energy ({})", state.unit),
             categories: names,
             series: vec![("pruned".into(), after), ("saved".into(), saved)],
-        }],
-        &dir.join("layers.svg"),
-    )?;
+            log_y: false,
+        }])?,
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
     let table = poster_table(state, method, other.as_ref());
     std::fs::write(dir.join("table.md"), &table)?;
     println!("{table}");
