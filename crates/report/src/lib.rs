@@ -9,9 +9,11 @@
 //!   notation, colours are the colour-blind-safe Okabe–Ito palette, and every bar segment and
 //!   point carries its exact values in an SVG `<title>` (a tooltip on hover). Text is measured
 //!   with a bundled subset of DejaVu Sans (`JOULE_FONT` picks another font).
+//! - [`html::Page`]: one self-contained HTML document (inline CSS and JS, no network requests)
+//!   of sections with explanations, inline charts, sortable tables and metric lists.
 //!
 //! ```
-//! use joule_report::{eng, stacked_bars_svg, StackedBars, Table};
+//! use joule_report::{eng, html::Page, stacked_bars_svg, StackedBars, Table};
 //!
 //! let mut t = Table::new(["layer", "macs"]);
 //! t.row(["conv1", "105415200"]);
@@ -28,7 +30,14 @@
 //! }])
 //! .unwrap();
 //! assert!(svg.contains("<title>conv1 · DRAM"));
-
+//!
+//! let mut page = Page::new("alexnet on eyeriss", "batch 1, row-stationary");
+//! page.section("Energy per layer")
+//!     .how_to_read("Each bar is a layer; hover a segment for its exact energy.")
+//!     .chart(svg)
+//!     .table(&t);
+//! let html = page.render();
+//! assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<table"));
 //! ```
 
 mod table;
@@ -39,6 +48,7 @@ pub mod chart;
 pub use chart::{stacked_bars_svg, ChartError, StackedBars};
 pub mod curves;
 mod font;
+pub mod html;
 mod notation;
 pub use notation::eng;
 pub mod scatter;
