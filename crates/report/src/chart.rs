@@ -17,7 +17,11 @@ pub enum ChartError {
     /// The font that measures chart text could not be loaded (`origin` names it: the bundled
     /// DejaVu Sans or the file in `JOULE_FONT`).
     #[error("{origin}: cannot measure chart text with it: {message}")]
-    Font { origin: String, message: String },
+    Font {
+        /// `the bundled DejaVu Sans` or `JOULE_FONT=<path>`.
+        origin: String,
+        message: String,
+    },
     /// A series does not fit its chart (wrong number of values, a value a bar cannot show).
     #[error("chart {title:?}, series {series:?}: {problem}")]
     Series {
@@ -41,6 +45,7 @@ pub struct StackedBars {
     pub title: String,
     /// The quantity and its unit, e.g. `energy (pJ)`.
     pub y_label: String,
+    /// One bar each, left to right (layers, dataflows).
     pub categories: Vec<String>,
     /// Bottom to top; every series has one finite, non-negative value per category.
     pub series: Vec<(String, Vec<f64>)>,

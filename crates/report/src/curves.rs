@@ -10,7 +10,9 @@ use plotters::prelude::*;
 /// One line: a name and its `(x, y)` points, joined in x order whatever order they come in.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Curve {
+    /// The legend name.
     pub name: String,
+    /// `(x, y)` in the axes' units; points with a NaN or infinite coordinate are skipped.
     pub points: Vec<(f64, f64)>,
     /// Dashed (for baselines).
     pub dashed: bool,
@@ -23,7 +25,9 @@ pub struct Curve {
 pub struct Front {
     /// The legend name, e.g. `Pareto front`.
     pub name: String,
+    /// Candidate points; the dominated ones are not drawn.
     pub points: Vec<(f64, f64)>,
+    /// Higher y is better (accuracy); otherwise lower y is (error, energy).
     pub maximize_y: bool,
 }
 
@@ -36,7 +40,9 @@ pub struct Curves {
     pub x_label: String,
     /// The y quantity and its unit, e.g. `top-1 accuracy (%)`.
     pub y_label: String,
+    /// One line each, coloured in palette order.
     pub curves: Vec<Curve>,
+    /// A Pareto front drawn over the curves, in black.
     pub front: Option<Front>,
 }
 

@@ -9,7 +9,9 @@ use plotters::prelude::*;
 /// One series of points.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
+    /// The legend name.
     pub name: String,
+    /// `(x, y)` in the axes' units; points with a NaN or infinite coordinate are skipped.
     pub points: Vec<(f64, f64)>,
     /// Join the points with a line, in x order.
     pub line: bool,
@@ -24,6 +26,7 @@ pub struct Scatter {
     pub x_label: String,
     /// The y quantity and its unit.
     pub y_label: String,
+    /// One colour each, in palette order.
     pub series: Vec<Series>,
     /// Draw `y = x` (for predicted vs measured) over a square range.
     pub diagonal: bool,
