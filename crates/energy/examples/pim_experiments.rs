@@ -65,15 +65,16 @@ fn main() {
     println!("{}", t.to_text());
     std::fs::create_dir_all(&out).unwrap();
     let path = out.join("pim-utilization.svg");
-    curves_svg(
-        &Curves {
+    std::fs::write(
+        &path,
+        curves_svg(&Curves {
             title: "PIM array utilization, CONV C = M = 128, 16-bit weights on 2-bit cells".into(),
             x_label: "filter size R = S".into(),
             y_label: "utilization (%)".into(),
             curves,
-            highlight: None,
-        },
-        &path,
+            front: None,
+        })
+        .unwrap(),
     )
     .unwrap();
     println!("chart: {}\n", path.display());

@@ -12,7 +12,7 @@ use joule_compress::eliminate::pareto::{pareto, ParetoPoint};
 use joule_compress::eliminate::sweep::{Energy, Reference};
 use joule_compress::eliminate::{layer, Config, Eliminator, LayerSweep, Point};
 use joule_compress::RunDir;
-use joule_report::curves::{curves_svg, Curve, Curves};
+use joule_report::curves::{curves_svg, Curve, Curves, Front};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -263,13 +263,14 @@ pub fn chart(summary: &EliminateSummary, hw: usize) -> Curves {
         x_label: format!("energy per inference ({unit})"),
         y_label: "test accuracy (%)".into(),
         curves,
-        highlight: Some((
-            "Pareto set".into(),
-            front(summary, hw)
+        front: Some(Front {
+            name: "Pareto set across layers".into(),
+            points: front(summary, hw)
                 .iter()
                 .map(|p| (scaled(p.energy, unit_name).0, 100.0 * p.accuracy))
                 .collect(),
-        )),
+            maximize_y: true,
+        }),
     }
 }
 

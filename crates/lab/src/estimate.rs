@@ -116,6 +116,7 @@ pub fn energy_panels(r: &NetworkCost) -> Vec<StackedBars> {
                 ("buffer (GLB)".into(), col(&|c| c.energy.buffer)),
                 ("DRAM".into(), col(&|c| c.energy.dram)),
             ],
+            log_y: false,
         },
         StackedBars {
             title: format!(
@@ -130,6 +131,7 @@ pub fn energy_panels(r: &NetworkCost) -> Vec<StackedBars> {
                 ("filter".into(), col(&|c| c.energy_by_type.filter)),
                 ("psum".into(), col(&|c| c.energy_by_type.psum)),
             ],
+            log_y: false,
         },
     ];
     if !r.layers.is_empty() && r.layers.iter().all(|l| l.pim.is_some()) {
@@ -154,6 +156,7 @@ pub fn energy_panels(r: &NetworkCost) -> Vec<StackedBars> {
                 ("buffer".into(), comp(&|c| c.buffer)),
                 ("DRAM".into(), comp(&|c| c.dram)),
             ],
+            log_y: false,
         });
     }
     panels
@@ -317,6 +320,7 @@ pub fn dataflows_panel(results: &[NetworkCost]) -> StackedBars {
                 results.iter().map(|r| r.total.fc.energy).collect(),
             ),
         ],
+        log_y: false,
     }
 }
 

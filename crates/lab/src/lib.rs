@@ -22,7 +22,6 @@ pub mod estimate;
 pub mod hardware;
 pub mod lut;
 mod model;
-pub mod pareto;
 pub mod prune;
 pub mod tables;
 pub mod train;

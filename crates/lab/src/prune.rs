@@ -7,11 +7,10 @@ use crate::data::DataSpec;
 use crate::error::{Context, LabError};
 use crate::hardware;
 use crate::model::Model;
-use crate::pareto::pareto_front;
 use joule_compress::run::{load_state, Inputs, Limit, Record, State, Timings};
 use joule_compress::{Method, Metrics, Run, RunConfig, RunDir};
 use joule_nn::Network;
-use joule_report::curves::{curves_svg, Curve, Curves};
+use joule_report::curves::{curves_svg, Curve, Curves, Front};
 use joule_report::{stacked_bars_svg, StackedBars};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -261,14 +260,14 @@ pub fn accepted_points(summary: &PruneSummary) -> Vec<(f64, f64)> {
 pub fn tradeoff_chart(summary: &PruneSummary, other: Option<&PruneSummary>) -> Curves {
     let name = |s: &PruneSummary| method_name(s.method).to_string();
     let mut curves = vec![Curve {
-        name: format!("{} (accepted networks, Pareto front)", name(summary)),
-        points: pareto_front(&accepted_points(summary)),
+        name: format!("{} (accepted networks)", name(summary)),
+        points: accepted_points(summary),
         dashed: false,
     }];
     if let Some(o) = other {
         curves.push(Curve {
-            name: format!("{} (accepted networks, Pareto front)", name(o)),
-            points: pareto_front(&accepted_points(o)),
+            name: format!("{} (accepted networks)", name(o)),
+            points: accepted_points(o),
             dashed: true,
         });
     }
@@ -288,7 +287,11 @@ pub fn tradeoff_chart(summary: &PruneSummary, other: Option<&PruneSummary>) -> C
         x_label: "energy / original energy".into(),
         y_label: "top-1 test accuracy (%)".into(),
         curves,
-        highlight: Some(("every accepted network".into(), accepted_points(summary))),
+        front: Some(Front {
+            name: format!("{}: Pareto front", name(summary)),
+            points: accepted_points(summary),
+            maximize_y: true,
+        }),
     }
 }
 
@@ -323,6 +326,7 @@ pub fn layers_chart(summary: &PruneSummary) -> StackedBars {
             .map(|l| l.name.clone())
             .collect(),
         series: vec![("pruned".into(), after), ("saved".into(), saved)],
+        log_y: false,
     }
 }
 

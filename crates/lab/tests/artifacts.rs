@@ -92,8 +92,8 @@ fn committed_prune_summaries_read_and_render() {
     let eap = read("prune/lenet5-mnist/eap-summary.json");
     let magnitude = read("prune/lenet5-mnist/magnitude-summary.json");
     let chart = prune::tradeoff_chart(&eap, Some(&magnitude));
-    // The drawn line is each run's Pareto front: energy falls as accuracy falls.
-    let front = &chart.curves[0].points;
+    // The front is drawn as such: energy falls as accuracy falls along it.
+    let front = joule_report::curves::pareto_front(&chart.front.as_ref().unwrap().points, true);
     assert!(
         front.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1),
         "{front:?}"
@@ -246,7 +246,7 @@ fn elimination_charts_and_tables_render_from_the_summary() {
     let chart = eliminate::chart(&summary, 0);
     assert_eq!(chart.curves.len(), 4, "two lines per layer");
     // 2.0 pJ-millions = 2 µJ on the x axis.
-    assert_eq!(chart.highlight.as_ref().unwrap().1, vec![(2.0, 97.0)]);
+    assert_eq!(chart.front.as_ref().unwrap().points, vec![(2.0, 97.0)]);
     check_svg(
         &curves_svg(&chart).unwrap(),
         &[

@@ -1,185 +1,398 @@
-//! SVG charts (plotters): stacked bar charts, one panel per breakdown.
-//!
-//! plotters needs a font even for SVG text; joule loads a system TrueType font at run time
-//! (DejaVu Sans or Liberation Sans, or the file named by `JOULE_FONT`), so no font ships
-//! with joule.
+//! Stacked bar charts, one panel per breakdown (energy by level, by data type), rendered to an
+//! SVG string by [`stacked_bars_svg`]; linear or logarithmic y axis; [`ChartError`], the error of
+//! every chart kind.
 
 use crate::font::ensure_font;
+use crate::notation::TickFormat;
+use crate::style::{self, draw_error, exact, Hovers, FONT};
+use plotters::coord::ranged1d::{SegmentedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordi32;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use thiserror::Error;
 
-/// Chart errors.
+/// Why a chart could not be drawn.
 #[derive(Debug, Error)]
 pub enum ChartError {
-    #[error("no TrueType font found (tried {tried}); set JOULE_FONT to a .ttf file")]
-    NoFont { tried: String },
-    #[error("{file}: {message}")]
-    Draw { file: String, message: String },
+    /// The font that measures chart text could not be loaded (`origin` names it: the bundled
+    /// DejaVu Sans or the file in `JOULE_FONT`).
+    #[error("{origin}: cannot measure chart text with it: {message}")]
+    Font {
+        /// `the bundled DejaVu Sans` or `JOULE_FONT=<path>`.
+        origin: String,
+        message: String,
+    },
+    /// A series does not fit its chart (wrong number of values, a value a bar cannot show).
+    #[error("chart {title:?}, series {series:?}: {problem}")]
+    Series {
+        title: String,
+        series: String,
+        problem: String,
+    },
+    /// plotters failed while drawing the chart titled `title`.
+    #[error("chart {title:?}: cannot draw")]
+    Draw {
+        title: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
-/// One panel: bars per category, each stacked from `series` (name, one value per category).
-#[derive(Clone, Debug, PartialEq)]
+/// One panel: a bar per category, each stacked from `series` (name, one value per category).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct StackedBars {
+    /// What the panel shows (no file names: the caller decides where the chart goes).
     pub title: String,
+    /// The quantity and its unit, e.g. `energy (pJ)`.
     pub y_label: String,
+    /// One bar each, left to right (layers, dataflows).
     pub categories: Vec<String>,
+    /// Bottom to top; every series has one finite, non-negative value per category.
     pub series: Vec<(String, Vec<f64>)>,
+    /// Logarithmic y axis (decades), for breakdowns whose parts differ by orders of magnitude.
+    pub log_y: bool,
 }
 
-const COLORS: [RGBColor; 6] = [
-    RGBColor(0x4e, 0x79, 0xa7),
-    RGBColor(0xf2, 0x8e, 0x2b),
-    RGBColor(0xe1, 0x57, 0x59),
-    RGBColor(0x76, 0xb7, 0xb2),
-    RGBColor(0x59, 0xa1, 0x4f),
-    RGBColor(0xed, 0xc9, 0x48),
-];
+impl StackedBars {
+    fn check(&self) -> Result<(), ChartError> {
+        for (name, values) in &self.series {
+            let problem = if values.len() != self.categories.len() {
+                Some(format!(
+                    "{} values for {} categories",
+                    values.len(),
+                    self.categories.len()
+                ))
+            } else {
+                values
+                    .iter()
+                    .zip(&self.categories)
+                    .find(|(v, _)| !(v.is_finite() && **v >= 0.0))
+                    .map(|(v, c)| format!("{c}: {v} cannot be stacked"))
+            };
+            if let Some(problem) = problem {
+                return Err(ChartError::Series {
+                    title: self.title.clone(),
+                    series: name.clone(),
+                    problem,
+                });
+            }
+        }
+        Ok(())
+    }
 
-/// Draws the panels one above the other into an SVG file.
+    fn totals(&self) -> Vec<f64> {
+        (0..self.categories.len())
+            .map(|i| self.series.iter().map(|(_, v)| v[i]).sum())
+            .collect()
+    }
+
+    /// The log axis: from the decade below the smallest non-zero part (so every part shows) to
+    /// a little above the tallest bar, at least one decade.
+    fn log_range(&self) -> (f64, f64) {
+        let top = self.totals().iter().copied().fold(0.0, f64::max);
+        let smallest = self
+            .series
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .filter(|&v| v > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        if top <= 0.0 {
+            return (1.0, 10.0);
+        }
+        // Parts a billion times smaller than the tallest bar would flatten everything else.
+        let low = 10f64.powf(smallest.max(top * 1e-9).log10().floor());
+        let span = (top / low).log10();
+        (low, (top * 10f64.powf(0.05 * span)).max(low * 10.0))
+    }
+}
+
+/// The width of the legend of panels with these series names, in pixels: swatch, gap, text, padding.
+fn legend_width(panels: &[StackedBars]) -> u32 {
+    let font = (FONT, style::LEGEND_SIZE).into_font();
+    let text = panels
+        .iter()
+        .flat_map(|p| p.series.iter())
+        .map(|(name, _)| {
+            font.box_size(name)
+                .map_or(8 * name.len() as u32, |(w, _)| w)
+        })
+        .max()
+        .unwrap_or(0);
+    text + 50
+}
+
+/// Draws the panels one above the other and returns the SVG document. Each bar segment carries
+/// a `<title>` with its category, series and exact value (shown on hover).
 pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
-    let mut out = String::new();
+    ensure_font()?;
+    for panel in panels {
+        panel.check()?;
+    }
+    // The legend goes to the right of the plot, where it cannot cover a bar.
+    let legend = legend_width(panels);
+    let plot = (160 + 60 * panels.iter().map(|p| p.categories.len()).max().unwrap_or(1)).max(640);
+    let width = plot as u32 + legend;
+    let height = 420 * panels.len().max(1);
+    let first = panels.first().map_or("", |p| p.title.as_str());
+    let mut svg = String::new();
+    let mut hovers = Hovers::default();
     {
-        ensure_font()?;
-        let file = "chart".to_string();
-        let draw_err = |e: String| ChartError::Draw {
-            file: file.clone(),
-            message: e,
-        };
-        let width =
-            (160 + 60 * panels.iter().map(|p| p.categories.len()).max().unwrap_or(1)).max(640);
-        let height = 420 * panels.len().max(1);
-        let root =
-            SVGBackend::with_string(&mut out, (width as u32, height as u32)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| draw_err(e.to_string()))?;
+        let root = SVGBackend::with_string(&mut svg, (width, height as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_error(first))?;
         let areas = root.split_evenly((panels.len().max(1), 1));
         for (panel, area) in panels.iter().zip(areas) {
             let n = panel.categories.len();
-            let totals: Vec<f64> = (0..n)
-                .map(|i| panel.series.iter().map(|(_, v)| v[i]).sum())
-                .collect();
-            let top = totals.iter().cloned().fold(0.0, f64::max).max(1e-12) * 1.25; // headroom: the legend sits above the tallest bar
-            let mut chart = ChartBuilder::on(&area)
-                .caption(&panel.title, ("sans-serif", 20))
+            let err = draw_error(&panel.title);
+            let mut builder = ChartBuilder::on(&area);
+            builder
+                .caption(&panel.title, (FONT, style::TITLE_SIZE))
                 .margin(12)
-                .x_label_area_size(60)
-                .y_label_area_size(80)
-                // `k.into_segmented()` over `0..k` has k + 1 segments: n categories need `0..n-1`.
-                .build_cartesian_2d((0..(n as i32 - 1).max(0)).into_segmented(), 0.0..top)
-                .map_err(|e| draw_err(e.to_string()))?;
-            let categories = panel.categories.clone();
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(n.max(1))
-                .x_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                        categories.get(*i as usize).cloned().unwrap_or_default()
-                    }
-                    SegmentValue::Last => String::new(),
-                })
-                .y_desc(&panel.y_label)
-                .y_label_formatter(&|y| format!("{y:.2e}"))
-                .draw()
-                .map_err(|e| draw_err(e.to_string()))?;
-            let mut base = vec![0.0; n];
-            for (k, (name, values)) in panel.series.iter().enumerate() {
-                let color = COLORS[k % COLORS.len()];
-                let bars: Vec<Rectangle<(SegmentValue<i32>, f64)>> = (0..n)
-                    .map(|i| {
-                        let (lo, hi) = (base[i], base[i] + values[i]);
-                        let mut bar = Rectangle::new(
-                            [
-                                (SegmentValue::Exact(i as i32), lo),
-                                (
-                                    if i + 1 == n {
-                                        SegmentValue::Last
-                                    } else {
-                                        SegmentValue::Exact(i as i32 + 1)
-                                    },
-                                    hi,
-                                ),
-                            ],
-                            color.filled(),
-                        );
-                        bar.set_margin(0, 0, 6, 6);
-                        bar
-                    })
-                    .collect();
-                for i in 0..n {
-                    base[i] += values[i];
-                }
-                chart
-                    .draw_series(bars)
-                    .map_err(|e| draw_err(e.to_string()))?
-                    .label(name.clone())
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
-                    });
-            }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font(("sans-serif", 14))
-                .draw()
-                .map_err(|e| draw_err(e.to_string()))?;
+                .margin_right(12 + legend)
+                .x_label_area_size(40)
+                .y_label_area_size(80);
+            // `k.into_segmented()` over `0..k` has k + 1 segments: n categories need `0..n-1`.
+            let x = (0..(n as i32 - 1).max(0)).into_segmented();
+            let corner = if panel.log_y {
+                let (low, high) = panel.log_range();
+                let mut chart = builder
+                    .build_cartesian_2d(x, (low..high).log_scale())
+                    .map_err(&err)?;
+                draw_panel(
+                    &mut chart,
+                    panel,
+                    TickFormat::log(low, high),
+                    low,
+                    &mut hovers,
+                )?
+            } else {
+                let top = panel.totals().iter().copied().fold(0.0, f64::max);
+                let top = if top > 0.0 { top * 1.05 } else { 1.0 };
+                let mut chart = builder.build_cartesian_2d(x, 0.0..top).map_err(&err)?;
+                let ticks = TickFormat::linear(0.0, top, 10);
+                draw_panel(&mut chart, panel, ticks, 0.0, &mut hovers)?
+            };
+            draw_legend(&area, corner, panel)?;
         }
-        root.present().map_err(|e| draw_err(e.to_string()))?;
+        root.present().map_err(draw_error(first))?;
     }
-    Ok(out)
+    Ok(hovers.splice(svg))
+}
+
+type BarChart<'a, 'b, Y> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<SegmentedCoord<RangedCoordi32>, Y>>;
+
+/// Mesh, bars and hover titles of one panel; `floor` is the bottom of the y axis. Returns the
+/// top-right corner of the plot, in backend pixels.
+fn draw_panel<'a, 'b: 'a, Y>(
+    chart: &mut BarChart<'a, 'b, Y>,
+    panel: &StackedBars,
+    ticks: TickFormat,
+    floor: f64,
+    hovers: &mut Hovers,
+) -> Result<(i32, i32), ChartError>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let err = draw_error(&panel.title);
+    let n = panel.categories.len();
+    let categories = &panel.categories;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(0.15))
+        .x_labels(n.max(1))
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                categories.get(*i as usize).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        })
+        .y_desc(&panel.y_label)
+        .y_label_formatter(&|y| ticks.label(*y))
+        .label_style((FONT, style::TICK_SIZE))
+        .axis_desc_style((FONT, style::LABEL_SIZE))
+        .draw()
+        .map_err(&err)?;
+    let totals = panel.totals();
+    let mut base = vec![0.0f64; n];
+    let left = |i: usize| SegmentValue::Exact(i as i32);
+    let right = |i: usize| {
+        if i + 1 == n {
+            SegmentValue::Last
+        } else {
+            SegmentValue::Exact(i as i32 + 1)
+        }
+    };
+    for (k, (name, values)) in panel.series.iter().enumerate() {
+        let color = style::color(k);
+        let mut bars = Vec::new();
+        for i in 0..n {
+            let (lo, hi) = (base[i].max(floor), base[i] + values[i]);
+            base[i] = hi;
+            if hi <= lo {
+                continue; // zero, or below the bottom of a log axis
+            }
+            let mut bar = Rectangle::new([(left(i), lo), (right(i), hi)], color.filled());
+            bar.set_margin(0, 0, 6, 6);
+            bars.push(bar);
+            let (a, b) = (
+                chart.backend_coord(&(left(i), lo)),
+                chart.backend_coord(&(right(i), hi)),
+            );
+            let share = if totals[i] > 0.0 {
+                100.0 * values[i] / totals[i]
+            } else {
+                0.0
+            };
+            hovers.rect(
+                (a.0 + 6, a.1),
+                (b.0 - 6, b.1),
+                &format!(
+                    "{} · {name}\n{}: {}\n{share:.1}% of the bar ({})",
+                    panel.categories[i],
+                    panel.y_label,
+                    exact(values[i]),
+                    exact(totals[i]),
+                ),
+            );
+        }
+        chart.draw_series(bars).map_err(&err)?;
+    }
+    let plot = chart.plotting_area();
+    let (x, y) = plot.get_base_pixel();
+    Ok((x + plot.dim_in_pixel().0 as i32, y))
+}
+
+/// The legend, right of the plot whose top-right corner is `corner` (backend pixels), in the
+/// order the segments stack: the top series first. Drawn on the panel, as plotters' own legend
+/// cannot leave the plotting area.
+fn draw_legend(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    corner: (i32, i32),
+    panel: &StackedBars,
+) -> Result<(), ChartError> {
+    let err = draw_error(&panel.title);
+    let base = area.get_base_pixel();
+    let (x, y) = (corner.0 - base.0 + 16, corner.1 - base.1 + 4);
+    let text = TextStyle::from((FONT, style::LEGEND_SIZE).into_font())
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (row, (k, (name, _))) in panel.series.iter().enumerate().rev().enumerate() {
+        let y = y + 10 + 22 * row as i32;
+        area.draw(&Rectangle::new(
+            [(x, y - 6), (x + 12, y + 6)],
+            style::color(k).filled(),
+        ))
+        .map_err(&err)?;
+        area.draw(&Text::new(name.as_str(), (x + 20, y), text.clone()))
+            .map_err(&err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::style::texts;
+
+    fn panel(series: Vec<(&str, Vec<f64>)>, categories: &[&str]) -> StackedBars {
+        StackedBars {
+            title: "energy by level".into(),
+            y_label: "energy (pJ)".into(),
+            categories: categories.iter().map(|c| c.to_string()).collect(),
+            series: series
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect(),
+            log_y: false,
+        }
+    }
 
     #[test]
-    fn writes_an_svg_with_labels() {
-        let dir = std::env::temp_dir().join(format!("joule-chart-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("bars.svg");
-        let panel = StackedBars {
-            title: "energy by level".into(),
-            y_label: "energy".into(),
-            categories: vec!["conv1".into(), "fc1".into()],
-            series: vec![
-                ("dram".into(), vec![2.0, 7.0]),
-                ("rf".into(), vec![6.0, 2.0]),
+    fn titles_legend_and_engineering_ticks() {
+        let p = panel(
+            vec![
+                ("DRAM", vec![2.0e6, 7.5e6]),
+                ("RF", vec![6.0e6, 1234567.891]),
             ],
-        };
-        stacked_bars_svg(&[panel.clone(), panel.clone()], &path).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
+            &["conv1", "fc1"],
+        );
+        let svg = stacked_bars_svg(&[p.clone(), p]).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..50]);
-        assert!(svg.contains("conv1") && svg.contains("dram"));
-        assert!(svg.matches("<rect").count() >= 8);
-        std::fs::remove_dir_all(dir).ok();
+        let texts = texts(&svg);
+        for name in [
+            "conv1",
+            "fc1",
+            "DRAM",
+            "RF",
+            "energy by level",
+            "energy (pJ)",
+        ] {
+            assert!(
+                texts.iter().any(|t| t == name),
+                "{name} missing from {texts:?}"
+            );
+        }
+        // One title per segment, two panels: the exact value, the share, the bar's total.
+        assert_eq!(svg.matches("<title>").count(), 8, "{svg}");
+        assert!(svg.contains(
+            "<title>fc1 · RF\nenergy (pJ): 1234567.891 (1.23 M)\n14.1% of the bar (8734567.891 (8.73 M))</title>"
+        ), "{svg}");
+        assert!(svg.contains("<title>conv1 · DRAM\nenergy (pJ): 2000000 (2 M)\n25.0% of the bar"));
+        // Tick labels in engineering notation ("2 M", "4 M", ...), none in 1.00e6 style.
+        assert!(
+            texts.iter().any(|t| t == "2 M") && texts.iter().any(|t| t == "8 M"),
+            "{texts:?}"
+        );
+        assert!(
+            !texts
+                .iter()
+                .any(|t| t.contains("e6") || t.contains("000000")),
+            "{texts:?}"
+        );
+    }
+
+    #[test]
+    fn log_scale_ticks_span_decades() {
+        let mut p = panel(
+            vec![("MAC", vec![3.0, 40.0]), ("DRAM", vec![2.0e5, 9.0e5])],
+            &["conv1", "conv2"],
+        );
+        p.log_y = true;
+        let svg = stacked_bars_svg(&[p]).unwrap();
+        let texts = texts(&svg);
+        // From the smallest part (3: decade 1) to the tallest bar (9e5), in decades.
+        for tick in ["1", "10", "100", "1 k", "10 k", "100 k", "1 M"] {
+            assert!(
+                texts.iter().any(|t| t == tick),
+                "{tick} missing from {texts:?}"
+            );
+        }
+        // The tiny MAC part is still a visible, hoverable segment.
+        assert!(
+            svg.contains("<title>conv1 · MAC\nenergy (pJ): 3\n"),
+            "{svg}"
+        );
+        assert_eq!(svg.matches("<title>").count(), 4);
+    }
+
+    #[test]
+    fn bad_series_are_errors_not_panics() {
+        let p = panel(vec![("DRAM", vec![1.0])], &["a", "b"]);
+        let e = stacked_bars_svg(&[p]).unwrap_err().to_string();
+        assert!(e.contains("\"DRAM\": 1 values for 2 categories"), "{e}");
+        let p = panel(vec![("DRAM", vec![1.0, f64::NAN])], &["a", "b"]);
+        let e = stacked_bars_svg(&[p]).unwrap_err().to_string();
+        assert!(e.contains("b: NaN cannot be stacked"), "{e}");
     }
 
     #[test]
     fn bars_fill_the_x_range_and_one_category_draws() {
-        let dir = std::env::temp_dir().join(format!("joule-chart1-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("one.svg");
-        let panel = StackedBars {
-            title: "t".into(),
-            y_label: "e".into(),
-            categories: vec!["only".into()],
-            series: vec![("dram".into(), vec![1.0])],
-        };
-        stacked_bars_svg(&[panel], &path).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
-        assert!(svg.contains("only"));
+        let svg = stacked_bars_svg(&[panel(vec![("dram", vec![1.0])], &["only"])]).unwrap();
+        assert!(texts(&svg).iter().any(|t| t == "only"));
         // Two categories: the bars fill the plot area (no empty slot after the last one):
         // first bar starts and last bar ends 6 px (the bar margin) inside the mesh lines.
-        let panel = StackedBars {
-            title: "t".into(),
-            y_label: "e".into(),
-            categories: vec!["a".into(), "b".into()],
-            series: vec![("dram".into(), vec![1.0, 2.0])],
-        };
-        stacked_bars_svg(&[panel], &path).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
+        let svg = stacked_bars_svg(&[panel(vec![("dram", vec![1.0, 2.0])], &["a", "b"])]).unwrap();
         let num = |tag: &str, key: &str| -> f64 {
             let start = tag.find(&format!(" {key}=\"")).unwrap() + key.len() + 3;
             tag[start..].split('"').next().unwrap().parse().unwrap()
@@ -187,9 +400,9 @@ mod tests {
         let bars: Vec<(f64, f64)> = svg
             .split("<rect")
             .skip(1)
-            .filter(|r| r.contains("#4E79A7"))
+            .filter(|r| r.contains("#0072B2"))
             .map(|r| (num(r, "x"), num(r, "width")))
-            .filter(|&(_, w)| w > 10.0) // not the legend swatch
+            .filter(|&(_, w)| w > 20.0) // not the legend swatch
             .collect();
         assert_eq!(bars.len(), 2, "{svg}");
         let lines: Vec<&str> = svg.split("<line").skip(1).collect();
@@ -204,6 +417,18 @@ mod tests {
             (end + 6.0 - right).abs() <= 2.0,
             "last bar ends at {end}, plot at {right}"
         );
-        std::fs::remove_dir_all(dir).ok();
+        // The hover rectangles cover the bars.
+        let hover: Vec<(f64, f64)> = svg
+            .split("<rect")
+            .skip(1)
+            .filter(|r| r.contains("<title>"))
+            .map(|r| (num(r, "x"), num(r, "width")))
+            .collect();
+        for (bar, hover) in bars.iter().zip(&hover) {
+            assert!(
+                (bar.0 - hover.0).abs() <= 1.0 && (bar.1 - hover.1).abs() <= 2.0,
+                "{bars:?} {hover:?}"
+            );
+        }
     }
 }

@@ -1,104 +1,162 @@
-//! SVG scatter charts (plotters): points per series, optionally joined, and an optional
-//! `y = x` diagonal (predicted against measured). Fonts as in [`crate::chart`].
+//! Scatter charts rendered to an SVG string by [`scatter_svg`]: points per series, optionally
+//! joined in x order, and an optional `y = x` diagonal (predicted against measured).
 
 use crate::chart::ChartError;
 use crate::font::ensure_font;
+use crate::style::{self, by_x, draw_error, point_title, Hovers};
 use plotters::prelude::*;
 
 /// One series of points.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
+    /// The legend name.
     pub name: String,
+    /// `(x, y)` in the axes' units; points with a NaN or infinite coordinate are skipped.
     pub points: Vec<(f64, f64)>,
-    /// Join the points in order.
+    /// Join the points with a line, in x order.
     pub line: bool,
 }
 
 /// A scatter chart.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scatter {
+    /// What the chart shows (no file names).
     pub title: String,
+    /// The x quantity and its unit, e.g. `measured latency (ms)`.
     pub x_label: String,
+    /// The y quantity and its unit.
     pub y_label: String,
+    /// One colour each, in palette order.
     pub series: Vec<Series>,
-    /// Draw `y = x` (for predicted vs measured).
+    /// Draw `y = x` (for predicted vs measured) over a square range.
     pub diagonal: bool,
 }
 
-const COLORS: [RGBColor; 4] = [
-    RGBColor(0x4e, 0x79, 0xa7),
-    RGBColor(0xe1, 0x57, 0x59),
-    RGBColor(0x59, 0xa1, 0x4f),
-    RGBColor(0xf2, 0x8e, 0x2b),
-];
-
-/// Draws `chart` into an SVG file.
+/// Draws `chart` (720 x 480) and returns the SVG document. Every point carries a `<title>` with
+/// its series and exact coordinates (shown on hover).
 pub fn scatter_svg(chart: &Scatter) -> Result<String, ChartError> {
-    let mut out = String::new();
+    ensure_font()?;
+    let all = || chart.series.iter().flat_map(|s| s.points.iter().copied());
+    let (mut x, mut y) = (
+        style::padded_range(all().map(|p| p.0), 0.08),
+        style::padded_range(all().map(|p| p.1), 0.08),
+    );
+    if chart.diagonal {
+        let square = (x.0.min(y.0), x.1.max(y.1));
+        (x, y) = (square, square);
+    }
+    let err = draw_error(&chart.title);
+    let mut svg = String::new();
+    let mut hovers = Hovers::default();
     {
-        ensure_font()?;
-        let file = "chart".to_string();
-        let err = |e: String| ChartError::Draw {
-            file: file.clone(),
-            message: e,
-        };
-        let all: Vec<(f64, f64)> = chart
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter().copied())
-            .collect();
-        let (mut x0, mut x1, mut y0, mut y1) = all.iter().fold(
-            (f64::MAX, f64::MIN, f64::MAX, f64::MIN),
-            |(a, b, c, d), &(x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)),
-        );
-        if all.is_empty() {
-            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-        }
+        let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(&err)?;
+        let mut c = style::xy_chart(
+            &root,
+            &chart.title,
+            (&chart.x_label, x),
+            (&chart.y_label, y),
+        )?;
         if chart.diagonal {
-            (x0, y0) = (x0.min(y0), x0.min(y0));
-            (x1, y1) = (x1.max(y1), x1.max(y1));
-        }
-        let pad = |lo: f64, hi: f64| {
-            let d = ((hi - lo) * 0.08).max(1e-9);
-            (lo - d)..(hi + d)
-        };
-        let root = SVGBackend::with_string(&mut out, (720, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-        let mut c = ChartBuilder::on(&root)
-            .caption(&chart.title, ("sans-serif", 20))
-            .margin(14)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
-            .build_cartesian_2d(pad(x0, x1), pad(y0, y1))
-            .map_err(|e| err(e.to_string()))?;
-        c.configure_mesh()
-            .x_desc(&chart.x_label)
-            .y_desc(&chart.y_label)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
-        if chart.diagonal {
-            c.draw_series(LineSeries::new([(x0, x0), (x1, x1)], BLACK.mix(0.4)))
-                .map_err(|e| err(e.to_string()))?
+            let grey = BLACK.mix(0.4);
+            c.draw_series(LineSeries::new([(x.0, x.0), (x.1, x.1)], grey))
+                .map_err(&err)?
                 .label("y = x")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.4)));
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], grey));
         }
         for (k, s) in chart.series.iter().enumerate() {
-            let color = COLORS[k % COLORS.len()];
+            let color = style::color(k);
+            let points = by_x(&s.points);
             if s.line {
-                c.draw_series(LineSeries::new(s.points.clone(), color))
-                    .map_err(|e| err(e.to_string()))?;
+                c.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                    .map_err(&err)?;
             }
-            c.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
-                .map_err(|e| err(e.to_string()))?
+            c.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .map_err(&err)?
                 .label(&s.name)
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+            for &p in &points {
+                let title = point_title(&s.name, (&chart.x_label, p.0), (&chart.y_label, p.1));
+                hovers.circle(c.backend_coord(&p), 6, &title);
+            }
         }
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
-        root.present().map_err(|e| err(e.to_string()))?;
+        style::legend(&mut c, &chart.title, SeriesLabelPosition::UpperLeft)?;
+        root.present().map_err(&err)?;
     }
-    Ok(out)
+    Ok(hovers.splice(svg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::style::texts;
+
+    #[test]
+    fn points_diagonal_legend_and_hover_titles() {
+        let chart = Scatter {
+            title: "latency: table prediction vs measurement".into(),
+            x_label: "measured (ms)".into(),
+            y_label: "predicted (ms)".into(),
+            series: vec![
+                Series {
+                    name: "networks".into(),
+                    points: vec![(0.0012, 0.0011), (0.0034, 0.0036), (0.0021, 0.002)],
+                    line: false,
+                },
+                Series {
+                    name: "family".into(),
+                    points: vec![(0.003, 0.0031), (0.001, 0.0012)],
+                    line: true,
+                },
+            ],
+            diagonal: true,
+        };
+        let svg = scatter_svg(&chart).unwrap();
+        let texts = texts(&svg);
+        for text in [
+            "networks",
+            "family",
+            "y = x",
+            "measured (ms)",
+            "predicted (ms)",
+        ] {
+            assert!(
+                texts.iter().any(|t| t == text),
+                "{text} missing from {texts:?}"
+            );
+        }
+        assert_eq!(svg.matches("<title>").count(), 5);
+        assert!(svg.contains("<title>networks\nmeasured (ms): 0.0034 (3.4 m)\npredicted (ms): 0.0036 (3.6 m)</title>"), "{svg}");
+        // Milli-scale ticks in engineering notation: "1 m", "2 m", ...
+        for tick in ["1 m", "2 m", "3 m"] {
+            assert!(
+                texts.iter().any(|t| t == tick),
+                "{tick} missing from {texts:?}"
+            );
+        }
+        // The diagonal (grey) and the family line (the second colour), left to right.
+        let lines: Vec<&str> = svg
+            .split("<polyline")
+            .skip(1)
+            .map(|l| l.split("/>").next().unwrap())
+            .collect();
+        // The diagonal and its legend swatch.
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.contains("opacity=\"0.4\""))
+                .count(),
+            2
+        );
+        let family: Vec<&&str> = lines.iter().filter(|l| l.contains("#E69F00")).collect();
+        assert_eq!(family.len(), 1, "{svg}");
+        let xs: Vec<f64> = family[0]
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .filter_map(|p| p.split(',').next()?.parse().ok())
+            .collect();
+        assert!(xs.len() == 2 && xs[0] < xs[1], "{xs:?}");
+    }
 }

@@ -8,6 +8,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// An empty table under `header`.
     pub fn new<I, S>(header: I) -> Table
     where
         I: IntoIterator<Item = S>,
@@ -19,6 +20,7 @@ impl Table {
         }
     }
 
+    /// Appends a row (one cell per header column).
     pub fn row<I, S>(&mut self, cells: I)
     where
         I: IntoIterator<Item = S>,
@@ -27,10 +29,26 @@ impl Table {
         self.rows.push(cells.into_iter().map(Into::into).collect());
     }
 
+    /// The column names.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// The rows, in insertion order.
     pub fn rows(&self) -> &[Vec<String>] {
         &self.rows
     }
 
+    /// Whether column `i` holds numbers only (empty cells allowed): such columns align right.
+    pub(crate) fn numeric_column(&self, i: usize) -> bool {
+        !self.rows.is_empty()
+            && self
+                .rows
+                .iter()
+                .all(|r| r.get(i).is_none_or(|c| c.is_empty() || looks_numeric(c)))
+    }
+
+    /// An aligned Markdown-style text table; numeric columns align right.
     pub fn to_text(&self) -> String {
         let mut table = comfy_table::Table::new();
         table
@@ -41,17 +59,14 @@ impl Table {
             table.add_row(row);
         }
         for (i, column) in table.column_iter_mut().enumerate() {
-            let numeric = self
-                .rows
-                .iter()
-                .all(|r| r.get(i).is_none_or(|c| c.is_empty() || looks_numeric(c)));
-            if numeric && !self.rows.is_empty() {
+            if self.numeric_column(i) {
                 column.set_cell_alignment(CellAlignment::Right);
             }
         }
         table.to_string()
     }
 
+    /// CSV with a header line; cells are quoted where needed.
     pub fn to_csv(&self) -> Result<String, csv::Error> {
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.write_record(&self.header)?;
@@ -63,8 +78,15 @@ impl Table {
     }
 }
 
+/// A number, possibly with thousands separators, an SI prefix (as [`human`] and [`crate::eng`]
+/// write them), a percent sign or an `x`: `1,024`, `724.4M`, `1.2 G`, `340 µ`, `12.5%`, `1.3x`.
 fn looks_numeric(cell: &str) -> bool {
-    let trimmed = cell.trim_end_matches(['k', 'M', 'G', 'T', '%', 'x']);
+    let trimmed = cell
+        .trim_end_matches(['%', 'x'])
+        .trim_end_matches([
+            'y', 'z', 'a', 'f', 'p', 'n', 'µ', 'm', 'k', 'M', 'G', 'T', 'P', 'E',
+        ])
+        .trim_end();
     !trimmed.is_empty() && trimmed.replace([',', '_'], "").parse::<f64>().is_ok()
 }
 
@@ -99,6 +121,18 @@ mod tests {
         assert_eq!(human(12.0), "12");
         assert_eq!(human(196.761_600_000_000_02), "196.76");
         assert_eq!(human(0.5), "0.5");
+    }
+
+    #[test]
+    fn numbers_in_every_notation_align_right() {
+        for cell in [
+            "1,024", "724.4M", "1.2 G", "340 µ", "-1.5 k", "12.5%", "1.3x", "0.25",
+        ] {
+            assert!(looks_numeric(cell), "{cell}");
+        }
+        for cell in ["conv1", "k", "", "1.2 Gb", "fc 2"] {
+            assert!(!looks_numeric(cell), "{cell}");
+        }
     }
 
     #[test]
