@@ -22,6 +22,7 @@ pub mod estimate;
 pub mod hardware;
 pub mod lut;
 mod model;
+pub mod page;
 pub mod prune;
 pub mod tables;
 pub mod train;

@@ -313,7 +313,7 @@ pub fn layers_chart(summary: &PruneSummary) -> StackedBars {
         .collect();
     StackedBars {
         title: format!(
-            "{} on {}: energy per layer, original (whole bar) and {}-pruned (lower part)",
+            "{} on {}: energy per layer, original vs {}-pruned",
             display_name(&summary.model),
             summary.hardware,
             method_name(summary.method)

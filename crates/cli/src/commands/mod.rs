@@ -9,6 +9,7 @@ mod eval;
 mod export;
 mod lut;
 mod prune;
+mod report;
 mod stats;
 mod train;
 mod zoo;
@@ -42,6 +43,8 @@ pub enum Command {
     Adapt(adapt::Args),
     /// Eliminate redundant neurons of a trained model without retraining (SVD + pivoted QR).
     Eliminate(eliminate::Args),
+    /// One self-contained HTML page: models on machines, dataflows, and run directories.
+    Report(report::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -58,5 +61,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Lut(args) => lut::run(args),
         Command::Adapt(args) => adapt::run(args),
         Command::Prune(args) => prune::run(args),
+        Command::Report(args) => report::run(args),
     }
 }

@@ -1,0 +1,57 @@
+//! `joule report`: one self-contained HTML page of models on machines, dataflows and the
+//! run directories of `prune`, `adapt` and `eliminate`.
+
+use crate::args::MachinesArgs;
+use anyhow::{bail, Result};
+use joule_lab::page::{self, ReportOptions};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Models to estimate: zoo names, .onnx files or checkpoints.
+    models: Vec<String>,
+    /// Default: eyeriss.
+    #[command(flatten)]
+    machines: MachinesArgs,
+    /// Batch size of the estimates.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Also compare the dataflows at equal area for every model, on this machine (the RS one).
+    #[arg(long, value_name = "PRESET|FILE", num_args = 0..=1, default_missing_value = "isca16")]
+    dataflows: Option<String>,
+    /// Batch size of the dataflow comparison.
+    #[arg(long, default_value_t = 16)]
+    dataflow_batch: usize,
+    /// A run directory of `joule prune`, `adapt` or `eliminate`, or its summary file
+    /// (repeatable).
+    #[arg(long)]
+    run: Vec<PathBuf>,
+    /// The page's title.
+    #[arg(long, default_value = "joule report")]
+    title: String,
+    /// Where to write the page.
+    #[arg(long, default_value = "report.html")]
+    out: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.models.is_empty() && args.run.is_empty() {
+        bail!("give models to estimate, --run directories, or both");
+    }
+    let html = page::report(&ReportOptions {
+        title: args.title,
+        models: args.models,
+        hw: args.machines.names_or(&["eyeriss"]),
+        batch: args.batch,
+        dataflows: args.dataflows,
+        dataflow_batch: args.dataflow_batch,
+        runs: args.run,
+    })?;
+    joule_lab::write_file(&args.out, &html)?;
+    println!(
+        "wrote {} ({} KiB); open it in a browser",
+        args.out.display(),
+        html.len() / 1024
+    );
+    Ok(())
+}
