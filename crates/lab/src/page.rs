@@ -201,7 +201,7 @@ fn metrics_section(
         "weights",
         "MACs",
         "energy / inference",
-        "off-chip traffic / inference (bytes)",
+        "DRAM bytes / inference",
         "cycles",
         "latency (µs)",
         "PE utilization",
