@@ -287,3 +287,20 @@ pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
         })
         .collect()
 }
+
+/// One family member on one line: iteration, layer, holdout accuracy, latency predicted and
+/// measured, energy, MACs and weights.
+pub fn describe(r: &Record) -> String {
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+    format!(
+        "iteration {:>2} {:<8} holdout {:.2}%  predicted {} ms  measured {} ms  energy {}  MACs {}  weights {}",
+        r.iteration,
+        r.layer.as_deref().unwrap_or("-"),
+        100.0 * r.accuracy,
+        ms(r.latency_predicted_ms),
+        ms(r.latency_measured_ms),
+        r.energy.map_or("-".into(), |v| format!("{v:.3e}")),
+        r.macs,
+        r.weights
+    )
+}

@@ -57,7 +57,7 @@ pub enum LabError {
     #[error(transparent)]
     Compress(joule_compress::CompressError),
     #[error(transparent)]
-    Eliminate(#[from] joule_compress::eliminate::EliminateError),
+    Eliminate(joule_compress::eliminate::EliminateError),
     #[error(transparent)]
     Chart(#[from] joule_report::ChartError),
 }
@@ -89,6 +89,31 @@ impl From<joule_compress::CompressError> for LabError {
                 LabError::Config { field, message }
             }
             other => LabError::Compress(other),
+        }
+    }
+}
+
+impl From<joule_compress::eliminate::EliminateError> for LabError {
+    /// Elimination's settings and layer choices stay configuration errors (the CLI names
+    /// their flags).
+    fn from(e: joule_compress::eliminate::EliminateError) -> LabError {
+        use joule_compress::eliminate::EliminateError as E;
+        match e {
+            E::Argument { argument, message } => LabError::Config {
+                field: argument,
+                message,
+            },
+            E::UnknownLayer { layer, known } => LabError::Setting {
+                field: "layers".into(),
+                value: layer,
+                message: format!("no such layer (eliminable layers: {known})"),
+            },
+            E::NotEliminable { layer, reason } => LabError::Setting {
+                field: "layers".into(),
+                value: layer,
+                message: format!("cannot eliminate its neurons: it {reason}"),
+            },
+            other => LabError::Eliminate(other),
         }
     }
 }
