@@ -202,6 +202,9 @@ pub fn latency_chart(summary: &Summary) -> Scatter {
     }
 }
 
+/// A chart file, what its x axis is, its label, and the value it reads of a record.
+type Axis = (&'static str, &'static str, &'static str, fn(&Record) -> Option<f64>);
+
 /// Holdout accuracy against measured latency, energy and MACs: the family, the final and
 /// baseline networks, the baseline's curve; charts without data are left out.
 pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
@@ -246,12 +249,7 @@ pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
         // Runs before the unit was stored used eyeriss, a MAC-normalised spec.
         None => "energy per image (eyeriss: units of one MAC's energy)",
     };
-    let axes: [(
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&Record) -> Option<f64>,
-    ); 3] = [
+    let axes: [Axis; 3] = [
         (
             "accuracy_vs_latency.svg",
             "latency",

@@ -29,7 +29,7 @@ pub enum LabError {
     Machine {
         name: String,
         #[source]
-        source: joule_energy::EnergyError,
+        source: Box<joule_energy::EnergyError>,
     },
     /// What failed, and on what (a model on a machine, a file of a run).
     #[error("{context}: {source}")]
@@ -53,7 +53,7 @@ pub enum LabError {
     #[error(transparent)]
     Nn(#[from] joule_nn::NnError),
     #[error(transparent)]
-    Energy(#[from] joule_energy::EnergyError),
+    Energy(Box<joule_energy::EnergyError>),
     #[error(transparent)]
     Compress(joule_compress::CompressError),
     #[error(transparent)]
@@ -77,6 +77,12 @@ impl LabError {
             context: context.into(),
             source: Box::new(self),
         }
+    }
+}
+
+impl From<joule_energy::EnergyError> for LabError {
+    fn from(e: joule_energy::EnergyError) -> LabError {
+        LabError::Energy(Box::new(e))
     }
 }
 

@@ -131,13 +131,13 @@ fn new_run(args: &Args) -> Result<PruneStart> {
     config.finetune_epochs = args.finetune_epochs.unwrap_or(config.finetune_epochs);
     config.finetune_learning_rate = args.lr.unwrap_or(config.finetune_learning_rate);
     Ok(PruneStart::New {
-        options: PruneOptions {
+        options: Box::new(PruneOptions {
             config,
             model: model.clone(),
             data: DataSpec::new(data, args.data_dir.as_deref()),
             hw: args.machine.name(),
             train_samples: args.train_samples,
-        },
+        }),
         out: out.clone(),
     })
 }
