@@ -203,7 +203,12 @@ pub fn latency_chart(summary: &Summary) -> Scatter {
 }
 
 /// A chart file, what its x axis is, its label, and the value it reads of a record.
-type Axis = (&'static str, &'static str, &'static str, fn(&Record) -> Option<f64>);
+type Axis = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Record) -> Option<f64>,
+);
 
 /// Holdout accuracy against measured latency, energy and MACs: the family, the final and
 /// baseline networks, the baseline's curve; charts without data are left out.
