@@ -2,6 +2,7 @@
 //! writes the family (ONNX + checkpoints), `state.json`, `summary.json` (docs/netadapt.md),
 //! the latency table's validation and SVG plots. The flags are in `adapt_args.rs`.
 
+use crate::output::outln;
 use crate::progress::{bar, report_gate, say, style};
 use anyhow::Result;
 use joule_lab::adapt::{self, AdaptEvent};
@@ -55,19 +56,19 @@ pub fn run(args: Args) -> Result<()> {
     })?;
     progress.finish_and_clear();
     let state = &adapted.state;
-    println!("{:?}", state.status);
+    outln!("{:?}", state.status);
     for r in adapt::family(state) {
-        println!("{}", adapt::describe(&r));
+        outln!("{}", adapt::describe(&r));
     }
     if let Some(f) = &state.final_network {
         let test = 100.0 * f.test_accuracy.unwrap_or(f64::NAN);
-        println!(
+        outln!(
             "final (long-term fine-tuned): {}; test accuracy {test:.2}%",
             adapt::describe(f)
         );
     }
     if let Some(b) = &state.baseline {
-        println!(
+        outln!(
             "baseline (uniform width {:.3}, fine-tuned the same way): {}; test accuracy {:.2}%",
             b.width_multiplier,
             adapt::describe(&b.record),
@@ -77,6 +78,6 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(gate) = &adapted.gate {
         report_gate(gate);
     }
-    println!("summary {}", args.out.join("summary.json").display());
+    outln!("summary {}", args.out.join("summary.json").display());
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! checkpoint per step and `--resume`; the outputs are documented in docs/prune.md.
 
 use crate::args::MachineArgs;
+use crate::output::outln;
 use anyhow::{bail, Result};
 use clap::ValueEnum;
 use joule_lab::prune::{self, PruneEvent, PruneOptions, PruneOutcome, PruneStart};
@@ -106,7 +107,7 @@ pub fn run(args: Args) -> Result<()> {
                 .as_deref()
                 .map(prune::PruneSummary::load)
                 .transpose()?;
-            println!("{}", prune::poster_table(&summary, other.as_ref()));
+            outln!("{}", prune::poster_table(&summary, other.as_ref()));
             eprintln!("{}", prune::timings_line(&summary.timings));
         }
     }
