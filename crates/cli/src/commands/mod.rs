@@ -3,6 +3,7 @@
 mod adapt;
 mod compare;
 mod dataflows;
+mod docs_tables;
 mod eliminate;
 mod energy;
 mod eval;
@@ -42,6 +43,9 @@ pub enum Command {
     Adapt(adapt::Args),
     /// Eliminate redundant neurons of a trained model without retraining (SVD + pivoted QR).
     Eliminate(eliminate::Args),
+    /// The tables of docs/*.md, rendered from the committed run summaries.
+    #[command(subcommand)]
+    DocsTables(docs_tables::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -58,5 +62,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Lut(args) => lut::run(args),
         Command::Adapt(args) => adapt::run(args),
         Command::Prune(args) => prune::run(args),
+        Command::DocsTables(args) => docs_tables::run(args),
     }
 }
