@@ -1,12 +1,10 @@
 //! The `joule` binary end to end: outputs users and scripts rely on, and bad input giving a
 //! one-line error that names the file and node, with exit code 2.
 
-use assert_cmd::Command;
-use std::path::PathBuf;
+mod common;
 
-fn joule() -> Command {
-    Command::cargo_bin("joule").unwrap()
-}
+use common::{fails, joule, stdout_json};
+use std::path::PathBuf;
 
 fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -18,28 +16,6 @@ fn fixture(name: &str) -> String {
         path.display()
     );
     path.display().to_string()
-}
-
-/// Runs a command expected to fail; returns its stderr after checking exit code 2, a single
-/// line, and no panic.
-#[track_caller]
-fn fails(args: &[&str]) -> String {
-    let out = joule().args(args).output().unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = joule().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -62,7 +38,7 @@ fn zoo_lists_every_model() {
 
 #[test]
 fn stats_json_is_the_documented_interface() {
-    let v = json(&["stats", "alexnet", "--json"]);
+    let v = stdout_json(&["stats", "alexnet", "--json"]);
     assert_eq!(v["model"], "alexnet");
     let conv1 = &v["layers"][0];
     assert_eq!(conv1["name"], "conv1");
@@ -86,7 +62,7 @@ fn stats_csv_has_the_json_rows() {
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("layer,kind,output,weights"));
-    let layers = json(&["stats", "alexnet", "--json"])["layers"]
+    let layers = stdout_json(&["stats", "alexnet", "--json"])["layers"]
         .as_array()
         .unwrap()
         .len();
@@ -101,9 +77,9 @@ fn stats_csv_has_the_json_rows() {
 
 #[test]
 fn stats_reads_onnx_and_honours_input_shape() {
-    let v = json(&["stats", &fixture("tiny_cnn.onnx"), "--json"]);
+    let v = stdout_json(&["stats", &fixture("tiny_cnn.onnx"), "--json"]);
     assert_eq!(v["total"]["macs"], 2960);
-    let v = json(&[
+    let v = stdout_json(&[
         "stats",
         &fixture("symbolic.onnx"),
         "--input-shape",
@@ -111,7 +87,7 @@ fn stats_reads_onnx_and_honours_input_shape() {
         "--json",
     ]);
     assert_eq!(v["total"]["macs"], 4 * 100 * 27);
-    let v = json(&["stats", "lenet5", "--input-shape", "8,1,28,28", "--json"]);
+    let v = stdout_json(&["stats", "lenet5", "--input-shape", "8,1,28,28", "--json"]);
     assert_eq!(v["total"]["macs"], 8 * 416_520);
 }
 

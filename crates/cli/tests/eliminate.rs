@@ -1,24 +1,12 @@
 //! `joule eliminate`: bad arguments give a one-line error naming the argument, exit code 2,
 //! before any data is read (so these need no dataset).
 
-use assert_cmd::Command;
+mod common;
 
-#[track_caller]
-fn fails(args: &[&str]) -> String {
-    let out = Command::cargo_bin("joule")
-        .unwrap()
-        .arg("eliminate")
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
+use common::{fails, succeeds};
 
-const BASE: [&str; 6] = [
+const BASE: [&str; 7] = [
+    "eliminate",
     "--model",
     "lenet300",
     "--data",
@@ -55,26 +43,6 @@ fn bad_arguments_name_the_argument() {
         e.contains("--model lenet300") && e.contains("no trained weights"),
         "{e}"
     );
-}
-
-fn joule() -> Command {
-    let mut cmd = Command::cargo_bin("joule").unwrap();
-    cmd.env(
-        "JOULE_DATA",
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"),
-    );
-    cmd
-}
-
-#[track_caller]
-fn succeeds(args: &[&str]) -> Vec<u8> {
-    let out = joule().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// Train one epoch, eliminate fc2's neurons, and check the output folder against itself and
@@ -138,7 +106,7 @@ fn eliminates_a_trained_layer_end_to_end() {
         "mnist",
         "--json",
     ]);
-    let eval: serde_json::Value = serde_json::from_slice(&eval).unwrap();
+    let eval: serde_json::Value = serde_json::from_str(&eval).unwrap();
     assert_eq!(eval["accuracy"].as_f64(), Some(accuracy));
     for file in ["tables.md", "curves-horowitz45.svg", "simplified.onnx"] {
         assert!(dir.path().join("elim").join(file).is_file(), "{file}");

@@ -4,24 +4,14 @@
 
 mod common;
 
-use common::{joule, stderr};
+use common::{joule, read_json, stderr, succeeds};
 use serde_json::Value;
 use std::path::Path;
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = joule().args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// LeNet-300-100 trained for one epoch: a small network every compressor can work on.
 fn trained(dir: &Path) -> String {
     let ckpt = dir.join("lenet300.safetensors").display().to_string();
-    ok(&[
+    succeeds(&[
         "train", "--model", "lenet300", "--data", "mnist", "--epochs", "1", "--out", &ckpt,
     ]);
     ckpt
@@ -30,7 +20,7 @@ fn trained(dir: &Path) -> String {
 /// The total energy `joule energy` reports for a model on a machine.
 fn energy(model: &str, hw: &str) -> f64 {
     let report: Value =
-        serde_json::from_str(&ok(&["energy", model, "--hw", hw, "--json"])).unwrap();
+        serde_json::from_str(&succeeds(&["energy", model, "--hw", hw, "--json"])).unwrap();
     report["total"]["energy"]["total"].as_f64().unwrap()
 }
 
@@ -39,7 +29,7 @@ fn pruning_and_elimination_target_a_pim_machine() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = trained(dir.path());
     let out = dir.path().join("eap");
-    ok(&[
+    succeeds(&[
         "prune",
         "--method",
         "eap",
@@ -60,7 +50,7 @@ fn pruning_and_elimination_target_a_pim_machine() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let summary = json(&out.join("summary.json"));
+    let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["hardware"], "pim-1024");
     assert_eq!(summary["unit"], "pJ");
     // The original's energy is the PIM model's: what `joule energy` says of the checkpoint
@@ -76,7 +66,7 @@ fn pruning_and_elimination_target_a_pim_machine() {
     assert!(out.join("pruned.onnx").exists() && out.join("tradeoff.svg").exists());
 
     let out = dir.path().join("elim");
-    ok(&[
+    succeeds(&[
         "eliminate",
         "--model",
         &ckpt,
@@ -93,7 +83,7 @@ fn pruning_and_elimination_target_a_pim_machine() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let summary = json(&out.join("summary.json"));
+    let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["hardware"], serde_json::json!(["pim-1024"]));
     let e0 = &summary["original"]["energy"][0];
     assert_eq!(e0["unit"], "pJ");
@@ -150,7 +140,7 @@ fn netadapt_meets_an_energy_budget_on_a_machine_from_a_yaml_file() {
         "the file is read"
     );
     let out = dir.path().join("adapt");
-    ok(&[
+    succeeds(&[
         "adapt",
         "--model",
         &ckpt,
@@ -174,7 +164,7 @@ fn netadapt_meets_an_energy_budget_on_a_machine_from_a_yaml_file() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let summary = json(&out.join("summary.json"));
+    let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["status"]["status"], "met");
     assert_eq!(summary["unit"], "mac");
     let family = summary["family"].as_array().unwrap();

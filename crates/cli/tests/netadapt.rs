@@ -4,18 +4,9 @@
 
 mod common;
 
-use common::{joule, stderr};
+use common::{joule, read_json, stderr, stdout};
 use serde_json::Value;
 use std::path::Path;
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
 
 /// A quick table: 2 levels, few timed runs, one sweep, no gate (the timings themselves are
 /// not asserted, and a gate would wait on a busy CI machine).
@@ -48,7 +39,7 @@ fn lut_build_writes_a_table_that_predict_reads() {
     args.extend(QUICK_TIMING);
     let out = joule().args(&args).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let t = json(&table);
+    let t = read_json(&table);
     // lenet5: conv1 6, conv2 16, fc1 120, fc2 84 filters; 2 levels = half and full.
     assert_eq!(t["grid"]["layers"]["conv1"], serde_json::json!([3, 6]));
     assert_eq!(t["grid"]["layers"]["fc2"], serde_json::json!([42, 84]));
@@ -172,7 +163,7 @@ fn adapt_writes_the_documented_summary_and_resume_ends_where_a_whole_run_ends() 
     let out = adapt(&whole, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("Met"), "{}", stdout(&out));
-    let summary = json(&whole.join("summary.json"));
+    let summary = read_json(&whole.join("summary.json"));
     assert_eq!(summary["model"], "lenet5");
     assert_eq!(summary["data"], "mnist");
     assert_eq!(summary["budget"], serde_json::json!(["macs=0.5x"]));
@@ -235,7 +226,7 @@ fn adapt_writes_the_documented_summary_and_resume_ends_where_a_whole_run_ends() 
     let killed = dir.path().join("killed");
     let out = adapt(&killed, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let mut state = json(&killed.join("state.json"));
+    let mut state = read_json(&killed.join("state.json"));
     state["family"].as_array_mut().unwrap().truncate(1);
     state["status"] = serde_json::json!({"status": "running"});
     state["final"] = Value::Null;
@@ -253,7 +244,7 @@ fn adapt_writes_the_documented_summary_and_resume_ends_where_a_whole_run_ends() 
     );
     let out = adapt(&killed, &["--resume"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(json(&killed.join("summary.json")), summary);
+    assert_eq!(read_json(&killed.join("summary.json")), summary);
     let bytes = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
     assert_eq!(
         bytes(&whole, "final.safetensors"),

@@ -1,11 +1,10 @@
 //! A closed or full standard output ends joule cleanly: exit 0 when the reader went away
 //! (`joule zoo | head -0`), a one-line error with exit 2 on a full device, never a panic.
 
-use std::process::{Command, Stdio};
+mod common;
 
-fn joule() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_joule"))
-}
+use common::joule_process as joule;
+use std::process::Stdio;
 
 #[test]
 fn a_closed_pipe_ends_quietly_with_exit_0() {

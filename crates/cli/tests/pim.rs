@@ -1,19 +1,8 @@
 //! `joule energy --hw pim-*` and `joule compare` end to end.
 
-use assert_cmd::Command;
+mod common;
 
-fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::cargo_bin("joule")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use common::run;
 
 #[test]
 fn energy_on_pim_uses_the_shared_report_with_components() {

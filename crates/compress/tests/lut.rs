@@ -1,7 +1,8 @@
 //! Latency lookup tables with a deterministic fake clock: keys, prediction = overhead + sum
 //! of isolated steps (a CONV/FC with the activation the engine fuses into it is one entry;
 //! checked against shapes inferred independently by joule-model), grid coverage after
-//! filter surgery, misses naming the layer, the JSON/CSV round trip, sweeps and the gate.
+//! filter surgery, misses naming the layer, the JSON/CSV round trip, sweeps and the gate;
+//! 16x the MACs measuring slower, on the fake clock and on the wall clock.
 
 use joule_compress::lut::{self, ChannelGrid, LatencyTable, LayerTimer, MeasureConfig, Probe};
 use joule_compress::CompressError;
@@ -15,18 +16,30 @@ const OVERHEAD: f64 = 0.25;
 /// (the overhead probe) costs the overhead.
 struct FakeClock;
 
-fn fake_cost(k: &lut::LayerKey) -> f64 {
-    let macs = match k.kind.split('+').next().unwrap() {
+fn key_macs(k: &lut::LayerKey) -> usize {
+    match k.kind.split('+').next().unwrap() {
         "conv" | "conv_grouped" => k.m * k.p * k.q * (k.c / k.groups) * k.r * k.s,
         "fc" => k.m * k.c,
         _ => 0,
-    };
-    1e-3 * (k.m * k.p * k.q) as f64 + 1e-6 * macs as f64
+    }
+}
+
+fn fake_cost(k: &lut::LayerKey) -> f64 {
+    1e-3 * (k.m * k.p * k.q) as f64 + 1e-6 * key_macs(k) as f64
 }
 
 impl LayerTimer for FakeClock {
     fn time_ms(&self, probe: &Probe<'_>) -> Result<f64, CompressError> {
         Ok(OVERHEAD + probe.key.map_or(0.0, fake_cost))
+    }
+}
+
+/// A clock for compute-bound layers: the overhead + 1 ns per MAC.
+struct MacClock;
+
+impl LayerTimer for MacClock {
+    fn time_ms(&self, probe: &Probe<'_>) -> Result<f64, CompressError> {
+        Ok(OVERHEAD + probe.key.map_or(0.0, |k| 1e-6 * key_macs(k) as f64))
     }
 }
 
@@ -188,11 +201,84 @@ fn tables_round_trip_through_json_and_csv() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Two CONV + ReLU layers on a 32x32 map with the same 64-channel output: `small` reads 4
+/// channels, `big` reads the 64 that `small` writes, so `big` has 16x the MACs of `small`
+/// (the same ofmap, 16x the filter and the ifmap channels).
+fn sixteen_times_the_macs() -> Graph {
+    let mut graph = Graph::new("macs", Some(Shape::new(1, 4, 32, 32)));
+    let relu = || Op::Activation(joule_model::ops::Activation::Relu);
+    let conv = || Op::Conv(joule_model::ops::Conv::new(64, 3, 1, 1));
+    let x = graph.push("small", conv(), &[Value::Input]);
+    let x = graph.push("small_relu", relu(), &[x]);
+    let x = graph.push("big", conv(), &[x]);
+    graph.push("big_relu", relu(), &[x]);
+    graph
+}
+
+/// The table entries (overhead subtracted) of `small` and `big`, measured by `timer` through
+/// the table's own protocol: every entry once per sweep, the median of the sweeps' medians.
+fn small_and_big_ms(timer: &dyn LayerTimer, config: &MeasureConfig) -> (f64, f64) {
+    let graph = sixteen_times_the_macs();
+    let shapes = graph.infer(Shape::new(1, 4, 32, 32)).unwrap();
+    let macs = |name: &str| {
+        let i = graph.nodes().iter().position(|n| n.name == name).unwrap();
+        shapes[i].loop_nest.unwrap().macs()
+    };
+    assert_eq!(macs("big"), 16 * macs("small"));
+    let grid = ChannelGrid::even(&graph, 1).unwrap();
+    let t = lut::build(&graph, &grid, 1, timer, config, |_, _| {}).unwrap();
+    let p = t.predict(&graph).unwrap();
+    let ms = |name: &str| p.layers.iter().find(|l| l.0 == name).unwrap().2;
+    (ms("small"), ms("big"))
+}
+
 #[test]
-fn the_wall_clock_runs_the_engine_and_a_whole_network_can_be_measured() {
-    // No timing is asserted: only that real measurements are positive and finite.
-    let network = Network::new(zoo::build("lenet5").unwrap(), 1).unwrap();
+fn sixteen_times_the_macs_measures_sixteen_times_slower_on_a_fake_clock() {
+    // A clock charging per MAC: the table's protocol (overhead probe subtracted, sweeps,
+    // medians, lookup by key) keeps its ratio exactly; the MAC counts are the loop nests'.
+    let (small, big) = small_and_big_ms(&MacClock, &quick());
+    let small_macs = 64 * 4 * 9 * 32 * 32;
+    assert!((small - 1e-6 * small_macs as f64).abs() < 1e-9, "{small}");
+    assert!((big - 16e-6 * small_macs as f64).abs() < 1e-9, "{big}");
+    // The output-and-MAC clock of the other tests: the same 64 x 32 x 32 ofmap costs both
+    // layers 65.536 ms, so they differ by the 15 x 2.36 M extra MACs alone.
+    let (small, big) = small_and_big_ms(&FakeClock, &quick());
+    assert!(
+        (big - small - 15e-6 * small_macs as f64).abs() < 1e-9,
+        "{small} {big}"
+    );
+}
+
+#[test]
+fn sixteen_times_the_macs_measures_at_least_four_times_slower_on_the_wall_clock() {
+    // Real timing of the engine on one thread. The margin (4x for 16x the MACs) leaves room
+    // for the small layer's poorer GEMM efficiency and for a loaded machine: the two
+    // entries are measured alternately, five sweeps, each a stable median.
     let clock = lut::WallClock::new(1).unwrap();
+    let config = MeasureConfig {
+        warmup: 2,
+        round: 5,
+        tolerance: 0.02,
+        max_runs: 40,
+        sweeps: 5,
+        ..quick()
+    };
+    let started = std::time::Instant::now();
+    let (small, big) = small_and_big_ms(&clock, &config);
+    assert!(small > 0.0 && small.is_finite(), "{small}");
+    assert!(
+        big >= 4.0 * small,
+        "16x the MACs took {big:.4} ms against {small:.4} ms ({:.1}x)",
+        big / small
+    );
+    eprintln!(
+        "small {small:.4} ms, big {big:.4} ms ({:.1}x) in {:.2} s",
+        big / small,
+        started.elapsed().as_secs_f64()
+    );
+
+    // A whole network measures too: a positive, finite median over every run of its sweeps.
+    let network = Network::new(zoo::build("lenet5").unwrap(), 1).unwrap();
     let m = lut::measure_network(&network, 1, &clock, &quick()).unwrap();
     assert!(m.median_ms > 0.0 && m.median_ms.is_finite() && m.runs >= 6);
 }

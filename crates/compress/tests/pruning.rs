@@ -369,3 +369,63 @@ fn measured_densities_feed_the_energy_model() {
     assert_eq!(sparse[i].nonzero_weights, len / 2);
     let _ = NodeId(0);
 }
+
+#[test]
+fn a_diverging_fine_tune_stops_the_run_and_names_the_last_good_checkpoint() {
+    // A learning rate of 1e6 on a few hundred digits: the first global fine-tuning (step 6,
+    // after one prune step per layer of LeNet-5) explodes.
+    let (train_set, test_set) = mnist();
+    let (train_set, test_set) = (train_set.take(300), test_set.take(200));
+    let hw = machine::preset("eyeriss").unwrap();
+    let mut config = small_config(Method::Eap);
+    config.finetune_learning_rate = 1e6;
+    let dir = temp_dir("diverged");
+    let mut run = Run::start(
+        &dir,
+        trained_lenet(&train_set),
+        inputs(&train_set, &test_set, &hw),
+        config,
+    )
+    .unwrap();
+    let err = run.proceed(Limit::default(), |_| {}).unwrap_err();
+    let message = err.to_string();
+    let CompressError::Diverged {
+        step,
+        what,
+        checkpoint,
+        ..
+    } = err
+    else {
+        panic!("expected Diverged, got {message}");
+    };
+    let layers = run.state.original.layers.len();
+    assert_eq!(layers, 5);
+    assert_eq!(step, layers + 1, "{message}");
+    assert_eq!(what, "global fine-tuning");
+    // The last good checkpoint is the last prune step's, inside the run directory.
+    let last_good = dir.join(format!("steps/step-{layers:04}.safetensors"));
+    assert_eq!(PathBuf::from(&checkpoint), last_good, "{message}");
+    assert!(
+        message.starts_with(&format!(
+            "step {step} (global fine-tuning): training diverged: "
+        )) && message.ends_with(&format!("the last good checkpoint is {checkpoint}"))
+            && !message.contains('\n'),
+        "{message}"
+    );
+    // It holds the pruned network with every weight finite, and the state on disk stops
+    // before the step that diverged.
+    let network = joule_nn::checkpoint::load(&last_good).unwrap();
+    let params: Vec<f32> = network
+        .graph()
+        .nodes()
+        .iter()
+        .flat_map(|n| &n.params)
+        .flat_map(|t| t.data.iter().copied())
+        .collect();
+    assert!(!params.is_empty() && params.iter().all(|v| v.is_finite()));
+    assert!(params.contains(&0.0), "the prune steps zeroed weights");
+    let state = joule_compress::run::load_state(&dir).unwrap();
+    assert_eq!((state.next_step, state.history.len()), (step, layers));
+    assert!(!state.done);
+    std::fs::remove_dir_all(dir).ok();
+}

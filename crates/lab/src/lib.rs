@@ -16,6 +16,7 @@
 
 pub mod adapt;
 pub mod data;
+pub mod doc_tables;
 pub mod eliminate;
 mod error;
 pub mod estimate;

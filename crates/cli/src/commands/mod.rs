@@ -4,6 +4,7 @@ mod adapt;
 mod adapt_args;
 mod compare;
 mod dataflows;
+mod docs_tables;
 mod eliminate;
 mod energy;
 mod eval;
@@ -46,6 +47,9 @@ pub enum Command {
     Eliminate(eliminate::Args),
     /// One self-contained HTML page: models on machines, dataflows, and run directories.
     Report(report::Args),
+    /// The tables of docs/*.md, rendered from the committed run summaries.
+    #[command(subcommand)]
+    DocsTables(docs_tables::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -63,5 +67,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Adapt(args) => adapt::run(args),
         Command::Prune(args) => prune::run(args),
         Command::Report(args) => report::run(args),
+        Command::DocsTables(args) => docs_tables::run(args),
     }
 }

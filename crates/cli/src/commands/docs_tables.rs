@@ -1,0 +1,55 @@
+//! `joule docs-tables`: the tables of docs/*.md from the committed run summaries
+//! (`joule_lab::doc_tables`).
+
+use anyhow::{anyhow, bail, Result};
+use joule_lab::doc_tables::{self, Kind};
+use std::path::PathBuf;
+
+#[derive(clap::Subcommand)]
+pub enum Args {
+    /// Print one table: prune, netadapt, baseline-curve, lut-validation or eliminate, from
+    /// summary files or run directories.
+    Render {
+        kind: String,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Re-render every generated region of Markdown files (paths in the markers are relative
+    /// to the current directory, the repository root).
+    Update {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; fail naming the first file whose regions are out of date.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+pub fn run(args: Args) -> Result<()> {
+    match args {
+        Args::Render { kind, paths } => {
+            // The kind is an argument, not a flag: its error is printed as it reads.
+            let kind = Kind::parse(&kind).map_err(|e| anyhow!("{e}"))?;
+            print!("{}", doc_tables::render(kind, &paths)?);
+        }
+        Args::Update { files, check } => {
+            let root = PathBuf::from(".");
+            for file in &files {
+                let (text, updated) = doc_tables::update_file(file, &root)?;
+                let regions = doc_tables::regions(&text)?.len();
+                if updated == text {
+                    eprintln!("{}: {regions} generated regions up to date", file.display());
+                } else if check {
+                    bail!(
+                        "{}: generated regions out of date (scripts/docs-tables.sh rewrites them)",
+                        file.display()
+                    );
+                } else {
+                    joule_lab::write_file(file, &updated)?;
+                    eprintln!("{}: {regions} generated regions rewritten", file.display());
+                }
+            }
+        }
+    }
+    Ok(())
+}

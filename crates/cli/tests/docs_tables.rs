@@ -1,0 +1,110 @@
+//! `joule docs-tables`: the committed docs are up to date with their summaries, a stale
+//! table is caught and rewritten, and bad input is a one-line error with exit code 2.
+
+mod common;
+
+use common::{fails, joule, stderr, succeeds};
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn the_committed_docs_are_up_to_date_and_a_stale_copy_is_rewritten() {
+    let out = joule()
+        .current_dir(root())
+        .args([
+            "docs-tables",
+            "update",
+            "--check",
+            "docs/prune.md",
+            "docs/netadapt.md",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("docs/prune.md: 5 generated regions up to date"));
+
+    // A copy with one hand-typed number changed: --check fails naming it, update restores it.
+    let dir = tempfile::tempdir().unwrap();
+    let committed = std::fs::read_to_string(root().join("docs/prune.md")).unwrap();
+    let copy = dir.path().join("prune.md");
+    std::fs::write(
+        &copy,
+        committed.replacen("| 0.258 (25.8%) |", "| 0.250 (25.0%) |", 1),
+    )
+    .unwrap();
+    let copy = copy.to_str().unwrap();
+    let out = joule()
+        .current_dir(root())
+        .args(["docs-tables", "update", "--check", copy])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(copy) && err.contains("out of date"), "{err}");
+    let out = joule()
+        .current_dir(root())
+        .args(["docs-tables", "update", copy])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(copy).unwrap(), committed);
+}
+
+#[test]
+fn render_prints_one_table() {
+    let dir = root().join("docs/netadapt/vgg-small/latency");
+    let text = succeeds(&[
+        "docs-tables",
+        "render",
+        "baseline-curve",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(text.starts_with("| width | 0.9375 | 0.875 |"), "{text}");
+    assert_eq!(text.lines().count(), 4);
+}
+
+#[test]
+fn bad_input_names_the_file_or_the_kind() {
+    let e = fails(&[
+        "docs-tables",
+        "render",
+        "prune",
+        "/nonexistent/eap-summary.json",
+    ]);
+    assert!(e.contains("/nonexistent/eap-summary.json"), "{e}");
+    let e = fails(&["docs-tables", "render", "pareto", "x.json"]);
+    assert!(
+        e.contains("\"pareto\" is not one of prune, netadapt"),
+        "{e}"
+    );
+    // A summary of another kind: the field serde misses is named with the file.
+    let other = root().join("docs/netadapt/vgg-small/latency/summary.json");
+    let e = fails(&["docs-tables", "render", "prune", other.to_str().unwrap()]);
+    assert!(
+        e.contains("latency/summary.json") && e.contains("missing field"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("open.md");
+    std::fs::write(
+        &md,
+        "x\n<!-- generated: joule docs-tables render netadapt docs/netadapt/vgg-small/macs -->\n",
+    )
+    .unwrap();
+    let md = md.to_str().unwrap();
+    let out = joule()
+        .current_dir(root())
+        .args(["docs-tables", "update", md])
+        .output()
+        .unwrap();
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains(&format!("{md}:2:")) && e.contains("end generated"),
+        "{e}"
+    );
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+}

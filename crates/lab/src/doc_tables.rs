@@ -1,0 +1,496 @@
+//! The tables of docs/*.md, rendered from the committed run summaries, and the marked
+//! regions of a Markdown file that hold them.
+//!
+//! A generated region is delimited by two HTML comments; the first names the command that
+//! renders its content, with paths relative to the repository root:
+//!
+//! ```text
+//! <!-- generated: joule docs-tables render prune docs/prune/lenet5-mnist/magnitude-summary.json docs/prune/lenet5-mnist/eap-summary.json -->
+//! | model | top-1 accuracy | ... |
+//! <!-- end generated -->
+//! ```
+//!
+//! [`update`] re-renders every region of a file ([`render`] per region), so a document whose
+//! text equals its update agrees with its summaries. Kinds ([`Kind`]): `prune` (the EAP
+//! poster table, [`crate::prune::poster_table`]), `netadapt` (original, NetAdapt's final
+//! network and the uniform baseline of every run), `baseline-curve`, `lut-validation` and
+//! `eliminate` ([`crate::eliminate::tables`]).
+//!
+//! ```
+//! use joule_lab::doc_tables::update;
+//!
+//! let text = "# Notes\n\nNothing generated here.\n";
+//! assert_eq!(update(text, "notes.md".as_ref(), ".".as_ref()).unwrap(), text);
+//! ```
+
+use crate::adapt::LutValidation;
+use crate::eliminate::EliminateSummary;
+use crate::prune::PruneSummary;
+use crate::{LabError, RunDir};
+use joule_compress::netadapt::run::{Record, Status, Summary};
+use serde::de::DeserializeOwned;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+const BEGIN: &str = "<!-- generated: joule docs-tables render ";
+const END: &str = "<!-- end generated -->";
+
+/// What a generated region shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// One or two pruning summaries: the original, then each summary's final network.
+    Prune,
+    /// NetAdapt runs of one original network: their final networks and baselines.
+    Netadapt,
+    /// The uniform baseline curve of one NetAdapt run.
+    BaselineCurve,
+    /// The `lut_validation.json` beside each NetAdapt run's summary.
+    LutValidation,
+    /// The tables of one elimination run.
+    Eliminate,
+}
+
+impl Kind {
+    pub const ALL: [(&'static str, Kind); 5] = [
+        ("prune", Kind::Prune),
+        ("netadapt", Kind::Netadapt),
+        ("baseline-curve", Kind::BaselineCurve),
+        ("lut-validation", Kind::LutValidation),
+        ("eliminate", Kind::Eliminate),
+    ];
+
+    /// The kind a region's command names.
+    pub fn parse(name: &str) -> Result<Kind, LabError> {
+        Kind::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Kind::ALL.iter().map(|(n, _)| *n).collect();
+                LabError::config(
+                    "kind",
+                    format!("{name:?} is not one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// A summary file: `path` itself, or `summary.json` in the directory `path`.
+fn summary_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(RunDir::SUMMARY)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+fn read<T: DeserializeOwned>(path: &Path) -> Result<T, LabError> {
+    Ok(joule_compress::rundir::read_json(path)?)
+}
+
+/// The table of `kind` from the summaries at `paths` (files, or run directories).
+pub fn render(kind: Kind, paths: &[PathBuf]) -> Result<String, LabError> {
+    let count = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(LabError::config(
+                "paths",
+                format!("{what}, got {}", paths.len()),
+            ))
+        }
+    };
+    let files: Vec<PathBuf> = paths.iter().map(|p| summary_path(p)).collect();
+    match kind {
+        Kind::Prune => {
+            count(
+                matches!(paths.len(), 1 | 2),
+                "prune takes one or two summaries",
+            )?;
+            let runs = files
+                .iter()
+                .map(|f| read::<PruneSummary>(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            for (run, file) in runs.iter().zip(&files).skip(1) {
+                if run.original != runs[0].original {
+                    return Err(LabError::config(
+                        "original",
+                        "starts from another network than the first summary",
+                    )
+                    .context(file.display().to_string()));
+                }
+            }
+            // The poster table: the original, the other run, then this one.
+            let other = (runs.len() == 2).then(|| &runs[0]);
+            let table = crate::prune::poster_table(runs.last().expect("counted"), other);
+            Ok(table.split("\n\n").next().unwrap_or_default().to_string() + "\n")
+        }
+        Kind::Netadapt => {
+            count(!paths.is_empty(), "netadapt takes at least one run")?;
+            let runs = files
+                .iter()
+                .map(|f| read::<Summary>(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            netadapt_table(&runs).map_err(|e| e.context(files[0].display().to_string()))
+        }
+        Kind::BaselineCurve => {
+            count(paths.len() == 1, "baseline-curve takes one run")?;
+            baseline_curve_table(&read(&files[0])?)
+                .map_err(|e| e.context(files[0].display().to_string()))
+        }
+        Kind::LutValidation => {
+            count(!paths.is_empty(), "lut-validation takes at least one run")?;
+            let runs = files
+                .iter()
+                .map(|f| {
+                    let v = f.with_file_name("lut_validation.json");
+                    Ok((read::<Summary>(f)?, read::<LutValidation>(&v)?))
+                })
+                .collect::<Result<Vec<_>, LabError>>()?;
+            Ok(lut_validation_table(&runs))
+        }
+        Kind::Eliminate => {
+            count(paths.len() == 1, "eliminate takes one run")?;
+            Ok(crate::eliminate::tables(&read::<EliminateSummary>(
+                &files[0],
+            )?))
+        }
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.4}"))
+}
+
+fn percent(v: f64) -> String {
+    format!("{:.2}%", 100.0 * v)
+}
+
+/// The layers an run simplified, in order of first appearance, repeated ones counted:
+/// `conv1 x5, fc1 x2, conv2`.
+fn simplified(family: &[Record]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for layer in family.iter().filter_map(|r| r.layer.as_deref()) {
+        match counts.iter_mut().find(|(l, _)| *l == layer) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((layer, 1)),
+        }
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(l, n)| {
+            if *n == 1 {
+                l.to_string()
+            } else {
+                format!("{l} x{n}")
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// One row of the NetAdapt table: label, layers, then the record's numbers.
+fn netadapt_row(t: &mut String, label: &str, layers: &str, r: &Record, measured: String) {
+    let channels: Vec<String> = r.channels.values().map(usize::to_string).collect();
+    let accuracy = match r.test_accuracy {
+        Some(a) => percent(a),
+        None => format!("(holdout {})", percent(r.accuracy)),
+    };
+    let _ = writeln!(
+        t,
+        "| {label} | {layers} | {} | {} | {} | {measured} | {} | {} | {accuracy} |",
+        channels.join("/"),
+        thousands(r.macs),
+        ms(r.latency_predicted_ms),
+        r.energy.map_or("-".into(), |e| format!("{e:.2e}")),
+        thousands(r.weights),
+    );
+}
+
+/// NetAdapt runs of one original network: the original (its measured latency as the range
+/// over the runs), then per run its final network and its uniform baseline.
+pub fn netadapt_table(runs: &[Summary]) -> Result<String, LabError> {
+    let original = &runs
+        .first()
+        .ok_or_else(|| LabError::config("runs", "none given"))?
+        .family[0];
+    let mut hardware: Vec<Option<&str>> = runs.iter().map(|r| r.hardware.as_deref()).collect();
+    hardware.dedup();
+    let energy = match hardware.as_slice() {
+        [Some(hw)] => format!("energy ({hw})"),
+        _ => "energy".to_string(),
+    };
+    let mut t = format!(
+        "| network | layers simplified | channels {} | MACs | predicted ms | measured ms | {energy} | weights | test acc. |\n|---|---|---|--:|--:|--:|--:|--:|--:|\n",
+        original.channels.keys().cloned().collect::<Vec<_>>().join("/")
+    );
+    let mut measured: Vec<f64> = Vec::new();
+    for run in runs {
+        let first = &run.family[0];
+        if (&first.channels, first.macs, first.weights)
+            != (&original.channels, original.macs, original.weights)
+        {
+            return Err(LabError::config(
+                "family[0]",
+                format!(
+                    "run {:?} starts from another network than the first run",
+                    run.budget
+                ),
+            ));
+        }
+        measured.extend(first.latency_measured_ms);
+    }
+    let range = match (
+        measured.iter().copied().reduce(f64::min),
+        measured.iter().copied().reduce(f64::max),
+    ) {
+        (Some(lo), Some(hi)) if ms(Some(lo)) != ms(Some(hi)) => format!("{lo:.4}-{hi:.4}"),
+        (lo, _) => ms(lo),
+    };
+    netadapt_row(&mut t, "original (checkpoint)", "-", original, range);
+    for run in runs {
+        let budget = run.budget.join(", ");
+        let last = run.final_network.as_ref().ok_or_else(|| {
+            LabError::config("final", format!("run {budget} has no final network"))
+        })?;
+        let status = match &run.status {
+            Status::Met => String::new(),
+            Status::Running => ", running".into(),
+            Status::OutOfIterations => ", out of iterations".into(),
+            Status::Unreachable { iteration, .. } => format!(", unreachable at {iteration}"),
+        };
+        let label = format!("{budget}, NetAdapt ({} it.{status})", run.family.len() - 1);
+        netadapt_row(
+            &mut t,
+            &label,
+            &simplified(&run.family),
+            last,
+            ms(last.latency_measured_ms),
+        );
+        if let Some(b) = &run.baseline {
+            let label = format!("{budget}, uniform width {}", b.width_multiplier);
+            netadapt_row(
+                &mut t,
+                &label,
+                "all",
+                &b.record,
+                ms(b.record.latency_measured_ms),
+            );
+        }
+    }
+    Ok(t)
+}
+
+/// The uniform baseline curve of one run: measured latency and test accuracy per width.
+pub fn baseline_curve_table(run: &Summary) -> Result<String, LabError> {
+    if run.baseline_curve.is_empty() {
+        return Err(LabError::config(
+            "baseline_curve",
+            "empty (run with --baseline-curve)",
+        ));
+    }
+    let cells = |f: &dyn Fn(&Record) -> String| -> String {
+        run.baseline_curve
+            .iter()
+            .map(|b| format!(" {} |", f(&b.record)))
+            .collect()
+    };
+    let widths: String = run
+        .baseline_curve
+        .iter()
+        .map(|b| format!(" {} |", b.width_multiplier))
+        .collect();
+    let align = "--:|".repeat(run.baseline_curve.len());
+    Ok(format!(
+        "| width |{widths}\n|---|{align}\n| measured ms |{}\n| test acc. |{}\n",
+        cells(&|r| ms(r.latency_measured_ms)),
+        cells(&|r| r.test_accuracy.map_or("-".into(), percent)),
+    ))
+}
+
+/// One row per run: how many of its measured networks the table predicted within 10%.
+pub fn lut_validation_table(runs: &[(Summary, LutValidation)]) -> String {
+    let mut t = String::from(
+        "| run | within 10% | median abs. error | max abs. error | load average |\n|---|--:|--:|--:|--:|\n",
+    );
+    for (run, v) in runs {
+        let _ = writeln!(
+            t,
+            "| {} | {}/{} | {:.1}% | {:.1}% | {} |",
+            run.budget.join(", "),
+            v.within_10_percent,
+            v.networks,
+            100.0 * v.median_abs_error,
+            100.0 * v.max_abs_error,
+            v.load_average.map_or("-".into(), |l| format!("{l:.2}")),
+        );
+    }
+    t
+}
+
+/// A generated region of a Markdown file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Region {
+    /// 1-based line of the opening marker.
+    pub line: usize,
+    pub kind: Kind,
+    /// As written in the marker (relative to the repository root).
+    pub paths: Vec<PathBuf>,
+}
+
+/// `text` with every generated region re-rendered; paths resolve against `root`, errors
+/// name `file` and the marker's line.
+pub fn update(text: &str, file: &Path, root: &Path) -> Result<String, LabError> {
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.split_inclusive('\n').enumerate();
+    while let Some((i, line)) = lines.next() {
+        out.push_str(line);
+        let Some(region) = marker(line, i + 1).map_err(|e| e.context(at(file, i + 1)))? else {
+            continue;
+        };
+        let paths: Vec<PathBuf> = region.paths.iter().map(|p| root.join(p)).collect();
+        let table = render(region.kind, &paths).map_err(|e| e.context(at(file, i + 1)))?;
+        out.push_str(&table);
+        loop {
+            match lines.next() {
+                Some((_, l)) if l.trim_end() == END => {
+                    out.push_str(l);
+                    break;
+                }
+                Some((_, l)) if l.starts_with(BEGIN) => {
+                    return Err(LabError::config(
+                        "marker",
+                        "a region opens before the last one ends",
+                    )
+                    .context(at(file, i + 1)))
+                }
+                Some(_) => {}
+                None => {
+                    return Err(LabError::config(
+                        "marker",
+                        format!("no {END:?} closes this region"),
+                    )
+                    .context(at(file, i + 1)))
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn at(file: &Path, line: usize) -> String {
+    format!("{}:{line}", file.display())
+}
+
+/// The region a line opens, if it is an opening marker.
+pub fn marker(line: &str, number: usize) -> Result<Option<Region>, LabError> {
+    let Some(rest) = line.trim_end().strip_prefix(BEGIN) else {
+        return Ok(None);
+    };
+    let rest = rest
+        .strip_suffix("-->")
+        .ok_or_else(|| LabError::config("marker", "the comment does not end on its line"))?;
+    let mut words = rest.split_whitespace();
+    let kind = Kind::parse(words.next().unwrap_or_default())?;
+    Ok(Some(Region {
+        line: number,
+        kind,
+        paths: words.map(PathBuf::from).collect(),
+    }))
+}
+
+/// The generated regions of `text`.
+pub fn regions(text: &str) -> Result<Vec<Region>, LabError> {
+    let mut found = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        found.extend(marker(line, i + 1)?);
+    }
+    Ok(found)
+}
+
+/// Reads a Markdown file and returns it re-rendered (see [`update`]).
+pub fn update_file(file: &Path, root: &Path) -> Result<(String, String), LabError> {
+    let text = std::fs::read_to_string(file).map_err(|source| LabError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let updated = update(&text, file, root)?;
+    Ok((text, updated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_and_layer_counts() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(8_046_080), "8,046,080");
+        let record = |layer: Option<&str>| Record {
+            iteration: 0,
+            accuracy: 0.9,
+            test_accuracy: None,
+            latency_measured_ms: None,
+            latency_spread_ms: None,
+            latency_predicted_ms: None,
+            energy: None,
+            macs: 0,
+            weights: 0,
+            channels: Default::default(),
+            layer: layer.map(str::to_string),
+            targets: Default::default(),
+            checkpoint: String::new(),
+        };
+        let family: Vec<Record> = [
+            None,
+            Some("conv1"),
+            Some("fc1"),
+            Some("conv1"),
+            Some("conv2"),
+        ]
+        .into_iter()
+        .map(record)
+        .collect();
+        assert_eq!(simplified(&family), "conv1 x2, fc1, conv2");
+        assert_eq!(simplified(&family[..1]), "-");
+    }
+
+    #[test]
+    fn bad_markers_name_the_file_and_line() {
+        let text = "a\n<!-- generated: joule docs-tables render pareto x.json -->\n<!-- end generated -->\n";
+        let err = update(text, Path::new("d.md"), Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("d.md:2: kind: \"pareto\" is not one of prune"),
+            "{err}"
+        );
+        let text = "<!-- generated: joule docs-tables render prune x.json -->\n| a |\n";
+        let err = update(text, Path::new("d.md"), Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("d.md:1: "), "{err}");
+        assert!(
+            err.contains("x.json"),
+            "the missing summary is named: {err}"
+        );
+    }
+}
