@@ -80,15 +80,57 @@ pub fn scatter_svg(chart: &Scatter) -> Result<String, ChartError> {
                 hovers.circle(c.backend_coord(&p), 6, &title);
             }
         }
-        style::legend(&mut c, &chart.title, SeriesLabelPosition::UpperLeft)?;
+        let corner = emptiest_corner(all(), x, y);
+        style::legend(&mut c, &chart.title, corner)?;
         root.present().map_err(&err)?;
     }
     Ok(hovers.splice(svg))
 }
 
+/// The plot corner with the fewest points, where the legend hides the least data (the
+/// upper left on a tie: where a predicted-vs-measured chart is empty).
+fn emptiest_corner(
+    points: impl Iterator<Item = (f64, f64)>,
+    x: (f64, f64),
+    y: (f64, f64),
+) -> SeriesLabelPosition {
+    // A legend covers about the left or right 45% and the top or bottom 35% of the plot.
+    let mut counts = [0usize; 4]; // upper left, upper right, lower left, lower right
+    for (px, py) in points {
+        let fx = (px - x.0) / (x.1 - x.0);
+        let fy = (py - y.0) / (y.1 - y.0);
+        let (left, right) = (fx <= 0.45, fx >= 0.55);
+        let (upper, lower) = (fy >= 0.65, fy <= 0.35);
+        counts[0] += (upper && left) as usize;
+        counts[1] += (upper && right) as usize;
+        counts[2] += (lower && left) as usize;
+        counts[3] += (lower && right) as usize;
+    }
+    let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
+    [
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::LowerLeft,
+        SeriesLabelPosition::LowerRight,
+    ][best]
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_legend_goes_where_the_data_is_not() {
+        // Accuracy against cost: points along the top; the lower right is empty.
+        let top = [(0.0, 0.9), (0.5, 1.0), (1.0, 1.0), (0.1, 0.2)];
+        let corner = emptiest_corner(top.into_iter(), (0.0, 1.0), (0.0, 1.0));
+        assert!(matches!(corner, SeriesLabelPosition::LowerRight));
+        // On the diagonal, both off-diagonal corners are empty: the upper left wins the tie.
+        let diagonal = [(0.1, 0.1), (0.5, 0.5), (0.9, 0.9)];
+        let corner = emptiest_corner(diagonal.into_iter(), (0.0, 1.0), (0.0, 1.0));
+        assert!(matches!(corner, SeriesLabelPosition::UpperLeft));
+    }
     use crate::style::texts;
 
     #[test]
