@@ -22,7 +22,7 @@ $joule prune --method eap --model "$out/lenet5-mnist.safetensors" --data mnist -
 
 echo "== the report"
 $joule report alexnet squeezenet googlenet mobilenet resnet50 "$out/lenet5-mnist.safetensors" \
-  --hw eyeriss --hw pim-1024 --dataflows isca16 --run "$out/eap" \
+  --hw eyeriss --hw pim-1024 --dataflows isca16 --run "$out/eap" --data mnist \
   --title "joule demo: what DNNs cost on real hardware" --out "$out/report.html"
 echo
 echo "open $out/report.html in a browser (the pruned network is $out/eap/pruned.onnx)"

@@ -35,6 +35,8 @@ pub struct ReportOptions {
     pub dataflow_batch: usize,
     /// Run directories of `prune`, `adapt` or `eliminate` (or their summary files).
     pub runs: Vec<PathBuf>,
+    /// A dataset to score the models that carry trained weights on (test split).
+    pub data: Option<crate::DataSpec>,
 }
 
 /// A machine's size, for the metrics table.
@@ -97,6 +99,7 @@ pub fn report(options: &ReportOptions) -> Result<String, LabError> {
         .iter()
         .map(|m| Model::load(m))
         .collect::<Result<Vec<_>, _>>()?;
+    let accuracy = accuracies(&models, options.data.as_ref())?;
     let mut results: Vec<(usize, usize, NetworkCost)> = Vec::new();
     for (mi, model) in models.iter().enumerate() {
         for (hi, machine) in machines.iter().enumerate() {
@@ -130,6 +133,7 @@ pub fn report(options: &ReportOptions) -> Result<String, LabError> {
         metrics_section(
             page.section("Benchmarking metrics"),
             &models,
+            &accuracy,
             &machines,
             &results,
         )?;
@@ -189,15 +193,42 @@ fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Test accuracy of every model that carries trained weights, on `data`'s test split.
+fn accuracies(
+    models: &[Model],
+    data: Option<&crate::DataSpec>,
+) -> Result<Vec<Option<f64>>, LabError> {
+    let Some(data) = data else {
+        return Ok(vec![None; models.len()]);
+    };
+    let mut test = None;
+    models
+        .iter()
+        .map(|m| {
+            if !m.has_weights() {
+                return Ok(None);
+            }
+            if test.is_none() {
+                test = Some(data.load_test()?);
+            }
+            let network = m.network(0)?;
+            let eval = joule_nn::evaluate(&network, test.as_ref().expect("loaded"), 256)?;
+            Ok(Some(eval.accuracy))
+        })
+        .collect()
+}
+
 fn metrics_section(
     section: &mut Section,
     models: &[Model],
+    accuracy: &[Option<f64>],
     machines: &[Machine],
     results: &[(usize, usize, NetworkCost)],
 ) -> Result<(), LabError> {
     let mut t = Table::new([
         "model",
         "machine",
+        "test accuracy",
         "weights",
         "MACs",
         "energy / inference",
@@ -215,6 +246,7 @@ fn metrics_section(
         t.row([
             models[*mi].name(),
             machines[*hi].name().to_string(),
+            accuracy[*mi].map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
             eng(stats.total.weights as f64),
             eng(r.total.macs as f64 / batch),
             energy_text(r.total.energy.total / batch, &r.unit),
@@ -227,7 +259,7 @@ fn metrics_section(
         ]);
     }
     section
-        .how_to_read("One row per model and machine. Energy per inference is in joules where the machine's costs are in picojoules, and in MAC units (multiples of one MAC's energy) where the spec is normalised to a MAC, as Eyeriss's is; do not compare the two kinds across machines. Latency is cycles at the machine's clock. Click a column header to sort.")
+        .how_to_read("One row per model and machine. Test accuracy is given for models with trained weights when the report was given a dataset (`--data`); zoo structures have none. Energy per inference is in joules where the machine's costs are in picojoules, and in MAC units (multiples of one MAC's energy) where the spec is normalised to a MAC, as Eyeriss's is; do not compare the two kinds across machines. Latency is cycles at the machine's clock. Click a column header to sort.")
         .table(&t);
     Ok(())
 }

@@ -270,3 +270,58 @@ fn elimination_charts_and_tables_render_from_the_summary() {
         summary
     );
 }
+
+#[test]
+fn the_report_page_lays_out_what_it_is_given() {
+    let html = joule_lab::page::report(&joule_lab::page::ReportOptions {
+        title: "t <&> check".into(),
+        models: vec!["alexnet".into(), "lenet5".into()],
+        hw: vec!["eyeriss".into(), "pim-128".into()],
+        batch: 1,
+        dataflows: Some("isca16".into()),
+        dataflow_batch: 16,
+        runs: vec![
+            docs("prune/lenet5-mnist/eap-summary.json"),
+            docs("netadapt/vgg-small/latency"),
+        ],
+        data: None,
+    })
+    .unwrap();
+    assert!(
+        html.contains("t &lt;&amp;&gt; check"),
+        "the title is escaped"
+    );
+    for heading in [
+        "Benchmarking metrics",
+        "Weights and MACs are not energy",
+        "Where the energy goes: alexnet on pim-128",
+        "Dataflows at equal area: lenet5 on isca16",
+        "Pruning (eap): lenet5-mnist on eyeriss",
+        "NetAdapt: vgg-small-fashion-mnist",
+    ] {
+        assert!(
+            html.contains(&format!(">{heading}")),
+            "no section {heading:?}"
+        );
+    }
+    // 2 models x 2 machines: 4 metric rows, each energy per inference spelled with its unit.
+    assert_eq!(html.matches("MAC units</td>").count(), 2);
+    assert_eq!(html.matches("J</td>").count(), 2);
+    // Self-contained: no script, style, image or link fetched from anywhere.
+    for attr in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!html.contains(attr), "the page fetches {attr}");
+    }
+    let err = joule_lab::page::report(&joule_lab::page::ReportOptions {
+        title: String::new(),
+        models: vec![],
+        hw: vec!["eyeriss".into()],
+        batch: 1,
+        dataflows: None,
+        dataflow_batch: 16,
+        runs: vec![docs("energy.md")],
+        data: None,
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("energy.md"), "{err}");
+}

@@ -27,6 +27,13 @@ pub struct Args {
     /// (repeatable).
     #[arg(long)]
     run: Vec<PathBuf>,
+    /// Score the models that carry trained weights on this dataset's test split
+    /// (mnist or fashion-mnist).
+    #[arg(long)]
+    data: Option<String>,
+    /// Folder holding the datasets (default: $JOULE_DATA, else data/).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// The page's title.
     #[arg(long, default_value = "joule report")]
     title: String,
@@ -47,6 +54,10 @@ pub fn run(args: Args) -> Result<()> {
         dataflows: args.dataflows,
         dataflow_batch: args.dataflow_batch,
         runs: args.run,
+        data: args
+            .data
+            .as_deref()
+            .map(|d| joule_lab::DataSpec::new(d, args.data_dir.as_deref())),
     })?;
     joule_lab::write_file(&args.out, &html)?;
     outln!(
