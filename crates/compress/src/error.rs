@@ -39,6 +39,13 @@ pub enum CompressError {
     /// A file of the run directory could not be read or written.
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
+    /// A latency table's CSV file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    LatencyCsv {
+        path: PathBuf,
+        #[source]
+        source: crate::lut::CsvError,
+    },
     /// The run directory holds a different run than the one asked for.
     #[error("{}: cannot resume: {message}", path.display())]
     Resume { path: PathBuf, message: String },
