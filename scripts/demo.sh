@@ -18,15 +18,32 @@ section "AlexNet per layer (CONV/FC)" $joule stats alexnet
 section "MobileNet v1 per layer (depthwise-separable CONVs)" $joule stats mobilenet
 section "AlexNet energy on Eyeriss (row stationary, searched mapping)" \
   $joule energy alexnet --hw eyeriss --svg "$out/energy-alexnet-eyeriss.svg"
-# One row per network: its weights, then its total energy on Eyeriss (RS).
+# One row per network: its weights and MACs (`joule stats --json`), then its energy on
+# Eyeriss (RS), batch 16, in total and per level (`joule energy --json`).
 totals() {
+  mkdir -p "$out/totals"
   for m in "$@"; do
-    printf '%-11s weights %s\n' "$m" "$($joule stats "$m" --json | grep -m1 -A1 '"total"' | tail -1 | tr -dc '0-9')"
+    $joule stats "$m" --json > "$out/totals/$m.stats.json"
+    $joule energy "$m" --hw eyeriss --batch 16 --json > "$out/totals/$m.energy.json"
   done
-  $joule energy "$1" --hw eyeriss --batch 16 | sed -n 2,3p
-  for m in "$@"; do
-    $joule energy "$m" --hw eyeriss --batch 16 | tail -1 | sed "s/^| total /| $m /"
-  done
+  python3 - "$out/totals" "$@" <<'PY'
+import json, sys
+folder, models = sys.argv[1], sys.argv[2:]
+def human(v):
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.1f}{suffix}"
+    return f"{v:g}"
+levels = ["mac", "rf", "array", "buffer", "dram"]
+print("| model | weights | MACs per inference | energy, batch 16 | " + " | ".join(levels) + " |")
+print("|---" * (4 + len(levels)) + "|")
+for m in models:
+    stats = json.load(open(f"{folder}/{m}.stats.json"))["total"]
+    energy = json.load(open(f"{folder}/{m}.energy.json"))
+    e = energy["total"]["energy"]
+    cells = [m, human(stats["weights"]), human(stats["macs"]), f'{human(e["total"])} {energy["unit"]}']
+    print("| " + " | ".join(cells + [human(e[l]) for l in levels]) + " |")
+PY
 }
 section "Fewer weights is not less energy (seed 000): totals on Eyeriss, batch 16 (FC weights amortized as in the papers; at batch 1 AlexNet's FC weight traffic dominates)" totals alexnet squeezenet googlenet mobilenet
 
