@@ -15,6 +15,7 @@
 //! ```
 
 use crate::error::{Context, LabError};
+use crate::hardware::{self, Machine};
 use crate::model::Model;
 use joule_energy::pim::{self, ArrayMapping, PimHardware};
 use joule_energy::workload::{self, Workload};
@@ -106,10 +107,15 @@ pub struct PimStudy {
     pub movement: Vec<Movement>,
 }
 
-/// The PIM preset with arrays of `size` x `size` cells.
+/// The PIM preset with arrays of `size` x `size` cells, through the one hardware loader.
 pub fn preset(size: u64) -> Result<PimHardware, LabError> {
-    let name = format!("pim-{size}");
-    pim::spec::preset(&name).map_err(|source| LabError::Machine { name, source })
+    match hardware::machine(&format!("pim-{size}"))? {
+        Machine::Pim(hw) => Ok(hw),
+        Machine::Digital(hw) => Err(LabError::config(
+            "array_size",
+            format!("preset {} is not a PIM machine", hw.name),
+        )),
+    }
 }
 
 /// The swept CONV layer with an `rs` x `rs` filter.
