@@ -2,14 +2,11 @@
 # Benchmark (not a test): joule's energy mapper vs the nn_dataflow peer on AlexNet, isca16
 # (16x16 PEs, 128 KB buffer, 512 B RF, MAC/RF/array/buffer/DRAM = 1/1/2/6/200), batch 16.
 # Prints time and total energy (MAC-normalized) of each and the ratios.
-# Usage: scripts/bench-energy.sh      (installs nn_dataflow into .venv-bench on first run)
+# Usage: scripts/bench-energy.sh      (installs scripts/requirements-bench.txt into .venv-bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-bench
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import nn_dataflow' 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q nn-dataflow sympy==1.6.2
-fi
+scripts/pip-env.sh "$venv" scripts/requirements-bench.txt
 cargo build -q --release -p joule-cli
 joule=target/release/joule
 "$joule" energy alexnet --hw isca16 --batch 16 --json >/dev/null # warm the page cache

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-target/eliminate}
 MAX_DROP=${MAX_DROP:-2}
 mkdir -p "$OUT"
-[ -d "${JOULE_DATA:-data}/mnist" ] || scripts/fetch-data.sh
+scripts/fetch-data.sh >/dev/null  # MNIST
 cargo build --release -q -p joule-cli
 joule=target/release/joule
 

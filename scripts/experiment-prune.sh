@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p joule-cli
+scripts/fetch-data.sh >/dev/null  # MNIST and Fashion-MNIST
 joule=target/release/joule
 work=${PRUNE_WORK:-target/prune-experiments}
 hw=${HW:-eyeriss}

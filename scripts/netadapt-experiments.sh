@@ -13,6 +13,8 @@
 # trained on). RUNS: which budgets ("latency macs energy").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# JOULE: a joule binary to use instead of building target/release/joule here.
+[ -n "${JOULE:-}" ] || cargo build --release -q -p joule-cli
 J=${JOULE:-target/release/joule}
 MODEL=${MODEL:-vgg-small}
 DATA=${DATA:-fashion-mnist}
@@ -31,6 +33,7 @@ LONG=${LONG:-1}
 RUNS=${RUNS:-latency macs energy}
 # Budget as a fraction of the original; results in <run>/ (0.5) or <run>-<fraction>/.
 FRACTION=${FRACTION:-0.5}
+scripts/fetch-data.sh >/dev/null  # Fashion-MNIST (and MNIST)
 mkdir -p "$OUT"
 echo "RUNS=$RUNS FRACTION=$FRACTION start: $(uptime)" | tee -a "$OUT/load.txt"
 if [ ! -f "$CHECKPOINT" ]; then

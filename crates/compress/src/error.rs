@@ -43,6 +43,13 @@ pub enum CompressError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A latency table's CSV file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    LatencyCsv {
+        path: PathBuf,
+        #[source]
+        source: crate::lut::CsvError,
+    },
     /// The run directory holds a different run than the one asked for.
     #[error("{}: cannot resume: {message}", path.display())]
     Resume { path: PathBuf, message: String },

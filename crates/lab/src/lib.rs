@@ -1,7 +1,7 @@
 //! joule's library layer: what the `joule` command, the Python package and the HTML report
 //! all call. It loads models ([`Model`]: zoo name, ONNX file or checkpoint) and machines
 //! ([`hardware::machine`]: preset or YAML, digital or PIM), runs estimates ([`estimate`])
-//! and experiments ([`train`], [`prune`], [`eliminate`], [`adapt`], [`lut`]) into run
+//! and experiments ([`train`], [`prune`], [`eliminate`], [`adapt`], [`lut`], [`pim_study`]) into run
 //! directories ([`RunDir`]: atomic writes, create/resume guard, typed summaries), and renders
 //! their artifacts (charts as SVG strings, [`tables`]) without touching disk.
 //!
@@ -24,6 +24,7 @@ pub mod hardware;
 pub mod lut;
 mod model;
 pub mod page;
+pub mod pim_study;
 pub mod prune;
 pub mod tables;
 pub mod train;

@@ -419,7 +419,10 @@ impl LatencyTable {
     /// Writes the table: CSV when the file ends in `.csv`, JSON otherwise.
     pub fn save(&self, path: &Path) -> Result<(), CompressError> {
         let text = if path.extension().is_some_and(|e| e == "csv") {
-            self.to_csv()
+            self.to_csv().map_err(|source| CompressError::LatencyCsv {
+                path: path.into(),
+                source,
+            })?
         } else {
             serde_json::to_string_pretty(self).map_err(|e| CompressError::file(path, e))?
         };
@@ -431,7 +434,10 @@ impl LatencyTable {
     pub fn load(path: &Path) -> Result<LatencyTable, CompressError> {
         let text = std::fs::read_to_string(path).map_err(|e| CompressError::file(path, e))?;
         let mut table = if path.extension().is_some_and(|e| e == "csv") {
-            Self::from_csv(&text).map_err(|e| CompressError::file(path, e))?
+            Self::from_csv(&text).map_err(|source| CompressError::LatencyCsv {
+                path: path.into(),
+                source,
+            })?
         } else {
             serde_json::from_str::<LatencyTable>(&text).map_err(|e| CompressError::file(path, e))?
         };
@@ -441,3 +447,4 @@ impl LatencyTable {
 }
 
 mod csv;
+pub use self::csv::CsvError;
