@@ -37,8 +37,12 @@ pub enum CompressError {
         detail: String,
     },
     /// A file of the run directory could not be read or written.
-    #[error("{}: {message}", path.display())]
-    File { path: PathBuf, message: String },
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The run directory holds a different run than the one asked for.
     #[error("{}: cannot resume: {message}", path.display())]
     Resume { path: PathBuf, message: String },
@@ -52,10 +56,14 @@ impl CompressError {
         }
     }
 
-    pub(crate) fn file(path: impl Into<PathBuf>, message: impl ToString) -> CompressError {
+    /// A file error, keeping its cause (an I/O, JSON or ONNX error, or a message).
+    pub(crate) fn file(
+        path: impl Into<PathBuf>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> CompressError {
         CompressError::File {
             path: path.into(),
-            message: message.to_string(),
+            source: source.into(),
         }
     }
 }

@@ -306,28 +306,28 @@ fn bad_arguments_give_one_line_errors_naming_the_argument() {
     };
     check(
         Config::new(-1.0, hardware()).unwrap_err().to_string(),
-        &["--max-drop", "-1"],
+        &["max_drop", "-1"],
     );
     check(
         Config::new(f64::NAN, hardware()).unwrap_err().to_string(),
-        &["--max-drop"],
+        &["max_drop"],
     );
-    check(Config::new(1.0, vec![]).unwrap_err().to_string(), &["--hw"]);
+    check(Config::new(1.0, vec![]).unwrap_err().to_string(), &["hw"]);
 
     let trained = Network::new(zoo::build("lenet300").unwrap(), 1)
         .unwrap()
         .into_graph();
     check(
         layer::site(&trained, "fc9").unwrap_err().to_string(),
-        &["--layer fc9", "fc1, fc2"],
+        &["layers fc9", "fc1, fc2"],
     );
     check(
         layer::site(&trained, "flatten").unwrap_err().to_string(),
-        &["--layer flatten", "flatten", "not fully connected or CONV"],
+        &["layers flatten", "flatten", "not fully connected or CONV"],
     );
     check(
         layer::site(&trained, "fc3").unwrap_err().to_string(),
-        &["--layer fc3", "output layer"],
+        &["layers fc3", "output layer"],
     );
     // A structure without weights (a zoo name) is eliminable in shape but cannot be swept.
     let structure = zoo::build("lenet300").unwrap();
@@ -342,7 +342,7 @@ fn bad_arguments_give_one_line_errors_naming_the_argument() {
         .into_graph();
     check(
         layer::site(&lenet5, "pool1").unwrap_err().to_string(),
-        &["--layer pool1", "maxpool", "not fully connected or CONV"],
+        &["layers pool1", "maxpool", "not fully connected or CONV"],
     );
     assert_eq!(
         layer::eliminable_names(&lenet5),

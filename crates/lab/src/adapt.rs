@@ -202,6 +202,14 @@ pub fn latency_chart(summary: &Summary) -> Scatter {
     }
 }
 
+/// A chart file, what its x axis is, its label, and the value it reads of a record.
+type Axis = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Record) -> Option<f64>,
+);
+
 /// Holdout accuracy against measured latency, energy and MACs: the family, the final and
 /// baseline networks, the baseline's curve; charts without data are left out.
 pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
@@ -246,12 +254,7 @@ pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
         // Runs before the unit was stored used eyeriss, a MAC-normalised spec.
         None => "energy per image (eyeriss: units of one MAC's energy)",
     };
-    let axes: [(
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&Record) -> Option<f64>,
-    ); 3] = [
+    let axes: [Axis; 3] = [
         (
             "accuracy_vs_latency.svg",
             "latency",
@@ -286,4 +289,21 @@ pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
             ))
         })
         .collect()
+}
+
+/// One family member on one line: iteration, layer, holdout accuracy, latency predicted and
+/// measured, energy, MACs and weights.
+pub fn describe(r: &Record) -> String {
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+    format!(
+        "iteration {:>2} {:<8} holdout {:.2}%  predicted {} ms  measured {} ms  energy {}  MACs {}  weights {}",
+        r.iteration,
+        r.layer.as_deref().unwrap_or("-"),
+        100.0 * r.accuracy,
+        ms(r.latency_predicted_ms),
+        ms(r.latency_measured_ms),
+        r.energy.map_or("-".into(), |v| format!("{v:.3e}")),
+        r.macs,
+        r.weights
+    )
 }

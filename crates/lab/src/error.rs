@@ -37,7 +37,7 @@ pub enum LabError {
     Machine {
         name: String,
         #[source]
-        source: joule_energy::EnergyError,
+        source: Box<joule_energy::EnergyError>,
     },
     /// What failed, and on what (a model on a machine, a file of a run).
     #[error("{context}: {source}")]
@@ -61,11 +61,11 @@ pub enum LabError {
     #[error(transparent)]
     Nn(#[from] joule_nn::NnError),
     #[error(transparent)]
-    Energy(#[from] joule_energy::EnergyError),
+    Energy(Box<joule_energy::EnergyError>),
     #[error(transparent)]
     Compress(joule_compress::CompressError),
     #[error(transparent)]
-    Eliminate(#[from] joule_compress::eliminate::EliminateError),
+    Eliminate(joule_compress::eliminate::EliminateError),
     #[error(transparent)]
     Chart(#[from] joule_report::ChartError),
 }
@@ -88,6 +88,12 @@ impl LabError {
     }
 }
 
+impl From<joule_energy::EnergyError> for LabError {
+    fn from(e: joule_energy::EnergyError) -> LabError {
+        LabError::Energy(Box::new(e))
+    }
+}
+
 impl From<joule_compress::CompressError> for LabError {
     /// A compressor's setting out of range stays a configuration error, so the CLI can name
     /// its flag.
@@ -97,6 +103,31 @@ impl From<joule_compress::CompressError> for LabError {
                 LabError::Config { field, message }
             }
             other => LabError::Compress(other),
+        }
+    }
+}
+
+impl From<joule_compress::eliminate::EliminateError> for LabError {
+    /// Elimination's settings and layer choices stay configuration errors (the CLI names
+    /// their flags).
+    fn from(e: joule_compress::eliminate::EliminateError) -> LabError {
+        use joule_compress::eliminate::EliminateError as E;
+        match e {
+            E::Argument { argument, message } => LabError::Config {
+                field: argument,
+                message,
+            },
+            E::UnknownLayer { layer, known } => LabError::Setting {
+                field: "layers".into(),
+                value: layer,
+                message: format!("no such layer (eliminable layers: {known})"),
+            },
+            E::NotEliminable { layer, reason } => LabError::Setting {
+                field: "layers".into(),
+                value: layer,
+                message: format!("cannot eliminate its neurons: it {reason}"),
+            },
+            other => LabError::Eliminate(other),
         }
     }
 }

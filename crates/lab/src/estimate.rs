@@ -138,7 +138,10 @@ pub fn energy_panels(r: &NetworkCost) -> Vec<StackedBars> {
         StackedBars {
             title: format!(
                 "{} on {} ({}, batch {}): energy per layer by memory level",
-                r.model, r.hardware, r.dataflow, r.batch
+                crate::prune::display_name(&r.model),
+                r.hardware,
+                r.dataflow,
+                r.batch
             ),
             y_label: unit.clone(),
             categories: names.clone(),
@@ -177,7 +180,8 @@ pub fn energy_panels(r: &NetworkCost) -> Vec<StackedBars> {
         panels.push(StackedBars {
             title: format!(
                 "{} on {}: energy per layer by PIM component (one-time weight programming not shown)",
-                r.model, r.hardware
+                crate::prune::display_name(&r.model),
+                r.hardware
             ),
             y_label: unit,
             categories: names,
@@ -378,7 +382,9 @@ pub fn dataflows_panel(results: &[NetworkCost]) -> StackedBars {
     StackedBars {
         title: format!(
             "{}: energy per dataflow at the storage area of {} (batch {})",
-            first.model, first.hardware, first.batch
+            crate::prune::display_name(&first.model),
+            first.hardware,
+            first.batch
         ),
         y_label: energy_label(&first.unit),
         categories: results.iter().map(|r| r.dataflow.to_string()).collect(),

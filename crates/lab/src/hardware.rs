@@ -9,7 +9,7 @@ pub use joule_energy::machine::{preset_names, Machine};
 pub fn machine(name: &str) -> Result<Machine, LabError> {
     joule_energy::machine::load(name).map_err(|source| LabError::Machine {
         name: name.to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -32,7 +32,7 @@ pub struct PruneOptions {
 #[derive(Clone, Debug)]
 pub enum PruneStart {
     New {
-        options: PruneOptions,
+        options: Box<PruneOptions>,
         out: PathBuf,
     },
     /// The data folder may differ from the original run's; everything else is stored.

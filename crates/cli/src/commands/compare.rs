@@ -2,6 +2,7 @@
 //! latency (cycles / clock) and utilization per inference batch, and where the energy goes.
 
 use crate::args::{Format, FormatArgs, MachinesArgs};
+use crate::output::{out, outln};
 use anyhow::Result;
 use joule_lab::{estimate, tables, Dataflow};
 
@@ -27,14 +28,15 @@ pub fn run(args: Args) -> Result<()> {
     let machines = args.machines.names_or(&["eyeriss", "pim-128"]);
     let entries = estimate::compare(&args.models, &machines, args.dataflow, args.batch)?;
     match args.format.format() {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
-        Format::Csv => print!("{}", tables::compare(&entries, true).to_csv()?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&entries)?),
+        Format::Csv => out!("{}", tables::compare(&entries, true).to_csv()?),
         Format::Text => {
-            println!(
+            outln!(
                 "energy and latency per batch of {}; ratios are against {} on the same machine",
-                args.batch, args.models[0]
+                args.batch,
+                args.models[0]
             );
-            println!("{}", tables::compare(&entries, false).to_text());
+            outln!("{}", tables::compare(&entries, false).to_text());
         }
     }
     Ok(())

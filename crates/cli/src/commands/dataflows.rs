@@ -2,6 +2,7 @@
 //! area (ISCA'16).
 
 use crate::args::{Format, FormatArgs, MachineArgs};
+use crate::output::{out, outln};
 use anyhow::{Context, Result};
 use joule_lab::{estimate, tables};
 use std::path::PathBuf;
@@ -31,14 +32,16 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| "--svg".to_string())?;
     }
     match args.format.format() {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
-        Format::Csv => print!("{}", tables::dataflows(&results).to_csv()?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&results)?),
+        Format::Csv => out!("{}", tables::dataflows(&results).to_csv()?),
         Format::Text => {
-            println!(
+            outln!(
                 "{} at equal storage area of {hw}, batch {}, energy in {}",
-                args.model, args.batch, results[0].unit
+                args.model,
+                args.batch,
+                results[0].unit
             );
-            println!("{}", tables::dataflows(&results).to_text());
+            outln!("{}", tables::dataflows(&results).to_text());
         }
     }
     Ok(())

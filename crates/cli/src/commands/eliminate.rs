@@ -3,6 +3,7 @@
 //! folder and `summary.json`.
 
 use crate::args::{DataArgs, MachinesArgs};
+use crate::output::out;
 use anyhow::Result;
 use joule_lab::eliminate::{self, EliminateEvent, EliminateOptions};
 use std::path::PathBuf;
@@ -70,6 +71,6 @@ pub fn run(args: Args) -> Result<()> {
             p.reconstruction_error
         ),
     })?;
-    print!("{tables}");
+    out!("{tables}");
     Ok(())
 }

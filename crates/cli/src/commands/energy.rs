@@ -1,6 +1,7 @@
 //! `joule energy`: per-layer energy, cycles and DRAM traffic of a model on a machine.
 
 use crate::args::{Format, FormatArgs, MachineArgs};
+use crate::output::{out, outln};
 use anyhow::{bail, Context, Result};
 use joule_lab::estimate::{self, EnergyOptions};
 use joule_lab::{hardware, tables, Dataflow, Objective};
@@ -52,7 +53,7 @@ pub fn run(args: Args) -> Result<()> {
         for hw in hardware::presets()? {
             t.row([hw.name().to_string(), hw.description().to_string()]);
         }
-        println!("{}\n", t.to_text());
+        outln!("{}\n", t.to_text());
         return Ok(());
     }
     let Some(model) = args.model else {
@@ -74,17 +75,21 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| "--svg".to_string())?;
     }
     match args.format.format() {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Csv => print!("{}", tables::energy_layers(&report, true).to_csv()?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Csv => out!("{}", tables::energy_layers(&report, true).to_csv()?),
         Format::Text => {
-            println!(
+            outln!(
                 "{} on {} ({}), batch {}, energy in {}",
-                report.model, report.hardware, report.dataflow, report.batch, report.unit
+                report.model,
+                report.hardware,
+                report.dataflow,
+                report.batch,
+                report.unit
             );
-            println!("{}", tables::energy_layers(&report, false).to_text());
+            outln!("{}", tables::energy_layers(&report, false).to_text());
             if let Some(pim) = &report.total.pim {
-                println!("{}", tables::pim_layers(&report).to_text());
-                println!(
+                outln!("{}", tables::pim_layers(&report).to_text());
+                outln!(
                     "{} arrays, weights {}; weight programming {} {} (one-time when resident)",
                     pim.arrays,
                     if pim.resident {

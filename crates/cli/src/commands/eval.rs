@@ -1,6 +1,7 @@
 //! `joule eval`: test accuracy and confusion matrix of a trained model.
 
 use crate::args::{DataArgs, Format, FormatArgs};
+use crate::output::{out, outln};
 use anyhow::Result;
 use joule_report::Table;
 
@@ -33,7 +34,7 @@ pub fn run(args: Args) -> Result<()> {
         table.row(std::iter::once(label.to_string()).chain(row.iter().map(u64::to_string)));
     }
     match args.format.format() {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": args.model,
@@ -44,9 +45,9 @@ pub fn run(args: Args) -> Result<()> {
                 "confusion": eval.confusion,
             }))?
         ),
-        Format::Csv => print!("{}", table.to_csv()?),
+        Format::Csv => out!("{}", table.to_csv()?),
         Format::Text => {
-            println!(
+            outln!(
                 "{} on {} (test): accuracy {:.2}% ({} of {})",
                 args.model,
                 data_name,
@@ -54,7 +55,7 @@ pub fn run(args: Args) -> Result<()> {
                 eval.correct,
                 eval.samples
             );
-            println!("{}", table.to_text());
+            outln!("{}", table.to_text());
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! `joule export`: a model with its weights as ONNX.
 
+use crate::output::outln;
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (nodes, params) = joule_lab::export(&args.model, &args.out, args.init_seed)?;
-    println!(
+    outln!(
         "wrote {} ({nodes} nodes, {params} parameters)",
         args.out.display()
     );

@@ -2,6 +2,7 @@
 //! joule's inference engine on this CPU.
 
 use crate::args::TimingArgs;
+use crate::output::outln;
 use crate::progress::{bar, report_gate};
 use anyhow::Result;
 use joule_lab::lut;
@@ -66,7 +67,7 @@ fn build(args: BuildArgs) -> Result<()> {
     progress.finish_and_clear();
     report_gate(&gate);
     let unstable = table.entries.iter().filter(|e| !e.measured.stable).count();
-    println!(
+    outln!(
         "{}: {} entries over {} prunable layers, overhead {:.4} ms, {} unstable, load average {}; table {}",
         args.model,
         table.entries.len(),
@@ -87,14 +88,15 @@ fn predict(args: PredictArgs) -> Result<()> {
     for (name, key, ms) in &prediction.layers {
         t.row(vec![name.clone(), key.to_string(), format!("{ms:.4}")]);
     }
-    println!("{}", t.to_text());
-    println!(
+    outln!("{}", t.to_text());
+    outln!(
         "overhead {:.4} ms; predicted {:.4} ms",
-        prediction.overhead_ms, prediction.total_ms
+        prediction.overhead_ms,
+        prediction.total_ms
     );
     if let Some((m, gate)) = &checked.measured {
         report_gate(gate);
-        println!(
+        outln!(
             "measured {:.4} ms (spread {:.4} ms, {} runs); error {:+.1}%; load average {}",
             m.median_ms,
             m.spread_ms,

@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `Args` (clap) and `run(args)`.
 
 mod adapt;
+mod adapt_args;
 mod compare;
 mod dataflows;
 mod eliminate;

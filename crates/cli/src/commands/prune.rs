@@ -2,6 +2,7 @@
 //! checkpoint per step and `--resume`; the outputs are documented in docs/prune.md.
 
 use crate::args::MachineArgs;
+use crate::output::outln;
 use anyhow::{bail, Result};
 use clap::ValueEnum;
 use joule_lab::prune::{self, PruneEvent, PruneOptions, PruneOutcome, PruneStart};
@@ -106,7 +107,7 @@ pub fn run(args: Args) -> Result<()> {
                 .as_deref()
                 .map(prune::PruneSummary::load)
                 .transpose()?;
-            println!("{}", prune::poster_table(&summary, other.as_ref()));
+            outln!("{}", prune::poster_table(&summary, other.as_ref()));
             eprintln!("{}", prune::timings_line(&summary.timings));
         }
     }
@@ -131,13 +132,13 @@ fn new_run(args: &Args) -> Result<PruneStart> {
     config.finetune_epochs = args.finetune_epochs.unwrap_or(config.finetune_epochs);
     config.finetune_learning_rate = args.lr.unwrap_or(config.finetune_learning_rate);
     Ok(PruneStart::New {
-        options: PruneOptions {
+        options: Box::new(PruneOptions {
             config,
             model: model.clone(),
             data: DataSpec::new(data, args.data_dir.as_deref()),
             hw: args.machine.name(),
             train_samples: args.train_samples,
-        },
+        }),
         out: out.clone(),
     })
 }

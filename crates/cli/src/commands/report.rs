@@ -2,6 +2,7 @@
 //! run directories of `prune`, `adapt` and `eliminate`.
 
 use crate::args::MachinesArgs;
+use crate::output::outln;
 use anyhow::{bail, Result};
 use joule_lab::page::{self, ReportOptions};
 use std::path::PathBuf;
@@ -48,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
         runs: args.run,
     })?;
     joule_lab::write_file(&args.out, &html)?;
-    println!(
+    outln!(
         "wrote {} ({} KiB); open it in a browser",
         args.out.display(),
         html.len() / 1024

@@ -1,6 +1,7 @@
 //! `joule stats`: per-layer and total weights, MACs and activations of a model.
 
 use crate::args::{Format, FormatArgs};
+use crate::output::{out, outln};
 use anyhow::Result;
 use joule_lab::{tables, Shape};
 
@@ -21,16 +22,16 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let stats = joule_lab::stats(&args.model, args.input_shape)?;
     match args.format.format() {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&stats)?),
-        Format::Csv => print!("{}", tables::stats_layers(&stats, true, true).to_csv()?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&stats)?),
+        Format::Csv => out!("{}", tables::stats_layers(&stats, true, true).to_csv()?),
         Format::Text => {
             let [n, c, h, w] = stats.input_shape;
-            println!("{} (input {n}x{c}x{h}x{w})", stats.model);
-            println!(
+            outln!("{} (input {n}x{c}x{h}x{w})", stats.model);
+            outln!(
                 "{}",
                 tables::stats_layers(&stats, args.all, false).to_text()
             );
-            println!("{}", tables::stats_totals(&stats).to_text());
+            outln!("{}", tables::stats_totals(&stats).to_text());
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! safetensors checkpoint.
 
 use crate::args::DataArgs;
+use crate::output::outln;
 use crate::progress::{bar, say};
 use anyhow::Result;
 use clap::ValueEnum;
@@ -97,7 +98,7 @@ pub fn run(args: Args) -> Result<()> {
         ),
     })?;
     progress.finish_and_clear();
-    println!(
+    outln!(
         "{} on {}: test accuracy {:.2}% ({} of {}); checkpoint {}",
         args.model,
         trained.data,

@@ -1,6 +1,7 @@
 //! `joule zoo`: the built-in models with their weights and MACs.
 
 use crate::args::{Format, FormatArgs};
+use crate::output::{out, outln};
 use anyhow::Result;
 use joule_report::{human, Table};
 
@@ -34,9 +35,9 @@ pub fn run(args: Args) -> Result<()> {
         }));
     }
     match args.format.format() {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&json)?),
-        Format::Csv => print!("{}", table.to_csv()?),
-        Format::Text => println!("{}", table.to_text()),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&json)?),
+        Format::Csv => out!("{}", table.to_csv()?),
+        Format::Text => outln!("{}", table.to_text()),
     }
     Ok(())
 }

@@ -40,14 +40,15 @@ pub use sweep::{Config, Eliminator, LayerSweep, Point};
 
 use thiserror::Error;
 
-/// Errors of neuron elimination; each names the layer or argument at fault.
+/// Errors of neuron elimination; each names the layer or setting at fault (settings by their
+/// configuration field: `max_drop`, `hw`, `refit_bias`, `layers`).
 #[derive(Debug, Error)]
 pub enum EliminateError {
-    #[error("--{argument}: {message}")]
+    #[error("{argument}: {message}")]
     Argument { argument: String, message: String },
-    #[error("--layer {layer}: no such layer (eliminable layers: {known})")]
+    #[error("layers {layer}: no such layer (eliminable layers: {known})")]
     UnknownLayer { layer: String, known: String },
-    #[error("--layer {layer}: cannot eliminate its neurons: it {reason}")]
+    #[error("layers {layer}: cannot eliminate its neurons: it {reason}")]
     NotEliminable { layer: String, reason: String },
     #[error("layer {layer}: {message}")]
     Activations { layer: String, message: String },

@@ -37,7 +37,7 @@ impl Config {
     pub fn new(max_drop: f64, hardware: Vec<Machine>) -> Result<Config, EliminateError> {
         if !max_drop.is_finite() || max_drop < 0.0 {
             return Err(EliminateError::Argument {
-                argument: "max-drop".into(),
+                argument: "max_drop".into(),
                 message: format!("must be a non-negative number of points, got {max_drop}"),
             });
         }
@@ -206,13 +206,13 @@ impl<'a> Eliminator<'a> {
         let reconstructor = if self.config.refit_bias {
             if site.taps != 1 {
                 return Err(EliminateError::Argument {
-                    argument: "refit-bias".into(),
+                    argument: "refit_bias".into(),
                     message: format!("layer {layer_name}: only between fully connected layers"),
                 });
             }
             if graph.node(site.next).params.len() < 2 {
                 return Err(EliminateError::Argument {
-                    argument: "refit-bias".into(),
+                    argument: "refit_bias".into(),
                     message: format!("layer {} has no bias to refit", site.next_name),
                 });
             }

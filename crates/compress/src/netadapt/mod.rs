@@ -17,7 +17,7 @@ pub mod search;
 
 pub use baseline::BaselineRecord;
 pub use budget::{Budget, Estimator, Limit, Resource, Resources};
-pub use run::{adapt, Event, Inputs, Record, State, Status};
+pub use run::{adapt, Adaptation, Event, Inputs, Record, State, Status, Step};
 pub use search::Selection;
 
 use serde::{Deserialize, Serialize};

@@ -153,21 +153,358 @@ fn record(
     })
 }
 
-/// Runs NetAdapt from `original` in `dir`, or continues the run `dir` holds (open it with
-/// [`RunDir::create_or_resume`]); returns the state (also in `state.json`, with
-/// `summary.json`).
-pub fn adapt(
-    original: &Network,
-    config: &AdaptConfig,
-    inputs: &Inputs<'_>,
-    dir: &RunDir,
-    mut on_event: impl FnMut(Event<'_>),
-) -> Result<State, CompressError> {
+/// What one [`Adaptation::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// One NetAdapt iteration (a layer simplified), or the run stopped iterating.
+    Iteration,
+    /// The final network's long-term fine-tuning.
+    LongTerm,
+    /// The uniform width-multiplier baseline matched to the final network.
+    Baseline,
+    /// The baseline at every width.
+    BaselineCurve,
+    /// `summary.json` written; nothing is left to do.
+    Done,
+}
+
+/// A NetAdapt run in a directory, advanced one step at a time (the same driver shape as a
+/// pruning [`crate::Run`]): `state.json` is rewritten after every step, so a run killed at any
+/// moment resumes from its last finished step and ends where an uninterrupted one ends.
+pub struct Adaptation<'a> {
+    original: &'a Network,
+    config: &'a AdaptConfig,
+    inputs: &'a Inputs<'a>,
+    dir: &'a RunDir,
+    estimator: Estimator<'a>,
+    grid: ChannelGrid,
+    layers: Vec<String>,
+    network: Network,
+    pub state: State,
+}
+
+impl<'a> Adaptation<'a> {
+    /// Starts NetAdapt from `original` in `dir`, or resumes the run `dir` holds (open it with
+    /// [`RunDir::create_or_resume`]); a resumed run must have the same settings.
+    pub fn open(
+        original: &'a Network,
+        config: &'a AdaptConfig,
+        inputs: &'a Inputs<'a>,
+        dir: &'a RunDir,
+    ) -> Result<Adaptation<'a>, CompressError> {
+        check(config, inputs)?;
+        let estimator = Estimator::new(inputs.lut, inputs.hardware);
+        let grid = match inputs.lut {
+            Some(t) if !t.grid.layers.is_empty() => t.grid.clone(),
+            _ => ChannelGrid::even(original.graph(), config.levels)?,
+        };
+        let (state, network) = if dir.join(RunDir::STATE).is_file() {
+            let state: State = dir.read_json(RunDir::STATE)?;
+            if state.config != *config {
+                return Err(CompressError::Resume {
+                    path: dir.join(RunDir::STATE),
+                    message: "the settings differ from the stored run's".into(),
+                });
+            }
+            let last = state.family.last().unwrap_or(&state.original);
+            let network = dir.load_network(&last.checkpoint)?;
+            (state, network)
+        } else {
+            let accuracy = evaluate(original, inputs.holdout, 256)?.accuracy;
+            let checkpoint = dir.save_network("original", original)?;
+            let first = record(original, 0, accuracy, &estimator, inputs, checkpoint)?;
+            let budgets = config
+                .budgets
+                .iter()
+                .map(|b| {
+                    (
+                        b.resource.name().to_string(),
+                        b.resolve(first_value(&first, b.resource)),
+                    )
+                })
+                .collect();
+            let state = State {
+                config: config.clone(),
+                budgets,
+                original: first,
+                family: Vec::new(),
+                status: Status::Running,
+                final_network: None,
+                baseline: None,
+                baseline_curve: Vec::new(),
+                hardware: inputs.hardware.map(|m| m.name().to_string()),
+                unit: inputs.hardware.map(|m| m.unit().to_string()),
+            };
+            dir.write_json(RunDir::STATE, &state)?;
+            (state, original.clone())
+        };
+        let layers = prunable_layers(original.graph())
+            .into_iter()
+            .map(|id| original.graph().node(id).name.clone())
+            .collect();
+        Ok(Adaptation {
+            original,
+            config,
+            inputs,
+            dir,
+            estimator,
+            grid,
+            layers,
+            network,
+            state,
+        })
+    }
+
+    /// Does the next step and saves the state.
+    pub fn step(&mut self, on_event: &mut impl FnMut(Event<'_>)) -> Result<Step, CompressError> {
+        let config = self.config;
+        let step = if self.state.status == Status::Running {
+            self.iterate(on_event)?;
+            Step::Iteration
+        } else if self.state.final_network.is_none() {
+            self.long_term_network(on_event)?;
+            Step::LongTerm
+        } else if config.baseline && self.state.baseline.is_none() {
+            self.baseline(on_event)?;
+            Step::Baseline
+        } else if config.baseline && config.baseline_curve && self.state.baseline_curve.is_empty() {
+            self.baseline_curve(on_event)?;
+            Step::BaselineCurve
+        } else {
+            self.dir
+                .write_json(RunDir::SUMMARY, &summary(&self.state))?;
+            return Ok(Step::Done);
+        };
+        self.dir.write_json(RunDir::STATE, &self.state)?;
+        Ok(step)
+    }
+
+    /// Steps until the run is done.
+    pub fn proceed(&mut self, mut on_event: impl FnMut(Event<'_>)) -> Result<(), CompressError> {
+        while self.step(&mut on_event)? != Step::Done {}
+        Ok(())
+    }
+
+    /// One iteration: the candidates of every layer, the best one kept; or the end of the
+    /// iterations (budgets met, out of iterations, or unreachable).
+    fn iterate(&mut self, on_event: &mut impl FnMut(Event<'_>)) -> Result<(), CompressError> {
+        let (config, inputs, state) = (self.config, self.inputs, &mut self.state);
+        let i = state.family.len();
+        let current = state.family.last().unwrap_or(&state.original).clone();
+        let met = config.budgets.iter().all(|b| {
+            first_value(&current, b.resource) <= state.budgets[b.resource.name()] * (1.0 + 1e-12)
+        });
+        if met {
+            state.status = Status::Met;
+            return Ok(());
+        }
+        if i >= config.max_iterations {
+            state.status = Status::OutOfIterations;
+            return Ok(());
+        }
+        on_event(Event::Iteration {
+            iteration: i + 1,
+            of: config.max_iterations,
+        });
+        let targets: Vec<(Resource, f64)> = config
+            .budgets
+            .iter()
+            .map(|b| {
+                let r = b.resource;
+                let t = target(
+                    first_value(&current, r),
+                    first_value(&state.original, r),
+                    state.budgets[r.name()],
+                    config.initial_reduction,
+                    config.decay,
+                    i,
+                );
+                (r, t)
+            })
+            .collect();
+        let found = candidates(
+            &self.network,
+            &self.layers,
+            &self.grid,
+            &self.estimator,
+            &targets,
+            inputs.train,
+            inputs.holdout,
+            config,
+            i,
+        )?;
+        let primary = config.budgets[0].resource;
+        let estimate = self.estimator.estimate(self.network.graph())?;
+        let Some(best) = pick(
+            &found,
+            config.selection,
+            current.accuracy,
+            &estimate,
+            primary,
+            first_value(&state.original, primary),
+        ) else {
+            let message = format!(
+                "iteration {}: no layer can be shrunk to meet {}; the best network so far is {}",
+                i + 1,
+                targets
+                    .iter()
+                    .map(|(r, t)| format!("{} <= {t:.6}", r.name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                current.checkpoint
+            );
+            on_event(Event::Unreachable(&message));
+            state.status = Status::Unreachable {
+                iteration: i + 1,
+                message,
+            };
+            return Ok(());
+        };
+        let chosen = found.into_iter().nth(best).expect("picked index");
+        let stem = format!("iter_{:03}", i + 1);
+        let checkpoint = self.dir.save_network(&stem, &chosen.network)?;
+        let mut rec = record(
+            &chosen.network,
+            i + 1,
+            chosen.accuracy,
+            &self.estimator,
+            inputs,
+            checkpoint,
+        )?;
+        rec.layer = Some(chosen.layer.clone());
+        rec.targets = targets
+            .iter()
+            .map(|(r, t)| (r.name().to_string(), *t))
+            .collect();
+        on_event(Event::Chosen(&rec));
+        state.family.push(rec);
+        self.network = chosen.network;
+        Ok(())
+    }
+
+    /// Long-term fine-tuning of the last network: the final one.
+    fn long_term_network(
+        &mut self,
+        on_event: &mut impl FnMut(Event<'_>),
+    ) -> Result<(), CompressError> {
+        let inputs = self.inputs;
+        let last = self
+            .state
+            .family
+            .last()
+            .unwrap_or(&self.state.original)
+            .clone();
+        let mut tuned = self.dir.load_network(&last.checkpoint)?;
+        long_term(&mut tuned, inputs, self.config, on_event)?;
+        let accuracy = evaluate(&tuned, inputs.holdout, 256)?.accuracy;
+        let checkpoint = self.dir.save_network("final", &tuned)?;
+        let mut rec = record(
+            &tuned,
+            last.iteration,
+            accuracy,
+            &self.estimator,
+            inputs,
+            checkpoint,
+        )?;
+        rec.layer = last.layer.clone();
+        if let Some(test) = inputs.test {
+            rec.test_accuracy = Some(evaluate(&tuned, test, 256)?.accuracy);
+        }
+        self.state.final_network = Some(rec);
+        Ok(())
+    }
+
+    /// The uniform width multiplier matched to the final network, fine-tuned the same way.
+    fn baseline(&mut self, on_event: &mut impl FnMut(Event<'_>)) -> Result<(), CompressError> {
+        on_event(Event::BaselineSearch);
+        let (config, inputs) = (self.config, self.inputs);
+        let fin = self
+            .state
+            .final_network
+            .clone()
+            .expect("final network recorded");
+        let primary = config.budgets[0].resource;
+        let (matching, target) = match (&inputs.timer, fin.latency_measured_ms) {
+            (Some((timer, measure)), Some(ms)) => (Match::Measured(*timer, measure), ms),
+            _ => (
+                Match::Estimated(&self.estimator, primary),
+                first_value(&fin, primary),
+            ),
+        };
+        let levels = grid_levels(&self.grid, config.levels);
+        let baseline::Choice {
+            k,
+            network: uniform,
+            tried,
+        } = baseline::choose(self.original, levels, &matching, target)?;
+        let record = tuned_baseline(
+            uniform,
+            k,
+            levels,
+            true,
+            &self.estimator,
+            inputs,
+            config,
+            self.dir,
+            on_event,
+        )?;
+        let entry = BaselineRecord {
+            width_multiplier: k as f64 / levels as f64,
+            matched_on: matching.name(),
+            matched_target: target,
+            tried,
+            record,
+        };
+        on_event(Event::Baseline(&entry));
+        self.state.baseline = Some(entry);
+        Ok(())
+    }
+
+    /// The uniform network of every width, fine-tuned the same way.
+    fn baseline_curve(
+        &mut self,
+        on_event: &mut impl FnMut(Event<'_>),
+    ) -> Result<(), CompressError> {
+        let chosen = self.state.baseline.clone().expect("baseline recorded");
+        let levels = grid_levels(&self.grid, self.config.levels);
+        let mut curve = Vec::new();
+        for k in (1..levels).rev() {
+            let width = k as f64 / levels as f64;
+            if (width - chosen.width_multiplier).abs() < 1e-12 {
+                curve.push(chosen.clone());
+                continue;
+            }
+            let uniform = baseline::uniform(self.original, k, levels)?;
+            let record = tuned_baseline(
+                uniform,
+                k,
+                levels,
+                false,
+                &self.estimator,
+                self.inputs,
+                self.config,
+                self.dir,
+                on_event,
+            )?;
+            let entry = BaselineRecord {
+                width_multiplier: width,
+                matched_on: chosen.matched_on.clone(),
+                matched_target: chosen.matched_target,
+                tried: Vec::new(),
+                record,
+            };
+            on_event(Event::Baseline(&entry));
+            curve.push(entry);
+        }
+        self.state.baseline_curve = curve;
+        Ok(())
+    }
+}
+
+/// Checks the settings against what the inputs can estimate, naming the field.
+fn check(config: &AdaptConfig, inputs: &Inputs<'_>) -> Result<(), CompressError> {
     if config.budgets.is_empty() {
-        return Err(CompressError::config(
-            "budget",
-            "give at least one --budget",
-        ));
+        return Err(CompressError::config("budget", "give at least one budget"));
     }
     for b in &config.budgets {
         match b.resource {
@@ -193,246 +530,21 @@ pub fn adapt(
             "batch size, decay and initial reduction must be positive",
         ));
     }
-    let estimator = Estimator::new(inputs.lut, inputs.hardware);
-    let grid = match inputs.lut {
-        Some(t) if !t.grid.layers.is_empty() => t.grid.clone(),
-        _ => ChannelGrid::even(original.graph(), config.levels)?,
-    };
-    let (mut state, mut network) = if dir.join(RunDir::STATE).is_file() {
-        let state: State = dir.read_json(RunDir::STATE)?;
-        if state.config != *config {
-            return Err(CompressError::Resume {
-                path: dir.join(RunDir::STATE),
-                message: "the settings differ from the stored run's".into(),
-            });
-        }
-        let last = state.family.last().unwrap_or(&state.original);
-        let network = dir.load_network(&last.checkpoint)?;
-        (state, network)
-    } else {
-        let accuracy = evaluate(original, inputs.holdout, 256)?.accuracy;
-        let checkpoint = dir.save_network("original", original)?;
-        let first = record(original, 0, accuracy, &estimator, inputs, checkpoint)?;
-        let budgets = config
-            .budgets
-            .iter()
-            .map(|b| {
-                (
-                    b.resource.name().to_string(),
-                    b.resolve(first_value(&first, b.resource)),
-                )
-            })
-            .collect();
-        let state = State {
-            config: config.clone(),
-            budgets,
-            original: first,
-            family: Vec::new(),
-            status: Status::Running,
-            final_network: None,
-            baseline: None,
-            baseline_curve: Vec::new(),
-            hardware: inputs.hardware.map(|m| m.name().to_string()),
-            unit: inputs.hardware.map(|m| m.unit().to_string()),
-        };
-        dir.write_json(RunDir::STATE, &state)?;
-        (state, original.clone())
-    };
-    let layers: Vec<String> = prunable_layers(original.graph())
-        .into_iter()
-        .map(|id| original.graph().node(id).name.clone())
-        .collect();
-    while state.status == Status::Running {
-        let i = state.family.len();
-        let current = state.family.last().unwrap_or(&state.original).clone();
-        let met = config.budgets.iter().all(|b| {
-            first_value(&current, b.resource) <= state.budgets[b.resource.name()] * (1.0 + 1e-12)
-        });
-        if met {
-            state.status = Status::Met;
-            break;
-        }
-        if i >= config.max_iterations {
-            state.status = Status::OutOfIterations;
-            break;
-        }
-        on_event(Event::Iteration {
-            iteration: i + 1,
-            of: config.max_iterations,
-        });
-        let targets: Vec<(Resource, f64)> = config
-            .budgets
-            .iter()
-            .map(|b| {
-                let r = b.resource;
-                let t = target(
-                    first_value(&current, r),
-                    first_value(&state.original, r),
-                    state.budgets[r.name()],
-                    config.initial_reduction,
-                    config.decay,
-                    i,
-                );
-                (r, t)
-            })
-            .collect();
-        let found = candidates(
-            &network,
-            &layers,
-            &grid,
-            &estimator,
-            &targets,
-            inputs.train,
-            inputs.holdout,
-            config,
-            i,
-        )?;
-        let primary = config.budgets[0].resource;
-        let estimate = estimator.estimate(network.graph())?;
-        let Some(best) = pick(
-            &found,
-            config.selection,
-            current.accuracy,
-            &estimate,
-            primary,
-            first_value(&state.original, primary),
-        ) else {
-            let message = format!(
-                "iteration {}: no layer can be shrunk to meet {}; the best network so far is {}",
-                i + 1,
-                targets
-                    .iter()
-                    .map(|(r, t)| format!("{} <= {t:.6}", r.name()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                current.checkpoint
-            );
-            on_event(Event::Unreachable(&message));
-            state.status = Status::Unreachable {
-                iteration: i + 1,
-                message,
-            };
-            break;
-        };
-        let chosen = found.into_iter().nth(best).expect("picked index");
-        let stem = format!("iter_{:03}", i + 1);
-        let checkpoint = dir.save_network(&stem, &chosen.network)?;
-        let mut rec = record(
-            &chosen.network,
-            i + 1,
-            chosen.accuracy,
-            &estimator,
-            inputs,
-            checkpoint,
-        )?;
-        rec.layer = Some(chosen.layer.clone());
-        rec.targets = targets
-            .iter()
-            .map(|(r, t)| (r.name().to_string(), *t))
-            .collect();
-        on_event(Event::Chosen(&rec));
-        state.family.push(rec);
-        network = chosen.network;
-        dir.write_json(RunDir::STATE, &state)?;
-    }
-    dir.write_json(RunDir::STATE, &state)?;
-    if state.final_network.is_none() {
-        let last = state.family.last().unwrap_or(&state.original).clone();
-        let mut tuned = dir.load_network(&last.checkpoint)?;
-        long_term(&mut tuned, inputs, config, &mut on_event)?;
-        let accuracy = evaluate(&tuned, inputs.holdout, 256)?.accuracy;
-        let checkpoint = dir.save_network("final", &tuned)?;
-        let mut rec = record(
-            &tuned,
-            last.iteration,
-            accuracy,
-            &estimator,
-            inputs,
-            checkpoint,
-        )?;
-        rec.layer = last.layer.clone();
-        if let Some(test) = inputs.test {
-            rec.test_accuracy = Some(evaluate(&tuned, test, 256)?.accuracy);
-        }
-        state.final_network = Some(rec);
-        dir.write_json(RunDir::STATE, &state)?;
-    }
-    if config.baseline && state.baseline.is_none() {
-        on_event(Event::BaselineSearch);
-        let fin = state.final_network.clone().expect("final network recorded");
-        let primary = config.budgets[0].resource;
-        let (matching, target) = match (&inputs.timer, fin.latency_measured_ms) {
-            (Some((timer, measure)), Some(ms)) => (Match::Measured(*timer, measure), ms),
-            _ => (
-                Match::Estimated(&estimator, primary),
-                first_value(&fin, primary),
-            ),
-        };
-        let levels = grid_levels(&grid, config.levels);
-        let baseline::Choice {
-            k,
-            network: uniform,
-            tried,
-        } = baseline::choose(original, levels, &matching, target)?;
-        let record = tuned_baseline(
-            uniform,
-            k,
-            levels,
-            true,
-            &estimator,
-            inputs,
-            config,
-            dir,
-            &mut on_event,
-        )?;
-        let entry = BaselineRecord {
-            width_multiplier: k as f64 / levels as f64,
-            matched_on: matching.name(),
-            matched_target: target,
-            tried,
-            record,
-        };
-        on_event(Event::Baseline(&entry));
-        state.baseline = Some(entry);
-        dir.write_json(RunDir::STATE, &state)?;
-    }
-    if config.baseline && config.baseline_curve && state.baseline_curve.is_empty() {
-        let chosen = state.baseline.clone().expect("baseline recorded");
-        let levels = grid_levels(&grid, config.levels);
-        let mut curve = Vec::new();
-        for k in (1..levels).rev() {
-            let width = k as f64 / levels as f64;
-            if (width - chosen.width_multiplier).abs() < 1e-12 {
-                curve.push(chosen.clone());
-                continue;
-            }
-            let uniform = baseline::uniform(original, k, levels)?;
-            let record = tuned_baseline(
-                uniform,
-                k,
-                levels,
-                false,
-                &estimator,
-                inputs,
-                config,
-                dir,
-                &mut on_event,
-            )?;
-            let entry = BaselineRecord {
-                width_multiplier: width,
-                matched_on: chosen.matched_on.clone(),
-                matched_target: chosen.matched_target,
-                tried: Vec::new(),
-                record,
-            };
-            on_event(Event::Baseline(&entry));
-            curve.push(entry);
-        }
-        state.baseline_curve = curve;
-        dir.write_json(RunDir::STATE, &state)?;
-    }
-    dir.write_json(RunDir::SUMMARY, &summary(&state))?;
-    Ok(state)
+    Ok(())
+}
+
+/// Runs NetAdapt to the end from `original` in `dir`, or continues the run `dir` holds (see
+/// [`Adaptation`]); returns the state (also in `state.json`, with `summary.json`).
+pub fn adapt(
+    original: &Network,
+    config: &AdaptConfig,
+    inputs: &Inputs<'_>,
+    dir: &RunDir,
+    on_event: impl FnMut(Event<'_>),
+) -> Result<State, CompressError> {
+    let mut run = Adaptation::open(original, config, inputs, dir)?;
+    run.proceed(on_event)?;
+    Ok(run.state)
 }
 
 /// Fine-tunes a uniform network like the final one, saves it (`baseline.*` for the `matched`
