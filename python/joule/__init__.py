@@ -19,10 +19,8 @@ file at fault, as the CLI prints it (with keyword names where the CLI says flags
 
 from __future__ import annotations
 
-import io
 import os
 import sys
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _joule
 from ._joule import (
@@ -64,11 +62,16 @@ __all__ = [
     "zoo",
 ]
 
-#: A model argument: a zoo name, a path, ONNX bytes, an ``onnx.ModelProto`` or a
-#: ``torch.nn.Module`` (the last two typed loosely: neither package is required).
-ModelLike = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
-#: A machine argument: a preset name or a YAML spec file.
-HardwareLike = Union[str, "os.PathLike[str]"]
+# `typing` only for type checkers: importing it would double the package's import time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+
+    #: A model argument: a zoo name, a path, ONNX bytes, an ``onnx.ModelProto`` or a
+    #: ``torch.nn.Module`` (the last two typed loosely: neither package is required).
+    ModelLike = Union[str, os.PathLike, bytes, bytearray, memoryview, Any]
+    #: A machine argument: a preset name or a YAML spec file.
+    HardwareLike = Union[str, os.PathLike]
 
 _MODEL_KINDS = (
     "a zoo name, a path to an .onnx or .safetensors file, ONNX bytes, an onnx.ModelProto "
@@ -109,6 +112,8 @@ def _torch_onnx(torch, module, example_input, argument: str) -> bytes:
             "example_input",
             f"{argument} is a torch.nn.Module: give an example input tensor to export it",
         )
+    import io
+
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     buffer = io.BytesIO()
     try:
