@@ -197,7 +197,11 @@ mod tests {
 
     #[test]
     fn onnx_bytes_round_trip_and_garbage() {
-        let graph = Model::load("lenet5").unwrap().network(1).unwrap().into_graph();
+        let graph = Model::load("lenet5")
+            .unwrap()
+            .network(1)
+            .unwrap()
+            .into_graph();
         let bytes = joule_onnx::export_bytes(&graph).unwrap();
         let m = Model::from_onnx_bytes(&bytes, "mine").unwrap();
         assert_eq!(m.spec(), "mine");
