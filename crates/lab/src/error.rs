@@ -13,6 +13,14 @@ pub enum LabError {
     /// A file whose extension names no model format joule reads.
     #[error("{}: unsupported model file (expected a zoo name, a .onnx file or a .safetensors checkpoint)", path.display())]
     UnsupportedModelFile { path: PathBuf },
+    /// An ONNX model given as bytes (`name` as the caller called it) that could not be
+    /// imported.
+    #[error("model {name:?} (ONNX bytes): {source}")]
+    OnnxBytes {
+        name: String,
+        #[source]
+        source: Box<joule_onnx::ImportError>,
+    },
     /// A setting out of range; `field` is the configuration field (the CLI names its flag).
     #[error("{field}: {message}")]
     Config { field: String, message: String },

@@ -45,23 +45,56 @@ impl EnergyOptions {
     }
 }
 
+/// The largest batch size: counts stay exact below it.
+pub const MAX_BATCH: usize = 1 << 20;
+
 /// Checks a batch size: at least 1, and small enough that counts stay exact.
 pub fn check_batch(batch: usize) -> Result<(), LabError> {
-    if batch == 0 || batch > 1 << 20 {
+    if batch == 0 || batch > MAX_BATCH {
         return Err(LabError::config(
             "batch",
-            format!("{batch} is out of range (1 to {})", 1 << 20),
+            format!("{batch} is out of range (1 to {MAX_BATCH})"),
         ));
     }
     Ok(())
 }
 
+impl EnergyOptions {
+    /// Checks the batch and the overrides, naming the option at fault.
+    pub fn check(&self) -> Result<(), LabError> {
+        check_batch(self.batch)?;
+        for (field, density) in [
+            ("ifmap_density", self.ifmap_density),
+            ("weight_density", self.weight_density),
+        ] {
+            if let Some(d) = density.filter(|d| !(0.0..=1.0).contains(d)) {
+                return Err(LabError::config(
+                    field,
+                    format!("must be in [0, 1], got {d}"),
+                ));
+            }
+        }
+        if let Some(b) = self.bits.filter(|b| !(1..=64).contains(b)) {
+            return Err(LabError::config("bits", format!("must be 1..=64, got {b}")));
+        }
+        Ok(())
+    }
+}
+
 /// Per-layer energy, cycles and traffic of `options.model` on `options.hw`.
 pub fn energy(options: &EnergyOptions) -> Result<NetworkCost, LabError> {
-    check_batch(options.batch)?;
+    options.check()?;
     let machine = hardware::machine(&options.hw)?;
     let model = Model::load(&options.model)?;
     energy_on(&model, &machine, options)
+}
+
+/// [`energy`] of a model already loaded (from bytes, say) on `options.hw`;
+/// `options.model` is not read.
+pub fn energy_of(model: &Model, options: &EnergyOptions) -> Result<NetworkCost, LabError> {
+    options.check()?;
+    let machine = hardware::machine(&options.hw)?;
+    energy_on(model, &machine, options)
 }
 
 /// [`energy`] for a model and machine already loaded.
@@ -207,15 +240,34 @@ pub fn compare(
     dataflow: Dataflow,
     batch: usize,
 ) -> Result<Vec<Entry>, LabError> {
+    check_compare(machines, batch)?;
+    let models = models
+        .iter()
+        .map(|m| Model::load(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    compare_models(&models, machines, dataflow, batch)
+}
+
+fn check_compare(machines: &[String], batch: usize) -> Result<(), LabError> {
     check_batch(batch)?;
     if machines.is_empty() {
         return Err(LabError::config("hw", "give at least one machine"));
     }
+    Ok(())
+}
+
+/// [`compare`] of models already loaded; entries name each model by its spec.
+pub fn compare_models(
+    models: &[Model],
+    machines: &[String],
+    dataflow: Dataflow,
+    batch: usize,
+) -> Result<Vec<Entry>, LabError> {
+    check_compare(machines, batch)?;
     let mut loaded = Vec::new();
-    for m in models {
-        let model = Model::load(m)?;
+    for model in models {
         let layers = workload::from_graph(model.graph(), None, batch)?;
-        loaded.push((m.clone(), layers));
+        loaded.push((model.spec().to_string(), layers));
     }
     let mut entries = Vec::new();
     for hw_name in machines {
@@ -292,15 +344,35 @@ pub fn breakdown(r: &NetworkCost) -> Vec<(String, f64)> {
 /// RS, WS, the OS variants and NLR on one model at the storage area of `hw` (digital).
 pub fn dataflows(model: &str, hw: &str, batch: usize) -> Result<Vec<NetworkCost>, LabError> {
     check_batch(batch)?;
-    let Machine::Digital(spec) = hardware::machine(hw)? else {
-        return Err(LabError::config(
+    let spec = digital(hw)?;
+    dataflows_on(&Model::load(model)?, &spec, hw, batch)
+}
+
+/// [`dataflows`] of a model already loaded.
+pub fn dataflows_of(model: &Model, hw: &str, batch: usize) -> Result<Vec<NetworkCost>, LabError> {
+    check_batch(batch)?;
+    dataflows_on(model, &digital(hw)?, hw, batch)
+}
+
+/// The digital machine `hw` (the dataflow comparison has no meaning on a PIM one).
+fn digital(hw: &str) -> Result<joule_energy::Hardware, LabError> {
+    match hardware::machine(hw)? {
+        Machine::Digital(spec) => Ok(spec),
+        Machine::Pim(_) => Err(LabError::config(
             "hw",
             format!("{hw}: the dataflow comparison needs a digital machine, not a PIM one"),
-        ));
-    };
-    let model = Model::load(model)?;
+        )),
+    }
+}
+
+fn dataflows_on(
+    model: &Model,
+    spec: &joule_energy::Hardware,
+    hw: &str,
+    batch: usize,
+) -> Result<Vec<NetworkCost>, LabError> {
     let layers = workload::from_graph(model.graph(), None, batch)?;
-    equal_area::compare(model.spec(), &layers, &spec, Objective::Energy)
+    equal_area::compare(model.spec(), &layers, spec, Objective::Energy)
         .context(|| format!("{} on {hw}", model.spec()))
 }
 

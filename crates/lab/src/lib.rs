@@ -39,8 +39,8 @@ pub use model::{Model, Source};
 pub use joule_compress::lut::MeasureConfig;
 pub use joule_compress::netadapt::{self, AdaptConfig, Budget, Selection};
 pub use joule_compress::{Method, RunConfig};
-pub use joule_energy::{Dataflow, NetworkCost, Objective};
-pub use joule_model::{NetworkStats, Shape};
+pub use joule_energy::{Dataflow, LayerCost, NetworkCost, Objective};
+pub use joule_model::{LayerStats, NetworkStats, Shape};
 pub use joule_nn::train::Event as TrainEvent;
 
 use std::path::Path;
@@ -65,7 +65,11 @@ pub fn init_threads(threads: Option<usize>) -> Result<(), LabError> {
 
 /// Weights, MACs and activations of a model, per layer and in total.
 pub fn stats(model: &str, input: Option<Shape>) -> Result<NetworkStats, LabError> {
-    let model = Model::load(model)?;
+    stats_of(&Model::load(model)?, input)
+}
+
+/// [`stats`] of a model already loaded.
+pub fn stats_of(model: &Model, input: Option<Shape>) -> Result<NetworkStats, LabError> {
     NetworkStats::of(model.graph(), input).context(|| model.spec().to_string())
 }
 

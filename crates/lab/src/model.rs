@@ -81,6 +81,17 @@ impl Model {
         }
     }
 
+    /// Imports an ONNX model held in memory (a serialised `ModelProto`) under `name`, which
+    /// also names the graph when the model gives it none.
+    pub fn from_onnx_bytes(bytes: &[u8], name: &str) -> Result<Model, LabError> {
+        let graph =
+            joule_onnx::import_bytes(bytes, name).map_err(|source| LabError::OnnxBytes {
+                name: name.to_string(),
+                source: Box::new(source),
+            })?;
+        Ok(Model::from_graph(name, graph))
+    }
+
     /// The argument the model was loaded from.
     pub fn spec(&self) -> &str {
         &self.spec
@@ -182,5 +193,25 @@ mod tests {
         assert!(err.starts_with("model.h5: unsupported model file"), "{err}");
         let err = Model::load("/nonexistent/m.onnx").unwrap_err().to_string();
         assert!(err.contains("/nonexistent/m.onnx"), "{err}");
+    }
+
+    #[test]
+    fn onnx_bytes_round_trip_and_garbage() {
+        let graph = Model::load("lenet5")
+            .unwrap()
+            .network(1)
+            .unwrap()
+            .into_graph();
+        let bytes = joule_onnx::export_bytes(&graph).unwrap();
+        let m = Model::from_onnx_bytes(&bytes, "mine").unwrap();
+        assert_eq!(m.spec(), "mine");
+        assert_eq!(m.graph().len(), graph.len());
+        let err = Model::from_onnx_bytes(b"not onnx", "junk")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("model \"junk\" (ONNX bytes): not a valid ONNX model"),
+            "{err}"
+        );
     }
 }
