@@ -139,7 +139,7 @@ def symbolic(out):
 def unsupported_op(out):
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
-        helper.make_node("HardSwish", ["c"], ["y"], name="mystery_activation"),
+        helper.make_node("Selu", ["c"], ["y"], name="mystery_activation"),
     ]
     g = helper.make_graph(nodes, "unsupported_op", [tensor("x", [1, 3, 8, 8])],
                           [tensor("y", [1, 4, 8, 8])], [init("w", pattern(4, 3, 1, 1))])

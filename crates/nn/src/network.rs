@@ -2,7 +2,7 @@
 
 use crate::layers::{self, BatchNormCache};
 use crate::{NnError, Rng};
-use joule_model::{Graph, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
+use joule_model::{Dims, Graph, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
 
 /// A batch of activations in NCHW order.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +90,13 @@ impl Network {
     /// Builds a network, initialising (He uniform, seeded) every node that has no parameters
     /// yet and checking the shapes of those that do.
     pub fn new(mut graph: Graph, seed: u64) -> Result<Network, NnError> {
+        if let Some(node) = graph.nodes().iter().find(|n| !runs(&n.op)) {
+            return Err(NnError::Unsupported {
+                node: node.name.clone(),
+                kind: node.op.kind(),
+                detail: "the engine does not run this op".into(),
+            });
+        }
         let input = graph.resolve_input(None)?;
         let shapes = graph.infer(Shape { n: 1, ..input })?;
         let rng = Rng::new(seed);
@@ -139,7 +146,7 @@ impl Network {
         let last = self.graph.output().expect("a network has nodes");
         let node = self.graph.node(last);
         match (&node.op, node.inputs.as_slice()) {
-            (Op::Softmax, [Value::Node(id)]) => *id,
+            (Op::Softmax { .. }, [Value::Node(id)]) => *id,
             _ => last,
         }
     }
@@ -337,7 +344,10 @@ impl Network {
                         (Op::Lrn(lrn), Aux::Lrn(base)) => {
                             layers::lrn_backward(lrn, xs, x, base, &dy, dx)
                         }
-                        (Op::Softmax, _) => layers::softmax_backward(xs, y, &dy, dx),
+                        (Op::Softmax { axis }, _) => {
+                            let view = softmax_view(&shapes.input_dims[0], *axis);
+                            layers::softmax_backward(view, y, &dy, dx)
+                        }
                         (Op::Dropout { .. }, Aux::Dropout(mask)) => dx
                             .iter_mut()
                             .zip(&dy)
@@ -533,7 +543,9 @@ pub(crate) fn run_node(
             }
         }
         Op::Flatten => y.copy_from_slice(x),
-        Op::Softmax => layers::softmax_forward(xs, x, y),
+        Op::Softmax { axis } => {
+            layers::softmax_forward(softmax_view(&shapes.input_dims[0], *axis), x, y)
+        }
         Op::Dropout { ratio } => match mode {
             Mode::Train(rng) if *ratio > 0.0 => {
                 let keep = 1.0 - ratio;
@@ -554,8 +566,42 @@ pub(crate) fn run_node(
             }
             _ => y.copy_from_slice(x),
         },
+        op => unreachable!(
+            "Network::new refuses {}, which the engine does not run",
+            op.kind()
+        ),
     }
     Aux::None
+}
+
+/// A softmax over `axis` as the softmax over the channels of an `outer x C x inner x 1` view.
+fn softmax_view(dims: &Dims, axis: i64) -> Shape {
+    let axis = dims.axis(axis).expect("shape inference checked the axis");
+    Shape::new(
+        dims[..axis].iter().product(),
+        dims[axis],
+        dims[axis + 1..].iter().product(),
+        1,
+    )
+}
+
+/// Whether the engine runs `op` (the N-d ops of imported models are not trained or run yet).
+fn runs(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv(_)
+            | Op::FullyConnected(_)
+            | Op::Pool(_)
+            | Op::GlobalPool { .. }
+            | Op::Activation(_)
+            | Op::BatchNorm(_)
+            | Op::Lrn(_)
+            | Op::Add
+            | Op::Concat
+            | Op::Flatten
+            | Op::Softmax { .. }
+            | Op::Dropout { .. }
+    )
 }
 
 fn split_grads(g: &mut [Vec<f32>]) -> (&mut [f32], Option<&mut [f32]>) {

@@ -102,7 +102,10 @@ fn imported_fixtures_match_onnxruntime() {
     // Batch norm, grouped/dilated/depthwise CONV, LRN, average and ceil-mode pooling,
     // Concat, Add, Clip: every op the exporter writes.
     for name in ["tiny_cnn.onnx", "branches.onnx", "mlp_matmul.onnx"] {
-        check_against_onnxruntime(import_file(&fixture(name)).unwrap(), 3);
+        let graph = import_file(&fixture(name)).unwrap();
+        // A batch the file fixes stays fixed in the export; a symbolic one is run at 3.
+        let batch = graph.input_spec.as_ref().unwrap().dims[0].unwrap_or(3);
+        check_against_onnxruntime(graph, batch);
     }
 }
 
@@ -116,7 +119,11 @@ fn round_trip_is_bit_exact() {
     let trained = Network::new(zoo::build("lenet5").unwrap(), 3)
         .unwrap()
         .into_graph();
-    let again = import_bytes(&export_bytes(&trained).unwrap(), "again").unwrap();
+    let mut again = import_bytes(&export_bytes(&trained).unwrap(), "again").unwrap();
+    // The file declares its input (symbolic batch); the zoo graph has no declaration.
+    let spec = again.input_spec.take().unwrap();
+    assert_eq!((spec.name.as_str(), spec.dims.len()), ("input", 4));
+    assert!(spec.dynamic_batch());
     assert_eq!(trained, again);
 }
 

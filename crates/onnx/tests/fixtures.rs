@@ -164,7 +164,7 @@ fn unsupported_op_names_op_and_node() {
     assert!(matches!(*err.error, ImportError::Unsupported { .. }));
     let msg = err.to_string();
     assert!(
-        msg.contains("HardSwish") && msg.contains("mystery_activation"),
+        msg.contains("Selu") && msg.contains("mystery_activation"),
         "{msg}"
     );
     assert!(msg.contains("unsupported_op.onnx"), "{msg}");
