@@ -20,6 +20,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let graph = load::model(&args.model)?;
+    if let (None, Some(spec), Some(_)) = (args.input_shape, &graph.input_spec, graph.input_shape) {
+        if spec.dynamic_batch() {
+            eprintln!(
+                "joule: {}: input {:?} has a dynamic batch axis; batch 1 assumed (--input-shape sets it)",
+                args.model, spec.name
+            );
+        }
+    }
     let stats = NetworkStats::of(&graph, args.input_shape).with_context(|| args.model.clone())?;
     match args.format.format() {
         Format::Json => println!("{}", serde_json::to_string_pretty(&stats)?),
@@ -44,6 +52,7 @@ fn table(stats: &NetworkStats, all: bool, raw: bool) -> Table {
         "macs",
         "input_activations",
         "output_activations",
+        "element_ops",
     ]);
     let count = |v: u64| if raw { v.to_string() } else { human(v as f64) };
     for l in &stats.layers {
@@ -60,6 +69,7 @@ fn table(stats: &NetworkStats, all: bool, raw: bool) -> Table {
             count(l.macs),
             count(l.input_activations),
             count(l.output_activations),
+            count(l.element_ops),
         ]);
     }
     t
@@ -81,11 +91,26 @@ fn summary(stats: &NetworkStats) -> Table {
         fmt(t.fc.weights),
         fmt(t.fc.macs),
     ]);
+    if t.matmul.layers > 0 {
+        // Products of two activations (attention): MACs without weights.
+        s.row([
+            "MatMul".into(),
+            t.matmul.layers.to_string(),
+            fmt(t.matmul.weights),
+            fmt(t.matmul.macs),
+        ]);
+    }
     s.row([
         "total".into(),
-        (t.conv.layers + t.fc.layers).to_string(),
+        (t.conv.layers + t.fc.layers + t.matmul.layers).to_string(),
         fmt(t.weights),
         fmt(t.macs),
+    ]);
+    s.row([
+        "element ops (not MACs)".into(),
+        String::new(),
+        String::new(),
+        fmt(t.element_ops),
     ]);
     s
 }
