@@ -7,6 +7,18 @@ mod common;
 use common::{joule, stderr};
 use std::path::PathBuf;
 
+fn onnx_fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/onnx")
+        .join(name);
+    assert!(
+        path.exists(),
+        "missing {}: run scripts/test.sh",
+        path.display()
+    );
+    path.display().to_string()
+}
+
 fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/torch")
@@ -74,5 +86,39 @@ fn contradicting_input_shape_is_one_line_exit_2() {
     assert!(
         msg.contains(&file) && msg.contains("input \"input\"") && !msg.contains("panicked"),
         "{msg}"
+    );
+}
+
+/// Energy of an imported transformer block: attention's products are workloads of their own
+/// (class matmul) with the MACs counted by hand; element-wise ops are not on the PE array.
+#[test]
+fn energy_maps_attention_and_skips_elementwise_ops() {
+    let out = joule()
+        .args([
+            "energy",
+            &onnx_fixture("attention.onnx"),
+            "--hw",
+            "eyeriss",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let layers = v["layers"].as_array().unwrap();
+    let find = |name: &str| layers.iter().find(|l| l["name"] == name);
+    for name in ["scores", "attend"] {
+        let l = find(name).unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(
+            (l["class"].as_str(), l["macs"].as_u64()),
+            (Some("matmul"), Some(400))
+        );
+        assert!(l["energy"]["total"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(find("qkv").unwrap()["class"], "fc");
+    assert!(find("softmax").is_none() && find("ln1").is_none());
+    assert_eq!(
+        v["total"]["macs"],
+        3072 + 3840 + 400 + 400 + 1280 + 2560 + 2560 + 160
     );
 }
