@@ -107,6 +107,52 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Dims, String> {
     Ok(Dims(out))
 }
 
+/// For every element of a tensor of shape `out` (row-major), the flat index of the element
+/// of a tensor of shape `src` that numpy broadcasting reads there.
+pub fn broadcast_indices(src: &[usize], out: &[usize]) -> Vec<usize> {
+    let rank = out.len();
+    let offset = rank - src.len();
+    let mut strides = vec![0usize; rank];
+    let mut stride = 1;
+    for i in (0..src.len()).rev() {
+        strides[offset + i] = if src[i] == 1 { 0 } else { stride };
+        stride *= src[i];
+    }
+    strided_indices(out, &strides)
+}
+
+/// For every element of a tensor of shape `out` (row-major), `sum(index[i] * strides[i])`:
+/// the gather pattern of broadcasts, transposes and slices.
+pub fn strided_indices(out: &[usize], strides: &[usize]) -> Vec<usize> {
+    let total: usize = out.iter().product();
+    let rank = out.len();
+    let mut result = Vec::with_capacity(total);
+    let mut counter = vec![0usize; rank];
+    let mut at = 0usize;
+    for _ in 0..total {
+        result.push(at);
+        for axis in (0..rank).rev() {
+            counter[axis] += 1;
+            at += strides[axis];
+            if counter[axis] < out[axis] {
+                break;
+            }
+            at -= strides[axis] * counter[axis];
+            counter[axis] = 0;
+        }
+    }
+    result
+}
+
+/// Row-major strides of `dims`.
+pub fn row_major_strides(dims: &[usize]) -> Vec<usize> {
+    let mut strides = vec![1usize; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * dims[i + 1];
+    }
+    strides
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +186,16 @@ mod tests {
         assert_eq!(broadcast(&[], &[3, 1]).unwrap(), Dims::new([3, 1]));
         assert_eq!(broadcast(&[3, 1], &[1, 4]).unwrap(), Dims::new([3, 4]));
         assert!(broadcast(&[3], &[4]).is_err());
+    }
+
+    #[test]
+    fn broadcast_indices_repeat_the_small_operand() {
+        assert_eq!(broadcast_indices(&[2, 1], &[2, 3]), vec![0, 0, 0, 1, 1, 1]);
+        assert_eq!(broadcast_indices(&[3], &[2, 3]), vec![0, 1, 2, 0, 1, 2]);
+        assert_eq!(broadcast_indices(&[], &[2]), vec![0, 0]);
+        // A transpose of a 2 x 3 matrix.
+        assert_eq!(strided_indices(&[3, 2], &[1, 3]), vec![0, 3, 1, 4, 2, 5]);
+        assert_eq!(row_major_strides(&[2, 3, 4]), vec![12, 4, 1]);
     }
 
     #[test]

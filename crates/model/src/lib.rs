@@ -27,7 +27,9 @@ mod stats;
 mod tensor;
 pub mod zoo;
 
-pub use dims::{broadcast, normalize_axis, Dims};
+pub use dims::{
+    broadcast, broadcast_indices, normalize_axis, row_major_strides, strided_indices, Dims,
+};
 pub use error::ModelError;
 pub use graph::{Graph, InputSpec, Node, NodeId, NodeShapes, Value};
 pub use ops::{LayerClass, LoopNest, Op};

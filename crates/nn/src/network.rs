@@ -2,6 +2,7 @@
 
 use crate::layers::{self, BatchNormCache};
 use crate::{NnError, Rng};
+use joule_model::ops::Side;
 use joule_model::{Dims, Graph, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
 
 /// A batch of activations in NCHW order.
@@ -90,13 +91,6 @@ impl Network {
     /// Builds a network, initialising (He uniform, seeded) every node that has no parameters
     /// yet and checking the shapes of those that do.
     pub fn new(mut graph: Graph, seed: u64) -> Result<Network, NnError> {
-        if let Some(node) = graph.nodes().iter().find(|n| !runs(&n.op)) {
-            return Err(NnError::Unsupported {
-                node: node.name.clone(),
-                kind: node.op.kind(),
-                detail: "the engine does not run this op".into(),
-            });
-        }
         let input = graph.resolve_input(None)?;
         let shapes = graph.infer(Shape { n: 1, ..input })?;
         let rng = Rng::new(seed);
@@ -108,7 +102,7 @@ impl Network {
             let mut rng = rng.fork(i as u64);
             node.params = node
                 .op
-                .param_shapes(shape.inputs[0])
+                .param_dims(&shape.input_dims)
                 .into_iter()
                 .enumerate()
                 .map(|(index, dims)| init(&node.op, index, dims, &mut rng))
@@ -174,6 +168,13 @@ impl Network {
     /// A training forward pass: batch statistics in batch norm (whose running statistics are
     /// updated), dropout drawn from `rng`.
     pub fn forward_train(&mut self, input: &FeatureMap, rng: &mut Rng) -> Result<Trace, NnError> {
+        if let Some(node) = self.graph.nodes().iter().find(|n| !trains(&n.op)) {
+            return Err(NnError::Unsupported {
+                node: node.name.clone(),
+                kind: node.op.kind(),
+                detail: "training through this op is not supported (inference only)".into(),
+            });
+        }
         let mut trace = self.execute(input, Some(rng))?;
         for (i, aux) in trace.aux.iter_mut().enumerate() {
             if let Aux::BatchNorm {
@@ -469,8 +470,10 @@ pub(crate) fn run_node(
     y: &mut [f32],
     mode: Mode,
 ) -> Aux {
-    let x = inputs[0];
-    let xs = shapes.inputs[0];
+    // A constant has no input; its kernel reads only its parameter.
+    let x = inputs.first().copied().unwrap_or_default();
+    let xs = shapes.inputs.first().copied().unwrap_or(shapes.output);
+    let (dims, out) = (&shapes.input_dims, &shapes.output_dims);
     let p = |k: usize| node.params.get(k).map(|t| t.data.as_slice());
     let bias_only = |k: usize| layers::Epilogue {
         bias: p(k),
@@ -566,10 +569,47 @@ pub(crate) fn run_node(
             }
             _ => y.copy_from_slice(x),
         },
-        op => unreachable!(
-            "Network::new refuses {}, which the engine does not run",
-            op.kind()
-        ),
+        Op::Linear(fc) => {
+            let k = dims[0].last().copied().unwrap_or(1).max(1);
+            let rows = x.len() / k;
+            layers::fc_forward(
+                rows,
+                k,
+                fc.outputs,
+                x,
+                &node.params[0].data,
+                &bias_only(1),
+                y,
+            )
+        }
+        Op::MatMul => layers::matmul_forward(inputs[0], &dims[0], inputs[1], &dims[1], y),
+        Op::Binary(binary) => {
+            let data = (x, &dims[0][..]);
+            let (a, b) = match &binary.constant {
+                None => (data, (inputs[1], &dims[1][..])),
+                Some(c) => {
+                    let constant = (node.params[0].data.as_slice(), &c.dims[..]);
+                    match c.side {
+                        Side::Left => (constant, data),
+                        Side::Right => (data, constant),
+                    }
+                }
+            };
+            layers::binary_forward(binary.kind, a, b, out, y)
+        }
+        Op::Reduce(reduce) => layers::reduce_forward(reduce, x, &dims[0], y),
+        Op::LayerNorm(ln) => {
+            let inner = ln.normalized(&dims[0]).map_or(1, |d| d.iter().product());
+            let bias = ln.bias.then(|| node.params[1].data.as_slice());
+            layers::layer_norm_forward(x, inner, ln.epsilon, &node.params[0].data, bias, y)
+        }
+        Op::Reshape(_) | Op::Squeeze { .. } | Op::Unsqueeze { .. } => y.copy_from_slice(x),
+        Op::Transpose(t) => layers::transpose_forward(x, &dims[0], &t.perm, y),
+        Op::Slice(slice) => layers::slice_forward(x, &dims[0], &slice.axes, out, y),
+        Op::Gather(gather) => layers::gather_forward(x, &dims[0], gather, y),
+        Op::Pad(pad) => layers::pad_forward(x, &dims[0], pad, out, y),
+        Op::Expand(_) => layers::broadcast_forward(x, &dims[0], out, y),
+        Op::Constant { dims: d, .. } => layers::broadcast_forward(&node.params[0].data, d, out, y),
     }
     Aux::None
 }
@@ -585,8 +625,9 @@ fn softmax_view(dims: &Dims, axis: i64) -> Shape {
     )
 }
 
-/// Whether the engine runs `op` (the N-d ops of imported models are not trained or run yet).
-fn runs(op: &Op) -> bool {
+/// Whether the engine trains through `op` (the N-d ops of imported models run at inference
+/// only).
+fn trains(op: &Op) -> bool {
     matches!(
         op,
         Op::Conv(_)
@@ -613,7 +654,7 @@ fn split_grads(g: &mut [Vec<f32>]) -> (&mut [f32], Option<&mut [f32]>) {
 fn init(op: &Op, index: usize, dims: Vec<usize>, rng: &mut Rng) -> Tensor {
     let len: usize = dims.iter().product();
     let data = match (op, index) {
-        (Op::Conv(_) | Op::FullyConnected(_), 0) => {
+        (Op::Conv(_) | Op::FullyConnected(_) | Op::Linear(_), 0) => {
             let fan_in: usize = dims[1..].iter().product();
             let bound = (6.0 / fan_in.max(1) as f32).sqrt();
             (0..len).map(|_| rng.symmetric(bound)).collect()

@@ -7,7 +7,7 @@
 use crate::node::NodeCtx;
 use crate::tensor::Constant;
 use crate::ImportError;
-use joule_model::{broadcast, normalize_axis, Dims};
+use joule_model::{broadcast, broadcast_indices as indices, normalize_axis, Dims};
 
 /// Whether `op_type` can be evaluated on constant inputs.
 pub(crate) fn foldable(op_type: &str) -> bool {
@@ -333,33 +333,6 @@ pub(crate) fn reshape_dims(
     Ok(out)
 }
 
-/// For every element of `out`, the flat index of the element of a tensor of shape `src`
-/// that numpy broadcasting reads.
-pub(crate) fn indices(src: &[usize], out: &[usize]) -> Vec<usize> {
-    let rank = out.len();
-    let offset = rank - src.len();
-    let mut strides = vec![0usize; rank];
-    let mut stride = 1;
-    for i in (0..src.len()).rev() {
-        strides[offset + i] = if src[i] == 1 { 0 } else { stride };
-        stride *= src[i];
-    }
-    let total: usize = out.iter().product();
-    let mut result = Vec::with_capacity(total);
-    let mut counter = vec![0usize; rank];
-    for _ in 0..total {
-        result.push(counter.iter().zip(&strides).map(|(c, s)| c * s).sum());
-        for axis in (0..rank).rev() {
-            counter[axis] += 1;
-            if counter[axis] < out[axis] {
-                break;
-            }
-            counter[axis] = 0;
-        }
-    }
-    result
-}
-
 fn gather_flat(x: &Constant, dims: Vec<usize>, idx: &[usize]) -> Constant {
     match &x.ints {
         Some(v) => Constant::int(dims, idx.iter().map(|&i| v[i]).collect()),
@@ -590,13 +563,6 @@ fn transpose(x: &Constant, perm: &[usize]) -> Result<Constant, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn broadcast_indices_repeat_the_small_operand() {
-        assert_eq!(indices(&[2, 1], &[2, 3]), vec![0, 0, 0, 1, 1, 1]);
-        assert_eq!(indices(&[3], &[2, 3]), vec![0, 1, 2, 0, 1, 2]);
-        assert_eq!(indices(&[], &[2]), vec![0, 0]);
-    }
 
     #[test]
     fn reshape_targets() {

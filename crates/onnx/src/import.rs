@@ -401,7 +401,7 @@ fn batch_broadcast(worlds: &[Constant], batches: &[usize]) -> Option<Vec<Extent>
         })
         .collect::<Option<_>>()?;
     let repeats = worlds.iter().all(|c| {
-        let idx = fold::indices(&base.dims, &c.dims);
+        let idx = joule_model::broadcast_indices(&base.dims, &c.dims);
         c.dims.len() == base.dims.len()
             && idx
                 .iter()

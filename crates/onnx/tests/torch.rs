@@ -81,6 +81,8 @@ fn check(model: &str) {
 
 macro_rules! torchvision {
     ($($name:ident),* $(,)?) => {
+        const MODELS: &[&str] = &[$(stringify!($name)),*];
+
         $(
             #[test]
             fn $name() {
@@ -91,7 +93,7 @@ macro_rules! torchvision {
         /// Every model the script exports has a test here.
         #[test]
         fn every_exported_model_is_tested() {
-            let tested = [$(stringify!($name)),*];
+            let tested = MODELS;
             let mut exported: Vec<String> = manifest()
                 .keys()
                 .map(|f| f.split("-op").next().unwrap().to_string())
@@ -180,4 +182,27 @@ fn input_shape_must_agree_with_fixed_dimensions() {
     let dynamic = import_file(&dir().join("shufflenet_v2_x0_5_dynamic-op13-init.onnx")).unwrap();
     let err = NetworkStats::of(&dynamic, Some(Shape::new(2, 3, 64, 64))).unwrap_err();
     assert!(err.to_string().contains("?x3x112x112"), "{err}");
+}
+
+mod common;
+
+/// Every torchvision export runs in joule's engine as onnxruntime runs the file (opset 17,
+/// perturbed weights, batch 1; batch 2 for the dynamic-batch file): within 1e-5 of the
+/// largest logit.
+#[test]
+fn torch_exports_match_onnxruntime() {
+    let mut worst = Vec::new();
+    for model in MODELS {
+        let batch = if model.ends_with("dynamic") { 2 } else { 1 };
+        let file = dir().join(format!("{model}-op17-perturbed.onnx"));
+        let start = std::time::Instant::now();
+        let error = common::relative_error_against_onnxruntime(&file, batch);
+        eprintln!(
+            "{model}: relative error {error:e} ({:.1} s)",
+            start.elapsed().as_secs_f32()
+        );
+        worst.push((model, error));
+    }
+    let bad: Vec<_> = worst.iter().filter(|(_, e)| *e > 1e-5).collect();
+    assert!(bad.is_empty(), "{bad:?}");
 }
