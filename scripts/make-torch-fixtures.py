@@ -11,17 +11,20 @@ For every model, at opsets 13 and 17, two weight variants:
   <model>-op<opset>-perturbed.onnx every float tensor perturbed with seeded noise, so no two
                                   tensors are equal.
 `macs.json` maps each file name to {"macs": ..., "conv": ..., "linear": ..., "matmul": ...,
-"input": [N, C, H, W], "dynamic_batch": bool}. The counts come from the forward pass: module
+"input": [N, C, H, W], "dynamic_batch": bool, "generator": ...}; a model whose four files exist
+and were made by this script and these torch versions (the generator) is not exported again. The counts come from the forward pass: module
 forward hooks on Conv2d and Linear, and patched torch.nn.functional.linear (called directly by
 MultiheadAttention), torch.matmul/bmm and scaled_dot_product_attention for products of two
 activations. torch.utils.flop_counter.FlopCounterMode, an independent aten-level count, must
 agree (FLOPs = 2 x MACs) or the script fails.
 """
 
+import hashlib
 import json
 import os
 import sys
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +33,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 OPSETS = (13, 17)
+VARIANTS = ("init", "perturbed")
 SEED = 0
 
 # name -> (constructor, keyword arguments, input H=W, dynamic batch axis). Inputs are smaller
@@ -181,12 +185,21 @@ def export(model, x, path, opset, dynamic):
     if opset < 14:
         F.scaled_dot_product_attention = math_attention
     try:
-        torch.onnx.export(
-            model, (x,), path, opset_version=opset, dynamo=False,
-            input_names=["input"], output_names=["logits"], **kwargs,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about Python values taken as constants
+            torch.onnx.export(
+                model, (x,), path, opset_version=opset, dynamo=False,
+                input_names=["input"], output_names=["logits"], **kwargs,
+            )
     finally:
         F.scaled_dot_product_attention = original
+
+
+def generator_id():
+    """What the files depend on besides the model list: this script and the torch versions."""
+    with open(__file__, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    return f"{digest} torch {torch.__version__} torchvision {torchvision.__version__}"
 
 
 def main():
@@ -197,27 +210,37 @@ def main():
     os.makedirs(out, exist_ok=True)
     manifest_path = os.path.join(out, "macs.json")
     manifest = {}
-    if os.path.exists(manifest_path) and sys.argv[2:]:
+    if os.path.exists(manifest_path):
         with open(manifest_path) as f:
             manifest = json.load(f)
+    generator = generator_id()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+    total = time.time()
     for name in names:
         build, kwargs, size, dynamic = MODELS[name]
+        files = [f"{name}-op{opset}-{variant}.onnx" for variant in VARIANTS for opset in OPSETS]
+        if all(manifest.get(f, {}).get("generator") == generator
+               and os.path.exists(os.path.join(out, f)) for f in files):
+            print(f"{name}: up to date", flush=True)
+            continue
         start = time.time()
-        for variant in ("init", "perturbed"):
-            torch.manual_seed(SEED)
-            model = build(weights=None, **kwargs).eval()
+        torch.manual_seed(SEED)
+        model = build(weights=None, **kwargs).eval()
+        x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(SEED))
+        # The weights do not change the counts: one count serves both variants.
+        counts = count(model, x)
+        for variant in VARIANTS:
             if variant == "perturbed":
                 perturb(model, SEED + 1)
-            x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(SEED))
-            counts = count(model, x)
             for opset in OPSETS:
                 file = f"{name}-op{opset}-{variant}.onnx"
                 export(model, x, os.path.join(out, file), opset, dynamic)
-                manifest[file] = dict(counts, input=[1, 3, size, size], dynamic_batch=dynamic)
+                manifest[file] = dict(counts, input=[1, 3, size, size], dynamic_batch=dynamic,
+                                      generator=generator)
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f, indent=1, sort_keys=True)
         print(f"{name}: {counts['macs']} MACs ({time.time() - start:.1f} s)", flush=True)
-    with open(manifest_path, "w") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
+    print(f"torch fixtures: {time.time() - total:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
