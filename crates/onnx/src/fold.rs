@@ -122,6 +122,7 @@ pub(crate) fn fold(ctx: &NodeCtx, inputs: &[Option<&Constant>]) -> Result<Consta
             let (c, a, b) = (input(0)?, input(1)?, input(2)?);
             let out = broadcast(&c.dims, &a.dims)
                 .and_then(|d| broadcast(&d, &b.dims))
+                .and_then(|d| bounded(&d).map(|()| d))
                 .map_err(err)?;
             let (ic, ia, ib) = (
                 indices(&c.dims, &out),
@@ -174,10 +175,14 @@ pub(crate) fn fold(ctx: &NodeCtx, inputs: &[Option<&Constant>]) -> Result<Consta
         "ConstantOfShape" => {
             let shape = input(0)?.as_ints();
             let dims = sizes(&shape).map_err(err)?;
+            bounded(&dims).map_err(err)?;
             let len = dims.iter().product();
             let value = ctx
                 .tensor("value")?
                 .unwrap_or_else(|| Constant::float(vec![1], vec![0.0]));
+            if value.values.is_empty() {
+                return Err(ctx.attr_error("value", "holds no value"));
+            }
             match &value.ints {
                 Some(v) => Constant::int(dims, vec![v[0]; len]),
                 None => Constant::float(dims, vec![value.values[0]; len]),
@@ -187,21 +192,27 @@ pub(crate) fn fold(ctx: &NodeCtx, inputs: &[Option<&Constant>]) -> Result<Consta
             let x = input(0)?;
             let shape = sizes(&input(1)?.as_ints()).map_err(err)?;
             let out = broadcast(&x.dims, &shape).map_err(err)?;
+            bounded(&out).map_err(err)?;
             let idx = indices(&x.dims, &out);
             gather_flat(x, out.to_vec(), &idx)
         }
         "Range" => {
             let (start, limit, delta) = (input(0)?, input(1)?, input(2)?);
+            if [start, limit, delta].iter().any(|c| c.len() != 1) {
+                return Err(err("start, limit and delta must be scalars".into()));
+            }
             if let (Some(s), Some(l), Some(d)) = (&start.ints, &limit.ints, &delta.ints) {
                 let (s, l, d) = (s[0], l[0], d[0]);
                 if d == 0 {
                     return Err(ctx.input_error(2, "delta must not be 0"));
                 }
                 let n = ((l - s) as f64 / d as f64).ceil().max(0.0) as i64;
+                bounded(&[n as usize]).map_err(err)?;
                 Constant::int(vec![n as usize], (0..n).map(|i| s + i * d).collect())
             } else {
                 let (s, l, d) = (start.values[0], limit.values[0], delta.values[0]);
                 let n = ((l - s) / d).ceil().max(0.0) as usize;
+                bounded(&[n]).map_err(err)?;
                 Constant::float(vec![n], (0..n).map(|i| s + i as f32 * d).collect())
             }
         }
@@ -220,6 +231,20 @@ pub(crate) fn fold(ctx: &NodeCtx, inputs: &[Option<&Constant>]) -> Result<Consta
         }
         _ => return Err(err(format!("{op} cannot be folded"))),
     })
+}
+
+/// The largest tensor folding creates (a broadcast, `ConstantOfShape`, `Range`): shape
+/// arithmetic needs a few values, and a damaged file must not allocate without bound.
+const MAX_FOLDED: u128 = 1 << 26;
+
+fn bounded(dims: &[usize]) -> Result<(), String> {
+    let len = dims.iter().map(|&d| d as u128).product::<u128>();
+    if len > MAX_FOLDED {
+        return Err(format!(
+            "folding a constant of {len} values is not supported"
+        ));
+    }
+    Ok(())
 }
 
 /// A `Constant` node's value.
@@ -477,28 +502,32 @@ pub(crate) fn slice_spec(
 
 fn binary(op: &str, a: &Constant, b: &Constant, fmod: bool) -> Result<Constant, String> {
     let out = broadcast(&a.dims, &b.dims)?;
+    bounded(&out)?;
     let (ia, ib) = (indices(&a.dims, &out), indices(&b.dims, &out));
     let compare = matches!(op, "Equal" | "Less" | "Greater");
     if let (Some(x), Some(y)) = (&a.ints, &b.ints) {
         let f = |p: i64, q: i64| -> Result<i64, String> {
             Ok(match op {
-                "Add" => p + q,
-                "Sub" => p - q,
-                "Mul" => p * q,
+                "Add" => p.checked_add(q).ok_or("integer overflow")?,
+                "Sub" => p.checked_sub(q).ok_or("integer overflow")?,
+                "Mul" => p.checked_mul(q).ok_or("integer overflow")?,
                 "Div" if q == 0 => return Err("integer division by zero".into()),
-                "Div" => p / q,
+                "Div" => p.checked_div(q).ok_or("integer overflow")?,
                 "Mod" if q == 0 => return Err("integer modulo by zero".into()),
-                "Mod" if fmod => p % q,
+                "Mod" if fmod => p.checked_rem(q).ok_or("integer overflow")?,
                 "Mod" => {
                     // Python's sign convention: the result takes the divisor's sign.
-                    let r = p % q;
+                    let r = p.checked_rem(q).ok_or("integer overflow")?;
                     if r != 0 && (r < 0) != (q < 0) {
                         r + q
                     } else {
                         r
                     }
                 }
-                "Pow" => p.pow(q.max(0) as u32),
+                "Pow" => u32::try_from(q)
+                    .ok()
+                    .and_then(|q| p.checked_pow(q))
+                    .ok_or("integer power out of range")?,
                 "Equal" => (p == q) as i64,
                 "Less" => (p < q) as i64,
                 "Greater" => (p > q) as i64,

@@ -253,3 +253,70 @@ fn mobile_block_stats_by_hand() {
     let crop = g.find("crop").unwrap();
     assert_eq!(shapes[crop.0].output_dims, Dims::new([1, 8, 6, 6]));
 }
+
+/// Damaged variants of the ViT block (each node removed in turn; each integer constant
+/// replaced by odd values) import or fail with an error, never a panic.
+#[test]
+fn damaged_graphs_fail_cleanly() {
+    use joule_onnx::proto::ModelProto;
+    use prost::Message;
+    let bytes = std::fs::read(fixture("attention.onnx")).unwrap();
+    let model = ModelProto::decode(bytes.as_slice()).unwrap();
+    let nodes = model.graph.as_ref().unwrap().node.len();
+    let mut variants = Vec::new();
+    for i in 0..nodes {
+        let mut m = model.clone();
+        m.graph.as_mut().unwrap().node.remove(i);
+        variants.push((format!("without node {i}"), m));
+    }
+    for i in 0..nodes {
+        for value in [
+            vec![],
+            vec![0],
+            vec![-7],
+            vec![i64::MIN, -1],
+            vec![1 << 40, 3],
+        ] {
+            let mut m = model.clone();
+            let node = &mut m.graph.as_mut().unwrap().node[i];
+            let Some(t) = node.attribute.iter_mut().find_map(|a| a.t.as_mut()) else {
+                continue;
+            };
+            if t.data_type != joule_onnx::proto::data_type::INT64 {
+                continue;
+            }
+            t.raw_data.clear();
+            t.dims = if value.len() == 1 {
+                vec![]
+            } else {
+                vec![value.len() as i64]
+            };
+            t.int64_data = value.clone();
+            variants.push((format!("node {i} holding {value:?}"), m));
+        }
+    }
+    assert!(variants.len() > 80);
+    for (what, m) in variants {
+        let bytes = m.encode_to_vec();
+        let outcome = std::panic::catch_unwind(|| {
+            if let Ok(g) = joule_onnx::import_bytes(&bytes, "damaged") {
+                let _ = NetworkStats::of(&g, Some(Shape::new(2, 3, 8, 8)));
+            }
+        });
+        assert!(outcome.is_ok(), "panicked on the ViT block {what}");
+    }
+}
+
+/// Einsum and Gemm of two activations are MatMul layers; MACs by hand at two batch sizes.
+#[test]
+fn einsum_and_gemm_of_activations_by_hand() {
+    let g = import_file(&fixture("products.onnx")).unwrap();
+    for n in [1u64, 2] {
+        let s = NetworkStats::of(&g, Some(Shape::new(n as usize, 2, 4, 6))).unwrap();
+        let (einsum, gemm) = (2 * n * 4 * 4 * 6, (8 * n) * (8 * n) * 4);
+        assert_eq!(s.layer("einsum").unwrap().macs, einsum);
+        assert_eq!(s.layer("gemm").unwrap().macs, gemm);
+        assert_eq!(s.total.matmul.macs, einsum + gemm);
+        assert_eq!(s.layers.last().unwrap().output_dims, vec![8 * n as usize]);
+    }
+}

@@ -51,7 +51,11 @@ pub struct Reshape {
 impl Reshape {
     pub(crate) fn output_dims(&self, x: &Dims, batch: usize) -> Result<Dims, String> {
         let sizes = resolve(&self.target, x, batch, true)?;
-        let known: u64 = sizes.iter().flatten().map(|&d| d as u64).product();
+        let known = sizes
+            .iter()
+            .flatten()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+            .ok_or_else(|| format!("target {:?} is too large", self.target))?;
         let free = sizes.iter().filter(|d| d.is_none()).count();
         let total = x.elements();
         let out: Vec<usize> = match free {
