@@ -297,6 +297,23 @@ def mobile_block(out):
     save(g, os.path.join(out, "mobile_block.onnx"), opset=14)
 
 
+def products(out):
+    """Products of two activations written as Einsum and as Gemm, summed by ReduceSum (axes
+    an input from opset 13). MACs by hand at batch N: Einsum 2N * 4*4*6, Gemm (8N)^2 * 4."""
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], name="xt", perm=[0, 1, 3, 2]),
+        helper.make_node("Einsum", ["x", "xt"], ["gram"], name="einsum", equation="bhij,bhjk->bhik"),
+        const("rows", [-1, 4]),
+        helper.make_node("Reshape", ["gram", "rows"], ["flat"], name="rows_of_4"),
+        helper.make_node("Transpose", ["flat"], ["flat_t"], name="flat_t", perm=[1, 0]),
+        helper.make_node("Gemm", ["flat", "flat_t"], ["outer"], name="gemm"),
+        const("axis1", [1]),
+        helper.make_node("ReduceSum", ["outer", "axis1"], ["y"], name="sum", keepdims=0),
+    ]
+    g = helper.make_graph(nodes, "products", [tensor("x", ["N", 2, 4, 6])], [tensor("y", ["M"])])
+    save(g, os.path.join(out, "products.onnx"), opset=13)
+
+
 def reference_shapes(out, names):
     """Per-node output shapes from onnx's own shape inference: an independent reference for
     joule's shape inference (flat tensors are listed as ONNX has them, N x F)."""
@@ -314,7 +331,7 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/onnx"
     os.makedirs(out, exist_ok=True)
     for make in (tiny_cnn, mlp_matmul, branches, symbolic, unsupported_op, concat_mismatch,
-                 attention, mobile_block):
+                 attention, mobile_block, products):
         make(out)
     reference_shapes(out, ["tiny_cnn", "mlp_matmul", "branches", "attention", "mobile_block"])
     print(f"wrote ONNX fixtures to {out} (onnx {onnx.__version__})")

@@ -69,6 +69,7 @@ pub(crate) fn builder(op_type: &str) -> Option<Builder> {
         "Conv" => conv,
         "Gemm" => gemm,
         "MatMul" => matmul,
+        "Einsum" => einsum,
         "BatchNormalization" => batch_norm,
         "LayerNormalization" => layer_norm,
         "Relu" => |_| activation(Activation::Relu),
@@ -266,6 +267,9 @@ fn gemm(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
     }
     let alpha = ctx.float("alpha", 1.0)?;
     let beta = ctx.float("beta", 1.0)?;
+    if !ctx.is_constant(1) {
+        return activation_product(ctx, alpha);
+    }
     let b = ctx.constant(1, "weight B")?;
     let (m, weight) = fully_connected(ctx, b, ctx.int("transB", 0)? != 0, alpha)?;
     let mut params = vec![weight];
@@ -283,6 +287,67 @@ fn gemm(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
         Op::FullyConnected(FullyConnected { outputs: m, bias }),
         params,
     ))
+}
+
+/// Gemm of two activations: their MatMul, where no transposed B, scaling or C asks for more.
+fn activation_product(ctx: &NodeCtx, alpha: f32) -> Result<Mapping, ImportError> {
+    if ctx.int("transB", 0)? != 0 {
+        return Err(ctx.attr_error("transB", "a transposed activation B is not supported"));
+    }
+    if alpha != 1.0 {
+        return Err(ctx.attr_error("alpha", "scaling a product of activations is not supported"));
+    }
+    if ctx.has_input(2) {
+        return Err(ctx.input_error(2, "C with a product of activations is not supported"));
+    }
+    Ok(reads(Op::MatMul, vec![0, 1]))
+}
+
+/// Einsum as a batched matrix product: `...ij,...jk->...ik` with the same batch letters.
+fn einsum(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    let equation: String = ctx
+        .string("equation", "")?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let unsupported = || {
+        ctx.attr_error(
+            "equation",
+            format!(
+                "{equation:?} is not supported (only batched matrix products ...ij,...jk->...ik)"
+            ),
+        )
+    };
+    let (inputs, output) = equation.split_once("->").ok_or_else(unsupported)?;
+    let (a, b) = inputs.split_once(',').ok_or_else(unsupported)?;
+    let (a, b, out): (Vec<char>, Vec<char>, Vec<char>) = (
+        a.chars().collect(),
+        b.chars().collect(),
+        output.chars().collect(),
+    );
+    let rank = a.len();
+    let letters_ok = [&a, &b, &out]
+        .iter()
+        .all(|t| t.iter().all(|c| c.is_ascii_alphabetic()));
+    if !letters_ok || rank < 2 || b.len() != rank || out.len() != rank {
+        return Err(unsupported());
+    }
+    let batch = &a[..rank - 2];
+    let (i, j, k) = (a[rank - 2], a[rank - 1], b[rank - 1]);
+    let product = b[..rank - 2] == *batch
+        && b[rank - 2] == j
+        && out[..rank - 2] == *batch
+        && out[rank - 2..] == [i, k]
+        && i != j
+        && j != k
+        && i != k
+        && !batch.contains(&i)
+        && !batch.contains(&j)
+        && !batch.contains(&k);
+    if !product || ctx.is_constant(0) || ctx.is_constant(1) {
+        return Err(unsupported());
+    }
+    Ok(reads(Op::MatMul, vec![0, 1]))
 }
 
 /// `x W` with a constant `W`: an FC layer on a matrix, a Linear layer (last axis) on a

@@ -57,6 +57,7 @@ fn imported_nd_ops_match_onnxruntime() {
         ("attention.onnx", 3),
         ("attention.onnx", 1),
         ("mobile_block.onnx", 1),
+        ("products.onnx", 2),
     ] {
         let error = common::relative_error_against_onnxruntime(&fixture(name), batch);
         assert!(
