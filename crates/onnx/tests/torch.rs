@@ -186,23 +186,20 @@ fn input_shape_must_agree_with_fixed_dimensions() {
 
 mod common;
 
-/// Every torchvision export runs in joule's engine as onnxruntime runs the file (opset 17,
-/// perturbed weights, batch 1; batch 2 for the dynamic-batch file): within 1e-5 of the
-/// largest logit.
+/// Every torchvision export runs in joule's engine as onnxruntime runs the file (both
+/// opsets, perturbed weights, batch 1; batch 2 for the dynamic-batch file): within 1e-5 of
+/// the largest logit.
 #[test]
 fn torch_exports_match_onnxruntime() {
     let mut worst = Vec::new();
     for model in MODELS {
-        let batch = if model.ends_with("dynamic") { 2 } else { 1 };
-        let file = dir().join(format!("{model}-op17-perturbed.onnx"));
-        let start = std::time::Instant::now();
-        let error = common::relative_error_against_onnxruntime(&file, batch);
-        eprintln!(
-            "{model}: relative error {error:e} ({:.1} s)",
-            start.elapsed().as_secs_f32()
-        );
-        worst.push((model, error));
+        for opset in [13, 17] {
+            let batch = if model.ends_with("dynamic") { 2 } else { 1 };
+            let file = dir().join(format!("{model}-op{opset}-perturbed.onnx"));
+            let error = common::relative_error_against_onnxruntime(&file, batch);
+            worst.push((format!("{model} opset {opset}"), error));
+        }
     }
     let bad: Vec<_> = worst.iter().filter(|(_, e)| *e > 1e-5).collect();
-    assert!(bad.is_empty(), "{bad:?}");
+    assert!(bad.is_empty(), "relative errors above 1e-5: {bad:?}");
 }
