@@ -9,6 +9,7 @@
 //! any batch size.
 
 use crate::fold;
+use crate::fuse::{self, Rewritable};
 use crate::node::NodeCtx;
 use crate::ops::{builder, Layer, Mapping};
 use crate::proto::{ModelProto, NodeProto, ValueInfoProto};
@@ -22,6 +23,7 @@ use std::collections::{HashMap, HashSet};
 const DYNAMIC_BATCHES: [usize; 2] = [1, 2];
 
 /// A node before compaction into the IR graph.
+#[derive(Clone)]
 struct Pending {
     name: String,
     op: Op,
@@ -118,6 +120,8 @@ pub(crate) fn import_model(model: &ModelProto, fallback_name: &str) -> Result<Gr
     } else {
         graph.name.clone()
     };
+    let mut output = output;
+    fuse::layer_norms(&mut importer.pending, &mut output);
     let (mut built, flatten_checks) = compact(&name, input_shape, importer.pending, output);
     built.input_spec = spec;
     if let Some(shape) = built.input_shape {
@@ -378,6 +382,39 @@ impl Importer {
         } else {
             self.varying.insert(name, worlds);
         }
+    }
+}
+
+impl Rewritable for Pending {
+    fn op(&self) -> &Op {
+        &self.op
+    }
+
+    fn inputs(&self) -> &[Value] {
+        &self.inputs
+    }
+
+    fn inputs_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.inputs
+    }
+
+    fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    fn become_layer_norm(&mut self, op: Op, params: Vec<Tensor>, name: String, last: &Pending) {
+        self.op = op;
+        self.params = params;
+        self.name = name;
+        self.dims = last.dims.clone();
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn last_dim(&self) -> Option<usize> {
+        self.dims.first().and_then(|d| d.last().copied())
     }
 }
 

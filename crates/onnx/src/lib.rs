@@ -25,6 +25,7 @@
 mod error;
 mod export;
 mod fold;
+mod fuse;
 mod import;
 mod node;
 mod ops;

@@ -143,7 +143,7 @@ fn shapes_agree_with_onnx_shape_inference() {
             compared += 1;
         }
     }
-    assert!(compared >= 80, "only {compared} shapes compared");
+    assert!(compared >= 70, "only {compared} shapes compared");
 }
 
 #[test]
@@ -235,6 +235,10 @@ fn attention_block_stats_by_hand() {
         assert_eq!(s.layer("softmax").unwrap().element_ops, n as u64 * 50);
         assert_eq!(s.layer("ln1").unwrap().element_ops, n as u64 * 80);
     }
+    // The decomposed layer norm (ReduceMean ... Add) is one LayerNorm, named by its last node.
+    let kinds: Vec<&str> = g.nodes().iter().map(|n| n.op.kind()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "layernorm").count(), 2);
+    assert!(g.find("ln2_shift").is_some() && g.find("ln2_mean").is_none());
     // The attention scale 1/sqrt(8) was folded from the shape of Q.
     let scaled = g.node(g.find("scaled").unwrap());
     assert_eq!(scaled.params[0].data, vec![8f32.sqrt()]);

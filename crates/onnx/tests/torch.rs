@@ -203,3 +203,25 @@ fn torch_exports_match_onnxruntime() {
     let bad: Vec<_> = worst.iter().filter(|(_, e)| *e > 1e-5).collect();
     assert!(bad.is_empty(), "relative errors above 1e-5: {bad:?}");
 }
+
+/// Before opset 17 the exporter writes layer norm out (ReduceMean, Sub, Pow, ReduceMean,
+/// Add, Sqrt, Div, Mul, Add); the importer fuses it, so both opsets give the same layer norms.
+#[test]
+fn decomposed_layer_norm_is_fused() {
+    for (model, count) in [("vit_b_16", 25), ("convnext_tiny", 23)] {
+        let kinds = |opset: u32| -> Vec<(String, u64)> {
+            let file = dir().join(format!("{model}-op{opset}-perturbed.onnx"));
+            let graph = import_file(&file).unwrap();
+            let stats = NetworkStats::of(&graph, None).unwrap();
+            stats
+                .layers
+                .iter()
+                .filter(|l| l.kind == "layernorm")
+                .map(|l| (l.kind.clone(), l.element_ops))
+                .collect()
+        };
+        let (old, new) = (kinds(13), kinds(17));
+        assert_eq!(old.len(), count, "{model} at opset 13");
+        assert_eq!(old, new, "{model}");
+    }
+}
