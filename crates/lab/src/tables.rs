@@ -23,6 +23,7 @@ pub fn stats_layers(stats: &NetworkStats, all: bool, raw: bool) -> Table {
         "macs",
         "input_activations",
         "output_activations",
+        "element_ops",
     ]);
     let count = |v: u64| if raw { v.to_string() } else { human(v as f64) };
     for l in &stats.layers {
@@ -39,12 +40,14 @@ pub fn stats_layers(stats: &NetworkStats, all: bool, raw: bool) -> Table {
             count(l.macs),
             count(l.input_activations),
             count(l.output_activations),
+            count(l.element_ops),
         ]);
     }
     t
 }
 
-/// CONV, FC and total layers, weights and MACs.
+/// CONV, FC, MatMul (products of two activations, when there are any) and total layers,
+/// weights and MACs, and the element operations that are not MACs.
 pub fn stats_totals(stats: &NetworkStats) -> Table {
     let t = &stats.total;
     let mut s = Table::new(["", "layers", "weights", "macs"]);
@@ -61,11 +64,26 @@ pub fn stats_totals(stats: &NetworkStats) -> Table {
         fmt(t.fc.weights),
         fmt(t.fc.macs),
     ]);
+    if t.matmul.layers > 0 {
+        // Products of two activations (attention): MACs without weights.
+        s.row([
+            "MatMul".into(),
+            t.matmul.layers.to_string(),
+            fmt(t.matmul.weights),
+            fmt(t.matmul.macs),
+        ]);
+    }
     s.row([
         "total".into(),
-        (t.conv.layers + t.fc.layers).to_string(),
+        (t.conv.layers + t.fc.layers + t.matmul.layers).to_string(),
         fmt(t.weights),
         fmt(t.macs),
+    ]);
+    s.row([
+        "element ops (not MACs)".into(),
+        String::new(),
+        String::new(),
+        fmt(t.element_ops),
     ]);
     s
 }

@@ -6,6 +6,15 @@ use thiserror::Error;
 pub enum ModelError {
     #[error("no input shape is known for model {model:?}: pass --input-shape N,C,H,W")]
     MissingInputShape { model: String },
+    #[error(
+        "model {model:?}: input {input:?} is declared as {declared}; the input shape {given} contradicts it"
+    )]
+    InputContradicts {
+        model: String,
+        input: String,
+        declared: String,
+        given: crate::Shape,
+    },
     #[error("node {node:?} ({kind}): {detail}")]
     Shape {
         node: String,

@@ -1,7 +1,7 @@
 //! The network DAG and shape inference.
 
 use crate::ops::{LayerClass, LoopNest, Op};
-use crate::{ModelError, Shape, Tensor};
+use crate::{Dims, ModelError, Shape, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Index of a node in its graph.
@@ -26,24 +26,50 @@ pub struct Node {
     pub params: Vec<Tensor>,
 }
 
+/// What a model file declares about its input: its name and dimensions, fixed or symbolic.
+/// A shape given on the command line must agree with every fixed dimension.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub name: String,
+    /// `Some(size)` where the file fixes the dimension, `None` where it is symbolic.
+    pub dims: Vec<Option<usize>>,
+}
+
+impl InputSpec {
+    /// Whether the batch axis (the first) is symbolic.
+    pub fn dynamic_batch(&self) -> bool {
+        matches!(self.dims.first(), Some(None))
+    }
+}
+
 /// A network: nodes in topological order (every input refers to an earlier node), one input
 /// tensor, and the last node as output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Graph {
     pub name: String,
     /// The canonical input shape, if the network defines one (the zoo does; an ONNX file may
-    /// leave dimensions symbolic).
+    /// leave dimensions symbolic; a symbolic batch is 1 here).
     pub input_shape: Option<Shape>,
+    /// The input as a model file declares it (imported graphs); `None` for the zoo, whose
+    /// input shape is only a default.
+    #[serde(default)]
+    pub input_spec: Option<InputSpec>,
     nodes: Vec<Node>,
 }
 
 /// Shapes around one node after inference.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeShapes {
+    /// NCHW views of the inputs (see [`Dims::nchw`]).
     pub inputs: Vec<Shape>,
+    /// NCHW view of the output.
     pub output: Shape,
-    /// For CONV/FC: the loop-nest bounds the energy engine maps.
+    /// For CONV/FC/Linear/MatMul: the loop-nest bounds the energy engine maps.
     pub loop_nest: Option<LoopNest>,
+    /// The inputs' dimensions at their own rank.
+    pub input_dims: Vec<Dims>,
+    /// The output's dimensions at its own rank.
+    pub output_dims: Dims,
 }
 
 impl Graph {
@@ -51,6 +77,7 @@ impl Graph {
         Graph {
             name: name.into(),
             input_shape,
+            input_spec: None,
             nodes: Vec::new(),
         }
     }
@@ -112,22 +139,54 @@ impl Graph {
             .collect()
     }
 
-    /// The CONV and FC layers, in order.
+    /// The CONV and FC layers (Linear included), in order: the layers with weights.
     pub fn weighted_layers(&self) -> impl Iterator<Item = (NodeId, &Node)> {
         self.nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.op.class() != LayerClass::Other)
+            .filter(|(_, n)| matches!(n.op.class(), LayerClass::Conv | LayerClass::Fc))
             .map(|(i, n)| (NodeId(i), n))
     }
 
-    /// Resolves the input shape: the one given, else the graph's own.
+    /// Resolves the input shape: the one given, else the graph's own. A given shape must
+    /// agree with every dimension the model file fixes.
     pub fn resolve_input(&self, input: Option<Shape>) -> Result<Shape, ModelError> {
+        if let (Some(given), Some(spec)) = (input, &self.input_spec) {
+            let dims = self.input_dims(given);
+            let rank_ok = dims.rank() == spec.dims.len();
+            let clash = spec
+                .dims
+                .iter()
+                .zip(dims.iter())
+                .position(|(fixed, &got)| fixed.is_some_and(|f| f != got));
+            if !rank_ok || clash.is_some() {
+                let declared: Vec<String> = spec
+                    .dims
+                    .iter()
+                    .map(|d| d.map_or("?".to_string(), |d| d.to_string()))
+                    .collect();
+                return Err(ModelError::InputContradicts {
+                    model: self.name.clone(),
+                    input: spec.name.clone(),
+                    declared: declared.join("x"),
+                    given,
+                });
+            }
+        }
         input
             .or(self.input_shape)
             .ok_or_else(|| ModelError::MissingInputShape {
                 model: self.name.clone(),
             })
+    }
+
+    /// The input's dimensions for an NCHW shape: `[N, F]` when the model file declares a
+    /// rank-2 input, `[N, C, H, W]` otherwise.
+    pub fn input_dims(&self, input: Shape) -> Dims {
+        match &self.input_spec {
+            Some(spec) if spec.dims.len() == 2 => Dims::new([input.n, input.per_sample()]),
+            _ => Dims::from(input),
+        }
     }
 
     /// Infers every node's shapes from the input shape, checking arity, shape compatibility
@@ -138,6 +197,7 @@ impl Graph {
                 model: self.name.clone(),
             });
         }
+        let input_dims = self.input_dims(input);
         let mut shapes: Vec<NodeShapes> = Vec::with_capacity(self.nodes.len());
         for node in &self.nodes {
             let kind = node.op.kind();
@@ -157,12 +217,12 @@ impl Graph {
                     got: node.inputs.len(),
                 });
             }
-            let inputs: Vec<Shape> = node
+            let dims: Vec<Dims> = node
                 .inputs
                 .iter()
                 .map(|v| match v {
-                    Value::Input => input,
-                    Value::Node(id) => shapes[id.0].output,
+                    Value::Input => input_dims.clone(),
+                    Value::Node(id) => shapes[id.0].output_dims.clone(),
                 })
                 .collect();
             let shape_error = |detail: String| ModelError::Shape {
@@ -170,17 +230,14 @@ impl Graph {
                 kind,
                 detail,
             };
-            let output = node.op.output_shape(&inputs).map_err(shape_error)?;
-            let loop_nest = match &node.op {
-                Op::Conv(conv) => Some(conv.loop_nest(inputs[0]).map_err(shape_error)?),
-                Op::FullyConnected(fc) => {
-                    let spatial = self.spatial_source(node.inputs[0], input, &shapes);
-                    Some(fc.loop_nest(spatial).map_err(shape_error)?)
-                }
-                _ => None,
+            let output_dims = node.op.output_dims(&dims, input.n).map_err(shape_error)?;
+            let spatial = match node.inputs.first() {
+                Some(&v) => self.spatial_source(v, input, &shapes),
+                None => output_dims.nchw(),
             };
+            let loop_nest = node.op.loop_nest(&dims, spatial).map_err(shape_error)?;
             if !node.params.is_empty() {
-                let expected = node.op.param_shapes(inputs[0]);
+                let expected = node.op.param_dims(&dims);
                 if expected.len() != node.params.len() {
                     return Err(shape_error(format!(
                         "has {} parameter tensors, expected {}",
@@ -200,9 +257,11 @@ impl Graph {
                 }
             }
             shapes.push(NodeShapes {
-                inputs,
-                output,
+                inputs: dims.iter().map(Dims::nchw).collect(),
+                output: output_dims.nchw(),
                 loop_nest,
+                input_dims: dims,
+                output_dims,
             });
         }
         Ok(shapes)

@@ -1,10 +1,12 @@
 //! joule's network IR.
 //!
 //! A [`Graph`] is a DAG of [`Node`]s in topological order, each holding an [`Op`] (CONV, FC,
-//! pooling, activations, batch norm, LRN, Add, Concat, ...) and, optionally, its learned
-//! [`Tensor`]s. Shape inference ([`Graph::infer`]) gives every node its input and output
-//! [`Shape`] and, for CONV/FC layers, the [`LoopNest`] bounds (N, M, C, P, Q, R, S) that the
-//! energy engine maps onto hardware. [`NetworkStats`] counts weights, MACs and activations,
+//! pooling, activations, batch norm, LRN, Add, Concat, and the N-d ops of imported models:
+//! Linear, MatMul, broadcasting arithmetic, reductions, layer norm, reshapes, transposes,
+//! slices) and, optionally, its learned [`Tensor`]s. Shape inference ([`Graph::infer`]) gives
+//! every node its input and output [`Dims`] (any rank), their NCHW [`Shape`] views and, for
+//! CONV/FC/Linear/MatMul, the [`LoopNest`] bounds (N, M, C, P, Q, R, S) that the energy
+//! engine maps onto hardware. [`NetworkStats`] counts weights, MACs and activations,
 //! and [`zoo`] holds the canonical networks.
 //!
 //! ```
@@ -16,6 +18,7 @@
 //! assert_eq!(stats.total.fc.weights, 58_621_952);
 //! ```
 
+mod dims;
 mod error;
 pub mod fs;
 mod graph;
@@ -25,8 +28,11 @@ mod stats;
 mod tensor;
 pub mod zoo;
 
+pub use dims::{
+    broadcast, broadcast_indices, normalize_axis, row_major_strides, strided_indices, Dims,
+};
 pub use error::ModelError;
-pub use graph::{Graph, Node, NodeId, NodeShapes, Value};
+pub use graph::{Graph, InputSpec, Node, NodeId, NodeShapes, Value};
 pub use ops::{LayerClass, LoopNest, Op};
 pub use shape::Shape;
 pub use stats::{ClassTotals, LayerStats, NetworkStats, Totals};

@@ -113,7 +113,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Network, NnError> {
         let node = graph.node(NodeId(i));
         let (name, op) = (node.name.clone(), node.op.clone());
         let mut params = Vec::new();
-        for (k, want) in op.param_shapes(shape.inputs[0]).into_iter().enumerate() {
+        for (k, want) in op.param_dims(&shape.input_dims).into_iter().enumerate() {
             let key = param_name(&name, &op, k);
             let t = read(&key)?.ok_or_else(|| bad(&key, "tensor missing".into()))?;
             if t.shape != want {

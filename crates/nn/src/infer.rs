@@ -159,8 +159,10 @@ impl Network {
         for (s, step) in steps.iter().enumerate() {
             let node = &nodes[step.first];
             let len = shapes[step.last].output.elements() as usize;
-            let moved = match (&node.op, node.inputs[0]) {
-                (Op::Flatten | Op::Dropout { .. }, Value::Node(id)) if last_read[id.0] == s => {
+            let moved = match (&node.op, node.inputs.first()) {
+                (Op::Flatten | Op::Dropout { .. }, Some(&Value::Node(id)))
+                    if last_read[id.0] == s =>
+                {
                     slots[id.0].take()
                 }
                 _ => None,
@@ -248,13 +250,14 @@ fn run_step(
             _ => unreachable!("scheduled as an activation"),
         }),
     };
-    let (x, xs) = (inputs[0], shapes.inputs[0]);
     match &node.op {
         Op::Conv(conv) => {
             let nest = shapes.loop_nest.expect("conv has a loop nest");
+            let x = inputs[0];
             layers::conv_forward(conv, &nest, x, &node.params[0].data, &epilogue, y)
         }
         Op::FullyConnected(fc) => {
+            let (x, xs) = (inputs[0], shapes.inputs[0]);
             let k = xs.per_sample();
             layers::fc_forward(xs.n, k, fc.outputs, x, &node.params[0].data, &epilogue, y)
         }

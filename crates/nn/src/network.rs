@@ -2,7 +2,8 @@
 
 use crate::layers::{self, BatchNormCache};
 use crate::{NnError, Rng};
-use joule_model::{Graph, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
+use joule_model::ops::Side;
+use joule_model::{Dims, Graph, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
 
 /// A batch of activations in NCHW order.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,7 +102,7 @@ impl Network {
             let mut rng = rng.fork(i as u64);
             node.params = node
                 .op
-                .param_shapes(shape.inputs[0])
+                .param_dims(&shape.input_dims)
                 .into_iter()
                 .enumerate()
                 .map(|(index, dims)| init(&node.op, index, dims, &mut rng))
@@ -139,7 +140,7 @@ impl Network {
         let last = self.graph.output().expect("a network has nodes");
         let node = self.graph.node(last);
         match (&node.op, node.inputs.as_slice()) {
-            (Op::Softmax, [Value::Node(id)]) => *id,
+            (Op::Softmax { .. }, [Value::Node(id)]) => *id,
             _ => last,
         }
     }
@@ -167,6 +168,13 @@ impl Network {
     /// A training forward pass: batch statistics in batch norm (whose running statistics are
     /// updated), dropout drawn from `rng`.
     pub fn forward_train(&mut self, input: &FeatureMap, rng: &mut Rng) -> Result<Trace, NnError> {
+        if let Some(node) = self.graph.nodes().iter().find(|n| !trains(&n.op)) {
+            return Err(NnError::Unsupported {
+                node: node.name.clone(),
+                kind: node.op.kind(),
+                detail: "training through this op is not supported (inference only)".into(),
+            });
+        }
         let mut trace = self.execute(input, Some(rng))?;
         for (i, aux) in trace.aux.iter_mut().enumerate() {
             if let Aux::BatchNorm {
@@ -337,7 +345,10 @@ impl Network {
                         (Op::Lrn(lrn), Aux::Lrn(base)) => {
                             layers::lrn_backward(lrn, xs, x, base, &dy, dx)
                         }
-                        (Op::Softmax, _) => layers::softmax_backward(xs, y, &dy, dx),
+                        (Op::Softmax { axis }, _) => {
+                            let view = softmax_view(&shapes.input_dims[0], *axis);
+                            layers::softmax_backward(view, y, &dy, dx)
+                        }
                         (Op::Dropout { .. }, Aux::Dropout(mask)) => dx
                             .iter_mut()
                             .zip(&dy)
@@ -459,8 +470,10 @@ pub(crate) fn run_node(
     y: &mut [f32],
     mode: Mode,
 ) -> Aux {
-    let x = inputs[0];
-    let xs = shapes.inputs[0];
+    // A constant has no input; its kernel reads only its parameter.
+    let x = inputs.first().copied().unwrap_or_default();
+    let xs = shapes.inputs.first().copied().unwrap_or(shapes.output);
+    let (dims, out) = (&shapes.input_dims, &shapes.output_dims);
     let p = |k: usize| node.params.get(k).map(|t| t.data.as_slice());
     let bias_only = |k: usize| layers::Epilogue {
         bias: p(k),
@@ -533,7 +546,9 @@ pub(crate) fn run_node(
             }
         }
         Op::Flatten => y.copy_from_slice(x),
-        Op::Softmax => layers::softmax_forward(xs, x, y),
+        Op::Softmax { axis } => {
+            layers::softmax_forward(softmax_view(&shapes.input_dims[0], *axis), x, y)
+        }
         Op::Dropout { ratio } => match mode {
             Mode::Train(rng) if *ratio > 0.0 => {
                 let keep = 1.0 - ratio;
@@ -554,8 +569,80 @@ pub(crate) fn run_node(
             }
             _ => y.copy_from_slice(x),
         },
+        Op::Linear(fc) => {
+            let k = dims[0].last().copied().unwrap_or(1).max(1);
+            let rows = x.len() / k;
+            layers::fc_forward(
+                rows,
+                k,
+                fc.outputs,
+                x,
+                &node.params[0].data,
+                &bias_only(1),
+                y,
+            )
+        }
+        Op::MatMul => layers::matmul_forward(inputs[0], &dims[0], inputs[1], &dims[1], y),
+        Op::Binary(binary) => {
+            let data = (x, &dims[0][..]);
+            let (a, b) = match &binary.constant {
+                None => (data, (inputs[1], &dims[1][..])),
+                Some(c) => {
+                    let constant = (node.params[0].data.as_slice(), &c.dims[..]);
+                    match c.side {
+                        Side::Left => (constant, data),
+                        Side::Right => (data, constant),
+                    }
+                }
+            };
+            layers::binary_forward(binary.kind, a, b, out, y)
+        }
+        Op::Reduce(reduce) => layers::reduce_forward(reduce, x, &dims[0], y),
+        Op::LayerNorm(ln) => {
+            let inner = ln.normalized(&dims[0]).map_or(1, |d| d.iter().product());
+            let bias = ln.bias.then(|| node.params[1].data.as_slice());
+            layers::layer_norm_forward(x, inner, ln.epsilon, &node.params[0].data, bias, y)
+        }
+        Op::Reshape(_) | Op::Squeeze { .. } | Op::Unsqueeze { .. } => y.copy_from_slice(x),
+        Op::Transpose(t) => layers::transpose_forward(x, &dims[0], &t.perm, y),
+        Op::Slice(slice) => layers::slice_forward(x, &dims[0], &slice.axes, out, y),
+        Op::Gather(gather) => layers::gather_forward(x, &dims[0], gather, y),
+        Op::Pad(pad) => layers::pad_forward(x, &dims[0], pad, out, y),
+        Op::Expand(_) => layers::broadcast_forward(x, &dims[0], out, y),
+        Op::Constant { dims: d, .. } => layers::broadcast_forward(&node.params[0].data, d, out, y),
     }
     Aux::None
+}
+
+/// A softmax over `axis` as the softmax over the channels of an `outer x C x inner x 1` view.
+fn softmax_view(dims: &Dims, axis: i64) -> Shape {
+    let axis = dims.axis(axis).expect("shape inference checked the axis");
+    Shape::new(
+        dims[..axis].iter().product(),
+        dims[axis],
+        dims[axis + 1..].iter().product(),
+        1,
+    )
+}
+
+/// Whether the engine trains through `op` (the N-d ops of imported models run at inference
+/// only).
+fn trains(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv(_)
+            | Op::FullyConnected(_)
+            | Op::Pool(_)
+            | Op::GlobalPool { .. }
+            | Op::Activation(_)
+            | Op::BatchNorm(_)
+            | Op::Lrn(_)
+            | Op::Add
+            | Op::Concat
+            | Op::Flatten
+            | Op::Softmax { .. }
+            | Op::Dropout { .. }
+    )
 }
 
 fn split_grads(g: &mut [Vec<f32>]) -> (&mut [f32], Option<&mut [f32]>) {
@@ -567,7 +654,7 @@ fn split_grads(g: &mut [Vec<f32>]) -> (&mut [f32], Option<&mut [f32]>) {
 fn init(op: &Op, index: usize, dims: Vec<usize>, rng: &mut Rng) -> Tensor {
     let len: usize = dims.iter().product();
     let data = match (op, index) {
-        (Op::Conv(_) | Op::FullyConnected(_), 0) => {
+        (Op::Conv(_) | Op::FullyConnected(_) | Op::Linear(_), 0) => {
             let fan_in: usize = dims[1..].iter().product();
             let bound = (6.0 / fan_in.max(1) as f32).sqrt();
             (0..len).map(|_| rng.symmetric(bound)).collect()

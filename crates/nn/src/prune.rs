@@ -182,11 +182,18 @@ impl Plan<'_> {
                 | Op::Dropout { .. } => {
                     self.produce(consumer, new.clone())?;
                 }
-                Op::Softmax => {
+                Op::Softmax { .. } => {
                     return Err(surgery(
                         self.graph,
                         consumer,
                         "softmax over channels cannot lose channels",
+                    ))
+                }
+                other => {
+                    return Err(surgery(
+                        self.graph,
+                        consumer,
+                        &format!("channel surgery through {} is not supported", other.kind()),
                     ))
                 }
             }

@@ -225,7 +225,7 @@ fn lrn_softmax_dropout_flatten() {
         ),
         2.0,
     );
-    check(single(Op::Softmax, Shape::new(2, 4, 2, 2)), 2.0);
+    check(single(Op::Softmax { axis: 1 }, Shape::new(2, 4, 2, 2)), 2.0);
     check(
         single(Op::Dropout { ratio: 0.5 }, Shape::new(2, 3, 2, 2)),
         1.0,

@@ -57,7 +57,7 @@ fn branchy() -> Graph {
         &[flat],
     );
     let drop = g.push("drop", Op::Dropout { ratio: 0.5 }, &[fc]);
-    g.push("softmax", Op::Softmax, &[drop]);
+    g.push("softmax", Op::Softmax { axis: 1 }, &[drop]);
     g
 }
 

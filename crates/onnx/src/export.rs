@@ -18,6 +18,8 @@ const INPUT: &str = "input";
 pub enum ExportError {
     #[error("node {node:?} ({kind}) has no weights: train the model or load a checkpoint first")]
     MissingWeights { node: String, kind: &'static str },
+    #[error("node {node:?} ({kind}): export of this op is not supported yet")]
+    Unsupported { node: String, kind: &'static str },
     #[error("{0}")]
     Model(#[from] ModelError),
     #[error("{path}: cannot write: {source}")]
@@ -92,7 +94,8 @@ fn scalar(name: String, v: f32) -> TensorProto {
     )
 }
 
-fn value_info(name: &str, dims: &[usize]) -> ValueInfoProto {
+/// A float tensor's declaration; the batch (first) axis is symbolic unless `fixed_batch`.
+fn value_info(name: &str, dims: &[usize], fixed_batch: bool) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
@@ -104,8 +107,8 @@ fn value_info(name: &str, dims: &[usize]) -> ValueInfoProto {
                         .enumerate()
                         .map(|(i, &d)| Dimension {
                             // The batch stays symbolic so any N runs.
-                            dim_value: (i > 0).then_some(d as i64),
-                            dim_param: (i == 0).then(|| "N".to_string()),
+                            dim_value: (i > 0 || fixed_batch).then_some(d as i64),
+                            dim_param: (i == 0 && !fixed_batch).then(|| "N".to_string()),
                         })
                         .collect(),
                 }),
@@ -139,8 +142,10 @@ pub(crate) fn export_model(graph: &Graph) -> Result<ModelProto, ExportError> {
     let mut inits = Vec::new();
     // ONNX ranks: FC outputs and flattened tensors are N x F, the rest N x C x H x W.
     let mut flat = vec![false; graph.len()];
+    // An imported graph keeps its input's name.
+    let input_name = graph.input_spec.as_ref().map_or(INPUT, |s| s.name.as_str());
     let tensor_name = |v: &Value| match v {
-        Value::Input => INPUT.to_string(),
+        Value::Input => input_name.to_string(),
         Value::Node(id) => format!("{}:out", graph.node(*id).name),
     };
     for (i, n) in graph.nodes().iter().enumerate() {
@@ -241,6 +246,19 @@ pub(crate) fn export_model(graph: &Graph) -> Result<ModelProto, ExportError> {
                     }
                     Activation::Sigmoid => ("Sigmoid", vec![]),
                     Activation::Tanh => ("Tanh", vec![]),
+                    Activation::HardSigmoid { alpha, beta } => (
+                        "HardSigmoid",
+                        vec![attr_float("alpha", alpha), attr_float("beta", beta)],
+                    ),
+                    Activation::Erf => ("Erf", vec![]),
+                    Activation::Sqrt => ("Sqrt", vec![]),
+                    // HardSwish is an opset-14 op; GELU one of opset 20.
+                    Activation::HardSwish | Activation::Gelu => {
+                        return Err(ExportError::Unsupported {
+                            node: n.name.clone(),
+                            kind,
+                        })
+                    }
                 }
             }
             Op::BatchNorm(bn) => {
@@ -275,15 +293,21 @@ pub(crate) fn export_model(graph: &Graph) -> Result<ModelProto, ExportError> {
                 flat[i] = true;
                 ("Flatten", vec![attr_int("axis", 1)])
             }
-            Op::Softmax => {
+            Op::Softmax { axis } => {
                 flat[i] = input_flat;
-                ("Softmax", vec![attr_int("axis", 1)])
+                ("Softmax", vec![attr_int("axis", *axis)])
             }
             Op::Dropout { ratio } => {
                 flat[i] = input_flat;
                 inits.push(scalar(format!("{}.ratio", n.name), *ratio));
                 inputs.push(format!("{}.ratio", n.name));
                 ("Dropout", vec![])
+            }
+            _ => {
+                return Err(ExportError::Unsupported {
+                    node: n.name.clone(),
+                    kind,
+                })
             }
         };
         nodes.push(node(op_type, &n.name, inputs, &out, attrs));
@@ -295,12 +319,18 @@ pub(crate) fn export_model(graph: &Graph) -> Result<ModelProto, ExportError> {
     } else {
         vec![s.n, s.c, s.h, s.w]
     };
-    let mut output = value_info(&format!("{}:out", graph.nodes()[last].name), &out_dims);
-    output.doc_string = "network output".into();
-    let input = value_info(
-        INPUT,
-        &[input_shape.n, input_shape.c, input_shape.h, input_shape.w],
+    // A batch the imported file fixed stays fixed.
+    let fixed_batch = graph
+        .input_spec
+        .as_ref()
+        .is_some_and(|s| !s.dynamic_batch());
+    let mut output = value_info(
+        &format!("{}:out", graph.nodes()[last].name),
+        &out_dims,
+        fixed_batch,
     );
+    output.doc_string = "network output".into();
+    let input = value_info(input_name, &graph.input_dims(input_shape), fixed_batch);
     Ok(ModelProto {
         ir_version: 8,
         producer_name: "joule".into(),

@@ -6,10 +6,16 @@
 //! [`proto`] (the subset of `onnx.proto` joule needs); the op table maps each supported op
 //! type to an IR op, and anything else is reported with its op type and node name.
 //!
-//! Supported ops: Conv, Gemm, MatMul (+ Add as its bias), BatchNormalization, Relu, Clip,
-//! LeakyRelu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool,
-//! Concat (channels), Add, Flatten, Reshape (flattening), Softmax, Dropout, LRN, Identity,
-//! Constant.
+//! Supported ops: Conv, Gemm, MatMul (x W as FC or Linear, + Add as its bias; x y of two
+//! activations as MatMul), BatchNormalization, LayerNormalization, Relu, Clip, LeakyRelu,
+//! Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Sqrt, Gelu, MaxPool, AveragePool,
+//! GlobalAveragePool, GlobalMaxPool, Concat (axis 1), Add, Sub, Mul, Div, Pow (broadcasting),
+//! ReduceMean, ReduceSum, Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Gather, Slice,
+//! Split, Pad, Expand, Softmax (any axis from opset 13), Dropout, LRN, Identity, Cast (to
+//! float), Constant. Nodes whose inputs are all known at import (initializers, constants,
+//! activations' shapes) are folded: Shape, Gather, Unsqueeze, Concat, Slice, Cast,
+//! arithmetic, Where, ConstantOfShape, Range and the like, so computed Reshape targets
+//! resolve. A size computed from a dynamic batch axis becomes a multiple of the batch.
 //!
 //! ```no_run
 //! let graph = joule_onnx::import_file("model.onnx".as_ref()).unwrap();
@@ -18,6 +24,8 @@
 
 mod error;
 mod export;
+mod fold;
+mod fuse;
 mod import;
 mod node;
 mod ops;

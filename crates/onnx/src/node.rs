@@ -4,6 +4,8 @@
 use crate::proto::{attribute_type, AttributeProto, NodeProto};
 use crate::tensor::Constant;
 use crate::ImportError;
+use joule_model::ops::Extent;
+use joule_model::Dims;
 use std::collections::HashMap;
 
 pub(crate) struct NodeCtx<'a> {
@@ -11,6 +13,14 @@ pub(crate) struct NodeCtx<'a> {
     /// The node's name, or its first output's name when the file leaves it empty.
     pub name: String,
     pub consts: &'a HashMap<String, Constant>,
+    /// Constants that depend on the batch size (computed from a dynamic batch axis): one
+    /// value per batch size in `batches`.
+    pub varying: &'a HashMap<String, Vec<Constant>>,
+    /// The batch sizes the importer evaluates shapes at (empty when the input's shape is not
+    /// known at import).
+    pub batches: &'a [usize],
+    /// The dimensions of each activation input at the first batch size, where known.
+    pub dims: Vec<Option<Dims>>,
     pub opset: i64,
 }
 
@@ -111,8 +121,73 @@ impl NodeCtx<'_> {
         self.proto.input.get(index).is_some_and(|s| !s.is_empty())
     }
 
+    /// Whether input `index` is known at import (batch-dependent constants included).
     pub fn is_constant(&self, index: usize) -> bool {
-        self.has_input(index) && self.consts.contains_key(&self.proto.input[index])
+        self.has_input(index)
+            && (self.consts.contains_key(&self.proto.input[index])
+                || self.varying.contains_key(&self.proto.input[index]))
+    }
+
+    /// The dimensions of activation input `index`, where the importer knows them.
+    pub fn input_dims(&self, index: usize) -> Option<&Dims> {
+        self.dims.get(index).and_then(Option::as_ref)
+    }
+
+    /// A shape input (Reshape's, Expand's) as IR extents: `0` copies (when `copy_zero`),
+    /// `-1` is inferred, and a size that scales with the batch becomes [`Extent::Batch`].
+    pub fn extents(
+        &self,
+        index: usize,
+        what: &str,
+        copy_zero: bool,
+    ) -> Result<Vec<Extent>, ImportError> {
+        let of = |v: i64| -> Result<Extent, ImportError> {
+            Ok(match v {
+                0 if copy_zero => Extent::Copy,
+                -1 => Extent::Infer,
+                v if v >= 0 => Extent::Fixed(v as usize),
+                v => return Err(self.input_error(index, format!("invalid {what} size {v}"))),
+            })
+        };
+        if let Some(per_batch) = self
+            .has_input(index)
+            .then(|| self.varying.get(&self.proto.input[index]))
+            .flatten()
+        {
+            let worlds: Vec<Vec<i64>> = per_batch.iter().map(Constant::as_ints).collect();
+            let len = worlds[0].len();
+            if worlds.iter().any(|w| w.len() != len) {
+                return Err(self.input_error(index, format!("{what} changes rank with the batch")));
+            }
+            return (0..len)
+                .map(|i| {
+                    let first = worlds[0][i];
+                    if worlds.iter().all(|w| w[i] == first) {
+                        return of(first);
+                    }
+                    let k = first / self.batches[0] as i64;
+                    let scales = k > 0
+                        && worlds
+                            .iter()
+                            .zip(self.batches)
+                            .all(|(w, &b)| w[i] == k * b as i64);
+                    if scales {
+                        Ok(Extent::Batch(k as usize))
+                    } else {
+                        Err(self.input_error(
+                            index,
+                            format!("{what} size {i} depends on the batch size in a way joule cannot represent"),
+                        ))
+                    }
+                })
+                .collect();
+        }
+        let c = self.constant(index, what)?;
+        let ints = c
+            .ints
+            .as_ref()
+            .ok_or_else(|| self.input_error(index, format!("{what} must be integers")))?;
+        ints.iter().map(|&v| of(v)).collect()
     }
 
     /// Input `index`, which must be an initializer or a `Constant` output.
@@ -120,8 +195,13 @@ impl NodeCtx<'_> {
         if !self.has_input(index) {
             return Err(self.input_error(index, format!("missing {what}")));
         }
-        self.consts.get(&self.proto.input[index]).ok_or_else(|| {
-            self.input_error(index, format!("{what} must be a constant (initializer)"))
+        let name = &self.proto.input[index];
+        self.consts.get(name).ok_or_else(|| {
+            if self.varying.contains_key(name) {
+                self.input_error(index, format!("{what} depends on the batch size"))
+            } else {
+                self.input_error(index, format!("{what} must be a constant (initializer)"))
+            }
         })
     }
 

@@ -1,29 +1,40 @@
 //! The op table: one small builder per ONNX op type, reading attributes with the
 //! specification's defaults and mapping the node onto an IR op.
 
+mod elementwise;
+mod layout;
+
 use crate::node::NodeCtx;
 use crate::tensor::Constant;
 use crate::ImportError;
-use joule_model::ops::{Activation, BatchNorm, Conv, FullyConnected, Lrn, Padding, Pool, PoolKind};
+pub(crate) use elementwise::constant_operand;
+use elementwise::{binary, layer_norm, reduce, softmax};
+use joule_model::ops::{
+    Activation, BatchNorm, BinaryKind, Conv, Expand, FullyConnected, Lrn, Padding, Pool, PoolKind,
+    ReduceKind,
+};
 use joule_model::{Op, Tensor};
+use layout::{concat, flatten, gather, pad, reshape, slice, split, squeeze, transpose_op};
 
 /// What an ONNX node becomes.
 pub(crate) enum Mapping {
-    /// An IR node reading the node's first input.
+    /// An IR node reading some of the node's inputs as activations.
     Layer(Layer),
-    /// An IR node reading all (non-constant) inputs: Add, Concat.
-    Join(Op),
-    /// No IR node: the output is the first input (Identity).
+    /// No IR node: the output is the first input (Identity, a Cast to float).
     Alias,
-    /// A compile-time value (Constant).
-    Constant(Constant),
-    /// `x + constant`: the bias of the preceding bias-free FC (MatMul then Add).
+    /// `x + constant`: the bias of the preceding bias-free FC or Linear layer (MatMul then
+    /// Add) where there is one, else a broadcasting add of a constant.
     Bias { data_input: usize, bias: Constant },
+    /// One IR node per output, each reading the first input (Split).
+    PerOutput(Vec<Op>),
 }
 
 pub(crate) struct Layer {
     pub op: Op,
     pub params: Vec<Tensor>,
+    /// The ONNX inputs the IR node reads, in order; a constant among them enters the graph
+    /// as an `Op::Constant` node.
+    pub inputs: Vec<usize>,
     /// For flattening Reshapes to `(N, K)`: K, checked once shapes are known.
     pub flatten_to: Option<usize>,
 }
@@ -32,8 +43,22 @@ fn layer(op: Op, params: Vec<Tensor>) -> Mapping {
     Mapping::Layer(Layer {
         op,
         params,
+        inputs: vec![0],
         flatten_to: None,
     })
+}
+
+fn reads(op: Op, inputs: Vec<usize>) -> Mapping {
+    Mapping::Layer(Layer {
+        op,
+        params: vec![],
+        inputs,
+        flatten_to: None,
+    })
+}
+
+fn activation(a: Activation) -> Result<Mapping, ImportError> {
+    Ok(layer(Op::Activation(a), vec![]))
 }
 
 type Builder = fn(&NodeCtx) -> Result<Mapping, ImportError>;
@@ -44,16 +69,32 @@ pub(crate) fn builder(op_type: &str) -> Option<Builder> {
         "Conv" => conv,
         "Gemm" => gemm,
         "MatMul" => matmul,
+        "Einsum" => einsum,
         "BatchNormalization" => batch_norm,
-        "Relu" => |_| Ok(layer(Op::Activation(Activation::Relu), vec![])),
-        "Sigmoid" => |_| Ok(layer(Op::Activation(Activation::Sigmoid), vec![])),
-        "Tanh" => |_| Ok(layer(Op::Activation(Activation::Tanh), vec![])),
+        "LayerNormalization" => layer_norm,
+        "Relu" => |_| activation(Activation::Relu),
+        "Sigmoid" => |_| activation(Activation::Sigmoid),
+        "Tanh" => |_| activation(Activation::Tanh),
+        "HardSwish" => |_| activation(Activation::HardSwish),
+        "Erf" => |_| activation(Activation::Erf),
+        "Sqrt" => |_| activation(Activation::Sqrt),
+        "HardSigmoid" => |ctx| {
+            activation(Activation::HardSigmoid {
+                alpha: ctx.float("alpha", 0.2)?,
+                beta: ctx.float("beta", 0.5)?,
+            })
+        },
+        "Gelu" => |ctx| match ctx.string("approximate", "none")?.as_str() {
+            "none" => activation(Activation::Gelu),
+            other => Err(ctx.attr_error(
+                "approximate",
+                format!("{other:?} is not supported (only the exact GELU)"),
+            )),
+        },
         "LeakyRelu" => |ctx| {
-            let alpha = ctx.float("alpha", 0.01)?;
-            Ok(layer(
-                Op::Activation(Activation::LeakyRelu { alpha }),
-                vec![],
-            ))
+            activation(Activation::LeakyRelu {
+                alpha: ctx.float("alpha", 0.01)?,
+            })
         },
         "Clip" => clip,
         "MaxPool" => |ctx| pool(ctx, PoolKind::Max),
@@ -75,14 +116,37 @@ pub(crate) fn builder(op_type: &str) -> Option<Builder> {
             ))
         },
         "Concat" => concat,
-        "Add" => add,
+        "Add" => |ctx| binary(ctx, BinaryKind::Add),
+        "Sub" => |ctx| binary(ctx, BinaryKind::Sub),
+        "Mul" => |ctx| binary(ctx, BinaryKind::Mul),
+        "Div" => |ctx| binary(ctx, BinaryKind::Div),
+        "Pow" => |ctx| binary(ctx, BinaryKind::Pow),
+        "ReduceMean" => |ctx| reduce(ctx, ReduceKind::Mean),
+        "ReduceSum" => |ctx| reduce(ctx, ReduceKind::Sum),
         "Flatten" => flatten,
         "Reshape" => reshape,
+        "Transpose" => transpose_op,
+        "Squeeze" => |ctx| squeeze(ctx, false),
+        "Unsqueeze" => |ctx| squeeze(ctx, true),
+        "Gather" => gather,
+        "Slice" => slice,
+        "Split" => split,
+        "Pad" => pad,
+        "Expand" => |ctx| {
+            let target = ctx.extents(1, "target shape", false)?;
+            Ok(layer(Op::Expand(Expand { target }), vec![]))
+        },
         "Softmax" => softmax,
         "Dropout" => dropout,
         "LRN" => lrn,
         "Identity" => |_| Ok(Mapping::Alias),
-        "Constant" => constant,
+        "Cast" => |ctx| match ctx.int("to", 1)? {
+            1 => Ok(Mapping::Alias),
+            to => Err(ctx.attr_error(
+                "to",
+                format!("casting an activation to data type {to} is not supported"),
+            )),
+        },
         _ => return None,
     })
 }
@@ -203,6 +267,9 @@ fn gemm(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
     }
     let alpha = ctx.float("alpha", 1.0)?;
     let beta = ctx.float("beta", 1.0)?;
+    if !ctx.is_constant(1) {
+        return activation_product(ctx, alpha);
+    }
     let b = ctx.constant(1, "weight B")?;
     let (m, weight) = fully_connected(ctx, b, ctx.int("transB", 0)? != 0, alpha)?;
     let mut params = vec![weight];
@@ -222,16 +289,90 @@ fn gemm(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
     ))
 }
 
+/// Gemm of two activations: their MatMul, where no transposed B, scaling or C asks for more.
+fn activation_product(ctx: &NodeCtx, alpha: f32) -> Result<Mapping, ImportError> {
+    if ctx.int("transB", 0)? != 0 {
+        return Err(ctx.attr_error("transB", "a transposed activation B is not supported"));
+    }
+    if alpha != 1.0 {
+        return Err(ctx.attr_error("alpha", "scaling a product of activations is not supported"));
+    }
+    if ctx.has_input(2) {
+        return Err(ctx.input_error(2, "C with a product of activations is not supported"));
+    }
+    Ok(reads(Op::MatMul, vec![0, 1]))
+}
+
+/// Einsum as a batched matrix product: `...ij,...jk->...ik` with the same batch letters.
+fn einsum(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    let equation: String = ctx
+        .string("equation", "")?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let unsupported = || {
+        ctx.attr_error(
+            "equation",
+            format!(
+                "{equation:?} is not supported (only batched matrix products ...ij,...jk->...ik)"
+            ),
+        )
+    };
+    let (inputs, output) = equation.split_once("->").ok_or_else(unsupported)?;
+    let (a, b) = inputs.split_once(',').ok_or_else(unsupported)?;
+    let (a, b, out): (Vec<char>, Vec<char>, Vec<char>) = (
+        a.chars().collect(),
+        b.chars().collect(),
+        output.chars().collect(),
+    );
+    let rank = a.len();
+    let letters_ok = [&a, &b, &out]
+        .iter()
+        .all(|t| t.iter().all(|c| c.is_ascii_alphabetic()));
+    if !letters_ok || rank < 2 || b.len() != rank || out.len() != rank {
+        return Err(unsupported());
+    }
+    let batch = &a[..rank - 2];
+    let (i, j, k) = (a[rank - 2], a[rank - 1], b[rank - 1]);
+    let product = b[..rank - 2] == *batch
+        && b[rank - 2] == j
+        && out[..rank - 2] == *batch
+        && out[rank - 2..] == [i, k]
+        && i != j
+        && j != k
+        && i != k
+        && !batch.contains(&i)
+        && !batch.contains(&j)
+        && !batch.contains(&k);
+    if !product || ctx.is_constant(0) || ctx.is_constant(1) {
+        return Err(unsupported());
+    }
+    Ok(reads(Op::MatMul, vec![0, 1]))
+}
+
+/// `x W` with a constant `W`: an FC layer on a matrix, a Linear layer (last axis) on a
+/// higher-rank input; the product of two activations is a MatMul layer.
 fn matmul(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
+    if !ctx.is_constant(1) {
+        if ctx.is_constant(0) {
+            return Err(ctx.input_error(
+                0,
+                "a constant left operand of MatMul is not supported (only x W and x y)",
+            ));
+        }
+        return Ok(reads(Op::MatMul, vec![0, 1]));
+    }
     let b = ctx.constant(1, "weight B")?;
     let (m, weight) = fully_connected(ctx, b, false, 1.0)?;
-    Ok(layer(
-        Op::FullyConnected(FullyConnected {
-            outputs: m,
-            bias: false,
-        }),
-        vec![weight],
-    ))
+    let fc = FullyConnected {
+        outputs: m,
+        bias: false,
+    };
+    let op = match ctx.input_dims(0) {
+        Some(d) if d.rank() != 2 => Op::Linear(fc),
+        _ => Op::FullyConnected(fc),
+    };
+    Ok(layer(op, vec![weight]))
 }
 
 fn batch_norm(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
@@ -310,88 +451,6 @@ fn pool(ctx: &NodeCtx, kind: PoolKind) -> Result<Mapping, ImportError> {
     Ok(layer(op, vec![]))
 }
 
-fn concat(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
-    match ctx.int("axis", i64::MIN)? {
-        1 | -3 => Ok(Mapping::Join(Op::Concat)),
-        i64::MIN => Err(ctx.attr_error("axis", "is required")),
-        axis => Err(ctx.attr_error(
-            "axis",
-            format!("only channel concatenation (axis 1) is supported, got {axis}"),
-        )),
-    }
-}
-
-fn add(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
-    let constants: Vec<usize> = (0..ctx.proto.input.len())
-        .filter(|&i| ctx.is_constant(i))
-        .collect();
-    match (ctx.proto.input.len(), constants.as_slice()) {
-        (2, []) => Ok(Mapping::Join(Op::Add)),
-        (2, [i]) => Ok(Mapping::Bias {
-            data_input: 1 - i,
-            bias: ctx.constant(*i, "bias")?.clone(),
-        }),
-        _ => Err(ctx.input_error(0, "Add needs two inputs, at most one of them constant")),
-    }
-}
-
-fn flatten(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
-    match ctx.int("axis", 1)? {
-        1 => Ok(layer(Op::Flatten, vec![])),
-        axis => Err(ctx.attr_error(
-            "axis",
-            format!("only axis 1 (keep the batch) is supported, got {axis}"),
-        )),
-    }
-}
-
-/// Only the flattening kind: target shape `(N, K)` with N copied (0), inferred (-1) or given,
-/// and K inferred (-1) or given (checked once shapes are known).
-fn reshape(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
-    let shape = match ctx.opset {
-        ..=4 => ctx
-            .ints("shape")?
-            .ok_or_else(|| ctx.attr_error("shape", "is required"))?,
-        _ => {
-            let c = ctx.constant(1, "target shape")?;
-            c.ints
-                .clone()
-                .ok_or_else(|| ctx.input_error(1, "target shape must be integers"))?
-        }
-    };
-    let flatten_to = match shape.as_slice() {
-        [n, k] if *n >= -1 => match *k {
-            -1 => None,
-            k if k > 0 => Some(k as usize),
-            _ => return Err(ctx.input_error(1, format!("unsupported target shape {shape:?}"))),
-        },
-        _ => {
-            return Err(ctx.input_error(
-                1,
-                format!(
-                    "only flattening reshapes to (N, K) are supported, got target shape {shape:?}"
-                ),
-            ))
-        }
-    };
-    Ok(Mapping::Layer(Layer {
-        op: Op::Flatten,
-        params: vec![],
-        flatten_to,
-    }))
-}
-
-fn softmax(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
-    let default = if ctx.opset >= 13 { -1 } else { 1 };
-    match ctx.int("axis", default)? {
-        1 | -1 => Ok(layer(Op::Softmax, vec![])),
-        axis => Err(ctx.attr_error(
-            "axis",
-            format!("only the class axis is supported, got {axis}"),
-        )),
-    }
-}
-
 fn dropout(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
     let ratio = match ctx.optional_constant(1, "ratio")? {
         Some(c) if c.len() == 1 => c.values[0],
@@ -415,36 +474,4 @@ fn lrn(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
         }),
         vec![],
     ))
-}
-
-fn constant(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
-    if let Some(t) = ctx.tensor("value")? {
-        return Ok(Mapping::Constant(t));
-    }
-    let scalar = |values: Vec<f32>, ints: Option<Vec<i64>>, dims: Vec<usize>| Constant {
-        dims,
-        values,
-        ints,
-    };
-    if let Some(v) = ctx.ints("value_ints")? {
-        let f = v.iter().map(|&x| x as f32).collect();
-        return Ok(Mapping::Constant(scalar(f, Some(v.clone()), vec![v.len()])));
-    }
-    if let Some(v) = ctx.floats("value_floats")? {
-        let n = v.len();
-        return Ok(Mapping::Constant(scalar(v, None, vec![n])));
-    }
-    if ctx.proto.attribute.iter().any(|a| a.name == "value_int") {
-        let v = ctx.int("value_int", 0)?;
-        return Ok(Mapping::Constant(scalar(
-            vec![v as f32],
-            Some(vec![v]),
-            vec![],
-        )));
-    }
-    if ctx.proto.attribute.iter().any(|a| a.name == "value_float") {
-        let v = ctx.float("value_float", 0.0)?;
-        return Ok(Mapping::Constant(scalar(vec![v], None, vec![])));
-    }
-    Err(ctx.attr_error("value", "no supported value attribute"))
 }

@@ -56,6 +56,14 @@ impl Constant {
                 };
                 (v.iter().map(|&x| x as f32).collect(), Some(v))
             }
+            data_type::BOOL => {
+                let v: Vec<i64> = if raw.is_empty() {
+                    t.int32_data.iter().map(|&x| x as i64).collect()
+                } else {
+                    raw.iter().take(len).map(|&b| b as i64).collect()
+                };
+                (v.iter().map(|&x| x as f32).collect(), Some(v))
+            }
             data_type::INT32 => {
                 let v: Vec<i64> = if raw.is_empty() {
                     t.int32_data.iter().map(|&x| x as i64).collect()
@@ -79,6 +87,31 @@ impl Constant {
 
     pub fn len(&self) -> usize {
         self.values.len()
+    }
+
+    /// An integer tensor (shapes, indices, booleans).
+    pub fn int(dims: Vec<usize>, ints: Vec<i64>) -> Constant {
+        Constant {
+            dims,
+            values: ints.iter().map(|&v| v as f32).collect(),
+            ints: Some(ints),
+        }
+    }
+
+    pub fn float(dims: Vec<usize>, values: Vec<f32>) -> Constant {
+        Constant {
+            dims,
+            values,
+            ints: None,
+        }
+    }
+
+    /// The values as integers (floats truncated toward zero).
+    pub fn as_ints(&self) -> Vec<i64> {
+        match &self.ints {
+            Some(v) => v.clone(),
+            None => self.values.iter().map(|&v| v as i64).collect(),
+        }
     }
 
     pub fn to_tensor(&self) -> Tensor {

@@ -3,7 +3,7 @@
 use crate::args::{Format, FormatArgs};
 use crate::output::{out, outln};
 use anyhow::Result;
-use joule_lab::{tables, Shape};
+use joule_lab::{tables, Model, Shape};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,7 +12,7 @@ pub struct Args {
     /// Input shape N,C,H,W; required when the model does not fix it.
     #[arg(long, value_parser = Shape::parse)]
     input_shape: Option<Shape>,
-    /// Print every layer, not only CONV and FC.
+    /// Print every layer, not only CONV, FC and MatMul.
     #[arg(long)]
     all: bool,
     #[command(flatten)]
@@ -20,7 +20,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let stats = joule_lab::stats(&args.model, args.input_shape)?;
+    let model = Model::load(&args.model)?;
+    if let Some(note) = joule_lab::batch_note(&model, args.input_shape) {
+        eprintln!("joule: {note}");
+    }
+    let stats = joule_lab::stats_of(&model, args.input_shape)?;
     match args.format.format() {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&stats)?),
         Format::Csv => out!("{}", tables::stats_layers(&stats, true, true).to_csv()?),

@@ -22,7 +22,7 @@ pub fn prunable_layers(graph: &Graph) -> Vec<NodeId> {
     let mut logits = graph.output();
     if let Some(last) = logits {
         let node = graph.node(last);
-        if let (Op::Softmax, [Value::Node(id)]) = (&node.op, node.inputs.as_slice()) {
+        if let (Op::Softmax { .. }, [Value::Node(id)]) = (&node.op, node.inputs.as_slice()) {
             logits = Some(*id);
         }
     }

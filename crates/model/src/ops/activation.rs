@@ -19,6 +19,18 @@ pub enum Activation {
     },
     Sigmoid,
     Tanh,
+    /// `max(0, min(1, alpha * x + beta))`.
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    /// `x * relu6(x + 3) / 6`, MobileNetV3's activation.
+    HardSwish,
+    /// `x * Phi(x)` with the normal distribution's CDF (the exact, erf-based GELU).
+    Gelu,
+    /// The error function (GELU's decomposition in ONNX opsets before 20).
+    Erf,
+    Sqrt,
 }
 
 impl Activation {
@@ -30,6 +42,11 @@ impl Activation {
             Activation::LeakyRelu { .. } => "leaky_relu",
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
+            Activation::HardSigmoid { .. } => "hard_sigmoid",
+            Activation::HardSwish => "hard_swish",
+            Activation::Gelu => "gelu",
+            Activation::Erf => "erf",
+            Activation::Sqrt => "sqrt",
         }
     }
 }

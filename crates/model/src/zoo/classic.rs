@@ -59,7 +59,7 @@ pub fn alexnet() -> Graph {
     let x = net.relu("fc2/relu", x);
     let x = net.dropout("drop2", x, 0.5);
     let x = net.fc("fc3", x, 1000);
-    net.op("prob", Op::Softmax, &[x]);
+    net.op("prob", Op::Softmax { axis: 1 }, &[x]);
     net.finish()
 }
 
@@ -92,6 +92,6 @@ pub fn vgg16() -> Graph {
     let x = net.relu("fc7/relu", x);
     let x = net.dropout("drop7", x, 0.5);
     let x = net.fc("fc8", x, 1000);
-    net.op("prob", Op::Softmax, &[x]);
+    net.op("prob", Op::Softmax { axis: 1 }, &[x]);
     net.finish()
 }

@@ -47,7 +47,7 @@ pub fn mobilenet() -> Graph {
     );
     let x = net.op("flatten", Op::Flatten, &[x]);
     let x = net.fc("fc", x, 1000);
-    net.op("prob", Op::Softmax, &[x]);
+    net.op("prob", Op::Softmax { axis: 1 }, &[x]);
     net.finish()
 }
 
@@ -89,6 +89,6 @@ pub fn squeezenet() -> Graph {
         },
         &[x],
     );
-    net.op("prob", Op::Softmax, &[x]);
+    net.op("prob", Op::Softmax { axis: 1 }, &[x]);
     net.finish()
 }

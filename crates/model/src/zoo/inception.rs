@@ -107,6 +107,6 @@ pub fn googlenet() -> Graph {
     let x = net.dropout("pool5/drop", x, 0.4);
     let x = net.op("flatten", Op::Flatten, &[x]);
     let x = net.fc("loss3/classifier", x, 1000);
-    net.op("prob", Op::Softmax, &[x]);
+    net.op("prob", Op::Softmax { axis: 1 }, &[x]);
     net.finish()
 }

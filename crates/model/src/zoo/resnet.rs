@@ -54,7 +54,7 @@ pub(crate) fn bottleneck_resnet(name: &str, blocks: [usize; 4], width: usize) ->
     );
     let x = net.op("flatten", Op::Flatten, &[x]);
     let x = net.fc("fc1000", x, 1000);
-    net.op("prob", Op::Softmax, &[x]);
+    net.op("prob", Op::Softmax { axis: 1 }, &[x]);
     net.finish()
 }
 

@@ -1,10 +1,12 @@
 //! Forward and backward kernels, one file per op family. Each works on NCHW `f32` slices and
-//! the shapes that [`joule_model::Graph::infer`] gives.
+//! the shapes that [`joule_model::Graph::infer`] gives; `tensor` holds the forward kernels of
+//! the N-d ops of imported models.
 
 mod conv;
 mod norm;
 mod pointwise;
 mod pool;
+mod tensor;
 
 pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub use norm::{
@@ -17,4 +19,8 @@ pub use pointwise::{
 };
 pub use pool::{
     global_pool_backward, global_pool_forward, pool_backward, pool_forward, pool_inference,
+};
+pub use tensor::{
+    binary_forward, broadcast_forward, gather_forward, layer_norm_forward, matmul_forward,
+    pad_forward, reduce_forward, slice_forward, transpose_forward,
 };

@@ -19,7 +19,24 @@ pub fn activate(act: Activation, v: f32) -> f32 {
         }
         Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
         Activation::Tanh => v.tanh(),
+        Activation::HardSigmoid { alpha, beta } => (alpha * v + beta).clamp(0.0, 1.0),
+        Activation::HardSwish => v * (v + 3.0).clamp(0.0, 6.0) / 6.0,
+        Activation::Gelu => 0.5 * v * (1.0 + erf(v / std::f32::consts::SQRT_2)),
+        Activation::Erf => erf(v),
+        Activation::Sqrt => v.sqrt(),
     }
+}
+
+/// The error function, to about 1e-7 (Abramowitz and Stegun 7.1.26, evaluated in f64).
+pub fn erf(v: f32) -> f32 {
+    let x = (v as f64).abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let y = 1.0 - poly * (-x * x).exp();
+    (if v < 0.0 { -y } else { y }) as f32
 }
 
 pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32]) {
@@ -59,6 +76,29 @@ pub fn activation_backward(act: Activation, x: &[f32], y: &[f32], dy: &[f32], dx
             }
             Activation::Sigmoid => y * (1.0 - y),
             Activation::Tanh => 1.0 - y * y,
+            Activation::HardSigmoid { alpha, beta } => {
+                let z = alpha * x + beta;
+                if z > 0.0 && z < 1.0 {
+                    alpha
+                } else {
+                    0.0
+                }
+            }
+            Activation::HardSwish => {
+                if *x < -3.0 {
+                    0.0
+                } else if *x > 3.0 {
+                    1.0
+                } else {
+                    (2.0 * x + 3.0) / 6.0
+                }
+            }
+            Activation::Gelu => {
+                let pdf = (-0.5 * x * x).exp() / (2.0 * std::f32::consts::PI).sqrt();
+                0.5 * (1.0 + erf(x / std::f32::consts::SQRT_2)) + x * pdf
+            }
+            Activation::Erf => 2.0 / std::f32::consts::PI.sqrt() * (-x * x).exp(),
+            Activation::Sqrt => 0.5 / y,
         };
         *d = g * slope;
     }

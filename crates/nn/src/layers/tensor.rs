@@ -1,0 +1,230 @@
+//! Forward kernels of the N-d ops that imported models bring (inference only): matrix
+//! products of two activations, broadcasting arithmetic, reductions, layer norm and the
+//! layout ops. Shapes are the [`Dims`] that [`joule_model::Graph::infer`] gives.
+
+use crate::kernels::{matmul, plain};
+use joule_model::ops::{BinaryKind, Gather, Pad, Reduce, ReduceKind, SliceAxis};
+use joule_model::{broadcast_indices, row_major_strides, strided_indices, Dims};
+
+/// `y = a op b` with numpy broadcasting to `out`.
+pub fn binary_forward(
+    kind: BinaryKind,
+    (a, a_dims): (&[f32], &[usize]),
+    (b, b_dims): (&[f32], &[usize]),
+    out: &[usize],
+    y: &mut [f32],
+) {
+    let (ia, ib) = (
+        broadcast_indices(a_dims, out),
+        broadcast_indices(b_dims, out),
+    );
+    for ((y, &i), &j) in y.iter_mut().zip(&ia).zip(&ib) {
+        *y = kind.apply(a[i], b[j]);
+    }
+}
+
+/// `y` = `x` broadcast to `out` (Expand, a constant entering the graph).
+pub fn broadcast_forward(x: &[f32], x_dims: &[usize], out: &[usize], y: &mut [f32]) {
+    for (y, i) in y.iter_mut().zip(broadcast_indices(x_dims, out)) {
+        *y = x[i];
+    }
+}
+
+/// `A [.., M, K] x B [.., K, N]` with broadcast batch axes (1-D operands promoted as numpy
+/// does); `out` is the product's shape.
+pub fn matmul_forward(a: &[f32], a_dims: &Dims, b: &[f32], b_dims: &Dims, y: &mut [f32]) {
+    let promote = |d: &Dims, row: bool| -> Vec<usize> {
+        match (d.rank(), row) {
+            (1, true) => vec![1, d[0]],
+            (1, false) => vec![d[0], 1],
+            _ => d.to_vec(),
+        }
+    };
+    let (a2, b2) = (promote(a_dims, true), promote(b_dims, false));
+    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+    let n = b2[b2.len() - 1];
+    let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
+    let batch = joule_model::broadcast(a_batch, b_batch).expect("shape inference checked");
+    let (ia, ib) = (
+        broadcast_indices(a_batch, &batch),
+        broadcast_indices(b_batch, &batch),
+    );
+    for ((out, &i), &j) in y.chunks_mut(m * n).zip(&ia).zip(&ib) {
+        let lhs = &a[i * m * k..(i + 1) * m * k];
+        let rhs = &b[j * k * n..(j + 1) * k * n];
+        matmul(m, n, k, plain(lhs), plain(rhs), out, false, false);
+    }
+}
+
+/// Mean or sum over some axes.
+pub fn reduce_forward(reduce: &Reduce, x: &[f32], x_dims: &Dims, y: &mut [f32]) {
+    let axes = reduce.axes_of(x_dims).expect("shape inference checked");
+    // Each input element adds into the output element with the reduced axes at 0.
+    let kept: Vec<usize> = (0..x_dims.rank())
+        .map(|i| if axes.contains(&i) { 1 } else { x_dims[i] })
+        .collect();
+    let out_strides = row_major_strides(&kept);
+    let strides: Vec<usize> = (0..x_dims.rank())
+        .map(|i| if axes.contains(&i) { 0 } else { out_strides[i] })
+        .collect();
+    y.fill(0.0);
+    for (&v, o) in x.iter().zip(strided_indices(x_dims, &strides)) {
+        y[o] += v;
+    }
+    if reduce.kind == ReduceKind::Mean {
+        let count: usize = axes.iter().map(|&a| x_dims[a]).product();
+        y.iter_mut().for_each(|v| *v /= count.max(1) as f32);
+    }
+}
+
+/// Layer normalisation over the trailing `inner` values of each row.
+pub fn layer_norm_forward(
+    x: &[f32],
+    inner: usize,
+    epsilon: f32,
+    scale: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    for (row, out) in x.chunks(inner).zip(y.chunks_mut(inner)) {
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / inner as f64;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / inner as f64;
+        let inv = 1.0 / (var + epsilon as f64).sqrt();
+        for (j, (o, &v)) in out.iter_mut().zip(row).enumerate() {
+            let shift = bias.map_or(0.0, |b| b[j]);
+            *o = ((v as f64 - mean) * inv) as f32 * scale[j] + shift;
+        }
+    }
+}
+
+/// Axis permutation: output axis `i` is input axis `perm[i]`.
+pub fn transpose_forward(x: &[f32], x_dims: &Dims, perm: &[usize], y: &mut [f32]) {
+    let src = row_major_strides(x_dims);
+    let out: Vec<usize> = perm.iter().map(|&p| x_dims[p]).collect();
+    let strides: Vec<usize> = perm.iter().map(|&p| src[p]).collect();
+    for (y, i) in y.iter_mut().zip(strided_indices(&out, &strides)) {
+        *y = x[i];
+    }
+}
+
+/// Strided ranges on some axes.
+pub fn slice_forward(x: &[f32], x_dims: &Dims, axes: &[SliceAxis], out: &Dims, y: &mut [f32]) {
+    let src = row_major_strides(x_dims);
+    let mut offset = 0i64;
+    let mut strides: Vec<i64> = src.iter().map(|&s| s as i64).collect();
+    for a in axes {
+        let axis = x_dims.axis(a.axis).expect("shape inference checked");
+        let (start, _) = a.range(x_dims[axis]).expect("shape inference checked");
+        offset += start as i64 * src[axis] as i64;
+        strides[axis] = src[axis] as i64 * a.step;
+    }
+    // Signed strides: walk the output and step through the input.
+    let rank = out.rank();
+    let mut counter = vec![0usize; rank];
+    let mut at = offset;
+    for v in y.iter_mut() {
+        *v = x[at as usize];
+        for axis in (0..rank).rev() {
+            counter[axis] += 1;
+            at += strides[axis];
+            if counter[axis] < out[axis] {
+                break;
+            }
+            at -= strides[axis] * counter[axis] as i64;
+            counter[axis] = 0;
+        }
+    }
+}
+
+/// Entries picked along one axis.
+pub fn gather_forward(x: &[f32], x_dims: &Dims, gather: &Gather, y: &mut [f32]) {
+    let axis = x_dims.axis(gather.axis).expect("shape inference checked");
+    let size = x_dims[axis] as i64;
+    let outer: usize = x_dims[..axis].iter().product();
+    let inner: usize = x_dims[axis + 1..].iter().product();
+    let mut out = y.chunks_mut(inner);
+    for o in 0..outer {
+        for &i in &gather.indices {
+            let i = if i < 0 { i + size } else { i } as usize;
+            let start = (o * size as usize + i) * inner;
+            out.next()
+                .expect("output sized by shape inference")
+                .copy_from_slice(&x[start..start + inner]);
+        }
+    }
+}
+
+/// Constant padding.
+pub fn pad_forward(x: &[f32], x_dims: &Dims, pad: &Pad, out: &Dims, y: &mut [f32]) {
+    y.fill(pad.value);
+    let strides = row_major_strides(out);
+    let offset: usize = pad.begin.iter().zip(&strides).map(|(b, s)| b * s).sum();
+    for (&v, o) in x.iter().zip(strided_indices(x_dims, &strides)) {
+        y[offset + o] = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use joule_model::ops::Reduce;
+
+    #[test]
+    fn kernels_by_hand() {
+        // [[0, 1, 2], [3, 4, 5]]
+        let m: Vec<f32> = (0..6).map(|v| v as f32).collect();
+        let d = Dims::new([2, 3]);
+        let mut t = vec![0.0; 6];
+        transpose_forward(&m, &d, &[1, 0], &mut t);
+        assert_eq!(t, [0., 3., 1., 4., 2., 5.]);
+        let mut p = [0.0; 4];
+        matmul_forward(&m, &d, &t, &Dims::new([3, 2]), &mut p);
+        assert_eq!(p, [5., 14., 14., 50.]);
+        let mut r = vec![0.0; 2];
+        let mean = Reduce {
+            kind: ReduceKind::Mean,
+            axes: vec![-1],
+            keep_dims: false,
+        };
+        reduce_forward(&mean, &m, &d, &mut r);
+        assert_eq!(r, [1., 4.]);
+        let back = SliceAxis {
+            axis: 1,
+            start: -1,
+            end: i64::MIN,
+            step: -2,
+        };
+        let mut s4 = vec![0.0; 4];
+        slice_forward(&m, &d, &[back], &Dims::new([2, 2]), &mut s4);
+        assert_eq!(s4, [2., 0., 5., 3.]);
+        let mut b = vec![0.0; 6];
+        binary_forward(
+            BinaryKind::Sub,
+            (&m, &[2, 3]),
+            (&[10., 20.], &[2, 1]),
+            &[2, 3],
+            &mut b,
+        );
+        assert_eq!(b, [-10., -9., -8., -17., -16., -15.]);
+        let mut g = vec![0.0; 2];
+        let pick = Gather {
+            axis: 1,
+            indices: vec![-1],
+            scalar: true,
+        };
+        gather_forward(&m, &d, &pick, &mut g);
+        assert_eq!(g, [2., 5.]);
+        let mut padded = vec![0.0; 2 * 5];
+        let pad = Pad {
+            begin: vec![0, 1],
+            end: vec![0, 1],
+            value: -1.0,
+        };
+        pad_forward(&m, &d, &pad, &Dims::new([2, 5]), &mut padded);
+        assert_eq!(padded, [-1., 0., 1., 2., -1., -1., 3., 4., 5., -1.]);
+        let mut ln = vec![0.0; 3];
+        layer_norm_forward(&[1., 2., 3.], 3, 0.0, &[1., 1., 2.], None, &mut ln);
+        let z = 1.5f32.sqrt();
+        assert!((ln[0] + z).abs() < 1e-6 && ln[1].abs() < 1e-6 && (ln[2] - 2.0 * z).abs() < 1e-5);
+    }
+}
