@@ -22,5 +22,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$sources" ] || ! .venv/bin/python -c "imp
   echo "$sources" >"$stamp"
 fi
 
-# Tests marked `torch` need torch, which is not installed here yet: deselected, not skipped.
+# The tests marked `torch` run too: scripts/make-torch-fixtures.sh installs torch into .venv.
 .venv/bin/python -m pytest -q python/tests "$@"
