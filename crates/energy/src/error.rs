@@ -40,7 +40,7 @@ pub enum EnergyError {
     Model {
         model: String,
         #[source]
-        source: joule_model::ModelError,
+        source: Box<joule_model::ModelError>,
     },
     /// A batch of zero images.
     #[error("model {model}: batch size must be at least 1")]

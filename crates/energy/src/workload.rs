@@ -115,9 +115,9 @@ pub fn from_graph(
     input: Option<Shape>,
     batch: usize,
 ) -> Result<Vec<Workload>, EnergyError> {
-    let model_err = |source| EnergyError::Model {
+    let model_err = |source: joule_model::ModelError| EnergyError::Model {
         model: graph.name.clone(),
-        source,
+        source: Box::new(source),
     };
     if batch == 0 {
         return Err(EnergyError::EmptyBatch {
