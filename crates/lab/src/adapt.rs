@@ -197,6 +197,7 @@ pub fn latency_chart(summary: &Summary) -> Scatter {
             name: "networks".into(),
             points: latency_pairs(summary),
             line: false,
+            labels: Vec::new(),
         }],
         diagonal: true,
     }
@@ -223,12 +224,14 @@ pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
             name: "NetAdapt family (holdout)".into(),
             points: family.iter().filter_map(point).collect(),
             line: true,
+            labels: Vec::new(),
         }];
         if let Some(p) = fin.and_then(point) {
             s.push(Series {
                 name: "final, long-term fine-tuned (holdout)".into(),
                 points: vec![p],
                 line: false,
+                labels: Vec::new(),
             });
         }
         if let Some(p) = baseline.and_then(point) {
@@ -236,6 +239,7 @@ pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
                 name: "uniform width baseline, same fine-tuning (holdout)".into(),
                 points: vec![p],
                 line: false,
+                labels: Vec::new(),
             });
         }
         let points: Vec<(f64, f64)> = curve.iter().filter_map(|r| point(r)).collect();
@@ -244,6 +248,7 @@ pub fn accuracy_charts(summary: &Summary) -> Vec<(&'static str, Scatter)> {
                 name: "uniform width baseline, every width (holdout)".into(),
                 points,
                 line: true,
+                labels: Vec::new(),
             });
         }
         s

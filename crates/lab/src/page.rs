@@ -37,6 +37,8 @@ pub struct ReportOptions {
     pub runs: Vec<PathBuf>,
     /// A dataset to score the models that carry trained weights on (test split).
     pub data: Option<crate::DataSpec>,
+    /// Show where the energy goes per layer, for every model on every machine.
+    pub layers: bool,
 }
 
 /// A machine's size, for the metrics table.
@@ -138,7 +140,7 @@ pub fn report(options: &ReportOptions) -> Result<String, LabError> {
             &results,
         )?;
         proxies_section(&mut page, &models, &machines, &results)?;
-        for (mi, hi, r) in &results {
+        for (mi, hi, r) in results.iter().filter(|_| options.layers) {
             layers_section(
                 page.section(format!(
                     "Where the energy goes: {} on {}",
@@ -282,21 +284,25 @@ fn proxies_section(
             results.iter().filter(|(_, h, _)| *h == hi).collect();
         let unit = &rows[0].2.unit;
         for (what, label) in [("weights", "weights"), ("MACs", "MACs per inference")] {
-            let series = rows
-                .iter()
-                .map(|(mi, _, r)| {
-                    let stats = joule_model::NetworkStats::of(models[*mi].graph(), None)?;
-                    let x = match what {
-                        "weights" => stats.total.weights as f64,
-                        _ => r.total.macs as f64 / r.batch as f64,
-                    };
-                    Ok(Series {
-                        name: models[*mi].name(),
-                        points: vec![(x, r.total.energy.total / r.batch as f64)],
-                        line: false,
-                    })
-                })
-                .collect::<Result<Vec<_>, LabError>>()?;
+            let mut points = Vec::new();
+            let mut labels = Vec::new();
+            for (mi, _, r) in &rows {
+                let stats = joule_model::NetworkStats::of(models[*mi].graph(), None)?;
+                let x = match what {
+                    "weights" => stats.total.weights as f64,
+                    _ => r.total.macs as f64 / r.batch as f64,
+                };
+                points.push((x, r.total.energy.total / r.batch as f64));
+                labels.push(models[*mi].name());
+            }
+            // One series, each point labelled with its model: a legend of many models would
+            // cover the points and repeat its colours.
+            let series = vec![Series {
+                name: "models".into(),
+                points,
+                line: false,
+                labels,
+            }];
             section.chart(scatter_svg(&Scatter {
                 title: format!("{what} vs energy per inference on {}", machine.name()),
                 x_label: label.into(),

@@ -285,6 +285,7 @@ fn the_report_page_lays_out_what_it_is_given() {
             docs("netadapt/vgg-small/latency"),
         ],
         data: None,
+        layers: true,
     })
     .unwrap();
     assert!(
@@ -320,6 +321,7 @@ fn the_report_page_lays_out_what_it_is_given() {
         dataflow_batch: 16,
         runs: vec![docs("energy.md")],
         data: None,
+        layers: true,
     })
     .unwrap_err()
     .to_string();

@@ -91,6 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: "networks".into(),
             points: measured.iter().copied().zip(predicted).collect(),
             line: false,
+            labels: Vec::new(),
         }],
         diagonal: true,
     })?;

@@ -15,6 +15,9 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Join the points with a line, in x order.
     pub line: bool,
+    /// A label per point (in `points`' order), drawn beside it and named in its hover text;
+    /// empty for none. Labelled points need no legend of their own.
+    pub labels: Vec<String>,
 }
 
 /// A scatter chart.
@@ -75,9 +78,24 @@ pub fn scatter_svg(chart: &Scatter) -> Result<String, ChartError> {
                 .map_err(&err)?
                 .label(&s.name)
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
-            for &p in &points {
-                let title = point_title(&s.name, (&chart.x_label, p.0), (&chart.y_label, p.1));
-                hovers.circle(c.backend_coord(&p), 6, &title);
+            if s.labels.is_empty() {
+                for &p in &points {
+                    let title = point_title(&s.name, (&chart.x_label, p.0), (&chart.y_label, p.1));
+                    hovers.circle(c.backend_coord(&p), 6, &title);
+                }
+            } else {
+                let text = ("sans-serif", 11).into_font().color(&BLACK.mix(0.75));
+                for (&p, label) in s.points.iter().zip(&s.labels) {
+                    if !(p.0.is_finite() && p.1.is_finite()) {
+                        continue;
+                    }
+                    c.draw_series(std::iter::once(
+                        EmptyElement::at(p) + Text::new(label.clone(), (6, -13), text.clone()),
+                    ))
+                    .map_err(&err)?;
+                    let title = point_title(label, (&chart.x_label, p.0), (&chart.y_label, p.1));
+                    hovers.circle(c.backend_coord(&p), 6, &title);
+                }
             }
         }
         let corner = emptiest_corner(all(), x, y);
@@ -121,6 +139,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn labelled_points_name_themselves_on_the_chart_and_on_hover() {
+        let svg = scatter_svg(&Scatter {
+            title: "weights vs energy".into(),
+            x_label: "weights".into(),
+            y_label: "energy".into(),
+            series: vec![Series {
+                name: "models".into(),
+                points: vec![(61e6, 16.7e9), (1.24e6, 1.6e9)],
+                line: false,
+                labels: vec!["alexnet".into(), "squeezenet1_0".into()],
+            }],
+            diagonal: false,
+        })
+        .unwrap();
+        for label in ["alexnet", "squeezenet1_0"] {
+            assert!(
+                svg.contains(&format!(">\n{label}\n</text>")),
+                "{label} is not drawn"
+            );
+            let titles: Vec<&str> = svg.split("<title>").skip(1).collect();
+            assert!(
+                titles.iter().any(|t| t.starts_with(label)),
+                "{label} has no hover text"
+            );
+        }
+    }
+
+    #[test]
     fn the_legend_goes_where_the_data_is_not() {
         // Accuracy against cost: points along the top; the lower right is empty.
         let top = [(0.0, 0.9), (0.5, 1.0), (1.0, 1.0), (0.1, 0.2)];
@@ -144,11 +190,13 @@ mod tests {
                     name: "networks".into(),
                     points: vec![(0.0012, 0.0011), (0.0034, 0.0036), (0.0021, 0.002)],
                     line: false,
+                    labels: Vec::new(),
                 },
                 Series {
                     name: "family".into(),
                     points: vec![(0.003, 0.0031), (0.001, 0.0012)],
                     line: true,
+                    labels: Vec::new(),
                 },
             ],
             diagonal: true,

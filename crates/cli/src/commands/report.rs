@@ -34,6 +34,9 @@ pub struct Args {
     /// Folder holding the datasets (default: $JOULE_DATA, else data/).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Leave out the per-layer sections (for many models: the page stays small).
+    #[arg(long)]
+    no_layers: bool,
     /// The page's title.
     #[arg(long, default_value = "joule report")]
     title: String,
@@ -54,6 +57,7 @@ pub fn run(args: Args) -> Result<()> {
         dataflows: args.dataflows,
         dataflow_batch: args.dataflow_batch,
         runs: args.run,
+        layers: !args.no_layers,
         data: args
             .data
             .as_deref()
