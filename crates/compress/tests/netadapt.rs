@@ -468,3 +468,124 @@ fn the_uniform_baseline_is_matched_to_the_final_network_and_fine_tuned_the_same_
     assert_eq!(resumed, state);
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// The ask/tell planner told the accuracies `adapt` measured makes `adapt`'s choices: the
+/// same proposals (layer, filter count, estimated resources, seed) every iteration, the same
+/// pick, the same family. Told `adapt`'s fine-tuned networks, even the filters it would
+/// remove are the same; told nothing, it keeps its own untuned candidates, which have the
+/// same shapes and so lead to the same choices.
+#[test]
+fn the_ask_tell_planner_makes_adapts_choices_given_its_accuracies() {
+    use joule_compress::netadapt::Planner;
+    let (train_set, holdout) = data();
+    let original = trained_lenet(&train_set);
+    let mut cfg = config("macs=0.5x");
+    cfg.long_term_epochs = 0;
+    cfg.selection = joule_compress::netadapt::Selection::DropPerResource;
+    let out = temp_dir("asktell-engine");
+    let state = run_adapt(
+        &original,
+        &cfg,
+        &inputs(&train_set, &holdout),
+        &out,
+        false,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(state.status, Status::Met);
+    assert!(
+        state.history.len() >= 3,
+        "{} iterations",
+        state.history.len()
+    );
+    assert_eq!(state.history.len(), state.family.len());
+    let engine_dir = RunDir::open(&out).unwrap();
+    for told_networks in [true, false] {
+        let dir = RunDir::create(&temp_dir(&format!("asktell-{told_networks}"))).unwrap();
+        let mut planner = Planner::open(
+            &original,
+            || Ok(state.original.accuracy),
+            cfg.clone(),
+            Estimator::new(None, None),
+            dir,
+            None,
+        )
+        .unwrap();
+        for (log, member) in state.history.iter().zip(&state.family) {
+            let proposals = planner.propose().unwrap().to_vec();
+            assert_eq!(proposals.len(), log.proposals.len());
+            for (p, q) in proposals.iter().zip(&log.proposals) {
+                assert_eq!(
+                    (&p.layer, p.filters, &p.resources, p.seed, p.iteration),
+                    (&q.layer, q.filters, &q.resources, q.seed, q.iteration)
+                );
+                if told_networks {
+                    assert_eq!(p.removed, q.removed, "{}", p.layer);
+                }
+            }
+            let accuracies: Vec<f64> = log.proposals.iter().map(|p| p.accuracy.unwrap()).collect();
+            let rec = planner
+                .tell(&accuracies, |best| {
+                    assert_eq!(best, log.chosen);
+                    Ok(told_networks.then(|| engine_dir.load_network(&member.checkpoint).unwrap()))
+                })
+                .unwrap()
+                .clone();
+            assert_eq!(rec.layer, member.layer);
+            assert_eq!(rec.channels, member.channels);
+            assert_eq!((rec.macs, rec.accuracy), (member.macs, member.accuracy));
+        }
+        assert!(planner.propose().unwrap().is_empty());
+        assert_eq!(planner.state().status, Status::Met);
+        assert_eq!(planner.state().history.len(), state.history.len());
+    }
+}
+
+/// Telling out of turn, the wrong number of accuracies, a non-finite one, or a network of
+/// another shape are one-line errors that leave the pending proposals in place.
+#[test]
+fn the_planner_refuses_bad_tells() {
+    use joule_compress::netadapt::Planner;
+    let (train_set, _) = data();
+    let original = trained_lenet(&train_set);
+    let dir = RunDir::create(&temp_dir("asktell-bad")).unwrap();
+    let mut planner = Planner::open(
+        &original,
+        || Ok(0.9),
+        config("macs=0.5x"),
+        Estimator::new(None, None),
+        dir,
+        None,
+    )
+    .unwrap();
+    let err = planner.tell(&[0.5], |_| Ok(None)).unwrap_err().to_string();
+    assert!(err.contains("call propose() first"), "{err}");
+    let n = planner.propose().unwrap().len();
+    assert!(n >= 2);
+    let err = planner.tell(&[0.5], |_| Ok(None)).unwrap_err().to_string();
+    assert!(err.contains(&format!("got 1 for {n} proposals")), "{err}");
+    let mut accuracies = vec![0.5; n];
+    accuracies[1] = f64::NAN;
+    let err = planner
+        .tell(&accuracies, |_| Ok(None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("accuracies[1]: must be a finite number"),
+        "{err}"
+    );
+    accuracies[1] = 0.6;
+    let err = planner
+        .tell(&accuracies, |_| Ok(Some(original.clone())))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not have the shape of the proposal"),
+        "{err}"
+    );
+    assert!(!err.contains('\n'));
+    assert_eq!(planner.propose().unwrap().len(), n);
+    let rec = planner.tell(&accuracies, |_| Ok(None)).unwrap();
+    assert_eq!(rec.iteration, 1);
+    assert_eq!(rec.accuracy, 0.6);
+}

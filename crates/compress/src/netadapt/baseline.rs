@@ -69,7 +69,7 @@ pub enum Match<'a> {
     /// Measured whole-network latency (ms per image, batch 1).
     Measured(&'a dyn LayerTimer, &'a MeasureConfig),
     /// An estimated resource.
-    Estimated(&'a Estimator<'a>, Resource),
+    Estimated(&'a Estimator, Resource),
 }
 
 impl Match<'_> {

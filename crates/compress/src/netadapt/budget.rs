@@ -146,14 +146,16 @@ impl Resources {
 
 /// Estimates resources: the latency table, the energy engine (per-layer results cached by
 /// loop nest, since a layer's energy depends only on its shape), MACs and weights.
-pub struct Estimator<'a> {
-    pub lut: Option<&'a LatencyTable>,
-    pub hardware: Option<&'a Machine>,
+pub struct Estimator {
+    pub lut: Option<LatencyTable>,
+    pub hardware: Option<Machine>,
     energy_cache: Mutex<HashMap<String, f64>>,
 }
 
-impl<'a> Estimator<'a> {
-    pub fn new(lut: Option<&'a LatencyTable>, hardware: Option<&'a Machine>) -> Estimator<'a> {
+impl Estimator {
+    /// Owns its table and machine (small), so an ask/tell [`super::Planner`] held by Python
+    /// needs no borrowed lifetimes.
+    pub fn new(lut: Option<LatencyTable>, hardware: Option<Machine>) -> Estimator {
         Estimator {
             lut,
             hardware,
@@ -163,11 +165,11 @@ impl<'a> Estimator<'a> {
 
     pub fn estimate(&self, graph: &Graph) -> Result<Resources, CompressError> {
         let stats = NetworkStats::of(graph, None)?;
-        let latency_predicted_ms = match self.lut {
+        let latency_predicted_ms = match &self.lut {
             Some(t) => Some(t.predict(graph)?.total_ms),
             None => None,
         };
-        let energy = match self.hardware {
+        let energy = match &self.hardware {
             Some(hw) => Some(self.energy(graph, hw)?),
             None => None,
         };

@@ -4,19 +4,25 @@
 //!
 //! * [`budget`]: resources, budgets (`latency=0.5x`, `macs=200000`), the schedule
 //!   `target = current - r0 * original * decay^i` and the [`Estimator`];
-//! * [`search`]: one iteration's candidates (filter count from the estimator, filters by L2
-//!   norm, surgery, short-term fine-tuning, holdout accuracy), in parallel, and the pick;
+//! * [`plan`]: NetAdapt as ask/tell ([`Planner`]): every iteration's proposals (per layer,
+//!   the filter count that meets the constraint, with its estimated resources), told their
+//!   accuracies, the pick, the family and the history; one implementation behind `joule
+//!   adapt` and the Python package's PyTorch/Ray loop;
+//! * [`search`]: the pieces (filter count from the estimator, filters by L2 norm, surgery,
+//!   joule's own short-term fine-tuning and holdout accuracy, in parallel, the pick);
 //! * [`baseline`]: the uniform width-multiplier baseline matched to the final network;
 //! * [`run`]: the driver: every iteration's network kept (checkpoint + ONNX), `state.json`
 //!   after every iteration for `--resume`, long-term fine-tuning, `summary.json`.
 
 pub mod baseline;
 pub mod budget;
+pub mod plan;
 pub mod run;
 pub mod search;
 
 pub use baseline::BaselineRecord;
 pub use budget::{Budget, Estimator, Limit, Resource, Resources};
+pub use plan::{IterationLog, Planner, Proposal};
 pub use run::{adapt, Adaptation, Event, Inputs, Record, State, Status, Step};
 pub use search::Selection;
 

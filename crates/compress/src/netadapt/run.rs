@@ -8,8 +8,9 @@
 //! uninterrupted one does.
 
 use super::baseline::{self, BaselineRecord, Match};
-use super::budget::{target, Estimator, Resource};
-use super::search::{candidates, pick};
+use super::budget::{Estimator, Resource};
+use super::plan::{IterationLog, Planner};
+use super::search::fine_tune;
 use super::AdaptConfig;
 use crate::lut::{self, prunable_layers, ChannelGrid, LatencyTable, LayerTimer, MeasureConfig};
 use crate::rundir::RunDir;
@@ -81,6 +82,9 @@ pub struct State {
     pub hardware: Option<String>,
     #[serde(default)]
     pub unit: Option<String>,
+    /// Every finished iteration's proposals with their accuracies, and the pick.
+    #[serde(default)]
+    pub history: Vec<IterationLog>,
 }
 
 /// Progress reports.
@@ -115,17 +119,17 @@ pub struct Inputs<'a> {
     pub timer: Option<(&'a dyn LayerTimer, MeasureConfig)>,
 }
 
-fn record(
+pub(crate) fn record(
     network: &Network,
     iteration: usize,
     accuracy: f64,
-    estimator: &Estimator<'_>,
-    inputs: &Inputs<'_>,
+    estimator: &Estimator,
+    timer: Option<&(&dyn LayerTimer, MeasureConfig)>,
     checkpoint: String,
 ) -> Result<Record, CompressError> {
     let graph = network.graph();
     let resources = estimator.estimate(graph)?;
-    let measured = match &inputs.timer {
+    let measured = match timer {
         Some((timer, config)) => Some(lut::measure_network(network, 1, *timer, config)?),
         None => None,
     };
@@ -171,16 +175,15 @@ pub enum Step {
 /// A NetAdapt run in a directory, advanced one step at a time (the same driver shape as a
 /// pruning [`crate::Run`]): `state.json` is rewritten after every step, so a run killed at any
 /// moment resumes from its last finished step and ends where an uninterrupted one ends.
+///
+/// The iterations are a [`Planner`] answered by joule's own engine: every proposal
+/// short-term fine-tuned and scored on the holdout ([`fine_tune`]).
 pub struct Adaptation<'a> {
     original: &'a Network,
     config: &'a AdaptConfig,
     inputs: &'a Inputs<'a>,
     dir: &'a RunDir,
-    estimator: Estimator<'a>,
-    grid: ChannelGrid,
-    layers: Vec<String>,
-    network: Network,
-    pub state: State,
+    planner: Planner<'a>,
 }
 
 impl<'a> Adaptation<'a> {
@@ -192,90 +195,50 @@ impl<'a> Adaptation<'a> {
         inputs: &'a Inputs<'a>,
         dir: &'a RunDir,
     ) -> Result<Adaptation<'a>, CompressError> {
-        check(config, inputs)?;
-        let estimator = Estimator::new(inputs.lut, inputs.hardware);
-        let grid = match inputs.lut {
-            Some(t) if !t.grid.layers.is_empty() => t.grid.clone(),
-            _ => ChannelGrid::even(original.graph(), config.levels)?,
-        };
-        let (state, network) = if dir.join(RunDir::STATE).is_file() {
-            let state: State = dir.read_json(RunDir::STATE)?;
-            if state.config != *config {
-                return Err(CompressError::Resume {
-                    path: dir.join(RunDir::STATE),
-                    message: "the settings differ from the stored run's".into(),
-                });
-            }
-            let last = state.family.last().unwrap_or(&state.original);
-            let network = dir.load_network(&last.checkpoint)?;
-            (state, network)
-        } else {
-            let accuracy = evaluate(original, inputs.holdout, 256)?.accuracy;
-            let checkpoint = dir.save_network("original", original)?;
-            let first = record(original, 0, accuracy, &estimator, inputs, checkpoint)?;
-            let budgets = config
-                .budgets
-                .iter()
-                .map(|b| {
-                    (
-                        b.resource.name().to_string(),
-                        b.resolve(first_value(&first, b.resource)),
-                    )
-                })
-                .collect();
-            let state = State {
-                config: config.clone(),
-                budgets,
-                original: first,
-                family: Vec::new(),
-                status: Status::Running,
-                final_network: None,
-                baseline: None,
-                baseline_curve: Vec::new(),
-                hardware: inputs.hardware.map(|m| m.name().to_string()),
-                unit: inputs.hardware.map(|m| m.unit().to_string()),
-            };
-            dir.write_json(RunDir::STATE, &state)?;
-            (state, original.clone())
-        };
-        let layers = prunable_layers(original.graph())
-            .into_iter()
-            .map(|id| original.graph().node(id).name.clone())
-            .collect();
+        let estimator = Estimator::new(inputs.lut.cloned(), inputs.hardware.cloned());
+        let planner = Planner::open(
+            original,
+            || Ok(evaluate(original, inputs.holdout, 256)?.accuracy),
+            config.clone(),
+            estimator,
+            dir.clone(),
+            inputs.timer.clone(),
+        )?;
         Ok(Adaptation {
             original,
             config,
             inputs,
             dir,
-            estimator,
-            grid,
-            layers,
-            network,
-            state,
+            planner,
         })
+    }
+
+    /// Where the run stands (also in `state.json`).
+    pub fn state(&self) -> &State {
+        self.planner.state()
     }
 
     /// Does the next step and saves the state.
     pub fn step(&mut self, on_event: &mut impl FnMut(Event<'_>)) -> Result<Step, CompressError> {
         let config = self.config;
-        let step = if self.state.status == Status::Running {
+        let state = self.planner.state();
+        let step = if state.status == Status::Running {
             self.iterate(on_event)?;
             Step::Iteration
-        } else if self.state.final_network.is_none() {
+        } else if state.final_network.is_none() {
             self.long_term_network(on_event)?;
             Step::LongTerm
-        } else if config.baseline && self.state.baseline.is_none() {
+        } else if config.baseline && state.baseline.is_none() {
             self.baseline(on_event)?;
             Step::Baseline
-        } else if config.baseline && config.baseline_curve && self.state.baseline_curve.is_empty() {
+        } else if config.baseline && config.baseline_curve && state.baseline_curve.is_empty() {
             self.baseline_curve(on_event)?;
             Step::BaselineCurve
         } else {
-            self.dir
-                .write_json(RunDir::SUMMARY, &summary(&self.state))?;
+            self.planner.write_summary()?;
             return Ok(Step::Done);
         };
-        self.dir.write_json(RunDir::STATE, &self.state)?;
+        self.planner.save()?;
         Ok(step)
     }
 
@@ -285,100 +248,35 @@ impl<'a> Adaptation<'a> {
         Ok(())
     }
 
-    /// One iteration: the candidates of every layer, the best one kept; or the end of the
-    /// iterations (budgets met, out of iterations, or unreachable).
+    /// One iteration: the planner's proposals fine-tuned and scored, the best one kept; or
+    /// the end of the iterations (budgets met, out of iterations, or unreachable).
     fn iterate(&mut self, on_event: &mut impl FnMut(Event<'_>)) -> Result<(), CompressError> {
-        let (config, inputs, state) = (self.config, self.inputs, &mut self.state);
-        let i = state.family.len();
-        let current = state.family.last().unwrap_or(&state.original).clone();
-        let met = config.budgets.iter().all(|b| {
-            first_value(&current, b.resource) <= state.budgets[b.resource.name()] * (1.0 + 1e-12)
-        });
-        if met {
-            state.status = Status::Met;
-            return Ok(());
-        }
-        if i >= config.max_iterations {
-            state.status = Status::OutOfIterations;
+        let proposals = self.planner.propose()?.to_vec();
+        if proposals.is_empty() {
+            if let Status::Unreachable { message, .. } = &self.planner.state().status {
+                on_event(Event::Unreachable(message));
+            }
             return Ok(());
         }
         on_event(Event::Iteration {
-            iteration: i + 1,
-            of: config.max_iterations,
+            iteration: proposals[0].iteration,
+            of: self.config.max_iterations,
         });
-        let targets: Vec<(Resource, f64)> = config
-            .budgets
-            .iter()
-            .map(|b| {
-                let r = b.resource;
-                let t = target(
-                    first_value(&current, r),
-                    first_value(&state.original, r),
-                    state.budgets[r.name()],
-                    config.initial_reduction,
-                    config.decay,
-                    i,
-                );
-                (r, t)
-            })
-            .collect();
-        let found = candidates(
-            &self.network,
-            &self.layers,
-            &self.grid,
-            &self.estimator,
-            &targets,
+        let networks = self.planner.candidates().to_vec();
+        let inputs = self.inputs;
+        let tuned = fine_tune(
+            networks,
+            &proposals,
             inputs.train,
             inputs.holdout,
-            config,
-            i,
+            self.config,
         )?;
-        let primary = config.budgets[0].resource;
-        let estimate = self.estimator.estimate(self.network.graph())?;
-        let Some(best) = pick(
-            &found,
-            config.selection,
-            current.accuracy,
-            &estimate,
-            primary,
-            first_value(&state.original, primary),
-        ) else {
-            let message = format!(
-                "iteration {}: no layer can be shrunk to meet {}; the best network so far is {}",
-                i + 1,
-                targets
-                    .iter()
-                    .map(|(r, t)| format!("{} <= {t:.6}", r.name()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                current.checkpoint
-            );
-            on_event(Event::Unreachable(&message));
-            state.status = Status::Unreachable {
-                iteration: i + 1,
-                message,
-            };
-            return Ok(());
-        };
-        let chosen = found.into_iter().nth(best).expect("picked index");
-        let stem = format!("iter_{:03}", i + 1);
-        let checkpoint = self.dir.save_network(&stem, &chosen.network)?;
-        let mut rec = record(
-            &chosen.network,
-            i + 1,
-            chosen.accuracy,
-            &self.estimator,
-            inputs,
-            checkpoint,
-        )?;
-        rec.layer = Some(chosen.layer.clone());
-        rec.targets = targets
-            .iter()
-            .map(|(r, t)| (r.name().to_string(), *t))
-            .collect();
-        on_event(Event::Chosen(&rec));
-        state.family.push(rec);
-        self.network = chosen.network;
+        let accuracies: Vec<f64> = tuned.iter().map(|(_, a)| *a).collect();
+        let mut tuned: Vec<Option<Network>> = tuned.into_iter().map(|(n, _)| Some(n)).collect();
+        let rec = self
+            .planner
+            .tell(&accuracies, |best| Ok(tuned[best].take()))?;
+        on_event(Event::Chosen(rec));
         Ok(())
     }
 
@@ -388,29 +286,15 @@ impl<'a> Adaptation<'a> {
         on_event: &mut impl FnMut(Event<'_>),
     ) -> Result<(), CompressError> {
         let inputs = self.inputs;
-        let last = self
-            .state
-            .family
-            .last()
-            .unwrap_or(&self.state.original)
-            .clone();
+        let last = self.planner.current().clone();
         let mut tuned = self.dir.load_network(&last.checkpoint)?;
         long_term(&mut tuned, inputs, self.config, on_event)?;
         let accuracy = evaluate(&tuned, inputs.holdout, 256)?.accuracy;
-        let checkpoint = self.dir.save_network("final", &tuned)?;
-        let mut rec = record(
-            &tuned,
-            last.iteration,
-            accuracy,
-            &self.estimator,
-            inputs,
-            checkpoint,
-        )?;
-        rec.layer = last.layer.clone();
-        if let Some(test) = inputs.test {
-            rec.test_accuracy = Some(evaluate(&tuned, test, 256)?.accuracy);
-        }
-        self.state.final_network = Some(rec);
+        let test_accuracy = match inputs.test {
+            Some(test) => Some(evaluate(&tuned, test, 256)?.accuracy),
+            None => None,
+        };
+        self.planner.finish(&tuned, accuracy, test_accuracy)?;
         Ok(())
     }
 
@@ -419,7 +303,8 @@ impl<'a> Adaptation<'a> {
         on_event(Event::BaselineSearch);
         let (config, inputs) = (self.config, self.inputs);
         let fin = self
-            .state
+            .planner
+            .state()
             .final_network
             .clone()
             .expect("final network recorded");
@@ -427,11 +312,11 @@ impl<'a> Adaptation<'a> {
         let (matching, target) = match (&inputs.timer, fin.latency_measured_ms) {
             (Some((timer, measure)), Some(ms)) => (Match::Measured(*timer, measure), ms),
             _ => (
-                Match::Estimated(&self.estimator, primary),
+                Match::Estimated(self.planner.estimator(), primary),
                 first_value(&fin, primary),
             ),
         };
-        let levels = grid_levels(&self.grid, config.levels);
+        let levels = grid_levels(self.planner.grid(), config.levels);
         let baseline::Choice {
             k,
             network: uniform,
@@ -442,7 +327,7 @@ impl<'a> Adaptation<'a> {
             k,
             levels,
             true,
-            &self.estimator,
+            self.planner.estimator(),
             inputs,
             config,
             self.dir,
@@ -456,7 +341,7 @@ impl<'a> Adaptation<'a> {
             record,
         };
         on_event(Event::Baseline(&entry));
-        self.state.baseline = Some(entry);
+        self.planner.state_mut().baseline = Some(entry);
         Ok(())
     }
 
@@ -465,8 +350,13 @@ impl<'a> Adaptation<'a> {
         &mut self,
         on_event: &mut impl FnMut(Event<'_>),
     ) -> Result<(), CompressError> {
-        let chosen = self.state.baseline.clone().expect("baseline recorded");
-        let levels = grid_levels(&self.grid, self.config.levels);
+        let chosen = self
+            .planner
+            .state()
+            .baseline
+            .clone()
+            .expect("baseline recorded");
+        let levels = grid_levels(self.planner.grid(), self.config.levels);
         let mut curve = Vec::new();
         for k in (1..levels).rev() {
             let width = k as f64 / levels as f64;
@@ -480,7 +370,7 @@ impl<'a> Adaptation<'a> {
                 k,
                 levels,
                 false,
-                &self.estimator,
+                self.planner.estimator(),
                 self.inputs,
                 self.config,
                 self.dir,
@@ -496,41 +386,9 @@ impl<'a> Adaptation<'a> {
             on_event(Event::Baseline(&entry));
             curve.push(entry);
         }
-        self.state.baseline_curve = curve;
+        self.planner.state_mut().baseline_curve = curve;
         Ok(())
     }
-}
-
-/// Checks the settings against what the inputs can estimate, naming the field.
-fn check(config: &AdaptConfig, inputs: &Inputs<'_>) -> Result<(), CompressError> {
-    if config.budgets.is_empty() {
-        return Err(CompressError::config("budget", "give at least one budget"));
-    }
-    for b in &config.budgets {
-        match b.resource {
-            Resource::Latency if inputs.lut.is_none() => {
-                return Err(CompressError::config(
-                    "budget",
-                    "a latency budget needs a latency table",
-                ))
-            }
-            Resource::Energy if inputs.hardware.is_none() => {
-                return Err(CompressError::config(
-                    "budget",
-                    "an energy budget needs a hardware model",
-                ))
-            }
-            _ => {}
-        }
-    }
-    let positive = |v: f64| v.is_finite() && v > 0.0;
-    if config.batch_size == 0 || !positive(config.decay) || !positive(config.initial_reduction) {
-        return Err(CompressError::config(
-            "netadapt",
-            "batch size, decay and initial reduction must be positive",
-        ));
-    }
-    Ok(())
 }
 
 /// Runs NetAdapt to the end from `original` in `dir`, or continues the run `dir` holds (see
@@ -544,7 +402,7 @@ pub fn adapt(
 ) -> Result<State, CompressError> {
     let mut run = Adaptation::open(original, config, inputs, dir)?;
     run.proceed(on_event)?;
-    Ok(run.state)
+    Ok(run.state().clone())
 }
 
 /// Fine-tunes a uniform network like the final one, saves it (`baseline.*` for the `matched`
@@ -555,7 +413,7 @@ fn tuned_baseline(
     k: usize,
     levels: usize,
     matched: bool,
-    estimator: &Estimator<'_>,
+    estimator: &Estimator,
     inputs: &Inputs<'_>,
     config: &AdaptConfig,
     dir: &RunDir,
@@ -569,7 +427,14 @@ fn tuned_baseline(
         format!("baseline_{k}of{levels}")
     };
     let checkpoint = dir.save_network(&stem, &network)?;
-    let mut rec = record(&network, 0, accuracy, estimator, inputs, checkpoint)?;
+    let mut rec = record(
+        &network,
+        0,
+        accuracy,
+        estimator,
+        inputs.timer.as_ref(),
+        checkpoint,
+    )?;
     if let Some(test) = inputs.test {
         rec.test_accuracy = Some(evaluate(&network, test, 256)?.accuracy);
     }

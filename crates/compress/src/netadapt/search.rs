@@ -1,9 +1,11 @@
-//! One NetAdapt iteration: per prunable layer, the filter count that meets the constraint,
-//! the filters with the smallest L2 norm removed (with the matching input channels of the
-//! consumers, by [`joule_nn::prune::remove_filters`]), short-term fine-tuning and holdout
-//! accuracy; the candidates run in parallel (rayon) and the best one is kept.
+//! The pieces of one NetAdapt iteration: per prunable layer, the filter count that meets the
+//! constraint and the filters with the smallest L2 norm removed (with the matching input
+//! channels of the consumers, by [`joule_nn::prune::remove_filters`]); joule's own
+//! short-term fine-tuning and holdout accuracy of the candidates (in parallel, rayon); and
+//! the pick of the best. [`super::plan::Planner`] strings them into ask/tell.
 
 use super::budget::{Estimator, Resource, Resources};
+use super::plan::Proposal;
 use super::AdaptConfig;
 use crate::lut::{filters, ChannelGrid};
 use crate::CompressError;
@@ -48,22 +50,13 @@ pub fn weakest_filters(norms: &[f64], count: usize) -> Vec<usize> {
     chosen
 }
 
-/// A simplified network proposed for one layer.
-pub struct Candidate {
-    pub layer: String,
-    pub filters: usize,
-    pub network: Network,
-    pub resources: Resources,
-    pub accuracy: f64,
-}
-
 /// The largest grid count of `layer` that brings every constrained resource within its
 /// target, with the network that has it (not yet fine-tuned). `None` if no count does.
 pub fn shrink_to_target(
     network: &Network,
     layer: &str,
     grid: &ChannelGrid,
-    estimator: &Estimator<'_>,
+    estimator: &Estimator,
     targets: &[(Resource, f64)],
 ) -> Result<Option<(usize, Network, Resources)>, CompressError> {
     let node = network.graph().find(layer).ok_or_else(|| {
@@ -129,68 +122,48 @@ pub fn short_term(
     Ok(())
 }
 
-/// Every candidate of iteration `iteration`: one per layer that can meet the targets.
-#[allow(clippy::too_many_arguments)]
-pub fn candidates(
-    network: &Network,
-    layers: &[String],
-    grid: &ChannelGrid,
-    estimator: &Estimator<'_>,
-    targets: &[(Resource, f64)],
+/// Short-term fine-tunes every candidate network (in parallel) with its proposal's seed and
+/// scores it on the holdout: joule's own answer to the proposals of an iteration.
+pub fn fine_tune(
+    networks: Vec<Network>,
+    proposals: &[Proposal],
     train_set: &Dataset,
     holdout: &Dataset,
     config: &AdaptConfig,
-    iteration: usize,
-) -> Result<Vec<Candidate>, CompressError> {
-    let found: Vec<Result<Option<Candidate>, CompressError>> = layers
-        .par_iter()
-        .enumerate()
-        .map(|(index, layer)| {
-            let Some((filters, mut smaller, resources)) =
-                shrink_to_target(network, layer, grid, estimator, targets)?
-            else {
-                return Ok(None);
-            };
-            let seed = Rng::new(config.seed)
-                .fork(1 + (iteration * 1000 + index) as u64)
-                .next_u64();
-            short_term(&mut smaller, train_set, config, seed)?;
-            let accuracy = evaluate(&smaller, holdout, 256)?.accuracy;
-            Ok(Some(Candidate {
-                layer: layer.clone(),
-                filters,
-                network: smaller,
-                resources,
-                accuracy,
-            }))
+) -> Result<Vec<(Network, f64)>, CompressError> {
+    networks
+        .into_par_iter()
+        .zip(proposals.par_iter())
+        .map(|(mut network, proposal)| {
+            short_term(&mut network, train_set, config, proposal.seed)?;
+            let accuracy = evaluate(&network, holdout, 256)?.accuracy;
+            Ok((network, accuracy))
         })
-        .collect();
-    let mut out = Vec::new();
-    for c in found {
-        out.extend(c?);
-    }
-    Ok(out)
+        .collect()
 }
 
-/// The index of the best candidate; ties go to the earlier layer.
+/// The index of the best proposal by its told `accuracies`; ties go to the earlier layer.
+/// `accuracy` and `resources` are the current network's, `original` the original network's
+/// value of `resource` (the first budget's).
 pub fn pick(
-    candidates: &[Candidate],
+    proposals: &[Proposal],
+    accuracies: &[f64],
     selection: Selection,
     accuracy: f64,
     resources: &Resources,
     resource: Resource,
     original: f64,
 ) -> Option<usize> {
-    let score = |c: &Candidate| match selection {
-        Selection::Accuracy => c.accuracy,
+    let score = |i: usize| match selection {
+        Selection::Accuracy => accuracies[i],
         Selection::DropPerResource => {
-            let saved = (resources.get(resource) - c.resources.get(resource)) / original;
-            -(accuracy - c.accuracy) / saved.max(1e-12)
+            let saved = (resources.get(resource) - proposals[i].resources.get(resource)) / original;
+            -(accuracy - accuracies[i]) / saved.max(1e-12)
         }
     };
     let mut best: Option<usize> = None;
-    for (i, c) in candidates.iter().enumerate() {
-        if best.is_none_or(|b| score(c) > score(&candidates[b])) {
+    for i in 0..proposals.len().min(accuracies.len()) {
+        if best.is_none_or(|b| score(i) > score(b)) {
             best = Some(i);
         }
     }
