@@ -28,11 +28,13 @@ from ._joule import (
     Comparison,
     DataflowComparison,
     EnergyReport,
+    FamilyMember,
     Hardware,
     JouleError,
     LayerEnergy,
     LayerStats,
     LevelEnergy,
+    Proposal,
     Stats,
     TypeEnergy,
     ZooModel,
@@ -45,16 +47,20 @@ __all__ = [
     "Comparison",
     "DataflowComparison",
     "EnergyReport",
+    "FamilyMember",
     "Hardware",
     "JouleError",
     "LayerEnergy",
     "LayerStats",
     "LevelEnergy",
+    "NetAdapt",
+    "Proposal",
     "Stats",
     "TypeEnergy",
     "ZooModel",
     "compare",
     "dataflows",
+    "dataset",
     "energy",
     "hardware",
     "presets",
@@ -87,8 +93,11 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _model(model: object, example_input: object = None, argument: str = "model"):
-    """``(zoo name or path, name)`` or ``(ONNX bytes, name)`` for the extension."""
+def _model(
+    model: object, example_input: object = None, argument: str = "model", input_shape=None
+):
+    """``(zoo name or path, name)`` or ``(ONNX bytes, name)`` for the extension. A torch
+    module is exported with ``example_input``, else with zeros of ``input_shape``."""
     if isinstance(model, str):
         return model, model
     if isinstance(model, os.PathLike):
@@ -98,6 +107,8 @@ def _model(model: object, example_input: object = None, argument: str = "model")
         return bytes(model), "onnx"
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(model, torch.nn.Module):
+        if example_input is None and input_shape is not None:
+            example_input = torch.zeros(_shape_tuple(input_shape))
         return _torch_onnx(torch, model, example_input, argument), type(model).__name__
     if type(model).__name__ == "ModelProto" and hasattr(model, "SerializeToString"):
         graph = getattr(model, "graph", None)
@@ -110,17 +121,25 @@ def _torch_onnx(torch, module, example_input, argument: str) -> bytes:
     if example_input is None:
         raise _fail(
             "example_input",
-            f"{argument} is a torch.nn.Module: give an example input tensor to export it",
+            f"{argument} is a torch.nn.Module: give an example input tensor (or input_shape=) "
+            "to export it",
         )
     import io
 
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     buffer = io.BytesIO()
+    # Exported in inference mode (BatchNorm folded, dropout off), as it would be deployed;
+    # the module's own mode is restored.
+    training = module.training
+    module.eval()
     try:
-        torch.onnx.export(module, args, buffer, dynamo=False)
+        with torch.no_grad():
+            torch.onnx.export(module, args, buffer, dynamo=False)
     except Exception as e:  # the exporter's own message, on one line
         text = " ".join(str(e).split())
         raise _fail(argument, f"torch.onnx.export failed: {text}") from e
+    finally:
+        module.train(training)
     return buffer.getvalue()
 
 
@@ -162,6 +181,15 @@ def _bits(value: object):
     return bits
 
 
+def _shape_tuple(value: object):
+    """``input_shape`` as a tuple of ints (for a torch example input)."""
+    text = _input_shape(value)
+    try:
+        return tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise _fail("input_shape", f"expected (N, C, H, W) or 'N,C,H,W', not {value!r}") from None
+
+
 def _input_shape(value: object):
     if value is None or isinstance(value, str):
         return value
@@ -183,7 +211,7 @@ def stats(
     ``input_shape``: ``(N, C, H, W)`` (or ``"N,C,H,W"``), required when the model does
     not fix it. The same numbers as ``joule stats MODEL --json``.
     """
-    spec, name = _model(model, example_input)
+    spec, name = _model(model, example_input, input_shape=input_shape)
     return _joule.stats(spec, name, _input_shape(input_shape))
 
 
@@ -198,6 +226,7 @@ def energy(
     bits: Optional[int] = None,
     *,
     example_input: Any = None,
+    input_shape: Union[Sequence[int], str, None] = None,
 ) -> EnergyReport:
     """Per-layer energy, cycles and DRAM traffic of ``model`` on the machine ``hw``.
 
@@ -209,10 +238,20 @@ def energy(
     - ``ifmap_density``, ``weight_density``: fractions of non-zeros for every layer
       (default: measured weights, else 1).
     - ``bits``: bits per ifmap, filter and psum value (default: the machine's word).
+    - ``example_input`` / ``input_shape``: for a ``torch.nn.Module``, the input it is
+      exported with (``input_shape``: zeros of that shape).
 
     The same numbers as ``joule energy MODEL --hw HW --json`` (``report.to_dict()``).
     """
-    spec, name = _model(model, example_input)
+    if input_shape is not None:
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(model, torch.nn.Module):
+            raise _fail(
+                "input_shape",
+                "only a torch.nn.Module takes an input shape here (the batch is batch=; "
+                "joule.stats sets the input of an ONNX file)",
+            )
+    spec, name = _model(model, example_input, input_shape=input_shape)
     return _joule.energy(
         spec,
         name,
@@ -283,3 +322,207 @@ def presets() -> List[Hardware]:
 def zoo() -> List[ZooModel]:
     """The built-in models with their input shape, weights and MACs (``joule zoo``)."""
     return _joule.zoo()
+
+
+def dataset(name: str = "fashion-mnist", split: str = "train", data_dir=None):
+    """A dataset split as joule trains on it: ``(images, labels)`` as numpy arrays,
+    ``images`` float32 of shape ``(N, C, H, W)`` with pixels scaled to [0, 1], ``labels``
+    int64. ``name``: ``mnist`` or ``fashion-mnist``; ``split``: ``train`` or ``test``;
+    ``data_dir``: the folder holding ``<name>/`` (default: ``$JOULE_DATA``, else
+    ``./data``, as the CLI). Needs numpy."""
+    import numpy
+
+    d = None if data_dir is None else _str("data_dir", data_dir)
+    images, shape, labels, _classes = _joule.dataset(_str("name", name), _str("split", split), d)
+    x = numpy.frombuffer(images, dtype="<f4").reshape(shape).copy()
+    y = numpy.frombuffer(labels, dtype=numpy.uint8).astype(numpy.int64)
+    return x, y
+
+
+def _float(argument: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(argument, f"expected a number, not {_type_name(value)}")
+    return float(value)
+
+
+class NetAdapt:
+    """NetAdapt (Yang et al., ECCV 2018) as an ask/tell loop: joule proposes, you fine-tune.
+
+    Every iteration, :meth:`propose` gives one :class:`Proposal` per prunable layer that can
+    meet the iteration's constraint: the layer, how many filters it keeps, and what joule
+    estimates the candidate costs on ``hw`` (energy, latency from ``lut``, MACs, weights).
+    Fine-tune and score each candidate however you like (``joule.torch`` does it with
+    PyTorch, locally or on Ray), then :meth:`tell` the accuracies (higher is better): joule
+    keeps the best, records it in the family and advances the schedule. When
+    :meth:`propose` returns nothing, iterating is over (``status`` says why: ``met``,
+    ``unreachable``, ``out_of_iterations``); long-term fine-tune the last network and
+    :meth:`finish` it. This is the planner ``joule adapt`` runs, so the same accuracies give
+    the same choices.
+
+    - ``model``: any model :func:`energy` takes (a torch module with ``example_input=``).
+    - ``budget``: ``"energy=0.5x"``, ``"latency=0.5x"`` (needs ``lut``), ``"macs=200000"``,
+      ``"weights=0.3x"``, or a list of them.
+    - ``out``: the run folder: ``state.json`` after every tell, the family's networks
+      (``iter_NNN.onnx``/``.safetensors``), ``summary.json`` and charts after finish.
+      ``resume=True`` reopens it, proposing exactly what the interrupted run would have.
+    - ``accuracy``: the original network's accuracy (a new run needs it).
+    - ``initial_reduction``, ``decay``: the schedule (each iteration's target is the current
+      resource minus ``initial_reduction * original * decay**i``); ``max_iterations``;
+      ``levels`` filter counts per layer; ``selection``: ``accuracy`` or
+      ``drop-per-resource``; ``seed``; ``short_term_batches`` (recorded: what the caller's
+      short-term fine-tuning does); ``data`` (a label for the summary).
+    """
+
+    def __init__(
+        self,
+        model: ModelLike,
+        budget: Union[str, Sequence[str]],
+        hw: HardwareLike = "eyeriss",
+        lut=None,
+        out="netadapt-run",
+        *,
+        accuracy: Optional[float] = None,
+        resume: bool = False,
+        example_input: Any = None,
+        initial_reduction: float = 0.1,
+        decay: float = 0.96,
+        max_iterations: int = 50,
+        levels: int = 8,
+        selection: str = "accuracy",
+        seed: int = 1,
+        short_term_batches: int = 20,
+        data: str = "user data",
+    ):
+        spec, name = _model(model, example_input)
+        self._example_input = example_input
+        budgets = [budget] if isinstance(budget, str) else list(budget)
+        for i, b in enumerate(budgets):
+            _str(f"budget[{i}]", b)
+        if accuracy is not None:
+            accuracy = _float("accuracy", accuracy)
+        if not isinstance(resume, bool):
+            raise _fail("resume", f"expected a bool, not {_type_name(resume)}")
+        for argument, value in (("max_iterations", max_iterations), ("levels", levels),
+                                ("seed", seed), ("short_term_batches", short_term_batches)):
+            if _int(argument, value) < 0:
+                raise _fail(argument, f"must not be negative, got {value}")
+        self._run = _joule._NetAdapt(
+            spec,
+            name,
+            budgets,
+            _str("hw", hw),
+            None if lut is None else _str("lut", lut),
+            _str("out", out),
+            resume,
+            accuracy,
+            _float("initial_reduction", initial_reduction),
+            _float("decay", decay),
+            max_iterations,
+            levels,
+            _str("selection", selection),
+            seed,
+            short_term_batches,
+            _str("data", data),
+        )
+
+    def propose(self) -> List[Proposal]:
+        """The next iteration's proposals, in layer order (the same list until told);
+        empty once iterating is over."""
+        return self._run.propose()
+
+    def tell(self, accuracies: Sequence[float], models=None) -> FamilyMember:
+        """Tells every proposal's accuracy (in :meth:`propose`'s order). ``models``: the
+        fine-tuned candidates, as a list in the same order or a function ``index -> model``
+        (only the kept one is asked for), or None to keep joule's own candidate. A model
+        told must have the proposal's shape. Returns the new family member."""
+        accs = [_float(f"accuracies[{i}]", a) for i, a in enumerate(accuracies)]
+        getter = None
+        if models is not None:
+            if callable(models):
+                source = models
+            elif hasattr(models, "__getitem__"):
+                listed = list(models)
+                if len(listed) != len(accs):
+                    raise _fail("models", f"got {len(listed)} for {len(accs)} accuracies")
+                source = listed.__getitem__
+            else:
+                raise _fail("models", f"expected a list or a function, not {_type_name(models)}")
+
+            def getter(index: int):
+                m = source(index)
+                return None if m is None else _model(m, self._example_input, argument="models")
+
+        return self._run.tell(accs, getter)
+
+    def finish(
+        self,
+        accuracy: float,
+        model: Any = None,
+        test_accuracy: Optional[float] = None,
+    ) -> FamilyMember:
+        """Records the final network (after your long-term fine-tuning; None: the last
+        family member as told) with its accuracy, and writes ``summary.json`` and the
+        accuracy-vs-energy/MACs charts into the run folder."""
+        m = None if model is None else _model(model, self._example_input)
+        t = None if test_accuracy is None else _float("test_accuracy", test_accuracy)
+        return self._run.finish(_float("accuracy", accuracy), m, t)
+
+    @property
+    def status(self) -> str:
+        """``running``, ``met``, ``unreachable`` or ``out_of_iterations``."""
+        return self._run.status
+
+    @property
+    def message(self) -> Optional[str]:
+        """Why iterating stopped, when the budget was unreachable."""
+        return self._run.message
+
+    @property
+    def is_iterating(self) -> bool:
+        return self._run.is_iterating
+
+    @property
+    def family(self) -> List[FamilyMember]:
+        """The original (iteration 0), then every iteration's network."""
+        return self._run.family
+
+    @property
+    def current(self) -> FamilyMember:
+        """The last family member."""
+        return self._run.current
+
+    @property
+    def final(self) -> Optional[FamilyMember]:
+        """The finished network, after :meth:`finish`."""
+        return self._run.final_network
+
+    @property
+    def budgets(self):
+        """The absolute budget of every resource."""
+        return self._run.budgets
+
+    @property
+    def history(self):
+        """Every finished iteration as ``(targets, proposals with accuracies, chosen index)``."""
+        return self._run.history
+
+    @property
+    def out(self):
+        """The run folder."""
+        return self._run.out
+
+    @property
+    def unit(self) -> Optional[str]:
+        """The unit of every energy (``pJ``, or ``mac`` for MAC-normalised machines)."""
+        return self._run.unit
+
+    def to_dict(self):
+        """The run's ``state.json``, parsed."""
+        return self._run.to_dict()
+
+    def __repr__(self) -> str:
+        c = self.current
+        return (
+            f"NetAdapt(status={self.status!r}, iteration={c.iteration}, "
+            f"accuracy={c.accuracy}, energy={c.energy}, budgets={self.budgets})"
+        )

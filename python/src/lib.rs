@@ -7,6 +7,7 @@
 //! one line, with configuration fields named as the keyword arguments that set them (the
 //! library's field names are those keywords).
 
+mod netadapt;
 mod results;
 
 use joule_lab::estimate::{self, EnergyOptions};
@@ -194,6 +195,46 @@ fn machine(name: &str) -> PyResult<Hardware> {
         .map_err(joule_error)
 }
 
+/// `dataset`'s answer: image bytes, `(N, C, H, W)`, label bytes, classes.
+type DatasetBytes = (
+    Py<PyBytes>,
+    (usize, usize, usize, usize),
+    Py<PyBytes>,
+    usize,
+);
+
+/// A dataset split as joule trains on it: images as little-endian f32 bytes (pixels / 255)
+/// with their `(N, C, H, W)` shape, labels as bytes, and the number of classes.
+#[pyfunction]
+#[pyo3(signature = (name, split, data_dir=None))]
+fn dataset(
+    py: Python<'_>,
+    name: &str,
+    split: &str,
+    data_dir: Option<std::path::PathBuf>,
+) -> PyResult<DatasetBytes> {
+    let spec = joule_lab::DataSpec::new(name, data_dir.as_deref());
+    let data = py
+        .detach(|| match split {
+            "train" => spec.load().map(|d| d.train),
+            "test" => spec.load_test(),
+            other => Err(LabError::config(
+                "split",
+                format!("expected train or test, not {other:?}"),
+            )),
+        })
+        .map_err(joule_error)?;
+    let bytes: Vec<u8> = data.images.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let s = data.sample;
+    let shape = (data.len(), s.c, s.h, s.w);
+    Ok((
+        PyBytes::new(py, &bytes).unbind(),
+        shape,
+        PyBytes::new(py, &data.labels).unbind(),
+        data.classes,
+    ))
+}
+
 /// Every hardware preset, digital first, then PIM.
 #[pyfunction]
 fn presets() -> PyResult<Vec<Hardware>> {
@@ -220,6 +261,7 @@ fn _joule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(machine, m)?)?;
     m.add_function(wrap_pyfunction!(presets, m)?)?;
     m.add_function(wrap_pyfunction!(zoo, m)?)?;
+    m.add_function(wrap_pyfunction!(dataset, m)?)?;
     m.add_class::<EnergyReport>()?;
     m.add_class::<LayerEnergy>()?;
     m.add_class::<LevelEnergy>()?;
@@ -231,5 +273,8 @@ fn _joule(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DataflowComparison>()?;
     m.add_class::<Hardware>()?;
     m.add_class::<ZooModel>()?;
+    m.add_class::<netadapt::NetAdapt>()?;
+    m.add_class::<netadapt::Proposal>()?;
+    m.add_class::<netadapt::FamilyMember>()?;
     Ok(())
 }

@@ -1,7 +1,5 @@
-"""A torch.nn.Module exported in memory. Needs torch (about 3 GB), which the test
-environment does not install yet: scripts/python-test.sh deselects this file's tests with
-`-m "not torch"`, and they fail (not skip) if run without torch. To enable them once CI
-installs torch, drop the `-m "not torch"` from scripts/python-test.sh."""
+"""A torch.nn.Module exported in memory. Needs torch (scripts/make-torch-fixtures.sh, which
+scripts/test.sh runs first, installs it into .venv); without it these tests fail, not skip."""
 
 import pytest
 

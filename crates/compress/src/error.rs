@@ -56,7 +56,7 @@ pub enum CompressError {
 }
 
 impl CompressError {
-    pub(crate) fn config(field: &str, message: impl Into<String>) -> CompressError {
+    pub fn config(field: &str, message: impl Into<String>) -> CompressError {
         CompressError::Config {
             field: field.to_string(),
             message: message.into(),

@@ -11,7 +11,7 @@ use crate::model::Model;
 use joule_compress::lut::{self, LatencyTable};
 use joule_compress::netadapt::run::{summary, Summary};
 use joule_compress::netadapt::{
-    adapt as run_adapt, AdaptConfig, Event, Inputs, Record, Resource, State,
+    adapt as run_adapt, AdaptConfig, Estimator, Event, Inputs, Planner, Record, Resource, State,
 };
 use joule_compress::RunDir;
 use joule_report::{scatter_svg, Scatter, Series};
@@ -135,6 +135,49 @@ pub fn adapt(
         gate: clock.as_ref().map(GateReport::of),
         dir: options.out.clone(),
     })
+}
+
+/// Opens an ask/tell NetAdapt run on `model` in `out` (the Python package's
+/// `joule.NetAdapt`): the caller fine-tunes and scores every proposal. `hw` is the machine
+/// energies are estimated on (an energy budget's target), `lut` a latency table (for a
+/// latency budget); `accuracy` is the original network's, needed by a new run. `resume`
+/// reopens the run `out` holds.
+pub fn plan(
+    model: &Model,
+    config: AdaptConfig,
+    hw: &str,
+    lut: Option<&std::path::Path>,
+    out: &std::path::Path,
+    resume: bool,
+    accuracy: Option<f64>,
+) -> Result<Planner<'static>, LabError> {
+    let network = model.network(config.seed)?;
+    let machine = hardware::machine(hw)?;
+    let table = lut.map(LatencyTable::load).transpose()?;
+    let (dir, _) = RunDir::create_or_resume(out, resume)?;
+    let planner = Planner::open(
+        &network,
+        || {
+            accuracy.ok_or_else(|| {
+                joule_compress::CompressError::config(
+                    "accuracy",
+                    "a new run needs the original network's accuracy",
+                )
+            })
+        },
+        config,
+        Estimator::new(table, Some(machine)),
+        dir,
+        None,
+    )?;
+    Ok(planner)
+}
+
+/// Writes what a finished `joule adapt` run writes: `summary.json`, the accuracy charts and
+/// (when latencies were measured) the table's validation.
+pub fn write_plan_outputs(planner: &Planner<'_>) -> Result<(), LabError> {
+    planner.write_summary()?;
+    write_outputs(planner.dir(), &summary(planner.state()))
 }
 
 /// The prediction-vs-measurement pairs of every network that has both.

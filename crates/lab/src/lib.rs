@@ -38,10 +38,11 @@ pub use model::{Model, Source};
 // The domain types of the layer's API, so its callers need no other joule crate.
 pub use joule_compress::lut::MeasureConfig;
 pub use joule_compress::netadapt::{self, AdaptConfig, Budget, Selection};
-pub use joule_compress::{Method, RunConfig};
+pub use joule_compress::{CompressError, Method, RunConfig};
 pub use joule_energy::{Dataflow, LayerCost, NetworkCost, Objective};
 pub use joule_model::{LayerStats, NetworkStats, Shape};
 pub use joule_nn::train::Event as TrainEvent;
+pub use joule_nn::Network;
 
 use std::path::Path;
 
