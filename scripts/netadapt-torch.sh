@@ -47,6 +47,12 @@ Status: **{s['status']}** after {s['iterations']} iterations.
 | MACs | {s['original_macs']:,} | {s['final_macs']:,} |
 | holdout accuracy (2,000 training images held out) | {100 * s['original_holdout']:.2f}% | {100 * s['final_holdout']:.2f}% |
 | test accuracy (10,000 test images, never used to select) | {100 * s['original_test']:.2f}% | {100 * s['final_test']:.2f}% |
+| the original trained {s['extra_steps']} more steps (as many as the adapted network's lineage got): holdout, test | {100 * s['original_extra_holdout']:.2f}%, {100 * s['original_extra_test']:.2f}% | |
+
+At {s['energy_ratio']:.3f}x the energy, the adapted network's test accuracy is
+{abs(100 * (s['final_test'] - s['original_extra_test'])):.2f} points {'below' if s['final_test'] < s['original_extra_test'] else 'above'} the original's
+trained as many steps (the fair reference: NetAdapt's fine-tuning is also more training, so
+comparing with the original before it, {100 * s['original_test']:.2f}%, would flatter the adapted network).
 
 Training the original took {s['train_seconds']} s, NetAdapt (every candidate fine-tuned on
 the cluster, then long-term fine-tuning) {s['netadapt_seconds']} s, at a load average of

@@ -370,7 +370,8 @@ class NetAdapt:
       resource minus ``initial_reduction * original * decay**i``); ``max_iterations``;
       ``levels`` filter counts per layer; ``selection``: ``accuracy`` or
       ``drop-per-resource``; ``seed``; ``short_term_batches`` (recorded: what the caller's
-      short-term fine-tuning does); ``data`` (a label for the summary).
+      short-term fine-tuning does); ``data`` and ``name`` (labels for the summary and
+      charts; ``name`` defaults to the zoo name, path, graph name or torch class).
     """
 
     def __init__(
@@ -392,8 +393,10 @@ class NetAdapt:
         seed: int = 1,
         short_term_batches: int = 20,
         data: str = "user data",
+        name: Optional[str] = None,
     ):
-        spec, name = _model(model, example_input)
+        spec, label = _model(model, example_input)
+        name = label if name is None else _str("name", name)
         self._example_input = example_input
         budgets = [budget] if isinstance(budget, str) else list(budget)
         for i, b in enumerate(budgets):

@@ -300,7 +300,7 @@ def netadapt(
     settings = dict(
         hw=hw, lut=lut, out=out, initial_reduction=initial_reduction, decay=decay,
         max_iterations=max_iterations, levels=levels, selection=selection, seed=seed,
-        short_term_batches=short_term_steps, data=data,
+        short_term_batches=short_term_steps, data=data, name=type(model).__name__,
     )
     if resume and os.path.isfile(os.path.join(out, "state.json")):
         run = joule.NetAdapt(onnx_bytes(model, example_input), budget, resume=True, **settings)
