@@ -159,18 +159,20 @@ pub fn plan(graph: &Graph, config: &Config) -> Result<Vec<LayerPlan>, CompressEr
         if !layers.iter().any(|(_, n)| n == name) {
             let known: Vec<&str> = layers.iter().map(|(_, n)| n.as_str()).collect();
             return Err(CompressError::config(
-                "layers",
+                "layer_bits",
                 format!(
                     "{name:?} is no CONV/FC layer (layers: {})",
                     known.join(", ")
                 ),
             ));
         }
-        if let Some(b) = widths.weight {
-            check_bits(&format!("layers.{name}.weight"), b)?;
-        }
-        if let Some(b) = widths.activation {
-            check_bits(&format!("layers.{name}.activation"), b)?;
+        for b in [widths.weight, widths.activation].into_iter().flatten() {
+            if !(MIN_BITS..=MAX_BITS).contains(&b) {
+                return Err(CompressError::config(
+                    "layer_bits",
+                    format!("{name}: widths must be {MIN_BITS} to {MAX_BITS} bits, got {b}"),
+                ));
+            }
         }
     }
     let last = layers.len() - 1;
