@@ -192,7 +192,7 @@ pub fn quantize(
         &mut on_event,
     )?;
     let onnx = "quantized.onnx";
-    dir.write(onnx, joule_onnx::export_bytes(quantized.graph())?)?;
+    dir.write(onnx, quantize::export_qdq(&quantized)?)?;
     let config: quantize::State = dir.read_json(RunDir::STATE)?;
     let config = config.config;
     let float_options = EnergyOptions::new(&options.model, &options.hw);

@@ -27,6 +27,7 @@ use joule_nn::quant::{calibrate as calibrate_range, Calibration, LayerQuant};
 use joule_nn::quant::{WeightQuant, WeightScheme};
 use joule_nn::train::Schedule;
 use joule_nn::{evaluate, train, Dataset, FeatureMap, Network, OptimizerConfig, TrainConfig};
+use joule_onnx::qdq::{QdqInput, QdqLayer, QdqWeights};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -267,6 +268,45 @@ pub fn energy_widths(plan: &[LayerPlan]) -> LayerBitwidths {
             )
         })
         .collect()
+}
+
+/// The QDQ description of every quantized layer of `network` for
+/// [`joule_onnx::qdq::export_qdq_bytes`]: weight codes and steps as the engine computes them
+/// from the graph's weights, input scale and zero point.
+pub fn qdq_layers(network: &Network) -> Vec<QdqLayer> {
+    network
+        .graph()
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, node)| {
+            let quant = network.quant(joule_model::NodeId(i))?;
+            let weights = quant.weight.map(|w| {
+                let channels = node.params[0].shape[0];
+                let q = joule_nn::quant::quantize_weights(&node.params[0].data, channels, w);
+                QdqWeights {
+                    codes: q.codes,
+                    steps: q.steps,
+                }
+            });
+            let input = quant.input.map(|a| QdqInput {
+                bits: a.bits,
+                scale: a.scale(),
+                zero_point: a.zero_point(),
+            });
+            Some(QdqLayer {
+                name: node.name.clone(),
+                weights,
+                input,
+            })
+        })
+        .collect()
+}
+
+/// A quantized network as ONNX QDQ bytes.
+pub fn export_qdq(network: &Network) -> Result<Vec<u8>, CompressError> {
+    joule_onnx::qdq::export_qdq_bytes(network.graph(), &qdq_layers(network))
+        .map_err(|e| CompressError::file(CHECKPOINT.replace("safetensors", "onnx"), e))
 }
 
 /// One QAT epoch's record.
