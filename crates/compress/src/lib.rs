@@ -13,6 +13,8 @@
 //!   densities; [`run`]: the step-by-step driver with history, checkpoints and resume.
 //! * [`lut`]: per-layer latency lookup tables measured with joule's inference engine;
 //!   [`netadapt`]: NetAdapt (Yang et al., ECCV 2018) under latency, energy, MAC or weight budgets.
+//! * [`quantize`]: post-training quantization and quantization-aware fine-tuning (per-layer
+//!   widths 2 to 16 bits; uniform, power-of-two, ternary and binary weights).
 
 pub mod eap;
 pub mod eliminate;
@@ -21,6 +23,7 @@ pub mod lut;
 pub mod magnitude;
 pub mod metrics;
 pub mod netadapt;
+pub mod quantize;
 pub mod run;
 pub mod rundir;
 

@@ -3,7 +3,10 @@
 //!
 //! * **Energy** = MACs x e_MAC + sum over levels and data types of accesses x e_level.
 //! * **Bitwidth**: an access moving `b` bits of a type costs `b / word_bits` of the level's
-//!   word energy; a MAC costs `e_MAC * (b_ifmap * b_filter) / word_bits^2`.
+//!   word energy; a MAC costs [`Hardware::mac_energy`]: its multiplier share scales with
+//!   `b_ifmap * b_filter / word_bits^2`, its adder share with the psum (accumulator) width.
+//!   DRAM bandwidth is in words per cycle, so narrower data also take fewer DRAM cycles; on
+//!   bit-serial hardware compute cycles scale with `b_ifmap / word_bits`.
 //! * **Zero gating**: a zero ifmap skips its MAC and the filter and psum RF accesses (the ifmap
 //!   RF read is still needed to see the zero); cycles are unchanged. Where the hardware also
 //!   skips zero weights (`skip_zeros.weight`), a zero weight likewise skips its MAC and the
@@ -41,6 +44,10 @@ pub struct CostWeights {
     pub dram_bytes: PerTensor<f64>,
     /// DRAM bandwidth (words per cycle), if limited.
     pub dram_bandwidth: Option<f64>,
+    /// Words of bandwidth one DRAM access of each tensor takes: `bits / word_bits`.
+    pub dram_words: PerTensor<f64>,
+    /// Factor on compute cycles (bit-serial hardware: `b_ifmap / word_bits`, else 1).
+    pub compute_scale: f64,
 }
 
 impl CostWeights {
@@ -82,9 +89,27 @@ impl CostWeights {
         });
         CostWeights {
             access,
-            mac: e.mac * bits.ifmap * bits.filter / (word * word) * gate,
+            mac: hw.mac_energy(bits) * gate,
             dram_bytes: PerTensor::from_fn(|t| bits[t] / 8.0 * rlc[t]),
             dram_bandwidth: hw.dram_bandwidth,
+            dram_words: PerTensor::from_fn(|t| bits[t] / word),
+            compute_scale: hw.compute_scale(bits.ifmap),
+        }
+    }
+
+    /// Cycles of a mapping that computes for `compute_cycles` (at full width) and makes the
+    /// DRAM accesses `dram`: the longer of compute and DRAM transfer.
+    pub fn cycles(&self, compute_cycles: f64, dram: &PerTensor<f64>) -> f64 {
+        let compute = compute_cycles * self.compute_scale;
+        match self.dram_bandwidth {
+            Some(bw) => {
+                let words: f64 = Tensor::ALL
+                    .into_iter()
+                    .map(|t| dram[t] * self.dram_words[t])
+                    .sum();
+                compute.max(words / bw)
+            }
+            None => compute,
         }
     }
 
@@ -134,7 +159,8 @@ pub struct LayerCost {
     pub dataflow: Dataflow,
     pub macs: u64,
     pub cycles: f64,
-    /// Fraction of PE-cycles doing a MAC.
+    /// Fraction of PE-cycles doing a MAC (on bit-serial hardware, of the MACs the PEs could
+    /// finish at the layer's ifmap width).
     pub utilization: f64,
     pub energy: LevelEnergy,
     pub energy_by_type: TypeEnergy,
@@ -174,15 +200,11 @@ pub fn layer_cost(w: &Workload, hw: &Hardware, mapping: &Mapping, acc: &Accesses
     }
     let mac = macs as f64 * weights.mac;
     let total = mac + (per_level.dram + per_level.buffer + per_level.array + per_level.rf);
-    let compute = mapping.compute_cycles() * groups;
     let dram_bytes: f64 = Tensor::ALL
         .into_iter()
         .map(|t| scaled.dram[t] * weights.dram_bytes[t])
         .sum();
-    let cycles = match hw.dram_bandwidth {
-        Some(bw) => compute.max(scaled.dram.iter().sum::<f64>() / bw),
-        None => compute,
-    };
+    let cycles = weights.cycles(mapping.compute_cycles() * groups, &scaled.dram);
     // Distinct values of each tensor.
     let values = PerTensor {
         ifmap: (w.nest.n * w.nest.groups * w.nest.c) as f64
@@ -215,7 +237,11 @@ pub fn layer_cost(w: &Workload, hw: &Hardware, mapping: &Mapping, acc: &Accesses
         dataflow: mapping.unit.dataflow,
         macs,
         cycles,
-        utilization: ratio(macs as f64, cycles * hw.array.pes() as f64),
+        // Bit-serial PEs finish `1 / compute_scale` MACs per cycle each when busy.
+        utilization: ratio(
+            macs as f64 * weights.compute_scale,
+            cycles * hw.array.pes() as f64,
+        ),
         energy: LevelEnergy {
             mac,
             rf: per_level.rf,

@@ -262,10 +262,7 @@ fn evaluate_orders(
         blocking.set_order(Level::Dram, o0);
         let acc = accesses_from_fetches(unit, blocking.all_fetches(), macs);
         let energy = mac_energy + weights.data_energy(&acc);
-        let cycles = match unit_bandwidth(weights) {
-            Some(bw) => compute_cycles.max(acc.dram.iter().sum::<f64>() / bw),
-            None => compute_cycles,
-        };
+        let cycles = weights.cycles(compute_cycles, &acc.dram);
         let s = score(objective, energy, cycles);
         if best.as_ref().map_or(true, |(b, _, _)| s < *b) {
             *best = Some((
@@ -278,10 +275,6 @@ fn evaluate_orders(
             ));
         }
     }
-}
-
-fn unit_bandwidth(weights: &CostWeights) -> Option<f64> {
-    weights.dram_bandwidth
 }
 
 /// An energy no blocking of `unit` can go below: every datum crosses every level once.

@@ -25,7 +25,39 @@
 //!   precision: fp32                        # int8 | int16 | int32 | fp16 | fp32: the MAC
 //!   int8_add: 0.03                         #   energy becomes <precision>_mult + _add
 //!   fp32_mult: 3.7                         # ... any of int8/16/32 and fp16/32 _add/_mult
+//! mac_scaling:                             # optional: how energy.mac scales with widths
+//!   multiplier: 0.939                      #   share of energy.mac in the multiplier, 0..=1
+//!   accumulator_bits: 16                   #   accumulator width energy.mac was given at
+//! bit_serial: false                        # optional: ifmaps fed bit-serially (Stripes)
 //! ```
+//!
+//! # MAC energy at reduced precision
+//!
+//! `energy.mac` is the energy of one MAC at the reference widths: `word_bits`-bit ifmap and
+//! filter operands and a `mac_scaling.accumulator_bits`-bit accumulator. At other widths
+//! ([`Hardware::mac_energy`]) the multiplier's share scales with the product of the operand
+//! widths and the adder's share with the accumulator (psum) width:
+//!
+//! ```text
+//! e_MAC(b_ifmap, b_filter, b_psum) = energy.mac x ( m x b_ifmap b_filter / word_bits^2
+//!                                                + (1 - m) x b_psum / accumulator_bits )
+//! ```
+//!
+//! The source is Horowitz (ISSCC 2014, 45 nm): integer multiply 0.2 pJ at 8 bits, 3.1 pJ at
+//! 32 bits (0.2 / 8^2 = 0.0031 and 3.1 / 32^2 = 0.0030 pJ per bit^2: quadratic in the width),
+//! integer add 0.03 / 0.05 / 0.1 pJ at 8 / 16 / 32 bits (linear). Least squares through the
+//! origin over those points gives 0.003028 pJ per bit^2 for the multiplier and 0.003155 pJ per
+//! bit for the adder, so a 16 x 16-bit multiply with a 16-bit add is 0.775 + 0.050 pJ: the
+//! multiplier is `m = 0.939` of the MAC, the value the 16-bit presets declare. Without
+//! `mac_scaling`, a spec with an `arithmetic` table takes `m` from the table's chosen precision
+//! (`horowitz45`, fp32: 3.7 / (3.7 + 0.9)), and any other spec keeps joule's earlier rule,
+//! `m = 1` (the whole MAC scales with the operand product), so existing specs cost the same.
+//! At the reference widths every spec costs exactly `energy.mac` per MAC.
+//!
+//! With `bit_serial: true` the PEs take one ifmap bit per cycle, as Stripes (Judd et al.,
+//! MICRO 2016) does, with `word_bits` times the lanes so that at full width they match a
+//! bit-parallel array: compute cycles scale by `b_ifmap / word_bits`. Energy is unchanged
+//! (the MAC model above already scales with the ifmap width).
 //!
 //! Unknown fields are rejected, and every error names the field's path (`energy.dram`,
 //! `rf.psum`, `array.rows`).
@@ -145,6 +177,28 @@ pub struct Hardware {
     pub energy: EnergyCosts,
     /// Which zero operands the PEs detect and skip (the MAC and the RF reads it would need).
     pub skip_zeros: ZeroSkipping,
+    /// How `energy.mac` scales with operand and accumulator widths.
+    pub mac_scaling: MacScaling,
+    /// Whether the PEs process ifmaps bit-serially (cycles scale with ifmap bits).
+    pub bit_serial: bool,
+}
+
+/// How the MAC energy splits between multiplier and adder at the reference widths (see the
+/// module docs for the rule and its source).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MacScaling {
+    /// Share of `energy.mac` spent in the multiplier, in [0, 1].
+    pub multiplier: f64,
+    /// The accumulator width at which `energy.mac` is given.
+    pub accumulator_bits: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMacScaling {
+    multiplier: f64,
+    #[serde(default)]
+    accumulator_bits: Option<u32>,
 }
 
 /// Zero skipping in the PEs. Eyeriss gates zero ifmaps only (the default); the energy model
@@ -176,6 +230,31 @@ impl Hardware {
     /// Bytes of one word.
     pub fn word_bytes(&self) -> f64 {
         self.word_bits as f64 / 8.0
+    }
+
+    /// Energy of one MAC with operands of `bits.ifmap` and `bits.filter` bits accumulated
+    /// into `bits.psum` bits: the multiplier's share scales with the operand product, the
+    /// adder's with the accumulator width (module docs). `energy.mac` at the reference widths.
+    pub fn mac_energy(&self, bits: PerTensor<f64>) -> f64 {
+        let word = self.word_bits as f64;
+        let m = self.mac_scaling.multiplier;
+        let multiplier = self.energy.mac * m * bits.ifmap * bits.filter / (word * word);
+        if m == 1.0 {
+            // The earlier rule, evaluated exactly as before.
+            return multiplier;
+        }
+        multiplier
+            + self.energy.mac * (1.0 - m) * bits.psum / self.mac_scaling.accumulator_bits as f64
+    }
+
+    /// Compute cycles scale by this for ifmaps of `ifmap_bits` bits: `ifmap_bits / word_bits`
+    /// on bit-serial hardware, 1 otherwise.
+    pub fn compute_scale(&self, ifmap_bits: f64) -> f64 {
+        if self.bit_serial {
+            ifmap_bits / self.word_bits as f64
+        } else {
+            1.0
+        }
     }
 }
 
@@ -237,6 +316,10 @@ struct RawSpec {
     arithmetic: Option<RawArithmetic>,
     #[serde(default)]
     skip_zeros: ZeroSkipping,
+    #[serde(default)]
+    mac_scaling: Option<RawMacScaling>,
+    #[serde(default)]
+    bit_serial: bool,
 }
 
 #[derive(Deserialize)]
@@ -446,6 +529,7 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
         }
     }
     let mut mac = e.mac;
+    let mut multiplier = 1.0;
     if let Some(arith) = &raw.arithmetic {
         let precision = arith.precision.as_str();
         if !["int8", "int16", "int32", "fp16", "fp32"].contains(&precision) {
@@ -472,8 +556,31 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
                 }
             }
         }
-        mac = arith.get(&format!("{precision}_add")).unwrap_or(0.0)
-            + arith.get(&format!("{precision}_mult")).unwrap_or(0.0);
+        let add = arith.get(&format!("{precision}_add")).unwrap_or(0.0);
+        let mult = arith.get(&format!("{precision}_mult")).unwrap_or(0.0);
+        mac = add + mult;
+        if mac > 0.0 {
+            multiplier = mult / mac;
+        }
+    }
+    let mut accumulator_bits = raw.word_bits;
+    if let Some(scaling) = &raw.mac_scaling {
+        if !(0.0..=1.0).contains(&scaling.multiplier) {
+            return Err(err(
+                "mac_scaling.multiplier",
+                format!("must be a share in [0, 1], got {}", scaling.multiplier),
+            ));
+        }
+        multiplier = scaling.multiplier;
+        if let Some(bits) = scaling.accumulator_bits {
+            if bits == 0 || bits > 64 {
+                return Err(err(
+                    "mac_scaling.accumulator_bits",
+                    format!("must be 1..=64, got {bits}"),
+                ));
+            }
+            accumulator_bits = bits;
+        }
     }
     Ok(Hardware {
         name: raw.name,
@@ -489,6 +596,11 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
         word_bits: raw.word_bits,
         clock_mhz,
         skip_zeros: raw.skip_zeros,
+        mac_scaling: MacScaling {
+            multiplier,
+            accumulator_bits,
+        },
+        bit_serial: raw.bit_serial,
         energy: EnergyCosts {
             unit: e.unit,
             mac,

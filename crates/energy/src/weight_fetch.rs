@@ -22,7 +22,7 @@ pub fn layer_cost(w: &Workload, hw: &Hardware) -> LayerCost {
     let ifmap = w.nest.ifmap_elements() as f64;
     let ofmap = w.nest.ofmap_elements() as f64;
     let per_weight = if in_buffer { e.buffer } else { e.dram } * bits.filter / word;
-    let mac = macs * w.density.weight * e.mac * bits.ifmap * bits.filter / (word * word);
+    let mac = macs * w.density.weight * hw.mac_energy(bits);
     let filter_energy = weight_reads * per_weight
         + if in_buffer {
             weights * e.dram * bits.filter / word
@@ -45,7 +45,7 @@ pub fn layer_cost(w: &Workload, hw: &Hardware) -> LayerCost {
         class: w.class,
         dataflow: Dataflow::Nlr,
         macs: w.nest.macs(),
-        cycles: macs,
+        cycles: macs * hw.compute_scale(bits.ifmap),
         utilization: 1.0,
         energy: LevelEnergy {
             mac,

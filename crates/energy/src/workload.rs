@@ -24,6 +24,7 @@ impl Default for Density {
 
 /// Bits per value of each data type; `None` means the hardware's word width.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Bitwidth {
     pub ifmap: Option<u32>,
     pub filter: Option<u32>,
@@ -221,6 +222,70 @@ pub fn apply_densities(
         if let Some(d) = entry.ifmap {
             w.density.ifmap = d;
         }
+    }
+    Ok(())
+}
+
+/// Per-layer bit-widths: layer name -> `{ifmap, filter, psum}` (a missing key keeps the
+/// layer's width). Read from YAML or JSON with [`parse_bitwidths`] / [`load_bitwidths`], or
+/// built in code (quantization does), then applied with [`apply_bitwidths`].
+///
+/// ```yaml
+/// conv1: {ifmap: 8, filter: 8}
+/// fc6: {filter: 4}
+/// ```
+pub type LayerBitwidths = std::collections::BTreeMap<String, Bitwidth>;
+
+/// Parses a bit-width file's text; `file` names it in errors. Widths must lie in 1..=64.
+pub fn parse_bitwidths(text: &str, file: &str) -> Result<LayerBitwidths, EnergyError> {
+    let map: LayerBitwidths = EnergyError::parse_yaml(text, file)?;
+    for (layer, entry) in &map {
+        for (key, value) in [
+            ("ifmap", entry.ifmap),
+            ("filter", entry.filter),
+            ("psum", entry.psum),
+        ] {
+            if let Some(b) = value.filter(|b| !(1..=64).contains(b)) {
+                return Err(EnergyError::Spec {
+                    file: file.to_string(),
+                    field: format!("{layer}.{key}"),
+                    message: format!("bits must be 1..=64, got {b}"),
+                });
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Reads a bit-width file (YAML or JSON).
+pub fn load_bitwidths(path: &std::path::Path) -> Result<LayerBitwidths, EnergyError> {
+    let file = path.display().to_string();
+    let text = EnergyError::read(path, &file)?;
+    parse_bitwidths(&text, &file)
+}
+
+/// Sets the widths of the named layers; a name that is no CONV/FC layer of `layers` is an
+/// error naming `source` and the name.
+pub fn apply_bitwidths(
+    layers: &mut [Workload],
+    bits: &LayerBitwidths,
+    source: &str,
+) -> Result<(), EnergyError> {
+    for (name, entry) in bits {
+        let Some(w) = layers.iter_mut().find(|w| &w.name == name) else {
+            let known: Vec<&str> = layers.iter().map(|w| w.name.as_str()).collect();
+            return Err(EnergyError::Spec {
+                file: source.to_string(),
+                field: name.clone(),
+                message: format!(
+                    "no CONV/FC layer of that name (layers: {})",
+                    known.join(", ")
+                ),
+            });
+        };
+        w.bits.ifmap = entry.ifmap.or(w.bits.ifmap);
+        w.bits.filter = entry.filter.or(w.bits.filter);
+        w.bits.psum = entry.psum.or(w.bits.psum);
     }
     Ok(())
 }

@@ -27,6 +27,15 @@ pub struct EnergyOptions {
     pub density_file: Option<PathBuf>,
     /// Bits per ifmap, filter and psum value (default: the machine's word width).
     pub bits: Option<u32>,
+    /// Bits per weight (filter value) for every layer, applied after `bits`.
+    pub weight_bits: Option<u32>,
+    /// Bits per ifmap value for every layer, applied after `bits`.
+    pub ifmap_bits: Option<u32>,
+    /// A YAML or JSON file of per-layer widths (`layer: {ifmap, filter, psum}`), applied
+    /// after the three above.
+    pub bits_file: Option<PathBuf>,
+    /// Per-layer widths given in code (a quantized model's), applied last.
+    pub layer_bits: workload::LayerBitwidths,
 }
 
 impl EnergyOptions {
@@ -41,6 +50,10 @@ impl EnergyOptions {
             weight_density: None,
             density_file: None,
             bits: None,
+            weight_bits: None,
+            ifmap_bits: None,
+            bits_file: None,
+            layer_bits: Default::default(),
         }
     }
 }
@@ -74,8 +87,14 @@ impl EnergyOptions {
                 ));
             }
         }
-        if let Some(b) = self.bits.filter(|b| !(1..=64).contains(b)) {
-            return Err(LabError::config("bits", format!("must be 1..=64, got {b}")));
+        for (field, bits) in [
+            ("bits", self.bits),
+            ("weight_bits", self.weight_bits),
+            ("ifmap_bits", self.ifmap_bits),
+        ] {
+            if let Some(b) = bits.filter(|b| !(1..=64).contains(b)) {
+                return Err(LabError::config(field, format!("must be 1..=64, got {b}")));
+            }
         }
         Ok(())
     }
@@ -116,11 +135,34 @@ pub fn energy_on(
             w.bits.filter = Some(b);
             w.bits.psum = Some(b);
         }
+        if let Some(b) = options.weight_bits {
+            w.bits.filter = Some(b);
+        }
+        if let Some(b) = options.ifmap_bits {
+            w.bits.ifmap = Some(b);
+        }
     }
     if let Some(path) = &options.density_file {
         let densities = workload::load_densities(path)?;
         workload::apply_densities(&mut layers, &densities, &path.display().to_string())?;
     }
+    if let Some(path) = &options.bits_file {
+        let bits = workload::load_bitwidths(path)?;
+        workload::apply_bitwidths(&mut layers, &bits, &path.display().to_string())?;
+    }
+    for (name, entry) in &options.layer_bits {
+        if let Some(b) = [entry.ifmap, entry.filter, entry.psum]
+            .into_iter()
+            .flatten()
+            .find(|b| !(1..=64).contains(b))
+        {
+            return Err(LabError::config(
+                "layer_bits",
+                format!("{name}: bits must be 1..=64, got {b}"),
+            ));
+        }
+    }
+    workload::apply_bitwidths(&mut layers, &options.layer_bits, "layer_bits")?;
     machine
         .evaluate(model.spec(), &layers, options.dataflow, options.objective)
         .context(|| format!("{} on {}", model.spec(), machine.name()))

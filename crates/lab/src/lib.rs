@@ -26,6 +26,7 @@ mod model;
 pub mod page;
 pub mod pim_study;
 pub mod prune;
+pub mod quantize;
 pub mod tables;
 pub mod train;
 

@@ -5,7 +5,7 @@
 //! over the ofmap. Every value is computed as [`Network::trace`] computes it, bit for bit.
 
 use crate::layers::{self, Epilogue};
-use crate::network::{run_node, Mode};
+use crate::network::{fake_quantized, run_node, Mode};
 use crate::{FeatureMap, Network, NnError};
 use joule_model::{Node, Op, Value};
 use std::cell::Cell;
@@ -194,7 +194,22 @@ impl Network {
                             }
                         })
                         .collect();
-                    run_step(nodes, &shapes[step.first], step, &inputs, &mut y[..len]);
+                    match self.quant(joule_model::NodeId(step.first)) {
+                        Some(quant) => {
+                            let (qnode, qx) = fake_quantized(node, quant, inputs[0]);
+                            let xq = [qx.as_deref().unwrap_or(inputs[0])];
+                            let first = qnode.as_ref().unwrap_or(node);
+                            run_step(nodes, first, &shapes[step.first], step, &xq, &mut y[..len]);
+                        }
+                        None => run_step(
+                            nodes,
+                            node,
+                            &shapes[step.first],
+                            step,
+                            &inputs,
+                            &mut y[..len],
+                        ),
+                    }
                     y
                 }
             };
@@ -223,15 +238,16 @@ impl Network {
     }
 }
 
-/// Runs one step: a fused CONV or FC, or any other node on its own.
+/// Runs one step: a fused CONV or FC, or any other node on its own. `node` is the step's
+/// first node (a fake-quantized copy of it when its weights are quantized).
 fn run_step(
     nodes: &[Node],
+    node: &Node,
     shapes: &joule_model::NodeShapes,
     step: &Step,
     inputs: &[&[f32]],
     y: &mut [f32],
 ) {
-    let node = &nodes[step.first];
     let affine = step.norm.map(|j| {
         let norm = &nodes[j];
         let Op::BatchNorm(bn) = &norm.op else {

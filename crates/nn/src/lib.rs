@@ -29,6 +29,7 @@ pub mod layers;
 mod network;
 mod optim;
 pub mod prune;
+pub mod quant;
 pub mod recipe;
 mod rng;
 pub mod train;

@@ -1,6 +1,7 @@
 //! A trainable network over joule's IR: forward (inference and training), backward, masks.
 
 use crate::layers::{self, BatchNormCache};
+use crate::quant::{quantize_weights, LayerQuant};
 use crate::{NnError, Rng};
 use joule_model::ops::Side;
 use joule_model::{Dims, Graph, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
@@ -46,6 +47,16 @@ pub struct Trace {
     shapes: Vec<NodeShapes>,
     outputs: Vec<Vec<f32>>,
     aux: Vec<Aux>,
+    /// Per node, the quantized input and weights a fake-quantized layer computed with.
+    quantized: Vec<Option<Quantized>>,
+}
+
+/// What a fake-quantized CONV or FC layer computed with: backward differentiates through
+/// these values and passes the gradient straight through to the float ones (STE).
+#[derive(Debug)]
+struct Quantized {
+    input: Option<Vec<f32>>,
+    weights: Option<Vec<f32>>,
 }
 
 impl Trace {
@@ -79,6 +90,8 @@ pub struct Gradients {
 pub struct Network {
     graph: Graph,
     masks: Vec<Option<Vec<f32>>>,
+    /// Fake quantization of CONV and FC layers ([`Network::set_quant`]).
+    quant: Vec<Option<LayerQuant>>,
 }
 
 /// Whether parameter `index` of `op` is learned by gradient descent (batch-norm running
@@ -110,7 +123,12 @@ impl Network {
         }
         graph.infer(Shape { n: 1, ..input })?;
         let masks = vec![None; graph.len()];
-        Ok(Network { graph, masks })
+        let quant = vec![None; graph.len()];
+        Ok(Network {
+            graph,
+            masks,
+            quant,
+        })
     }
 
     pub fn graph(&self) -> &Graph {
@@ -211,19 +229,83 @@ impl Network {
             shapes,
             outputs: Vec::with_capacity(self.graph.len()),
             aux: Vec::with_capacity(self.graph.len()),
+            quantized: Vec::with_capacity(self.graph.len()),
         };
         for (i, node) in self.graph.nodes().iter().enumerate() {
-            let inputs: Vec<&[f32]> = node.inputs.iter().map(|v| trace.value(*v)).collect();
             let mut y = vec![0f32; trace.shapes[i].output.elements() as usize];
             let mode = match train.as_deref_mut() {
                 Some(rng) => Mode::Train(rng),
                 None => Mode::Trace,
             };
-            let aux = run_node(node, &trace.shapes[i], &inputs, &mut y, mode);
+            let (aux, quantized) = match &self.quant[i] {
+                Some(quant) => {
+                    let x = trace.value(node.inputs[0]);
+                    let (qnode, qx) = fake_quantized(node, quant, x);
+                    let xq = qx.as_deref().unwrap_or(x);
+                    let aux = run_node(
+                        qnode.as_ref().unwrap_or(node),
+                        &trace.shapes[i],
+                        &[xq],
+                        &mut y,
+                        mode,
+                    );
+                    let weights = qnode.map(|mut n| std::mem::take(&mut n.params[0].data));
+                    (aux, Some(Quantized { input: qx, weights }))
+                }
+                None => {
+                    let inputs: Vec<&[f32]> = node.inputs.iter().map(|v| trace.value(*v)).collect();
+                    (
+                        run_node(node, &trace.shapes[i], &inputs, &mut y, mode),
+                        None,
+                    )
+                }
+            };
             trace.outputs.push(y);
             trace.aux.push(aux);
+            trace.quantized.push(quantized);
         }
         Ok(trace)
+    }
+
+    /// Sets the fake quantization of a CONV or FC layer's weights and input: every forward
+    /// pass computes with quantize-dequantized values, and backward passes gradients through
+    /// them (STE, [`crate::quant`]). The float weights stay in the graph, so training
+    /// updates them (quantization-aware training).
+    pub fn set_quant(&mut self, id: NodeId, quant: LayerQuant) -> Result<(), NnError> {
+        let node = self.graph.node(id);
+        if !matches!(node.op, Op::Conv(_) | Op::FullyConnected(_)) {
+            return Err(NnError::Unsupported {
+                node: node.name.clone(),
+                kind: node.op.kind(),
+                detail: "quantization applies to CONV and FC layers".into(),
+            });
+        }
+        self.quant[id.0] = Some(quant);
+        Ok(())
+    }
+
+    /// The fake quantization of node `id`, if any.
+    pub fn quant(&self, id: NodeId) -> Option<&LayerQuant> {
+        self.quant.get(id.0).and_then(|q| q.as_ref())
+    }
+
+    /// Removes every layer's fake quantization.
+    pub fn clear_quant(&mut self) {
+        self.quant.iter_mut().for_each(|q| *q = None);
+    }
+
+    /// Writes every quantized layer's dequantized weights into the graph (they are exactly
+    /// `code x step`), so the graph alone carries them; the quantizers stay set, and
+    /// quantizing again leaves the weights unchanged.
+    pub fn bake_weights(&mut self) {
+        for i in 0..self.quant.len() {
+            if let Some(weight) = self.quant[i].and_then(|q| q.weight) {
+                let node = self.graph.node_mut(NodeId(i));
+                let channels = node.params[0].shape[0];
+                node.params[0].data =
+                    quantize_weights(&node.params[0].data, channels, weight).dequantized;
+            }
+        }
     }
 
     /// Backpropagates `d_output` (the gradient of the loss with respect to node `from`'s
@@ -250,7 +332,15 @@ impl Network {
             let node = &nodes[i];
             let shapes = &trace.shapes[i];
             let xs = shapes.inputs[0];
-            let x = trace.value(node.inputs[0]);
+            let quantized = trace.quantized[i].as_ref();
+            let float_x = trace.value(node.inputs[0]);
+            let x = quantized
+                .and_then(|q| q.input.as_deref())
+                .unwrap_or(float_x);
+            let weights = quantized
+                .and_then(|q| q.weights.as_deref())
+                .or(node.params.first().map(|t| t.data.as_slice()))
+                .unwrap_or_default();
             let y = &trace.outputs[i];
             let wants = |v: &Value| input_grad || matches!(v, Value::Node(_));
             let mut dxs: Vec<Option<Vec<f32>>> = node
@@ -268,7 +358,7 @@ impl Network {
                         conv,
                         &nest,
                         x,
-                        &node.params[0].data,
+                        weights,
                         &dy,
                         dxs[0].as_deref_mut(),
                         dw,
@@ -283,7 +373,7 @@ impl Network {
                         k,
                         fc.outputs,
                         x,
-                        &node.params[0].data,
+                        weights,
                         &dy,
                         dxs[0].as_deref_mut(),
                         dw,
@@ -386,6 +476,13 @@ impl Network {
                         _ => {}
                     }
                 }
+            }
+            // STE through the input quantizer: zero where the clip saturated.
+            if let (Some(act), Some(dx)) = (
+                self.quant[i].and_then(|q| q.input),
+                dxs.first_mut().and_then(|d| d.as_mut()),
+            ) {
+                act.ste(float_x, dx);
             }
             for (v, dx) in node.inputs.iter().zip(dxs) {
                 let Some(dx) = dx else { continue };
@@ -663,4 +760,25 @@ fn init(op: &Op, index: usize, dims: Vec<usize>, rng: &mut Rng) -> Tensor {
         _ => vec![0.0; len],
     };
     Tensor { shape: dims, data }
+}
+
+/// The quantized copy of a CONV or FC node (when its weights are quantized) and its
+/// quantized input (when that is), for one forward pass.
+pub(crate) fn fake_quantized(
+    node: &Node,
+    quant: &LayerQuant,
+    x: &[f32],
+) -> (Option<Node>, Option<Vec<f32>>) {
+    let qnode = quant.weight.map(|weight| {
+        let mut qnode = node.clone();
+        let channels = node.params[0].shape[0];
+        qnode.params[0].data = quantize_weights(&node.params[0].data, channels, weight).dequantized;
+        qnode
+    });
+    let qx = quant.input.map(|act| {
+        let mut out = vec![0f32; x.len()];
+        act.fake_quant(x, &mut out);
+        out
+    });
+    (qnode, qx)
 }

@@ -1,6 +1,7 @@
 //! ONNX front end for joule's IR.
 //!
-//! [`export_file`] writes an IR graph with its weights as an opset-13 ONNX model.
+//! [`export_file`] writes an IR graph with its weights as an opset-13 ONNX model;
+//! [`qdq::export_qdq_bytes`] the same with QuantizeLinear/DequantizeLinear around quantized layers.
 //! [`import_file`] reads a `.onnx` file into a [`joule_model::Graph`] with its weights as
 //! node parameters. The wire format is decoded by prost from message types declared in
 //! [`proto`] (the subset of `onnx.proto` joule needs); the op table maps each supported op
@@ -30,6 +31,7 @@ mod import;
 mod node;
 mod ops;
 pub mod proto;
+pub mod qdq;
 mod tensor;
 
 pub use error::{ImportError, OnnxError};

@@ -37,6 +37,16 @@ pub struct Args {
     /// Bits per ifmap, filter and psum value (default: the machine's word width).
     #[arg(long)]
     bits: Option<u32>,
+    /// Bits per weight for every layer (after --bits).
+    #[arg(long)]
+    weight_bits: Option<u32>,
+    /// Bits per ifmap value for every layer (after --bits).
+    #[arg(long)]
+    ifmap_bits: Option<u32>,
+    /// Per-layer widths: a YAML or JSON file mapping layer name -> {ifmap, filter, psum}
+    /// (applied after the flags above).
+    #[arg(long, value_name = "FILE")]
+    bits_file: Option<PathBuf>,
     /// Write a per-layer stacked bar chart (by level and by data type) to this SVG file.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -69,6 +79,10 @@ pub fn run(args: Args) -> Result<()> {
         weight_density: args.weight_density,
         density_file: args.density,
         bits: args.bits,
+        weight_bits: args.weight_bits,
+        ifmap_bits: args.ifmap_bits,
+        bits_file: args.bits_file,
+        layer_bits: Default::default(),
     })?;
     if let Some(path) = &args.svg {
         joule_lab::write_file(path, estimate::energy_svg(&report)?)

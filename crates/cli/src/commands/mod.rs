@@ -11,6 +11,7 @@ mod eval;
 mod export;
 mod lut;
 mod prune;
+mod quantize;
 mod report;
 mod stats;
 mod train;
@@ -32,6 +33,8 @@ pub enum Command {
     Export(export::Args),
     /// Prune a trained model (magnitude or energy-aware) on real data.
     Prune(prune::Args),
+    /// Quantize a trained model (PTQ, optional QAT) and report its energy at the new widths.
+    Quantize(quantize::Args),
     /// Per-layer energy, cycles and DRAM traffic on a hardware model (Eyeriss-style or PIM).
     Energy(energy::Args),
     /// Networks side by side on several machines, digital or PIM: energy, latency, utilization.
@@ -66,6 +69,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Lut(args) => lut::run(args),
         Command::Adapt(args) => adapt::run(args),
         Command::Prune(args) => prune::run(args),
+        Command::Quantize(args) => quantize::run(args),
         Command::Report(args) => report::run(args),
         Command::DocsTables(args) => docs_tables::run(args),
     }
