@@ -35,8 +35,9 @@ pub enum ModelError {
         got: Vec<usize>,
         expected: Vec<usize>,
     },
-    /// A size beyond [`crate::limits`]: `place` is the input or a node.
-    #[error("model {model:?}: {place}: {detail}")]
+    /// A size beyond [`crate::limits`]: `place` is the input or a node. (Callers name the
+    /// model or its file; the message does not repeat it.)
+    #[error("{place}: {detail}")]
     Limit {
         model: String,
         place: String,

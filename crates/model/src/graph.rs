@@ -284,13 +284,13 @@ impl Graph {
         }
         self.check_references()?;
         let input_dims = self.input_dims(input);
-        limits::check_tensor("input", &[input.n, input.c, input.h, input.w]).map_err(|detail| {
-            ModelError::Limit {
+        limits::check_tensor("its shape", &[input.n, input.c, input.h, input.w]).map_err(
+            |detail| ModelError::Limit {
                 model: self.name.clone(),
                 place: "the input".into(),
                 detail,
-            }
-        })?;
+            },
+        )?;
         let mut total_macs = 0u64;
         let mut shapes: Vec<NodeShapes> = Vec::with_capacity(self.nodes.len());
         for node in &self.nodes {

@@ -201,10 +201,27 @@ impl<'a> Adaptation<'a> {
         let (state, network) = if dir.join(RunDir::STATE).is_file() {
             let state: State = dir.read_json(RunDir::STATE)?;
             if state.config != *config {
-                return Err(CompressError::Resume {
-                    path: dir.join(RunDir::STATE),
-                    message: "the settings differ from the stored run's".into(),
-                });
+                // Named as the setting (the CLI shows its flag), with both values.
+                let (field, stored, given) =
+                    crate::rundir::first_difference(&state.config, config).unwrap_or_default();
+                return Err(CompressError::config(
+                    &field,
+                    format!(
+                        "cannot resume the run in {}: it was started with {stored}, not {given}",
+                        dir.path().display()
+                    ),
+                ));
+            }
+            let given = inputs.hardware.map(|m| m.name().to_string());
+            if state.hardware != given {
+                return Err(CompressError::config(
+                    "hw",
+                    format!(
+                        "cannot resume the run in {}: it was started with {:?}, not {given:?}",
+                        dir.path().display(),
+                        state.hardware
+                    ),
+                ));
             }
             let last = state.family.last().unwrap_or(&state.original);
             let network = dir.load_network(&last.checkpoint)?;
