@@ -128,9 +128,9 @@ impl RunDir {
 }
 
 /// Reads a JSON file of type `T`, naming the file in errors.
-/// The first top-level field in which two settings differ, as `(field, stored, given)`
-/// with the values in JSON: what a resumed run names when a flag contradicts its stored
-/// settings.
+/// The first top-level field (in alphabetical order) in which two settings differ, as
+/// `(field, stored, given)` with the values in JSON: what a resumed run names when a flag
+/// contradicts its stored settings.
 pub fn first_difference<T: Serialize>(stored: &T, given: &T) -> Option<(String, String, String)> {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(stored), serde_json::to_value(given))
