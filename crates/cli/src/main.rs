@@ -19,6 +19,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: commands::Command,
+    /// Load models whose weights hold NaN or infinity (refused by default: such a model
+    /// predicts nothing).
+    #[arg(long, global = true)]
+    allow_non_finite: bool,
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    joule_lab::allow_non_finite(cli.allow_non_finite);
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -80,6 +85,9 @@ fn flag_for_field(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             message,
         } => Some(format!("{} {value}: {message}", flag(field))),
         joule_lab::LabError::Machine { name, source } => Some(format!("--hw {name}: {source}")),
+        joule_lab::LabError::NonFinite { source } => {
+            Some(format!("{source} (--allow-non-finite loads it anyway)"))
+        }
         _ => None,
     }
 }
@@ -92,6 +100,10 @@ fn flag(field: &str) -> String {
         "max_rounds" => "rounds",
         "finetune_learning_rate" => "lr",
         "finetune" => "finetune-epochs",
+        // NetAdapt's stored settings, named on a contradicting resume.
+        "budgets" => "budget",
+        "max_iterations" => "iterations",
+        "learning_rate" => "lr",
         other => other,
     };
     format!("--{}", name.replace('_', "-"))

@@ -259,6 +259,13 @@ fn adapt_writes_the_documented_summary_and_resume_ends_where_a_whole_run_ends() 
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot resume"), "{}", stderr(&out));
+    // A flag that contradicts the stored run is named (this call gives another budget and
+    // leaves out --baseline).
+    assert!(
+        stderr(&out).contains("--baseline: ") || stderr(&out).contains("--budget: "),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(stderr(&out).trim_end().lines().count(), 1);
 }
 

@@ -174,6 +174,45 @@ pub struct State {
     pub timings: Timings,
 }
 
+impl State {
+    /// Checks the node indices a stored state holds against the network they index (a
+    /// hand-edited or damaged `state.json` used to panic on `order` out of range).
+    fn check(&self, network: &Network, path: &Path) -> Result<(), CompressError> {
+        let graph = network.graph();
+        let weighted =
+            |node: usize| node < graph.len() && graph.weighted_layers().any(|(id, _)| id.0 == node);
+        let bad = |message: String| CompressError::Resume {
+            path: path.to_path_buf(),
+            message,
+        };
+        if let Some(&node) = self.order.iter().find(|&&n| !weighted(n)) {
+            return Err(bad(format!(
+                "field `order`: node {node} is not a CONV or FC layer of the network ({} nodes)",
+                graph.len()
+            )));
+        }
+        if self.position > self.order.len() {
+            return Err(bad(format!(
+                "field `position`: {} is past the {} layers of `order`",
+                self.position,
+                self.order.len()
+            )));
+        }
+        if let Some(s) = self
+            .sensitivity
+            .iter()
+            .flatten()
+            .find(|s| !weighted(s.node))
+        {
+            return Err(bad(format!(
+                "field `sensitivity`: node {} ({:?}) is not a CONV or FC layer of the network",
+                s.node, s.layer
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Data and hardware a run works with.
 pub struct Inputs<'a> {
     pub train: &'a Dataset,
@@ -284,6 +323,7 @@ impl<'a> Run<'a> {
             state.config.seed,
         )?;
         let network = dir.load_network(&state.current)?;
+        state.check(&network, &dir.join(RunDir::STATE))?;
         Ok(Run {
             dir,
             inputs,
@@ -409,7 +449,17 @@ impl<'a> Run<'a> {
             shift: 0,
         };
         let t = Instant::now();
-        let losses = train(&mut self.network, self.inputs.train, &config, |_| {})?;
+        let losses = match train(&mut self.network, self.inputs.train, &config, |_| {}) {
+            Err(e @ joule_nn::NnError::Diverged { .. }) => {
+                return Err(CompressError::Diverged {
+                    step,
+                    what: what.to_string(),
+                    detail: e.to_string(),
+                    checkpoint: self.dir.join(&self.state.current).display().to_string(),
+                })
+            }
+            other => other?,
+        };
         self.state.timings.finetune += t.elapsed().as_secs_f64();
         let finite = self
             .network

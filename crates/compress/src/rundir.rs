@@ -127,6 +127,21 @@ impl RunDir {
     }
 }
 
+/// The first top-level field (in alphabetical order) in which two settings differ, as
+/// `(field, stored, given)` with the values in JSON: what a resumed run names when a flag
+/// contradicts its stored settings.
+pub fn first_difference<T: Serialize>(stored: &T, given: &T) -> Option<(String, String, String)> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(stored), serde_json::to_value(given))
+    else {
+        return None;
+    };
+    a.iter().find_map(|(field, value)| {
+        let other = b.get(field).unwrap_or(&serde_json::Value::Null);
+        (value != other).then(|| (field.clone(), value.to_string(), other.to_string()))
+    })
+}
+
 /// Reads a JSON file of type `T`, naming the file in errors.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, CompressError> {
     let text = std::fs::read_to_string(path).map_err(|e| CompressError::file(path, e))?;
@@ -136,6 +151,32 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, CompressError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_differing_setting_is_named() {
+        #[derive(serde::Serialize)]
+        struct Settings {
+            data: String,
+            epochs: usize,
+        }
+        let stored = Settings {
+            data: "mnist".into(),
+            epochs: 2,
+        };
+        let given = Settings {
+            data: "fashion-mnist".into(),
+            epochs: 2,
+        };
+        assert_eq!(
+            first_difference(&stored, &given),
+            Some((
+                "data".into(),
+                "\"mnist\"".into(),
+                "\"fashion-mnist\"".into()
+            ))
+        );
+        assert_eq!(first_difference(&stored, &stored), None);
+    }
 
     #[test]
     fn a_new_run_refuses_a_folder_holding_one_and_resume_needs_state() {

@@ -61,6 +61,14 @@
 //!
 //! Unknown fields are rejected, and every error names the field's path (`energy.dram`,
 //! `rf.psum`, `array.rows`).
+//!
+//! # Limits
+//!
+//! Numbers beyond these are refused, so that the mapper's search (whose time grows with the
+//! array) stays short and no total can overflow or become infinite:
+//! [`MAX_ARRAY_SIDE`] PEs per array row or column, [`MAX_STORAGE_WORDS`] words (or
+//! `8 * MAX_STORAGE_WORDS` bytes) per storage level, [`MAX_ENERGY`] per access or MAC in
+//! either unit, `clock_mhz` within [`CLOCK_MHZ`], `dram.bandwidth` within [`BANDWIDTH`].
 
 use crate::access::PerTensor;
 use crate::EnergyError;
@@ -94,6 +102,48 @@ impl EnergyUnit {
             EnergyUnit::Mac => "mac",
             EnergyUnit::PicoJoule => "pJ",
         }
+    }
+}
+
+/// Most PEs in one row or column of the array (and rows or columns of a PIM crossbar).
+pub const MAX_ARRAY_SIDE: u64 = 4096;
+
+/// Most words of one storage level (per-PE RF, global buffer): 2^40.
+pub const MAX_STORAGE_WORDS: u64 = 1 << 40;
+
+/// Largest energy of one access or MAC, in the spec's unit. Counts fit in 64 bits (below
+/// 1.9e19), so every total stays below 1.9e28, far from infinity.
+pub const MAX_ENERGY: f64 = 1e9;
+
+/// Accepted clock frequencies, in MHz.
+pub const CLOCK_MHZ: std::ops::RangeInclusive<f64> = 1e-3..=1e6;
+
+/// Accepted DRAM bandwidths, in words per cycle.
+pub const BANDWIDTH: std::ops::RangeInclusive<f64> = 1e-6..=1e12;
+
+/// Checks an energy against `0..=MAX_ENERGY` (NaN and infinity refused).
+pub(crate) fn check_energy(v: f64) -> Result<(), String> {
+    if (0.0..=MAX_ENERGY).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "energy must be a non-negative number up to {MAX_ENERGY:e}, got {v}"
+        ))
+    }
+}
+
+/// Checks a storage size given in `words` or `bytes` against [`MAX_STORAGE_WORDS`].
+pub(crate) fn check_storage(v: u64, bytes: bool) -> Result<(), String> {
+    let max = if bytes {
+        MAX_STORAGE_WORDS * 8
+    } else {
+        MAX_STORAGE_WORDS
+    };
+    if v <= max {
+        Ok(())
+    } else {
+        let unit = if bytes { "bytes" } else { "words" };
+        Err(format!("{v} {unit} is above the maximum {max}"))
     }
 }
 
@@ -426,6 +476,25 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
         if v == 0 {
             return Err(err(field, "the PE array needs at least one PE".into()));
         }
+        if v > MAX_ARRAY_SIDE {
+            return Err(err(
+                field,
+                format!("{v} PEs is above the maximum {MAX_ARRAY_SIDE}"),
+            ));
+        }
+    }
+    for (field, value, bytes) in [
+        ("rf.bytes", raw.rf.bytes, true),
+        ("rf.words", raw.rf.words, false),
+        ("rf.ifmap", raw.rf.ifmap, false),
+        ("rf.filter", raw.rf.filter, false),
+        ("rf.psum", raw.rf.psum, false),
+        ("buffer.bytes", raw.buffer.bytes, true),
+        ("buffer.words", raw.buffer.words, false),
+    ] {
+        if let Some(v) = value {
+            check_storage(v, bytes).map_err(|m| err(field, m))?;
+        }
     }
     let model = raw.model.unwrap_or(CostModelKind::Dataflow);
     let rf = match (
@@ -498,19 +567,27 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
         ));
     }
     let dram_bandwidth = match raw.dram.and_then(|d| d.bandwidth) {
-        Some(bw) if !(bw > 0.0 && bw.is_finite()) => {
+        Some(bw) if !BANDWIDTH.contains(&bw) => {
             return Err(err(
                 "dram.bandwidth",
-                format!("must be a positive number of words per cycle, got {bw}"),
+                format!(
+                    "must be {:e} to {:e} words per cycle, got {bw}",
+                    BANDWIDTH.start(),
+                    BANDWIDTH.end()
+                ),
             ))
         }
         other => other,
     };
     let clock_mhz = raw.clock_mhz.unwrap_or(200.0);
-    if !(clock_mhz > 0.0 && clock_mhz.is_finite()) {
+    if !CLOCK_MHZ.contains(&clock_mhz) {
         return Err(err(
             "clock_mhz",
-            format!("must be positive, got {clock_mhz}"),
+            format!(
+                "must be {:e} to {:e} MHz, got {clock_mhz}",
+                CLOCK_MHZ.start(),
+                CLOCK_MHZ.end()
+            ),
         ));
     }
     let e = &raw.energy;
@@ -521,12 +598,7 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
         ("energy.buffer", e.buffer),
         ("energy.dram", e.dram),
     ] {
-        if !(v >= 0.0 && v.is_finite()) {
-            return Err(err(
-                field,
-                format!("energy must be a non-negative number, got {v}"),
-            ));
-        }
+        check_energy(v).map_err(|m| err(field, m))?;
     }
     let mut mac = e.mac;
     let mut multiplier = 1.0;
@@ -541,13 +613,7 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
         for op in ["add", "mult"] {
             let key = format!("{precision}_{op}");
             match arith.get(&key) {
-                Some(v) if v >= 0.0 && v.is_finite() => {}
-                Some(v) => {
-                    return Err(err(
-                        &format!("arithmetic.{key}"),
-                        format!("energy must be a non-negative number, got {v}"),
-                    ))
-                }
+                Some(v) => check_energy(v).map_err(|m| err(&format!("arithmetic.{key}"), m))?,
                 None => {
                     return Err(err(
                         &format!("arithmetic.{key}"),
@@ -681,6 +747,37 @@ mod tests {
         assert!(text.contains("non-negative"), "{text}");
         let unknown = parse(&format!("{GOOD}colour: red\n"), "s.yaml").unwrap_err();
         assert!(unknown.to_string().contains("colour"), "{unknown}");
+    }
+
+    #[test]
+    fn numbers_beyond_the_limits_are_refused_quickly() {
+        let cases = [
+            ("rows: 4", "rows: 1000000000000", "array.rows"),
+            ("cols: 4", "cols: 4097", "array.cols"),
+            ("dram: 200", "dram: 1e308", "energy.dram"),
+            ("mac: 1,", "mac: .nan,", "energy.mac"),
+            (
+                "rf: {words: 64}",
+                "rf: {words: 18446744073709551615}",
+                "rf.words",
+            ),
+            ("bytes: 1024", "bytes: 18446744073709551615", "buffer.bytes"),
+        ];
+        for (from, to, field) in cases {
+            let text = GOOD.replace(from, to);
+            assert_ne!(text, GOOD, "{from}");
+            assert_eq!(field_of(&text), field, "{to}");
+        }
+        assert_eq!(field_of(&format!("{GOOD}clock_mhz: 1e300\n")), "clock_mhz");
+        assert_eq!(
+            field_of(&format!("{GOOD}dram: {{bandwidth: 1e-300}}\n")),
+            "dram.bandwidth"
+        );
+        // The largest accepted numbers parse.
+        let big = GOOD
+            .replace("rows: 4", "rows: 4096")
+            .replace("dram: 200", "dram: 1e9");
+        assert!(parse(&big, "spec.yaml").is_ok());
     }
 
     #[test]

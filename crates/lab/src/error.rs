@@ -21,6 +21,13 @@ pub enum LabError {
         #[source]
         source: Box<joule_onnx::ImportError>,
     },
+    /// A model whose weights hold NaN or infinity, loaded without
+    /// [`crate::allow_non_finite`].
+    #[error("{source} (allow_non_finite loads it anyway)")]
+    NonFinite {
+        #[source]
+        source: Box<joule_nn::NnError>,
+    },
     /// A setting out of range; `field` is the configuration field (the CLI names its flag).
     #[error("{field}: {message}")]
     Config { field: String, message: String },

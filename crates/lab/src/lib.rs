@@ -34,7 +34,7 @@ pub use data::{Data, DataSpec};
 pub use error::{Context, LabError};
 pub use hardware::Machine;
 pub use joule_compress::RunDir;
-pub use model::{Model, Source};
+pub use model::{allow_non_finite, Model, Source};
 
 // The domain types of the layer's API, so its callers need no other joule crate.
 pub use joule_compress::lut::MeasureConfig;

@@ -8,6 +8,19 @@ use joule_model::{zoo, Graph};
 use joule_nn::train::Event;
 use joule_nn::{checkpoint, recipe, train, Network};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether models with NaN or infinite weights may be loaded (off by default).
+static ALLOW_NON_FINITE: AtomicBool = AtomicBool::new(false);
+
+/// Lets [`Model::load`] load models whose weights hold NaN or infinity (to inspect or
+/// export a diverged checkpoint). Off by default: such a model predicts nothing, and every
+/// command would otherwise report its numbers as if they meant something. A process-wide
+/// switch, like the thread pool, because every front end loads models through several
+/// library calls.
+pub fn allow_non_finite(allow: bool) {
+    ALLOW_NON_FINITE.store(allow, Ordering::Relaxed);
+}
 
 /// Where a model came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +76,13 @@ impl Model {
                 })
             }
         };
+        if !ALLOW_NON_FINITE.load(Ordering::Relaxed) {
+            checkpoint::check_finite(&graph, || spec.to_string()).map_err(|e| {
+                LabError::NonFinite {
+                    source: Box::new(e),
+                }
+            })?;
+        }
         Ok(Model {
             spec: spec.to_string(),
             source,
@@ -193,6 +213,25 @@ mod tests {
         assert!(err.starts_with("model.h5: unsupported model file"), "{err}");
         let err = Model::load("/nonexistent/m.onnx").unwrap_err().to_string();
         assert!(err.contains("/nonexistent/m.onnx"), "{err}");
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_unless_allowed() {
+        let mut network = Model::load("lenet300").unwrap().network(1).unwrap();
+        network.params_mut(joule_model::NodeId(1))[1].data[7] = f32::INFINITY;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("diverged.safetensors");
+        std::fs::write(&path, checkpoint::to_bytes(&network).unwrap()).unwrap();
+        let spec = path.to_str().unwrap();
+        let err = Model::load(spec).unwrap_err().to_string();
+        assert!(
+            err.contains("diverged.safetensors: tensor fc1.bias holds inf at index 7"),
+            "{err}"
+        );
+        allow_non_finite(true);
+        let loaded = Model::load(spec);
+        allow_non_finite(false);
+        assert!(loaded.is_ok());
     }
 
     #[test]

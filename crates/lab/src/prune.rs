@@ -204,10 +204,12 @@ pub fn prune(
             Run::start(out, network, inputs, options.config.clone())?
         }
         (PruneStart::Resume { .. }, Some(state)) => {
+            // Checked (Run::resume) before saying it resumes, so a bad state is one line.
+            let run = Run::resume(&dir, inputs)?;
             on_event(PruneEvent::Resuming {
                 step: state.next_step,
             });
-            Run::resume(&dir, inputs)?
+            run
         }
         (PruneStart::Resume { .. }, None) => unreachable!("a resumed run has its state"),
     };

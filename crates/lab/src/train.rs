@@ -121,6 +121,8 @@ pub fn evaluate_model(
     batch_size: usize,
 ) -> Result<Evaluation, LabError> {
     let test = data.load_test()?;
-    let network = Model::load(model)?.network(0)?;
+    // A zoo name has no trained weights: scoring its random initialisation would print a
+    // meaningless accuracy, so that is an error naming the untrained layer.
+    let network = Model::load(model)?.weighted_network()?;
     Ok(evaluate(&network, &test, batch_size)?)
 }

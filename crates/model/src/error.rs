@@ -35,6 +35,22 @@ pub enum ModelError {
         got: Vec<usize>,
         expected: Vec<usize>,
     },
+    /// A size beyond [`crate::limits`]: `place` is the input or a node. (Callers name the
+    /// model or its file; the message does not repeat it.)
+    #[error("{place}: {detail}")]
+    Limit {
+        model: String,
+        place: String,
+        detail: String,
+    },
+    /// A graph whose structure is broken (a node reading a missing or later node, two
+    /// nodes of one name): possible in a file, never in a graph built with `Graph::push`.
+    #[error("model {model:?}: node {node:?}: {detail}")]
+    Structure {
+        model: String,
+        node: String,
+        detail: String,
+    },
     #[error("model {model:?} has no layers")]
     Empty { model: String },
     #[error("unknown model {name:?}; `joule zoo` lists the built-in models")]

@@ -1,5 +1,6 @@
 //! The network DAG and shape inference.
 
+use crate::limits;
 use crate::ops::{LayerClass, LoopNest, Op};
 use crate::{Dims, ModelError, Shape, Tensor};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,17 @@ pub struct Graph {
     #[serde(default)]
     pub input_spec: Option<InputSpec>,
     nodes: Vec<Node>,
+}
+
+/// A learned value that is NaN or infinite ([`Graph::first_non_finite`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonFinite {
+    pub node: String,
+    /// The parameter's index in [`Op::param_dims`] order (0: the weights).
+    pub param: usize,
+    /// Position of the value in the tensor, row-major.
+    pub index: usize,
+    pub value: f32,
 }
 
 /// Shapes around one node after inference.
@@ -148,6 +160,77 @@ impl Graph {
             .map(|(i, n)| (NodeId(i), n))
     }
 
+    /// Checks the structure of a graph that came from outside the program (a checkpoint's
+    /// JSON, an imported file): every input reads the graph input or an earlier node (so
+    /// the graph has no cycle and every value is produced before it is used), and no two
+    /// nodes share a name (names key the checkpoint's tensors and the run states). The
+    /// error names the first offending node. [`Graph::push`] cannot build a graph that
+    /// fails the first check; deserialization can.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        self.check_references()?;
+        let mut seen = std::collections::HashMap::with_capacity(self.nodes.len());
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(first) = seen.insert(node.name.as_str(), i) {
+                return Err(ModelError::Structure {
+                    model: self.name.clone(),
+                    node: node.name.clone(),
+                    detail: format!(
+                        "node #{i} has the name of node #{first}: names must be unique"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every input reads the graph input or an earlier node: the topological order that
+    /// [`Graph::infer`] relies on (a later or missing node would index out of bounds).
+    fn check_references(&self) -> Result<(), ModelError> {
+        for (i, node) in self.nodes.iter().enumerate() {
+            for input in &node.inputs {
+                let Value::Node(NodeId(j)) = *input else {
+                    continue;
+                };
+                let detail = if j >= self.nodes.len() {
+                    format!(
+                        "reads node #{j}, which does not exist (the graph has {} nodes)",
+                        self.nodes.len()
+                    )
+                } else if j >= i {
+                    format!(
+                        "node #{i} reads node #{j} ({:?}), which is not an earlier node (a cycle, or nodes out of order)",
+                        self.nodes[j].name
+                    )
+                } else {
+                    continue;
+                };
+                return Err(ModelError::Structure {
+                    model: self.name.clone(),
+                    node: node.name.clone(),
+                    detail,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The first learned value that is NaN or infinite: its node, parameter index (as in
+    /// [`Op::param_dims`]), position in the tensor and value. A diverged training run leaves
+    /// such weights; every prediction of the network is then meaningless.
+    pub fn first_non_finite(&self) -> Option<NonFinite> {
+        self.nodes.iter().find_map(|node| {
+            node.params.iter().enumerate().find_map(|(param, t)| {
+                let index = t.data.iter().position(|v| !v.is_finite())?;
+                Some(NonFinite {
+                    node: node.name.clone(),
+                    param,
+                    index,
+                    value: t.data[index],
+                })
+            })
+        })
+    }
+
     /// Resolves the input shape: the one given, else the graph's own. A given shape must
     /// agree with every dimension the model file fixes.
     pub fn resolve_input(&self, input: Option<Shape>) -> Result<Shape, ModelError> {
@@ -190,14 +273,25 @@ impl Graph {
     }
 
     /// Infers every node's shapes from the input shape, checking arity, shape compatibility
-    /// and, where present, the shapes of the learned parameters.
+    /// and, where present, the shapes of the learned parameters; and, before computing with
+    /// them, the sizes of [`crate::limits`]: the input, every op's attributes, every output
+    /// and parameter tensor, every layer's MACs and their total.
     pub fn infer(&self, input: Shape) -> Result<Vec<NodeShapes>, ModelError> {
         if self.nodes.is_empty() {
             return Err(ModelError::Empty {
                 model: self.name.clone(),
             });
         }
+        self.check_references()?;
         let input_dims = self.input_dims(input);
+        limits::check_tensor("its shape", &[input.n, input.c, input.h, input.w]).map_err(
+            |detail| ModelError::Limit {
+                model: self.name.clone(),
+                place: "the input".into(),
+                detail,
+            },
+        )?;
+        let mut total_macs = 0u64;
         let mut shapes: Vec<NodeShapes> = Vec::with_capacity(self.nodes.len());
         for node in &self.nodes {
             let kind = node.op.kind();
@@ -230,12 +324,33 @@ impl Graph {
                 kind,
                 detail,
             };
+            let limit_error = |detail: String| ModelError::Limit {
+                model: self.name.clone(),
+                place: format!("node {:?} ({kind})", node.name),
+                detail,
+            };
+            limits::check_op(&node.op).map_err(limit_error)?;
             let output_dims = node.op.output_dims(&dims, input.n).map_err(shape_error)?;
+            limits::check_tensor("the output", &output_dims).map_err(limit_error)?;
+            for param in node.op.param_dims(&dims) {
+                limits::check_tensor("a parameter", &param).map_err(limit_error)?;
+            }
             let spatial = match node.inputs.first() {
                 Some(&v) => self.spatial_source(v, input, &shapes),
                 None => output_dims.nchw(),
             };
             let loop_nest = node.op.loop_nest(&dims, spatial).map_err(shape_error)?;
+            if let Some(nest) = &loop_nest {
+                let n = nest;
+                let macs = limits::checked_product(&[n.n, n.groups, n.m, n.c, n.p, n.q, n.r, n.s])
+                    .ok_or_else(|| limit_error("its MAC count exceeds 64 bits".into()))?;
+                total_macs = total_macs.checked_add(macs).ok_or_else(|| {
+                    limit_error("the network's MAC count exceeds 64 bits here".into())
+                })?;
+                // Ifmap and filter extents of the nest (FC reads through a flatten).
+                limits::check_tensor("the ifmap", &[n.n, n.groups * n.c, n.h, n.w])
+                    .map_err(limit_error)?;
+            }
             if !node.params.is_empty() {
                 let expected = node.op.param_dims(&dims);
                 if expected.len() != node.params.len() {
@@ -347,6 +462,119 @@ mod tests {
             matches!(err, ModelError::ParamShape { index: 1, .. }),
             "{err}"
         );
+    }
+
+    /// A graph as a file could hold it: nodes with arbitrary references.
+    fn from_json(nodes: &str) -> Graph {
+        let json = format!(
+            r#"{{"name":"edited","input_shape":{{"n":1,"c":1,"h":8,"w":8}},"nodes":{nodes}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    const RELU: &str = r#"{"op":"activation","type":"relu"}"#;
+
+    fn node(name: &str, input: &str) -> String {
+        format!(r#"{{"name":"{name}","op":{RELU},"inputs":[{input}],"params":[]}}"#)
+    }
+
+    #[test]
+    fn missing_later_and_duplicate_nodes_are_errors_not_panics() {
+        let ok = from_json(&format!(
+            "[{},{}]",
+            node("a", r#""Input""#),
+            node("b", r#"{"Node":0}"#)
+        ));
+        assert!(ok.validate().is_ok());
+        assert!(ok.infer(Shape::new(1, 1, 8, 8)).is_ok());
+
+        let missing = from_json(&format!("[{}]", node("a", r#"{"Node":7}"#)));
+        let err = missing.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("\"a\"") && err.contains("does not exist"),
+            "{err}"
+        );
+        // infer, the path every estimate takes, refuses it too instead of indexing past the end.
+        assert!(matches!(
+            missing.infer(Shape::new(1, 1, 8, 8)),
+            Err(ModelError::Structure { .. })
+        ));
+
+        let cycle = from_json(&format!(
+            "[{},{}]",
+            node("a", r#"{"Node":1}"#),
+            node("b", r#"{"Node":0}"#)
+        ));
+        let err = cycle.infer(Shape::new(1, 1, 8, 8)).unwrap_err().to_string();
+        assert!(err.contains("not an earlier node"), "{err}");
+        let itself = from_json(&format!("[{}]", node("a", r#"{"Node":0}"#)));
+        assert!(itself.validate().is_err());
+
+        let twins = from_json(&format!(
+            "[{},{}]",
+            node("a", r#""Input""#),
+            node("a", r#"{"Node":0}"#)
+        ));
+        let err = twins.validate().unwrap_err().to_string();
+        assert!(err.contains("names must be unique"), "{err}");
+    }
+
+    #[test]
+    fn sizes_beyond_the_limits_are_errors_not_wrapped_numbers() {
+        // 2^32 x 2^32 input: the MAC count used to wrap to 0.
+        let err = tiny()
+            .infer(Shape::new(1, 1, 1 << 32, 1 << 32))
+            .unwrap_err();
+        assert!(matches!(err, ModelError::Limit { .. }), "{err}");
+        assert!(err.to_string().contains("the input"), "{err}");
+        // 2^40 values in the input.
+        let err = tiny()
+            .infer(Shape::new(1, 1, 1 << 20, 1 << 20))
+            .unwrap_err();
+        assert!(err.to_string().contains("1099511627776"), "{err}");
+        // Pads of 2^62 used to give a 9.2e18-wide output.
+        let mut g = tiny();
+        if let Op::Conv(conv) = &mut g.node_mut(NodeId(0)).op {
+            conv.padding = crate::ops::Padding::uniform(1 << 62);
+        }
+        let err = g.infer(Shape::new(1, 1, 8, 8)).unwrap_err().to_string();
+        assert!(err.contains("\"conv\"") && err.contains("pads"), "{err}");
+        // Large but within the limits: counted exactly.
+        let mut g = Graph::new("macs", None);
+        let mut conv = Conv::new(1 << 12, 1, 1, 0);
+        conv.r = 1;
+        g.push("wide", Op::Conv(conv), &[Value::Input]);
+        let fine = g.infer(Shape::new(1, 1 << 10, 1 << 10, 1 << 10)).unwrap();
+        assert_eq!(fine[0].loop_nest.unwrap().macs(), 1 << 42);
+        // A 2^30 x 2^34 weight matrix is beyond them.
+        let mut g = Graph::new("macs", None);
+        g.push(
+            "fc",
+            Op::FullyConnected(FullyConnected {
+                outputs: 1 << 30,
+                bias: false,
+            }),
+            &[Value::Input],
+        );
+        let err = g
+            .infer(Shape::new(1, 1 << 12, 1 << 12, 1 << 10))
+            .unwrap_err();
+        assert!(matches!(err, ModelError::Limit { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_first_non_finite_weight_is_found() {
+        let mut g = tiny();
+        g.node_mut(NodeId(0)).params =
+            vec![Tensor::zeros(vec![4, 1, 3, 3]), Tensor::zeros(vec![4])];
+        assert_eq!(g.first_non_finite(), None);
+        g.node_mut(NodeId(0)).params[1].data[2] = f32::NEG_INFINITY;
+        let found = g.first_non_finite().unwrap();
+        assert_eq!(
+            (found.node.as_str(), found.param, found.index),
+            ("conv", 1, 2)
+        );
+        assert_eq!(found.value, f32::NEG_INFINITY);
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod dims;
 mod error;
 pub mod fs;
 mod graph;
+pub mod limits;
 pub mod ops;
 mod shape;
 mod stats;
@@ -32,7 +33,7 @@ pub use dims::{
     broadcast, broadcast_indices, normalize_axis, row_major_strides, strided_indices, Dims,
 };
 pub use error::ModelError;
-pub use graph::{Graph, InputSpec, Node, NodeId, NodeShapes, Value};
+pub use graph::{Graph, InputSpec, Node, NodeId, NodeShapes, NonFinite, Value};
 pub use ops::{LayerClass, LoopNest, Op};
 pub use shape::Shape;
 pub use stats::{ClassTotals, LayerStats, NetworkStats, Totals};

@@ -14,23 +14,55 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// Largest IDX array joule reads: 2^30 bytes (1 GiB; Fashion-MNIST's training images are
+/// 47 MB). The declared size is checked before anything is allocated for it.
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
+/// The most a gzip stream can expand: deflate's ratio is at most 1032:1.
+const MAX_GZIP_RATIO: u64 = 1032;
+
 /// Reads an IDX file (`.gz` or plain, detected from its first bytes). Only the unsigned-byte
 /// element type (0x08), which every MNIST-format dataset uses, is supported.
+///
+/// The size the header declares is checked against [`MAX_IDX_BYTES`] and against what the
+/// file can hold (its length, or 1032 times it compressed) before the data is read, so a
+/// small file that declares gigabytes is refused instead of allocated.
 pub fn read_idx(path: &Path) -> Result<IdxArray, NnError> {
     let raw = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| NnError::bad_file(path, "gzip", e.to_string()))?;
-        out
-    } else {
-        raw
-    };
-    parse_idx(&bytes).map_err(|(field, detail)| NnError::bad_file(path, field, detail))
+    let bad = |(field, detail): (&str, String)| NnError::bad_file(path, field, detail);
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return parse_idx(&raw).map_err(bad);
+    }
+    let mut stream = GzDecoder::new(raw.as_slice());
+    let gzip = |e: std::io::Error| NnError::bad_file(path, "gzip", e.to_string());
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).map_err(gzip)?;
+    let mut header = head.to_vec();
+    header.resize(4 + 4 * head[3] as usize, 0);
+    stream.read_exact(&mut header[4..]).map_err(gzip)?;
+    let declared = declared_len(&header).map_err(bad)?;
+    let most = raw.len() as u64 * MAX_GZIP_RATIO;
+    if declared > most {
+        return Err(bad((
+            "dimensions",
+            format!(
+                "declare {declared} bytes, more than the {} compressed bytes can hold",
+                raw.len()
+            ),
+        )));
+    }
+    // One byte more than declared, so that trailing data is seen (and refused) as well.
+    let mut bytes = Vec::with_capacity(header.len() + declared as usize);
+    bytes.extend_from_slice(&header);
+    stream
+        .take(declared + 1)
+        .read_to_end(&mut bytes)
+        .map_err(gzip)?;
+    parse_idx(&bytes).map_err(bad)
 }
 
-fn parse_idx(bytes: &[u8]) -> Result<IdxArray, (&'static str, String)> {
+/// The data length an IDX header declares, checked against [`MAX_IDX_BYTES`].
+fn declared_len(bytes: &[u8]) -> Result<u64, (&'static str, String)> {
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
         return Err((
             "magic",
@@ -51,10 +83,31 @@ fn parse_idx(bytes: &[u8]) -> Result<IdxArray, (&'static str, String)> {
     if rank == 0 || bytes.len() < header {
         return Err(("dimensions", format!("rank {rank} header is truncated")));
     }
+    let dims: Vec<u64> = (0..rank)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as u64)
+        .collect();
+    // Each factor is below 2^32 and the product is checked after every step, so it cannot
+    // wrap.
+    let mut len = 1u64;
+    for &d in &dims {
+        len = len.saturating_mul(d);
+        if len > MAX_IDX_BYTES {
+            return Err((
+                "dimensions",
+                format!("{dims:?} declare more than the {MAX_IDX_BYTES} bytes joule reads"),
+            ));
+        }
+    }
+    Ok(len)
+}
+
+fn parse_idx(bytes: &[u8]) -> Result<IdxArray, (&'static str, String)> {
+    let len = declared_len(bytes)? as usize;
+    let rank = bytes[3] as usize;
+    let header = 4 + 4 * rank;
     let dims: Vec<usize> = (0..rank)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
         .collect();
-    let len: usize = dims.iter().product();
     if bytes.len() - header != len {
         return Err((
             "data",
@@ -85,6 +138,13 @@ impl Dataset {
     pub fn from_idx(images: &Path, labels: &Path) -> Result<Dataset, NnError> {
         let x = read_idx(images)?;
         let y = read_idx(labels)?;
+        if x.dims.contains(&0) {
+            return Err(NnError::bad_file(
+                images,
+                "dimensions",
+                format!("{:?}: the dataset is empty", x.dims),
+            ));
+        }
         let sample = match x.dims.as_slice() {
             [_, h, w] => Shape::new(1, 1, *h, *w),
             [_, c, h, w] => Shape::new(1, *c, *h, *w),
@@ -242,6 +302,55 @@ mod tests {
         float[2] = 0x0d;
         assert_eq!(parse_idx(&float).unwrap_err().0, "type");
         assert_eq!(parse_idx(b"PK\x03\x04").unwrap_err().0, "magic");
+        // 2^32-1 cubed would wrap a usize product; it is refused as too large instead.
+        let huge = idx(&[u32::MAX, u32::MAX, u32::MAX], &[]);
+        assert_eq!(parse_idx(&huge).unwrap_err().0, "dimensions");
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(bytes).unwrap();
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_declaring_more_than_it_can_hold_is_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        // 512 MiB declared (below the limit), 16 bytes of data: a decompression bomb header.
+        let path = dir.path().join("bomb-images.gz");
+        std::fs::write(&path, gzip(&idx(&[8192, 256, 256], &[0; 16]))).unwrap();
+        let err = read_idx(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("bomb-images.gz: dimensions") && err.contains("compressed bytes"),
+            "{err}"
+        );
+        // 5 GiB declared: above the limit.
+        let path = dir.path().join("big.gz");
+        std::fs::write(&path, gzip(&idx(&[81920, 256, 256], &[0; 16]))).unwrap();
+        let err = read_idx(&path).unwrap_err().to_string();
+        assert!(err.contains("1073741824"), "{err}");
+        // Honest files read back, plain and compressed; extra data is an error.
+        let good = idx(&[2, 1, 3], &[0, 1, 2, 3, 4, 5]);
+        std::fs::write(&path, gzip(&good)).unwrap();
+        assert_eq!(read_idx(&path).unwrap().data, vec![0, 1, 2, 3, 4, 5]);
+        let mut long = good.clone();
+        long.push(9);
+        std::fs::write(&path, gzip(&long)).unwrap();
+        assert!(read_idx(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("need 6 bytes, the file has 7"));
+    }
+
+    #[test]
+    fn an_empty_dataset_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (images, labels) = (dir.path().join("i"), dir.path().join("l"));
+        std::fs::write(&images, idx(&[0, 28, 28], &[])).unwrap();
+        std::fs::write(&labels, idx(&[0], &[])).unwrap();
+        let err = Dataset::from_idx(&images, &labels).unwrap_err().to_string();
+        assert!(err.contains("the dataset is empty"), "{err}");
     }
 
     #[test]

@@ -33,6 +33,24 @@ pub enum NnError {
     Surgery { node: String, detail: String },
     #[error("unknown node {0:?}")]
     UnknownNode(String),
+    /// Training produced a NaN or infinite loss or weight (epoch and batch from 1).
+    #[error(
+        "training diverged at epoch {epoch}, batch {batch}: {what} (try a lower learning rate)"
+    )]
+    Diverged {
+        epoch: usize,
+        batch: usize,
+        what: String,
+    },
+    /// A network whose weights hold NaN or infinity, where they would be used or saved as if
+    /// they were good; `place` is the file or what was being done.
+    #[error("{place}: tensor {tensor} holds {value} at index {index}: the weights are not finite")]
+    NonFiniteWeights {
+        place: String,
+        tensor: String,
+        index: usize,
+        value: f32,
+    },
 }
 
 impl NnError {

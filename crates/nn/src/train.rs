@@ -74,6 +74,12 @@ pub fn train(
             "epochs and batch size must be positive".into(),
         ));
     }
+    if !(config.learning_rate.is_finite() && config.learning_rate >= 0.0) {
+        return Err(NnError::Input(format!(
+            "the learning rate must be a non-negative number, got {}",
+            config.learning_rate
+        )));
+    }
     let mut optimizer = config.optimizer.build();
     let root = Rng::new(config.seed);
     let batches = data.len().div_ceil(config.batch_size);
@@ -100,6 +106,15 @@ pub fn train(
             let out = trace.output(logits);
             let (loss, d_logits) =
                 softmax_cross_entropy(&out.data, out.shape.per_sample(), &labels);
+            // A diverged run stops here rather than saving NaN weights as a trained model.
+            let diverged = |what: String| NnError::Diverged {
+                epoch: epoch + 1,
+                batch: b + 1,
+                what,
+            };
+            if !loss.is_finite() {
+                return Err(diverged(format!("the loss is {loss}")));
+            }
             let mut grads = network.backward(&trace, logits, d_logits, false);
             network.mask_gradients(&mut grads);
             let step = (epoch * batches + b) as f32;
@@ -112,6 +127,11 @@ pub fn train(
                 }
             };
             optimizer.step(network, &grads, lr);
+            if let Err(NnError::NonFiniteWeights { tensor, value, .. }) =
+                crate::checkpoint::check_finite(network.graph(), String::new)
+            {
+                return Err(diverged(format!("weight tensor {tensor} became {value}")));
+            }
             sum += loss as f64;
             on_event(&Event::Batch {
                 epoch,
@@ -132,6 +152,9 @@ pub fn train(
 }
 
 fn check_data(network: &Network, data: &Dataset) -> Result<(), NnError> {
+    if data.is_empty() {
+        return Err(NnError::Input("the dataset holds no images".into()));
+    }
     let want = network.input_shape()?;
     if want != data.sample {
         return Err(NnError::Input(format!(
@@ -235,4 +258,69 @@ pub fn argmax(row: &[f32]) -> usize {
             }
         })
         .0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use joule_model::ops::FullyConnected;
+    use joule_model::{Graph, Op, Value};
+
+    /// A linear classifier of 4x4 images, and 32 random images of 10 classes.
+    fn setup() -> (Network, Dataset) {
+        let mut g = Graph::new("linear", Some(Shape::new(1, 1, 4, 4)));
+        let x = g.push("flat", Op::Flatten, &[Value::Input]);
+        let fc = FullyConnected {
+            outputs: 10,
+            bias: true,
+        };
+        g.push("fc", Op::FullyConnected(fc), &[x]);
+        let mut rng = Rng::new(3);
+        let data = Dataset {
+            sample: Shape::new(1, 1, 4, 4),
+            images: (0..32 * 16)
+                .map(|_| rng.below(256) as f32 / 255.0)
+                .collect(),
+            labels: (0..32).map(|i| (i % 10) as u8).collect(),
+            classes: 10,
+        };
+        (Network::new(g, 1).unwrap(), data)
+    }
+
+    #[test]
+    fn a_diverging_run_is_an_error_not_nan_weights() {
+        let (mut net, data) = setup();
+        let config = TrainConfig {
+            learning_rate: 1e38,
+            epochs: 3,
+            batch_size: 8,
+            ..TrainConfig::default()
+        };
+        let err = train(&mut net, &data, &config, |_| {}).unwrap_err();
+        assert!(matches!(err, NnError::Diverged { .. }), "{err}");
+        assert!(err.to_string().contains("lower learning rate"), "{err}");
+        // A sane rate trains.
+        let (mut net, data) = setup();
+        let config = TrainConfig {
+            batch_size: 8,
+            ..TrainConfig::default()
+        };
+        train(&mut net, &data, &config, |_| {}).unwrap();
+        assert_eq!(net.graph().first_non_finite(), None);
+    }
+
+    #[test]
+    fn empty_data_and_nan_rates_are_refused() {
+        let (mut net, data) = setup();
+        let empty = data.clone().take(0);
+        let err = train(&mut net, &empty, &TrainConfig::default(), |_| {}).unwrap_err();
+        assert!(err.to_string().contains("no images"), "{err}");
+        assert!(evaluate(&net, &empty, 8).is_err());
+        let nan = TrainConfig {
+            learning_rate: f32::NAN,
+            ..TrainConfig::default()
+        };
+        let err = train(&mut net, &data, &nan, |_| {}).unwrap_err();
+        assert!(err.to_string().contains("learning rate"), "{err}");
+    }
 }

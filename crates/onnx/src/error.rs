@@ -30,6 +30,12 @@ pub enum ImportError {
         input: String,
         detail: String,
     },
+    #[error("node {node:?} ({op_type}): output {output:?} is already produced by an earlier node, an initializer or the graph input (an ONNX value is assigned once)")]
+    DuplicateOutput {
+        node: String,
+        op_type: String,
+        output: String,
+    },
     #[error("tensor {name:?}: {detail}")]
     Tensor { name: String, detail: String },
     #[error("graph output {0:?} is not produced by any node")]

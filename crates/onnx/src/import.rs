@@ -124,6 +124,7 @@ pub(crate) fn import_model(model: &ModelProto, fallback_name: &str) -> Result<Gr
     fuse::layer_norms(&mut importer.pending, &mut output);
     let (mut built, flatten_checks) = compact(&name, input_shape, importer.pending, output);
     built.input_spec = spec;
+    built.validate()?;
     if let Some(shape) = built.input_shape {
         check(&built, shape, &flatten_checks)?;
     }
@@ -160,6 +161,20 @@ impl Importer {
             return Err(ImportError::Unsupported {
                 node: ctx.name.clone(),
                 op_type: format!("{}:{}", proto.domain, proto.op_type),
+            });
+        }
+        // ONNX values are assigned once (the checker's rule): a second writer of a name
+        // would silently replace the first node's output and drop a layer.
+        if let Some(taken) = proto.output.iter().find(|o| {
+            !o.is_empty()
+                && (self.values.contains_key(*o)
+                    || self.consts.contains_key(*o)
+                    || self.varying.contains_key(*o))
+        }) {
+            return Err(ImportError::DuplicateOutput {
+                node: ctx.name.clone(),
+                op_type: proto.op_type.clone(),
+                output: taken.clone(),
             });
         }
         let output = proto.output.first().cloned().unwrap_or_default();

@@ -29,6 +29,8 @@ impl Constant {
             .iter()
             .map(|&d| usize::try_from(d).map_err(|_| err(format!("negative dimension {d}"))))
             .collect::<Result<Vec<_>, _>>()?;
+        // Checked before the product is used: dims of 2^32 x 2^32 would wrap it to 0.
+        joule_model::limits::check_tensor("dims", &dims).map_err(err)?;
         let len: usize = dims.iter().product();
         let raw = &t.raw_data;
         let (values, ints): (Vec<f32>, Option<Vec<i64>>) = match t.data_type {

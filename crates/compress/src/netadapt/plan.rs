@@ -109,8 +109,27 @@ impl<'a> Planner<'a> {
                 message,
             };
             if state.config != config {
-                return Err(resume_error(
-                    "the settings differ from the stored run's".into(),
+                // Named as the setting (the CLI shows its flag, Python its keyword), with
+                // both values.
+                let (field, stored, given) =
+                    crate::rundir::first_difference(&state.config, &config).unwrap_or_default();
+                return Err(CompressError::config(
+                    &field,
+                    format!(
+                        "cannot resume the run in {}: it was started with {stored}, not {given}",
+                        dir.path().display()
+                    ),
+                ));
+            }
+            let given = estimator.hardware.as_ref().map(|m| m.name().to_string());
+            if state.hardware != given {
+                return Err(CompressError::config(
+                    "hw",
+                    format!(
+                        "cannot resume the run in {}: it was started with {:?}, not {given:?}",
+                        dir.path().display(),
+                        state.hardware
+                    ),
                 ));
             }
             let stats = NetworkStats::of(original.graph(), None)?;

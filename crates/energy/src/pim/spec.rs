@@ -28,9 +28,15 @@
 //!
 //! Unknown fields are rejected; every error names the file and the field's path.
 
-use crate::spec::EnergyUnit;
+use crate::spec::{check_energy, check_storage, EnergyUnit, MAX_ARRAY_SIDE};
 use crate::EnergyError;
 use serde::{Deserialize, Serialize};
+
+/// Most arrays on one chip: 2^32.
+pub const MAX_ARRAY_COUNT: u64 = 1 << 32;
+
+/// Longest array read, in ns (one second).
+pub const MAX_CYCLE_NS: f64 = 1e9;
 
 /// The crossbar arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -183,16 +189,38 @@ fn validate(raw: RawSpec, file: &str) -> Result<PimHardware, EnergyError> {
             return Err(err(field, "must be at least 1".into()));
         }
     }
+    for (field, v) in [("array.rows", a.rows), ("array.cols", a.cols)] {
+        if v > MAX_ARRAY_SIDE {
+            return Err(err(
+                field,
+                format!("{v} is above the maximum {MAX_ARRAY_SIDE}"),
+            ));
+        }
+    }
+    if let Some(count) = a.count.filter(|&c| c > MAX_ARRAY_COUNT) {
+        return Err(err(
+            "array.count",
+            format!("{count} arrays is above the maximum {MAX_ARRAY_COUNT}"),
+        ));
+    }
+    for (field, value, bytes) in [
+        ("buffer.bytes", raw.buffer.bytes, true),
+        ("buffer.words", raw.buffer.words, false),
+    ] {
+        if let Some(v) = value {
+            check_storage(v, bytes).map_err(|m| err(field, m))?;
+        }
+    }
     if !(1..=8).contains(&a.cell_bits) {
         return Err(err(
             "array.cell_bits",
             format!("must be 1..=8, got {}", a.cell_bits),
         ));
     }
-    if !(a.cycle_ns > 0.0 && a.cycle_ns.is_finite()) {
+    if !(1e-6..=MAX_CYCLE_NS).contains(&a.cycle_ns) {
         return Err(err(
             "array.cycle_ns",
-            format!("must be a positive time, got {}", a.cycle_ns),
+            format!("must be 1e-6 to {MAX_CYCLE_NS:e} ns, got {}", a.cycle_ns),
         ));
     }
     if !(1..=32).contains(&raw.word_bits) {
@@ -208,12 +236,7 @@ fn validate(raw: RawSpec, file: &str) -> Result<PimHardware, EnergyError> {
                 format!("must be 1..={max}, got {}", c.bits),
             ));
         }
-        if !(c.energy >= 0.0 && c.energy.is_finite()) {
-            return Err(err(
-                &format!("{name}.energy"),
-                format!("energy must be a non-negative number, got {}", c.energy),
-            ));
-        }
+        check_energy(c.energy).map_err(|m| err(&format!("{name}.energy"), m))?;
     }
     let e = &raw.energy;
     for (field, v) in [
@@ -223,12 +246,7 @@ fn validate(raw: RawSpec, file: &str) -> Result<PimHardware, EnergyError> {
         ("energy.dram", e.dram),
         ("energy.write", e.write),
     ] {
-        if !(v >= 0.0 && v.is_finite()) {
-            return Err(err(
-                field,
-                format!("energy must be a non-negative number, got {v}"),
-            ));
-        }
+        check_energy(v).map_err(|m| err(field, m))?;
     }
     let word_bytes = raw.word_bits as f64 / 8.0;
     let (buffer_words, field) = match (raw.buffer.bytes, raw.buffer.words) {
@@ -307,6 +325,19 @@ mod tests {
             preset("pim-64"),
             Err(EnergyError::UnknownPreset { .. })
         ));
+    }
+
+    #[test]
+    fn numbers_beyond_the_limits_are_refused() {
+        for (from, to, field) in [
+            ("rows: 128", "rows: 1000000000000", "array.rows"),
+            ("cycle_ns: 100", "cycle_ns: 1e-320", "array.cycle_ns"),
+            ("cell: 0.002", "cell: 1e308", "energy.cell"),
+        ] {
+            let text = GOOD.replace(from, to);
+            assert_ne!(text, GOOD, "{from}");
+            assert_eq!(field_of(&text), field, "{to}");
+        }
     }
 
     #[test]
