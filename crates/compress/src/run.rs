@@ -177,7 +177,7 @@ pub struct State {
 impl State {
     /// Checks the node indices a stored state holds against the network they index (a
     /// hand-edited or damaged `state.json` used to panic on `order` out of range).
-    fn check(&self, network: &Network, path: &Path) -> Result<(), CompressError> {
+    pub fn check(&self, network: &Network, path: &Path) -> Result<(), CompressError> {
         let graph = network.graph();
         let weighted =
             |node: usize| node < graph.len() && graph.weighted_layers().any(|(id, _)| id.0 == node);

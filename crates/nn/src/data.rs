@@ -29,11 +29,16 @@ const MAX_GZIP_RATIO: u64 = 1032;
 /// small file that declares gigabytes is refused instead of allocated.
 pub fn read_idx(path: &Path) -> Result<IdxArray, NnError> {
     let raw = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
+    idx_from_bytes(&raw, path)
+}
+
+/// [`read_idx`] on the file's bytes (`path` names it in errors; the fuzz target's entry).
+pub fn idx_from_bytes(raw: &[u8], path: &Path) -> Result<IdxArray, NnError> {
     let bad = |(field, detail): (&str, String)| NnError::bad_file(path, field, detail);
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return parse_idx(&raw).map_err(bad);
     }
-    let mut stream = GzDecoder::new(raw.as_slice());
+    let mut stream = GzDecoder::new(raw);
     let gzip = |e: std::io::Error| NnError::bad_file(path, "gzip", e.to_string());
     let mut head = [0u8; 4];
     stream.read_exact(&mut head).map_err(gzip)?;
