@@ -18,6 +18,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 cargo test --workspace --release
 scripts/python-test.sh  # the Python package (python/) installed into .venv, tested against the CLI
+# Every file parser fuzzed briefly (30 s a target keeps the suite near 30 minutes on 2 cores;
+# docs/reliability.md has the long runs); any crash, hang or out-of-memory fails the suite.
+scripts/fuzz.sh 30
 
 # The main job, and its page checked in a real browser (Debian's chromium).
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
