@@ -439,7 +439,7 @@ mod tests {
         let mut g = Graph::new("bad", None);
         let a = g.push("a", Op::Conv(Conv::new(4, 3, 1, 1)), &[Value::Input]);
         let b = g.push("b", Op::Conv(Conv::new(4, 3, 2, 1)), &[Value::Input]);
-        g.push("join", Op::Concat, &[a, b]);
+        g.push("join", Op::Concat { axis: 1 }, &[a, b]);
         let err = g.infer(Shape::new(1, 1, 8, 8)).unwrap_err();
         assert!(err.to_string().contains("\"join\""), "{err}");
         assert!(err.to_string().contains("Concat"), "{err}");

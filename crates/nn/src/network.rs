@@ -449,7 +449,7 @@ impl Network {
                                 dx.copy_from_slice(&dy)
                             }
                         }
-                        (Op::Concat, _) => {}
+                        (Op::Concat { .. }, _) => {}
                         (op, _) => unreachable!("{} has no backward here", op.kind()),
                     }
                     match &node.op {
@@ -458,7 +458,7 @@ impl Network {
                                 dx.copy_from_slice(&dy);
                             }
                         }
-                        Op::Concat => {
+                        Op::Concat { .. } => {
                             let hw = xs.h * xs.w;
                             let out_c = shapes.output.c;
                             let mut offset = 0;
@@ -630,17 +630,11 @@ pub(crate) fn run_node(
                 y.iter_mut().zip(*other).for_each(|(a, b)| *a += b);
             }
         }
-        Op::Concat => {
-            let hw = xs.h * xs.w;
-            let out_c = shapes.output.c;
-            let mut offset = 0;
-            for (src, s) in inputs.iter().zip(&shapes.inputs) {
-                for n in 0..xs.n {
-                    let dst = (n * out_c + offset) * hw;
-                    y[dst..dst + s.c * hw].copy_from_slice(&src[n * s.c * hw..(n + 1) * s.c * hw]);
-                }
-                offset += s.c;
-            }
+        Op::Concat { axis } => {
+            let a = dims[0]
+                .axis(*axis)
+                .expect("shape inference checked the axis");
+            layers::concat_forward(inputs, dims, a, y)
         }
         Op::Flatten => y.copy_from_slice(x),
         Op::Softmax { axis } => {
@@ -735,7 +729,7 @@ fn trains(op: &Op) -> bool {
             | Op::BatchNorm(_)
             | Op::Lrn(_)
             | Op::Add
-            | Op::Concat
+            | Op::Concat { axis: 1 }
             | Op::Flatten
             | Op::Softmax { .. }
             | Op::Dropout { .. }

@@ -161,7 +161,7 @@ impl Plan<'_> {
                         new.iter().flat_map(|c| c * hw..(c + 1) * hw).collect(),
                     )?;
                 }
-                Op::Concat => {
+                Op::Concat { axis: 1 } => {
                     let offset: usize = self.shapes[consumer.0].inputs[..position]
                         .iter()
                         .map(|s| s.c)
@@ -240,7 +240,7 @@ impl Plan<'_> {
                 }
                 Ok(())
             }
-            Op::Concat => {
+            Op::Concat { axis: 1 } => {
                 let mut offset = 0;
                 for (input, shape) in node
                     .inputs

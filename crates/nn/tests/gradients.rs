@@ -240,7 +240,7 @@ fn add_concat_and_a_residual_block() {
     let r = g.push("relu", Op::Activation(Activation::Tanh), &[a]);
     let s = g.push("sum", Op::Add, &[r, Value::Input]);
     let b = g.push("b", Op::Conv(Conv::new(2, 1, 1, 0)), &[s]);
-    let c = g.push("cat", Op::Concat, &[s, b, Value::Input]);
+    let c = g.push("cat", Op::Concat { axis: 1 }, &[s, b, Value::Input]);
     let f = g.push("flat", Op::Flatten, &[c]);
     g.push(
         "fc",

@@ -45,7 +45,7 @@ fn branchy() -> Graph {
     let r2 = g.push("relu2", Op::Activation(Activation::Relu6), &[dw]);
     let cb = g.push("conv_b", Op::Conv(Conv::new(8, 1, 2, 0)), &[side]);
     let add = g.push("add", Op::Add, &[r2, cb]);
-    let cat = g.push("cat", Op::Concat, &[add, cb]);
+    let cat = g.push("cat", Op::Concat { axis: 1 }, &[add, cb]);
     let pool = g.push("pool", Op::Pool(Pool::average(2, 2, 1)), &[cat]);
     let flat = g.push("flatten", Op::Flatten, &[pool]);
     let fc = g.push(

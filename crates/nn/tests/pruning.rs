@@ -62,7 +62,7 @@ fn branchy() -> Graph {
     let r2 = g.push("relu2", Op::Activation(Activation::Relu), &[dw]);
     let cb = g.push("conv_b", Op::Conv(Conv::new(8, 1, 1, 0)), &[r1]);
     let add = g.push("add", Op::Add, &[r2, cb]);
-    let cat = g.push("cat", Op::Concat, &[add, r1]);
+    let cat = g.push("cat", Op::Concat { axis: 1 }, &[add, r1]);
     let flat = g.push("flatten", Op::Flatten, &[cat]);
     g.push(
         "fc",

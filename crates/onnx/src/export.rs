@@ -285,9 +285,9 @@ pub(crate) fn export_model(graph: &Graph) -> Result<ModelProto, ExportError> {
                 flat[i] = input_flat;
                 ("Add", vec![])
             }
-            Op::Concat => {
+            Op::Concat { axis } => {
                 flat[i] = input_flat;
-                ("Concat", vec![attr_int("axis", 1)])
+                ("Concat", vec![attr_int("axis", *axis)])
             }
             Op::Flatten => {
                 flat[i] = true;

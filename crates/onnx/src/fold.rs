@@ -45,6 +45,11 @@ pub(crate) fn foldable(op_type: &str) -> bool {
             | "Expand"
             | "Range"
             | "Transpose"
+            | "Shape"
+            | "ScatterND"
+            | "Not"
+            | "Exp"
+            | "Clip"
     )
 }
 
@@ -62,6 +67,17 @@ pub(crate) fn fold(ctx: &NodeCtx, inputs: &[Option<&Constant>]) -> Result<Consta
     Ok(match op {
         "Constant" => constant(ctx)?,
         "Identity" => input(0)?.clone(),
+        // The shape of a constant (Swin's attention takes that of its relative-position
+        // bias); the shape of an activation is read from the followed dims, in import.rs.
+        "Shape" => {
+            let x = input(0)?;
+            let (start, end) = (ctx.int("start", 0)?, ctx.int("end", i64::MAX)?);
+            let v: Vec<i64> = x.dims[shape_range(x.dims.len(), start, end)]
+                .iter()
+                .map(|&d| d as i64)
+                .collect();
+            Constant::int(vec![v.len()], v)
+        }
         "Cast" => {
             let x = input(0)?;
             // FLOAT, FLOAT16, DOUBLE, BFLOAT16 stay real; every other type is an integer.
@@ -112,6 +128,13 @@ pub(crate) fn fold(ctx: &NodeCtx, inputs: &[Option<&Constant>]) -> Result<Consta
             concat(&parts, ctx.int("axis", 0)?).map_err(err)?
         }
         "Slice" => slice(ctx, inputs)?,
+        // Swin builds its shifted-window mask by assigning to regions of a zero tensor.
+        "ScatterND" => {
+            if ctx.string("reduction", "none")? != "none" {
+                return Err(ctx.attr_error("reduction", "only plain assignment is folded"));
+            }
+            scatter_nd(input(0)?, input(1)?, input(2)?).map_err(err)?
+        }
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Equal" | "Less" | "Greater" | "Min"
         | "Max" => {
             let (a, b) = (input(0)?, input(1)?);
@@ -152,10 +175,35 @@ pub(crate) fn fold(ctx: &NodeCtx, inputs: &[Option<&Constant>]) -> Result<Consta
                 ),
             }
         }
-        "Sqrt" | "Neg" | "Abs" | "Reciprocal" | "Floor" | "Ceil" => {
+        // Swin turns its constant window mask into booleans (`mask != 0`).
+        "Not" => {
+            let x = input(0)?;
+            Constant::int(
+                x.dims.clone(),
+                x.as_ints().iter().map(|&v| (v == 0) as i64).collect(),
+            )
+        }
+        // Swin V2's attention scale, exp(min(logit_scale, ln 100)), is a function of weights.
+        "Clip" => {
+            let x = input(0)?;
+            let bound = |i: usize, attr: &str, default: f32| -> Result<f32, ImportError> {
+                match inputs.get(i).copied().flatten() {
+                    Some(c) if c.len() == 1 => Ok(c.values[0]),
+                    Some(_) => Err(ctx.input_error(i, "must be a scalar")),
+                    None => ctx.float(attr, default),
+                }
+            };
+            let (lo, hi) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
+            Constant::float(
+                x.dims.clone(),
+                x.values.iter().map(|&v| v.max(lo).min(hi)).collect(),
+            )
+        }
+        "Sqrt" | "Neg" | "Abs" | "Reciprocal" | "Floor" | "Ceil" | "Exp" => {
             let x = input(0)?;
             let f = |v: f32| match op {
                 "Sqrt" => v.sqrt(),
+                "Exp" => v.exp(),
                 "Neg" => -v,
                 "Abs" => v.abs(),
                 "Reciprocal" => 1.0 / v,
@@ -231,6 +279,14 @@ pub(crate) fn fold(ctx: &NodeCtx, inputs: &[Option<&Constant>]) -> Result<Consta
         }
         _ => return Err(err(format!("{op} cannot be folded"))),
     })
+}
+
+/// The axes `Shape` reports: `start..end`, negative positions counted from the end, both
+/// clamped to the rank (an empty range where `end` precedes `start`).
+pub(crate) fn shape_range(rank: usize, start: i64, end: i64) -> std::ops::Range<usize> {
+    let rank = rank as i64;
+    let clamp = |p: i64| (if p < 0 { p + rank } else { p }).clamp(0, rank) as usize;
+    clamp(start)..clamp(end).max(clamp(start))
 }
 
 /// The largest tensor folding creates (a broadcast, `ConstantOfShape`, `Range`): shape
@@ -386,6 +442,50 @@ fn gather(x: &Constant, idx: &Constant, axis: i64) -> Result<Constant, String> {
     dims.extend(&idx.dims);
     dims.extend(&x.dims[axis + 1..]);
     Ok(gather_flat(x, dims, &flat))
+}
+
+/// `data` with the slices that `indices` (`[..., k]`, each row a position on the first `k`
+/// axes) name replaced by the matching slices of `updates`, in order.
+fn scatter_nd(data: &Constant, indices: &Constant, updates: &Constant) -> Result<Constant, String> {
+    let k = *indices
+        .dims
+        .last()
+        .ok_or("indices must have at least one axis")?;
+    if k > data.dims.len() {
+        return Err(format!(
+            "index rows of {k} for data of rank {}",
+            data.dims.len()
+        ));
+    }
+    let rows: usize = indices.dims[..indices.dims.len() - 1].iter().product();
+    let slice: usize = data.dims[k..].iter().product();
+    let expected: Vec<usize> = [&indices.dims[..indices.dims.len() - 1], &data.dims[k..]].concat();
+    if updates.dims != expected {
+        return Err(format!(
+            "updates of shape {:?}, expected {expected:?}",
+            updates.dims
+        ));
+    }
+    let strides = joule_model::row_major_strides(&data.dims);
+    let idx = indices.as_ints();
+    let mut out = data.clone();
+    let update_ints = updates.as_ints();
+    for r in 0..rows {
+        let mut base = 0;
+        for (axis, &i) in idx[r * k..(r + 1) * k].iter().enumerate() {
+            let size = data.dims[axis] as i64;
+            if i < -size || i >= size {
+                return Err(format!("index {i} is out of range for an axis of {size}"));
+            }
+            base += (if i < 0 { i + size } else { i }) as usize * strides[axis];
+        }
+        let span = base..base + slice;
+        out.values[span.clone()].copy_from_slice(&updates.values[r * slice..(r + 1) * slice]);
+        if let Some(ints) = out.ints.as_mut() {
+            ints[span].copy_from_slice(&update_ints[r * slice..(r + 1) * slice]);
+        }
+    }
+    Ok(out)
 }
 
 fn concat(parts: &[&Constant], axis: i64) -> Result<Constant, String> {
@@ -602,6 +702,39 @@ mod tests {
         );
         assert!(reshape_dims(&[2, 3, 4], &[5, -1], false).is_err());
         assert!(reshape_dims(&[2, 3, 4], &[-1, -1], false).is_err());
+    }
+
+    #[test]
+    fn scatter_nd_assigns_regions() {
+        // A 3 x 2 zero mask; row 1 becomes [5, 6], element (2, 0) becomes 7.
+        let zeros = Constant::float(vec![3, 2], vec![0.0; 6]);
+        let rows = scatter_nd(
+            &zeros,
+            &Constant::int(vec![1, 1], vec![1]),
+            &Constant::float(vec![1, 2], vec![5., 6.]),
+        )
+        .unwrap();
+        assert_eq!(rows.values, [0., 0., 5., 6., 0., 0.]);
+        let one = scatter_nd(
+            &rows,
+            &Constant::int(vec![1, 2], vec![-1, 0]),
+            &Constant::float(vec![1], vec![7.]),
+        )
+        .unwrap();
+        assert_eq!(one.values, [0., 0., 5., 6., 7., 0.]);
+        let wrong = Constant::float(vec![1, 3], vec![1.; 3]);
+        assert!(scatter_nd(&zeros, &Constant::int(vec![1, 1], vec![0]), &wrong).is_err());
+        let pair = Constant::float(vec![1, 2], vec![1.; 2]);
+        assert!(scatter_nd(&zeros, &Constant::int(vec![1, 1], vec![3]), &pair).is_err());
+    }
+
+    #[test]
+    fn shape_ranges() {
+        assert_eq!(shape_range(4, 0, i64::MAX), 0..4);
+        assert_eq!(shape_range(4, -2, i64::MAX), 2..4);
+        assert_eq!(shape_range(4, 1, -1), 1..3);
+        assert_eq!(shape_range(4, 3, 1), 3..3);
+        assert_eq!(shape_range(4, -9, 9), 0..4);
     }
 
     #[test]

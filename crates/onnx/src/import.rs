@@ -11,7 +11,7 @@
 use crate::fold;
 use crate::fuse::{self, Rewritable};
 use crate::node::NodeCtx;
-use crate::ops::{builder, Layer, Mapping};
+use crate::ops::{builder, Layer, Mapping, Operand};
 use crate::proto::{ModelProto, NodeProto, ValueInfoProto};
 use crate::tensor::Constant;
 use crate::ImportError;
@@ -220,6 +220,27 @@ impl Importer {
                     self.values.insert(out.clone(), v);
                 }
             }
+            Mapping::Steps(steps) => {
+                let last = steps.len() - 1;
+                let mut made: Vec<Value> = Vec::with_capacity(steps.len());
+                for (index, step) in steps.into_iter().enumerate() {
+                    let inputs = step
+                        .inputs
+                        .iter()
+                        .map(|operand| match *operand {
+                            Operand::Input(i) => self.data(proto, &name, i),
+                            Operand::Step(s) => Ok(made[s]),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let step_name = if index == last {
+                        name.clone()
+                    } else {
+                        format!("{name}:{}_{index}", step.op.kind())
+                    };
+                    made.push(self.push(step_name, step.op, inputs, vec![], None)?);
+                }
+                self.values.insert(output, made[last]);
+            }
             Mapping::Bias { data_input, bias } => {
                 let source = self.data(proto, &name, data_input)?;
                 let v = self.bias(&name, source, bias, data_input)?;
@@ -357,10 +378,10 @@ impl Importer {
         Ok((0..self.batches.len())
             .map(|w| {
                 let d = self.dims(value, w);
-                let rank = d.rank() as i64;
-                let clamp = |p: i64| (if p < 0 { p + rank } else { p }).clamp(0, rank) as usize;
-                let (s, e) = (clamp(start), clamp(end).max(clamp(start)));
-                let v: Vec<i64> = d[s..e].iter().map(|&x| x as i64).collect();
+                let v: Vec<i64> = d[fold::shape_range(d.rank(), start, end)]
+                    .iter()
+                    .map(|&x| x as i64)
+                    .collect();
                 Constant::int(vec![v.len()], v)
             })
             .collect())

@@ -10,13 +10,17 @@
 //! Supported ops: Conv, Gemm, MatMul (x W as FC or Linear, + Add as its bias; x y of two
 //! activations as MatMul), BatchNormalization, LayerNormalization, Relu, Clip, LeakyRelu,
 //! Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Sqrt, Gelu, MaxPool, AveragePool,
-//! GlobalAveragePool, GlobalMaxPool, Concat (axis 1), Add, Sub, Mul, Div, Pow (broadcasting),
+//! GlobalAveragePool, GlobalMaxPool, Concat (any axis), Add, Sub, Mul, Div, Pow (broadcasting),
 //! ReduceMean, ReduceSum, Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Gather, Slice,
 //! Split, Pad, Expand, Softmax (any axis from opset 13), Dropout, LRN, Identity, Cast (to
-//! float), Constant. Nodes whose inputs are all known at import (initializers, constants,
+//! float), Constant, ScatterND, Not, Exp, ReduceL2. Nodes whose inputs are all known at import (initializers, constants,
 //! activations' shapes) are folded: Shape, Gather, Unsqueeze, Concat, Slice, Cast,
 //! arithmetic, Where, ConstantOfShape, Range and the like, so computed Reshape targets
 //! resolve. A size computed from a dynamic batch axis becomes a multiple of the batch.
+//!
+//! Einsum is read where it is a batched matrix product, operands possibly transposed.
+//! Weights in external data files (the exporters' format past protobuf's 2 GB) are read from
+//! beside the model by [`import_file`].
 //!
 //! ```no_run
 //! let graph = joule_onnx::import_file("model.onnx".as_ref()).unwrap();
@@ -49,7 +53,12 @@ pub fn import_file(path: &Path) -> Result<Graph, OnnxError> {
     };
     let bytes = std::fs::read(path).map_err(|e| wrap(e.into()))?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    import_bytes(&bytes, stem).map_err(wrap)
+    let mut model = proto::ModelProto::decode(bytes.as_slice())
+        .map_err(|e| wrap(ImportError::Decode(e.to_string())))?;
+    drop(bytes);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    tensor::load_external(&mut model, dir).map_err(wrap)?;
+    import::import_model(&model, stem).map_err(wrap)
 }
 
 /// Imports an ONNX model from memory; `name` is used when the graph has none.

@@ -27,6 +27,24 @@ pub(crate) enum Mapping {
     Bias { data_input: usize, bias: Constant },
     /// One IR node per output, each reading the first input (Split).
     PerOutput(Vec<Op>),
+    /// Several IR nodes in order, the last giving the output: an Einsum product whose
+    /// operands must be transposed first.
+    Steps(Vec<Step>),
+}
+
+/// One IR node of [`Mapping::Steps`].
+pub(crate) struct Step {
+    pub op: Op,
+    pub inputs: Vec<Operand>,
+}
+
+/// What a [`Step`] reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Operand {
+    /// The ONNX node's input of this index.
+    Input(usize),
+    /// The output of an earlier step.
+    Step(usize),
 }
 
 pub(crate) struct Layer {
@@ -123,6 +141,7 @@ pub(crate) fn builder(op_type: &str) -> Option<Builder> {
         "Pow" => |ctx| binary(ctx, BinaryKind::Pow),
         "ReduceMean" => |ctx| reduce(ctx, ReduceKind::Mean),
         "ReduceSum" => |ctx| reduce(ctx, ReduceKind::Sum),
+        "ReduceL2" => |ctx| reduce(ctx, ReduceKind::L2),
         "Flatten" => flatten,
         "Reshape" => reshape,
         "Transpose" => transpose_op,
@@ -303,7 +322,9 @@ fn activation_product(ctx: &NodeCtx, alpha: f32) -> Result<Mapping, ImportError>
     Ok(reads(Op::MatMul, vec![0, 1]))
 }
 
-/// Einsum as a batched matrix product: `...ij,...jk->...ik` with the same batch letters.
+/// Einsum as a batched matrix product, `...ij,...jk->...ik` with the same batch letters,
+/// either operand possibly stored transposed (`...ji`, `...kj`: MaxViT's `Q K^T` is
+/// `BGHID,BGHJD->BGHIJ`), which becomes a Transpose before the MatMul.
 fn einsum(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
     let equation: String = ctx
         .string("equation", "")?
@@ -314,7 +335,8 @@ fn einsum(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
         ctx.attr_error(
             "equation",
             format!(
-                "{equation:?} is not supported (only batched matrix products ...ij,...jk->...ik)"
+                "{equation:?} is not supported (only batched matrix products ...ij,...jk->...ik, \
+                 operands possibly transposed)"
             ),
         )
     };
@@ -332,22 +354,58 @@ fn einsum(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
     if !letters_ok || rank < 2 || b.len() != rank || out.len() != rank {
         return Err(unsupported());
     }
-    let batch = &a[..rank - 2];
-    let (i, j, k) = (a[rank - 2], a[rank - 1], b[rank - 1]);
-    let product = b[..rank - 2] == *batch
-        && b[rank - 2] == j
-        && out[..rank - 2] == *batch
-        && out[rank - 2..] == [i, k]
-        && i != j
-        && j != k
-        && i != k
-        && !batch.contains(&i)
-        && !batch.contains(&j)
-        && !batch.contains(&k);
-    if !product || ctx.is_constant(0) || ctx.is_constant(1) {
+    let plan = einsum_plan(&a, &b, &out).ok_or_else(unsupported)?;
+    if ctx.is_constant(0) || ctx.is_constant(1) {
         return Err(unsupported());
     }
-    Ok(reads(Op::MatMul, vec![0, 1]))
+    let mut steps = Vec::new();
+    let mut operand = |input: usize, transposed: bool| {
+        if !transposed {
+            return Operand::Input(input);
+        }
+        let mut perm: Vec<usize> = (0..rank).collect();
+        perm.swap(rank - 2, rank - 1);
+        steps.push(Step {
+            op: Op::Transpose(joule_model::ops::Transpose { perm }),
+            inputs: vec![Operand::Input(input)],
+        });
+        Operand::Step(steps.len() - 1)
+    };
+    let (x, y) = (operand(0, plan.0), operand(1, plan.1));
+    steps.push(Step {
+        op: Op::MatMul,
+        inputs: vec![x, y],
+    });
+    Ok(match steps.as_slice() {
+        [_] => reads(Op::MatMul, vec![0, 1]),
+        _ => Mapping::Steps(steps),
+    })
+}
+
+/// Whether the operands of the Einsum `a,b->out` (letters, one rank) are stored transposed
+/// relative to `...ij,...jk->...ik`; `None` when it is no batched matrix product.
+fn einsum_plan(a: &[char], b: &[char], out: &[char]) -> Option<(bool, bool)> {
+    let rank = out.len();
+    if rank < 2 || a.len() != rank || b.len() != rank {
+        return None;
+    }
+    let batch = &out[..rank - 2];
+    let (i, k) = (out[rank - 2], out[rank - 1]);
+    // The summed letter: in a's last two, not in the output.
+    let j = *a[rank - 2..].iter().find(|c| !out.contains(c))?;
+    let distinct = i != j && j != k && i != k && ![i, j, k].iter().any(|c| batch.contains(c));
+    let same_batch = a[..rank - 2] == *batch && b[..rank - 2] == *batch;
+    let a_t = match a[rank - 2..] {
+        [x, y] if [x, y] == [i, j] => false,
+        [x, y] if [x, y] == [j, i] => true,
+        _ => return None,
+    };
+    let b_t = match b[rank - 2..] {
+        [x, y] if [x, y] == [j, k] => false,
+        [x, y] if [x, y] == [k, j] => true,
+        _ => return None,
+    };
+    (distinct && same_batch).then_some((a_t, b_t))
 }
 
 /// `x W` with a constant `W`: an FC layer on a matrix, a Linear layer (last axis) on a
@@ -368,8 +426,15 @@ fn matmul(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
         outputs: m,
         bias: false,
     };
-    let op = match ctx.input_dims(0) {
-        Some(d) if d.rank() != 2 => Op::Linear(fc),
+    // A constant left operand has no followed dims but its own (Swin V2's position-bias MLP
+    // runs on a constant table of coordinates, N x H x W x 2).
+    let rank = match ctx.input_dims(0) {
+        Some(d) => Some(d.rank()),
+        None if ctx.is_constant(0) => Some(ctx.constant(0, "A")?.dims.len()),
+        None => None,
+    };
+    let op = match rank {
+        Some(r) if r != 2 => Op::Linear(fc),
         _ => Op::FullyConnected(fc),
     };
     Ok(layer(op, vec![weight]))
@@ -474,4 +539,34 @@ fn lrn(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
         }),
         vec![],
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::einsum_plan;
+
+    fn plan(equation: &str) -> Option<(bool, bool)> {
+        let (inputs, out) = equation.split_once("->").unwrap();
+        let (a, b) = inputs.split_once(',').unwrap();
+        let letters = |s: &str| s.chars().collect::<Vec<_>>();
+        einsum_plan(&letters(a), &letters(b), &letters(out))
+    }
+
+    #[test]
+    fn einsum_products_and_their_transposes() {
+        assert_eq!(plan("bij,bjk->bik"), Some((false, false)));
+        // MaxViT: Q K^T with K stored as its rows, then the scores times V.
+        assert_eq!(plan("BGHID,BGHJD->BGHIJ"), Some((false, true)));
+        assert_eq!(plan("BGHIJ,BGHJD->BGHID"), Some((false, false)));
+        assert_eq!(plan("bji,bjk->bik"), Some((true, false)));
+        assert_eq!(plan("bji,bkj->bik"), Some((true, true)));
+        // Not matrix products: an outer product, the output's letters swapped, batches that
+        // differ, a letter of the output missing.
+        assert_eq!(plan("bi,bk->bik"), None);
+        assert_eq!(plan("bij,bjk->bki"), None);
+        assert_eq!(plan("bij,cjk->bik"), None);
+        assert_eq!(plan("bij,bjk->bij"), None);
+        // A^T B, summed over the letter both operands store first.
+        assert_eq!(plan("bij,bik->bjk"), Some((true, false)));
+    }
 }

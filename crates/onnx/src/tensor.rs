@@ -1,8 +1,74 @@
 //! Conversion of ONNX `TensorProto`s (initializers, `Constant` values) into joule tensors.
 
-use crate::proto::{data_type, TensorProto};
+use crate::proto::{data_type, ModelProto, TensorProto};
 use crate::ImportError;
 use joule_model::Tensor;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Component, Path};
+
+/// Reads the values of initializers stored in external data files (ONNX's format for models
+/// past protobuf's 2 GB: torch.onnx.export writes one file per tensor beside the model) into
+/// `raw_data`. Locations are relative to `dir` and may not leave it.
+pub(crate) fn load_external(model: &mut ModelProto, dir: &Path) -> Result<(), ImportError> {
+    let Some(graph) = model.graph.as_mut() else {
+        return Ok(());
+    };
+    for t in graph
+        .initializer
+        .iter_mut()
+        .filter(|t| t.data_location == 1)
+    {
+        let err = |detail: String| ImportError::Tensor {
+            name: t.name.clone(),
+            detail,
+        };
+        let entry = |key: &str| {
+            t.external_data
+                .iter()
+                .find(|e| e.key == key)
+                .map(|e| e.value.as_str())
+        };
+        let location = Path::new(
+            entry("location").ok_or_else(|| err("external data without a location".into()))?,
+        );
+        let inside = location
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        if !inside {
+            return Err(err(format!(
+                "external data location {location:?} leaves the model's folder"
+            )));
+        }
+        let number = |key: &str| -> Result<Option<usize>, ImportError> {
+            entry(key)
+                .map(|v| {
+                    v.parse::<usize>()
+                        .map_err(|_| err(format!("external data {key} {v:?} is not a byte count")))
+                })
+                .transpose()
+        };
+        let (offset, length) = (number("offset")?.unwrap_or(0), number("length")?);
+        let path = dir.join(location);
+        let io = |e: std::io::Error| err(format!("{}: {e}", path.display()));
+        // Seek and read the tensor's bytes alone: exporters may put every tensor in one file.
+        let mut file = std::fs::File::open(&path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len() as usize;
+        let length = length.unwrap_or(size.saturating_sub(offset));
+        if offset.saturating_add(length) > size {
+            return Err(err(format!(
+                "bytes {offset}..{} of {}, which holds {size}",
+                offset.saturating_add(length),
+                path.display()
+            )));
+        }
+        let mut raw = vec![0u8; length];
+        file.seek(SeekFrom::Start(offset as u64)).map_err(io)?;
+        file.read_exact(&mut raw).map_err(io)?;
+        t.raw_data = raw;
+        t.data_location = 0;
+    }
+    Ok(())
+}
 
 /// A constant of the ONNX graph: float values for weights, integers kept exactly for shapes.
 #[derive(Clone, Debug)]
@@ -20,7 +86,8 @@ impl Constant {
         };
         if t.data_location == 1 {
             return Err(err(
-                "external data files are not supported; re-save the model with weights inside"
+                "its values are in an external file, which only a model read from a file \
+                 (import_file) can reach"
                     .into(),
             ));
         }

@@ -127,6 +127,10 @@ torchvision!(
     convnext_tiny,
     vit_b_16,
     shufflenet_v2_x0_5_dynamic,
+    swin_t,
+    swin_v2_t,
+    maxvit_t,
+    regnet_x_400mf,
 );
 
 /// Attention's products of two activations are counted: ViT-B/16 at 224x224 has 12 layers

@@ -112,7 +112,7 @@ pub fn variants(
         let first = value_choices(&node.inputs[0], &choices);
         let combos: Vec<Vec<usize>> = match &node.op {
             Op::Add => first.iter().map(|&c| vec![c; node.inputs.len()]).collect(),
-            Op::Concat => {
+            Op::Concat { axis: 1 } => {
                 let mut combos = vec![Vec::new()];
                 for v in &node.inputs {
                     let set = value_choices(v, &choices);

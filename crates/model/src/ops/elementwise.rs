@@ -82,6 +82,8 @@ impl Binary {
 pub enum ReduceKind {
     Mean,
     Sum,
+    /// The Euclidean norm, `sqrt(sum x^2)` (Swin V2's cosine attention normalises q and k).
+    L2,
 }
 
 /// Reduction over some axes (all when `axes` is empty).

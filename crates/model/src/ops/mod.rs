@@ -38,8 +38,13 @@ pub enum Op {
     Lrn(Lrn),
     /// Element-wise sum of two or more tensors of one shape (residual connections).
     Add,
-    /// Concatenation along axis 1 (channels; tokens for `[N, T, D]`).
-    Concat,
+    /// Concatenation along `axis`: 1 (channels; tokens for `[N, T, D]`) in the zoo and the
+    /// training engine; any axis in imported models (Swin's shifted windows roll H and W by
+    /// slicing and concatenating).
+    Concat {
+        #[serde(default = "channel_axis")]
+        axis: i64,
+    },
     /// `[N, ...] -> [N, K]`.
     Flatten,
     /// Softmax over one axis (1: the channels, or the classes of `[N, K]`).
@@ -123,7 +128,7 @@ impl Op {
             Op::BatchNorm(_) => "batchnorm",
             Op::Lrn(_) => "lrn",
             Op::Add => "add",
-            Op::Concat => "concat",
+            Op::Concat { .. } => "concat",
             Op::Flatten => "flatten",
             Op::Softmax { .. } => "softmax",
             Op::Dropout { .. } => "dropout",
@@ -139,6 +144,7 @@ impl Op {
             Op::Reduce(r) => match r.kind {
                 ReduceKind::Mean => "reduce_mean",
                 ReduceKind::Sum => "reduce_sum",
+                ReduceKind::L2 => "reduce_l2",
             },
             Op::LayerNorm(_) => "layernorm",
             Op::Reshape(_) => "reshape",
@@ -188,7 +194,7 @@ impl Op {
     pub fn arity(&self) -> (usize, usize) {
         match self {
             Op::Add => (2, usize::MAX),
-            Op::Concat => (1, usize::MAX),
+            Op::Concat { .. } => (1, usize::MAX),
             Op::MatMul => (2, 2),
             Op::Binary(b) if b.constant.is_none() => (2, 2),
             Op::Constant { .. } => (0, 0),
@@ -254,18 +260,17 @@ impl Op {
                 }
                 Ok(x.clone())
             }
-            Op::Concat => {
-                if x.rank() < 2 {
-                    return Err(format!("concatenates along axis 1, got {x}"));
-                }
+            Op::Concat { axis } => {
+                let a = x.axis(*axis)?;
                 let mut out = x.clone();
-                out.0[1] = 0;
+                out.0[a] = 0;
                 for s in inputs {
-                    let same_rest = s.rank() == x.rank() && s[0] == x[0] && s[2..] == x[2..];
+                    let same_rest =
+                        s.rank() == x.rank() && s[..a] == x[..a] && s[a + 1..] == x[a + 1..];
                     if !same_rest {
-                        return Err(format!("Concat inputs differ outside axis 1: {x} vs {s}"));
+                        return Err(format!("Concat inputs differ outside axis {a}: {x} vs {s}"));
                     }
-                    out.0[1] += s[1];
+                    out.0[a] += s[a];
                 }
                 Ok(out)
             }

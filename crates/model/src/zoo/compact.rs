@@ -73,7 +73,7 @@ pub fn squeezenet() -> Graph {
         let s = net.conv_relu(&format!("{n}/squeeze1x1"), x, Conv::new(squeeze, 1, 1, 0));
         let e1 = net.conv_relu(&format!("{n}/expand1x1"), s, Conv::new(expand, 1, 1, 0));
         let e3 = net.conv_relu(&format!("{n}/expand3x3"), s, Conv::new(expand, 3, 1, 1));
-        x = net.op(format!("{n}/concat"), Op::Concat, &[e1, e3]);
+        x = net.op(format!("{n}/concat"), Op::Concat { axis: 1 }, &[e1, e3]);
         // Max pooling after fire4 and fire8, as in the paper's Table 1.
         if n == "fire4" || n == "fire8" {
             let p = if n == "fire4" { "pool4" } else { "pool8" };

@@ -57,7 +57,11 @@ fn inception(net: &mut Net, x: Value, m: &Inception) -> Value {
         bp,
         Conv::new(m.pool_proj, 1, 1, 0),
     );
-    net.op(format!("{n}/output"), Op::Concat, &[b1, b3, b5, bp])
+    net.op(
+        format!("{n}/output"),
+        Op::Concat { axis: 1 },
+        &[b1, b3, b5, bp],
+    )
 }
 
 /// Pooling rounds down (112 -> 55 -> 27 -> 13 -> 6), which gives the 1.43 G MACs of the

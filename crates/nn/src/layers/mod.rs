@@ -21,6 +21,6 @@ pub use pool::{
     global_pool_backward, global_pool_forward, pool_backward, pool_forward, pool_inference,
 };
 pub use tensor::{
-    binary_forward, broadcast_forward, gather_forward, layer_norm_forward, matmul_forward,
-    pad_forward, reduce_forward, slice_forward, transpose_forward,
+    binary_forward, broadcast_forward, concat_forward, gather_forward, layer_norm_forward,
+    matmul_forward, pad_forward, reduce_forward, slice_forward, transpose_forward,
 };

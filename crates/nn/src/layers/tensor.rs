@@ -68,12 +68,17 @@ pub fn reduce_forward(reduce: &Reduce, x: &[f32], x_dims: &Dims, y: &mut [f32]) 
         .map(|i| if axes.contains(&i) { 0 } else { out_strides[i] })
         .collect();
     y.fill(0.0);
+    let square = reduce.kind == ReduceKind::L2;
     for (&v, o) in x.iter().zip(strided_indices(x_dims, &strides)) {
-        y[o] += v;
+        y[o] += if square { v * v } else { v };
     }
-    if reduce.kind == ReduceKind::Mean {
-        let count: usize = axes.iter().map(|&a| x_dims[a]).product();
-        y.iter_mut().for_each(|v| *v /= count.max(1) as f32);
+    match reduce.kind {
+        ReduceKind::Mean => {
+            let count: usize = axes.iter().map(|&a| x_dims[a]).product();
+            y.iter_mut().for_each(|v| *v /= count.max(1) as f32);
+        }
+        ReduceKind::L2 => y.iter_mut().for_each(|v| *v = v.sqrt()),
+        ReduceKind::Sum => {}
     }
 }
 
@@ -104,6 +109,20 @@ pub fn transpose_forward(x: &[f32], x_dims: &Dims, perm: &[usize], y: &mut [f32]
     let strides: Vec<usize> = perm.iter().map(|&p| src[p]).collect();
     for (y, i) in y.iter_mut().zip(strided_indices(&out, &strides)) {
         *y = x[i];
+    }
+}
+
+/// Concatenation along `axis`: per index of the axes before it, each input's block in turn
+/// (axis 1 of N x C x H x W: each sample's channels of every input).
+pub fn concat_forward(inputs: &[&[f32]], dims: &[Dims], axis: usize, y: &mut [f32]) {
+    let outer: usize = dims[0][..axis].iter().product();
+    let blocks: Vec<usize> = dims.iter().map(|d| d[axis..].iter().product()).collect();
+    let mut at = 0;
+    for o in 0..outer {
+        for (x, &block) in inputs.iter().zip(&blocks) {
+            y[at..at + block].copy_from_slice(&x[o * block..(o + 1) * block]);
+            at += block;
+        }
     }
 }
 
@@ -177,6 +196,15 @@ mod tests {
         let mut t = vec![0.0; 6];
         transpose_forward(&m, &d, &[1, 0], &mut t);
         assert_eq!(t, [0., 3., 1., 4., 2., 5.]);
+        // [[0, 1, 2], [3, 4, 5]] beside [[6], [7]] along the last axis, and below [[8, 9, 10]].
+        let mut c = vec![0.0; 8];
+        let dims = [d.clone(), Dims::new([2, 1])];
+        concat_forward(&[&m, &[6., 7.]], &dims, 1, &mut c);
+        assert_eq!(c, [0., 1., 2., 6., 3., 4., 5., 7.]);
+        let mut r = vec![0.0; 9];
+        let dims = [d.clone(), Dims::new([1, 3])];
+        concat_forward(&[&m, &[8., 9., 10.]], &dims, 0, &mut r);
+        assert_eq!(r, [0., 1., 2., 3., 4., 5., 8., 9., 10.]);
         let mut p = [0.0; 4];
         matmul_forward(&m, &d, &t, &Dims::new([3, 2]), &mut p);
         assert_eq!(p, [5., 14., 14., 50.]);
@@ -188,6 +216,15 @@ mod tests {
         };
         reduce_forward(&mean, &m, &d, &mut r);
         assert_eq!(r, [1., 4.]);
+        // Column norms of [[0, 1, 2], [3, 4, 5]]: sqrt(0 + 9), sqrt(1 + 16), sqrt(4 + 25).
+        let mut l2 = vec![0.0; 3];
+        let norm = Reduce {
+            kind: ReduceKind::L2,
+            axes: vec![0],
+            keep_dims: true,
+        };
+        reduce_forward(&norm, &m, &d, &mut l2);
+        assert_eq!(l2, [3., 17f32.sqrt(), 29f32.sqrt()]);
         let back = SliceAxis {
             axis: 1,
             start: -1,

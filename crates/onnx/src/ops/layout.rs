@@ -15,18 +15,17 @@ pub(crate) fn concat(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
     if axis == i64::MIN {
         return Err(ctx.attr_error("axis", "is required"));
     }
+    // A known rank makes the axis non-negative, so a channel concatenation written as -3
+    // stays the zoo's channel concatenation (which pruning and training understand).
     let rank = (0..ctx.proto.input.len()).find_map(|i| ctx.input_dims(i).map(|d| d.rank()));
-    let is_one = match rank {
-        Some(r) => normalize_axis(axis, r) == Ok(1),
-        None => axis == 1 || axis == -3,
+    let axis = match rank {
+        Some(r) => normalize_axis(axis, r).map_err(|e| ctx.attr_error("axis", e))? as i64,
+        None => axis,
     };
-    if !is_one {
-        return Err(ctx.attr_error(
-            "axis",
-            format!("only concatenation along axis 1 is supported, got {axis}"),
-        ));
-    }
-    Ok(reads(Op::Concat, (0..ctx.proto.input.len()).collect()))
+    Ok(reads(
+        Op::Concat { axis },
+        (0..ctx.proto.input.len()).collect(),
+    ))
 }
 
 pub(crate) fn flatten(ctx: &NodeCtx) -> Result<Mapping, ImportError> {
