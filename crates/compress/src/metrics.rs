@@ -86,9 +86,21 @@ pub fn measure_layers(
     calibration: &FeatureMap,
     hw: &Machine,
 ) -> Result<Vec<LayerMetrics>, CompressError> {
+    measure_layers_at(network, calibration, hw, &workload::LayerBitwidths::new())
+}
+
+/// [`measure_layers`] with per-layer operand widths (a quantized network's): the energy of
+/// pruning and quantization together (`joule quantize` on a pruned checkpoint).
+pub fn measure_layers_at(
+    network: &Network,
+    calibration: &FeatureMap,
+    hw: &Machine,
+    bits: &workload::LayerBitwidths,
+) -> Result<Vec<LayerMetrics>, CompressError> {
     let graph = network.graph();
     let trace = network.trace(calibration)?;
     let mut workloads = workload::from_graph(graph, None, 1)?;
+    workload::apply_bitwidths(&mut workloads, bits, "plan")?;
     let mut layers = Vec::new();
     for index in weighted_layers(network) {
         let node = &graph.nodes()[index];

@@ -22,6 +22,7 @@ mod error;
 pub mod estimate;
 pub mod hardware;
 pub mod lut;
+pub mod mixed;
 mod model;
 pub mod page;
 pub mod pim_study;

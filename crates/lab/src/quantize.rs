@@ -164,11 +164,19 @@ pub struct QuantizeSummary {
     pub accuracy: f64,
     pub epochs: Vec<Epoch>,
     pub energy: Cost,
+    /// Energy with the densities measured on calibration images (zero weights, e.g. of a
+    /// pruned checkpoint, and zero ifmaps skipped, as `joule prune` costs them), float and
+    /// quantized: the energy of pruning and quantization together.
+    #[serde(default)]
+    pub measured_energy: Option<Cost>,
     pub cycles: Cost,
     pub layers: Vec<LayerEnergy>,
     pub checkpoint: String,
     pub onnx: String,
 }
+
+/// Calibration images the measured densities are taken on (as many as `joule prune`'s).
+const MEASURE_IMAGES: usize = 256;
 
 /// Runs PTQ (and QAT when configured) and writes the run directory.
 pub fn quantize(
@@ -217,6 +225,25 @@ pub fn quantize(
             quantized: q.layer(&p.name).map_or(0.0, |c| c.energy.total),
         })
         .collect();
+    // The float network's zeros: weights as the checkpoint holds them, ifmaps as the
+    // calibration images make them (the quantized network's, through its quantizers).
+    let images = joule_compress::metrics::calibration_batch(
+        &data.train,
+        MEASURE_IMAGES,
+        options.config.seed,
+    )?;
+    let measure = |net: &joule_nn::Network, bits| -> Result<f64, LabError> {
+        Ok(
+            joule_compress::metrics::measure_layers_at(net, &images, &machine, bits)?
+                .iter()
+                .map(|l| l.energy)
+                .sum(),
+        )
+    };
+    let measured_energy = Some(cost(
+        measure(&network, &Default::default())?,
+        measure(&quantized, &quantize::energy_widths(&outcome.plan))?,
+    ));
     let summary = QuantizeSummary {
         model: options.model.clone(),
         data: data.source.name().to_string(),
@@ -233,6 +260,7 @@ pub fn quantize(
         accuracy: outcome.accuracy,
         epochs: outcome.epochs,
         energy: cost(float.total.energy.total, q.total.energy.total),
+        measured_energy,
         cycles: cost(float.total.cycles, q.total.cycles),
         layers,
         checkpoint: quantize::CHECKPOINT.to_string(),
@@ -297,6 +325,12 @@ pub fn report(s: &QuantizeSummary) -> String {
         s.cycles.float,
         s.cycles.quantized
     );
+    if let Some(m) = &s.measured_energy {
+        t += &format!(
+            "energy with measured densities (zero weights and ifmaps skipped): {:.4e} -> {:.4e} {} ({:.2}x less)\n",
+            m.float, m.quantized, s.unit, m.ratio
+        );
+    }
     for (p, l) in s.plan.iter().zip(&s.layers) {
         t += &format!(
             "  {:8} {:12} w{:>2} a{:>2} ({})  energy {:.4e} -> {:.4e}\n",

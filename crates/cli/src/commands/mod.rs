@@ -10,6 +10,7 @@ mod energy;
 mod eval;
 mod export;
 mod lut;
+mod mixed_precision;
 mod prune;
 mod quantize;
 mod report;
@@ -35,6 +36,8 @@ pub enum Command {
     Prune(prune::Args),
     /// Quantize a trained model (PTQ, optional QAT) and report its energy at the new widths.
     Quantize(quantize::Args),
+    /// Energy-guided mixed precision: per-layer widths that lower energy within an accuracy drop.
+    MixedPrecision(mixed_precision::Args),
     /// Per-layer energy, cycles and DRAM traffic on a hardware model (Eyeriss-style or PIM).
     Energy(energy::Args),
     /// Networks side by side on several machines, digital or PIM: energy, latency, utilization.
@@ -70,6 +73,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Adapt(args) => adapt::run(args),
         Command::Prune(args) => prune::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::MixedPrecision(args) => mixed_precision::run(args),
         Command::Report(args) => report::run(args),
         Command::DocsTables(args) => docs_tables::run(args),
     }

@@ -20,6 +20,8 @@
 //! Activation ranges stay fixed during QAT (calibrated once, as PTQ left them); weights'
 //! per-channel steps follow the float weights at every step.
 
+pub mod mixed;
+
 use crate::{CompressError, RunDir};
 use joule_energy::workload::{Bitwidth, LayerBitwidths};
 use joule_model::{Graph, Op, Value};
