@@ -181,6 +181,14 @@ pub struct Hardware {
     pub mac_scaling: MacScaling,
     /// Whether the PEs process ifmaps bit-serially (cycles scale with ifmap bits).
     pub bit_serial: bool,
+    /// Global buffer bandwidth in words per cycle (reads and writes together); `None` is
+    /// unlimited.
+    pub buffer_bandwidth: Option<f64>,
+    /// Array network (NoC) bandwidth in words per cycle, deliveries and PE-to-PE hops
+    /// together; `None` is unlimited.
+    pub noc_bandwidth: Option<f64>,
+    /// Chip area per unit and per byte of storage (see [`crate::area`]).
+    pub area: crate::area::AreaModel,
 }
 
 /// How the MAC energy splits between multiplier and adder at the reference widths (see the
@@ -211,6 +219,10 @@ pub struct ZeroSkipping {
     pub ifmap: bool,
     #[serde(default)]
     pub weight: bool,
+    /// Whether skipped MACs also save their cycles (compressed-domain processing, as in
+    /// Eyeriss v2), not only their energy (clock gating, as in Eyeriss v1: the default).
+    #[serde(default)]
+    pub cycles: bool,
 }
 
 fn yes() -> bool {
@@ -222,6 +234,7 @@ impl Default for ZeroSkipping {
         ZeroSkipping {
             ifmap: true,
             weight: false,
+            cycles: false,
         }
     }
 }
@@ -320,6 +333,16 @@ struct RawSpec {
     mac_scaling: Option<RawMacScaling>,
     #[serde(default)]
     bit_serial: bool,
+    #[serde(default)]
+    noc: Option<RawNoc>,
+    #[serde(default)]
+    area: Option<crate::area::RawArea>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNoc {
+    bandwidth: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -344,6 +367,8 @@ struct RawRf {
 struct RawBuffer {
     bytes: Option<u64>,
     words: Option<u64>,
+    #[serde(default)]
+    bandwidth: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -506,6 +531,27 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
         }
         other => other,
     };
+    let mut bandwidths = [None, None];
+    for (slot, field, value) in [
+        (0, "buffer.bandwidth", raw.buffer.bandwidth),
+        (
+            1,
+            "noc.bandwidth",
+            raw.noc.as_ref().and_then(|n| n.bandwidth),
+        ),
+    ] {
+        if let Some(bw) = value {
+            if !(bw > 0.0 && bw.is_finite()) {
+                return Err(err(
+                    field,
+                    format!("must be a positive number of words per cycle, got {bw}"),
+                ));
+            }
+        }
+        bandwidths[slot] = value;
+    }
+    let [buffer_bandwidth, noc_bandwidth] = bandwidths;
+    let area = crate::area::AreaModel::from_raw(raw.area.as_ref(), file)?;
     let clock_mhz = raw.clock_mhz.unwrap_or(200.0);
     if !(clock_mhz > 0.0 && clock_mhz.is_finite()) {
         return Err(err(
@@ -601,6 +647,9 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
             accumulator_bits,
         },
         bit_serial: raw.bit_serial,
+        buffer_bandwidth,
+        noc_bandwidth,
+        area,
         energy: EnergyCosts {
             unit: e.unit,
             mac,

@@ -5,7 +5,9 @@
 use crate::error::{Context, LabError};
 use crate::hardware::{self, Machine};
 use crate::model::Model;
-use joule_energy::{compare as equal_area, workload, Dataflow, LayerCost, NetworkCost, Objective};
+use joule_energy::{
+    compare as equal_area, eyexam, workload, Dataflow, LayerCost, NetworkCost, Objective,
+};
 use joule_report::{stacked_bars_svg, StackedBars};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -122,6 +124,61 @@ pub fn energy_on(
     machine: &Machine,
     options: &EnergyOptions,
 ) -> Result<NetworkCost, LabError> {
+    let layers = layers_of(model, options)?;
+    machine
+        .evaluate(model.spec(), &layers, options.dataflow, options.objective)
+        .context(|| format!("{} on {}", model.spec(), machine.name()))
+}
+
+/// Eyexam ([`joule_energy::eyexam`]): the throughput bound of every layer of
+/// `options.model` on `options.hw` after each architectural constraint, with the same
+/// densities, widths, dataflow and objective as [`energy`], so the last step's cycles are
+/// its cycles. Needs a digital machine with the dataflow model.
+pub fn eyexam(options: &EnergyOptions) -> Result<eyexam::Exam, LabError> {
+    options.check()?;
+    let machine = hardware::machine(&options.hw)?;
+    let model = Model::load(&options.model)?;
+    eyexam_on(&model, &machine, options)
+}
+
+/// [`eyexam`] for a model and machine already loaded.
+pub fn eyexam_on(
+    model: &Model,
+    machine: &Machine,
+    options: &EnergyOptions,
+) -> Result<eyexam::Exam, LabError> {
+    let Machine::Digital(hw) = machine else {
+        return Err(LabError::config(
+            "hw",
+            format!(
+                "{}: Eyexam needs a digital machine, not a processing-in-memory one",
+                machine.name()
+            ),
+        ));
+    };
+    if hw.model != joule_energy::spec::CostModelKind::Dataflow {
+        return Err(LabError::config(
+            "hw",
+            format!(
+                "{}: Eyexam needs a machine with the dataflow model, not weight_fetch",
+                machine.name()
+            ),
+        ));
+    }
+    let layers = layers_of(model, options)?;
+    eyexam::examine(
+        model.spec(),
+        &layers,
+        hw,
+        options.dataflow,
+        options.objective,
+    )
+    .context(|| format!("{} on {}", model.spec(), machine.name()))
+}
+
+/// The CONV/FC layers of `model` at `options.batch`, with the options' densities and
+/// widths applied (flags first, then the files, then `layer_bits`).
+fn layers_of(model: &Model, options: &EnergyOptions) -> Result<Vec<workload::Workload>, LabError> {
     let mut layers = workload::from_graph(model.graph(), None, options.batch)?;
     for w in &mut layers {
         if let Some(d) = options.ifmap_density {
@@ -163,9 +220,7 @@ pub fn energy_on(
         }
     }
     workload::apply_bitwidths(&mut layers, &options.layer_bits, "layer_bits")?;
-    machine
-        .evaluate(model.spec(), &layers, options.dataflow, options.objective)
-        .context(|| format!("{} on {}", model.spec(), machine.name()))
+    Ok(layers)
 }
 
 /// The per-layer panels of an energy report: by memory level and by data type (and by PIM
