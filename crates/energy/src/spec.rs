@@ -272,7 +272,7 @@ impl Hardware {
 }
 
 /// The built-in presets: `(name, YAML)`.
-pub const PRESETS: [(&str, &str); 4] = [
+pub const PRESETS: [(&str, &str); 7] = [
     ("eyeriss", include_str!("../presets/eyeriss.yaml")),
     (
         "eyeriss-sparse",
@@ -280,6 +280,12 @@ pub const PRESETS: [(&str, &str); 4] = [
     ),
     ("isca16", include_str!("../presets/isca16.yaml")),
     ("horowitz45", include_str!("../presets/horowitz45.yaml")),
+    (
+        "eyeriss-v2-like",
+        include_str!("../presets/eyeriss-v2-like.yaml"),
+    ),
+    ("systolic-256", include_str!("../presets/systolic-256.yaml")),
+    ("nvdla-like", include_str!("../presets/nvdla-like.yaml")),
 ];
 
 /// Loads a preset by name.

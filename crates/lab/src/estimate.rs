@@ -328,6 +328,9 @@ pub struct Entry {
     /// One-time weight programming (PIM with resident weights), not in `energy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_programming: Option<f64>,
+    /// Chip area (mm², digital machines: `joule_energy::area`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_mm2: Option<f64>,
 }
 
 /// Every model on every machine (models loaded once), ratios against the first model.
@@ -394,6 +397,7 @@ pub fn compare_models(
                     .as_ref()
                     .filter(|p| p.resident)
                     .map(|p| p.components.weight_programming),
+                area_mm2: r.area.map(|a| a.total),
             });
         }
     }

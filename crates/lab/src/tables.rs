@@ -207,6 +207,7 @@ pub fn compare(entries: &[Entry], raw: bool) -> Table {
         "latency vs first",
         "utilization",
         "MACs",
+        "area (mm2)",
         "breakdown",
     ]);
     let f = number(raw);
@@ -227,6 +228,13 @@ pub fn compare(entries: &[Entry], raw: bool) -> Table {
             format!("{:.3}", e.latency_ratio),
             format!("{:.1}%", 100.0 * e.utilization),
             f(e.macs as f64),
+            e.area_mm2.map_or("-".to_string(), |a| {
+                if raw {
+                    format!("{a}")
+                } else {
+                    format!("{a:.2}")
+                }
+            }),
             parts.join(", "),
         ]);
     }
