@@ -69,6 +69,15 @@ def main():
                     "steps": {b["step"]: b["macs_per_cycle"] for b in total},
                     "largest_loss": largest_loss(total),
                 })
+    # Eyexam charts: sparse MobileNet at batch 1 on each machine.
+    for name, hw, dataflow in MACHINES:
+        slug = Path(hw).stem
+        subprocess.run(
+            [JOULE, "eyexam", "mobilenet", "--hw", hw, "--dataflow", dataflow,
+             "--weight-density", "0.5", "--ifmap-density", "0.5",
+             "--svg", f"docs/flexibility/eyexam-mobilenet-sparse-{slug}.svg"],
+            cwd=ROOT, check=True, capture_output=True,
+        )
     (ROOT / "docs/flexibility/results.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = [
         "<!-- written by scripts/flexibility-study.py; do not edit -->",

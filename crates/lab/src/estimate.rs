@@ -176,6 +176,48 @@ pub fn eyexam_on(
     .context(|| format!("{} on {}", model.spec(), machine.name()))
 }
 
+/// Eyexam as one stacked-bar panel: per layer, the non-zero MACs per cycle reached after
+/// the last step, with the throughput each step lost stacked on top (bars reach the peak).
+pub fn eyexam_panel(exam: &eyexam::Exam) -> StackedBars {
+    let mut series = vec![(
+        "achieved".to_string(),
+        exam.layers
+            .iter()
+            .map(|l| l.steps.last().map_or(0.0, |b| b.macs_per_cycle))
+            .collect::<Vec<f64>>(),
+    )];
+    // Lost at step i: the bound before it minus the bound after it, last step first so the
+    // stack reads from the achieved rate up to the peak.
+    for i in (1..eyexam::Step::ALL.len()).rev() {
+        series.push((
+            format!("lost: {}", eyexam::Step::ALL[i].name()),
+            exam.layers
+                .iter()
+                // Rounding can leave -1e-13 where a step loses nothing.
+                .map(|l| (l.steps[i - 1].macs_per_cycle - l.steps[i].macs_per_cycle).max(0.0))
+                .collect(),
+        ));
+    }
+    StackedBars {
+        title: format!(
+            "{} on {} ({}, batch {}): non-zero MACs per cycle reached and lost per Eyexam step",
+            crate::prune::display_name(&exam.model),
+            exam.hardware,
+            exam.dataflow,
+            exam.batch
+        ),
+        y_label: "MACs per cycle".into(),
+        categories: exam.layers.iter().map(|l| l.name.clone()).collect(),
+        series,
+        log_y: false,
+    }
+}
+
+/// The Eyexam chart as SVG.
+pub fn eyexam_svg(exam: &eyexam::Exam) -> Result<String, LabError> {
+    Ok(stacked_bars_svg(&[eyexam_panel(exam)])?)
+}
+
 /// The CONV/FC layers of `model` at `options.batch`, with the options' densities and
 /// widths applied (flags first, then the files, then `layer_bits`).
 fn layers_of(model: &Model, options: &EnergyOptions) -> Result<Vec<workload::Workload>, LabError> {

@@ -4,7 +4,7 @@
 
 use crate::args::{Format, FormatArgs, MachineArgs};
 use crate::output::{out, outln};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use joule_lab::estimate::{self, EnergyOptions};
 use joule_lab::{tables, Dataflow, Objective};
 use std::path::PathBuf;
@@ -36,6 +36,9 @@ pub struct Args {
     /// Bits per ifmap, filter and psum value (default: the machine's word width).
     #[arg(long)]
     bits: Option<u32>,
+    /// Write a per-layer chart (MACs per cycle reached, and lost at each step) to this SVG.
+    #[arg(long)]
+    svg: Option<PathBuf>,
     #[command(flatten)]
     format: FormatArgs,
 }
@@ -50,6 +53,10 @@ pub fn run(args: Args) -> Result<()> {
     options.density_file = args.density;
     options.bits = args.bits;
     let exam = estimate::eyexam(&options)?;
+    if let Some(path) = &args.svg {
+        joule_lab::write_file(path, estimate::eyexam_svg(&exam)?)
+            .with_context(|| "--svg".to_string())?;
+    }
     match args.format.format() {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&exam)?),
         Format::Csv => out!("{}", tables::eyexam_layers(&exam, true).to_csv()?),
