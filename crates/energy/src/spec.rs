@@ -29,6 +29,10 @@
 //!   multiplier: 0.939                      #   share of energy.mac in the multiplier, 0..=1
 //!   accumulator_bits: 16                   #   accumulator width energy.mac was given at
 //! bit_serial: false                        # optional: ifmaps fed bit-serially (Stripes)
+//! # buffer: { bytes: 131072, bandwidth: 32 } # optional: buffer words per cycle
+//! noc: { bandwidth: 64 }                   # optional: array network words per cycle
+//! # skip_zeros: { ifmap: true, weight: true, cycles: true }  # cycles: skipped in time too
+//! area: { node_nm: 65 }                    # optional: the area model (crate::area)
 //! ```
 //!
 //! # MAC energy at reduced precision
