@@ -48,6 +48,12 @@ pub struct CostWeights {
     pub dram_words: PerTensor<f64>,
     /// Factor on compute cycles (bit-serial hardware: `b_ifmap / word_bits`, else 1).
     pub compute_scale: f64,
+    /// Buffer and array network (NoC) bandwidths (words per cycle), if limited.
+    pub buffer_bandwidth: Option<f64>,
+    pub noc_bandwidth: Option<f64>,
+    /// Share of the MACs that take a cycle: the density of the operands whose zeros the
+    /// hardware skips in the compressed domain (`skip_zeros.cycles`), else 1.
+    pub cycle_gate: f64,
 }
 
 impl CostWeights {
@@ -94,22 +100,55 @@ impl CostWeights {
             dram_bandwidth: hw.dram_bandwidth,
             dram_words: PerTensor::from_fn(|t| bits[t] / word),
             compute_scale: hw.compute_scale(bits.ifmap),
+            buffer_bandwidth: hw.buffer_bandwidth,
+            noc_bandwidth: hw.noc_bandwidth,
+            cycle_gate: if skip.cycles { gate } else { 1.0 },
         }
     }
 
-    /// Cycles of a mapping that computes for `compute_cycles` (at full width) and makes the
-    /// DRAM accesses `dram`: the longer of compute and DRAM transfer.
+    /// Cycles of a mapping that computes for `compute_cycles` (dense, at full width) and
+    /// makes the accesses `acc`: the longest of compute (scaled for bit-serial PEs and for
+    /// zeros skipped in the compressed domain) and the transfers at DRAM, buffer and array
+    /// network (NoC) bandwidth.
+    #[inline]
+    pub fn cycles_with(&self, compute_cycles: f64, acc: &Accesses) -> f64 {
+        let compute = compute_cycles * self.compute_scale * self.cycle_gate;
+        let transfers = self.transfer_cycles(acc);
+        compute
+            .max(transfers.dram)
+            .max(transfers.buffer)
+            .max(transfers.array)
+    }
+
+    /// [`CostWeights::cycles_with`] counting only DRAM transfers (for callers that have
+    /// only the DRAM accesses; the same on machines whose buffer and NoC are unlimited).
     pub fn cycles(&self, compute_cycles: f64, dram: &PerTensor<f64>) -> f64 {
-        let compute = compute_cycles * self.compute_scale;
-        match self.dram_bandwidth {
+        let acc = Accesses {
+            dram: *dram,
+            ..Accesses::default()
+        };
+        self.cycles_with(compute_cycles, &acc)
+    }
+
+    /// Cycles each level needs to move `acc` at its bandwidth (0 where unlimited; the RF is
+    /// never the bound: it is read in step with the MACs).
+    #[inline]
+    pub fn transfer_cycles(&self, acc: &Accesses) -> PerLevel<f64> {
+        let at = |level: Level, bandwidth: Option<f64>| match bandwidth {
             Some(bw) => {
                 let words: f64 = Tensor::ALL
                     .into_iter()
-                    .map(|t| dram[t] * self.dram_words[t])
+                    .map(|t| acc[level][t] * self.dram_words[t])
                     .sum();
-                compute.max(words / bw)
+                words / bw
             }
-            None => compute,
+            None => 0.0,
+        };
+        PerLevel {
+            dram: at(Level::Dram, self.dram_bandwidth),
+            buffer: at(Level::Buffer, self.buffer_bandwidth),
+            array: at(Level::Array, self.noc_bandwidth),
+            rf: 0.0,
         }
     }
 
@@ -204,7 +243,7 @@ pub fn layer_cost(w: &Workload, hw: &Hardware, mapping: &Mapping, acc: &Accesses
         .into_iter()
         .map(|t| scaled.dram[t] * weights.dram_bytes[t])
         .sum();
-    let cycles = weights.cycles(mapping.compute_cycles() * groups, &scaled.dram);
+    let cycles = weights.cycles_with(mapping.compute_cycles() * groups, &scaled);
     // Distinct values of each tensor.
     let values = PerTensor {
         ifmap: (w.nest.n * w.nest.groups * w.nest.c) as f64
@@ -237,9 +276,10 @@ pub fn layer_cost(w: &Workload, hw: &Hardware, mapping: &Mapping, acc: &Accesses
         dataflow: mapping.unit.dataflow,
         macs,
         cycles,
-        // Bit-serial PEs finish `1 / compute_scale` MACs per cycle each when busy.
+        // Bit-serial PEs finish `1 / compute_scale` MACs per cycle each when busy; PEs that
+        // skip zeros in the compressed domain run only `cycle_gate` of the MACs.
         utilization: ratio(
-            macs as f64 * weights.compute_scale,
+            macs as f64 * weights.compute_scale * weights.cycle_gate,
             cycles * hw.array.pes() as f64,
         ),
         energy: LevelEnergy {

@@ -45,10 +45,12 @@
 #![allow(clippy::manual_is_multiple_of, clippy::unnecessary_map_or)]
 
 pub mod access;
+pub mod area;
 pub mod compare;
 pub mod cost;
 pub mod dataflow;
 mod error;
+pub mod eyexam;
 pub mod machine;
 pub mod mapping;
 pub mod mapspace;

@@ -19,7 +19,8 @@
 //!   }],
 //!   "total": {"energy": {same keys}, "energy_by_type": {same keys}, "macs": ..,
 //!             "cycles": .., "dram_bytes": .., "utilization": ..,
-//!             "conv": {"energy": .., "macs": ..}, "fc": {"energy": .., "macs": ..}}
+//!             "conv": {"energy": .., "macs": ..}, "fc": {"energy": .., "macs": ..}},
+//!   "area": {"node_nm": 65, "mac": .., "rf": .., "buffer": .., "noc": .., "total": ..}
 //! }
 //! ```
 //!
@@ -31,6 +32,8 @@
 //! There `utilization` is used cells / allocated cells, `energy.mac` is the analog array,
 //! `energy.array` the array peripherals (DAC + ADC + digital), `rf` is 0, and `energy.total`
 //! excludes the one-time `weight_programming` when the weights are resident.
+//!
+//! `area` is in mm² (digital machines only; [`crate::area`] gives the model and its sources).
 //!
 //! Energies are plain numbers in `unit` (`mac`: multiples of one MAC's energy; `pJ`), summed
 //! over the whole batch; accesses are words; cycles assume the layers run one after another.
@@ -119,6 +122,9 @@ pub struct NetworkCost {
     pub clock_mhz: f64,
     pub layers: Vec<LayerReport>,
     pub total: Totals,
+    /// Chip area by component ([`crate::area`]); digital machines only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area: Option<crate::area::Area>,
 }
 
 impl NetworkCost {
@@ -176,5 +182,6 @@ pub fn evaluate(
         clock_mhz: hw.clock_mhz,
         layers: results,
         total,
+        area: Some(crate::area::area(hw)),
     })
 }

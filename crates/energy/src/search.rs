@@ -262,7 +262,7 @@ fn evaluate_orders(
         blocking.set_order(Level::Dram, o0);
         let acc = accesses_from_fetches(unit, blocking.all_fetches(), macs);
         let energy = mac_energy + weights.data_energy(&acc);
-        let cycles = weights.cycles(compute_cycles, &acc.dram);
+        let cycles = weights.cycles_with(compute_cycles, &acc);
         let s = score(objective, energy, cycles);
         if best.as_ref().map_or(true, |(b, _, _)| s < *b) {
             *best = Some((

@@ -29,6 +29,10 @@
 //!   multiplier: 0.939                      #   share of energy.mac in the multiplier, 0..=1
 //!   accumulator_bits: 16                   #   accumulator width energy.mac was given at
 //! bit_serial: false                        # optional: ifmaps fed bit-serially (Stripes)
+//! # buffer: { bytes: 131072, bandwidth: 32 } # optional: buffer words per cycle
+//! noc: { bandwidth: 64 }                   # optional: array network words per cycle
+//! # skip_zeros: { ifmap: true, weight: true, cycles: true }  # cycles: skipped in time too
+//! area: { node_nm: 65 }                    # optional: the area model (crate::area)
 //! ```
 //!
 //! # MAC energy at reduced precision
@@ -231,6 +235,14 @@ pub struct Hardware {
     pub mac_scaling: MacScaling,
     /// Whether the PEs process ifmaps bit-serially (cycles scale with ifmap bits).
     pub bit_serial: bool,
+    /// Global buffer bandwidth in words per cycle (reads and writes together); `None` is
+    /// unlimited.
+    pub buffer_bandwidth: Option<f64>,
+    /// Array network (NoC) bandwidth in words per cycle, deliveries and PE-to-PE hops
+    /// together; `None` is unlimited.
+    pub noc_bandwidth: Option<f64>,
+    /// Chip area per unit and per byte of storage (see [`crate::area`]).
+    pub area: crate::area::AreaModel,
 }
 
 /// How the MAC energy splits between multiplier and adder at the reference widths (see the
@@ -261,6 +273,10 @@ pub struct ZeroSkipping {
     pub ifmap: bool,
     #[serde(default)]
     pub weight: bool,
+    /// Whether skipped MACs also save their cycles (compressed-domain processing, as in
+    /// Eyeriss v2), not only their energy (clock gating, as in Eyeriss v1: the default).
+    #[serde(default)]
+    pub cycles: bool,
 }
 
 fn yes() -> bool {
@@ -272,6 +288,7 @@ impl Default for ZeroSkipping {
         ZeroSkipping {
             ifmap: true,
             weight: false,
+            cycles: false,
         }
     }
 }
@@ -309,7 +326,7 @@ impl Hardware {
 }
 
 /// The built-in presets: `(name, YAML)`.
-pub const PRESETS: [(&str, &str); 4] = [
+pub const PRESETS: [(&str, &str); 7] = [
     ("eyeriss", include_str!("../presets/eyeriss.yaml")),
     (
         "eyeriss-sparse",
@@ -317,6 +334,12 @@ pub const PRESETS: [(&str, &str); 4] = [
     ),
     ("isca16", include_str!("../presets/isca16.yaml")),
     ("horowitz45", include_str!("../presets/horowitz45.yaml")),
+    (
+        "eyeriss-v2-like",
+        include_str!("../presets/eyeriss-v2-like.yaml"),
+    ),
+    ("systolic-256", include_str!("../presets/systolic-256.yaml")),
+    ("nvdla-like", include_str!("../presets/nvdla-like.yaml")),
 ];
 
 /// Loads a preset by name.
@@ -370,6 +393,16 @@ struct RawSpec {
     mac_scaling: Option<RawMacScaling>,
     #[serde(default)]
     bit_serial: bool,
+    #[serde(default)]
+    noc: Option<RawNoc>,
+    #[serde(default)]
+    area: Option<crate::area::RawArea>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNoc {
+    bandwidth: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -394,6 +427,8 @@ struct RawRf {
 struct RawBuffer {
     bytes: Option<u64>,
     words: Option<u64>,
+    #[serde(default)]
+    bandwidth: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -579,6 +614,27 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
         }
         other => other,
     };
+    let mut bandwidths = [None, None];
+    for (slot, field, value) in [
+        (0, "buffer.bandwidth", raw.buffer.bandwidth),
+        (
+            1,
+            "noc.bandwidth",
+            raw.noc.as_ref().and_then(|n| n.bandwidth),
+        ),
+    ] {
+        if let Some(bw) = value {
+            if !(bw > 0.0 && bw.is_finite()) {
+                return Err(err(
+                    field,
+                    format!("must be a positive number of words per cycle, got {bw}"),
+                ));
+            }
+        }
+        bandwidths[slot] = value;
+    }
+    let [buffer_bandwidth, noc_bandwidth] = bandwidths;
+    let area = crate::area::AreaModel::from_raw(raw.area.as_ref(), file)?;
     let clock_mhz = raw.clock_mhz.unwrap_or(200.0);
     if !CLOCK_MHZ.contains(&clock_mhz) {
         return Err(err(
@@ -667,6 +723,9 @@ fn validate(raw: RawSpec, file: &str) -> Result<Hardware, EnergyError> {
             accumulator_bits,
         },
         bit_serial: raw.bit_serial,
+        buffer_bandwidth,
+        noc_bandwidth,
+        area,
         energy: EnergyCosts {
             unit: e.unit,
             mac,

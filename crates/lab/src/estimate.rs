@@ -5,7 +5,9 @@
 use crate::error::{Context, LabError};
 use crate::hardware::{self, Machine};
 use crate::model::Model;
-use joule_energy::{compare as equal_area, workload, Dataflow, LayerCost, NetworkCost, Objective};
+use joule_energy::{
+    compare as equal_area, eyexam, workload, Dataflow, LayerCost, NetworkCost, Objective,
+};
 use joule_report::{stacked_bars_svg, StackedBars};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -122,6 +124,103 @@ pub fn energy_on(
     machine: &Machine,
     options: &EnergyOptions,
 ) -> Result<NetworkCost, LabError> {
+    let layers = layers_of(model, options)?;
+    machine
+        .evaluate(model.spec(), &layers, options.dataflow, options.objective)
+        .context(|| format!("{} on {}", model.spec(), machine.name()))
+}
+
+/// Eyexam ([`joule_energy::eyexam`]): the throughput bound of every layer of
+/// `options.model` on `options.hw` after each architectural constraint, with the same
+/// densities, widths, dataflow and objective as [`energy`], so the last step's cycles are
+/// its cycles. Needs a digital machine with the dataflow model.
+pub fn eyexam(options: &EnergyOptions) -> Result<eyexam::Exam, LabError> {
+    options.check()?;
+    let machine = hardware::machine(&options.hw)?;
+    let model = Model::load(&options.model)?;
+    eyexam_on(&model, &machine, options)
+}
+
+/// [`eyexam`] for a model and machine already loaded.
+pub fn eyexam_on(
+    model: &Model,
+    machine: &Machine,
+    options: &EnergyOptions,
+) -> Result<eyexam::Exam, LabError> {
+    let Machine::Digital(hw) = machine else {
+        return Err(LabError::config(
+            "hw",
+            format!(
+                "{}: Eyexam needs a digital machine, not a processing-in-memory one",
+                machine.name()
+            ),
+        ));
+    };
+    if hw.model != joule_energy::spec::CostModelKind::Dataflow {
+        return Err(LabError::config(
+            "hw",
+            format!(
+                "{}: Eyexam needs a machine with the dataflow model, not weight_fetch",
+                machine.name()
+            ),
+        ));
+    }
+    let layers = layers_of(model, options)?;
+    eyexam::examine(
+        model.spec(),
+        &layers,
+        hw,
+        options.dataflow,
+        options.objective,
+    )
+    .context(|| format!("{} on {}", model.spec(), machine.name()))
+}
+
+/// Eyexam as one stacked-bar panel: per layer, the non-zero MACs per cycle reached after
+/// the last step, with the throughput each step lost stacked on top (bars reach the peak).
+pub fn eyexam_panel(exam: &eyexam::Exam) -> StackedBars {
+    let mut series = vec![(
+        "achieved".to_string(),
+        exam.layers
+            .iter()
+            .map(|l| l.steps.last().map_or(0.0, |b| b.macs_per_cycle))
+            .collect::<Vec<f64>>(),
+    )];
+    // Lost at step i: the bound before it minus the bound after it, last step first so the
+    // stack reads from the achieved rate up to the peak.
+    for i in (1..eyexam::Step::ALL.len()).rev() {
+        series.push((
+            format!("lost: {}", eyexam::Step::ALL[i].name()),
+            exam.layers
+                .iter()
+                // Rounding can leave -1e-13 where a step loses nothing.
+                .map(|l| (l.steps[i - 1].macs_per_cycle - l.steps[i].macs_per_cycle).max(0.0))
+                .collect(),
+        ));
+    }
+    StackedBars {
+        title: format!(
+            "{} on {} ({}, batch {}): non-zero MACs per cycle reached and lost per Eyexam step",
+            crate::prune::display_name(&exam.model),
+            exam.hardware,
+            exam.dataflow,
+            exam.batch
+        ),
+        y_label: "MACs per cycle".into(),
+        categories: exam.layers.iter().map(|l| l.name.clone()).collect(),
+        series,
+        log_y: false,
+    }
+}
+
+/// The Eyexam chart as SVG.
+pub fn eyexam_svg(exam: &eyexam::Exam) -> Result<String, LabError> {
+    Ok(stacked_bars_svg(&[eyexam_panel(exam)])?)
+}
+
+/// The CONV/FC layers of `model` at `options.batch`, with the options' densities and
+/// widths applied (flags first, then the files, then `layer_bits`).
+fn layers_of(model: &Model, options: &EnergyOptions) -> Result<Vec<workload::Workload>, LabError> {
     let mut layers = workload::from_graph(model.graph(), None, options.batch)?;
     for w in &mut layers {
         if let Some(d) = options.ifmap_density {
@@ -163,9 +262,7 @@ pub fn energy_on(
         }
     }
     workload::apply_bitwidths(&mut layers, &options.layer_bits, "layer_bits")?;
-    machine
-        .evaluate(model.spec(), &layers, options.dataflow, options.objective)
-        .context(|| format!("{} on {}", model.spec(), machine.name()))
+    Ok(layers)
 }
 
 /// The per-layer panels of an energy report: by memory level and by data type (and by PIM
@@ -273,6 +370,9 @@ pub struct Entry {
     /// One-time weight programming (PIM with resident weights), not in `energy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_programming: Option<f64>,
+    /// Chip area (mm², digital machines: `joule_energy::area`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_mm2: Option<f64>,
 }
 
 /// Every model on every machine (models loaded once), ratios against the first model.
@@ -339,6 +439,7 @@ pub fn compare_models(
                     .as_ref()
                     .filter(|p| p.resident)
                     .map(|p| p.components.weight_programming),
+                area_mm2: r.area.map(|a| a.total),
             });
         }
     }

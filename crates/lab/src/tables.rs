@@ -3,6 +3,7 @@
 
 use crate::estimate::Entry;
 use joule_energy::cost::{LevelEnergy, TypeEnergy};
+use joule_energy::eyexam::{Bound, Exam, Step};
 use joule_energy::NetworkCost;
 use joule_model::{LayerClass, NetworkStats};
 use joule_report::{human, Table};
@@ -206,6 +207,7 @@ pub fn compare(entries: &[Entry], raw: bool) -> Table {
         "latency vs first",
         "utilization",
         "MACs",
+        "area (mm2)",
         "breakdown",
     ]);
     let f = number(raw);
@@ -226,6 +228,13 @@ pub fn compare(entries: &[Entry], raw: bool) -> Table {
             format!("{:.3}", e.latency_ratio),
             format!("{:.1}%", 100.0 * e.utilization),
             f(e.macs as f64),
+            e.area_mm2.map_or("-".to_string(), |a| {
+                if raw {
+                    format!("{a}")
+                } else {
+                    format!("{a:.2}")
+                }
+            }),
             parts.join(", "),
         ]);
     }
@@ -264,4 +273,70 @@ pub fn dataflows(results: &[NetworkCost]) -> Table {
         ]);
     }
     t
+}
+
+/// Eyexam, per layer: non-zero MACs per cycle after each step ([`Step::ALL`]), the cycles
+/// after the last, and the step that cost the most.
+pub fn eyexam_layers(exam: &Exam, raw: bool) -> Table {
+    let mut header = vec!["layer".to_string(), "macs".to_string()];
+    header.extend(Step::ALL.iter().map(|s| s.name().to_string()));
+    header.extend(["cycles".to_string(), "largest loss".to_string()]);
+    let mut t = Table::new(header);
+    let f = number(raw);
+    let mut row = |name: String, macs: f64, steps: &[Bound]| {
+        let mut cells = vec![name, f(macs)];
+        cells.extend(steps.iter().map(|b| f(b.macs_per_cycle)));
+        cells.push(f(steps.last().map_or(0.0, |b| b.cycles)));
+        cells.push(largest_loss(steps));
+        t.row(cells);
+    };
+    for l in &exam.layers {
+        row(l.name.clone(), l.macs as f64, &l.steps);
+    }
+    let macs: u64 = exam.layers.iter().map(|l| l.macs).sum();
+    row("total".into(), macs as f64, &exam.total);
+    t
+}
+
+/// Eyexam for the whole network: per step, MACs per cycle, cycles, and what the step cost
+/// against the one before.
+pub fn eyexam_steps(exam: &Exam) -> Table {
+    let mut t = Table::new(["step", "MACs/cycle", "cycles", "utilization", "vs previous"]);
+    let pes = exam.pes as f64;
+    let mut previous: Option<f64> = None;
+    for b in &exam.total {
+        t.row([
+            b.step.name().to_string(),
+            human(b.macs_per_cycle),
+            human(b.cycles),
+            format!("{:.1}%", 100.0 * b.macs_per_cycle / pes),
+            previous.map_or(String::new(), |p| {
+                format!("{:.3}x", if p > 0.0 { b.macs_per_cycle / p } else { 1.0 })
+            }),
+        ]);
+        previous = Some(b.macs_per_cycle);
+    }
+    t
+}
+
+/// The step with the largest drop in MACs per cycle, with its factor (`fit 0.62x`), or `-`
+/// when no step loses anything.
+fn largest_loss(steps: &[Bound]) -> String {
+    steps
+        .windows(2)
+        .map(|w| {
+            (
+                w[1].step,
+                if w[0].macs_per_cycle > 0.0 {
+                    w[1].macs_per_cycle / w[0].macs_per_cycle
+                } else {
+                    1.0
+                },
+            )
+        })
+        .filter(|(_, ratio)| *ratio < 1.0 - 1e-9)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or("-".to_string(), |(step, ratio)| {
+            format!("{} {ratio:.2}x", step.name())
+        })
 }

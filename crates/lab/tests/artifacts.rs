@@ -327,3 +327,38 @@ fn the_report_page_lays_out_what_it_is_given() {
     .to_string();
     assert!(err.contains("energy.md"), "{err}");
 }
+
+#[test]
+fn eyexam_chart_stacks_each_layer_up_to_the_peak() {
+    let mut options = EnergyOptions::new("mobilenet", "eyeriss");
+    options.ifmap_density = Some(0.5);
+    let exam = estimate::eyexam(&options).unwrap();
+    let panel = estimate::eyexam_panel(&exam);
+    assert_eq!(panel.categories.len(), exam.layers.len());
+    // Achieved + every step's loss = the 168-PE peak, for every layer.
+    assert_eq!(panel.series.len(), 8);
+    for i in 0..panel.categories.len() {
+        let stacked: f64 = panel.series.iter().map(|(_, v)| v[i]).sum();
+        assert!(
+            (stacked - 168.0).abs() < 1e-9,
+            "{}: {stacked}",
+            panel.categories[i]
+        );
+    }
+    // Eyeriss v1 spends a cycle on every zero ifmap: half of every layer's rate is lost at
+    // the sparsity step.
+    let sparsity = &panel
+        .series
+        .iter()
+        .find(|(n, _)| n == "lost: sparsity")
+        .unwrap()
+        .1;
+    let achieved = &panel.series[0].1;
+    for i in 0..achieved.len() {
+        assert!((sparsity[i] - achieved[i]).abs() < 1e-9 * achieved[i].max(1.0));
+    }
+    check_svg(
+        &estimate::eyexam_svg(&exam).unwrap(),
+        &["conv14/dw", "lost: dataflow"],
+    );
+}

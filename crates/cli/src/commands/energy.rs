@@ -101,6 +101,18 @@ pub fn run(args: Args) -> Result<()> {
                 report.unit
             );
             outln!("{}", tables::energy_layers(&report, false).to_text());
+            if let Some(a) = &report.area {
+                outln!(
+                    "area {:.2} mm2 at {} nm: MACs {:.2}, RF {:.2}, buffer {:.2}, NoC {:.2} \
+                     (docs/energy.md, \"Area\")",
+                    a.total,
+                    a.node_nm,
+                    a.mac,
+                    a.rf,
+                    a.buffer,
+                    a.noc
+                );
+            }
             if let Some(pim) = &report.total.pim {
                 outln!("{}", tables::pim_layers(&report).to_text());
                 outln!(

@@ -9,6 +9,7 @@ mod eliminate;
 mod energy;
 mod eval;
 mod export;
+mod eyexam;
 mod lut;
 mod mixed_precision;
 mod prune;
@@ -40,6 +41,8 @@ pub enum Command {
     MixedPrecision(mixed_precision::Args),
     /// Per-layer energy, cycles and DRAM traffic on a hardware model (Eyeriss-style or PIM).
     Energy(energy::Args),
+    /// Eyexam: the throughput bound after each architectural constraint, per layer.
+    Eyexam(eyexam::Args),
     /// Networks side by side on several machines, digital or PIM: energy, latency, utilization.
     Compare(compare::Args),
     /// Compare the RS, WS, OS and NLR dataflows at equal storage area (ISCA'16).
@@ -66,6 +69,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Energy(args) => energy::run(args),
         Command::Dataflows(args) => dataflows::run(args),
+        Command::Eyexam(args) => eyexam::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Eliminate(args) => eliminate::run(args),
         Command::Export(args) => export::run(args),

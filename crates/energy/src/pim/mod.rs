@@ -148,5 +148,8 @@ pub fn evaluate(
         clock_mhz: hw.clock_mhz(),
         layers: results,
         total,
+        // The area model (crate::area) covers digital machines; crossbars, DACs and ADCs
+        // have no per-unit table here yet.
+        area: None,
     })
 }
