@@ -36,7 +36,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, NnError> {
 pub fn idx_from_bytes(raw: &[u8], path: &Path) -> Result<IdxArray, NnError> {
     let bad = |(field, detail): (&str, String)| NnError::bad_file(path, field, detail);
     if !raw.starts_with(&[0x1f, 0x8b]) {
-        return parse_idx(&raw).map_err(bad);
+        return parse_idx(raw).map_err(bad);
     }
     let mut stream = GzDecoder::new(raw);
     let gzip = |e: std::io::Error| NnError::bad_file(path, "gzip", e.to_string());
