@@ -40,5 +40,8 @@ fn new_presets_run_through_every_estimator() {
     }
     args.extend(["--out", out.to_str().unwrap()]);
     succeeds(&args);
-    assert!(std::fs::metadata(&out).unwrap().len() > 10_000);
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.len() > 10_000);
+    // The metrics table has the area beside energy and latency.
+    assert!(page.contains("area (mm²)"), "no area column");
 }

@@ -240,6 +240,7 @@ fn metrics_section(
         "PE utilization",
         "processing elements",
         "on-chip storage (bytes)",
+        "area (mm²)",
     ]);
     for (mi, hi, r) in results {
         let stats = joule_model::NetworkStats::of(models[*mi].graph(), None)?;
@@ -258,10 +259,12 @@ fn metrics_section(
             format!("{:.1}%", 100.0 * r.total.utilization),
             size.processing,
             eng(size.storage_bytes),
+            // The 65 nm area model of digital machines (docs/energy.md, "Area").
+            r.area.map_or("-".into(), |a| format!("{:.2}", a.total)),
         ]);
     }
     section
-        .how_to_read("One row per model and machine. Test accuracy is given for models with trained weights when the report was given a dataset (`--data`); zoo structures have none. Energy per inference is in joules where the machine's costs are in picojoules, and in MAC units (multiples of one MAC's energy) where the spec is normalised to a MAC, as Eyeriss's is; do not compare the two kinds across machines. Latency is cycles at the machine's clock. Click a column header to sort.")
+        .how_to_read("One row per model and machine. Test accuracy is given for models with trained weights when the report was given a dataset (`--data`); zoo structures have none. Energy per inference is in joules where the machine's costs are in picojoules, and in MAC units (multiples of one MAC's energy) where the spec is normalised to a MAC, as Eyeriss's is; do not compare the two kinds across machines. Latency is cycles at the machine's clock. Area is the 65 nm model of docs/energy.md (MACs, RF and buffer; not the NoC), digital machines only. Click a column header to sort.")
         .table(&t);
     Ok(())
 }
