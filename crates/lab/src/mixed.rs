@@ -246,17 +246,14 @@ pub fn charts(s: &MixedSummary) -> Vec<(&'static str, Scatter)> {
         let (lo, hi) = xs.fold((f64::INFINITY, 0f64), |(a, b), x| (a.min(x), b.max(x)));
         let left_out = s.uniform.len() - uniform.len();
         let note = if left_out > 0 {
-            format!(" ({left_out} uniform widths more than {CHART_WINDOW_POINTS} points below float not drawn)")
+            format!(" ({left_out} more than {CHART_WINDOW_POINTS} points below float not drawn)")
         } else {
             String::new()
         };
         (
             file,
             Scatter {
-                title: format!(
-                    "{model} on {}: {what} accuracy vs energy, mixed precision and uniform widths{note}",
-                    s.hardware
-                ),
+                title: format!("{model} on {}: {what} accuracy vs energy", s.hardware),
                 x_label: energy_axis.clone(),
                 y_label: format!("{what} accuracy (%)"),
                 series: vec![
@@ -267,7 +264,7 @@ pub fn charts(s: &MixedSummary) -> Vec<(&'static str, Scatter)> {
                         labels: Vec::new(),
                     },
                     Series {
-                        name: "uniform W/A".into(),
+                        name: format!("uniform W/A{note}"),
                         points: uniform.iter().map(|p| (p.energy, 100.0 * acc(p))).collect(),
                         line: true,
                         labels: uniform.iter().map(|p| p.label.clone()).collect(),
