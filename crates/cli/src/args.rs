@@ -144,3 +144,47 @@ impl TimingArgs {
         }
     }
 }
+
+/// How an estimate runs: dataflow, batch, the mapper's objective, densities and the word
+/// width (`joule energy`, `joule eyexam`).
+#[derive(Args, Clone, Debug)]
+pub struct EstimateArgs {
+    /// Dataflow: rs, ws, os (best of os-a, os-b, os-c) or nlr; also os-a, os-b, os-c and
+    /// ws-isca16 (WS as the ISCA'16 analysis evaluates it).
+    #[arg(long, default_value = "rs")]
+    pub dataflow: joule_lab::Dataflow,
+    /// Batch size.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// What the mapper minimises: energy, cycles or edp.
+    #[arg(long, default_value = "energy")]
+    pub objective: joule_lab::Objective,
+    /// Ifmap density (fraction of non-zeros) for every layer.
+    #[arg(long)]
+    pub ifmap_density: Option<f64>,
+    /// Weight density for every layer (default: measured from the model's weights, else 1).
+    #[arg(long)]
+    pub weight_density: Option<f64>,
+    /// Per-layer densities: a YAML or JSON file mapping layer name -> {weight, ifmap}
+    /// (applied after --ifmap-density / --weight-density).
+    #[arg(long, value_name = "FILE")]
+    pub density: Option<PathBuf>,
+    /// Bits per ifmap, filter and psum value (default: the machine's word width).
+    #[arg(long)]
+    pub bits: Option<u32>,
+}
+
+impl EstimateArgs {
+    /// The library's options for `model` on `hw` with these flags.
+    pub fn options(self, model: &str, hw: &str) -> joule_lab::estimate::EnergyOptions {
+        let mut options = joule_lab::estimate::EnergyOptions::new(model, hw);
+        options.dataflow = self.dataflow;
+        options.batch = self.batch;
+        options.objective = self.objective;
+        options.ifmap_density = self.ifmap_density;
+        options.weight_density = self.weight_density;
+        options.density_file = self.density;
+        options.bits = self.bits;
+        options
+    }
+}

@@ -1,10 +1,10 @@
 //! `joule energy`: per-layer energy, cycles and DRAM traffic of a model on a machine.
 
-use crate::args::{Format, FormatArgs, MachineArgs};
+use crate::args::{EstimateArgs, Format, FormatArgs, MachineArgs};
 use crate::output::{out, outln};
 use anyhow::{bail, Context, Result};
-use joule_lab::estimate::{self, EnergyOptions};
-use joule_lab::{hardware, tables, Dataflow, Objective};
+use joule_lab::estimate;
+use joule_lab::{hardware, tables};
 use joule_report::{human, Table};
 use std::path::PathBuf;
 
@@ -14,29 +14,8 @@ pub struct Args {
     model: Option<String>,
     #[command(flatten)]
     machine: MachineArgs,
-    /// Dataflow: rs, ws, os (best of os-a, os-b, os-c) or nlr; also os-a, os-b, os-c and
-    /// ws-isca16 (WS as the ISCA'16 analysis evaluates it).
-    #[arg(long, default_value = "rs")]
-    dataflow: Dataflow,
-    /// Batch size.
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
-    /// What the mapper minimises: energy, cycles or edp.
-    #[arg(long, default_value = "energy")]
-    objective: Objective,
-    /// Ifmap density (fraction of non-zeros) for every layer.
-    #[arg(long)]
-    ifmap_density: Option<f64>,
-    /// Weight density for every layer (default: measured from the model's weights, else 1).
-    #[arg(long)]
-    weight_density: Option<f64>,
-    /// Per-layer densities: a YAML or JSON file mapping layer name -> {weight, ifmap}
-    /// (applied after --ifmap-density / --weight-density).
-    #[arg(long, value_name = "FILE")]
-    density: Option<PathBuf>,
-    /// Bits per ifmap, filter and psum value (default: the machine's word width).
-    #[arg(long)]
-    bits: Option<u32>,
+    #[command(flatten)]
+    estimate: EstimateArgs,
     /// Bits per weight for every layer (after --bits).
     #[arg(long)]
     weight_bits: Option<u32>,
@@ -69,21 +48,11 @@ pub fn run(args: Args) -> Result<()> {
     let Some(model) = args.model else {
         bail!("give a model (a zoo name or an .onnx file), or --list-hw");
     };
-    let report = estimate::energy(&EnergyOptions {
-        model,
-        hw: args.machine.name(),
-        dataflow: args.dataflow,
-        batch: args.batch,
-        objective: args.objective,
-        ifmap_density: args.ifmap_density,
-        weight_density: args.weight_density,
-        density_file: args.density,
-        bits: args.bits,
-        weight_bits: args.weight_bits,
-        ifmap_bits: args.ifmap_bits,
-        bits_file: args.bits_file,
-        layer_bits: Default::default(),
-    })?;
+    let mut options = args.estimate.options(&model, &args.machine.name());
+    options.weight_bits = args.weight_bits;
+    options.ifmap_bits = args.ifmap_bits;
+    options.bits_file = args.bits_file;
+    let report = estimate::energy(&options)?;
     if let Some(path) = &args.svg {
         joule_lab::write_file(path, estimate::energy_svg(&report)?)
             .with_context(|| "--svg".to_string())?;
