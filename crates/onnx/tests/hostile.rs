@@ -110,3 +110,20 @@ fn a_huge_input_is_refused_not_wrapped() {
         "{err}"
     );
 }
+
+/// Found by `scripts/fuzz.sh` (a libFuzzer timeout): a mutated attention export whose shape
+/// arithmetic folds a constant past the folding limit is refused, naming the node, after
+/// folding no more than the limit.
+#[test]
+fn a_fold_past_the_limit_is_refused() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/hostile/expand-bomb.onnx"
+    );
+    let err = joule_onnx::import_file(std::path::Path::new(path))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("folding a constant of"), "{err}");
+    assert!(err.contains("expand-bomb.onnx"), "{err}");
+    assert!(err.contains("node \""), "{err}");
+}
