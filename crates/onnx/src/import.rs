@@ -364,10 +364,17 @@ impl Importer {
 
     /// `Shape` of an activation, from the followed dims.
     fn shape_of(&self, ctx: &NodeCtx) -> Result<Vec<Constant>, ImportError> {
-        let value = *self
-            .values
-            .get(&ctx.proto.input[0])
-            .ok_or_else(|| ctx.input_error(0, "is not produced by any earlier node"))?;
+        let value = *ctx
+            .proto
+            .input
+            .first()
+            .filter(|_| ctx.has_input(0))
+            .ok_or_else(|| ctx.input_error(0, "is missing"))
+            .and_then(|name| {
+                self.values
+                    .get(name)
+                    .ok_or_else(|| ctx.input_error(0, "is not produced by any earlier node"))
+            })?;
         if self.batches.is_empty() {
             return Err(ctx.input_error(
                 0,

@@ -127,3 +127,21 @@ fn a_fold_past_the_limit_is_refused() {
     assert!(err.contains("expand-bomb.onnx"), "{err}");
     assert!(err.contains("node \""), "{err}");
 }
+
+/// Found by `scripts/fuzz.sh` (a panic): a `Shape` node without its input is an error naming
+/// the node, not an index out of bounds.
+#[test]
+fn a_shape_node_without_input_is_refused() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/hostile/shape-without-input.onnx"
+    );
+    let err = joule_onnx::import_file(std::path::Path::new(path))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("shape-without-input.onnx"), "{err}");
+    assert!(
+        err.contains("(Shape)") && err.contains("is missing"),
+        "{err}"
+    );
+}
