@@ -7,6 +7,8 @@
 #
 #   scripts/experiment-prune.sh                      # the three experiments of docs/prune.md
 #   scripts/experiment-prune.sh lenet5:mnist         # just one
+#   SEED=2 scripts/experiment-prune.sh lenet5:mnist  # another seed (training, holdout, pruning):
+#                                                    # docs/prune/lenet5-mnist-seed2/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p joule-cli
@@ -14,8 +16,9 @@ scripts/fetch-data.sh >/dev/null  # MNIST and Fashion-MNIST
 joule=target/release/joule
 work=${PRUNE_WORK:-target/prune-experiments}
 hw=${HW:-eyeriss}
-# The validation split: training images left out of training and fine-tuning (seed 1).
+# The validation split: training images left out of training and fine-tuning (seeded by SEED, default 1).
 holdout=${HOLDOUT:-2000}
+seed=${SEED:-1}
 # Extra `joule prune` options for both methods, e.g. PRUNE_ARGS="--finetune-epochs 1".
 read -r -a extra <<< "${PRUNE_ARGS:-}"
 mkdir -p "$work"
@@ -30,17 +33,17 @@ for experiment in "${experiments[@]}"; do
     # Trained without the holdout, so the validation split is unseen (its own folder keeps
     # the file stem, which names the rows of the tables).
     mkdir -p "$work/holdout$holdout"
-    checkpoint="$work/holdout$holdout/$name.safetensors"
+    checkpoint="$work/holdout$holdout/$name${SEED:+-seed$seed}.safetensors"
     # Runs on another preset than eyeriss keep their own folders: docs/prune/<name>-<preset>.
-    run="$name${HW:+-$hw}"
+    run="$name${HW:+-$hw}${SEED:+-seed$seed}"
     if [ ! -f "$checkpoint" ]; then
-        "$joule" train --model "$model" --data "$data" --seed 1 --holdout "$holdout" --out "$checkpoint"
+        "$joule" train --model "$model" --data "$data" --seed "$seed" --holdout "$holdout" --out "$checkpoint"
     fi
     rm -rf "$work/$run-magnitude" "$work/$run-eap"
     "$joule" prune --method magnitude --model "$checkpoint" --data "$data" --hw "$hw" \
-        --max-drop 1 --seed 1 --holdout "$holdout" --out "$work/$run-magnitude" "${extra[@]}"
+        --max-drop 1 --seed "$seed" --holdout "$holdout" --out "$work/$run-magnitude" "${extra[@]}"
     "$joule" prune --method eap --model "$checkpoint" --data "$data" --hw "$hw" \
-        --max-drop 1 --seed 1 --holdout "$holdout" --out "$work/$run-eap" --compare "$work/$run-magnitude" "${extra[@]}"
+        --max-drop 1 --seed "$seed" --holdout "$holdout" --out "$work/$run-eap" --compare "$work/$run-magnitude" "${extra[@]}"
     out="docs/prune/$run"
     mkdir -p "$out"
     cp "$work/$run-magnitude/summary.json" "$out/magnitude-summary.json"
