@@ -119,4 +119,15 @@ fn searches_a_trained_model_end_to_end_and_resumes() {
         std::fs::read(dir.path().join("m/summary.json")).unwrap(),
         summary
     );
+    // The holdout is recorded (split.json): a resume scoring on another split is refused,
+    // naming the flag with both values.
+    let mut other = again.clone();
+    let at = other.iter().position(|a| *a == "--holdout").unwrap();
+    other[at + 1] = "250";
+    let e = fails(&other);
+    assert!(
+        e.contains("--holdout: cannot resume the run in")
+            && e.contains("started with 300, not 250"),
+        "{e}"
+    );
 }

@@ -250,10 +250,26 @@ fn adapt_writes_the_documented_summary_and_resume_ends_where_a_whole_run_ends() 
         bytes(&whole, "final.safetensors"),
         bytes(&killed, "final.safetensors")
     );
-    // Other settings cannot resume the run.
+    // Another holdout (here the default 2,000 instead of 200) cannot resume the run: the
+    // split it selected on is recorded (split.json) and named with both values.
     let out = joule()
         .args(["adapt", "--model", "lenet5", "--data", "mnist"])
         .args(["--budget", "macs=0.4x", "--no-measure", "--resume"])
+        .args(["--out", killed.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--holdout: cannot resume the run in")
+            && stderr(&out).contains("it was started with 200, not 2000"),
+        "{}",
+        stderr(&out)
+    );
+    // Other settings cannot resume the run either (the same split this time).
+    let out = joule()
+        .args(["adapt", "--model", "lenet5", "--data", "mnist"])
+        .args(["--budget", "macs=0.4x", "--no-measure", "--resume"])
+        .args(["--holdout", "200", "--train-samples", "300", "--seed", "7"])
         .args(["--out", killed.to_str().unwrap()])
         .output()
         .unwrap();

@@ -49,8 +49,17 @@ fn prunes_writes_the_documented_outputs_and_resumes() {
             .unwrap();
     assert_eq!(summary["method"], "eap");
     assert_eq!(summary["hardware"], "eyeriss");
+    // Selection read the default 2,000-image validation split; the test split is reported.
+    assert_eq!(summary["config"]["holdout"], 2000);
+    assert!(history_has_validation(&summary));
     for part in ["original", "final"] {
-        for key in ["accuracy", "energy", "nonzero_weights", "nonskipped_macs"] {
+        for key in [
+            "accuracy",
+            "validation_accuracy",
+            "energy",
+            "nonzero_weights",
+            "nonskipped_macs",
+        ] {
             assert!(summary[part][key].is_number(), "{part}.{key}");
         }
     }
@@ -76,6 +85,19 @@ fn prunes_writes_the_documented_outputs_and_resumes() {
     let out = run(parts.to_str().unwrap(), &["--stop-after", "2"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!parts.join("summary.json").exists());
+    // The stored holdout is the run's: a resume cannot be given another one.
+    let out = joule()
+        .args([
+            "prune",
+            "--resume",
+            parts.to_str().unwrap(),
+            "--holdout",
+            "500",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--holdout"), "{}", stderr(&out));
     let out = joule()
         .args(["prune", "--resume", parts.to_str().unwrap()])
         .output()
@@ -101,7 +123,8 @@ fn bad_arguments_give_one_line_errors() {
     )
     .unwrap();
     let out_dir = dir.path().join("out");
-    let cases: [(Vec<&str>, &str); 3] = [
+    let cases: [(Vec<&str>, &str); 4] = [
+        (vec!["--method", "eap", "--holdout", "0"], "holdout"),
         (
             vec!["--method", "eap", "--hw", hw.to_str().unwrap()],
             "sram",
@@ -129,4 +152,11 @@ fn bad_arguments_give_one_line_errors() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{err}");
     }
+}
+
+/// Every history entry carries the validation accuracy it was judged by.
+fn history_has_validation(summary: &serde_json::Value) -> bool {
+    summary["history"]
+        .as_array()
+        .is_some_and(|h| h.iter().all(|r| r["validation_accuracy"].is_number()))
 }

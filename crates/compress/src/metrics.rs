@@ -1,5 +1,5 @@
-//! What every pruning step is judged by: test accuracy, non-zero weights, non-skipped MACs
-//! and estimated energy.
+//! What every pruning step is measured by: validation accuracy (what judges it), test
+//! accuracy (the record), non-zero weights, non-skipped MACs and estimated energy.
 //!
 //! Densities are measured, not assumed: a calibration batch of real images runs through the
 //! network ([`joule_nn::Network::trace`]) and the fraction of non-zero values of each CONV/FC
@@ -30,8 +30,12 @@ pub struct LayerMetrics {
 /// A network's metrics; energies and MACs per image, energy in the hardware's unit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
-    /// Fraction of the test split classified correctly.
+    /// Fraction of the test split classified correctly (reported only).
     pub accuracy: f64,
+    /// Fraction of the validation split classified correctly: what pruning selects by
+    /// (`None` where no validation split was given, and in runs saved before one existed).
+    #[serde(default)]
+    pub validation_accuracy: Option<f64>,
     pub energy: f64,
     pub nonzero_weights: usize,
     pub nonskipped_macs: f64,
@@ -153,6 +157,7 @@ impl Metrics {
     pub fn from_layers(accuracy: f64, layers: Vec<LayerMetrics>) -> Metrics {
         Metrics {
             accuracy,
+            validation_accuracy: None,
             energy: layers.iter().map(|l| l.energy).sum(),
             nonzero_weights: layers.iter().map(|l| l.nonzero_weights).sum(),
             nonskipped_macs: layers.iter().map(|l| l.nonskipped_macs).sum(),

@@ -12,6 +12,13 @@
 //! Magnitude pruning prunes every layer to its sensitivity-derived sparsity and retrains in
 //! one step, walking up the levels and bisecting between the last accepted and the first
 //! rejected level.
+//!
+//! Every decision (the sensitivity analysis, whether a round is kept, hence the result) reads
+//! the validation split, `holdout` training images carved with the run's seed
+//! ([`joule_nn::Dataset::split_holdout`], as NetAdapt's holdout); fine-tuning and calibration
+//! read the rest of the training split. The test split is only evaluated for the record
+//! (`accuracy` beside `validation_accuracy`): a run with scrambled test labels selects the
+//! same networks.
 
 use crate::eap::{self, EapConfig, LayerStep};
 use crate::magnitude::{self, MagnitudeConfig, Sensitivity};
@@ -38,8 +45,13 @@ pub enum Method {
 pub struct RunConfig {
     pub method: Method,
     pub seed: u64,
-    /// Largest accepted accuracy drop, in points (percent of the test split).
+    /// Largest accepted accuracy drop, in points (percent of the validation split).
     pub max_drop: f64,
+    /// Validation images carved (seeded by `seed`) from the training split; every selection
+    /// reads them, never the test split. 0 in runs saved before validation splits existed
+    /// (they cannot be resumed).
+    #[serde(default)]
+    pub holdout: usize,
     /// Stop once energy is at most this fraction of the original; an error if never reached.
     pub target_energy: Option<f64>,
     /// Passes (EAP) or levels (magnitude), accepted or not.
@@ -60,6 +72,7 @@ impl RunConfig {
             method,
             seed: 1,
             max_drop: 1.0,
+            holdout: 2000,
             target_energy: None,
             max_rounds: 8,
             max_retries: 2,
@@ -77,6 +90,12 @@ impl RunConfig {
         let bad = |field: &str, m: &str| Err(CompressError::config(field, m));
         if !(self.max_drop >= 0.0 && self.max_drop < 100.0) {
             return bad("max_drop", "must be in [0, 100) points");
+        }
+        if self.holdout == 0 {
+            return bad(
+                "holdout",
+                "must be at least one image: selection never reads the test split",
+            );
         }
         if let Some(t) = self.target_energy {
             if !(t > 0.0 && t <= 1.0) {
@@ -120,7 +139,12 @@ pub struct Record {
     pub layer: Option<String>,
     /// EAP: relative error threshold; magnitude: sensitivity level (points).
     pub threshold: f64,
+    /// Test accuracy: reported, never decides anything.
     pub accuracy: f64,
+    /// Validation accuracy: what the round was judged by (`None` in runs saved before
+    /// validation splits existed).
+    #[serde(default)]
+    pub validation_accuracy: Option<f64>,
     pub energy: f64,
     pub nonzero_weights: usize,
     pub nonskipped_macs: f64,
@@ -169,6 +193,10 @@ pub struct State {
     position: usize,
     reference: String,
     sensitivity: Option<Vec<Sensitivity>>,
+    /// Digest of the validation split (images and labels): a resume with another split is
+    /// refused.
+    #[serde(default)]
+    validation_digest: String,
     pub done: bool,
     pub stop_reason: String,
     pub timings: Timings,
@@ -215,7 +243,11 @@ impl State {
 
 /// Data and hardware a run works with.
 pub struct Inputs<'a> {
+    /// Fine-tuning and calibration images (the training split less the validation split).
     pub train: &'a Dataset,
+    /// `config.holdout` images carved from the training split: every selection reads them.
+    pub validation: &'a Dataset,
+    /// Only evaluated for the record.
     pub test: &'a Dataset,
     pub hw: &'a Machine,
     pub model: String,
@@ -260,11 +292,22 @@ impl<'a> Run<'a> {
                 model: network.graph().name.clone(),
             });
         }
+        if inputs.validation.len() != config.holdout {
+            return Err(CompressError::config(
+                "holdout",
+                format!(
+                    "the configuration says {} validation images, the validation split has {}",
+                    config.holdout,
+                    inputs.validation.len()
+                ),
+            ));
+        }
         let dir = RunDir::create(dir)?;
         let calibration =
             metrics::calibration_batch(inputs.train, config.calibration_images, config.seed)?;
         let start = Instant::now();
-        let original = metrics::measure(&network, &calibration, inputs.test, inputs.hw)?;
+        let mut original = metrics::measure(&network, &calibration, inputs.test, inputs.hw)?;
+        original.validation_accuracy = Some(evaluate(&network, inputs.validation, 256)?.accuracy);
         dir.save_checkpoint("original.safetensors", &network)?;
         let state = State {
             threshold: config.eap.threshold,
@@ -289,6 +332,7 @@ impl<'a> Run<'a> {
             position: 0,
             reference: String::new(),
             sensitivity: None,
+            validation_digest: digest(inputs.validation),
             done: false,
             stop_reason: String::new(),
             timings: Timings {
@@ -315,6 +359,25 @@ impl<'a> Run<'a> {
             return Err(CompressError::Resume {
                 path: dir.path().to_path_buf(),
                 message: format!("the run used data {:?}, not {:?}", state.data, inputs.data),
+            });
+        }
+        let holdout = state.config.holdout;
+        if holdout == 0 || state.original.validation_accuracy.is_none() {
+            return Err(CompressError::Resume {
+                path: dir.path().to_path_buf(),
+                message: "field `config.holdout`: the run was saved before pruning selected on a validation split; start it again".into(),
+            });
+        }
+        if inputs.validation.len() != holdout
+            || digest(inputs.validation) != state.validation_digest
+        {
+            return Err(CompressError::Resume {
+                path: dir.path().to_path_buf(),
+                message: format!(
+                    "field `config.holdout`: the run selected on a validation split of {holdout} training images carved with seed {}; the one given ({} images) differs",
+                    state.config.seed,
+                    inputs.validation.len()
+                ),
             });
         }
         let calibration = metrics::calibration_batch(
@@ -403,14 +466,19 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The current network's metrics: validation accuracy (what judges it) and test
+    /// accuracy (the record).
     fn measure(&mut self) -> Result<Metrics, CompressError> {
         let t = Instant::now();
         let layers = measure_layers(&self.network, &self.calibration, self.inputs.hw)?;
         self.state.timings.energy += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let accuracy = evaluate(&self.network, self.inputs.test, 256)?.accuracy;
+        let validation = evaluate(&self.network, self.inputs.validation, 256)?.accuracy;
         self.state.timings.evaluate += t.elapsed().as_secs_f64();
-        Ok(Metrics::from_layers(accuracy, layers))
+        let mut m = Metrics::from_layers(accuracy, layers);
+        m.validation_accuracy = Some(validation);
+        Ok(m)
     }
 
     fn record(&self, step: usize, action: Action, layer: Option<String>, m: &Metrics) -> Record {
@@ -424,6 +492,7 @@ impl<'a> Run<'a> {
                 Method::Magnitude => self.current_level(),
             },
             accuracy: m.accuracy,
+            validation_accuracy: m.validation_accuracy,
             energy: m.energy,
             nonzero_weights: m.nonzero_weights,
             nonskipped_macs: m.nonskipped_macs,
@@ -483,10 +552,20 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Accepts or rejects the round that `record` closes, and decides whether to go on.
-    fn judge(&mut self, record: &mut Record, m: &Metrics) {
+    /// Accepts or rejects the round that `record` closes, and decides whether to go on: on
+    /// validation accuracy alone.
+    fn judge(&mut self, record: &mut Record, m: &Metrics) -> Result<(), CompressError> {
         let c = self.state.config.clone();
-        let within = (self.state.original.accuracy - m.accuracy) * 100.0 <= c.max_drop + 1e-9;
+        let (Some(original), Some(now)) = (
+            self.state.original.validation_accuracy,
+            m.validation_accuracy,
+        ) else {
+            return Err(CompressError::config(
+                "holdout",
+                "a round without validation accuracy cannot be judged",
+            ));
+        };
+        let within = (original - now) * 100.0 <= c.max_drop + 1e-9;
         record.accepted = Some(within);
         self.state.round += 1;
         if within {
@@ -522,6 +601,7 @@ impl<'a> Run<'a> {
             String::new()
         };
         self.state.done = !self.state.stop_reason.is_empty();
+        Ok(())
     }
 
     fn eap_step(&mut self, step: usize) -> Result<Record, CompressError> {
@@ -529,7 +609,7 @@ impl<'a> Run<'a> {
             self.finetune(step, "global fine-tuning")?;
             let m = self.measure()?;
             let mut record = self.record(step, Action::Finetune, None, &m);
-            self.judge(&mut record, &m);
+            self.judge(&mut record, &m)?;
             self.state.order.clear();
             self.state.position = 0;
             self.state.reference.clear();
@@ -596,7 +676,8 @@ impl<'a> Run<'a> {
         if self.state.sensitivity.is_none() {
             let t = Instant::now();
             let n = self.state.config.magnitude.sensitivity_samples;
-            let subset = self.inputs.test.clone().take(n);
+            // The validation split, never the test split: the levels decide the result.
+            let subset = self.inputs.validation.clone().take(n);
             let grid = self.state.config.magnitude.grid.clone();
             self.state.sensitivity = Some(magnitude::sensitivity(&self.network, &subset, &grid)?);
             self.state.timings.sensitivity += t.elapsed().as_secs_f64();
@@ -608,7 +689,7 @@ impl<'a> Run<'a> {
         self.finetune(step, "retraining")?;
         let m = self.measure()?;
         let mut record = self.record(step, Action::PruneRetrain, None, &m);
-        self.judge(&mut record, &m);
+        self.judge(&mut record, &m)?;
         Ok(record)
     }
 
@@ -626,6 +707,22 @@ impl<'a> Run<'a> {
         }
         Ok(())
     }
+}
+
+/// FNV-1a over a dataset's labels and image bits: tells one validation split from another.
+fn digest(data: &Dataset) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(&(data.len() as u64).to_le_bytes());
+    eat(&data.labels);
+    for v in &data.images {
+        eat(&v.to_bits().to_le_bytes());
+    }
+    format!("{h:016x}")
 }
 
 fn describe(r: &Record, s: &State) -> String {
@@ -646,7 +743,9 @@ fn describe(r: &Record, s: &State) -> String {
         )
     });
     format!(
-        "step {} (round {}, threshold {:.3}): {what}: accuracy {:.2}%, non-zero weights {}, energy {:.3} of original{extra}{verdict}",
-        r.step, r.round + 1, r.threshold, 100.0 * r.accuracy, r.nonzero_weights, r.normalized_energy
+        "step {} (round {}, threshold {:.3}): {what}: validation {}, test {:.2}%, non-zero weights {}, energy {:.3} of original{extra}{verdict}",
+        r.step, r.round + 1, r.threshold,
+        r.validation_accuracy.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v)),
+        100.0 * r.accuracy, r.nonzero_weights, r.normalized_energy
     ) + if s.done && r.accepted.is_some() { " (done)" } else { "" }
 }

@@ -85,6 +85,7 @@ fn duplicated_neurons_are_eliminated_with_zero_error() {
         &network,
         &data,
         &data,
+        &data,
         Config::new(0.0, hardware()).unwrap(),
     );
     let original = eliminator.reference().unwrap();
@@ -196,7 +197,7 @@ fn duplicated_conv_channels_are_eliminated_with_zero_error() {
         classes: 2,
     };
     let config = Config::new(0.0, vec![machine::preset("horowitz45").unwrap()]).unwrap();
-    let eliminator = Eliminator::new(&network, &data, &data, config);
+    let eliminator = Eliminator::new(&network, &data, &data, &data, config);
     // conv1 loses 2 filters (9 + 1 each) and conv2 their 2 x 9 taps per filter; conv2 loses
     // one filter (4 x 9 + 1) and fc its 9 columns per output.
     for (layer, rank, params_saved) in [("conv1", 2, 2 * 10 + 3 * 2 * 9), ("conv2", 2, 37 + 2 * 9)]
@@ -369,4 +370,65 @@ fn bad_arguments_give_one_line_errors_naming_the_argument() {
         ),
         ("conv2", 6, 196, 25)
     );
+}
+
+#[test]
+fn thresholds_read_the_validation_split_and_the_test_split_is_only_reported() {
+    // The validation split is labelled by the network (100%); the test split is the same
+    // images with every label moved to the next class (0%). A sweep that read the test split
+    // would find every point within a threshold of 0 points (0% - 0%) and sweep to p = 1.
+    let network = Network::new(duplicated(), 1).unwrap();
+    let validation = self_labelled(&network, 64);
+    let mut scrambled = validation.clone();
+    for l in &mut scrambled.labels {
+        *l = (*l + 1) % 3;
+    }
+    let sweep_with = |test: &Dataset| {
+        let eliminator = Eliminator::new(
+            &network,
+            &validation,
+            &validation,
+            test,
+            Config::new(0.0, hardware()).unwrap(),
+        );
+        let original = eliminator.reference().unwrap();
+        let sweep = eliminator
+            .sweep("fc1", original.validation_accuracy.unwrap(), |_| {})
+            .unwrap();
+        let front = joule_compress::eliminate::pareto::pareto(std::slice::from_ref(&sweep), 0);
+        (original, sweep, front)
+    };
+    let (honest, honest_sweep, honest_front) = sweep_with(&validation);
+    let (blind, blind_sweep, blind_front) = sweep_with(&scrambled);
+    let decisions = |points: &[joule_compress::eliminate::Point]| -> Vec<_> {
+        points
+            .iter()
+            .map(|p| (p.kept, p.within, p.validation_accuracy))
+            .collect()
+    };
+    assert_eq!(
+        decisions(&honest_sweep.points),
+        decisions(&blind_sweep.points)
+    );
+    let kept = |f: &[joule_compress::eliminate::pareto::ParetoPoint]| -> Vec<usize> {
+        f.iter().map(|p| p.kept).collect()
+    };
+    assert_eq!(kept(&honest_front), kept(&blind_front));
+    // The rank is 3: p = 3 and p = 2 keep every validation label (within), p = 1 loses
+    // some and is past the threshold of 0 points; the front is the cheaper of the two
+    // within. (Reading the scrambled test split, 0% everywhere, p = 1 would be within.)
+    assert_eq!(
+        honest_sweep
+            .points
+            .iter()
+            .map(|p| (p.kept, p.within))
+            .collect::<Vec<_>>(),
+        vec![(3, true), (2, true), (1, false)]
+    );
+    assert_eq!(kept(&honest_front), vec![2]);
+    // The reported test accuracy is each split's own.
+    assert_eq!((honest.accuracy, blind.accuracy), (1.0, 0.0));
+    assert_eq!(honest.validation_accuracy, blind.validation_accuracy);
+    assert_eq!(blind_sweep.points[0].accuracy, 0.0);
+    assert_eq!(honest_sweep.points[0].accuracy, 1.0);
 }

@@ -18,14 +18,19 @@ fn data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"))
 }
 
-fn mnist() -> (Dataset, Dataset) {
+/// Validation images carved from the 1,500 training images (seed 3, as `small_config`).
+const HOLDOUT: usize = 300;
+
+/// (training images less the validation split, validation split, test split).
+fn mnist() -> (Dataset, Dataset, Dataset) {
     let load = |split, n| {
         DataSource::Mnist
             .load(&data_dir(), split)
             .unwrap_or_else(|e| panic!("{e}"))
             .take(n)
     };
-    (load(Split::Train, 1500), load(Split::Test, 400))
+    let (train, validation) = load(Split::Train, 1500).split_holdout(HOLDOUT, 3);
+    (train, validation, load(Split::Test, 400))
 }
 
 fn trained_lenet(train_set: &Dataset) -> Network {
@@ -49,6 +54,7 @@ fn small_config(method: Method) -> RunConfig {
     c.eap.max_patches = 512;
     c.magnitude.grid = vec![0.3, 0.6, 0.9];
     c.magnitude.sensitivity_samples = 200;
+    c.holdout = HOLDOUT;
     c
 }
 
@@ -58,9 +64,15 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn inputs<'a>(train: &'a Dataset, test: &'a Dataset, hw: &'a joule_energy::Machine) -> Inputs<'a> {
+fn inputs<'a>(
+    train: &'a Dataset,
+    validation: &'a Dataset,
+    test: &'a Dataset,
+    hw: &'a joule_energy::Machine,
+) -> Inputs<'a> {
     Inputs {
         train,
+        validation,
         test,
         hw,
         model: "lenet5".into(),
@@ -72,14 +84,14 @@ fn inputs<'a>(train: &'a Dataset, test: &'a Dataset, hw: &'a joule_energy::Machi
 
 #[test]
 fn eap_prunes_layers_in_energy_order_and_masks_survive_fine_tuning() {
-    let (train_set, test_set) = mnist();
+    let (train_set, validation, test_set) = mnist();
     let hw = machine::preset("eyeriss").unwrap();
     let network = trained_lenet(&train_set);
     let dir = temp_dir("order");
     let mut run = Run::start(
         &dir,
         network.clone(),
-        inputs(&train_set, &test_set, &hw),
+        inputs(&train_set, &validation, &test_set, &hw),
         small_config(Method::Eap),
     )
     .unwrap();
@@ -132,7 +144,7 @@ fn eap_prunes_layers_in_energy_order_and_masks_survive_fine_tuning() {
 
 #[test]
 fn resume_after_interruption_reaches_the_same_result() {
-    let (train_set, test_set) = mnist();
+    let (train_set, validation, test_set) = mnist();
     let hw = machine::preset("eyeriss").unwrap();
     let network = trained_lenet(&train_set);
     for method in [Method::Magnitude, Method::Eap] {
@@ -142,7 +154,7 @@ fn resume_after_interruption_reaches_the_same_result() {
         let mut run = Run::start(
             &whole,
             network.clone(),
-            inputs(&train_set, &test_set, &hw),
+            inputs(&train_set, &validation, &test_set, &hw),
             config.clone(),
         )
         .unwrap();
@@ -154,7 +166,7 @@ fn resume_after_interruption_reaches_the_same_result() {
         let mut run = Run::start(
             &parts,
             network.clone(),
-            inputs(&train_set, &test_set, &hw),
+            inputs(&train_set, &validation, &test_set, &hw),
             config,
         )
         .unwrap();
@@ -168,7 +180,7 @@ fn resume_after_interruption_reaches_the_same_result() {
         assert!(!run.state.done);
         drop(run);
         // A new process would do exactly this: reopen the directory.
-        let mut run = Run::resume(&parts, inputs(&train_set, &test_set, &hw)).unwrap();
+        let mut run = Run::resume(&parts, inputs(&train_set, &validation, &test_set, &hw)).unwrap();
         run.proceed(
             Limit {
                 stop_after: Some(2),
@@ -177,7 +189,7 @@ fn resume_after_interruption_reaches_the_same_result() {
         )
         .unwrap();
         drop(run);
-        let mut run = Run::resume(&parts, inputs(&train_set, &test_set, &hw)).unwrap();
+        let mut run = Run::resume(&parts, inputs(&train_set, &validation, &test_set, &hw)).unwrap();
         run.proceed(Limit::default(), |_| {}).unwrap();
         let resumed = run.state.clone();
         assert!(resumed.done);
@@ -286,7 +298,7 @@ fn restore_search_stops_at_the_threshold() {
 
 #[test]
 fn bad_inputs_give_one_line_errors() {
-    let (train_set, test_set) = mnist();
+    let (train_set, validation, test_set) = mnist();
     let hw = machine::preset("eyeriss").unwrap();
     // No CONV/FC layer.
     let mut g = Graph::new("relu-only", Some(Shape::new(1, 1, 28, 28)));
@@ -295,7 +307,7 @@ fn bad_inputs_give_one_line_errors() {
     let err = Run::start(
         &temp_dir("none"),
         network,
-        inputs(&train_set, &test_set, &hw),
+        inputs(&train_set, &validation, &test_set, &hw),
         small_config(Method::Eap),
     )
     .err()
@@ -329,7 +341,7 @@ fn bad_inputs_give_one_line_errors() {
     let mut run = Run::start(
         &dir,
         trained_lenet(&train_set),
-        inputs(&train_set, &test_set, &hw),
+        inputs(&train_set, &validation, &test_set, &hw),
         c,
     )
     .unwrap();
@@ -344,7 +356,7 @@ fn bad_inputs_give_one_line_errors() {
 
 #[test]
 fn measured_densities_feed_the_energy_model() {
-    let (train_set, _) = mnist();
+    let (train_set, _, _) = mnist();
     let hw = machine::preset("eyeriss").unwrap();
     let network = trained_lenet(&train_set);
     let calibration = joule_compress::metrics::calibration_batch(&train_set, 32, 1).unwrap();
@@ -374,7 +386,7 @@ fn measured_densities_feed_the_energy_model() {
 fn a_diverging_fine_tune_stops_the_run_and_names_the_last_good_checkpoint() {
     // A learning rate of 1e6 on a few hundred digits: the first global fine-tuning (step 6,
     // after one prune step per layer of LeNet-5) explodes.
-    let (train_set, test_set) = mnist();
+    let (train_set, validation, test_set) = mnist();
     let (train_set, test_set) = (train_set.take(300), test_set.take(200));
     let hw = machine::preset("eyeriss").unwrap();
     let mut config = small_config(Method::Eap);
@@ -383,7 +395,7 @@ fn a_diverging_fine_tune_stops_the_run_and_names_the_last_good_checkpoint() {
     let mut run = Run::start(
         &dir,
         trained_lenet(&train_set),
-        inputs(&train_set, &test_set, &hw),
+        inputs(&train_set, &validation, &test_set, &hw),
         config,
     )
     .unwrap();
@@ -427,5 +439,162 @@ fn a_diverging_fine_tune_stops_the_run_and_names_the_last_good_checkpoint() {
     let state = joule_compress::run::load_state(&dir).unwrap();
     assert_eq!((state.next_step, state.history.len()), (step, layers));
     assert!(!state.done);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The test split with every label moved to the next class: no network classifies it.
+fn scrambled(test: &Dataset) -> Dataset {
+    let mut s = test.clone();
+    for l in &mut s.labels {
+        *l = (*l + 1) % 10;
+    }
+    s
+}
+
+#[test]
+fn selection_reads_the_validation_split_and_the_test_split_is_only_reported() {
+    let (train_set, validation, test_set) = mnist();
+    let wrong = scrambled(&test_set);
+    let hw = machine::preset("eyeriss").unwrap();
+    let network = trained_lenet(&train_set);
+    for method in [Method::Magnitude, Method::Eap] {
+        let mut config = small_config(method);
+        // A tight budget, so that some round is judged close to it (a run that read the test
+        // split would accept everything on the scrambled one: nothing is classified there).
+        config.max_drop = 1.0;
+        let run_with = |test: &Dataset, name: &str| {
+            let dir = temp_dir(name);
+            let mut run = Run::start(
+                &dir,
+                network.clone(),
+                inputs(&train_set, &validation, test, &hw),
+                config.clone(),
+            )
+            .unwrap();
+            run.proceed(Limit::default(), |_| {}).unwrap();
+            let best = run.best_network().unwrap();
+            let state = run.state.clone();
+            std::fs::remove_dir_all(dir).ok();
+            (state, best)
+        };
+        let (honest, honest_best) = run_with(&test_set, "honest");
+        let (blind, blind_best) = run_with(&wrong, "scrambled");
+        // Every decision is the same: the rounds, what was kept, the validation accuracies,
+        // the weights left, why it stopped, and the resulting network bit for bit.
+        let decisions = |s: &joule_compress::run::State| -> Vec<_> {
+            s.history
+                .iter()
+                .map(|r| {
+                    (
+                        r.step,
+                        r.round,
+                        r.threshold.to_bits(),
+                        r.accepted,
+                        r.validation_accuracy.map(f64::to_bits),
+                        r.nonzero_weights,
+                        r.energy.to_bits(),
+                    )
+                })
+                .collect()
+        };
+        assert!(!honest.history.is_empty());
+        assert_eq!(decisions(&honest), decisions(&blind), "{method:?}");
+        assert_eq!(honest.stop_reason, blind.stop_reason, "{method:?}");
+        assert_eq!(
+            honest.original.validation_accuracy,
+            blind.original.validation_accuracy
+        );
+        assert_eq!(honest.best.energy, blind.best.energy, "{method:?}");
+        for (a, b) in honest_best
+            .graph()
+            .nodes()
+            .iter()
+            .zip(blind_best.graph().nodes())
+        {
+            assert_eq!(a.params, b.params, "{method:?}: {}", a.name);
+        }
+        // ...while the reported test accuracy is the split's own: high on the real labels,
+        // near zero on the scrambled ones.
+        assert!(
+            honest.original.accuracy > 0.5,
+            "{}",
+            honest.original.accuracy
+        );
+        assert!(blind.original.accuracy < 0.2, "{}", blind.original.accuracy);
+        for (a, b) in honest.history.iter().zip(&blind.history) {
+            assert_ne!(a.accuracy, b.accuracy, "{method:?} step {}", a.step);
+        }
+    }
+}
+
+#[test]
+fn a_resume_with_another_validation_split_is_refused() {
+    let (train_set, validation, test_set) = mnist();
+    let hw = machine::preset("eyeriss").unwrap();
+    let dir = temp_dir("holdout");
+    let mut run = Run::start(
+        &dir,
+        trained_lenet(&train_set),
+        inputs(&train_set, &validation, &test_set, &hw),
+        small_config(Method::Eap),
+    )
+    .unwrap();
+    run.proceed(
+        Limit {
+            stop_after: Some(1),
+        },
+        |_| {},
+    )
+    .unwrap();
+    drop(run);
+    let all = DataSource::Mnist
+        .load(&data_dir(), Split::Train)
+        .unwrap()
+        .take(1500);
+    // The same number of images carved with another seed, then another number: both refused,
+    // naming the setting; the run's own split resumes.
+    let (other_train, reseeded) = all.split_holdout(HOLDOUT, 4);
+    let (smaller_train, smaller) = all.split_holdout(HOLDOUT - 1, 3);
+    for (train, v) in [(&other_train, &reseeded), (&smaller_train, &smaller)] {
+        let err = Run::resume(&dir, inputs(train, v, &test_set, &hw))
+            .err()
+            .expect("a different validation split must be refused")
+            .to_string();
+        assert!(
+            err.contains("field `config.holdout`")
+                && err.contains(&format!("{HOLDOUT} training images carved with seed 3"))
+                && !err.contains('\n'),
+            "{err}"
+        );
+    }
+    Run::resume(&dir, inputs(&train_set, &validation, &test_set, &hw)).unwrap();
+    // A run saved before validation splits existed (no `holdout` in its configuration) is
+    // refused too: it selected on the test split.
+    let state_path = dir.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    state["config"].as_object_mut().unwrap().remove("holdout");
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let err = Run::resume(&dir, inputs(&train_set, &validation, &test_set, &hw))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("saved before pruning selected on a validation split"),
+        "{err}"
+    );
+    // And a new run whose validation split does not match its configuration is refused.
+    let mut c = small_config(Method::Eap);
+    c.holdout = HOLDOUT + 1;
+    let err = Run::start(
+        &temp_dir("mismatch"),
+        trained_lenet(&train_set),
+        inputs(&train_set, &validation, &test_set, &hw),
+        c,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.starts_with("holdout: "), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }

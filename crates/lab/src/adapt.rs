@@ -90,6 +90,12 @@ pub fn adapt(
         None
     };
     let (dir, resumed) = RunDir::create_or_resume(&options.out, options.resume)?;
+    let split = crate::data::Holdout {
+        holdout: options.holdout,
+        train_samples: options.train_samples,
+        seed: config.seed,
+    };
+    crate::data::check_split(&dir, &split, resumed)?;
     let table = match (&options.lut, &clock) {
         (Some(path), _) => Some(LatencyTable::load(path)?),
         (None, Some(clock)) => {

@@ -26,13 +26,17 @@ pub struct EliminateOptions {
     pub data: DataSpec,
     /// Layer names, or empty for every eliminable layer.
     pub layers: Vec<String>,
-    /// Largest accepted test-accuracy drop, in points.
+    /// Largest accepted validation-accuracy drop, in points.
     pub max_drop: f64,
+    /// Validation images carved (seeded by `seed`) from the training split, the split
+    /// `joule train --holdout N --seed S` leaves out: every threshold reads them.
+    pub holdout: usize,
+    pub seed: u64,
     /// Machines to cost every configuration on; the first orders the tables and picks
     /// `simplified.onnx`.
     pub hw: Vec<String>,
     pub refit_bias: bool,
-    /// Training samples forming X (`None`: the whole training split).
+    /// Training samples forming X (`None`: the whole training split less the holdout).
     pub samples: Option<usize>,
     pub out: PathBuf,
 }
@@ -54,6 +58,12 @@ pub struct EliminateSummary {
     pub model: String,
     pub data: String,
     pub max_drop: f64,
+    /// The validation split's size and seed (0: a summary made before validation splits,
+    /// when the test split set the thresholds).
+    #[serde(default)]
+    pub holdout: usize,
+    #[serde(default)]
+    pub seed: u64,
     pub samples: Option<usize>,
     pub refit_bias: bool,
     pub hardware: Vec<String>,
@@ -90,6 +100,7 @@ pub fn eliminate(
     }
     config.samples = options.samples;
     config.refit_bias = options.refit_bias;
+    config.seed = options.seed;
     let model = Model::load(&options.model)?;
     let graph = model.graph();
     let layers = if options.layers.is_empty() {
@@ -108,14 +119,18 @@ pub fn eliminate(
     }
     let network = model.weighted_network()?;
     let data = options.data.load()?;
+    let (train_set, validation) = data.carve(options.holdout, 0, options.seed)?;
     let dir = RunDir::create(&options.out)?;
 
-    let eliminator = Eliminator::new(&network, &data.train, &data.test, config);
+    let eliminator = Eliminator::new(&network, &train_set, &validation, &data.test, config);
     let original = eliminator.reference()?;
     on_event(EliminateEvent::Reference(&original));
+    let reference = original
+        .validation_accuracy
+        .ok_or_else(|| LabError::config("holdout", "no validation accuracy"))?;
     let mut sweeps = Vec::new();
     for name in &layers {
-        let sweep = eliminator.sweep(name, original.accuracy, |point| {
+        let sweep = eliminator.sweep(name, reference, |point| {
             on_event(EliminateEvent::Point { layer: name, point })
         })?;
         sweeps.push(sweep);
@@ -127,6 +142,8 @@ pub fn eliminate(
         model: options.model.clone(),
         data: data.source.name().to_string(),
         max_drop: options.max_drop,
+        holdout: options.holdout,
+        seed: options.seed,
         samples: options.samples,
         refit_bias: options.refit_bias,
         hardware: original.energy.iter().map(|e| e.hardware.clone()).collect(),
@@ -284,20 +301,29 @@ fn pareto_tables(t: &mut String, summary: &EliminateSummary) {
             "\n#### Pareto set across layers on {} (least energy first)\n",
             first.hardware
         );
-        let _ = writeln!(t, "| layer | kept | accuracy | params | energy |");
-        let _ = writeln!(t, "|---|---:|---:|---:|---:|");
+        let _ = writeln!(
+            t,
+            "| layer | kept | validation accuracy | test accuracy | params | energy |"
+        );
+        let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|");
         for p in &front {
             let _ = writeln!(
                 t,
-                "| {} | {} | {:.2}% | {} | {:.4e} |",
+                "| {} | {} | {} | {:.2}% | {} | {:.4e} |",
                 p.layer,
                 p.kept,
+                pct(p.validation_accuracy),
                 100.0 * p.accuracy,
                 p.params,
                 p.energy
             );
         }
     }
+}
+
+/// An optional accuracy in percent, `-` when absent (summaries made before validation splits).
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v))
 }
 
 fn megabits(params: usize) -> f64 {
@@ -313,26 +339,30 @@ pub fn tables(summary: &EliminateSummary) -> String {
     let _ = writeln!(t, "#### Memory ({model}, parameters at 32 bits)\n");
     let _ = writeln!(
         t,
-        "| layer | neurons | rank | kept | params before | params after | % of original | ratio | accuracy before | accuracy after | baseline accuracy |"
+        "| layer | neurons | rank | kept | params before | params after | % of original | ratio | validation before | validation after | test accuracy before | test accuracy after | baseline test accuracy |"
     );
-    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        t,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for layer in layer_order(summary) {
         let info = &summary.layer_info[layer];
         let Some(p) = best(summary, layer) else {
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | - | {} | - | - | - | {:.2}% | - | - |",
+                "| {} | {} | {} | - | {} | - | - | - | {} | - | {:.2}% | - | - |",
                 layer,
                 info.neurons,
                 info.rank,
                 original.params,
+                pct(original.validation_accuracy),
                 100.0 * original.accuracy
             );
             continue;
         };
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} ({:.2} Mb) | {} ({:.2} Mb) | {:.2}% | {:.2}x | {:.2}% | {:.2}% | {:.2}% |",
+            "| {} | {} | {} | {} | {} ({:.2} Mb) | {} ({:.2} Mb) | {:.2}% | {:.2}x | {} | {} | {:.2}% | {:.2}% | {:.2}% |",
             layer,
             info.neurons,
             info.rank,
@@ -343,6 +373,8 @@ pub fn tables(summary: &EliminateSummary) -> String {
             megabits(p.params),
             100.0 * p.params as f64 / original.params as f64,
             original.params as f64 / p.params as f64,
+            pct(original.validation_accuracy),
+            pct(p.validation_accuracy),
             100.0 * original.accuracy,
             100.0 * p.accuracy,
             100.0 * p.baseline.accuracy
@@ -357,7 +389,7 @@ pub fn tables(summary: &EliminateSummary) -> String {
         );
         let _ = writeln!(
             t,
-            "| configuration | MAC | RF | array | buffer (SRAM) | DRAM | total | accuracy |"
+            "| configuration | MAC | RF | array | buffer (SRAM) | DRAM | total | test accuracy |"
         );
         let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|");
         let row = |t: &mut String, name: &str, e: &Energy, acc: f64| {
@@ -401,5 +433,13 @@ pub fn tables(summary: &EliminateSummary) -> String {
         }
     }
     pareto_tables(&mut t, summary);
+    let _ = writeln!(
+        t,
+        "\n{}",
+        match summary.holdout {
+            0 => "Thresholds and Pareto sets read test accuracy (a run made before validation splits).".to_string(),
+            n => format!("Thresholds and Pareto sets read validation accuracy ({n} training images held out, seed {}); test accuracy is only reported.", summary.seed),
+        }
+    );
     t
 }

@@ -109,7 +109,15 @@ pub fn mixed_precision(
     let data = options.data.load()?;
     let seed = options.config.quant.seed;
     let (train_set, holdout) = data.carve(options.holdout, 0, seed)?;
-    let (dir, _) = RunDir::create_or_resume(&options.out, options.resume)?;
+    let (dir, resumed) = RunDir::create_or_resume(&options.out, options.resume)?;
+    // The holdout is not among the search's settings: recorded beside them, so that a resume
+    // cannot score on another split.
+    let split = crate::data::Holdout {
+        holdout: options.holdout,
+        train_samples: 0,
+        seed,
+    };
+    crate::data::check_split(&dir, &split, resumed)?;
     let mut judge = PtqJudge::new(
         &network,
         &train_set,

@@ -405,7 +405,10 @@ fn prune_section(page: &mut Page, s: &PruneSummary) -> Result<(), LabError> {
             ("non-zero weights", format!("{} → {}", eng(s.original.nonzero_weights as f64), eng(s.final_metrics.nonzero_weights as f64))),
             ("stopped", s.stop_reason.clone()),
         ])
-        .how_to_read(format!("Test accuracy against energy relative to the original network, for every network the run accepted; the staircase is the Pareto front (no accepted network is both cheaper and more accurate than a point on it), and the dashed line is the accuracy floor ({} points below the original). Below: per-layer energy before (whole bar) and after (lower part), and the sparsity of each layer.", s.max_drop))
+        .how_to_read(format!("Test accuracy against energy relative to the original network, for every network the run accepted; the staircase is the Pareto front (no accepted network is both cheaper and more accurate than a point on it). {} Below: per-layer energy before (whole bar) and after (lower part), and the sparsity of each layer.", match s.config.holdout {
+            0 => format!("The dashed line is the accuracy floor ({} points below the original; this run chose on the test split, as runs before validation splits did).", s.max_drop),
+            n => format!("The run chose on {n} validation images carved from the training data, never on the test split: the dashed curve is the accepted networks' validation accuracy and the dashed line its floor ({} points below the original's).", s.max_drop),
+        }))
         .chart(curves_svg(&prune::tradeoff_chart(s, None))?)
         .chart(stacked_bars_svg(&[prune::layers_chart(s)])?)
         .table(&sparsity);

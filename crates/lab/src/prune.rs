@@ -2,6 +2,10 @@
 //! `joule_compress::run` with its checkpoints and resume, then the documented outputs
 //! (docs/prune.md): `summary.json` ([`PruneSummary`]), `history.json`, the pruned network as
 //! checkpoint and ONNX, `tradeoff.svg`, `layers.svg` and the poster-style `table.md`.
+//!
+//! The validation split every selection reads is carved from the training split by
+//! [`crate::data::Data::carve`] (`config.holdout` images, `config.seed`), the same split
+//! `joule train --holdout` leaves out and NetAdapt scores on.
 
 use crate::data::DataSpec;
 use crate::error::{Context, LabError};
@@ -24,7 +28,7 @@ pub struct PruneOptions {
     pub model: String,
     pub data: DataSpec,
     pub hw: String,
-    /// Use only the first N training images.
+    /// Use only the first N training images left after the validation split.
     pub train_samples: Option<usize>,
 }
 
@@ -68,7 +72,11 @@ pub enum PruneOutcome {
 /// A network's metrics in `summary.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsSummary {
+    /// Test accuracy (reported only).
     pub accuracy: f64,
+    /// Validation accuracy (what selected; `None` in runs made before validation splits).
+    #[serde(default)]
+    pub validation_accuracy: Option<f64>,
     pub energy: f64,
     pub normalized_energy: f64,
     pub nonzero_weights: usize,
@@ -80,6 +88,7 @@ impl MetricsSummary {
     fn of(m: &Metrics, original_energy: f64) -> MetricsSummary {
         MetricsSummary {
             accuracy: m.accuracy,
+            validation_accuracy: m.validation_accuracy,
             energy: m.energy,
             normalized_energy: m.energy / original_energy,
             nonzero_weights: m.nonzero_weights,
@@ -179,13 +188,30 @@ pub fn prune(
             )
         }
     };
+    let config = match (&state, start) {
+        (Some(state), _) => state.config.clone(),
+        (None, PruneStart::New { options, .. }) => options.config.clone(),
+        (None, PruneStart::Resume { .. }) => unreachable!("a resumed run has its state"),
+    };
+    if config.holdout == 0 {
+        return Err(LabError::config(
+            "holdout",
+            format!(
+                "{}: the run was saved before pruning selected on a validation split; start it again",
+                dir.display()
+            ),
+        ));
+    }
     let machine = hardware::machine(&hw)?;
     let mut data_set = data.load()?;
-    if let Some(n) = samples {
-        data_set.train = data_set.train.take(n);
-    }
+    // The validation split first, then the sample limit on the rest: resumed runs carve the
+    // same images from their stored holdout and seed.
+    let (train_set, validation) =
+        data_set.carve(config.holdout, samples.unwrap_or(0), config.seed)?;
+    data_set.train = train_set;
     let inputs = Inputs {
         train: &data_set.train,
+        validation: &validation,
         test: &data_set.test,
         hw: &machine,
         model: model.clone(),
@@ -244,7 +270,26 @@ fn write_outputs(
     Ok(())
 }
 
-/// The accepted networks of a run as (normalized energy, accuracy in %), the original first.
+/// The accepted networks of a run as (normalized energy, validation accuracy in %), the
+/// original first: what the run selected by (empty for runs made before validation splits).
+pub fn validation_points(summary: &PruneSummary) -> Vec<(f64, f64)> {
+    let original = summary.original.validation_accuracy;
+    let accepted = summary
+        .history
+        .iter()
+        .filter(|r| r.accepted == Some(true))
+        .map(|r| {
+            r.validation_accuracy
+                .map(|v| (r.normalized_energy, 100.0 * v))
+        });
+    std::iter::once(original.map(|v| (1.0, 100.0 * v)))
+        .chain(accepted)
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
+}
+
+/// The accepted networks of a run as (normalized energy, test accuracy in %), the original
+/// first.
 pub fn accepted_points(summary: &PruneSummary) -> Vec<(f64, f64)> {
     std::iter::once((1.0, 100.0 * summary.original.accuracy))
         .chain(
@@ -257,25 +302,39 @@ pub fn accepted_points(summary: &PruneSummary) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Accuracy against normalized energy: each run's Pareto front (lowest energy for its
-/// accuracy), the other run dashed, and the accuracy floor.
+/// Test accuracy against normalized energy: each run's Pareto front (lowest energy for its
+/// accuracy), the other run dashed; this run's validation accuracy (what selected) and the
+/// validation floor dashed.
 pub fn tradeoff_chart(summary: &PruneSummary, other: Option<&PruneSummary>) -> Curves {
     let name = |s: &PruneSummary| method_name(s.method).to_string();
     let mut curves = vec![Curve {
-        name: format!("{} (accepted networks)", name(summary)),
+        name: format!("{} (accepted networks, test)", name(summary)),
         points: accepted_points(summary),
         dashed: false,
     }];
+    let validation = validation_points(summary);
+    let floor_base = summary.original.validation_accuracy;
+    if !validation.is_empty() {
+        curves.push(Curve {
+            name: format!("{} (accepted networks, validation)", name(summary)),
+            points: validation,
+            dashed: true,
+        });
+    }
     if let Some(o) = other {
         curves.push(Curve {
-            name: format!("{} (accepted networks)", name(o)),
+            name: format!("{} (accepted networks, test)", name(o)),
             points: accepted_points(o),
             dashed: true,
         });
     }
-    let floor = 100.0 * summary.original.accuracy - summary.max_drop;
+    // The floor rounds are judged against: validation (test in runs made before it existed).
+    let (floor, split) = match floor_base {
+        Some(v) => (100.0 * v - summary.max_drop, "validation"),
+        None => (100.0 * summary.original.accuracy - summary.max_drop, "test"),
+    };
     curves.push(Curve {
-        name: format!("original - {} points", summary.max_drop),
+        name: format!("original {split} - {} points", summary.max_drop),
         points: vec![(0.0, floor), (1.0, floor)],
         dashed: true,
     });
@@ -287,7 +346,7 @@ pub fn tradeoff_chart(summary: &PruneSummary, other: Option<&PruneSummary>) -> C
             summary.hardware
         ),
         x_label: "energy / original energy".into(),
-        y_label: "top-1 test accuracy (%)".into(),
+        y_label: "top-1 accuracy (%)".into(),
         curves,
         front: Some(Front {
             name: format!("{}: Pareto front", name(summary)),
@@ -339,16 +398,19 @@ pub fn display_name(model: &str) -> String {
         .map_or(model.to_string(), |s| s.to_string_lossy().into_owned())
 }
 
-/// The EAP poster's table: accuracy, non-zero weights, non-skipped MACs, normalized energy.
+/// The EAP poster's table: accuracy (test, and validation, which selected), non-zero
+/// weights, non-skipped MACs, normalized energy.
 pub fn poster_table(summary: &PruneSummary, other: Option<&PruneSummary>) -> String {
     let o = &summary.original;
     let model = display_name(&summary.model);
     let pct = |v: f64, base: f64| format!("{v:.0} ({:.1}%)", 100.0 * v / base);
-    let mut t = String::from("| model | top-1 accuracy | non-zero weights | non-skipped MACs | energy (normalized) |\n|---|---|---|---|---|\n");
+    let mut t = String::from("| model | top-1 accuracy (test) | validation accuracy | non-zero weights | non-skipped MACs | energy (normalized) |\n|---|---|---|---|---|---|\n");
     let mut row = |label: String, m: &MetricsSummary| {
         t += &format!(
-            "| {label} | {:.2}% | {} | {} | {:.3} ({:.1}%) |\n",
+            "| {label} | {:.2}% | {} | {} | {} | {:.3} ({:.1}%) |\n",
             100.0 * m.accuracy,
+            m.validation_accuracy
+                .map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v)),
             pct(m.nonzero_weights as f64, o.nonzero_weights as f64),
             pct(m.nonskipped_macs, o.nonskipped_macs),
             m.energy / o.energy,
@@ -366,8 +428,12 @@ pub fn poster_table(summary: &PruneSummary, other: Option<&PruneSummary>) -> Str
         format!("{model} ({})", method_name(summary.method)),
         &summary.final_metrics,
     );
+    let selection = match summary.config.holdout {
+        0 => "test accuracy (a run made before validation splits)".to_string(),
+        n => format!("validation accuracy ({n} training images held out, seed {}; the test split only reported)", summary.config.seed),
+    };
     format!(
-        "{}\n\nEnergy in {} per image on {} (MACs per image); at most {} points below the original accuracy.\n",
+        "{}\n\nEnergy in {} per image on {} (MACs per image); at most {} points below the original {selection}.\n",
         t.trim_end(),
         summary.unit,
         summary.hardware,

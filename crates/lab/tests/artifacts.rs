@@ -169,6 +169,7 @@ fn elimination() -> EliminateSummary {
     let point = |kept: usize, accuracy: f64, e: f64, within: bool| Point {
         kept,
         accuracy,
+        validation_accuracy: Some(accuracy + 0.001),
         params: kept * 100,
         energy: vec![
             energy("horowitz45", "pJ", e * 1e6),
@@ -187,6 +188,7 @@ fn elimination() -> EliminateSummary {
         layer: layer.into(),
         kept,
         accuracy: 0.97,
+        validation_accuracy: Some(0.971),
         params: kept * 100,
         energy: e,
     };
@@ -201,11 +203,14 @@ fn elimination() -> EliminateSummary {
         model: "runs/lenet300.safetensors".into(),
         data: "mnist".into(),
         max_drop: 2.0,
+        holdout: 2000,
+        seed: 1,
         samples: None,
         refit_bias: false,
         hardware: vec!["horowitz45".into(), "eyeriss".into()],
         original: Reference {
             accuracy: 0.98,
+            validation_accuracy: Some(0.981),
             params: 266_610,
             energy: vec![
                 energy("horowitz45", "pJ", 3e6),

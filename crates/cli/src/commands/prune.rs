@@ -25,16 +25,20 @@ pub struct Args {
     data_dir: Option<PathBuf>,
     #[command(flatten)]
     machine: MachineArgs,
-    /// Largest accuracy drop accepted, in points.
+    /// Largest accuracy drop accepted, in points of validation accuracy.
     #[arg(long, default_value_t = 1.0)]
     max_drop: f64,
+    /// Holdout images carved from the training split (never the test split): the validation
+    /// split the sensitivity analysis and every accept/reject read; fine-tuning uses the rest.
+    #[arg(long, default_value_t = 2000)]
+    holdout: usize,
     /// Output directory (must not hold a run yet).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in this directory from its last finished step (its settings are
     /// stored; only --data-dir, --stop-after, --compare and --threads may be given).
     #[arg(long, conflicts_with_all = ["method", "model", "out", "data", "hw", "seed", "threshold",
-        "rounds", "finetune_epochs", "lr", "target_energy", "train_samples", "max_drop"])]
+        "rounds", "finetune_epochs", "lr", "target_energy", "train_samples", "max_drop", "holdout"])]
     resume: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -53,7 +57,8 @@ pub struct Args {
     /// Stop once energy is at most this fraction of the original (an error if not reached).
     #[arg(long)]
     target_energy: Option<f64>,
-    /// Use only the first N training images (fine-tuning and calibration).
+    /// Use only the first N training images left after the holdout (fine-tuning and
+    /// calibration).
     #[arg(long)]
     train_samples: Option<usize>,
     /// Another run's directory to draw on the same accuracy-energy chart and table.
@@ -126,6 +131,7 @@ fn new_run(args: &Args) -> Result<PruneStart> {
     });
     config.seed = args.seed;
     config.max_drop = args.max_drop;
+    config.holdout = args.holdout;
     config.target_energy = args.target_energy;
     config.eap.threshold = args.threshold.unwrap_or(config.eap.threshold);
     config.max_rounds = args.rounds.unwrap_or(config.max_rounds);

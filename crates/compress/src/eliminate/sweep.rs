@@ -1,6 +1,10 @@
 //! The experiment (the seed's Algorithm 1): for one layer, `p` from `rank(X)` down, the
-//! simplified network's test accuracy, parameters and energy, until the accuracy drop passes
+//! simplified network's accuracy, parameters and energy, until the accuracy drop passes
 //! the threshold; the smallest-outgoing-norm baseline at every `p` beside it.
+//!
+//! The threshold (where a sweep stops, which configurations count as within it, hence the
+//! Pareto set) reads a validation split carved from the training data; the test split is
+//! evaluated for the record only.
 
 use super::layer::{self, Site};
 use super::reconstruction::{largest_outgoing, restrict, Reconstructor};
@@ -16,7 +20,7 @@ use std::collections::HashMap;
 /// What an elimination run needs besides the network and data; validated by [`Config::new`].
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Largest accepted test-accuracy drop, in percentage points.
+    /// Largest accepted validation-accuracy drop, in percentage points.
     pub max_drop: f64,
     /// Hardware models to cost every configuration on (the first drives the Pareto set in
     /// reports that show one).
@@ -74,7 +78,11 @@ pub struct Energy {
 /// The unsimplified network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reference {
+    /// Test accuracy (reported only).
     pub accuracy: f64,
+    /// Validation accuracy (the threshold's reference; `None` in summaries made before).
+    #[serde(default)]
+    pub validation_accuracy: Option<f64>,
     pub params: usize,
     pub energy: Vec<Energy>,
 }
@@ -91,15 +99,19 @@ pub struct Baseline {
 pub struct Point {
     /// Neurons kept (`p`).
     pub kept: usize,
-    /// Test accuracy (fraction) without retraining.
+    /// Test accuracy (fraction) without retraining: reported only.
     pub accuracy: f64,
+    /// Validation accuracy (fraction) without retraining: what `within` is decided on
+    /// (`None` in summaries made before validation splits).
+    #[serde(default)]
+    pub validation_accuracy: Option<f64>,
     /// Learned values of the whole simplified network.
     pub params: usize,
     /// One entry per hardware model, in [`Config::hardware`] order.
     pub energy: Vec<Energy>,
     /// Relative least-squares error of the next layer's input over the training samples.
     pub reconstruction_error: f64,
-    /// Whether the accuracy drop is within the threshold.
+    /// Whether the validation accuracy drop is within the threshold.
     pub within: bool,
     pub baseline: Baseline,
     /// The kept neurons, in pivot order.
@@ -150,21 +162,26 @@ impl LayerSweep {
 pub struct Eliminator<'a> {
     network: &'a Network,
     train: &'a Dataset,
+    validation: &'a Dataset,
     test: &'a Dataset,
     config: Config,
     costs: RefCell<HashMap<(usize, LoopNest, u64), LayerCost>>,
 }
 
 impl<'a> Eliminator<'a> {
+    /// `validation` (carved from the training data, disjoint from `train` in real runs)
+    /// decides every threshold; `test` is only evaluated for the record.
     pub fn new(
         network: &'a Network,
         train: &'a Dataset,
+        validation: &'a Dataset,
         test: &'a Dataset,
         config: Config,
     ) -> Eliminator<'a> {
         Eliminator {
             network,
             train,
+            validation,
             test,
             config,
             costs: RefCell::new(HashMap::new()),
@@ -179,18 +196,24 @@ impl<'a> Eliminator<'a> {
     pub fn reference(&self) -> Result<Reference, EliminateError> {
         let graph = self.network.graph();
         Ok(Reference {
-            accuracy: self.accuracy(self.network, "(original)")?,
+            accuracy: self.accuracy(self.network, "(original)", self.test)?,
+            validation_accuracy: Some(self.accuracy(
+                self.network,
+                "(original)",
+                self.validation,
+            )?),
             params: layer::parameters(graph),
             energy: self.energy(graph)?,
         })
     }
 
     /// Algorithm 1 for `layer`: `p` from the rank of `X` down to 1, stopping after the first
-    /// configuration whose drop from `reference_accuracy` exceeds the threshold.
+    /// configuration whose validation accuracy drops from `reference_validation` (the
+    /// original's, [`Reference::validation_accuracy`]) by more than the threshold.
     pub fn sweep(
         &self,
         layer_name: &str,
-        reference_accuracy: f64,
+        reference_validation: f64,
         mut progress: impl FnMut(&Point),
     ) -> Result<LayerSweep, EliminateError> {
         let graph = self.network.graph();
@@ -227,20 +250,21 @@ impl<'a> Eliminator<'a> {
             let solution = reconstructor.solve(&kept);
             let simplified =
                 layer::simplify(graph, &site, &kept, &solution.weights, &solution.bias_shift);
-            let accuracy = self.accuracy_of(&simplified, layer_name)?;
+            let (accuracy, validation) = self.accuracy_of(&simplified, layer_name)?;
             let base_kept = largest_outgoing(&next, p);
             let base_weights = restrict(&next, &base_kept);
             let base_graph = layer::simplify(graph, &site, &base_kept, &base_weights, &[]);
             let baseline = Baseline {
-                accuracy: self.accuracy_of(&base_graph, layer_name)?,
+                accuracy: self.accuracy_of(&base_graph, layer_name)?.0,
                 reconstruction_error: reconstructor
                     .scored(&base_kept, base_weights)
                     .relative_error,
             };
-            let within = 100.0 * (reference_accuracy - accuracy) <= self.config.max_drop;
+            let within = 100.0 * (reference_validation - validation) <= self.config.max_drop;
             let point = Point {
                 kept: p,
                 accuracy,
+                validation_accuracy: Some(validation),
                 params: layer::parameters(&simplified),
                 energy: self.energy(&simplified)?,
                 reconstruction_error: solution.relative_error,
@@ -281,21 +305,35 @@ impl<'a> Eliminator<'a> {
         Some(graph)
     }
 
-    fn accuracy_of(&self, graph: &Graph, layer: &str) -> Result<f64, EliminateError> {
+    /// (test, validation) accuracy of a simplified graph.
+    fn accuracy_of(&self, graph: &Graph, layer: &str) -> Result<(f64, f64), EliminateError> {
         let network =
             Network::new(graph.clone(), self.config.seed).map_err(|e| EliminateError::Network {
                 layer: layer.to_string(),
                 message: e.to_string(),
             })?;
-        self.accuracy(&network, layer)
+        Ok((
+            self.accuracy(&network, layer, self.test)?,
+            self.accuracy(&network, layer, self.validation)?,
+        ))
     }
 
-    fn accuracy(&self, network: &Network, layer: &str) -> Result<f64, EliminateError> {
-        evaluate(network, self.test, self.config.batch)
+    fn accuracy(
+        &self,
+        network: &Network,
+        layer: &str,
+        data: &Dataset,
+    ) -> Result<f64, EliminateError> {
+        let split = if std::ptr::eq(data, self.test) {
+            "test"
+        } else {
+            "validation"
+        };
+        evaluate(network, data, self.config.batch)
             .map(|e| e.accuracy)
             .map_err(|e| EliminateError::Network {
                 layer: layer.to_string(),
-                message: format!("evaluating on the test split: {e}"),
+                message: format!("evaluating on the {split} split: {e}"),
             })
     }
 
