@@ -30,6 +30,7 @@
 
 mod grid;
 mod measure;
+pub mod probes;
 
 pub use grid::{filters, prunable_layers, variants, ChannelGrid, Variant};
 pub use measure::{
@@ -167,6 +168,17 @@ pub struct LatencyTable {
     pub calibration_ms: Option<f64>,
     /// 1-minute load average when the table was built (Linux), for the record.
     pub load_average: Option<f64>,
+    /// Median calibration time at the gates while the table was measured: the machine's
+    /// state (compare a network's, measured the same way, before trusting an error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_ms: Option<f64>,
+    /// The runtime the entries were measured with, one word
+    /// (`onnxruntime-1.20.1/CPUExecutionProvider`); `None`: joule's engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Machine state recorded with the table (load averages, CPU frequency, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<serde_json::Value>,
     #[serde(skip)]
     index: HashMap<LayerKey, usize>,
 }
@@ -276,6 +288,28 @@ pub fn load_average() -> Option<f64> {
         .ok()
 }
 
+/// The machine's state for the record: the three load averages and the mean CPU
+/// frequency (MHz) of `/proc/cpuinfo` (Linux; absent fields are null).
+pub fn machine_state() -> serde_json::Value {
+    let loads: Option<Vec<f64>> = std::fs::read_to_string("/proc/loadavg").ok().and_then(|t| {
+        t.split_whitespace()
+            .take(3)
+            .map(|v| v.parse().ok())
+            .collect()
+    });
+    let mhz: Vec<f64> = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("cpu MHz"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse().ok())
+        .collect();
+    serde_json::json!({
+        "load_average": loads,
+        "cpu_mhz": (!mhz.is_empty()).then(|| mhz.iter().sum::<f64>() / mhz.len() as f64),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
+    })
+}
+
 /// Builds the table of `graph` over `grid`: every variant measured in isolation.
 /// `progress(done, total)` is called after each entry.
 pub fn build(
@@ -362,6 +396,9 @@ impl LatencyTable {
             entries,
             calibration_ms: None,
             load_average: load_average(),
+            state_ms: None,
+            runtime: None,
+            machine: None,
             index: HashMap::new(),
         };
         table.reindex();
