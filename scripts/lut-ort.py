@@ -352,6 +352,8 @@ def networks(args):
         calibration = float(reference["calibration_ms"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         sys.exit(f"lut-ort.py: {args.table_timings}: {e}")
+    if args.gate_tolerance is not None:  # an experiment's override (issue 17 item 6)
+        cfg = dict(cfg, gate_tolerance=args.gate_tolerance)
     # The table's settings, so that networks are timed as its probes were.
     args.threads, args.provider, args.opt_level = rt["threads"], rt["provider"], rt.get("opt_level", "all")
     runner = Runner(args)
@@ -428,6 +430,7 @@ def main():
     n.add_argument("--probes", required=True, help="the table's probe folder (its calibration probe)")
     n.add_argument("--table-timings", required=True, help="the table's timings (settings, reference)")
     n.add_argument("--drift-probes", type=int, default=12, help="table probes re-timed after every sweep (0: none)")
+    n.add_argument("--gate-tolerance", type=float, default=None, help="override the table's gate (0: off)")
     for p in (t, n):
         p.add_argument("--out", required=True)
         p.add_argument("--progress", action="store_true")

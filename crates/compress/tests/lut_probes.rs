@@ -139,6 +139,9 @@ fn onnxruntime_times_every_probe_and_the_table_keeps_its_values() {
     }
 }
 
+/// An edit that breaks a timings file.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 /// A timings file for `manifest` written by hand: probe `i` takes `1 + i` ms.
 fn hand_timings(manifest: &probes::Manifest) -> Value {
     let m = |ms: f64| json!({"median_ms": ms, "spread_ms": 0.01, "runs": 30, "stable": true});
@@ -178,7 +181,7 @@ fn hand_timings_come_back_exactly_and_bad_ones_name_file_and_field() {
     assert_eq!(table.load_average, Some(1.5));
     assert_eq!(table.state_ms, Some(0.055));
 
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|t| t["probes"][3]["median_ms"] = json!(-1.0)),
             "probes[3].median_ms",

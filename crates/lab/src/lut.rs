@@ -129,6 +129,9 @@ pub struct Checked {
     pub measured: Option<(Measurement, GateReport)>,
     /// The machine's state while the table was measured ([`LatencyTable::state_ms`]).
     pub table_state_ms: Option<f64>,
+    /// With `measure`: the network's own steps re-timed right after it, over their table
+    /// entries ([`lut::drift`]).
+    pub drift: Option<f64>,
 }
 
 /// A table measured by another runtime cannot check its networks with joule's engine.
@@ -151,13 +154,16 @@ pub fn predict(model: &str, table: &Path, measure: Option<&Timing>) -> Result<Ch
     let path = table;
     let table = LatencyTable::load(path)?;
     let prediction = table.predict(network.graph())?;
+    let mut drift = None;
     let measured = match measure {
         Some(timing) => {
             require_engine_table(&table, path)?;
             let clock = timing.clock()?;
             clock.use_reference(table.calibration_ms);
             let m = lut::measure_network(&network, table.batch, &clock, &timing.measure)?;
-            Some((m, GateReport::of(&clock)))
+            let gate = GateReport::of(&clock);
+            drift = lut::drift(network.graph(), &table, &clock, &timing.measure)?;
+            Some((m, gate))
         }
         None => None,
     };
@@ -165,6 +171,7 @@ pub fn predict(model: &str, table: &Path, measure: Option<&Timing>) -> Result<Ch
         prediction,
         measured,
         table_state_ms: table.state_ms,
+        drift,
     })
 }
 

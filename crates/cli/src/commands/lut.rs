@@ -227,6 +227,12 @@ fn predict(args: PredictArgs) -> Result<()> {
     );
     if let Some((m, gate)) = &checked.measured {
         report_gate(gate);
+        if let Some(d) = checked.drift {
+            outln!(
+                "drift: the network's steps re-timed now take {d:.3}x their table entries; error in the table's state {:+.1}%",
+                100.0 * (prediction.total_ms * d - m.median_ms) / m.median_ms
+            );
+        }
         if let (Some(now), Some(then)) = (gate.state_ms, checked.table_state_ms) {
             outln!(
                 "machine state: calibration {now:.4} ms now, {then:.4} ms when the table was measured ({:+.1}%); error in the table's state {:+.1}%",

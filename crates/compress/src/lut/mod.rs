@@ -278,6 +278,51 @@ pub fn measure_network(
     })
 }
 
+/// The machine's drift relative to `table` on `graph`'s own work: every step of `graph` that
+/// has an entry is timed again now, in isolation exactly as the table timed it (one
+/// [`stable_median`], no gate: the point is the state the machine is in), and the median
+/// ratio of its time now to its entry's `measured.median_ms` is returned (`None` when no step
+/// has an entry). A network measured at drift `d` is compared with `d` x the prediction.
+pub fn drift(
+    graph: &Graph,
+    table: &LatencyTable,
+    timer: &dyn LayerTimer,
+    config: &MeasureConfig,
+) -> Result<Option<f64>, CompressError> {
+    let input = graph.resolve_input(None)?;
+    let shapes = graph.infer(Shape {
+        n: table.batch,
+        ..input
+    })?;
+    let nodes = graph.nodes();
+    let (followers, is_fused) = fusion(graph);
+    let mut ratios = Vec::new();
+    for (i, (node, shape)) in nodes.iter().zip(&shapes).enumerate() {
+        if is_fused[i] {
+            continue;
+        }
+        let fused: Vec<Op> = followers[i].iter().map(|&j| nodes[j].op.clone()).collect();
+        let refs: Vec<&Op> = fused.iter().collect();
+        let key = LayerKey::step(&node.op, &refs, &shape.inputs, shape.output);
+        let Some(entry) = table.get(&key) else {
+            continue;
+        };
+        let network = probe_network(&node.op, &fused, &shape.inputs)?;
+        let input = probe_input(shape.inputs[0]);
+        let now = stable_median(config, || {
+            timer.time_ms(&Probe {
+                key: Some(&key),
+                network: &network,
+                input: &input,
+            })
+        })?;
+        if entry.measured.median_ms > 0.0 {
+            ratios.push(now.median_ms / entry.measured.median_ms);
+        }
+    }
+    Ok((!ratios.is_empty()).then(|| median(&ratios)))
+}
+
 /// Reads the 1-minute load average (Linux `/proc/loadavg`).
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
