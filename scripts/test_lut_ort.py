@@ -178,6 +178,9 @@ def test_table_times_every_probe_and_records_the_runtime_and_machine(probes, tmp
     n = json.loads(nets.read_text())
     assert [x["file"] for x in n["networks"]] == [net]
     assert n["networks"][0]["median_ms"] > 0 and n["networks"][0]["state_ms"] > 0
+    # Drift: the table's own probes re-timed now over their table times (same machine,
+    # seconds apart: near 1; a 2x margin for a loaded machine).
+    assert 0.5 < n["networks"][0]["drift"] < 2.0
     # The table's settings and reference are the networks' (calibration only ever falls).
     assert n["measure"] == t["measure"] and n["calibration_ms"] <= t["calibration_ms"]
 
