@@ -18,6 +18,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 cargo test --workspace --release
 scripts/python-test.sh  # the Python package (python/) installed into .venv, tested against the CLI
+# The onnxruntime runner of latency-table probes (scripts/lut-ort.py).
+.venv/bin/python -m pytest -q -p no:cacheprovider scripts/test_lut_ort.py
 # Every file parser fuzzed briefly (30 s a target keeps the suite near 30 minutes on 2 cores;
 # docs/reliability.md has the long runs); any crash, hang or out-of-memory fails the suite.
 scripts/fuzz.sh 30

@@ -353,3 +353,31 @@ fn the_gate_waits_for_the_reference_speed_and_gives_up_after_its_limit() {
     // A table carries the reference its networks are measured against.
     assert_eq!(clock.reference_ms(), Some(reference * 1e-6));
 }
+
+/// The fake clock running `factor` times slower (a machine in another state).
+struct Slower(f64);
+
+impl LayerTimer for Slower {
+    fn time_ms(&self, probe: &Probe<'_>) -> Result<f64, CompressError> {
+        Ok(self.0 * FakeClock.time_ms(probe)?)
+    }
+}
+
+#[test]
+fn drift_is_the_ratio_of_the_networks_steps_now_to_their_entries() {
+    let graph = zoo::build("lenet5").unwrap();
+    let t = table(&graph, 2);
+    // Same clock: every step takes exactly its entry's time.
+    let same = lut::drift(&graph, &t, &FakeClock, &quick())
+        .unwrap()
+        .unwrap();
+    assert!((same - 1.0).abs() < 1e-12, "{same}");
+    // A machine 1.3x slower: every step 1.3x its entry.
+    let slow = lut::drift(&graph, &t, &Slower(1.3), &quick())
+        .unwrap()
+        .unwrap();
+    assert!((slow - 1.3).abs() < 1e-12, "{slow}");
+    // A network none of whose steps is in the table has no drift.
+    let other = zoo::build("lenet300").unwrap();
+    assert_eq!(lut::drift(&other, &t, &FakeClock, &quick()).unwrap(), None);
+}

@@ -118,8 +118,16 @@ pub fn adapt(
         }
         (None, None) => None,
     };
+    if let (Some(t), Some(path)) = (&table, &options.lut) {
+        if options.measure {
+            crate::lut::require_engine_table(t, path)?;
+        }
+    }
     if let (Some(t), Some(clock)) = (&table, &clock) {
-        clock.use_reference(t.calibration_ms);
+        // Another runtime's calibration reference is not this engine's.
+        if t.runtime.is_none() {
+            clock.use_reference(t.calibration_ms);
+        }
     }
     let inputs = Inputs {
         train: &train_set,

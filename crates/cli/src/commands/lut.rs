@@ -1,5 +1,6 @@
 //! `joule lut build` / `joule lut predict`: per-layer latency lookup tables measured with
-//! joule's inference engine on this CPU.
+//! joule's inference engine on this CPU; `joule lut probes` / `import` / `check`: tables of
+//! any runtime (the probes as ONNX files, timed by a runner such as `scripts/lut-ort.py`).
 
 use crate::args::TimingArgs;
 use crate::output::outln;
@@ -14,6 +15,55 @@ pub enum Args {
     Build(BuildArgs),
     /// Predict a model's latency from a table (and, with --measure, compare with a measurement).
     Predict(PredictArgs),
+    /// Write every layer variant of a model's channel grid as an ONNX probe, with a manifest,
+    /// for another runtime to time (scripts/lut-ort.py table DIR).
+    Probes(ProbesArgs),
+    /// Read a runner's timings of a probe folder back as a latency table.
+    Import(ImportArgs),
+    /// Compare a table's predictions with a runner's measurements of whole networks
+    /// (scripts/lut-ort.py networks): the prediction-error table.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ProbesArgs {
+    /// A zoo name, an .onnx file or a .safetensors checkpoint.
+    model: String,
+    /// Filter counts per prunable layer in the channel grid.
+    #[arg(long, default_value_t = 8)]
+    levels: usize,
+    /// Batch size of the probes' inputs.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Output folder (probe_NNNNN.onnx, overhead.onnx, calibration.onnx, manifest.json).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// The probe folder `joule lut probes` wrote (its manifest.json).
+    #[arg(long)]
+    probes: PathBuf,
+    /// The runner's timings of it (JSON).
+    #[arg(long)]
+    timings: PathBuf,
+    /// Output table (.json, or .csv without the grid).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The table (JSON or CSV).
+    #[arg(long)]
+    lut: PathBuf,
+    /// The runner's timings of whole networks (JSON).
+    #[arg(long)]
+    timings: PathBuf,
+    /// Also write the report as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -46,7 +96,88 @@ pub fn run(args: Args) -> Result<()> {
     match args {
         Args::Build(a) => build(a),
         Args::Predict(a) => predict(a),
+        Args::Probes(a) => probes(a),
+        Args::Import(a) => import(a),
+        Args::Check(a) => check(a),
     }
+}
+
+fn probes(args: ProbesArgs) -> Result<()> {
+    let manifest = lut::emit_probes(&args.model, args.levels, args.batch, &args.out)?;
+    outln!(
+        "{}: {} probes over {} prunable layers (batch {}), with overhead and calibration probes; manifest {}",
+        args.model,
+        manifest.probes.len(),
+        manifest.grid.layers.len(),
+        manifest.batch,
+        args.out.join(lut::MANIFEST).display()
+    );
+    Ok(())
+}
+
+fn import(args: ImportArgs) -> Result<()> {
+    let table = lut::import_timings(&args.probes, &args.timings, &args.out)?;
+    let unstable = table.entries.iter().filter(|e| !e.measured.stable).count();
+    outln!(
+        "{}: {} entries measured with {}, overhead {:.4} ms, {} unstable, load average {}; table {}",
+        table.model,
+        table.entries.len(),
+        table.runtime.as_deref().unwrap_or("joule"),
+        table.overhead.median_ms,
+        unstable,
+        table.load_average.map_or("unknown".into(), |l| format!("{l:.2}")),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn check(args: CheckArgs) -> Result<()> {
+    let report = lut::check(&args.lut, &args.timings, args.json.as_deref())?;
+    let pct = |e: f64| format!("{:+.1}%", 100.0 * e);
+    let mut t = joule_report::Table::new(vec![
+        "network",
+        "predicted (ms)",
+        "measured (ms)",
+        "spread (ms)",
+        "error",
+        "state (ms)",
+        "drift",
+        "error in the table's state",
+    ]);
+    for r in &report.rows {
+        t.row(vec![
+            r.file
+                .file_name()
+                .map_or(r.file.display().to_string(), |f| {
+                    f.to_string_lossy().into_owned()
+                }),
+            format!("{:.4}", r.predicted_ms),
+            format!("{:.4}", r.measured_ms),
+            format!("{:.4}", r.spread_ms),
+            pct(r.error),
+            format!("{:.4}", r.state_ms),
+            r.drift.map_or("-".into(), |d| format!("{d:.3}")),
+            pct(r.normalised_error),
+        ]);
+    }
+    outln!("{}", t.to_text());
+    let n = report.rows.len();
+    outln!(
+        "\n{}/{} within 10% (median |error| {:.1}%, max {:.1}%); in the table's machine state (prediction x drift, else x calibration ratio; table calibration {}): {}/{} within 10% (median {:.1}%, max {:.1}%); {} measured in a state more than 10% from the table's",
+        report.within_10_percent,
+        n,
+        100.0 * report.median_abs_error,
+        100.0 * report.max_abs_error,
+        report
+            .table_state_ms
+            .map_or("unknown".into(), |s| format!("{s:.4} ms")),
+        report.normalised_within_10_percent,
+        n,
+        100.0 * report.normalised_median_abs_error,
+        100.0 * report.normalised_max_abs_error,
+        report.state_flagged
+    );
+    Ok(())
 }
 
 fn build(args: BuildArgs) -> Result<()> {
@@ -96,6 +227,19 @@ fn predict(args: PredictArgs) -> Result<()> {
     );
     if let Some((m, gate)) = &checked.measured {
         report_gate(gate);
+        if let Some(d) = checked.drift {
+            outln!(
+                "drift: the network's steps re-timed now take {d:.3}x their table entries; error in the table's state {:+.1}%",
+                100.0 * (prediction.total_ms * d - m.median_ms) / m.median_ms
+            );
+        }
+        if let (Some(now), Some(then)) = (gate.state_ms, checked.table_state_ms) {
+            outln!(
+                "machine state: calibration {now:.4} ms now, {then:.4} ms when the table was measured ({:+.1}%); error in the table's state {:+.1}%",
+                100.0 * (now / then - 1.0),
+                100.0 * (prediction.total_ms * now / then - m.median_ms) / m.median_ms
+            );
+        }
         outln!(
             "measured {:.4} ms (spread {:.4} ms, {} runs); error {:+.1}%; load average {}",
             m.median_ms,

@@ -1,5 +1,6 @@
 //! CSV form of a latency table: one row per entry, the overhead as a row of kind `overhead`,
-//! and a `# model=... batch=... threads=...` comment line first. The channel grid is not
+//! and a `# model=... batch=... threads=... [runtime=...]` comment line first (`runtime`
+//! only for a table measured by another runtime, [`super::probes`]). The channel grid is not
 //! kept (the JSON form keeps everything).
 //!
 //! Rows are [`Row`]s read and written by the `csv` crate through serde, so the columns are
@@ -150,9 +151,9 @@ impl Row {
     }
 }
 
-/// The `# key=value ...` lines: model, batch and threads (1 when absent).
-fn read_comment(text: &str) -> Result<(String, usize, usize), CsvError> {
-    let (mut model, mut batch, mut threads) = (String::new(), 1, 1);
+/// The `# key=value ...` lines: model, batch and threads (1 when absent), runtime.
+fn read_comment(text: &str) -> Result<(String, usize, usize, Option<String>), CsvError> {
+    let (mut model, mut batch, mut threads, mut runtime) = (String::new(), 1, 1, None);
     for (number, line) in text.lines().enumerate() {
         let Some(meta) = line.trim_start().strip_prefix('#') else {
             continue;
@@ -169,11 +170,12 @@ fn read_comment(text: &str) -> Result<(String, usize, usize), CsvError> {
                 Some(("model", v)) => model = v.to_string(),
                 Some(("batch", v)) => batch = count("batch", v)?,
                 Some(("threads", v)) => threads = count("threads", v)?,
+                Some(("runtime", v)) => runtime = Some(v.to_string()),
                 _ => {}
             }
         }
     }
-    Ok((model, batch, threads))
+    Ok((model, batch, threads, runtime))
 }
 
 fn row_error(source: csv::Error) -> CsvError {
@@ -197,8 +199,14 @@ impl LatencyTable {
     pub fn to_csv(&self) -> Result<String, CsvError> {
         let mut writer = csv::Writer::from_writer(
             format!(
-                "# model={} batch={} threads={}\n",
-                self.model, self.batch, self.threads
+                "# model={} batch={} threads={}{}\n",
+                self.model,
+                self.batch,
+                self.threads,
+                self.runtime
+                    .as_ref()
+                    .map(|r| format!(" runtime={r}"))
+                    .unwrap_or_default()
             )
             .into_bytes(),
         );
@@ -219,7 +227,7 @@ impl LatencyTable {
     /// Reads what [`LatencyTable::to_csv`] wrote. Blank lines and `#` lines are skipped;
     /// columns are matched by the header's names.
     pub fn from_csv(text: &str) -> Result<LatencyTable, CsvError> {
-        let (model, batch, threads) = read_comment(text)?;
+        let (model, batch, threads, runtime) = read_comment(text)?;
         let mut reader = csv::ReaderBuilder::new()
             .comment(Some(b'#'))
             .trim(csv::Trim::All)
@@ -244,6 +252,7 @@ impl LatencyTable {
             entries,
         );
         table.load_average = None;
+        table.runtime = runtime;
         Ok(table)
     }
 }

@@ -202,6 +202,17 @@ pub struct WallClock {
     reference: std::sync::Mutex<f64>,
     /// Time spent waiting for the reference speed (ms), and the sweeps that gave up waiting.
     waited: std::sync::Mutex<(f64, usize)>,
+    /// The calibration time each gate started with (the machine's state when each sweep was
+    /// due), since the last [`WallClock::take_states`].
+    states: std::sync::Mutex<Vec<f64>>,
+}
+
+/// The calibration step of the gate: a 16 -> 32 channel 3x3 CONV + ReLU (on a 14x14 map).
+pub(crate) fn calibration_ops() -> (joule_model::Op, joule_model::Op) {
+    (
+        joule_model::Op::Conv(joule_model::ops::Conv::new(32, 3, 1, 1)),
+        joule_model::Op::Activation(joule_model::ops::Activation::Relu),
+    )
 }
 
 impl WallClock {
@@ -212,8 +223,7 @@ impl WallClock {
             .build()
             .map_err(|e| CompressError::config("threads", e.to_string()))?;
         let shape = joule_model::Shape::new(1, 16, 14, 14);
-        let conv = joule_model::Op::Conv(joule_model::ops::Conv::new(32, 3, 1, 1));
-        let relu = joule_model::Op::Activation(joule_model::ops::Activation::Relu);
+        let (conv, relu) = calibration_ops();
         let network = super::probe_network(&conv, &[relu], &[shape])?;
         Ok(WallClock {
             pool,
@@ -221,6 +231,7 @@ impl WallClock {
             calibration: (network, super::probe_input(shape)),
             reference: std::sync::Mutex::new(f64::INFINITY),
             waited: std::sync::Mutex::new((0.0, 0)),
+            states: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -255,6 +266,13 @@ impl WallClock {
         *self.waited.lock().expect("not poisoned")
     }
 
+    /// The median calibration time at the gates since the last call (the machine's state
+    /// while a table or a network was measured), and forgets them; `None` without gates.
+    pub fn take_states(&self) -> Option<f64> {
+        let states = std::mem::take(&mut *self.states.lock().expect("not poisoned"));
+        (!states.is_empty()).then(|| median(&states))
+    }
+
     /// Median of a short burst of calibration runs.
     fn calibrate(&self) -> Result<f64, CompressError> {
         let (network, input) = &self.calibration;
@@ -279,8 +297,12 @@ impl LayerTimer for WallClock {
             return Ok(());
         }
         let start = Instant::now();
+        let mut first = None;
         loop {
             let now = self.calibrate()?;
+            // The state is the calibration when the sweep was due, before any wait: the one
+            // the gate lets through is censored at the tolerance.
+            let first = *first.get_or_insert(now);
             let reference = {
                 let mut r = self.reference.lock().expect("not poisoned");
                 *r = r.min(now);
@@ -289,6 +311,7 @@ impl LayerTimer for WallClock {
             let waited = start.elapsed().as_secs_f64() * 1e3;
             let normal = now <= reference * (1.0 + config.gate_tolerance);
             if normal || waited >= config.gate_wait_ms as f64 {
+                self.states.lock().expect("not poisoned").push(first);
                 let mut w = self.waited.lock().expect("not poisoned");
                 w.0 += waited;
                 w.1 += usize::from(!normal);

@@ -30,6 +30,7 @@
 
 mod grid;
 mod measure;
+pub mod probes;
 
 pub use grid::{filters, prunable_layers, variants, ChannelGrid, Variant};
 pub use measure::{
@@ -167,6 +168,17 @@ pub struct LatencyTable {
     pub calibration_ms: Option<f64>,
     /// 1-minute load average when the table was built (Linux), for the record.
     pub load_average: Option<f64>,
+    /// Median calibration time at the gates while the table was measured: the machine's
+    /// state (compare a network's, measured the same way, before trusting an error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_ms: Option<f64>,
+    /// The runtime the entries were measured with, one word
+    /// (`onnxruntime-1.20.1/CPUExecutionProvider`); `None`: joule's engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Machine state recorded with the table (load averages, CPU frequency, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<serde_json::Value>,
     #[serde(skip)]
     index: HashMap<LayerKey, usize>,
 }
@@ -266,6 +278,51 @@ pub fn measure_network(
     })
 }
 
+/// The machine's drift relative to `table` on `graph`'s own work: every step of `graph` that
+/// has an entry is timed again now, in isolation exactly as the table timed it (one
+/// [`stable_median`], no gate: the point is the state the machine is in), and the median
+/// ratio of its time now to its entry's `measured.median_ms` is returned (`None` when no step
+/// has an entry). A network measured at drift `d` is compared with `d` x the prediction.
+pub fn drift(
+    graph: &Graph,
+    table: &LatencyTable,
+    timer: &dyn LayerTimer,
+    config: &MeasureConfig,
+) -> Result<Option<f64>, CompressError> {
+    let input = graph.resolve_input(None)?;
+    let shapes = graph.infer(Shape {
+        n: table.batch,
+        ..input
+    })?;
+    let nodes = graph.nodes();
+    let (followers, is_fused) = fusion(graph);
+    let mut ratios = Vec::new();
+    for (i, (node, shape)) in nodes.iter().zip(&shapes).enumerate() {
+        if is_fused[i] {
+            continue;
+        }
+        let fused: Vec<Op> = followers[i].iter().map(|&j| nodes[j].op.clone()).collect();
+        let refs: Vec<&Op> = fused.iter().collect();
+        let key = LayerKey::step(&node.op, &refs, &shape.inputs, shape.output);
+        let Some(entry) = table.get(&key) else {
+            continue;
+        };
+        let network = probe_network(&node.op, &fused, &shape.inputs)?;
+        let input = probe_input(shape.inputs[0]);
+        let now = stable_median(config, || {
+            timer.time_ms(&Probe {
+                key: Some(&key),
+                network: &network,
+                input: &input,
+            })
+        })?;
+        if entry.measured.median_ms > 0.0 {
+            ratios.push(now.median_ms / entry.measured.median_ms);
+        }
+    }
+    Ok((!ratios.is_empty()).then(|| median(&ratios)))
+}
+
 /// Reads the 1-minute load average (Linux `/proc/loadavg`).
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
@@ -274,6 +331,28 @@ pub fn load_average() -> Option<f64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// The machine's state for the record: the three load averages and the mean CPU
+/// frequency (MHz) of `/proc/cpuinfo` (Linux; absent fields are null).
+pub fn machine_state() -> serde_json::Value {
+    let loads: Option<Vec<f64>> = std::fs::read_to_string("/proc/loadavg").ok().and_then(|t| {
+        t.split_whitespace()
+            .take(3)
+            .map(|v| v.parse().ok())
+            .collect()
+    });
+    let mhz: Vec<f64> = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("cpu MHz"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse().ok())
+        .collect();
+    serde_json::json!({
+        "load_average": loads,
+        "cpu_mhz": (!mhz.is_empty()).then(|| mhz.iter().sum::<f64>() / mhz.len() as f64),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
+    })
 }
 
 /// Builds the table of `graph` over `grid`: every variant measured in isolation.
@@ -362,6 +441,9 @@ impl LatencyTable {
             entries,
             calibration_ms: None,
             load_average: load_average(),
+            state_ms: None,
+            runtime: None,
+            machine: None,
             index: HashMap::new(),
         };
         table.reindex();
