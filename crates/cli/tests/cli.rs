@@ -31,6 +31,8 @@ fn zoo_lists_every_model() {
         "resnet50",
         "mobilenet",
         "squeezenet",
+        "mobilenetv2-28",
+        "mobilenetv3-28",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }

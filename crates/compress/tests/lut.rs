@@ -381,3 +381,73 @@ fn drift_is_the_ratio_of_the_networks_steps_now_to_their_entries() {
     let other = zoo::build("lenet300").unwrap();
     assert_eq!(lut::drift(&other, &t, &FakeClock, &quick()).unwrap(), None);
 }
+
+/// conv1 (4) -> relu = x; SE (pool, flatten, fc_sq 2, relu, fc_ex 4, hard sigmoid,
+/// reshape, x * s); with `shuffle`, a 2-group channel shuffle; conv2 (3) -> pool ->
+/// flatten -> fc (the logits).
+fn se_net(shuffle: bool) -> Graph {
+    use joule_model::ops::{
+        Activation, Binary, BinaryKind, Conv, Extent, FullyConnected, PoolKind, Reshape, Transpose,
+    };
+
+    let fc = |outputs| {
+        Op::FullyConnected(FullyConnected {
+            outputs,
+            bias: true,
+        })
+    };
+    let reshape = |t: &[usize]| {
+        let mut target = vec![Extent::Copy];
+        target.extend(t.iter().map(|&k| Extent::Fixed(k)));
+        Op::Reshape(Reshape { target })
+    };
+    let avg = Op::GlobalPool {
+        kind: PoolKind::Average,
+    };
+    let mut g = Graph::new("se", Some(Shape::new(1, 1, 4, 4)));
+    let c = g.push("conv1", Op::Conv(Conv::new(4, 3, 1, 1)), &[Value::Input]);
+    let x = g.push("relu", Op::Activation(Activation::Relu), &[c]);
+    let p = g.push("se/pool", avg.clone(), &[x]);
+    let f = g.push("se/flatten", Op::Flatten, &[p]);
+    let s = g.push("fc_sq", fc(2), &[f]);
+    let s = g.push("se/relu", Op::Activation(Activation::Relu), &[s]);
+    let s = g.push("fc_ex", fc(4), &[s]);
+    let gate = Activation::HardSigmoid {
+        alpha: 0.2,
+        beta: 0.5,
+    };
+    let s = g.push("se/gate", Op::Activation(gate), &[s]);
+    let s = g.push("se/unflatten", reshape(&[4, 1, 1]), &[s]);
+    let mul = Op::Binary(Binary {
+        kind: BinaryKind::Mul,
+        constant: None,
+    });
+    let mut y = g.push("se/scale", mul, &[x, s]);
+    if shuffle {
+        let t = g.push("split", reshape(&[2, 2, 4, 4]), &[y]);
+        let perm = vec![0, 2, 1, 3, 4];
+        let t = g.push("swap", Op::Transpose(Transpose { perm }), &[t]);
+        y = g.push("merge", reshape(&[4, 4, 4]), &[t]);
+    }
+    let c2 = g.push("conv2", Op::Conv(Conv::new(3, 1, 1, 0)), &[y]);
+    let p = g.push("pool", avg, &[c2]);
+    let f = g.push("flatten", Op::Flatten, &[p]);
+    g.push("fc", fc(2), &[f]);
+    g
+}
+
+#[test]
+fn prunable_layers_follow_squeeze_excitation_and_refuse_shuffled_channels() {
+    let names = |g: &Graph| -> Vec<String> {
+        lut::prunable_layers(g)
+            .into_iter()
+            .map(|id| g.node(id).name.clone())
+            .collect()
+    };
+    // Without the shuffle, conv1 and the excitation layer (tied to conv1's channels by the
+    // gate) can lose single filters.
+    assert_eq!(names(&se_net(false)), ["conv1", "fc_sq", "fc_ex", "conv2"]);
+    // A 2-group shuffle takes only cuts that are the same in both groups: a single filter
+    // of conv1 (or of the gate that follows its channels) is refused.
+    assert_eq!(names(&se_net(true)), ["fc_sq", "conv2"]);
+}

@@ -181,3 +181,81 @@ fn wide_resnet50_2_matches_torchvision() {
     assert!(s.total.conv.layers * 2 < deep.total.conv.layers);
     assert!(s.total.activations < deep.total.activations);
 }
+
+#[test]
+fn mobilenetv2_28_by_hand() {
+    let s = stats("mobilenetv2-28");
+    // Weights: stem 3x3x1x16; block1 (no expansion) dw 16x9, project 16x16; block2
+    // expand 16->64, dw 64x9, project 64->16; block3 expand 16->64, dw 64x9, project
+    // 64->32; block4 expand 32->128, dw 128x9, project 128->32; head 32->128.
+    let conv = 9 * 16
+        + (16 * 9 + 16 * 16)
+        + (16 * 64 + 64 * 9 + 64 * 16)
+        + (16 * 64 + 64 * 9 + 64 * 32)
+        + (32 * 128 + 128 * 9 + 128 * 32)
+        + 32 * 128;
+    assert_eq!(s.total.conv.weights, conv);
+    assert_eq!(s.total.fc.weights, 128 * 10);
+    // MACs: output pixels x weights per layer; 28x28 for the stem, 14x14 from block1's
+    // depthwise to block3's expansion, 7x7 from block3's depthwise on.
+    let (a, b, c) = (28 * 28, 14 * 14, 7 * 7);
+    let macs = a * 9 * 16
+        + b * (16 * 9 + 16 * 16)
+        + b * (16 * 64 + 64 * 9 + 64 * 16)
+        + b * 16 * 64
+        + c * (64 * 9 + 64 * 32)
+        + c * (32 * 128 + 128 * 9 + 128 * 32)
+        + c * 32 * 128;
+    assert_eq!(s.total.conv.macs, macs);
+    assert_eq!(s.total.macs, macs + 1280);
+    // Depthwise: one 3x3 filter per channel; residual adds in blocks 2 and 4 only.
+    assert_eq!(s.layer("block4/dw").unwrap().weights, 128 * 9);
+    let g = zoo::build("mobilenetv2-28").unwrap();
+    let adds: Vec<&str> = g
+        .nodes()
+        .iter()
+        .filter(|n| matches!(n.op, joule_model::Op::Add))
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(adds, ["block2/add", "block4/add"]);
+}
+
+#[test]
+fn mobilenetv3_28_by_hand() {
+    let s = stats("mobilenetv3-28");
+    // SE on c channels: 1x1 CONVs c -> c/4 -> c (2 c^2 / 4 weights, as many MACs).
+    let se = |c: u64| 2 * c * (c / 4);
+    let conv = 9 * 16
+        + (16 * 9 + se(16) + 16 * 16)
+        + (16 * 48 + 48 * 9 + 48 * 24)
+        + (24 * 72 + 72 * 9 + se(72) + 72 * 24)
+        + (24 * 96 + 96 * 9 + se(96) + 96 * 32)
+        + 32 * 128;
+    assert_eq!(s.total.conv.weights, conv);
+    assert_eq!(s.total.fc.weights, 128 * 10);
+    let (a, b, c) = (28 * 28, 14 * 14, 7 * 7);
+    let macs = a * 9 * 16
+        + b * (16 * 9 + 16 * 16)
+        + se(16)
+        + b * 16 * 48
+        + c * (48 * 9 + 48 * 24)
+        + c * (24 * 72 + 72 * 9 + 72 * 24)
+        + se(72)
+        + c * (24 * 96 + 96 * 9 + 96 * 32)
+        + se(96)
+        + c * 32 * 128;
+    assert_eq!(s.total.conv.macs, macs);
+    assert_eq!(s.total.macs, macs + 1280);
+    let g = zoo::build("mobilenetv3-28").unwrap();
+    let count =
+        |f: &dyn Fn(&joule_model::Op) -> bool| g.nodes().iter().filter(|n| f(&n.op)).count();
+    // Three SE gates (hard sigmoid), one residual add (block3).
+    assert_eq!(
+        count(&|op| matches!(
+            op,
+            joule_model::Op::Activation(joule_model::ops::Activation::HardSigmoid { .. })
+        )),
+        3
+    );
+    assert_eq!(count(&|op| matches!(op, joule_model::Op::Add)), 1);
+}

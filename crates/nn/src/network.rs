@@ -331,9 +331,10 @@ impl Network {
             let Some(dy) = d[i].take() else { continue };
             let node = &nodes[i];
             let shapes = &trace.shapes[i];
-            let xs = shapes.inputs[0];
+            // A constant has no input: its shape stands in for one, and it reads nothing.
+            let xs = shapes.inputs.first().copied().unwrap_or(shapes.output);
             let quantized = trace.quantized[i].as_ref();
-            let float_x = trace.value(node.inputs[0]);
+            let float_x = node.inputs.first().map_or(&[][..], |v| trace.value(*v));
             let x = quantized
                 .and_then(|q| q.input.as_deref())
                 .unwrap_or(float_x);
@@ -380,12 +381,37 @@ impl Network {
                         db,
                     );
                 }
+                Op::Linear(_)
+                | Op::MatMul
+                | Op::Binary(_)
+                | Op::Reduce(_)
+                | Op::LayerNorm(_)
+                | Op::Reshape(_)
+                | Op::Squeeze { .. }
+                | Op::Unsqueeze { .. }
+                | Op::Transpose(_)
+                | Op::Slice(_)
+                | Op::Gather(_)
+                | Op::Pad(_)
+                | Op::Expand(_)
+                | Op::Constant { .. }
+                | Op::Concat { .. } => {
+                    let inputs: Vec<&[f32]> = node.inputs.iter().map(|v| trace.value(*v)).collect();
+                    nd_backward(node, shapes, &inputs, y, &dy, &mut dxs, g);
+                }
                 _ => {
                     let mut empty: [f32; 0] = [];
+                    // A layer with parameters on an input that wants no gradient still
+                    // needs its parameter gradients: it writes its dx into scratch.
+                    let mut scratch: Vec<f32>;
                     let dx: &mut [f32] = match dxs[0].as_deref_mut() {
                         Some(dx) => dx,
+                        None if node.inputs.len() == 1 && node.params.is_empty() => continue,
+                        None if node.inputs.len() == 1 => {
+                            scratch = vec![0f32; xs.elements() as usize];
+                            &mut scratch
+                        }
                         // Only multi-input ops can have later inputs that want a gradient.
-                        None if node.inputs.len() == 1 => continue,
                         None => &mut empty,
                     };
                     match (&node.op, &trace.aux[i]) {
@@ -449,31 +475,12 @@ impl Network {
                                 dx.copy_from_slice(&dy)
                             }
                         }
-                        (Op::Concat { .. }, _) => {}
                         (op, _) => unreachable!("{} has no backward here", op.kind()),
                     }
-                    match &node.op {
-                        Op::Add => {
-                            for dx in dxs.iter_mut().skip(1).flatten() {
-                                dx.copy_from_slice(&dy);
-                            }
+                    if let Op::Add = &node.op {
+                        for dx in dxs.iter_mut().skip(1).flatten() {
+                            dx.copy_from_slice(&dy);
                         }
-                        Op::Concat { .. } => {
-                            let hw = xs.h * xs.w;
-                            let out_c = shapes.output.c;
-                            let mut offset = 0;
-                            for (dx, s) in dxs.iter_mut().zip(&shapes.inputs) {
-                                if let Some(dx) = dx {
-                                    for n in 0..xs.n {
-                                        let src = (n * out_c + offset) * hw;
-                                        dx[n * s.c * hw..(n + 1) * s.c * hw]
-                                            .copy_from_slice(&dy[src..src + s.c * hw]);
-                                    }
-                                }
-                                offset += s.c;
-                            }
-                        }
-                        _ => {}
                     }
                 }
             }
@@ -716,24 +723,122 @@ fn softmax_view(dims: &Dims, axis: i64) -> Shape {
     )
 }
 
-/// Whether the engine trains through `op` (the N-d ops of imported models run at inference
-/// only).
+/// Whether the engine trains through `op`. Every op the IR has now has a backward pass; the
+/// match names each one (no wildcard) so that a new op must decide here.
 fn trains(op: &Op) -> bool {
-    matches!(
-        op,
+    match op {
         Op::Conv(_)
-            | Op::FullyConnected(_)
-            | Op::Pool(_)
-            | Op::GlobalPool { .. }
-            | Op::Activation(_)
-            | Op::BatchNorm(_)
-            | Op::Lrn(_)
-            | Op::Add
-            | Op::Concat { axis: 1 }
-            | Op::Flatten
-            | Op::Softmax { .. }
-            | Op::Dropout { .. }
-    )
+        | Op::FullyConnected(_)
+        | Op::Pool(_)
+        | Op::GlobalPool { .. }
+        | Op::Activation(_)
+        | Op::BatchNorm(_)
+        | Op::Lrn(_)
+        | Op::Add
+        | Op::Concat { .. }
+        | Op::Flatten
+        | Op::Softmax { .. }
+        | Op::Dropout { .. }
+        | Op::Linear(_)
+        | Op::MatMul
+        | Op::Binary(_)
+        | Op::Reduce(_)
+        | Op::LayerNorm(_)
+        | Op::Reshape(_)
+        | Op::Transpose(_)
+        | Op::Slice(_)
+        | Op::Gather(_)
+        | Op::Squeeze { .. }
+        | Op::Unsqueeze { .. }
+        | Op::Pad(_)
+        | Op::Expand(_)
+        | Op::Constant { .. } => true,
+    }
+}
+
+/// Backward of the N-d ops of imported models (and concatenation on any axis): adds the
+/// inputs' gradients into `dxs` (where asked for) and the parameter gradients into `g`.
+fn nd_backward(
+    node: &Node,
+    shapes: &NodeShapes,
+    inputs: &[&[f32]],
+    y: &[f32],
+    dy: &[f32],
+    dxs: &mut [Option<Vec<f32>>],
+    g: &mut [Vec<f32>],
+) {
+    let (dims, out) = (&shapes.input_dims, &shapes.output_dims);
+    let x = inputs.first().copied().unwrap_or_default();
+    // The first two inputs' gradients (MatMul and Binary have two operands).
+    let (first, rest) = dxs.split_at_mut(dxs.len().min(1));
+    let dx0 = first.first_mut().and_then(|d| d.as_deref_mut());
+    let dx1 = rest.first_mut().and_then(|d| d.as_deref_mut());
+    match &node.op {
+        Op::Linear(fc) => {
+            let k = dims[0].last().copied().unwrap_or(1).max(1);
+            let (dw, db) = split_grads(g);
+            let weight = &node.params[0].data;
+            layers::fc_backward(x.len() / k, k, fc.outputs, x, weight, dy, dx0, dw, db);
+        }
+        Op::MatMul => {
+            layers::matmul_backward((inputs[0], &dims[0]), (inputs[1], &dims[1]), dy, dx0, dx1)
+        }
+        Op::Binary(binary) => {
+            let data = (x, &dims[0][..]);
+            match &binary.constant {
+                None => layers::binary_backward(
+                    binary.kind,
+                    data,
+                    (inputs[1], &dims[1][..]),
+                    out,
+                    dy,
+                    dx0,
+                    dx1,
+                ),
+                Some(c) => {
+                    let constant = (node.params[0].data.as_slice(), &c.dims[..]);
+                    let dc = Some(g[0].as_mut_slice());
+                    match c.side {
+                        Side::Left => {
+                            layers::binary_backward(binary.kind, constant, data, out, dy, dc, dx0)
+                        }
+                        Side::Right => {
+                            layers::binary_backward(binary.kind, data, constant, out, dy, dx0, dc)
+                        }
+                    }
+                }
+            }
+        }
+        Op::LayerNorm(ln) => {
+            let inner = ln.normalized(&dims[0]).map_or(1, |d| d.iter().product());
+            let (ds, rest) = g.split_at_mut(1);
+            let db = rest.first_mut().map(|v| v.as_mut_slice());
+            let scale = &node.params[0].data;
+            layers::layer_norm_backward(x, inner, ln.epsilon, scale, dy, dx0, &mut ds[0], db);
+        }
+        Op::Constant { dims: d, .. } => layers::broadcast_backward(d, out, dy, &mut g[0]),
+        Op::Concat { axis } => {
+            let a = dims[0]
+                .axis(*axis)
+                .expect("shape inference checked the axis");
+            layers::concat_backward(dims, a, dy, dxs);
+        }
+        op => {
+            let Some(dx) = dx0 else { return };
+            match op {
+                Op::Reduce(r) => layers::reduce_backward(r, x, &dims[0], y, dy, dx),
+                Op::Reshape(_) | Op::Squeeze { .. } | Op::Unsqueeze { .. } => {
+                    dx.iter_mut().zip(dy).for_each(|(d, g)| *d += g)
+                }
+                Op::Transpose(t) => layers::transpose_backward(&dims[0], &t.perm, dy, dx),
+                Op::Slice(s) => layers::slice_backward(&dims[0], &s.axes, out, dy, dx),
+                Op::Gather(gather) => layers::gather_backward(&dims[0], gather, dy, dx),
+                Op::Pad(pad) => layers::pad_backward(&dims[0], pad, out, dy, dx),
+                Op::Expand(_) => layers::broadcast_backward(&dims[0], out, dy, dx),
+                op => unreachable!("{} is not an N-d op", op.kind()),
+            }
+        }
+    }
 }
 
 fn split_grads(g: &mut [Vec<f32>]) -> (&mut [f32], Option<&mut [f32]>) {
@@ -750,7 +855,7 @@ fn init(op: &Op, index: usize, dims: Vec<usize>, rng: &mut Rng) -> Tensor {
             let bound = (6.0 / fan_in.max(1) as f32).sqrt();
             (0..len).map(|_| rng.symmetric(bound)).collect()
         }
-        (Op::BatchNorm(_), 0 | 3) => vec![1.0; len],
+        (Op::BatchNorm(_), 0 | 3) | (Op::LayerNorm(_), 0) => vec![1.0; len],
         _ => vec![0.0; len],
     };
     Tensor { shape: dims, data }

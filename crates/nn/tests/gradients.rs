@@ -1,9 +1,17 @@
 //! Finite-difference checks of every layer kind's backward pass: the analytic gradient of
 //! `L = sum(output * r)` (random `r`) against central differences, for the input and every
 //! learned tensor.
+//!
+//! The network computes in f32; the differences are taken with step 1e-2 and summed in
+//! f64, and an analytic value passes when it is within 2% of the larger magnitude plus
+//! 2e-3 of the central difference (`close`).
 
-use joule_model::ops::{Activation, BatchNorm, Conv, FullyConnected, Lrn, Padding, Pool, PoolKind};
-use joule_model::{Graph, NodeId, Op, Shape, Value};
+use joule_model::ops::{
+    Activation, BatchNorm, Binary, BinaryKind, ConstantOperand, Conv, Expand, Extent,
+    FullyConnected, Gather, LayerNorm, Lrn, Pad, Padding, Pool, PoolKind, Reduce, ReduceKind,
+    Reshape, Side, Slice, SliceAxis, Transpose,
+};
+use joule_model::{Graph, NodeId, Op, Shape, Tensor, Value};
 use joule_nn::layers::softmax_cross_entropy;
 use joule_nn::{FeatureMap, Network, Rng};
 
@@ -193,6 +201,13 @@ fn activations() {
         },
         Activation::Sigmoid,
         Activation::Tanh,
+        Activation::HardSigmoid {
+            alpha: 1.0 / 6.0,
+            beta: 0.5,
+        },
+        Activation::HardSwish,
+        Activation::Gelu,
+        Activation::Erf,
     ] {
         check(single(Op::Activation(act), Shape::new(2, 3, 3, 3)), 8.0);
     }
@@ -279,4 +294,385 @@ fn softmax_cross_entropy_gradient() {
             grad[i]
         );
     }
+}
+
+fn binary(kind: BinaryKind) -> Op {
+    Op::Binary(Binary {
+        kind,
+        constant: None,
+    })
+}
+
+/// A binary op with a constant operand of `dims` holding `values` (set before
+/// [`Network::new`], which keeps parameters that are already there).
+fn push_constant(
+    g: &mut Graph,
+    name: &str,
+    kind: BinaryKind,
+    side: Side,
+    dims: Vec<usize>,
+    values: Vec<f32>,
+    input: Value,
+) -> Value {
+    let op = Op::Binary(Binary {
+        kind,
+        constant: Some(ConstantOperand {
+            side,
+            dims: dims.clone(),
+        }),
+    });
+    let v = g.push(name, op, &[input]);
+    let Value::Node(id) = v else { unreachable!() };
+    g.node_mut(id).params = vec![Tensor {
+        shape: dims,
+        data: values,
+    }];
+    v
+}
+
+fn reshape(target: &[Extent]) -> Op {
+    Op::Reshape(Reshape {
+        target: target.to_vec(),
+    })
+}
+
+#[test]
+fn squeeze_and_excitation_gate_broadcasts_over_space() {
+    // x * s[N, C, 1, 1]: the squeeze is a ReduceMean, the excitation two FC layers with a
+    // HardSigmoid gate, reshaped back to [N, C, 1, 1] for the broadcasting Mul.
+    let mut g = Graph::new("se", Some(Shape::new(1, 4, 3, 3)));
+    let c = g.push("conv", Op::Conv(Conv::new(4, 3, 1, 1)), &[Value::Input]);
+    let mean = Op::Reduce(Reduce {
+        kind: ReduceKind::Mean,
+        axes: vec![2, 3],
+        keep_dims: false,
+    });
+    let s = g.push("squeeze", mean, &[c]);
+    let fc = |outputs| {
+        Op::FullyConnected(FullyConnected {
+            outputs,
+            bias: true,
+        })
+    };
+    let s = g.push("fc1", fc(2), &[s]);
+    let s = g.push("relu", Op::Activation(Activation::Relu), &[s]);
+    let s = g.push("fc2", fc(4), &[s]);
+    let gate = Activation::HardSigmoid {
+        alpha: 1.0 / 6.0,
+        beta: 0.5,
+    };
+    let s = g.push("gate", Op::Activation(gate), &[s]);
+    let s = g.push(
+        "unflatten",
+        reshape(&[
+            Extent::Copy,
+            Extent::Fixed(4),
+            Extent::Fixed(1),
+            Extent::Fixed(1),
+        ]),
+        &[s],
+    );
+    g.push("scale", binary(BinaryKind::Mul), &[c, s]);
+    check((g, Shape::new(2, 4, 3, 3)), 1.0);
+}
+
+#[test]
+fn binary_ops_broadcast_both_ways_with_activations_and_constants() {
+    for kind in [
+        BinaryKind::Add,
+        BinaryKind::Sub,
+        BinaryKind::Mul,
+        BinaryKind::Div,
+        BinaryKind::Pow,
+    ] {
+        // Operands kept away from 0 (Div) and positive (Pow's base): x + 3 with x in
+        // [-1, 1]; the exponent is a constant near 2.
+        let mut g = Graph::new("binary", Some(Shape::new(1, 3, 2, 4)));
+        let pos = push_constant(
+            &mut g,
+            "shift",
+            BinaryKind::Add,
+            Side::Right,
+            vec![1],
+            vec![3.0],
+            Value::Input,
+        );
+        let row = g.push(
+            "row",
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Mean,
+                axes: vec![1, 2],
+                keep_dims: true,
+            }),
+            &[pos],
+        );
+        // [N, 3, 2, 4] op [N, 1, 1, 4]: broadcast over C and H.
+        let (a, b) = if kind == BinaryKind::Pow {
+            let e = push_constant(
+                &mut g,
+                "exponent",
+                BinaryKind::Mul,
+                Side::Left,
+                vec![1, 1, 1, 4],
+                vec![2.0, 1.5, 0.5, 2.5],
+                row,
+            );
+            let e = g.push("exp_scale", Op::Activation(Activation::Tanh), &[e]);
+            (pos, e)
+        } else {
+            (pos, row)
+        };
+        let y = g.push("op", binary(kind), &[a, b]);
+        // The other order broadcasts the left operand.
+        let z = g.push("swapped", binary(kind), &[b, y]);
+        // A constant on each side.
+        let z = push_constant(
+            &mut g,
+            "left",
+            kind,
+            Side::Left,
+            vec![3, 1, 1],
+            vec![1.5, 2.0, 2.5],
+            z,
+        );
+        if kind != BinaryKind::Pow {
+            push_constant(
+                &mut g,
+                "right",
+                kind,
+                Side::Right,
+                vec![2, 4],
+                (0..8).map(|i| 2.0 + 0.1 * i as f32).collect(),
+                z,
+            );
+        }
+        check((g, Shape::new(2, 3, 2, 4)), 1.0);
+    }
+}
+
+#[test]
+fn reductions_mean_sum_l2() {
+    for (kind, axes, keep_dims) in [
+        (ReduceKind::Mean, vec![2, 3], true),
+        (ReduceKind::Mean, vec![-1], false),
+        (ReduceKind::Sum, vec![1], false),
+        (ReduceKind::Sum, vec![], true),
+        (ReduceKind::L2, vec![1, 3], true),
+    ] {
+        let op = Op::Reduce(Reduce {
+            kind,
+            axes,
+            keep_dims,
+        });
+        check(single(op, Shape::new(2, 3, 2, 4)), 1.0);
+    }
+}
+
+#[test]
+fn layer_norm_with_and_without_bias() {
+    for (axis, bias) in [(-1, true), (1, true), (2, false)] {
+        let op = Op::LayerNorm(LayerNorm {
+            axis,
+            epsilon: 1e-5,
+            bias,
+        });
+        check(single(op, Shape::new(2, 3, 2, 5)), 1.0);
+    }
+    // Behind a convolution, so that the input gradient and the scale gradients meet.
+    let mut g = Graph::new("ln", Some(Shape::new(1, 2, 3, 3)));
+    let c = g.push("conv", Op::Conv(Conv::new(3, 3, 1, 1)), &[Value::Input]);
+    let ln = Op::LayerNorm(LayerNorm {
+        axis: 1,
+        epsilon: 1e-5,
+        bias: true,
+    });
+    g.push("ln", ln, &[c]);
+    check((g, Shape::new(2, 2, 3, 3)), 1.0);
+}
+
+#[test]
+fn channel_shuffle_reshape_transpose_reshape() {
+    // ShuffleNet's shuffle of 6 channels in 2 groups, between two grouped convolutions.
+    let mut g = Graph::new("shuffle", Some(Shape::new(1, 4, 3, 3)));
+    let a = g.push(
+        "gconv1",
+        Op::Conv(Conv::new(6, 1, 1, 0).with_groups(2)),
+        &[Value::Input],
+    );
+    let r = g.push(
+        "split",
+        reshape(&[
+            Extent::Copy,
+            Extent::Fixed(2),
+            Extent::Fixed(3),
+            Extent::Fixed(3),
+            Extent::Fixed(3),
+        ]),
+        &[a],
+    );
+    let t = g.push(
+        "swap",
+        Op::Transpose(Transpose {
+            perm: vec![0, 2, 1, 3, 4],
+        }),
+        &[r],
+    );
+    let m = g.push(
+        "merge",
+        reshape(&[
+            Extent::Copy,
+            Extent::Infer,
+            Extent::Fixed(3),
+            Extent::Fixed(3),
+        ]),
+        &[t],
+    );
+    g.push(
+        "gconv2",
+        Op::Conv(Conv::new(4, 3, 1, 1).with_groups(2)),
+        &[m],
+    );
+    check((g, Shape::new(2, 4, 3, 3)), 1.0);
+}
+
+#[test]
+fn layout_ops_slice_gather_pad_expand_squeeze_concat_any_axis() {
+    let mut g = Graph::new("layout", Some(Shape::new(1, 3, 4, 5)));
+    let c = g.push("conv", Op::Conv(Conv::new(3, 1, 1, 0)), &[Value::Input]);
+    // Every other column backwards, and rows 1..3.
+    let s = g.push(
+        "slice",
+        Op::Slice(Slice {
+            axes: vec![
+                SliceAxis {
+                    axis: 3,
+                    start: -1,
+                    end: i64::MIN,
+                    step: -2,
+                },
+                SliceAxis {
+                    axis: 2,
+                    start: 1,
+                    end: 3,
+                    step: 1,
+                },
+            ],
+        }),
+        &[c],
+    );
+    // Channel 2 twice and channel 0 (a repeated index collects both gradients).
+    let gth = g.push(
+        "gather",
+        Op::Gather(Gather {
+            axis: 1,
+            indices: vec![2, -1, 0],
+            scalar: false,
+        }),
+        &[s],
+    );
+    let p = g.push(
+        "pad",
+        Op::Pad(Pad {
+            begin: vec![0, 0, 1, 0],
+            end: vec![0, 1, 0, 2],
+            value: 0.5,
+        }),
+        &[gth],
+    );
+    // [N, 4, 3, 5] concatenated with the input's first 4 columns... along H and W.
+    let cut = g.push(
+        "cut",
+        Op::Slice(Slice {
+            axes: vec![SliceAxis {
+                axis: 1,
+                start: 0,
+                end: 1,
+                step: 1,
+            }],
+        }),
+        &[c],
+    );
+    let sq = g.push("squeeze", Op::Squeeze { axes: vec![1] }, &[cut]);
+    let un = g.push("unsqueeze", Op::Unsqueeze { axes: vec![1] }, &[sq]);
+    let e = g.push(
+        "expand",
+        Op::Expand(Expand {
+            target: vec![
+                Extent::Fixed(1),
+                Extent::Fixed(4),
+                Extent::Fixed(4),
+                Extent::Fixed(5),
+            ],
+        }),
+        &[un],
+    );
+    let h = g.push("cat_h", Op::Concat { axis: 2 }, &[p, e]);
+    let col = g.push(
+        "col",
+        Op::Reduce(Reduce {
+            kind: ReduceKind::Sum,
+            axes: vec![3],
+            keep_dims: true,
+        }),
+        &[h],
+    );
+    g.push("cat_w", Op::Concat { axis: -1 }, &[h, col]);
+    check((g, Shape::new(2, 3, 4, 5)), 1.0);
+}
+
+#[test]
+fn linear_matmul_and_a_constant_token() {
+    // A tiny attention-like block on [N, T, D] tokens: a learned class token concatenated
+    // in front, a Linear projection, and a token-token product.
+    let mut g = Graph::new("tokens", Some(Shape::new(1, 3, 4, 1)));
+    let x = g.push(
+        "tokens",
+        reshape(&[Extent::Copy, Extent::Fixed(3), Extent::Fixed(4)]),
+        &[Value::Input],
+    );
+    let cls = g.push(
+        "cls",
+        Op::Constant {
+            dims: vec![1, 1, 4],
+            target: vec![Extent::Batch(1), Extent::Fixed(1), Extent::Fixed(4)],
+        },
+        &[],
+    );
+    let t = g.push("cat", Op::Concat { axis: 1 }, &[cls, x]);
+    let q = g.push(
+        "q",
+        Op::Linear(FullyConnected {
+            outputs: 4,
+            bias: true,
+        }),
+        &[t],
+    );
+    let kt = g.push(
+        "kt",
+        Op::Transpose(Transpose {
+            perm: vec![0, 2, 1],
+        }),
+        &[t],
+    );
+    let a = g.push("scores", Op::MatMul, &[q, kt]);
+    let a = g.push("attend", Op::Softmax { axis: -1 }, &[a]);
+    g.push("mix", Op::MatMul, &[a, t]);
+    check((g, Shape::new(2, 3, 4, 1)), 1.0);
+}
+
+#[test]
+fn sqrt_on_a_positive_input() {
+    // x + 3 keeps the square root's input in [2, 4].
+    let mut g = Graph::new("sqrt", Some(Shape::new(1, 2, 3, 3)));
+    let pos = push_constant(
+        &mut g,
+        "shift",
+        BinaryKind::Add,
+        Side::Right,
+        vec![1],
+        vec![3.0],
+        Value::Input,
+    );
+    g.push("sqrt", Op::Activation(Activation::Sqrt), &[pos]);
+    check((g, Shape::new(2, 2, 3, 3)), 1.0);
 }

@@ -252,8 +252,22 @@ pub(crate) fn export_model(graph: &Graph) -> Result<ModelProto, ExportError> {
                     ),
                     Activation::Erf => ("Erf", vec![]),
                     Activation::Sqrt => ("Sqrt", vec![]),
-                    // HardSwish is an opset-14 op; GELU one of opset 20.
-                    Activation::HardSwish | Activation::Gelu => {
+                    // HardSwish is an opset-14 op: opset 13 writes it as its definition,
+                    // x * HardSigmoid(x) with alpha 1/6 and beta 0.5.
+                    Activation::HardSwish => {
+                        let gate = format!("{}:gate", n.name);
+                        nodes.push(node(
+                            "HardSigmoid",
+                            &format!("{}/gate", n.name),
+                            inputs.clone(),
+                            &gate,
+                            vec![attr_float("alpha", 1.0 / 6.0), attr_float("beta", 0.5)],
+                        ));
+                        inputs.push(gate);
+                        ("Mul", vec![])
+                    }
+                    // GELU is an opset-20 op.
+                    Activation::Gelu => {
                         return Err(ExportError::Unsupported {
                             node: n.name.clone(),
                             kind,
@@ -302,6 +316,27 @@ pub(crate) fn export_model(graph: &Graph) -> Result<ModelProto, ExportError> {
                 inits.push(scalar(format!("{}.ratio", n.name), *ratio));
                 inputs.push(format!("{}.ratio", n.name));
                 ("Dropout", vec![])
+            }
+            // Element-wise arithmetic (squeeze-and-excitation's x * s): the ONNX op of the
+            // same name broadcasts as the IR does; a constant operand is an initializer.
+            Op::Binary(b) => {
+                flat[i] = input_flat;
+                if let Some(c) = &b.constant {
+                    need(1)?;
+                    let name = param(0, "constant");
+                    match c.side {
+                        joule_model::ops::Side::Left => inputs.insert(0, name),
+                        joule_model::ops::Side::Right => inputs.push(name),
+                    }
+                }
+                let op_type = match b.kind {
+                    joule_model::ops::BinaryKind::Add => "Add",
+                    joule_model::ops::BinaryKind::Sub => "Sub",
+                    joule_model::ops::BinaryKind::Mul => "Mul",
+                    joule_model::ops::BinaryKind::Div => "Div",
+                    joule_model::ops::BinaryKind::Pow => "Pow",
+                };
+                (op_type, vec![])
             }
             _ => {
                 return Err(ExportError::Unsupported {

@@ -17,8 +17,14 @@ pub struct ChannelGrid {
 }
 
 /// The CONV (dense) and FC layers whose filters can be removed: every one but the layer
-/// that makes the logits (the last node, or the input of a final softmax).
+/// that makes the logits (the last node, or the input of a final softmax) and those whose
+/// single filters filter surgery refuses to remove (a channel shuffle downstream takes only
+/// whole-group cuts; an op that cannot lose channels reads them).
 pub fn prunable_layers(graph: &Graph) -> Vec<NodeId> {
+    let shapes = graph
+        .resolve_input(None)
+        .and_then(|input| graph.infer(Shape { n: 1, ..input }))
+        .ok();
     let mut logits = graph.output();
     if let Some(last) = logits {
         let node = graph.node(last);
@@ -37,6 +43,9 @@ pub fn prunable_layers(graph: &Graph) -> Vec<NodeId> {
                     Op::FullyConnected(_) => true,
                     _ => false,
                 }
+                && shapes.as_ref().is_none_or(|shapes| {
+                    joule_nn::prune::check_removal(graph, shapes, NodeId(*i), &[0]).is_ok()
+                })
         })
         .map(|(i, _)| NodeId(i))
         .collect()

@@ -5,6 +5,7 @@
 mod classic;
 mod compact;
 mod inception;
+mod mobile28;
 mod resnet;
 mod vgg_small;
 
@@ -36,6 +37,18 @@ pub fn entries() -> &'static [ZooEntry] {
             description:
                 "VGG-style CNN for 28x28 grey-scale images (3 CONV+BN stages, 2 FC), ~0.69M weights",
             build: vgg_small::vgg_small,
+        },
+        ZooEntry {
+            name: "mobilenetv2-28",
+            description:
+                "MobileNet-V2-style net for 28x28 grey-scale images (inverted residuals, ReLU6, linear bottlenecks)",
+            build: mobile28::mobilenet_v2_28,
+        },
+        ZooEntry {
+            name: "mobilenetv3-28",
+            description:
+                "MobileNet-V3-style net for 28x28 grey-scale images (squeeze-and-excitation, hard swish)",
+            build: mobile28::mobilenet_v3_28,
         },
         ZooEntry {
             name: "alexnet",

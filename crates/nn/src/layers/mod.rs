@@ -1,6 +1,6 @@
 //! Forward and backward kernels, one file per op family. Each works on NCHW `f32` slices and
-//! the shapes that [`joule_model::Graph::infer`] gives; `tensor` holds the forward kernels of
-//! the N-d ops of imported models.
+//! the shapes that [`joule_model::Graph::infer`] gives; `tensor` holds the kernels of the N-d
+//! ops of imported models.
 
 mod conv;
 mod norm;
@@ -21,6 +21,8 @@ pub use pool::{
     global_pool_backward, global_pool_forward, pool_backward, pool_forward, pool_inference,
 };
 pub use tensor::{
-    binary_forward, broadcast_forward, concat_forward, gather_forward, layer_norm_forward,
-    matmul_forward, pad_forward, reduce_forward, slice_forward, transpose_forward,
+    binary_backward, binary_forward, broadcast_backward, broadcast_forward, concat_backward,
+    concat_forward, gather_backward, gather_forward, layer_norm_backward, layer_norm_forward,
+    matmul_backward, matmul_forward, pad_backward, pad_forward, reduce_backward, reduce_forward,
+    slice_backward, slice_forward, transpose_backward, transpose_forward,
 };

@@ -1,4 +1,4 @@
-//! Forward kernels of the N-d ops that imported models bring (inference only): matrix
+//! Forward and backward kernels of the N-d ops that imported models bring: matrix
 //! products of two activations, broadcasting arithmetic, reductions, layer norm and the
 //! layout ops. Shapes are the [`Dims`] that [`joule_model::Graph::infer`] gives.
 
@@ -180,6 +180,263 @@ pub fn pad_forward(x: &[f32], x_dims: &Dims, pad: &Pad, out: &Dims, y: &mut [f32
     let offset: usize = pad.begin.iter().zip(&strides).map(|(b, s)| b * s).sum();
     for (&v, o) in x.iter().zip(strided_indices(x_dims, &strides)) {
         y[offset + o] = v;
+    }
+}
+
+/// Gradients of `y = a op b` (broadcast to `out`), added into `da` and `db` where asked:
+/// each operand's gradient sums over the output elements it was broadcast to.
+pub fn binary_backward(
+    kind: BinaryKind,
+    (a, a_dims): (&[f32], &[usize]),
+    (b, b_dims): (&[f32], &[usize]),
+    out: &[usize],
+    dy: &[f32],
+    mut da: Option<&mut [f32]>,
+    mut db: Option<&mut [f32]>,
+) {
+    let (ia, ib) = (
+        broadcast_indices(a_dims, out),
+        broadcast_indices(b_dims, out),
+    );
+    for ((&g, &i), &j) in dy.iter().zip(&ia).zip(&ib) {
+        let (x, w) = (a[i], b[j]);
+        // d(a op b)/da and d(a op b)/db at this element.
+        let (ga, gb) = match kind {
+            BinaryKind::Add => (1.0, 1.0),
+            BinaryKind::Sub => (1.0, -1.0),
+            BinaryKind::Mul => (w, x),
+            BinaryKind::Div => (1.0 / w, -x / (w * w)),
+            // x^w: w x^(w-1) and x^w ln x (the latter defined for x > 0 only, 0 elsewhere,
+            // as PyTorch does for x = 0).
+            BinaryKind::Pow => (
+                w * x.powf(w - 1.0),
+                if x > 0.0 { x.powf(w) * x.ln() } else { 0.0 },
+            ),
+        };
+        if let Some(da) = da.as_deref_mut() {
+            da[i] += g * ga;
+        }
+        if let Some(db) = db.as_deref_mut() {
+            db[j] += g * gb;
+        }
+    }
+}
+
+/// Gradient of a broadcast (Expand, a constant entering the graph): each source element
+/// collects the gradients of the copies made of it.
+pub fn broadcast_backward(x_dims: &[usize], out: &[usize], dy: &[f32], dx: &mut [f32]) {
+    for (&g, i) in dy.iter().zip(broadcast_indices(x_dims, out)) {
+        dx[i] += g;
+    }
+}
+
+/// Gradients of `A [.., M, K] x B [.., K, N]` (as [`matmul_forward`]), added into `da` and
+/// `db`: `dA = dY B^T`, `dB = A^T dY`, summed over broadcast batch entries.
+pub fn matmul_backward(
+    (a, a_dims): (&[f32], &Dims),
+    (b, b_dims): (&[f32], &Dims),
+    dy: &[f32],
+    mut da: Option<&mut [f32]>,
+    mut db: Option<&mut [f32]>,
+) {
+    let promote = |d: &Dims, row: bool| -> Vec<usize> {
+        match (d.rank(), row) {
+            (1, true) => vec![1, d[0]],
+            (1, false) => vec![d[0], 1],
+            _ => d.to_vec(),
+        }
+    };
+    let (a2, b2) = (promote(a_dims, true), promote(b_dims, false));
+    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+    let n = b2[b2.len() - 1];
+    let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
+    let batch = joule_model::broadcast(a_batch, b_batch).expect("shape inference checked");
+    let (ia, ib) = (
+        broadcast_indices(a_batch, &batch),
+        broadcast_indices(b_batch, &batch),
+    );
+    for ((g, &i), &j) in dy.chunks(m * n).zip(&ia).zip(&ib) {
+        let lhs = &a[i * m * k..(i + 1) * m * k];
+        let rhs = &b[j * k * n..(j + 1) * k * n];
+        for r in 0..m {
+            for c in 0..n {
+                let gv = g[r * n + c];
+                if gv == 0.0 {
+                    continue;
+                }
+                for t in 0..k {
+                    if let Some(da) = da.as_deref_mut() {
+                        da[i * m * k + r * k + t] += gv * rhs[t * n + c];
+                    }
+                    if let Some(db) = db.as_deref_mut() {
+                        db[j * k * n + t * n + c] += gv * lhs[r * k + t];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Gradient of [`reduce_forward`], added into `dx`.
+pub fn reduce_backward(
+    reduce: &Reduce,
+    x: &[f32],
+    x_dims: &Dims,
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    let axes = reduce.axes_of(x_dims).expect("shape inference checked");
+    let kept: Vec<usize> = (0..x_dims.rank())
+        .map(|i| if axes.contains(&i) { 1 } else { x_dims[i] })
+        .collect();
+    let out_strides = row_major_strides(&kept);
+    let strides: Vec<usize> = (0..x_dims.rank())
+        .map(|i| if axes.contains(&i) { 0 } else { out_strides[i] })
+        .collect();
+    let count = axes.iter().map(|&a| x_dims[a]).product::<usize>().max(1) as f32;
+    for ((d, &v), o) in dx.iter_mut().zip(x).zip(strided_indices(x_dims, &strides)) {
+        *d += match reduce.kind {
+            ReduceKind::Sum => dy[o],
+            ReduceKind::Mean => dy[o] / count,
+            // d sqrt(sum x^2) / dx = x / norm; the norm's subgradient at 0 is taken as 0.
+            ReduceKind::L2 if y[o] > 0.0 => dy[o] * v / y[o],
+            ReduceKind::L2 => 0.0,
+        };
+    }
+}
+
+/// Gradients of [`layer_norm_forward`]: `dx` (added), and the scale and bias gradients
+/// (added into `d_scale`, `d_bias`), all rows accumulated in f64.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_backward(
+    x: &[f32],
+    inner: usize,
+    epsilon: f32,
+    scale: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    d_scale: &mut [f32],
+    d_bias: Option<&mut [f32]>,
+) {
+    let mut dx = dx;
+    let mut d_bias = d_bias;
+    for (r, (row, g)) in x.chunks(inner).zip(dy.chunks(inner)).enumerate() {
+        let n = inner as f64;
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let inv = 1.0 / (var + epsilon as f64).sqrt();
+        let xhat: Vec<f64> = row.iter().map(|&v| (v as f64 - mean) * inv).collect();
+        for j in 0..inner {
+            d_scale[j] += (g[j] as f64 * xhat[j]) as f32;
+        }
+        if let Some(db) = d_bias.as_deref_mut() {
+            db.iter_mut().zip(g).for_each(|(d, v)| *d += v);
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            // dx = inv (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy * scale.
+            let dxhat: Vec<f64> = g
+                .iter()
+                .zip(scale)
+                .map(|(&a, &s)| a as f64 * s as f64)
+                .collect();
+            let m1 = dxhat.iter().sum::<f64>() / n;
+            let m2 = dxhat.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f64>() / n;
+            let out = &mut dx[r * inner..(r + 1) * inner];
+            for j in 0..inner {
+                out[j] += (inv * (dxhat[j] - m1 - xhat[j] * m2)) as f32;
+            }
+        }
+    }
+}
+
+/// Gradient of [`transpose_forward`], added into `dx`.
+pub fn transpose_backward(x_dims: &Dims, perm: &[usize], dy: &[f32], dx: &mut [f32]) {
+    let src = row_major_strides(x_dims);
+    let out: Vec<usize> = perm.iter().map(|&p| x_dims[p]).collect();
+    let strides: Vec<usize> = perm.iter().map(|&p| src[p]).collect();
+    for (&g, i) in dy.iter().zip(strided_indices(&out, &strides)) {
+        dx[i] += g;
+    }
+}
+
+/// Gradient of [`concat_forward`]: each input's block of `dy`, added into its `dx` where
+/// one is asked for.
+pub fn concat_backward(dims: &[Dims], axis: usize, dy: &[f32], dxs: &mut [Option<Vec<f32>>]) {
+    let outer: usize = dims[0][..axis].iter().product();
+    let blocks: Vec<usize> = dims.iter().map(|d| d[axis..].iter().product()).collect();
+    let mut at = 0;
+    for o in 0..outer {
+        for (dx, &block) in dxs.iter_mut().zip(&blocks) {
+            if let Some(dx) = dx {
+                dx[o * block..(o + 1) * block]
+                    .iter_mut()
+                    .zip(&dy[at..at + block])
+                    .for_each(|(d, g)| *d += g);
+            }
+            at += block;
+        }
+    }
+}
+
+/// Gradient of [`slice_forward`], added into `dx`: every output element returns its
+/// gradient to the input element it was read from.
+pub fn slice_backward(x_dims: &Dims, axes: &[SliceAxis], out: &Dims, dy: &[f32], dx: &mut [f32]) {
+    // Walk the output as the forward pass does, stepping through the input.
+    let src = row_major_strides(x_dims);
+    let mut offset = 0i64;
+    let mut strides: Vec<i64> = src.iter().map(|&s| s as i64).collect();
+    for a in axes {
+        let axis = x_dims.axis(a.axis).expect("shape inference checked");
+        let (start, _) = a.range(x_dims[axis]).expect("shape inference checked");
+        offset += start as i64 * src[axis] as i64;
+        strides[axis] = src[axis] as i64 * a.step;
+    }
+    let rank = out.rank();
+    let mut counter = vec![0usize; rank];
+    let mut at = offset;
+    for &g in dy {
+        dx[at as usize] += g;
+        for axis in (0..rank).rev() {
+            counter[axis] += 1;
+            at += strides[axis];
+            if counter[axis] < out[axis] {
+                break;
+            }
+            at -= strides[axis] * counter[axis] as i64;
+            counter[axis] = 0;
+        }
+    }
+}
+
+/// Gradient of [`gather_forward`], added into `dx` (an index picked twice collects both
+/// gradients).
+pub fn gather_backward(x_dims: &Dims, gather: &Gather, dy: &[f32], dx: &mut [f32]) {
+    let axis = x_dims.axis(gather.axis).expect("shape inference checked");
+    let size = x_dims[axis] as i64;
+    let outer: usize = x_dims[..axis].iter().product();
+    let inner: usize = x_dims[axis + 1..].iter().product();
+    let mut grads = dy.chunks(inner);
+    for o in 0..outer {
+        for &i in &gather.indices {
+            let i = if i < 0 { i + size } else { i } as usize;
+            let start = (o * size as usize + i) * inner;
+            let g = grads.next().expect("gradient sized by shape inference");
+            dx[start..start + inner]
+                .iter_mut()
+                .zip(g)
+                .for_each(|(d, v)| *d += v);
+        }
+    }
+}
+
+/// Gradient of [`pad_forward`], added into `dx`: the gradient at the copied positions (the
+/// padding is constant).
+pub fn pad_backward(x_dims: &Dims, pad: &Pad, out: &Dims, dy: &[f32], dx: &mut [f32]) {
+    let strides = row_major_strides(out);
+    let offset: usize = pad.begin.iter().zip(&strides).map(|(b, s)| b * s).sum();
+    for (d, o) in dx.iter_mut().zip(strided_indices(x_dims, &strides)) {
+        *d += dy[offset + o];
     }
 }
 
