@@ -149,14 +149,22 @@ impl ConvGeometry {
     /// Lowers `x` (`C x H x W`) into `col` (`CRS x PQ`). Rows and columns that fall in the
     /// padding are zero; the rest are copied a line at a time.
     pub fn im2col(&self, x: &[f32], col: &mut [f32]) {
+        self.im2col_strided(x, col, self.p * self.q);
+    }
+
+    /// [`im2col`](Self::im2col) into rows `row_stride` values apart: row `k` of the lowered
+    /// matrix is `col[k * row_stride..][..PQ]`, so that several samples lowered side by side
+    /// (each from its own offset) form one wide matrix for a single product.
+    pub fn im2col_strided(&self, x: &[f32], col: &mut [f32], row_stride: usize) {
         let (q, pq) = (self.q, self.p * self.q);
+        assert!(row_stride >= pq && col.len() >= (self.col_rows() - 1) * row_stride + pq);
         for c in 0..self.c {
             let plane = &x[c * self.h * self.w..(c + 1) * self.h * self.w];
             for r in 0..self.r {
                 let rows = self.rows(r);
                 for s in 0..self.s {
                     let columns = self.columns(s);
-                    let row = ((c * self.r + r) * self.s + s) * pq;
+                    let row = ((c * self.r + r) * self.s + s) * row_stride;
                     let dst = &mut col[row..row + pq];
                     zero(&mut dst[..rows.lo * q]);
                     zero(&mut dst[rows.hi * q..]);
@@ -188,6 +196,52 @@ impl ConvGeometry {
                             for (v, x) in inside.iter_mut().zip((x0..).step_by(self.stride_w)) {
                                 *v = src[x];
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The spans of every kernel row and column, computed once per layer for
+    /// [`depthwise`](Self::depthwise).
+    pub fn taps(&self) -> Taps {
+        Taps {
+            rows: (0..self.r).map(|r| self.rows(r)).collect(),
+            columns: (0..self.s).map(|s| self.columns(s)).collect(),
+        }
+    }
+
+    /// Depthwise convolution of one channel, computed directly: `y` (`P x Q`) = `x` (`H x W`)
+    /// correlated with `filter` (`R x S`), each output the sum over `r`, then `s`, of
+    /// `filter[r][s] * x[..]` (padding contributes nothing). One output row at a time stays
+    /// in L1 while every kernel tap adds its shifted input line into it; no lowered matrix
+    /// (im2col of a single channel feeds a 1-row product, mostly overhead).
+    pub fn depthwise(&self, taps: &Taps, x: &[f32], filter: &[f32], y: &mut [f32]) {
+        debug_assert!(self.c == 1 && filter.len() == self.r * self.s);
+        let q = self.q;
+        let (rows, columns) = (&taps.rows, &taps.columns);
+        for (p, line) in y[..self.p * q].chunks_exact_mut(q).enumerate() {
+            line.fill(0.0);
+            for (r, rs) in rows.iter().enumerate() {
+                if p < rs.lo || p >= rs.hi {
+                    continue;
+                }
+                let src = &x[rs.source(p) * self.w..][..self.w];
+                for (s, cs) in columns.iter().enumerate() {
+                    if cs.is_empty() {
+                        continue;
+                    }
+                    let k = filter[r * self.s + s];
+                    let x0 = cs.source(cs.lo);
+                    let dst = &mut line[cs.lo..cs.hi];
+                    if self.stride_w == 1 {
+                        for (d, v) in dst.iter_mut().zip(&src[x0..]) {
+                            *d += k * v;
+                        }
+                    } else {
+                        for (d, v) in dst.iter_mut().zip(src[x0..].iter().step_by(self.stride_w)) {
+                            *d += k * v;
                         }
                     }
                 }
@@ -244,6 +298,12 @@ impl ConvGeometry {
             self.w,
         )
     }
+}
+
+/// Per kernel row and column, the output rows and columns that read inside the ifmap.
+pub(crate) struct Taps {
+    rows: Vec<Span>,
+    columns: Vec<Span>,
 }
 
 /// Fills `lines` (lines of `q` values) from consecutive rows of `sources` (rows of `w`
