@@ -10,22 +10,33 @@
 
 use crate::kernels::{matmul, plain};
 
-/// Rows of `B` per pass: a `KC x 32` panel of `B` (48 KiB) stays in L1/L2 while every row
-/// block of `A` streams past it.
-const KC: usize = 384;
-/// Rows of `A` (and `C`) per microkernel: 6 x 2 accumulators, 2 loads of `B` a step.
-const MR: usize = 6;
-/// Columns of `C` per microkernel: two 16-lane vectors.
-const NR: usize = 32;
+/// Steps of `k` per pass: a packed `KC x NR` panel of `B` (48 KiB) stays in L1/L2 while
+/// every packed row panel of `A` streams past it.
+const KC: usize = 256;
+/// Rows of `A` (and `C`) per microkernel: 8 x 3 accumulators, 3 loads of `B` a step.
+const MR: usize = 8;
+/// Columns of `C` per microkernel: three 16-lane vectors.
+const NR: usize = 48;
+
+thread_local! {
+    /// The packed panels of `A` and `B`, kept per thread between calls.
+    static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// `c (m x n) = a (m x k) * b (k x n)`, all row-major and contiguous.
 pub(crate) fn product(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     #[cfg(target_arch = "x86_64")]
-    if k > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+    if k > 0 && m > 0 && n > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+        let mut packed = PACKED.take();
+        let len = m.div_ceil(MR) * MR * KC + KC * NR;
+        if packed.len() < len {
+            packed.resize(len, 0.0);
+        }
         // SAFETY: the CPU has AVX-512F; the assert bounds every element the kernel reads or
-        // writes (lanes past a row's end are masked off).
-        unsafe { avx512::product(m, n, k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) };
+        // writes (lanes past a row's end are masked off); `packed` holds `len` values.
+        unsafe { avx512::product(m, n, k, a, b, c.as_mut_ptr(), &mut packed) };
+        PACKED.set(packed);
         return;
     }
     matmul(m, n, k, plain(a), plain(b), c, false, false);
@@ -45,100 +56,126 @@ mod avx512 {
     use super::{KC, MR, NR};
     use std::arch::x86_64::*;
 
+    fn ones(lanes: usize) -> u16 {
+        if lanes >= 16 {
+            u16::MAX
+        } else {
+            (1u16 << lanes) - 1
+        }
+    }
+
     /// # Safety
-    /// AVX-512F; `a`, `b`, `c` hold `m * k`, `k * n`, `m * n` values; `k > 0`.
+    /// AVX-512F; `a`, `b` hold `m * k`, `k * n` values and `c` points at `m * n`; `k > 0`;
+    /// `packed` holds `ceil(m / MR) * MR * KC + KC * NR` values.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn product(
         m: usize,
         n: usize,
         k: usize,
-        a: *const f32,
-        b: *const f32,
+        a: &[f32],
+        b: &[f32],
         c: *mut f32,
+        packed: &mut [f32],
     ) {
-        let ones = |lanes: usize| -> u16 {
-            if lanes >= 16 {
-                u16::MAX
-            } else {
-                (1u16 << lanes) - 1
-            }
-        };
+        let panels = m.div_ceil(MR);
+        let (pa, pb) = packed.split_at_mut(panels * MR * KC);
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
-            let add = k0 > 0;
+            // A's rows in panels of MR, each step of k the MR values side by side (rows
+            // past m are zero: computed, never stored).
+            for p in 0..panels {
+                let panel = &mut pa[p * MR * kc..(p + 1) * MR * kc];
+                for i in 0..MR {
+                    let row = p * MR + i;
+                    if row < m {
+                        let src = &a[row * k + k0..row * k + k0 + kc];
+                        for (kk, v) in src.iter().enumerate() {
+                            panel[kk * MR + i] = *v;
+                        }
+                    } else {
+                        for kk in 0..kc {
+                            panel[kk * MR + i] = 0.0;
+                        }
+                    }
+                }
+            }
             for n0 in (0..n).step_by(NR) {
                 let nr = NR.min(n - n0);
-                let masks = [ones(nr), ones(nr.saturating_sub(16))];
-                for m0 in (0..m).step_by(MR) {
+                // B's columns n0.. of these kc rows, NR apart, zero past n.
+                for kk in 0..kc {
+                    let src = &b[(k0 + kk) * n + n0..(k0 + kk) * n + n0 + nr];
+                    let dst = &mut pb[kk * NR..(kk + 1) * NR];
+                    dst[..nr].copy_from_slice(src);
+                    dst[nr..].fill(0.0);
+                }
+                let masks = [
+                    ones(nr),
+                    ones(nr.saturating_sub(16)),
+                    ones(nr.saturating_sub(32)),
+                ];
+                for p in 0..panels {
                     let t = Tile {
                         kc,
-                        a: a.add(m0 * k + k0),
-                        lda: k,
-                        b: b.add(k0 * n + n0),
-                        ldb: n,
-                        c: c.add(m0 * n + n0),
+                        a: pa.as_ptr().add(p * MR * kc),
+                        b: pb.as_ptr(),
+                        c: c.add(p * MR * n + n0),
                         ldc: n,
+                        rows: MR.min(m - p * MR),
                         masks,
-                        add,
+                        add: k0 > 0,
                     };
-                    match (MR.min(m - m0), nr > 16) {
-                        (6, true) => t.run::<6, 2>(),
-                        (5, true) => t.run::<5, 2>(),
-                        (4, true) => t.run::<4, 2>(),
-                        (3, true) => t.run::<3, 2>(),
-                        (2, true) => t.run::<2, 2>(),
-                        (1, true) => t.run::<1, 2>(),
-                        (6, false) => t.run::<6, 1>(),
-                        (5, false) => t.run::<5, 1>(),
-                        (4, false) => t.run::<4, 1>(),
-                        (3, false) => t.run::<3, 1>(),
-                        (2, false) => t.run::<2, 1>(),
-                        _ => t.run::<1, 1>(),
+                    match nr.div_ceil(16) {
+                        1 => t.run::<1>(),
+                        2 => t.run::<2>(),
+                        _ => t.run::<3>(),
                     }
                 }
             }
         }
     }
 
-    /// One `R x 16V` block of `C` over `kc` steps of `k`.
+    /// One `MR x 16V` block of `C` over `kc` steps of `k`, on packed panels.
     struct Tile {
         kc: usize,
+        /// `kc x MR`, row-panel packed.
         a: *const f32,
-        lda: usize,
+        /// `kc x NR`.
         b: *const f32,
-        ldb: usize,
         c: *mut f32,
         ldc: usize,
-        masks: [u16; 2],
+        /// Rows of `C` to store (the rest of the panel is padding).
+        rows: usize,
+        masks: [u16; 3],
         /// Add to `C` (a later block of `k`) rather than overwrite it.
         add: bool,
     }
 
     impl Tile {
         /// # Safety
-        /// AVX-512F; every unmasked lane lies inside its operand.
+        /// AVX-512F; the panels hold `kc` steps; every stored lane lies inside `C`.
         #[target_feature(enable = "avx512f")]
         #[inline]
-        unsafe fn run<const R: usize, const V: usize>(&self) {
-            let mut acc = [[_mm512_setzero_ps(); V]; R];
-            // Lanes past the last column are masked off: never read, never written.
-            let col = |p: *const f32, v: usize| p.wrapping_add(16 * v);
-            for kk in 0..self.kc {
-                let row = self.b.add(kk * self.ldb);
+        unsafe fn run<const V: usize>(&self) {
+            let mut acc = [[_mm512_setzero_ps(); V]; MR];
+            let (mut a, mut b) = (self.a, self.b);
+            for _ in 0..self.kc {
                 let mut bv = [_mm512_setzero_ps(); V];
                 for (v, x) in bv.iter_mut().enumerate() {
-                    *x = _mm512_maskz_loadu_ps(self.masks[v], col(row, v));
+                    *x = _mm512_loadu_ps(b.add(16 * v));
                 }
                 for (i, lane) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*self.a.add(i * self.lda + kk));
-                    for v in 0..V {
-                        lane[v] = _mm512_fmadd_ps(av, bv[v], lane[v]);
+                    let av = _mm512_set1_ps(*a.add(i));
+                    for (x, bx) in lane.iter_mut().zip(&bv) {
+                        *x = _mm512_fmadd_ps(av, *bx, *x);
                     }
                 }
+                a = a.add(MR);
+                b = b.add(NR);
             }
-            for (i, lane) in acc.iter().enumerate() {
+            for (i, lane) in acc.iter().enumerate().take(self.rows) {
                 let out = self.c.add(i * self.ldc);
                 for (v, x) in lane.iter().enumerate() {
+                    // Lanes past the last column are masked off: never read, never written.
                     let p = out.wrapping_add(16 * v);
                     let value = if self.add {
                         _mm512_add_ps(_mm512_maskz_loadu_ps(self.masks[v], p), *x)
@@ -157,7 +194,7 @@ mod tests {
     use super::*;
 
     /// Against the definition in f64, for shapes that hit every remainder of the blocking
-    /// (rows past a multiple of 6, columns past 16 and 32, `k` past a multiple of [`KC`]);
+    /// (rows past a multiple of 8, columns past 16, 32 and 48, `k` past a multiple of [`KC`]);
     /// and a split of the rows or the columns changes no bit.
     #[test]
     fn product_matches_the_definition_and_splits_change_no_bit() {
