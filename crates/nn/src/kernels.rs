@@ -219,6 +219,14 @@ impl ConvGeometry {
     /// (im2col of a single channel feeds a 1-row product, mostly overhead).
     pub fn depthwise(&self, taps: &Taps, x: &[f32], filter: &[f32], y: &mut [f32]) {
         debug_assert!(self.c == 1 && filter.len() == self.r * self.s);
+        assert!(x.len() >= self.h * self.w && y.len() >= self.p * self.q);
+        #[cfg(target_arch = "x86_64")]
+        if self.stride_w == 1 && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; the assert bounds the planes, and only lanes
+            // inside a row's span are loaded or stored.
+            unsafe { self.depthwise_avx512(taps, x, filter, y) };
+            return;
+        }
         let q = self.q;
         let (rows, columns) = (&taps.rows, &taps.columns);
         for (p, line) in y[..self.p * q].chunks_exact_mut(q).enumerate() {
@@ -245,6 +253,47 @@ impl ConvGeometry {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// [`depthwise`](Self::depthwise) for stride 1 along rows: 16 output columns at a time
+    /// held in a register while every tap adds its (masked) shifted input line with one
+    /// fused multiply-add, stored once.
+    ///
+    /// # Safety
+    /// AVX-512F; `stride_w == 1`; `x` holds the `H x W` plane and `y` `P x Q` values.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn depthwise_avx512(&self, taps: &Taps, x: &[f32], filter: &[f32], y: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let ones = |n: usize| if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
+        let q = self.q;
+        for p in 0..self.p {
+            let line = y.as_mut_ptr().add(p * q);
+            for j0 in (0..q).step_by(16) {
+                let mut acc = _mm512_setzero_ps();
+                for (r, rs) in taps.rows.iter().enumerate() {
+                    if p < rs.lo || p >= rs.hi {
+                        continue;
+                    }
+                    let src = x.as_ptr().add(rs.source(p) * self.w);
+                    for (s, cs) in taps.columns.iter().enumerate() {
+                        let (lo, hi) = (cs.lo.max(j0), cs.hi.min(j0 + 16));
+                        if lo >= hi {
+                            continue;
+                        }
+                        let mask = ones(hi - j0) & !ones(lo - j0);
+                        // Lane l is output column j0 + l, reading cs.source(j0 + l); lanes
+                        // outside the span (where that would leave the row) are masked off.
+                        let base = src
+                            .wrapping_add(j0 + s * self.dilation_w)
+                            .wrapping_sub(self.pad_left);
+                        let v = _mm512_maskz_loadu_ps(mask, base);
+                        acc = _mm512_fmadd_ps(_mm512_set1_ps(filter[r * self.s + s]), v, acc);
+                    }
+                }
+                _mm512_mask_storeu_ps(line.add(j0), ones(q - j0), acc);
             }
         }
     }
