@@ -101,13 +101,20 @@ mod avx512 {
             }
             for n0 in (0..n).step_by(NR) {
                 let nr = NR.min(n - n0);
-                // B's columns n0.. of these kc rows, NR apart, zero past n.
-                for kk in 0..kc {
-                    let src = &b[(k0 + kk) * n + n0..(k0 + kk) * n + n0 + nr];
-                    let dst = &mut pb[kk * NR..(kk + 1) * NR];
-                    dst[..nr].copy_from_slice(src);
-                    dst[nr..].fill(0.0);
-                }
+                // With few row panels to share it, packing B would copy as many values as
+                // the panels multiply (LeNet-5's 6 and 16 filters): read it in place.
+                let (bp, ldb) = if panels > 2 {
+                    // B's columns n0.. of these kc rows, NR apart, zero past n.
+                    for kk in 0..kc {
+                        let src = &b[(k0 + kk) * n + n0..(k0 + kk) * n + n0 + nr];
+                        let dst = &mut pb[kk * NR..(kk + 1) * NR];
+                        dst[..nr].copy_from_slice(src);
+                        dst[nr..].fill(0.0);
+                    }
+                    (pb.as_ptr(), NR)
+                } else {
+                    (b.as_ptr().add(k0 * n + n0), n)
+                };
                 let masks = [
                     ones(nr),
                     ones(nr.saturating_sub(16)),
@@ -117,7 +124,8 @@ mod avx512 {
                     let t = Tile {
                         kc,
                         a: pa.as_ptr().add(p * MR * kc),
-                        b: pb.as_ptr(),
+                        b: bp,
+                        ldb,
                         c: c.add(p * MR * n + n0),
                         ldc: n,
                         rows: MR.min(m - p * MR),
@@ -139,8 +147,9 @@ mod avx512 {
         kc: usize,
         /// `kc x MR`, row-panel packed.
         a: *const f32,
-        /// `kc x NR`.
+        /// `kc` rows of `B`, `ldb` apart (packed: `NR`).
         b: *const f32,
+        ldb: usize,
         c: *mut f32,
         ldc: usize,
         /// Rows of `C` to store (the rest of the panel is padding).
@@ -161,7 +170,8 @@ mod avx512 {
             for _ in 0..self.kc {
                 let mut bv = [_mm512_setzero_ps(); V];
                 for (v, x) in bv.iter_mut().enumerate() {
-                    *x = _mm512_loadu_ps(b.add(16 * v));
+                    // Lanes past the last column are masked off (zero).
+                    *x = _mm512_maskz_loadu_ps(self.masks[v], b.wrapping_add(16 * v));
                 }
                 for (i, lane) in acc.iter_mut().enumerate() {
                     let av = _mm512_set1_ps(*a.add(i));
@@ -170,7 +180,7 @@ mod avx512 {
                     }
                 }
                 a = a.add(MR);
-                b = b.add(NR);
+                b = b.wrapping_add(self.ldb);
             }
             for (i, lane) in acc.iter().enumerate().take(self.rows) {
                 let out = self.c.add(i * self.ldc);
@@ -194,7 +204,8 @@ mod tests {
     use super::*;
 
     /// Against the definition in f64, for shapes that hit every remainder of the blocking
-    /// (rows past a multiple of 8, columns past 16, 32 and 48, `k` past a multiple of [`KC`]);
+    /// (rows past a multiple of 8, columns past 16, 32 and 48, `k` past a multiple of [`KC`], `B`
+    /// read in place for up to 16 rows and packed beyond);
     /// and a split of the rows or the columns changes no bit.
     #[test]
     fn product_matches_the_definition_and_splits_change_no_bit() {
@@ -203,8 +214,10 @@ mod tests {
             (7, 33, 5),
             (6, 16, 9),
             (13, 47, 400),
-            (12, 64, 800),
-            (5, 3, 1),
+            (12, 100, 800),
+            (17, 3, 1),
+            (30, 70, 300),
+            (25, 49, 256),
         ] {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 37) % 19) as f32 / 9.0 - 1.0)

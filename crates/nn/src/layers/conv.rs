@@ -233,6 +233,25 @@ pub fn conv_backward(
         }
     };
     let want_dx = !dx.is_empty();
+    // Each group's filters transposed (CRS x M), for the dx product.
+    let crs = g.col_rows();
+    let filter_t: Vec<f32> = if want_dx {
+        let mut t = vec![0f32; filter.len()];
+        for group in 0..groups {
+            let (w, wt) = (
+                &filter[group * filter_len..(group + 1) * filter_len],
+                &mut t[group * filter_len..(group + 1) * filter_len],
+            );
+            for i in 0..m {
+                for k in 0..crs {
+                    wt[k * m + i] = w[i * crs + k];
+                }
+            }
+        }
+        t
+    } else {
+        Vec::new()
+    };
     let per_sample = |acc: &mut (Vec<f32>, Vec<f32>, Vec<f32>),
                       xi: &[f32],
                       dyi: &[f32],
@@ -261,31 +280,14 @@ pub fn conv_backward(
                 false,
             );
             if let Some(dxi) = dxi.as_deref_mut() {
-                let wg = &filter[group * filter_len..(group + 1) * filter_len];
                 let dxg = &mut dxi[group * g.c * g.h * g.w..(group + 1) * g.c * g.h * g.w];
+                let wt = &filter_t[group * filter_len..(group + 1) * filter_len];
                 if g.is_pointwise() {
-                    matmul(
-                        g.col_rows(),
-                        pq,
-                        m,
-                        transposed(wg),
-                        plain(dyg),
-                        dxg,
-                        false,
-                        false,
-                    );
+                    product(g.col_rows(), pq, m, wt, dyg, dxg);
                 } else {
-                    // dcol (CRS x PQ) = W^T (CRS x M) * dY (M x PQ)
-                    matmul(
-                        g.col_rows(),
-                        pq,
-                        m,
-                        transposed(wg),
-                        plain(dyg),
-                        dcol,
-                        false,
-                        false,
-                    );
+                    // dcol (CRS x PQ) = W^T (CRS x M) * dY (M x PQ), on the AVX-512 product
+                    // with the filters transposed once per call.
+                    product(g.col_rows(), pq, m, wt, dyg, dcol);
                     dxg.fill(0.0);
                     g.col2im(dcol, dxg);
                 }
