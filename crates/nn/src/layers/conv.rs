@@ -206,6 +206,10 @@ fn depthwise_forward(
         });
 }
 
+/// A chunk's partial filter gradient and its scratch: lowered ifmap, lowered gradient, dY
+/// transposed, one sample's dW transposed.
+type Accumulators = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
 /// Gradients of a convolution: accumulates into `d_filter` and `d_bias`, writes `dx` when
 /// given (the first layer does not need it).
 #[allow(clippy::too_many_arguments)]
@@ -252,11 +256,8 @@ pub fn conv_backward(
     } else {
         Vec::new()
     };
-    let per_sample = |acc: &mut (Vec<f32>, Vec<f32>, Vec<f32>),
-                      xi: &[f32],
-                      dyi: &[f32],
-                      dxi: Option<&mut [f32]>| {
-        let (dw, col, dcol) = acc;
+    let per_sample = |acc: &mut Accumulators, xi: &[f32], dyi: &[f32], dxi: Option<&mut [f32]>| {
+        let (dw, col, dcol, dyt, dwt) = acc;
         let mut dxi = dxi;
         for group in 0..groups {
             let xg = &xi[group * g.c * g.h * g.w..(group + 1) * g.c * g.h * g.w];
@@ -268,17 +269,34 @@ pub fn conv_backward(
                 col
             };
             let dwg = &mut dw[group * filter_len..(group + 1) * filter_len];
-            // dW (M x CRS) += dY (M x PQ) * col^T (PQ x CRS)
-            matmul(
-                m,
-                g.col_rows(),
-                pq,
-                plain(dyg),
-                transposed(lowered),
-                dwg,
-                true,
-                false,
-            );
+            if m >= 32 {
+                // dW^T (CRS x M) = col (CRS x PQ) * dY^T (PQ x M) on the AVX-512 product,
+                // then added into dW (M x CRS): both operands row-major, no lowered transpose.
+                // (Fewer filters would fill under two of its 16-lane vectors: `gemm` below.)
+                for (i, row) in dyg.chunks_exact(pq).enumerate() {
+                    for (j, v) in row.iter().enumerate() {
+                        dyt[j * m + i] = *v;
+                    }
+                }
+                product(crs, m, pq, lowered, dyt, dwt);
+                for (k, column) in dwt.chunks_exact(m).enumerate() {
+                    for (i, v) in column.iter().enumerate() {
+                        dwg[i * crs + k] += v;
+                    }
+                }
+            } else {
+                // dW (M x CRS) += dY (M x PQ) * col^T (PQ x CRS)
+                matmul(
+                    m,
+                    crs,
+                    pq,
+                    plain(dyg),
+                    transposed(lowered),
+                    dwg,
+                    true,
+                    false,
+                );
+            }
             if let Some(dxi) = dxi.as_deref_mut() {
                 let dxg = &mut dxi[group * g.c * g.h * g.w..(group + 1) * g.c * g.h * g.w];
                 let wt = &filter_t[group * filter_len..(group + 1) * filter_len];
@@ -300,6 +318,8 @@ pub fn conv_backward(
             vec![0.0f32; d_filter.len()],
             vec![0.0f32; col],
             vec![0.0f32; col],
+            vec![0.0f32; if m >= 32 { m * pq } else { 0 }],
+            vec![0.0f32; if m >= 32 { crs * m } else { 0 }],
         )
     };
     // Fixed chunks of samples, partial filter gradients summed in chunk order: the result
