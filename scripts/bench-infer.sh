@@ -1,22 +1,18 @@
 #!/usr/bin/env bash
-# Inference speed: joule's engine against onnxruntime on the same exported networks
-# (LeNet-5, vgg-small), same thread count. Latency per image at batch 1, images/s at batch 64.
-# Not part of CI. Prints a markdown table with the ratios (>1 means joule is slower).
+# Inference speed: joule's engine against onnxruntime on the same ONNX files and inputs
+# (LeNet-5 and vgg-small from the zoo at 28x28; resnet18, mobilenet_v2, efficientnet_b0 as the
+# torchvision fixtures at 3x112x112), batch 1 and a big batch (64; 16 at 112x112), 1 and 2
+# threads, alternating rounds, outputs checked equal first (scripts/bench-infer.py says how).
+# Not part of CI; about 3-5 minutes. Prints a markdown table with the load average of each row;
+# rows run above a load of 1 per core are flagged LOADED. THREADS=1,2 ROUNDS=3 SECONDS_PER_SIDE=0.3
+# MODELS=lenet5,... override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-THREADS="${THREADS:-2}"
-scripts/python-env.sh
+[ -x .venv/bin/python ] || { echo "bench-infer.sh: .venv: missing (scripts/python-env.sh creates it)" >&2; exit 2; }
 cargo build --release --quiet -p joule-onnx --example bench_infer
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
-RAYON_NUM_THREADS="$THREADS" target/release/examples/bench_infer "$dir" > "$dir/joule.txt"
-.venv/bin/python scripts/bench-infer.py "$dir" "$THREADS" lenet5 vgg-small > "$dir/ort.txt"
-echo "threads: $THREADS; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
-echo "| model | batch | joule | onnxruntime | joule / onnxruntime |"
-echo "|---|---|---|---|---|"
-join <(awk '{print $1"/"$2, $3}' "$dir/joule.txt" | sort) <(awk '{print $1"/"$2, $3}' "$dir/ort.txt" | sort) |
-  awk '{split($1, k, "/");
-        if (k[2] == 1) { j = sprintf("%.3f ms/image", $2 * 1e3); o = sprintf("%.3f ms/image", $3 * 1e3) }
-        else { j = sprintf("%.0f images/s", k[2] / $2); o = sprintf("%.0f images/s", k[2] / $3) }
-        printf "| %s | %s | %s | %s | %.2fx |\n", k[1], k[2], j, o, $2 / $3 }'
+target/release/examples/bench_infer export "$dir"
+args=(--threads "${THREADS:-1,2}" --rounds "${ROUNDS:-3}" --seconds "${SECONDS_PER_SIDE:-0.3}")
+[ -n "${MODELS:-}" ] && args+=(--models "$MODELS")
+.venv/bin/python scripts/bench-infer.py target/release/examples/bench_infer "$dir" "${args[@]}"

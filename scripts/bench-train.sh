@@ -1,24 +1,16 @@
 #!/usr/bin/env bash
-# Training throughput, LeNet-5, batch 64, SGD, 8,000 MNIST digits, 2 threads: joule against
-# PyTorch on the CPU. Not part of CI. PyTorch goes into its own virtual environment
-# (.venv-torch, git-ignored; scripts/requirements-bench-torch.txt pins torch and numpy from PyPI,
-# about 3 GB with its CUDA libraries, which stay unused). Prints the images/s of each and the ratio.
+# Training throughput: joule against PyTorch (CPU) on LeNet-5 and vgg-small, batch 64 and 256,
+# SGD with momentum, MNIST digits, 2 threads, alternating rounds (scripts/bench-train.py says
+# how). Not part of CI; about 3-5 minutes. Prints a markdown table with the load average of each
+# row; rows started above a load of 1 per core are flagged LOADED. PyTorch: .venv-torch's when
+# that environment exists (scripts/requirements-bench-torch.txt), else .venv's (the test
+# environment, which has torch). THREADS=2 ROUNDS=3 EPOCHS=2 override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-THREADS="${THREADS:-2}"
-EPOCHS="${EPOCHS:-3}"
 scripts/fetch-data.sh >/dev/null
-scripts/pip-env.sh .venv-torch scripts/requirements-bench-torch.txt
+python=.venv/bin/python
+[ -x .venv-torch/bin/python ] && python=.venv-torch/bin/python
+[ -x "$python" ] || { echo "bench-train.sh: .venv: missing (scripts/python-env.sh creates it)" >&2; exit 2; }
 cargo build --release --quiet -p joule-nn --example bench_train
-joule_out="$(RAYON_NUM_THREADS="$THREADS" target/release/examples/bench_train "$EPOCHS")"
-torch_out="$(.venv-torch/bin/python scripts/bench-train.py "$THREADS" "$EPOCHS")"
-echo "$joule_out"
-echo "$torch_out"
-best() { awk '{print $2}' | sort -n | tail -1; }
-j="$(echo "$joule_out" | best)"
-t="$(echo "$torch_out" | best)"
-echo
-echo "| engine | images/s (best of $EPOCHS epochs) | ratio to PyTorch |"
-echo "|---|---|---|"
-echo "| joule | $j | $(awk -v a="$j" -v b="$t" 'BEGIN{printf "%.2fx", a/b}') |"
-echo "| PyTorch | $t | 1.00x |"
+"$python" scripts/bench-train.py target/release/examples/bench_train \
+  --threads "${THREADS:-2}" --rounds "${ROUNDS:-3}" --epochs "${EPOCHS:-2}"

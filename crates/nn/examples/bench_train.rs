@@ -1,22 +1,33 @@
-//! Training throughput of LeNet-5 (batch 64, SGD with momentum) on the 8,000 MNIST training
-//! digits: `cargo run --release -p joule-nn --example bench_train -- [epochs]`. Prints one
-//! line `joule <images/s>` per measured epoch after one warm-up epoch; scripts/bench-train.sh
-//! compares it with PyTorch.
+//! joule's side of scripts/bench-train.sh (driven by scripts/bench-train.py, which runs it and
+//! PyTorch in alternating processes): trains a zoo network with SGD (momentum 0.9, learning
+//! rate 0.01, seed 1) on the first SAMPLES MNIST training digits.
+//!
+//! `cargo run --release -p joule-nn --example bench_train -- MODEL BATCH SAMPLES EPOCHS`
+//! runs one warm-up epoch, then EPOCHS timed ones, and prints `times <seconds per epoch>...`.
+//! Threads: rayon's (`RAYON_NUM_THREADS`). Exits 2 with a one-line error on bad input.
 
 use joule_nn::train::{Event, Schedule};
 use joule_nn::{data, train, DataSource, Network, OptimizerConfig, Split, TrainConfig};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let epochs: usize = std::env::args()
-        .nth(1)
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(3);
-    let data = DataSource::Mnist.load(&data::data_dir(None), Split::Train)?;
-    let mut network = Network::new(joule_model::zoo::build("lenet5")?, 1)?;
+fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let [model, batch, samples, epochs] = args else {
+        return Err("usage: bench_train MODEL BATCH SAMPLES EPOCHS".into());
+    };
+    let number = |name: &str, v: &str| -> Result<usize, String> {
+        v.parse().map_err(|e| format!("{name} {v:?}: {e}"))
+    };
+    let (batch, samples, epochs) = (
+        number("BATCH", batch)?,
+        number("SAMPLES", samples)?,
+        number("EPOCHS", epochs)?,
+    );
+    let data = DataSource::Mnist
+        .load(&data::data_dir(None), Split::Train)?
+        .take(samples);
+    let mut network = Network::new(joule_model::zoo::build(model)?, 1)?;
     let config = TrainConfig {
         epochs: epochs + 1,
-        batch_size: 64,
+        batch_size: batch,
         learning_rate: 0.01,
         schedule: Schedule::Constant,
         optimizer: OptimizerConfig::Sgd {
@@ -26,16 +37,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed: 1,
         shift: 0,
     };
-    let threads = rayon::current_num_threads();
+    let mut times = Vec::new();
     train(&mut network, &data, &config, |e| {
         if let Event::Epoch { epoch, seconds, .. } = e {
             if *epoch > 0 {
-                println!(
-                    "joule {:.0} images/s ({seconds:.3} s/epoch, {threads} threads)",
-                    data.len() as f64 / seconds
-                );
+                times.push(format!("{seconds:.5}"));
             }
         }
     })?;
+    println!("times {}", times.join(" "));
     Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run(&args) {
+        eprintln!("bench_train: {e}");
+        std::process::exit(2);
+    }
 }

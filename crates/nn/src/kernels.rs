@@ -149,14 +149,22 @@ impl ConvGeometry {
     /// Lowers `x` (`C x H x W`) into `col` (`CRS x PQ`). Rows and columns that fall in the
     /// padding are zero; the rest are copied a line at a time.
     pub fn im2col(&self, x: &[f32], col: &mut [f32]) {
+        self.im2col_strided(x, col, self.p * self.q);
+    }
+
+    /// [`im2col`](Self::im2col) into rows `row_stride` values apart: row `k` of the lowered
+    /// matrix is `col[k * row_stride..][..PQ]`, so that several samples lowered side by side
+    /// (each from its own offset) form one wide matrix for a single product.
+    pub fn im2col_strided(&self, x: &[f32], col: &mut [f32], row_stride: usize) {
         let (q, pq) = (self.q, self.p * self.q);
+        assert!(row_stride >= pq && col.len() >= (self.col_rows() - 1) * row_stride + pq);
         for c in 0..self.c {
             let plane = &x[c * self.h * self.w..(c + 1) * self.h * self.w];
             for r in 0..self.r {
                 let rows = self.rows(r);
                 for s in 0..self.s {
                     let columns = self.columns(s);
-                    let row = ((c * self.r + r) * self.s + s) * pq;
+                    let row = ((c * self.r + r) * self.s + s) * row_stride;
                     let dst = &mut col[row..row + pq];
                     zero(&mut dst[..rows.lo * q]);
                     zero(&mut dst[rows.hi * q..]);
@@ -191,6 +199,101 @@ impl ConvGeometry {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The spans of every kernel row and column, computed once per layer for
+    /// [`depthwise`](Self::depthwise).
+    pub fn taps(&self) -> Taps {
+        Taps {
+            rows: (0..self.r).map(|r| self.rows(r)).collect(),
+            columns: (0..self.s).map(|s| self.columns(s)).collect(),
+        }
+    }
+
+    /// Depthwise convolution of one channel, computed directly: `y` (`P x Q`) = `x` (`H x W`)
+    /// correlated with `filter` (`R x S`), each output the sum over `r`, then `s`, of
+    /// `filter[r][s] * x[..]` (padding contributes nothing). One output row at a time stays
+    /// in L1 while every kernel tap adds its shifted input line into it; no lowered matrix
+    /// (im2col of a single channel feeds a 1-row product, mostly overhead).
+    pub fn depthwise(&self, taps: &Taps, x: &[f32], filter: &[f32], y: &mut [f32]) {
+        debug_assert!(self.c == 1 && filter.len() == self.r * self.s);
+        assert!(x.len() >= self.h * self.w && y.len() >= self.p * self.q);
+        #[cfg(target_arch = "x86_64")]
+        if self.stride_w == 1 && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; the assert bounds the planes, and only lanes
+            // inside a row's span are loaded or stored.
+            unsafe { self.depthwise_avx512(taps, x, filter, y) };
+            return;
+        }
+        let q = self.q;
+        let (rows, columns) = (&taps.rows, &taps.columns);
+        for (p, line) in y[..self.p * q].chunks_exact_mut(q).enumerate() {
+            line.fill(0.0);
+            for (r, rs) in rows.iter().enumerate() {
+                if p < rs.lo || p >= rs.hi {
+                    continue;
+                }
+                let src = &x[rs.source(p) * self.w..][..self.w];
+                for (s, cs) in columns.iter().enumerate() {
+                    if cs.is_empty() {
+                        continue;
+                    }
+                    let k = filter[r * self.s + s];
+                    let x0 = cs.source(cs.lo);
+                    let dst = &mut line[cs.lo..cs.hi];
+                    if self.stride_w == 1 {
+                        for (d, v) in dst.iter_mut().zip(&src[x0..]) {
+                            *d += k * v;
+                        }
+                    } else {
+                        for (d, v) in dst.iter_mut().zip(src[x0..].iter().step_by(self.stride_w)) {
+                            *d += k * v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`depthwise`](Self::depthwise) for stride 1 along rows: 16 output columns at a time
+    /// held in a register while every tap adds its (masked) shifted input line with one
+    /// fused multiply-add, stored once.
+    ///
+    /// # Safety
+    /// AVX-512F; `stride_w == 1`; `x` holds the `H x W` plane and `y` `P x Q` values.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn depthwise_avx512(&self, taps: &Taps, x: &[f32], filter: &[f32], y: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let ones = |n: usize| if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
+        let q = self.q;
+        for p in 0..self.p {
+            let line = y.as_mut_ptr().add(p * q);
+            for j0 in (0..q).step_by(16) {
+                let mut acc = _mm512_setzero_ps();
+                for (r, rs) in taps.rows.iter().enumerate() {
+                    if p < rs.lo || p >= rs.hi {
+                        continue;
+                    }
+                    let src = x.as_ptr().add(rs.source(p) * self.w);
+                    for (s, cs) in taps.columns.iter().enumerate() {
+                        let (lo, hi) = (cs.lo.max(j0), cs.hi.min(j0 + 16));
+                        if lo >= hi {
+                            continue;
+                        }
+                        let mask = ones(hi - j0) & !ones(lo - j0);
+                        // Lane l is output column j0 + l, reading cs.source(j0 + l); lanes
+                        // outside the span (where that would leave the row) are masked off.
+                        let base = src
+                            .wrapping_add(j0 + s * self.dilation_w)
+                            .wrapping_sub(self.pad_left);
+                        let v = _mm512_maskz_loadu_ps(mask, base);
+                        acc = _mm512_fmadd_ps(_mm512_set1_ps(filter[r * self.s + s]), v, acc);
+                    }
+                }
+                _mm512_mask_storeu_ps(line.add(j0), ones(q - j0), acc);
             }
         }
     }
@@ -244,6 +347,12 @@ impl ConvGeometry {
             self.w,
         )
     }
+}
+
+/// Per kernel row and column, the output rows and columns that read inside the ifmap.
+pub(crate) struct Taps {
+    rows: Vec<Span>,
+    columns: Vec<Span>,
 }
 
 /// Fills `lines` (lines of `q` values) from consecutive rows of `sources` (rows of `w`

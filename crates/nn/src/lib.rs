@@ -32,6 +32,7 @@ pub mod prune;
 pub mod quant;
 pub mod recipe;
 mod rng;
+mod sgemm;
 pub mod train;
 
 pub use data::{DataSource, Dataset, Split};

@@ -86,6 +86,28 @@ fn forward_equals_the_trace_bit_for_bit() {
     }
 }
 
+/// MobileNet v1: depthwise CONVs (their own kernel), 1x1 CONVs on 7x7 to 112x112 maps (samples
+/// lowered side by side), ReLU6 fused into the CONV's pass, a batch of 2 and of 1 (the
+/// batch-1 split of the filters over two halves).
+#[test]
+fn forward_equals_the_trace_bit_for_bit_on_mobilenet() {
+    let net = network(zoo::build("mobilenet").unwrap());
+    let last = net.graph().output().unwrap();
+    for (n, seed) in [(2, 5), (1, 6)] {
+        let x = batch(&net, n, seed);
+        let got = net.forward(&x).unwrap();
+        let want = net.trace(&x).unwrap().output(last);
+        assert_eq!(got.shape, want.shape);
+        assert!(
+            got.data
+                .iter()
+                .zip(&want.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "mobilenet batch {n}"
+        );
+    }
+}
+
 #[test]
 fn forward_into_reuses_the_output_storage_and_computes_the_same() {
     // A one-CONV network whose output is the CONV's (fused with its ReLU): the case of a
