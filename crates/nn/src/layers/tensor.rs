@@ -30,25 +30,44 @@ pub fn broadcast_forward(x: &[f32], x_dims: &[usize], out: &[usize], y: &mut [f3
     }
 }
 
+/// A batched product's sizes, and for every output matrix the A and B matrices it reads
+/// (batch axes broadcast; 1-D operands promoted as numpy does).
+struct MatMulGeometry {
+    m: usize,
+    k: usize,
+    n: usize,
+    ia: Vec<usize>,
+    ib: Vec<usize>,
+}
+
+impl MatMulGeometry {
+    fn of(a_dims: &Dims, b_dims: &Dims) -> MatMulGeometry {
+        let promote = |d: &Dims, row: bool| -> Vec<usize> {
+            match (d.rank(), row) {
+                (1, true) => vec![1, d[0]],
+                (1, false) => vec![d[0], 1],
+                _ => d.to_vec(),
+            }
+        };
+        let (a2, b2) = (promote(a_dims, true), promote(b_dims, false));
+        let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+        let n = b2[b2.len() - 1];
+        let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
+        let batch = joule_model::broadcast(a_batch, b_batch).expect("shape inference checked");
+        MatMulGeometry {
+            m,
+            k,
+            n,
+            ia: broadcast_indices(a_batch, &batch),
+            ib: broadcast_indices(b_batch, &batch),
+        }
+    }
+}
+
 /// `A [.., M, K] x B [.., K, N]` with broadcast batch axes (1-D operands promoted as numpy
 /// does); `out` is the product's shape.
 pub fn matmul_forward(a: &[f32], a_dims: &Dims, b: &[f32], b_dims: &Dims, y: &mut [f32]) {
-    let promote = |d: &Dims, row: bool| -> Vec<usize> {
-        match (d.rank(), row) {
-            (1, true) => vec![1, d[0]],
-            (1, false) => vec![d[0], 1],
-            _ => d.to_vec(),
-        }
-    };
-    let (a2, b2) = (promote(a_dims, true), promote(b_dims, false));
-    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
-    let n = b2[b2.len() - 1];
-    let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
-    let batch = joule_model::broadcast(a_batch, b_batch).expect("shape inference checked");
-    let (ia, ib) = (
-        broadcast_indices(a_batch, &batch),
-        broadcast_indices(b_batch, &batch),
-    );
+    let MatMulGeometry { m, k, n, ia, ib } = MatMulGeometry::of(a_dims, b_dims);
     for ((out, &i), &j) in y.chunks_mut(m * n).zip(&ia).zip(&ib) {
         let lhs = &a[i * m * k..(i + 1) * m * k];
         let rhs = &b[j * k * n..(j + 1) * k * n];
@@ -239,22 +258,7 @@ pub fn matmul_backward(
     mut da: Option<&mut [f32]>,
     mut db: Option<&mut [f32]>,
 ) {
-    let promote = |d: &Dims, row: bool| -> Vec<usize> {
-        match (d.rank(), row) {
-            (1, true) => vec![1, d[0]],
-            (1, false) => vec![d[0], 1],
-            _ => d.to_vec(),
-        }
-    };
-    let (a2, b2) = (promote(a_dims, true), promote(b_dims, false));
-    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
-    let n = b2[b2.len() - 1];
-    let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
-    let batch = joule_model::broadcast(a_batch, b_batch).expect("shape inference checked");
-    let (ia, ib) = (
-        broadcast_indices(a_batch, &batch),
-        broadcast_indices(b_batch, &batch),
-    );
+    let MatMulGeometry { m, k, n, ia, ib } = MatMulGeometry::of(a_dims, b_dims);
     for ((g, &i), &j) in dy.chunks(m * n).zip(&ia).zip(&ib) {
         let lhs = &a[i * m * k..(i + 1) * m * k];
         let rhs = &b[j * k * n..(j + 1) * k * n];
