@@ -6,6 +6,7 @@
 
 use crate::layers::{self, Epilogue};
 use crate::network::{fake_quantized, run_node, Mode};
+use crate::sgemm::PackedFilters;
 use crate::{FeatureMap, Network, NnError};
 use joule_model::{Node, Op, Value};
 use std::cell::Cell;
@@ -199,16 +200,21 @@ impl Network {
                             let (qnode, qx) = fake_quantized(node, quant, inputs[0]);
                             let xq = [qx.as_deref().unwrap_or(inputs[0])];
                             let first = qnode.as_ref().unwrap_or(node);
-                            run_step(nodes, first, &shapes[step.first], step, &xq, &mut y[..len]);
+                            let (y, shapes) = (&mut y[..len], &shapes[step.first]);
+                            run_step(nodes, first, shapes, step, &xq, None, y);
                         }
-                        None => run_step(
-                            nodes,
-                            node,
-                            &shapes[step.first],
-                            step,
-                            &inputs,
-                            &mut y[..len],
-                        ),
+                        None => {
+                            // The filters as the product wants them, packed once per weights.
+                            let packed = match (&node.op, shapes[step.first].loop_nest) {
+                                (Op::Conv(_), Some(nest)) if nest.groups == 1 => {
+                                    let k = nest.c * nest.r * nest.s;
+                                    self.packed_filters(step.first, nest.m, k)
+                                }
+                                _ => None,
+                            };
+                            let shapes = &shapes[step.first];
+                            run_step(nodes, node, shapes, step, &inputs, packed, &mut y[..len])
+                        }
                     }
                     y
                 }
@@ -246,6 +252,7 @@ fn run_step(
     shapes: &joule_model::NodeShapes,
     step: &Step,
     inputs: &[&[f32]],
+    packed: Option<&PackedFilters>,
     y: &mut [f32],
 ) {
     let affine = step.norm.map(|j| {
@@ -270,7 +277,8 @@ fn run_step(
         Op::Conv(conv) => {
             let nest = shapes.loop_nest.expect("conv has a loop nest");
             let x = inputs[0];
-            layers::conv_forward(conv, &nest, x, &node.params[0].data, &epilogue, y)
+            let filter = &node.params[0].data;
+            layers::conv_forward_packed(conv, &nest, x, filter, packed, &epilogue, y)
         }
         Op::FullyConnected(fc) => {
             let (x, xs) = (inputs[0], shapes.inputs[0]);

@@ -2,9 +2,11 @@
 
 use crate::layers::{self, BatchNormCache};
 use crate::quant::{quantize_weights, LayerQuant};
+use crate::sgemm::PackedFilters;
 use crate::{NnError, Rng};
 use joule_model::ops::Side;
 use joule_model::{Dims, Graph, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
+use std::sync::OnceLock;
 
 /// A batch of activations in NCHW order.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +94,20 @@ pub struct Network {
     masks: Vec<Option<Vec<f32>>>,
     /// Fake quantization of CONV and FC layers ([`Network::set_quant`]).
     quant: Vec<Option<LayerQuant>>,
+    /// Filters packed for the product, built by the first inference pass that needs them.
+    packed: PackCache,
+}
+
+/// Per node, its filters packed for the product ([`PackedFilters`]). Emptied by every method
+/// that takes `&mut Network` (the only way to change a weight), so it never outlives them.
+#[derive(Clone, Default)]
+struct PackCache(Vec<OnceLock<Option<PackedFilters>>>);
+
+impl std::fmt::Debug for PackCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let built = self.0.iter().filter(|c| c.get().is_some()).count();
+        write!(f, "PackCache({built} of {} built)", self.0.len())
+    }
 }
 
 /// Whether parameter `index` of `op` is learned by gradient descent (batch-norm running
@@ -124,10 +140,12 @@ impl Network {
         graph.infer(Shape { n: 1, ..input })?;
         let masks = vec![None; graph.len()];
         let quant = vec![None; graph.len()];
+        let packed = PackCache((0..graph.len()).map(|_| OnceLock::new()).collect());
         Ok(Network {
             graph,
             masks,
             quant,
+            packed,
         })
     }
 
@@ -142,7 +160,26 @@ impl Network {
     /// Mutable access to node parameters; call [`Network::apply_masks`] afterwards if masks
     /// are set.
     pub fn params_mut(&mut self, id: NodeId) -> &mut Vec<Tensor> {
+        self.weights_change();
         &mut self.graph.node_mut(id).params
+    }
+
+    /// Drops every packed copy of the weights: called by each `&mut self` method first.
+    fn weights_change(&mut self) {
+        self.packed.0.iter_mut().for_each(|c| *c = OnceLock::new());
+    }
+
+    /// Node `i`'s filters (`m x k`, its first parameter) packed for the product, packed on
+    /// the first call after the weights last changed; `None` where the product has no packed
+    /// form (no AVX-512) or the node has no such filters.
+    pub(crate) fn packed_filters(&self, i: usize, m: usize, k: usize) -> Option<&PackedFilters> {
+        let filter = self.graph.nodes().get(i)?.params.first()?;
+        if filter.data.len() != m * k {
+            return None;
+        }
+        self.packed.0[i]
+            .get_or_init(|| PackedFilters::new(m, k, &filter.data))
+            .as_ref()
     }
 
     /// The per-sample input shape (`n == 1`).
@@ -186,6 +223,7 @@ impl Network {
     /// A training forward pass: batch statistics in batch norm (whose running statistics are
     /// updated), dropout drawn from `rng`.
     pub fn forward_train(&mut self, input: &FeatureMap, rng: &mut Rng) -> Result<Trace, NnError> {
+        self.weights_change();
         if let Some(node) = self.graph.nodes().iter().find(|n| !trains(&n.op)) {
             return Err(NnError::Unsupported {
                 node: node.name.clone(),
@@ -272,6 +310,7 @@ impl Network {
     /// them (STE, [`crate::quant`]). The float weights stay in the graph, so training
     /// updates them (quantization-aware training).
     pub fn set_quant(&mut self, id: NodeId, quant: LayerQuant) -> Result<(), NnError> {
+        self.weights_change();
         let node = self.graph.node(id);
         if !matches!(node.op, Op::Conv(_) | Op::FullyConnected(_)) {
             return Err(NnError::Unsupported {
@@ -291,6 +330,7 @@ impl Network {
 
     /// Removes every layer's fake quantization.
     pub fn clear_quant(&mut self) {
+        self.weights_change();
         self.quant.iter_mut().for_each(|q| *q = None);
     }
 
@@ -298,6 +338,7 @@ impl Network {
     /// `code x step`), so the graph alone carries them; the quantizers stay set, and
     /// quantizing again leaves the weights unchanged.
     pub fn bake_weights(&mut self) {
+        self.weights_change();
         for i in 0..self.quant.len() {
             if let Some(weight) = self.quant[i].and_then(|q| q.weight) {
                 let node = self.graph.node_mut(NodeId(i));
@@ -509,6 +550,7 @@ impl Network {
     /// Sets a weight mask (1 keeps, 0 prunes) on the filter / weight tensor of a CONV or FC
     /// node and zeroes the pruned weights; training keeps them at zero.
     pub fn set_mask(&mut self, id: NodeId, mask: Vec<f32>) -> Result<(), NnError> {
+        self.weights_change();
         let node = self.graph.node(id);
         if node.params.is_empty() || !matches!(node.op, Op::Conv(_) | Op::FullyConnected(_)) {
             return Err(NnError::Unsupported {
@@ -536,6 +578,7 @@ impl Network {
 
     /// Zeroes every masked weight.
     pub fn apply_masks(&mut self) {
+        self.weights_change();
         for (i, mask) in self.masks.iter().enumerate() {
             if let Some(mask) = mask {
                 let w = &mut self.graph.node_mut(NodeId(i)).params[0].data;

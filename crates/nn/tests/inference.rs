@@ -3,7 +3,7 @@
 
 use joule_model::ops::{Activation, BatchNorm, Conv, FullyConnected, Pool};
 use joule_model::{zoo, Graph, NodeId, Op, Shape, Value};
-use joule_nn::{FeatureMap, Network, Rng};
+use joule_nn::{FeatureMap, Network, Optimizer, Rng, Sgd};
 
 /// A network with batch-norm statistics away from their initial values, so that the fused
 /// affine map is not the identity.
@@ -136,4 +136,46 @@ fn forward_into_reuses_the_output_storage_and_computes_the_same() {
         // The storage of the first call came back for the later ones (no new allocation).
         assert_eq!(Some(out.data.as_ptr()), storage, "{}", net.graph().name);
     }
+}
+
+/// Inference packs a layer's filters once and keeps them; every way of changing a weight
+/// (a parameter written, a mask set, the masks applied, a training step's update) must drop
+/// that copy, so the next forward pass computes with the new weights (as the trace does,
+/// which never packs them).
+#[test]
+fn forward_sees_every_change_of_the_weights() {
+    let mut net = network(zoo::build("vgg-small").unwrap());
+    let last = net.graph().output().unwrap();
+    let conv = (0..net.graph().len())
+        .map(NodeId)
+        .find(|&id| matches!(net.graph().node(id).op, Op::Conv(_)) && id.0 > 0)
+        .unwrap();
+    let x = batch(&net, 1, 9);
+    let check = |net: &Network, what: &str, before: &[f32]| {
+        let got = net.forward(&x).unwrap();
+        let want = net.trace(&x).unwrap().output(last);
+        assert!(
+            got.data
+                .iter()
+                .zip(&want.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{what}: forward differs from the trace"
+        );
+        assert_ne!(got.data, before, "{what}: the output did not change");
+        got.data
+    };
+    let mut out = net.forward(&x).unwrap().data;
+    for w in &mut net.params_mut(conv)[0].data {
+        *w *= -0.5;
+    }
+    out = check(&net, "params_mut", &out);
+    let len = net.graph().node(conv).params[0].len();
+    let mask: Vec<f32> = (0..len).map(|i| (i % 3 != 0) as u8 as f32).collect();
+    net.set_mask(conv, mask).unwrap();
+    out = check(&net, "set_mask", &out);
+    let mut grads = net.backward(&net.trace(&x).unwrap(), last, vec![1.0; 10], false);
+    net.mask_gradients(&mut grads);
+    let mut sgd = Sgd::new(0.0, 0.0);
+    sgd.step(&mut net, &grads, 0.1);
+    check(&net, "a training step", &out);
 }

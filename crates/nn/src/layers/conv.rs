@@ -3,7 +3,7 @@
 
 use super::activation_in_place;
 use crate::kernels::{matmul, plain, transposed, with_scratch, ConvGeometry};
-use crate::sgemm::product;
+use crate::sgemm::{product, product_packed, PackedFilters, PANEL_ROWS};
 use joule_model::ops::{Activation, Conv};
 use joule_model::LoopNest;
 use rayon::prelude::*;
@@ -89,6 +89,39 @@ pub fn conv_forward(
     epilogue: &Epilogue,
     y: &mut [f32],
 ) {
+    conv_forward_packed(conv, nest, x, filter, None, epilogue, y)
+}
+
+/// Rows `rows` of one group's filters (`k` columns) times `b` into `c`: on the filters packed
+/// once ([`PackedFilters`]) when given (same bits as packing them on the call).
+fn filter_product(
+    packed: Option<&PackedFilters>,
+    filter: &[f32],
+    rows: std::ops::Range<usize>,
+    n: usize,
+    k: usize,
+    b: &[f32],
+    c: &mut [f32],
+) {
+    match packed {
+        Some(packed) => product_packed(packed, rows, n, b, c),
+        None => {
+            let filter = &filter[rows.start * k..rows.end * k];
+            product(rows.len(), n, k, filter, b, c)
+        }
+    }
+}
+
+/// [`conv_forward`] with the filters also packed for the product (`m x crs`, one group).
+pub(crate) fn conv_forward_packed(
+    conv: &Conv,
+    nest: &LoopNest,
+    x: &[f32],
+    filter: &[f32],
+    packed: Option<&PackedFilters>,
+    epilogue: &Epilogue,
+    y: &mut [f32],
+) {
     let g = geometry(conv, nest);
     let (groups, m, pq) = (nest.groups, nest.m, nest.p * nest.q);
     let crs = g.col_rows();
@@ -99,6 +132,7 @@ pub fn conv_forward(
     let out_len = groups * m * pq;
     let filter_len = m * crs;
     let col_len = if g.is_pointwise() { 0 } else { g.col_len() };
+    let packed = packed.filter(|p| groups == 1 && p.rows() == m && p.depth() == crs);
     if nest.n == 1 && groups == 1 && m >= 16 && m * pq * crs >= SPLIT_MACS {
         // One sample: lower it once, then the two halves of the filters in parallel.
         return with_scratch(col_len, |col| {
@@ -108,14 +142,14 @@ pub fn conv_forward(
                 g.im2col(x, col);
                 col
             };
-            let half = m.div_ceil(2);
+            // Halves on a panel boundary, so that either can start a packed product.
+            let half = m.div_ceil(2).next_multiple_of(PANEL_ROWS);
             y[..out_len]
                 .par_chunks_mut(half * pq)
-                .zip(filter.par_chunks(half * crs))
                 .enumerate()
-                .for_each(|(h, (yh, wh))| {
-                    let rows = yh.len() / pq;
-                    product(rows, pq, crs, wh, lowered, yh);
+                .for_each(|(h, yh)| {
+                    let rows = h * half..h * half + yh.len() / pq;
+                    filter_product(packed, filter, rows, pq, crs, lowered, yh);
                     for (c, channel) in yh.chunks_mut(pq).enumerate() {
                         epilogue.channel(h * half + c, channel);
                     }
@@ -141,7 +175,7 @@ pub fn conv_forward(
                             g.im2col_strided(xg, &mut col[s * pq..], width);
                         }
                         let wg = &filter[group * filter_len..(group + 1) * filter_len];
-                        product(m, width, crs, wg, col, out);
+                        filter_product(packed, wg, 0..m, width, crs, col, out);
                         for (s, yi) in yc.chunks_mut(out_len).enumerate() {
                             for j in 0..m {
                                 let channel = group * m + j;
@@ -168,7 +202,7 @@ pub fn conv_forward(
                     };
                     let wg = &filter[group * filter_len..(group + 1) * filter_len];
                     let yg = &mut yi[group * m * pq..(group + 1) * m * pq];
-                    product(m, pq, crs, wg, lowered, yg);
+                    filter_product(packed, wg, 0..m, pq, crs, lowered, yg);
                 }
             });
             for (c, channel) in yi.chunks_mut(pq).enumerate() {

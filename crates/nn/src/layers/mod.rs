@@ -8,6 +8,7 @@ mod pointwise;
 mod pool;
 mod tensor;
 
+pub(crate) use conv::conv_forward_packed;
 pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub use norm::{
     batch_norm_affine, batch_norm_backward, batch_norm_inference, batch_norm_train, lrn_backward,
