@@ -221,10 +221,14 @@ impl ConvGeometry {
         debug_assert!(self.c == 1 && filter.len() == self.r * self.s);
         assert!(x.len() >= self.h * self.w && y.len() >= self.p * self.q);
         #[cfg(target_arch = "x86_64")]
-        if self.stride_w == 1 && std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F; the assert bounds the planes, and only lanes
-            // inside a row's span are loaded or stored.
-            unsafe { self.depthwise_avx512(taps, x, filter, y) };
+        if self.stride_w <= 2 && std::arch::is_x86_feature_detected!("avx512f") {
+            let (hp, wp) = self.padded_plane();
+            // Nested inside another scratch user, this gets (and frees) a buffer of its own.
+            with_scratch(hp * wp, |padded| {
+                // SAFETY: the CPU has AVX-512F; the assert bounds the planes; `padded` holds
+                // the padded plane.
+                unsafe { self.depthwise_avx512(x, filter, padded, wp, y) };
+            });
             return;
         }
         let q = self.q;
@@ -257,43 +261,74 @@ impl ConvGeometry {
         }
     }
 
-    /// [`depthwise`](Self::depthwise) for stride 1 along rows: 16 output columns at a time
-    /// held in a register while every tap adds its (masked) shifted input line with one
-    /// fused multiply-add, stored once.
+    /// Rows and columns of the zero-bordered copy of a plane that
+    /// [`depthwise_avx512`](Self::depthwise_avx512) reads: every tap of every output (16
+    /// columns at a time, the last group rounded up; 32 loaded a step at stride 2) lands
+    /// inside it.
+    fn padded_plane(&self) -> (usize, usize) {
+        let rows = (self.p - 1) * self.stride_h + (self.r - 1) * self.dilation_h + 1;
+        let last = self.q.div_ceil(16) * 16 - 1;
+        let columns = last * self.stride_w + (self.s - 1) * self.dilation_w + 1;
+        (rows, columns + 16 * (self.stride_w - 1))
+    }
+
+    /// [`depthwise`](Self::depthwise) for strides 1 and 2 along rows: the plane copied once
+    /// into a zero border, so that every tap of 16 output columns is one unmasked load (two
+    /// and a lane permutation at stride 2) and one fused multiply-add, with no bounds to
+    /// test (the spans and masks per tap cost more than the arithmetic on small maps).
+    /// Padding adds `filter x 0`, which leaves every sum as the unpadded one.
     ///
     /// # Safety
-    /// AVX-512F; `stride_w == 1`; `x` holds the `H x W` plane and `y` `P x Q` values.
+    /// AVX-512F; `stride_w <= 2`; `x` holds the `H x W` plane, `y` `P x Q` values and
+    /// `padded` the [`padded_plane`](Self::padded_plane), `wp` columns a row.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn depthwise_avx512(&self, taps: &Taps, x: &[f32], filter: &[f32], y: &mut [f32]) {
+    unsafe fn depthwise_avx512(
+        &self,
+        x: &[f32],
+        filter: &[f32],
+        padded: &mut [f32],
+        wp: usize,
+        y: &mut [f32],
+    ) {
         use std::arch::x86_64::*;
-        let ones = |n: usize| if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
+        padded.fill(0.0);
+        for (row, line) in x[..self.h * self.w].chunks_exact(self.w).enumerate() {
+            let Some(dst) = padded.chunks_exact_mut(wp).nth(row + self.pad_top) else {
+                break;
+            };
+            let n = self.w.min(wp.saturating_sub(self.pad_left));
+            dst[self.pad_left..self.pad_left + n].copy_from_slice(&line[..n]);
+        }
         let q = self.q;
+        let (sw, dw) = (self.stride_w, self.dilation_w);
+        // Even lanes of two vectors: columns 0, 2, .., 30 of 32 loaded at stride 2.
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let src = padded.as_ptr();
         for p in 0..self.p {
             let line = y.as_mut_ptr().add(p * q);
             for j0 in (0..q).step_by(16) {
                 let mut acc = _mm512_setzero_ps();
-                for (r, rs) in taps.rows.iter().enumerate() {
-                    if p < rs.lo || p >= rs.hi {
-                        continue;
-                    }
-                    let src = x.as_ptr().add(rs.source(p) * self.w);
-                    for (s, cs) in taps.columns.iter().enumerate() {
-                        let (lo, hi) = (cs.lo.max(j0), cs.hi.min(j0 + 16));
-                        if lo >= hi {
-                            continue;
-                        }
-                        let mask = ones(hi - j0) & !ones(lo - j0);
-                        // Lane l is output column j0 + l, reading cs.source(j0 + l); lanes
-                        // outside the span (where that would leave the row) are masked off.
-                        let base = src
-                            .wrapping_add(j0 + s * self.dilation_w)
-                            .wrapping_sub(self.pad_left);
-                        let v = _mm512_maskz_loadu_ps(mask, base);
+                for r in 0..self.r {
+                    let row = src.add((p * self.stride_h + r * self.dilation_h) * wp + j0 * sw);
+                    for s in 0..self.s {
+                        let at = row.add(s * dw);
+                        let v = if sw == 1 {
+                            _mm512_loadu_ps(at)
+                        } else {
+                            let (lo, hi) = (_mm512_loadu_ps(at), _mm512_loadu_ps(at.add(16)));
+                            _mm512_permutex2var_ps(lo, even, hi)
+                        };
                         acc = _mm512_fmadd_ps(_mm512_set1_ps(filter[r * self.s + s]), v, acc);
                     }
                 }
-                _mm512_mask_storeu_ps(line.add(j0), ones(q - j0), acc);
+                let lanes = q - j0;
+                let mask = if lanes >= 16 {
+                    u16::MAX
+                } else {
+                    (1u16 << lanes) - 1
+                };
+                _mm512_mask_storeu_ps(line.add(j0), mask, acc);
             }
         }
     }

@@ -509,6 +509,10 @@ mod tests {
             (3, 6, 10, 12, 3, 2, 1, 6, 1),   // depthwise, multiplier 2, stride 2
             (1, 4, 7, 4, 5, 1, 2, 4, 1),     // depthwise 5x5, batch 1
             (1, 5, 8, 5, 3, 1, 2, 5, 2),     // depthwise, dilated
+            (1, 3, 37, 3, 3, 2, 1, 3, 1),    // depthwise, stride 2, 19 columns: two vectors
+            (2, 4, 33, 4, 3, 2, 0, 4, 1),    // depthwise, stride 2, no padding
+            (1, 2, 40, 2, 3, 1, 1, 2, 1),    // depthwise, 41 columns: three vectors
+            (1, 2, 30, 2, 3, 2, 2, 2, 2),    // depthwise, stride 2, dilated
             (1, 32, 24, 64, 3, 1, 1, 1, 1),  // batch 1, split filters (>= 1 M MACs)
             (1, 128, 16, 33, 1, 1, 0, 1, 1), // batch 1, odd filter count, 1x1
             (7, 16, 7, 24, 3, 1, 1, 1, 1),   // 49 columns: samples side by side
