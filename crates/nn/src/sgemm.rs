@@ -85,9 +85,76 @@ pub(crate) fn product_packed(
         }
         // SAFETY: `a` exists only where the CPU has AVX-512F; the asserts bound every
         // element read or written.
-        unsafe { avx512::run(a.m, &a.data, rows, n, a.k, b, c.as_mut_ptr(), &mut pb) };
+        unsafe {
+            avx512::run(
+                a.m,
+                &a.data,
+                rows,
+                n,
+                a.k,
+                b,
+                false,
+                c.as_mut_ptr(),
+                &mut pb,
+            )
+        };
         PACKED.set(pb);
     }
+}
+
+/// Values [`pack_columns`] writes for a `k x n` matrix.
+pub(crate) fn columns_len(k: usize, n: usize) -> usize {
+    n.div_ceil(NR) * NR * k
+}
+
+/// `b` (`k x n`, row-major) in panels of [`NR`] columns, as [`product_columns`] reads it:
+/// panel `j` (at `j * NR * k`) holds columns `j NR..` of every row, `NR` apart, zero past
+/// `n`.
+pub(crate) fn pack_columns(k: usize, n: usize, b: &[f32], out: &mut [f32]) {
+    assert!(b.len() >= k * n && out.len() >= columns_len(k, n));
+    for (j, panel) in out
+        .chunks_exact_mut(NR * k)
+        .take(n.div_ceil(NR))
+        .enumerate()
+    {
+        let (n0, nr) = (j * NR, NR.min(n - j * NR));
+        for (row, dst) in b.chunks_exact(n).zip(panel.chunks_exact_mut(NR)) {
+            dst[..nr].copy_from_slice(&row[n0..n0 + nr]);
+            dst[nr..].fill(0.0);
+        }
+    }
+}
+
+/// [`product_packed`] on a right-hand side already packed by [`pack_columns`]: when several
+/// products read one (the two halves of a batch-1 convolution), it is packed once.
+pub(crate) fn product_columns(
+    a: &PackedFilters,
+    rows: std::ops::Range<usize>,
+    n: usize,
+    columns: &[f32],
+    c: &mut [f32],
+) {
+    assert!(rows.start.is_multiple_of(MR) && rows.start <= rows.end && rows.end <= a.m);
+    assert!(columns.len() >= columns_len(a.k, n) && c.len() >= rows.len() * n);
+    if rows.is_empty() || n == 0 {
+        return;
+    }
+    // SAFETY: `a` exists only where the CPU has AVX-512F; the asserts bound every element
+    // read or written; packed columns need no scratch.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        avx512::run(
+            a.m,
+            &a.data,
+            rows,
+            n,
+            a.k,
+            columns,
+            true,
+            c.as_mut_ptr(),
+            &mut [],
+        )
+    };
 }
 
 /// `c (m x n) = a (m x k) * b (k x n)`, all row-major and contiguous.
@@ -106,12 +173,27 @@ pub(crate) fn product(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mu
         // `pb` one packed panel of B.
         unsafe {
             avx512::pack(m, k, a, pa);
-            avx512::run(m, pa, 0..m, n, k, b, c.as_mut_ptr(), pb);
+            avx512::run(m, pa, 0..m, n, k, b, false, c.as_mut_ptr(), pb);
         }
         PACKED.set(packed);
         return;
     }
     matmul(m, n, k, plain(a), plain(b), c, false, false);
+}
+
+/// `y (m) = w (m x k, row-major) * x (k)`: one sample through an FC layer. Each output is
+/// summed in 16 lanes (`k` ascending in each, lanes added pairwise at the end), four rows
+/// at a time sharing each load of `x`; the weights stream through once, which is the cost
+/// (the `gemm` crate ran it as a 1-column product: a fifth of vgg-small's batch-1 time).
+pub(crate) fn gemv(m: usize, k: usize, w: &[f32], x: &[f32], y: &mut [f32]) {
+    assert!(w.len() >= m * k && x.len() >= k && y.len() >= m);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F; the assert bounds every element read or written.
+        unsafe { avx512::gemv(m, k, w, x, y) };
+        return;
+    }
+    matmul(m, 1, k, plain(w), plain(x), y, false, false);
 }
 
 /// Whether [`product`] runs its own AVX-512 kernel here (else the `gemm` crate's).
@@ -133,6 +215,39 @@ mod avx512 {
             u16::MAX
         } else {
             (1u16 << lanes) - 1
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F; `w` holds `m * k` values, `x` `k`, `y` `m`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gemv(m: usize, k: usize, w: &[f32], x: &[f32], y: &mut [f32]) {
+        const ROWS: usize = 4;
+        let tail = ones(k % 16);
+        let mut i = 0;
+        while i < m {
+            let rows = ROWS.min(m - i);
+            let mut acc = [_mm512_setzero_ps(); ROWS];
+            let row = |r: usize| w.as_ptr().add((i + r.min(rows - 1)) * k);
+            let mut j = 0;
+            while j + 16 <= k {
+                let xv = _mm512_loadu_ps(x.as_ptr().add(j));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_fmadd_ps(_mm512_loadu_ps(row(r).add(j)), xv, *a);
+                }
+                j += 16;
+            }
+            if j < k {
+                let xv = _mm512_maskz_loadu_ps(tail, x.as_ptr().add(j));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let wv = _mm512_maskz_loadu_ps(tail, row(r).add(j));
+                    *a = _mm512_fmadd_ps(wv, xv, *a);
+                }
+            }
+            for (r, a) in acc.iter().enumerate().take(rows) {
+                y[i + r] = _mm512_reduce_add_ps(*a);
+            }
+            i += rows;
         }
     }
 
@@ -208,7 +323,8 @@ mod avx512 {
     ///
     /// # Safety
     /// AVX-512F; `pa` holds the packed `m x k`, `b` `k * n` values, `c` `rows.len() * n`;
-    /// `rows.start` is a multiple of `MR`, `rows.end <= m`; `pb` holds `KC * NR` values.
+    /// `rows.start` is a multiple of `MR`, `rows.end <= m`; `b` is packed by
+    /// [`super::pack_columns`] when `b_packed`, else `pb` holds `KC * NR` values.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn run(
@@ -218,6 +334,7 @@ mod avx512 {
         n: usize,
         k: usize,
         b: &[f32],
+        b_packed: bool,
         c: *mut f32,
         pb: &mut [f32],
     ) {
@@ -235,7 +352,9 @@ mod avx512 {
                 ];
                 // With few row panels to share it, packing B would copy as many values as
                 // the panels multiply (LeNet-5's 6 and 16 filters): read it in place.
-                let (bp, ldb) = if last - first > 2 {
+                let (bp, ldb) = if b_packed {
+                    (b.as_ptr().add(n0 * k + k0 * NR), NR)
+                } else if last - first > 2 {
                     // B's columns n0.. of these kc rows, NR apart, zero past n.
                     for kk in 0..kc {
                         let src = &b[(k0 + kk) * n + n0..(k0 + kk) * n + n0 + nr];
@@ -384,14 +503,33 @@ mod tests {
             if !has_avx512() {
                 continue;
             }
+            // One column: the matrix-vector kernel, against the definition.
+            let mut v = vec![f32::NAN; m];
+            gemv(m, k, &a, &b[..k], &mut v);
+            for (i, got) in v.iter().enumerate() {
+                let terms = (0..k).map(|p| a[i * k + p] as f64 * b[p] as f64);
+                let (want, scale) = (terms.clone().sum::<f64>(), terms.map(f64::abs).sum::<f64>());
+                let err = (*got as f64 - want).abs();
+                assert!(
+                    err <= 1e-6 * scale.max(1.0),
+                    "gemv {m}x{k} [{i}]: {got} against {want}"
+                );
+            }
             // Filters packed once, whole and from their second panel on.
             let packed = PackedFilters::new(m, k, &a).expect("AVX-512");
             assert_eq!((packed.rows(), packed.depth()), (m, k));
             let mut whole = vec![f32::NAN; m * n];
             product_packed(&packed, 0..m, n, &b, &mut whole);
             assert_eq!(whole, c, "{m}x{n}x{k} packed");
+            let mut columns = vec![f32::NAN; columns_len(k, n)];
+            pack_columns(k, n, &b, &mut columns);
+            whole.fill(f32::NAN);
+            product_columns(&packed, 0..m, n, &columns, &mut whole);
+            assert_eq!(whole, c, "{m}x{n}x{k} both packed");
             if m > PANEL_ROWS {
                 let mut tail = vec![f32::NAN; (m - PANEL_ROWS) * n];
+                product_columns(&packed, PANEL_ROWS..m, n, &columns, &mut tail);
+                assert_eq!(tail, c[PANEL_ROWS * n..], "{m}x{n}x{k} both packed, tail");
                 product_packed(&packed, PANEL_ROWS..m, n, &b, &mut tail);
                 assert_eq!(tail, c[PANEL_ROWS * n..], "{m}x{n}x{k} packed tail");
             }

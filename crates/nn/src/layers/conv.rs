@@ -3,7 +3,7 @@
 
 use super::activation_in_place;
 use crate::kernels::{matmul, plain, transposed, with_scratch, ConvGeometry};
-use crate::sgemm::{product, product_packed, PackedFilters, PANEL_ROWS};
+use crate::sgemm::{self, product, product_packed, PackedFilters, PANEL_ROWS};
 use joule_model::ops::{Activation, Conv};
 use joule_model::LoopNest;
 use rayon::prelude::*;
@@ -75,6 +75,10 @@ const WIDE: usize = 256;
 /// depend on it.
 const SPLIT_MACS: usize = 1 << 20;
 
+/// A batch-1 FC layer of at least this many MACs splits its rows in two halves that rayon
+/// may run on two cores.
+const FC_SPLIT_MACS: usize = 1 << 17;
+
 /// Depthwise work (MACs) per rayon task: smaller layers would spend more on the hand-off.
 const DEPTHWISE_TASK_MACS: usize = 1 << 14;
 
@@ -135,21 +139,31 @@ pub(crate) fn conv_forward_packed(
     let packed = packed.filter(|p| groups == 1 && p.rows() == m && p.depth() == crs);
     if nest.n == 1 && groups == 1 && m >= 16 && m * pq * crs >= SPLIT_MACS {
         // One sample: lower it once, then the two halves of the filters in parallel.
-        return with_scratch(col_len, |col| {
+        let columns = packed.map_or(0, |_| sgemm::columns_len(crs, pq));
+        return with_scratch(col_len + columns, |buffer| {
+            let (col, panels) = buffer.split_at_mut(col_len);
             let lowered: &[f32] = if g.is_pointwise() {
                 x
             } else {
                 g.im2col(x, col);
                 col
             };
+            if packed.is_some() {
+                // Packed for the product once, not once a half.
+                sgemm::pack_columns(crs, pq, lowered, panels);
+            }
             // Halves on a panel boundary, so that either can start a packed product.
             let half = m.div_ceil(2).next_multiple_of(PANEL_ROWS);
+            let panels: &[f32] = panels;
             y[..out_len]
                 .par_chunks_mut(half * pq)
                 .enumerate()
                 .for_each(|(h, yh)| {
                     let rows = h * half..h * half + yh.len() / pq;
-                    filter_product(packed, filter, rows, pq, crs, lowered, yh);
+                    match packed {
+                        Some(a) => sgemm::product_columns(a, rows, pq, panels, yh),
+                        None => filter_product(None, filter, rows, pq, crs, lowered, yh),
+                    }
                     for (c, channel) in yh.chunks_mut(pq).enumerate() {
                         epilogue.channel(h * half + c, channel);
                     }
@@ -410,7 +424,24 @@ pub fn fc_forward(
     epilogue: &Epilogue,
     y: &mut [f32],
 ) {
-    matmul(n, m, k, plain(x), transposed(weight), y, false, true);
+    if n == 1 {
+        // One sample: the weights stream through once; halves of the rows on two cores
+        // when there is enough to share (the same sums either way).
+        let y = &mut y[..m];
+        if m * k >= FC_SPLIT_MACS {
+            let half = m.div_ceil(2);
+            let (y0, y1) = y.split_at_mut(half);
+            let (w0, w1) = weight[..m * k].split_at(half * k);
+            rayon::join(
+                || sgemm::gemv(half, k, w0, x, y0),
+                || sgemm::gemv(m - half, k, w1, x, y1),
+            );
+        } else {
+            sgemm::gemv(m, k, weight, x, y);
+        }
+    } else {
+        matmul(n, m, k, plain(x), transposed(weight), y, false, true);
+    }
     for row in y.chunks_mut(m) {
         if let Some(bias) = epilogue.bias {
             row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
