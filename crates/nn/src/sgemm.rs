@@ -94,6 +94,7 @@ pub(crate) fn product_packed(
                 a.k,
                 b,
                 false,
+                false,
                 c.as_mut_ptr(),
                 &mut pb,
             )
@@ -151,6 +152,7 @@ pub(crate) fn product_columns(
             a.k,
             columns,
             true,
+            false,
             c.as_mut_ptr(),
             &mut [],
         )
@@ -159,6 +161,24 @@ pub(crate) fn product_columns(
 
 /// `c (m x n) = a (m x k) * b (k x n)`, all row-major and contiguous.
 pub(crate) fn product(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    product_into(m, n, k, a, b, c, false)
+}
+
+/// `c (m x n) += a (m x k) * b (k x n)`: [`product`]'s sums added to `c` block by block of
+/// `k` (a weight gradient summed over the samples of a chunk in place).
+pub(crate) fn product_add(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    product_into(m, n, k, a, b, c, true)
+}
+
+fn product_into(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     #[cfg(target_arch = "x86_64")]
     if k > 0 && m > 0 && n > 0 && std::arch::is_x86_feature_detected!("avx512f") {
@@ -173,12 +193,12 @@ pub(crate) fn product(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mu
         // `pb` one packed panel of B.
         unsafe {
             avx512::pack(m, k, a, pa);
-            avx512::run(m, pa, 0..m, n, k, b, false, c.as_mut_ptr(), pb);
+            avx512::run(m, pa, 0..m, n, k, b, false, accumulate, c.as_mut_ptr(), pb);
         }
         PACKED.set(packed);
         return;
     }
-    matmul(m, n, k, plain(a), plain(b), c, false, false);
+    matmul(m, n, k, plain(a), plain(b), c, accumulate, false);
 }
 
 /// `y (m) = w (m x k, row-major) * x (k)`: one sample through an FC layer. Each output is
@@ -324,7 +344,8 @@ mod avx512 {
     /// # Safety
     /// AVX-512F; `pa` holds the packed `m x k`, `b` `k * n` values, `c` `rows.len() * n`;
     /// `rows.start` is a multiple of `MR`, `rows.end <= m`; `b` is packed by
-    /// [`super::pack_columns`] when `b_packed`, else `pb` holds `KC * NR` values.
+    /// [`super::pack_columns`] when `b_packed`, else `pb` holds `KC * NR` values. With
+    /// `accumulate` the products are added to `c`.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn run(
@@ -335,6 +356,7 @@ mod avx512 {
         k: usize,
         b: &[f32],
         b_packed: bool,
+        accumulate: bool,
         c: *mut f32,
         pb: &mut [f32],
     ) {
@@ -380,7 +402,7 @@ mod avx512 {
                         ldc: n,
                         rows: (together * MR).min(rows.end - p * MR),
                         masks,
-                        add: k0 > 0,
+                        add: k0 > 0 || accumulate,
                     };
                     match (nr.div_ceil(16), together) {
                         (1, 3) => t.run::<1, 3>(),
@@ -502,6 +524,15 @@ mod tests {
             }
             if !has_avx512() {
                 continue;
+            }
+            // Added to what `c` holds: c + a b, the sums in the same order.
+            let mut twice = c.clone();
+            product_add(m, n, k, &a, &b, &mut twice);
+            for (t, v) in twice.iter().zip(&c) {
+                assert!(
+                    (t - 2.0 * v).abs() <= 1e-5 * v.abs().max(1.0),
+                    "{m}x{n}x{k} add"
+                );
             }
             // One column: the matrix-vector kernel, against the definition.
             let mut v = vec![f32::NAN; m];

@@ -153,6 +153,23 @@ fn conv_grouped_and_depthwise() {
     );
 }
 
+/// 32 or more filters a group take the AVX-512 path for the weight gradient (dW^T summed
+/// over a chunk's samples, then folded into dW); more than 8 samples make two chunks.
+#[test]
+fn conv_with_many_filters_over_several_chunks() {
+    check(
+        single(Op::Conv(Conv::new(32, 3, 1, 1)), Shape::new(10, 2, 4, 4)),
+        1.0,
+    );
+    check(
+        single(
+            Op::Conv(Conv::new(64, 3, 1, 1).with_groups(2)),
+            Shape::new(9, 4, 3, 3),
+        ),
+        1.0,
+    );
+}
+
 #[test]
 fn fully_connected_on_flat_and_spatial_inputs() {
     let fc = Op::FullyConnected(FullyConnected {

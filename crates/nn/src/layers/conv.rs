@@ -3,7 +3,7 @@
 
 use super::activation_in_place;
 use crate::kernels::{matmul, plain, transposed, with_scratch, ConvGeometry};
-use crate::sgemm::{self, product, product_packed, PackedFilters, PANEL_ROWS};
+use crate::sgemm::{self, product, product_add, product_packed, PackedFilters, PANEL_ROWS};
 use joule_model::ops::{Activation, Conv};
 use joule_model::LoopNest;
 use rayon::prelude::*;
@@ -318,20 +318,17 @@ pub fn conv_backward(
             };
             let dwg = &mut dw[group * filter_len..(group + 1) * filter_len];
             if m >= 32 {
-                // dW^T (CRS x M) = col (CRS x PQ) * dY^T (PQ x M) on the AVX-512 product,
-                // then added into dW (M x CRS): both operands row-major, no lowered transpose.
+                // dW^T (CRS x M) += col (CRS x PQ) * dY^T (PQ x M) on the AVX-512 product,
+                // summed over the chunk's samples and added into dW (M x CRS) once a chunk
+                // ([`fold_transposed`]): both operands row-major, no lowered transpose.
                 // (Fewer filters would fill under two of its 16-lane vectors: `gemm` below.)
                 for (i, row) in dyg.chunks_exact(pq).enumerate() {
                     for (j, v) in row.iter().enumerate() {
                         dyt[j * m + i] = *v;
                     }
                 }
-                product(crs, m, pq, lowered, dyt, dwt);
-                for (k, column) in dwt.chunks_exact(m).enumerate() {
-                    for (i, v) in column.iter().enumerate() {
-                        dwg[i * crs + k] += v;
-                    }
-                }
+                let dwt = &mut dwt[group * filter_len..(group + 1) * filter_len];
+                product_add(crs, m, pq, lowered, dyt, dwt);
             } else {
                 // dW (M x CRS) += dY (M x PQ) * col^T (PQ x CRS)
                 matmul(
@@ -367,8 +364,22 @@ pub fn conv_backward(
             vec![0.0f32; col],
             vec![0.0f32; col],
             vec![0.0f32; if m >= 32 { m * pq } else { 0 }],
-            vec![0.0f32; if m >= 32 { crs * m } else { 0 }],
+            vec![0.0f32; if m >= 32 { d_filter.len() } else { 0 }],
         )
+    };
+    // The chunk's dW^T (per group CRS x M) added into its dW (M x CRS).
+    let fold_transposed = |acc: &mut Accumulators| {
+        let (dw, _, _, _, dwt) = acc;
+        for (dwg, dwtg) in dw
+            .chunks_exact_mut(filter_len)
+            .zip(dwt.chunks_exact(filter_len))
+        {
+            for (k, column) in dwtg.chunks_exact(m).enumerate() {
+                for (i, v) in column.iter().enumerate() {
+                    dwg[i * crs + k] += v;
+                }
+            }
+        }
     };
     // Fixed chunks of samples, partial filter gradients summed in chunk order: the result
     // does not depend on how rayon schedules the chunks, so seeded runs repeat bit for bit.
@@ -385,6 +396,7 @@ pub fn conv_backward(
                 {
                     per_sample(&mut acc, xi, dyi, Some(dxi));
                 }
+                fold_transposed(&mut acc);
                 acc.0
             })
             .collect()
@@ -396,6 +408,7 @@ pub fn conv_backward(
                 for (xi, dyi) in xc.chunks(in_len).zip(dyc.chunks(out_len)) {
                     per_sample(&mut acc, xi, dyi, None);
                 }
+                fold_transposed(&mut acc);
                 acc.0
             })
             .collect()

@@ -42,6 +42,70 @@ pub fn batch_norm_affine(eps: f32, params: [&[f32]; 4]) -> (Vec<f32>, Vec<f32>) 
     (k, b)
 }
 
+/// Planes (one sample's channel) per rayon task in the element-wise passes.
+const PLANES_PER_TASK: usize = 8;
+
+/// Runs `f` compiled for AVX-512 where the CPU has it (the loops inside then vectorise 16
+/// lanes wide; the same operations, so the same bits, as the baseline build).
+#[inline(always)]
+fn wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn run<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX-512F.
+        return unsafe { run(f) };
+    }
+    f()
+}
+
+/// Per channel, `(sum p(a, b), sum q(a, b))` over every sample's plane of it (`a`, `b` two
+/// tensors of `shape`): channels in parallel, each summed in a fixed order (samples
+/// ascending, each plane in 8 lanes, lanes added at the end), so that the result does not
+/// depend on the thread count. The per-value loop chained every add through one register:
+/// batch norm was a fifth of vgg-small's training time.
+fn channel_sums<T>(
+    shape: Shape,
+    (a, b): (&[f32], &[f32]),
+    p: impl Fn(f32, f32) -> T + Sync,
+    q: impl Fn(f32, f32) -> T + Sync,
+) -> Vec<(T, T)>
+where
+    T: Copy + Default + std::ops::Add<Output = T> + Send,
+{
+    use rayon::prelude::*;
+    let hw = shape.h * shape.w;
+    let sum = |lanes: [T; 8]| lanes.into_iter().fold(T::default(), |x, y| x + y);
+    (0..shape.c)
+        .into_par_iter()
+        .map(|c| {
+            let (mut s, mut t) = ([T::default(); 8], [T::default(); 8]);
+            for n in 0..shape.n {
+                let at = (n * shape.c + c) * hw;
+                let (a, b) = (&a[at..at + hw], &b[at..at + hw]);
+                let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+                let (ra, rb) = (ca.remainder(), cb.remainder());
+                wide(|| {
+                    for (a, b) in ca.zip(cb) {
+                        for l in 0..8 {
+                            s[l] = s[l] + p(a[l], b[l]);
+                            t[l] = t[l] + q(a[l], b[l]);
+                        }
+                    }
+                });
+                for (l, (a, b)) in ra.iter().zip(rb).enumerate() {
+                    s[l] = s[l] + p(*a, *b);
+                    t[l] = t[l] + q(*a, *b);
+                }
+            }
+            (sum(s), sum(t))
+        })
+        .collect()
+}
+
 /// Training: normalise with the batch statistics, update the running ones in place.
 pub fn batch_norm_train(
     shape: Shape,
@@ -52,21 +116,16 @@ pub fn batch_norm_train(
     x: &[f32],
     y: &mut [f32],
 ) -> BatchNormCache {
+    use rayon::prelude::*;
     let hw = shape.h * shape.w;
     let count = (shape.n * hw) as f64;
+    // In f64: the variance is E[x^2] - E[x]^2.
+    let sums = channel_sums(shape, (x, x), |v, _| v as f64, |v, _| v as f64 * v as f64);
     let mut mean = vec![0f64; shape.c];
-    let mut sq = vec![0f64; shape.c];
-    for (i, xc) in x.chunks(hw).enumerate() {
-        let c = i % shape.c;
-        for &v in xc {
-            mean[c] += v as f64;
-            sq[c] += (v as f64) * (v as f64);
-        }
-    }
     let mut inv_std = vec![0f32; shape.c];
     for c in 0..shape.c {
-        mean[c] /= count;
-        let var = (sq[c] / count - mean[c] * mean[c]).max(0.0);
+        mean[c] = sums[c].0 / count;
+        let var = (sums[c].1 / count - mean[c] * mean[c]).max(0.0);
         inv_std[c] = 1.0 / (var as f32 + eps).sqrt();
         let unbiased = if count > 1.0 {
             var * count / (count - 1.0)
@@ -77,19 +136,21 @@ pub fn batch_norm_train(
         running.1[c] = (1.0 - RUNNING_MOMENTUM) * running.1[c] + RUNNING_MOMENTUM * unbiased as f32;
     }
     let mut x_hat = vec![0f32; x.len()];
-    for (i, ((xc, hc), yc)) in x
-        .chunks(hw)
-        .zip(x_hat.chunks_mut(hw))
-        .zip(y.chunks_mut(hw))
+    x.par_chunks(hw)
+        .zip(x_hat.par_chunks_mut(hw))
+        .zip(y.par_chunks_mut(hw))
         .enumerate()
-    {
-        let c = i % shape.c;
-        let m = mean[c] as f32;
-        for ((x, h), y) in xc.iter().zip(hc.iter_mut()).zip(yc.iter_mut()) {
-            *h = (x - m) * inv_std[c];
-            *y = *h * scale[c] + bias[c];
-        }
-    }
+        .with_min_len(PLANES_PER_TASK)
+        .for_each(|(i, ((xc, hc), yc))| {
+            let c = i % shape.c;
+            let (m, k, s, b) = (mean[c] as f32, inv_std[c], scale[c], bias[c]);
+            wide(|| {
+                for ((x, h), y) in xc.iter().zip(hc.iter_mut()).zip(yc.iter_mut()) {
+                    *h = (x - m) * k;
+                    *y = *h * s + b;
+                }
+            })
+        });
     BatchNormCache { x_hat, inv_std }
 }
 
@@ -103,33 +164,29 @@ pub fn batch_norm_backward(
     d_scale: &mut [f32],
     d_bias: &mut [f32],
 ) {
+    use rayon::prelude::*;
     let hw = shape.h * shape.w;
     let count = (shape.n * hw) as f32;
-    let mut sum_dy = vec![0f32; shape.c];
-    let mut sum_dy_xhat = vec![0f32; shape.c];
-    for (i, (dyc, hc)) in dy.chunks(hw).zip(cache.x_hat.chunks(hw)).enumerate() {
-        let c = i % shape.c;
-        for (g, h) in dyc.iter().zip(hc) {
-            sum_dy[c] += g;
-            sum_dy_xhat[c] += g * h;
-        }
+    let sums = channel_sums(shape, (dy, &cache.x_hat), |g, _| g, |g, h| g * h);
+    for (c, (sum_dy, sum_dy_xhat)) in sums.iter().enumerate() {
+        d_scale[c] += sum_dy_xhat;
+        d_bias[c] += sum_dy;
     }
-    for c in 0..shape.c {
-        d_scale[c] += sum_dy_xhat[c];
-        d_bias[c] += sum_dy[c];
-    }
-    for (i, ((dyc, hc), dxc)) in dy
-        .chunks(hw)
-        .zip(cache.x_hat.chunks(hw))
-        .zip(dx.chunks_mut(hw))
+    dy.par_chunks(hw)
+        .zip(cache.x_hat.par_chunks(hw))
+        .zip(dx.par_chunks_mut(hw))
         .enumerate()
-    {
-        let c = i % shape.c;
-        let k = scale[c] * cache.inv_std[c] / count;
-        for ((g, h), d) in dyc.iter().zip(hc).zip(dxc.iter_mut()) {
-            *d = k * (count * g - sum_dy[c] - h * sum_dy_xhat[c]);
-        }
-    }
+        .with_min_len(PLANES_PER_TASK)
+        .for_each(|(i, ((dyc, hc), dxc))| {
+            let c = i % shape.c;
+            let k = scale[c] * cache.inv_std[c] / count;
+            let (sum_dy, sum_dy_xhat) = sums[c];
+            wide(|| {
+                for ((g, h), d) in dyc.iter().zip(hc).zip(dxc.iter_mut()) {
+                    *d = k * (count * g - sum_dy - h * sum_dy_xhat);
+                }
+            })
+        });
 }
 
 /// The channels `lo..=hi` in the window of channel `c` (ONNX: `c - floor((size-1)/2)` to
