@@ -352,8 +352,15 @@ impl ConvGeometry {
                         let line = &src[p * q + columns.lo..p * q + columns.hi];
                         let dst = &mut plane[y * self.w..(y + 1) * self.w];
                         let x0 = columns.source(columns.lo);
-                        for (v, x) in line.iter().zip((x0..).step_by(self.stride_w)) {
-                            dst[x] += v;
+                        if self.stride_w == 1 {
+                            // Contiguous: a loop the compiler vectorises.
+                            for (d, v) in dst[x0..x0 + line.len()].iter_mut().zip(line) {
+                                *d += v;
+                            }
+                        } else {
+                            for (v, x) in line.iter().zip((x0..).step_by(self.stride_w)) {
+                                dst[x] += v;
+                            }
                         }
                     }
                 }

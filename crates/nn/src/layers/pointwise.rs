@@ -161,47 +161,65 @@ fn in_place_loops(act: Activation, values: &mut [f32]) {
     }
 }
 
-/// `dx = dy * f'(x)`, with `y = f(x)` at hand for sigmoid and tanh.
+/// `dx = dy * f'(x)`, with `y = f(x)` at hand for sigmoid and tanh: one loop per kind (as
+/// [`activation_forward`], so that it vectorises; 16 lanes wide on AVX-512).
 pub fn activation_backward(act: Activation, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
-    for (((x, y), g), d) in x.iter().zip(y).zip(dy).zip(dx.iter_mut()) {
-        let slope = match act {
-            Activation::Relu => (*x > 0.0) as u8 as f32,
-            Activation::Relu6 => (*x > 0.0 && *x < 6.0) as u8 as f32,
-            Activation::Clip { min, max } => (*x > min && *x < max) as u8 as f32,
-            Activation::LeakyRelu { alpha } => {
-                if *x > 0.0 {
-                    1.0
-                } else {
-                    alpha
-                }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn wide(act: Activation, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+            backward_loops(act, x, y, dy, dx)
+        }
+        // SAFETY: the CPU has AVX-512F.
+        return unsafe { wide(act, x, y, dy, dx) };
+    }
+    backward_loops(act, x, y, dy, dx)
+}
+
+#[inline(always)]
+fn backward_loops(act: Activation, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    #[inline(always)]
+    fn each(x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], slope: impl Fn(f32, f32) -> f32) {
+        for (((x, y), g), d) in x.iter().zip(y).zip(dy).zip(dx.iter_mut()) {
+            *d = g * slope(*x, *y);
+        }
+    }
+    match act {
+        Activation::Relu => each(x, y, dy, dx, |x, _| (x > 0.0) as u8 as f32),
+        Activation::Relu6 => each(x, y, dy, dx, |x, _| (x > 0.0 && x < 6.0) as u8 as f32),
+        Activation::Clip { min, max } => {
+            each(x, y, dy, dx, |x, _| (x > min && x < max) as u8 as f32)
+        }
+        Activation::LeakyRelu { alpha } => {
+            each(x, y, dy, dx, |x, _| if x > 0.0 { 1.0 } else { alpha })
+        }
+        Activation::Sigmoid => each(x, y, dy, dx, |_, y| y * (1.0 - y)),
+        Activation::Tanh => each(x, y, dy, dx, |_, y| 1.0 - y * y),
+        Activation::HardSigmoid { alpha, beta } => each(x, y, dy, dx, |x, _| {
+            let z = alpha * x + beta;
+            if z > 0.0 && z < 1.0 {
+                alpha
+            } else {
+                0.0
             }
-            Activation::Sigmoid => y * (1.0 - y),
-            Activation::Tanh => 1.0 - y * y,
-            Activation::HardSigmoid { alpha, beta } => {
-                let z = alpha * x + beta;
-                if z > 0.0 && z < 1.0 {
-                    alpha
-                } else {
-                    0.0
-                }
+        }),
+        Activation::HardSwish => each(x, y, dy, dx, |x, _| {
+            if x < -3.0 {
+                0.0
+            } else if x > 3.0 {
+                1.0
+            } else {
+                (2.0 * x + 3.0) / 6.0
             }
-            Activation::HardSwish => {
-                if *x < -3.0 {
-                    0.0
-                } else if *x > 3.0 {
-                    1.0
-                } else {
-                    (2.0 * x + 3.0) / 6.0
-                }
-            }
-            Activation::Gelu => {
-                let pdf = (-0.5 * x * x).exp() / (2.0 * std::f32::consts::PI).sqrt();
-                0.5 * (1.0 + erf(x / std::f32::consts::SQRT_2)) + x * pdf
-            }
-            Activation::Erf => 2.0 / std::f32::consts::PI.sqrt() * (-x * x).exp(),
-            Activation::Sqrt => 0.5 / y,
-        };
-        *d = g * slope;
+        }),
+        Activation::Gelu => each(x, y, dy, dx, |x, _| {
+            let pdf = (-0.5 * x * x).exp() / (2.0 * std::f32::consts::PI).sqrt();
+            0.5 * (1.0 + erf(x / std::f32::consts::SQRT_2)) + x * pdf
+        }),
+        Activation::Erf => each(x, y, dy, dx, |x, _| {
+            2.0 / std::f32::consts::PI.sqrt() * (-x * x).exp()
+        }),
+        Activation::Sqrt => each(x, y, dy, dx, |_, y| 0.5 / y),
     }
 }
 
