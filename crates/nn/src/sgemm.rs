@@ -112,18 +112,23 @@ pub(crate) fn columns_len(k: usize, n: usize) -> usize {
 /// panel `j` (at `j * NR * k`) holds columns `j NR..` of every row, `NR` apart, zero past
 /// `n`.
 pub(crate) fn pack_columns(k: usize, n: usize, b: &[f32], out: &mut [f32]) {
+    use rayon::prelude::*;
     assert!(b.len() >= k * n && out.len() >= columns_len(k, n));
-    for (j, panel) in out
-        .chunks_exact_mut(NR * k)
-        .take(n.div_ceil(NR))
-        .enumerate()
-    {
-        let (n0, nr) = (j * NR, NR.min(n - j * NR));
-        for (row, dst) in b.chunks_exact(n).zip(panel.chunks_exact_mut(NR)) {
-            dst[..nr].copy_from_slice(&row[n0..n0 + nr]);
-            dst[nr..].fill(0.0);
-        }
+    if k == 0 {
+        return;
     }
+    // Panels in parallel (a batch-1 layer's packing kept one core waiting).
+    out[..columns_len(k, n)]
+        .par_chunks_exact_mut(NR * k)
+        .enumerate()
+        .with_min_len(4)
+        .for_each(|(j, panel)| {
+            let (n0, nr) = (j * NR, NR.min(n - j * NR));
+            for (row, dst) in b.chunks_exact(n).zip(panel.chunks_exact_mut(NR)) {
+                dst[..nr].copy_from_slice(&row[n0..n0 + nr]);
+                dst[nr..].fill(0.0);
+            }
+        });
 }
 
 /// [`product_packed`] on a right-hand side already packed by [`pack_columns`]: when several

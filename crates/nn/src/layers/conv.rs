@@ -96,6 +96,20 @@ pub fn conv_forward(
     conv_forward_packed(conv, nest, x, filter, None, epilogue, y)
 }
 
+/// One sample's ifmap lowered into `col` with its channels in two halves that rayon may run
+/// on two cores (a batch-1 layer's lowering kept one core waiting); the same values as
+/// [`ConvGeometry::im2col`].
+fn im2col_halves(g: &ConvGeometry, x: &[f32], col: &mut [f32]) {
+    if g.c < 2 {
+        return g.im2col(x, col);
+    }
+    let half = g.c / 2;
+    let (x0, x1) = x.split_at(half * g.h * g.w);
+    let (col0, col1) = col.split_at_mut(half * g.r * g.s * g.p * g.q);
+    let lower = |c: usize, x: &[f32], col: &mut [f32]| ConvGeometry { c, ..*g }.im2col(x, col);
+    rayon::join(|| lower(half, x0, col0), || lower(g.c - half, x1, col1));
+}
+
 /// Rows `rows` of one group's filters (`k` columns) times `b` into `c`: on the filters packed
 /// once ([`PackedFilters`]) when given (same bits as packing them on the call).
 fn filter_product(
@@ -145,7 +159,7 @@ pub(crate) fn conv_forward_packed(
             let lowered: &[f32] = if g.is_pointwise() {
                 x
             } else {
-                g.im2col(x, col);
+                im2col_halves(&g, x, col);
                 col
             };
             if packed.is_some() {
