@@ -577,6 +577,11 @@ mod tests {
             (5, 8, 4, 6, 1, 1, 0, 2, 1),     // grouped 1x1, side by side
             (3, 6, 9, 8, 3, 2, 0, 2, 1),     // grouped, stride 2, side by side
             (2, 3, 20, 5, 3, 1, 1, 1, 1),    // 400 columns: one sample a product
+            (2, 8, 9, 32, 3, 1, 1, 1, 1),    // 81 columns, 32 filters: side by side
+            (3, 6, 18, 20, 5, 1, 2, 1, 1),   // 20 filters, 150 terms, 324 columns
+            (1, 2, 9, 8, 3, 1, 1, 1, 2),     // dilated, one sample
+            (1, 32, 9, 16, 3, 1, 1, 1, 1),   // 288 terms: two blocks of k, one sample
+            (2, 3, 300, 4, 3, 2, 1, 1, 1),   // stride 2, 150 x 150 columns
         ];
         for (batch, c, size, filters, k, stride, pad, groups, dil) in cases {
             let mut conv = Conv::new(filters, k, stride, pad).with_groups(groups);
