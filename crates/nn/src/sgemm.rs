@@ -72,28 +72,57 @@ pub(crate) fn product_packed(
     b: &[f32],
     c: &mut [f32],
 ) {
+    packed_product(a, rows, n, b, false, c)
+}
+
+/// [`product_packed`] on a right-hand side already packed by [`pack_columns`]: when several
+/// products read one (the two halves of a batch-1 convolution), it is packed once.
+pub(crate) fn product_columns(
+    a: &PackedFilters,
+    rows: std::ops::Range<usize>,
+    n: usize,
+    columns: &[f32],
+    c: &mut [f32],
+) {
+    packed_product(a, rows, n, columns, true, c)
+}
+
+fn packed_product(
+    a: &PackedFilters,
+    rows: std::ops::Range<usize>,
+    n: usize,
+    b: &[f32],
+    b_packed: bool,
+    c: &mut [f32],
+) {
     assert!(rows.start.is_multiple_of(MR) && rows.start <= rows.end && rows.end <= a.m);
-    assert!(b.len() >= a.k * n && c.len() >= rows.len() * n);
+    let b_len = if b_packed {
+        columns_len(a.k, n)
+    } else {
+        a.k * n
+    };
+    assert!(b.len() >= b_len && c.len() >= rows.len() * n);
     if rows.is_empty() || n == 0 {
         return;
     }
     #[cfg(target_arch = "x86_64")]
     {
         let mut pb = PACKED.take();
-        if pb.len() < KC * NR {
+        if !b_packed && pb.len() < KC * NR {
             pb.resize(KC * NR, 0.0);
         }
+        let (m, k) = (a.m, a.k);
         // SAFETY: `a` exists only where the CPU has AVX-512F; the asserts bound every
-        // element read or written.
+        // element read or written; `pb` holds a panel of B where B is packed here.
         unsafe {
             avx512::run(
-                a.m,
+                m,
                 &a.data,
                 rows,
                 n,
-                a.k,
+                k,
                 b,
-                false,
+                b_packed,
                 false,
                 c.as_mut_ptr(),
                 &mut pb,
@@ -129,39 +158,6 @@ pub(crate) fn pack_columns(k: usize, n: usize, b: &[f32], out: &mut [f32]) {
                 dst[nr..].fill(0.0);
             }
         });
-}
-
-/// [`product_packed`] on a right-hand side already packed by [`pack_columns`]: when several
-/// products read one (the two halves of a batch-1 convolution), it is packed once.
-pub(crate) fn product_columns(
-    a: &PackedFilters,
-    rows: std::ops::Range<usize>,
-    n: usize,
-    columns: &[f32],
-    c: &mut [f32],
-) {
-    assert!(rows.start.is_multiple_of(MR) && rows.start <= rows.end && rows.end <= a.m);
-    assert!(columns.len() >= columns_len(a.k, n) && c.len() >= rows.len() * n);
-    if rows.is_empty() || n == 0 {
-        return;
-    }
-    // SAFETY: `a` exists only where the CPU has AVX-512F; the asserts bound every element
-    // read or written; packed columns need no scratch.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        avx512::run(
-            a.m,
-            &a.data,
-            rows,
-            n,
-            a.k,
-            columns,
-            true,
-            false,
-            c.as_mut_ptr(),
-            &mut [],
-        )
-    };
 }
 
 /// `c (m x n) = a (m x k) * b (k x n)`, all row-major and contiguous.
