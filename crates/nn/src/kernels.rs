@@ -27,6 +27,24 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
     result
 }
 
+/// Runs `f` compiled for AVX-512 where the CPU has it (the loops inside then vectorise 16
+/// lanes wide; the same operations, so the same bits, as the baseline build). `f` must be
+/// an `#[inline(always)]` closure: one compiled on its own is baseline code.
+#[inline(always)]
+pub(crate) fn wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn run<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX-512F.
+        return unsafe { run(f) };
+    }
+    f()
+}
+
 /// Row-major matrix operand: `data` holds `rows x cols` (or its transpose when `transposed`).
 #[derive(Clone, Copy)]
 pub(crate) struct Operand<'a> {

@@ -2,7 +2,7 @@
 //! rayon over the samples of the batch.
 
 use super::activation_in_place;
-use crate::kernels::{matmul, plain, transposed, with_scratch, ConvGeometry};
+use crate::kernels::{matmul, plain, transposed, wide, with_scratch, ConvGeometry};
 use crate::sgemm::{self, product, product_add, product_packed, PackedFilters, PANEL_ROWS};
 use joule_model::ops::{Activation, Conv};
 use joule_model::LoopNest;
@@ -41,8 +41,17 @@ pub struct Epilogue<'a> {
 }
 
 impl Epilogue<'_> {
-    /// Applies the epilogue to the values of output channel `channel`.
+    /// Applies the epilogue to the values of output channel `channel` (16 lanes wide on
+    /// AVX-512: it was a tenth of mobilenet_v2's time in 4 lanes).
     fn channel(&self, channel: usize, values: &mut [f32]) {
+        wide(
+            #[inline(always)]
+            || self.passes(channel, values),
+        )
+    }
+
+    #[inline(always)]
+    fn passes(&self, channel: usize, values: &mut [f32]) {
         if let Some(bias) = self.bias {
             let b = bias[channel];
             values.iter_mut().for_each(|v| *v += b);

@@ -1,6 +1,7 @@
 //! Batch normalisation (training with batch statistics, inference with running statistics)
 //! and local response normalisation across channels.
 
+use crate::kernels::wide;
 use joule_model::ops::Lrn;
 use joule_model::Shape;
 
@@ -45,23 +46,6 @@ pub fn batch_norm_affine(eps: f32, params: [&[f32]; 4]) -> (Vec<f32>, Vec<f32>) 
 /// Planes (one sample's channel) per rayon task in the element-wise passes.
 const PLANES_PER_TASK: usize = 8;
 
-/// Runs `f` compiled for AVX-512 where the CPU has it (the loops inside then vectorise 16
-/// lanes wide; the same operations, so the same bits, as the baseline build).
-#[inline(always)]
-fn wide<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn run<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { run(f) };
-    }
-    f()
-}
-
 /// Per channel, `(sum p(a, b), sum q(a, b))` over every sample's plane of it (`a`, `b` two
 /// tensors of `shape`): channels in parallel, each summed in a fixed order (samples
 /// ascending, each plane in 8 lanes, lanes added at the end), so that the result does not
@@ -88,14 +72,17 @@ where
                 let (a, b) = (&a[at..at + hw], &b[at..at + hw]);
                 let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
                 let (ra, rb) = (ca.remainder(), cb.remainder());
-                wide(|| {
-                    for (a, b) in ca.zip(cb) {
-                        for l in 0..8 {
-                            s[l] = s[l] + p(a[l], b[l]);
-                            t[l] = t[l] + q(a[l], b[l]);
+                wide(
+                    #[inline(always)]
+                    || {
+                        for (a, b) in ca.zip(cb) {
+                            for l in 0..8 {
+                                s[l] = s[l] + p(a[l], b[l]);
+                                t[l] = t[l] + q(a[l], b[l]);
+                            }
                         }
-                    }
-                });
+                    },
+                );
                 for (l, (a, b)) in ra.iter().zip(rb).enumerate() {
                     s[l] = s[l] + p(*a, *b);
                     t[l] = t[l] + q(*a, *b);
@@ -144,12 +131,15 @@ pub fn batch_norm_train(
         .for_each(|(i, ((xc, hc), yc))| {
             let c = i % shape.c;
             let (m, k, s, b) = (mean[c] as f32, inv_std[c], scale[c], bias[c]);
-            wide(|| {
-                for ((x, h), y) in xc.iter().zip(hc.iter_mut()).zip(yc.iter_mut()) {
-                    *h = (x - m) * k;
-                    *y = *h * s + b;
-                }
-            })
+            wide(
+                #[inline(always)]
+                || {
+                    for ((x, h), y) in xc.iter().zip(hc.iter_mut()).zip(yc.iter_mut()) {
+                        *h = (x - m) * k;
+                        *y = *h * s + b;
+                    }
+                },
+            )
         });
     BatchNormCache { x_hat, inv_std }
 }
@@ -181,11 +171,14 @@ pub fn batch_norm_backward(
             let c = i % shape.c;
             let k = scale[c] * cache.inv_std[c] / count;
             let (sum_dy, sum_dy_xhat) = sums[c];
-            wide(|| {
-                for ((g, h), d) in dyc.iter().zip(hc).zip(dxc.iter_mut()) {
-                    *d = k * (count * g - sum_dy - h * sum_dy_xhat);
-                }
-            })
+            wide(
+                #[inline(always)]
+                || {
+                    for ((g, h), d) in dyc.iter().zip(hc).zip(dxc.iter_mut()) {
+                        *d = k * (count * g - sum_dy - h * sum_dy_xhat);
+                    }
+                },
+            )
         });
 }
 

@@ -1,5 +1,6 @@
 //! Element-wise activations, softmax over channels, and the softmax cross-entropy loss.
 
+use crate::kernels::wide;
 use joule_model::ops::Activation;
 use joule_model::Shape;
 
@@ -96,16 +97,10 @@ pub fn exp(v: f32) -> f32 {
 /// compiler from vectorising any of them), 16 lanes wide where the CPU has AVX-512 (the
 /// same operations, so the same bits, as the 4-lane build).
 pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn wide(act: Activation, x: &[f32], y: &mut [f32]) {
-            activation_loops(act, x, y)
-        }
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { wide(act, x, y) };
-    }
-    activation_loops(act, x, y)
+    wide(
+        #[inline(always)]
+        || activation_loops(act, x, y),
+    )
 }
 
 #[inline(always)]
@@ -130,16 +125,10 @@ fn activation_loops(act: Activation, x: &[f32], y: &mut [f32]) {
 /// The activation applied in place (the epilogue of a fused CONV or FC); wide as
 /// [`activation_forward`].
 pub fn activation_in_place(act: Activation, values: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn wide(act: Activation, values: &mut [f32]) {
-            in_place_loops(act, values)
-        }
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { wide(act, values) };
-    }
-    in_place_loops(act, values)
+    wide(
+        #[inline(always)]
+        || in_place_loops(act, values),
+    )
 }
 
 #[inline(always)]
@@ -164,16 +153,10 @@ fn in_place_loops(act: Activation, values: &mut [f32]) {
 /// `dx = dy * f'(x)`, with `y = f(x)` at hand for sigmoid and tanh: one loop per kind (as
 /// [`activation_forward`], so that it vectorises; 16 lanes wide on AVX-512).
 pub fn activation_backward(act: Activation, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn wide(act: Activation, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
-            backward_loops(act, x, y, dy, dx)
-        }
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { wide(act, x, y, dy, dx) };
-    }
-    backward_loops(act, x, y, dy, dx)
+    wide(
+        #[inline(always)]
+        || backward_loops(act, x, y, dy, dx),
+    )
 }
 
 #[inline(always)]
