@@ -277,9 +277,8 @@ fn depthwise_forward(
         });
 }
 
-/// A chunk's partial filter gradient and its scratch: lowered ifmap, lowered gradient, dY
-/// transposed, one sample's dW transposed.
-type Accumulators = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+/// A chunk's partial filter gradient, and (for 32 or more filters) its transpose being summed.
+type Accumulators = (Vec<f32>, Vec<f32>);
 
 /// Gradients of a convolution: accumulates into `d_filter` and `d_bias`, writes `dx` when
 /// given (the first layer does not need it).
@@ -327,8 +326,20 @@ pub fn conv_backward(
     } else {
         Vec::new()
     };
-    let per_sample = |acc: &mut Accumulators, xi: &[f32], dyi: &[f32], dxi: Option<&mut [f32]>| {
-        let (dw, col, dcol, dyt, dwt) = acc;
+    // Per sample: the lowered ifmap, the lowered gradient and dY transposed, each written
+    // whole before it is read, so a thread's scratch serves (freshly zeroed buffers cost a
+    // twelfth of vgg-small's training time).
+    let col_len = if g.is_pointwise() { 0 } else { g.col_len() };
+    let dyt_len = if m >= 32 { m * pq } else { 0 };
+    let scratch_len = 2 * col_len + dyt_len;
+    let per_sample = |acc: &mut Accumulators,
+                      scratch: &mut [f32],
+                      xi: &[f32],
+                      dyi: &[f32],
+                      dxi: Option<&mut [f32]>| {
+        let (dw, dwt) = acc;
+        let (col, rest) = scratch.split_at_mut(col_len);
+        let (dcol, dyt) = rest.split_at_mut(col_len);
         let mut dxi = dxi;
         for group in 0..groups {
             let xg = &xi[group * g.c * g.h * g.w..(group + 1) * g.c * g.h * g.w];
@@ -381,18 +392,14 @@ pub fn conv_backward(
         }
     };
     let init = || {
-        let col = if g.is_pointwise() { 0 } else { g.col_len() };
         (
             vec![0.0f32; d_filter.len()],
-            vec![0.0f32; col],
-            vec![0.0f32; col],
-            vec![0.0f32; if m >= 32 { m * pq } else { 0 }],
             vec![0.0f32; if m >= 32 { d_filter.len() } else { 0 }],
         )
     };
     // The chunk's dW^T (per group CRS x M) added into its dW (M x CRS).
     let fold_transposed = |acc: &mut Accumulators| {
-        let (dw, _, _, _, dwt) = acc;
+        let (dw, dwt) = acc;
         for (dwg, dwtg) in dw
             .chunks_exact_mut(filter_len)
             .zip(dwt.chunks_exact(filter_len))
@@ -412,13 +419,15 @@ pub fn conv_backward(
             .zip(dy.par_chunks(out_len * SAMPLES_PER_CHUNK))
             .map(|((dxc, xc), dyc)| {
                 let mut acc = init();
-                for ((dxi, xi), dyi) in dxc
-                    .chunks_mut(in_len)
-                    .zip(xc.chunks(in_len))
-                    .zip(dyc.chunks(out_len))
-                {
-                    per_sample(&mut acc, xi, dyi, Some(dxi));
-                }
+                with_scratch(scratch_len, |scratch| {
+                    for ((dxi, xi), dyi) in dxc
+                        .chunks_mut(in_len)
+                        .zip(xc.chunks(in_len))
+                        .zip(dyc.chunks(out_len))
+                    {
+                        per_sample(&mut acc, scratch, xi, dyi, Some(dxi));
+                    }
+                });
                 fold_transposed(&mut acc);
                 acc.0
             })
@@ -428,9 +437,11 @@ pub fn conv_backward(
             .zip(dy.par_chunks(out_len * SAMPLES_PER_CHUNK))
             .map(|(xc, dyc)| {
                 let mut acc = init();
-                for (xi, dyi) in xc.chunks(in_len).zip(dyc.chunks(out_len)) {
-                    per_sample(&mut acc, xi, dyi, None);
-                }
+                with_scratch(scratch_len, |scratch| {
+                    for (xi, dyi) in xc.chunks(in_len).zip(dyc.chunks(out_len)) {
+                        per_sample(&mut acc, scratch, xi, dyi, None);
+                    }
+                });
                 fold_transposed(&mut acc);
                 acc.0
             })
