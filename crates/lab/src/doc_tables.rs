@@ -30,6 +30,7 @@ use crate::prune::PruneSummary;
 use crate::{LabError, RunDir};
 use joule_compress::netadapt::baseline::BaselineRecord;
 use joule_compress::netadapt::run::{Record, Status, Summary};
+use joule_report::{Scatter, Series};
 use serde::de::DeserializeOwned;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -141,15 +142,7 @@ pub fn render(kind: Kind, paths: &[PathBuf]) -> Result<String, LabError> {
         }
         Kind::NetadaptSeeds => {
             count(!paths.is_empty(), "netadapt-seeds takes at least one run")?;
-            let runs = paths
-                .iter()
-                .zip(&files)
-                .map(|(p, f)| {
-                    let name = p.file_name().unwrap_or(p.as_os_str());
-                    Ok((name.to_string_lossy().into_owned(), read::<Summary>(f)?))
-                })
-                .collect::<Result<Vec<_>, LabError>>()?;
-            netadapt_seeds_table(&runs)
+            netadapt_seeds_table(&named_runs(paths)?)
         }
         Kind::BaselineCurve => {
             count(paths.len() == 1, "baseline-curve takes one run")?;
@@ -199,6 +192,36 @@ fn percent(v: f64) -> String {
 
 /// The layers an run simplified, in order of first appearance, repeated ones counted:
 /// `conv1 x5, fc1 x2, conv2`.
+/// NetAdapt summaries named by their run directory (or file) name.
+fn named_runs(paths: &[PathBuf]) -> Result<Vec<(String, Summary)>, LabError> {
+    paths
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap_or(p.as_os_str());
+            Ok((
+                name.to_string_lossy().into_owned(),
+                read::<Summary>(&summary_path(p))?,
+            ))
+        })
+        .collect()
+}
+
+/// The SVG chart of `kind` from the runs at `paths` (only `netadapt-seeds` has one).
+pub fn chart(kind: Kind, paths: &[PathBuf]) -> Result<String, LabError> {
+    if kind != Kind::NetadaptSeeds {
+        return Err(LabError::config("kind", "only netadapt-seeds has a chart"));
+    }
+    if paths.is_empty() {
+        return Err(LabError::config(
+            "paths",
+            "netadapt-seeds takes at least one run",
+        ));
+    }
+    Ok(joule_report::scatter_svg(&netadapt_seeds_chart(
+        &named_runs(paths)?,
+    ))?)
+}
+
 fn simplified(family: &[Record]) -> String {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for layer in family.iter().filter_map(|r| r.layer.as_deref()) {
@@ -446,7 +469,58 @@ pub fn netadapt_seeds_table(runs: &[(String, Summary)]) -> Result<String, LabErr
     Ok(t)
 }
 
-/// The uniform baseline curve of one run: measured latency and test accuracy per width.
+/// The chart of [`netadapt_seeds_table`]: test accuracy against *predicted* latency, every
+/// run's uniform curve as a line (runs without one add nothing) and NetAdapt's final networks
+/// as points, one series per budget, labelled with the run's name.
+pub fn netadapt_seeds_chart(runs: &[(String, Summary)]) -> Scatter {
+    let at = |r: &Record| Some((r.latency_predicted_ms?, 100.0 * r.test_accuracy?));
+    let mut series: Vec<Series> = runs
+        .iter()
+        .filter(|(_, run)| !run.baseline_curve.is_empty())
+        .map(|(name, run)| Series {
+            name: format!("uniform width, every width ({name})"),
+            points: run
+                .baseline_curve
+                .iter()
+                .filter_map(|b| at(&b.record))
+                .collect(),
+            line: true,
+            labels: Vec::new(),
+        })
+        .collect();
+    for (name, run) in runs {
+        let Some(p) = run.final_network.as_ref().and_then(at) else {
+            continue;
+        };
+        let budget = format!("NetAdapt, {}", run.budget.join(", "));
+        match series.iter_mut().find(|s| s.name == budget) {
+            Some(s) => {
+                s.points.push(p);
+                s.labels.push(name.clone());
+            }
+            None => series.push(Series {
+                name: budget,
+                points: vec![p],
+                line: false,
+                labels: vec![name.clone()],
+            }),
+        }
+    }
+    let model = runs.first().map_or("", |(_, r)| r.model.as_str());
+    Scatter {
+        title: format!(
+            "{}: NetAdapt vs the uniform width multiplier, test accuracy",
+            crate::prune::display_name(model)
+        ),
+        x_label: "predicted latency (ms, the latency table)".into(),
+        y_label: "test accuracy (%)".into(),
+        series,
+        diagonal: false,
+    }
+}
+
+/// The uniform baseline curve of one run: predicted and measured latency and test accuracy
+/// per width.
 pub fn baseline_curve_table(run: &Summary) -> Result<String, LabError> {
     if run.baseline_curve.is_empty() {
         return Err(LabError::config(
@@ -467,7 +541,8 @@ pub fn baseline_curve_table(run: &Summary) -> Result<String, LabError> {
         .collect();
     let align = "--:|".repeat(run.baseline_curve.len());
     Ok(format!(
-        "| width |{widths}\n|---|{align}\n| measured ms |{}\n| test acc. |{}\n",
+        "| width |{widths}\n|---|{align}\n| predicted ms |{}\n| measured ms |{}\n| test acc. |{}\n",
+        cells(&|r| ms(r.latency_predicted_ms)),
         cells(&|r| ms(r.latency_measured_ms)),
         cells(&|r| r.test_accuracy.map_or("-".into(), percent)),
     ))
@@ -726,6 +801,24 @@ mod tests {
             lines[6]
         );
         assert!(lines[6].contains("**-1.50 ± 0.00** (n=1)"), "{}", lines[6]);
+
+        // The chart: two curves (s2q has none), then NetAdapt per budget, labelled by run.
+        let chart = netadapt_seeds_chart(&runs);
+        let names: Vec<&str> = chart.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "uniform width, every width (s1)",
+                "uniform width, every width (s2)",
+                "NetAdapt, latency=0.5x",
+                "NetAdapt, latency=0.25x"
+            ]
+        );
+        assert_eq!(chart.series[1].points, vec![(0.2, 81.0), (0.1, 71.0)]);
+        assert_eq!(chart.series[2].points, vec![(0.15, 78.0), (0.15, 76.0)]);
+        assert_eq!(chart.series[2].labels, ["s1", "s2"]);
+        assert_eq!(chart.series[3].points, vec![(0.125, 72.0)]);
+        assert!(joule_report::scatter_svg(&chart).unwrap().contains("<svg"));
     }
 
     #[test]
