@@ -374,7 +374,7 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 /// on a shared machine). A run without a curve reads the curve of another listed run of the
 /// same seed: the one whose curve holds this run's baseline record at the same width (the
 /// baseline of one seed is the same network at every budget, with the same accuracies). Then per budget the mean and
-/// standard deviation of both differences over its runs, in points.
+/// standard deviation of both differences over its runs, in points (one run: its difference).
 pub fn netadapt_seeds_table(runs: &[(String, Summary)]) -> Result<String, LabError> {
     let mut t = String::from(
         "| run | NetAdapt predicted / measured ms | NetAdapt test (holdout) | uniform width | uniform predicted / measured ms | uniform test (holdout) | NetAdapt - uniform | uniform curve at NetAdapt's predicted ms | NetAdapt - curve |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
@@ -454,6 +454,9 @@ pub fn netadapt_seeds_table(runs: &[(String, Summary)]) -> Result<String, LabErr
         let summary = |d: &[f64]| {
             if d.is_empty() {
                 "-".to_string()
+            } else if d.len() == 1 {
+                // One run has no spread to show.
+                format!("**{:+.2}** (n=1)", 100.0 * d[0])
             } else {
                 let (m, s) = mean_std(d);
                 format!("**{:+.2} ± {:.2}** (n={})", 100.0 * m, 100.0 * s, d.len())
@@ -800,7 +803,7 @@ mod tests {
             "{}",
             lines[6]
         );
-        assert!(lines[6].contains("**-1.50 ± 0.00** (n=1)"), "{}", lines[6]);
+        assert!(lines[6].contains("**-1.50** (n=1)"), "{}", lines[6]);
 
         // The chart: two curves (s2q has none), then NetAdapt per budget, labelled by run.
         let chart = netadapt_seeds_chart(&runs);

@@ -53,7 +53,7 @@ fn every_generated_region_matches_its_summaries_byte_for_byte() {
         checked,
         vec![
             ("docs/eliminate.md".to_string(), 1),
-            ("docs/netadapt.md".to_string(), 9),
+            ("docs/netadapt.md".to_string(), 12),
             ("docs/prune.md".to_string(), 6)
         ]
     );
