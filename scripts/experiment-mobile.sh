@@ -5,9 +5,12 @@
 # and neuron elimination. Scaled down to fit one core of a shared 2-core machine (the settings
 # below; docs say so): every run uses one thread, fine-tuning reads TRAIN_SAMPLES images.
 #
-#   scripts/experiment-mobile.sh                    # everything (about 50 min of one core)
+#   scripts/experiment-mobile.sh                    # everything (about 70 min on one core of a
+#                                                   # loaded machine: NetAdapt 27, pruning 25,
+#                                                   # elimination 15)
 #   scripts/experiment-mobile.sh adapt-0.5 prune    # stages: adapt-0.5 adapt-0.25 prune eliminate docs
 #   SEEDS="1 2" scripts/experiment-mobile.sh adapt-0.25
+#   MODEL=mobilenetv3-28 CHECKPOINT=... SEEDS=1 scripts/experiment-mobile.sh adapt-0.5
 #
 # CHECKPOINT: a trained mobilenetv2-28 (default target/mobile/mobilenetv2-28-fashion.safetensors,
 # trained here first if missing with `joule train --model mobilenetv2-28 --data fashion-mnist
