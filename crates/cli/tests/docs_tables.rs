@@ -24,7 +24,7 @@ fn the_committed_docs_are_up_to_date_and_a_stale_copy_is_rewritten() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("docs/prune.md: 5 generated regions up to date"));
+    assert!(stderr(&out).contains("docs/prune.md: 6 generated regions up to date"));
 
     // A copy with one hand-typed number changed: --check fails naming it, update restores it.
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +65,8 @@ fn render_prints_one_table() {
         dir.to_str().unwrap(),
     ]);
     assert!(text.starts_with("| width | 0.9375 | 0.875 |"), "{text}");
-    assert_eq!(text.lines().count(), 4);
+    assert_eq!(text.lines().count(), 5);
+    assert!(text.contains("\n| predicted ms | 0.2038 |"), "{text}");
 }
 
 #[test]
@@ -109,4 +110,44 @@ fn bad_input_names_the_file_or_the_kind() {
         "{e}"
     );
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+}
+
+#[test]
+fn chart_writes_the_seeds_svg_and_refuses_other_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("seeds.svg");
+    let runs: Vec<String> = ["latency-0.5-seed1", "latency-0.25-seed1"]
+        .iter()
+        .map(|r| {
+            root()
+                .join("docs/netadapt/mobilenetv2-28")
+                .join(r)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut args = vec![
+        "docs-tables",
+        "chart",
+        "netadapt-seeds",
+        out.to_str().unwrap(),
+    ];
+    args.extend(runs.iter().map(String::as_str));
+    succeeds(&args);
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        svg.starts_with("<svg") || svg.contains("<svg"),
+        "{svg:.200}"
+    );
+    // The seed's curve, both budgets' NetAdapt points and the run labels.
+    for text in [
+        "uniform width, every width (latency-0.5-seed1)",
+        "NetAdapt, latency=0.5x",
+        "NetAdapt, latency=0.25x",
+        "predicted latency (ms",
+    ] {
+        assert!(svg.contains(text), "{text} in the chart");
+    }
+    let e = fails(&["docs-tables", "chart", "prune", "x.svg", "y.json"]);
+    assert!(e.contains("only netadapt-seeds has a chart"), "{e}");
 }

@@ -225,6 +225,106 @@ fn duplicated_conv_channels_are_eliminated_with_zero_error() {
     }
 }
 
+/// 1x6x6 -> conv1 (4 channels, no bias; 2, 3 duplicate 0, 1) -> batch norm (its entries
+/// 2, 3 duplicate 0, 1 too) -> relu -> global average pool -> flatten -> fc (2 outputs): the
+/// shape of a MobileNet head.
+fn duplicated_conv_bn() -> Graph {
+    let mut g = Graph::new("dupconvbn", Some(Shape::new(1, 1, 6, 6)));
+    let mut conv = Conv::new(4, 3, 1, 1);
+    conv.bias = false;
+    let x = g.push("conv1", Op::Conv(conv), &[Value::Input]);
+    let x = g.push("conv1/bn", Op::BatchNorm(Default::default()), &[x]);
+    let x = g.push("conv1/relu", Op::Activation(Activation::Relu), &[x]);
+    let x = g.push(
+        "gap",
+        Op::GlobalPool {
+            kind: joule_model::ops::PoolKind::Average,
+        },
+        &[x],
+    );
+    let x = g.push("flatten", Op::Flatten, &[x]);
+    g.push(
+        "fc",
+        Op::FullyConnected(FullyConnected {
+            outputs: 2,
+            bias: true,
+        }),
+        &[x],
+    );
+    let f1 = noise(18, 21);
+    g.node_mut(NodeId(0)).params =
+        vec![Tensor::new(vec![4, 1, 3, 3], f1.iter().chain(&f1).copied().collect()).unwrap()];
+    let pair = |a: f32, b: f32| Tensor::new(vec![4], vec![a, b, a, b]).unwrap();
+    g.node_mut(NodeId(1)).params = vec![
+        pair(1.5, 0.7),
+        pair(0.2, -0.1),
+        pair(0.1, -0.05),
+        pair(0.8, 1.2),
+    ];
+    g.node_mut(NodeId(5)).params = vec![
+        Tensor::new(vec![2, 4], noise(8, 22)).unwrap(),
+        Tensor::new(vec![2], vec![0.1, -0.1]).unwrap(),
+    ];
+    g
+}
+
+#[test]
+fn a_batch_norm_after_the_layer_loses_the_eliminated_channels_too() {
+    let network = Network::new(duplicated_conv_bn(), 1).unwrap();
+    let images: Vec<f32> = noise(40 * 36, 6).iter().map(|v| 0.5 + 0.5 * v).collect();
+    let input = FeatureMap::new(Shape::new(40, 1, 6, 6), images.clone()).unwrap();
+    let reference = network.forward(&input).unwrap();
+    let data = Dataset {
+        sample: Shape::new(1, 1, 6, 6),
+        images,
+        labels: reference.data.chunks(2).map(|r| argmax(r) as u8).collect(),
+        classes: 2,
+    };
+    let site = layer::site(network.graph(), "conv1").unwrap();
+    assert_eq!(site.norms, vec![NodeId(1)]);
+    assert_eq!(site.next_name, "fc");
+    let config = Config::new(0.0, vec![machine::preset("horowitz45").unwrap()]).unwrap();
+    let eliminator = Eliminator::new(&network, &data, &data, &data, config);
+    let sweep = eliminator.sweep("conv1", 1.0, |_| {}).unwrap();
+    assert_eq!(sweep.rank, 2);
+    let first = &sweep.points[0];
+    assert_eq!(first.kept, 2);
+    assert!(
+        first.reconstruction_error < 1e-6,
+        "{}",
+        first.reconstruction_error
+    );
+    // Two filters of 9 weights, their 4 batch-norm entries each, and 2 columns of fc.
+    let original = layer::parameters(network.graph());
+    assert_eq!(first.params, original - (2 * 9 + 2 * 4 + 2 * 2));
+    let graph = eliminator.simplified(&sweep, first).unwrap();
+    assert!(graph
+        .node(NodeId(1))
+        .params
+        .iter()
+        .all(|t| t.shape == vec![2]));
+    let out = Network::new(graph, 1).unwrap().forward(&input).unwrap();
+    let diff = reference
+        .data
+        .iter()
+        .zip(&out.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-5, "logits differ by {diff}");
+}
+
+#[test]
+fn in_mobilenet_v2_only_the_head_is_eliminable() {
+    // Every other CONV feeds a depthwise (grouped) CONV or a residual add, neither of which
+    // can absorb a combination of channels; the classifier is the output layer.
+    let network = Network::new(zoo::build("mobilenetv2-28").unwrap(), 1).unwrap();
+    assert_eq!(layer::eliminable_names(network.graph()), vec!["head"]);
+    let err = layer::site(network.graph(), "block2/expand")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("block2/dw") && err.contains("conv"), "{err}");
+}
+
 fn data_dir() -> PathBuf {
     std::env::var_os("JOULE_DATA")
         .map(PathBuf::from)

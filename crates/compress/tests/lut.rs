@@ -451,3 +451,39 @@ fn prunable_layers_follow_squeeze_excitation_and_refuse_shuffled_channels() {
     // of conv1 (or of the gate that follows its channels) is refused.
     assert_eq!(names(&se_net(true)), ["fc_sq", "conv2"]);
 }
+
+/// MobileNet-V3's squeeze-excitation multiplies two computed tensors (`x * s`, `s` one value
+/// per channel): the table has a variant for every channel count the grid gives `x`, so the
+/// shrunk networks NetAdapt proposes can be predicted (the grid used to give the product one
+/// operand and panic).
+#[test]
+fn squeeze_excitation_products_follow_their_channels() {
+    let graph = zoo::build("mobilenetv3-28").unwrap();
+    let grid = ChannelGrid::even(&graph, 2).unwrap();
+    let variants = lut::variants(&graph, &grid, 1).unwrap();
+    let products: Vec<&lut::Variant> = variants
+        .iter()
+        .filter(|v| matches!(v.op, Op::Binary(_)))
+        .collect();
+    assert!(!products.is_empty());
+    for v in &products {
+        let [x, s] = v.inputs.as_slice() else {
+            panic!("{:?}", v.inputs)
+        };
+        assert_eq!((x.c, s.h, s.w), (s.c, 1, 1), "{:?}", v.inputs);
+    }
+    let t = lut::build(&graph, &grid, 1, &FakeClock, &quick(), |_, _| {}).unwrap();
+    let network = Network::new(graph, 3).unwrap();
+    let full = t.predict(network.graph()).unwrap().total_ms;
+    // Every prunable layer halved in turn is predicted, and predicted faster.
+    for (name, counts) in &grid.layers {
+        let id = network.graph().find(name).unwrap();
+        let m = counts[counts.len() - 1];
+        let drop: Vec<usize> = (counts[0]..m).collect();
+        let shrunk = prune::remove_filters(&network, id, &drop).unwrap();
+        let p = t
+            .predict(shrunk.graph())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(p.total_ms < full, "{name}: {} vs {full}", p.total_ms);
+    }
+}

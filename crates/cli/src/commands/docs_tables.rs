@@ -14,6 +14,15 @@ pub enum Args {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Write the chart of a kind as SVG: netadapt-seeds (test accuracy against predicted
+    /// latency, NetAdapt's final networks and the uniform curves).
+    Chart {
+        kind: String,
+        /// The SVG file to write.
+        out: PathBuf,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Re-render every generated region of Markdown files (paths in the markers are relative
     /// to the current directory, the repository root).
     Update {
@@ -31,6 +40,12 @@ pub fn run(args: Args) -> Result<()> {
             // The kind is an argument, not a flag: its error is printed as it reads.
             let kind = Kind::parse(&kind).map_err(|e| anyhow!("{e}"))?;
             print!("{}", doc_tables::render(kind, &paths)?);
+        }
+        Args::Chart { kind, out, paths } => {
+            let kind = Kind::parse(&kind).map_err(|e| anyhow!("{e}"))?;
+            let svg = doc_tables::chart(kind, &paths)?;
+            joule_lab::write_file(&out, svg)?;
+            eprintln!("{}", out.display());
         }
         Args::Update { files, check } => {
             let root = PathBuf::from(".");

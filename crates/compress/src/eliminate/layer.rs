@@ -14,6 +14,10 @@
 //! position (CONV) or a spatial position of the flattened input (FC). Least squares on that
 //! view reproduces every tap's contribution at every position, which reproduces the next
 //! layer's input exactly when the dropped channels are combinations of the kept ones.
+//!
+//! A batch norm between the layer and the next one is per-neuron too (inference mode: one
+//! scale and shift per channel), so `X` is read after it and dropping neuron `j` also drops
+//! entry `j` of its four vectors; this is what makes the head of a MobileNet eliminable.
 
 use super::EliminateError;
 use faer::Mat;
@@ -27,6 +31,9 @@ pub struct Site {
     pub name: String,
     /// The node whose output is `X` (the layer itself or its last successor before `next`).
     pub activation: NodeId,
+    /// Batch norms between the layer and `next`: their per-channel vectors lose the dropped
+    /// neurons' entries too.
+    pub norms: Vec<NodeId>,
     /// The layer that reads the neurons.
     pub next: NodeId,
     pub next_name: String,
@@ -64,6 +71,7 @@ pub fn site(graph: &Graph, name: &str) -> Result<Site, EliminateError> {
         }
     };
     let mut current = layer;
+    let mut norms = Vec::new();
     loop {
         let consumers = graph.consumers(current);
         let [consumer] = consumers.as_slice() else {
@@ -83,6 +91,12 @@ pub fn site(graph: &Graph, name: &str) -> Result<Site, EliminateError> {
         }
         let next = match &node.op {
             Op::Activation(_) | Op::Dropout { .. } | Op::Flatten => None,
+            // One entry per neuron (not after a CONV layer's flatten, where it has one per
+            // channel and position).
+            Op::BatchNorm(_) if node.params.first().map(Tensor::len) == Some(neurons) => {
+                norms.push(*consumer);
+                None
+            }
             Op::Pool(_) | Op::GlobalPool { .. } if conv => None,
             Op::FullyConnected(_) => Some(None),
             Op::Conv(c) if conv && c.groups <= 1 => Some(Some(c.r * c.s)),
@@ -113,6 +127,7 @@ pub fn site(graph: &Graph, name: &str) -> Result<Site, EliminateError> {
             layer,
             name: name.to_string(),
             activation: current,
+            norms,
             next: *consumer,
             next_name: node.name.clone(),
             neurons,
@@ -236,6 +251,11 @@ pub fn simplify(
     node.params[0] = tensor(shape, rows);
     if let Some(bias) = node.params.get_mut(1) {
         *bias = tensor(vec![p], kept.iter().map(|&j| bias.data[j]).collect());
+    }
+    for &id in &site.norms {
+        for v in &mut g.node_mut(id).params {
+            *v = tensor(vec![p], kept.iter().map(|&j| v.data[j]).collect());
+        }
     }
     let next = g.node_mut(site.next);
     let taps = site.taps;

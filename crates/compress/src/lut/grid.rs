@@ -141,6 +141,18 @@ pub fn variants(
                 }
                 combos
             }
+            // A two-operand element-wise op (MobileNet-V3's squeeze-excitation scale, x * s):
+            // an operand with the first one's channels follows them; one that broadcasts
+            // over channels keeps its own count.
+            Op::Binary(b) if b.constant.is_none() => first
+                .iter()
+                .map(|&c| {
+                    base.inputs
+                        .iter()
+                        .map(|s| if s.c == base.inputs[0].c { c } else { s.c })
+                        .collect()
+                })
+                .collect(),
             _ => first.iter().map(|&c| vec![c]).collect(),
         };
         let own: Option<&Vec<usize>> = grid.layers.get(&node.name);

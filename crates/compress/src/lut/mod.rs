@@ -39,6 +39,7 @@ pub use measure::{
 };
 
 use crate::CompressError;
+use joule_model::ops::{Binary, ConstantOperand, Side};
 use joule_model::{Graph, Op, Shape, Value};
 use joule_nn::{FeatureMap, Network};
 use serde::{Deserialize, Serialize};
@@ -212,6 +213,23 @@ pub(crate) fn probe_network(
     fused: &[Op],
     inputs: &[Shape],
 ) -> Result<Network, CompressError> {
+    // A product with one value per channel (MobileNet-V3's squeeze-excitation scale, x * s):
+    // the probe has one input, so `s` becomes a constant of its shape; the engine runs the
+    // same broadcasting kernel for an activation or a constant operand.
+    let per_channel;
+    let (op, inputs) = match (op, inputs) {
+        (Op::Binary(b), [x, s]) if b.constant.is_none() && (s.c, s.h, s.w) == (x.c, 1, 1) => {
+            per_channel = Op::Binary(Binary {
+                kind: b.kind,
+                constant: Some(ConstantOperand {
+                    side: Side::Right,
+                    dims: vec![1, s.c, 1, 1],
+                }),
+            });
+            (&per_channel, &inputs[..1])
+        }
+        _ => (op, inputs),
+    };
     if inputs
         .iter()
         .any(|s| (s.c, s.h, s.w) != (inputs[0].c, inputs[0].h, inputs[0].w))
