@@ -146,6 +146,18 @@ impl Network {
     pub(crate) fn infer(
         &self,
         input: &FeatureMap,
+        storage: Vec<f32>,
+    ) -> Result<FeatureMap, NnError> {
+        // The whole pass on one of rayon's threads: the layers' splits (two halves of a
+        // batch-1 CONV, its lowering, its packing, an FC's rows) are then joins inside the
+        // pool, not jobs sent from outside it that wait for a sleeping thread to wake (which
+        // made batch-1 times bimodal).
+        rayon::scope(|_| self.infer_in_pool(input, storage))
+    }
+
+    fn infer_in_pool(
+        &self,
+        input: &FeatureMap,
         mut storage: Vec<f32>,
     ) -> Result<FeatureMap, NnError> {
         self.check_input(input)?;
