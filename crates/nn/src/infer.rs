@@ -11,6 +11,9 @@ use crate::{FeatureMap, Network, NnError};
 use joule_model::{Node, Op, Value};
 use std::cell::Cell;
 
+/// MACs from which an inference pass runs inside rayon's pool ([`Network::forward`]).
+const POOL_MACS: u64 = 1 << 20;
+
 /// Bytes of freed activation buffers a thread keeps for its next inference.
 const KEPT_BYTES: usize = 64 << 20;
 
@@ -148,22 +151,33 @@ impl Network {
         input: &FeatureMap,
         storage: Vec<f32>,
     ) -> Result<FeatureMap, NnError> {
-        // The whole pass on one of rayon's threads: the layers' splits (two halves of a
-        // batch-1 CONV, its lowering, its packing, an FC's rows) are then joins inside the
-        // pool, not jobs sent from outside it that wait for a sleeping thread to wake (which
-        // made batch-1 times bimodal).
-        rayon::scope(|_| self.infer_in_pool(input, storage))
+        // A pass big enough to split its layers runs on one of rayon's threads: the splits
+        // (two halves of a batch-1 CONV, its lowering, its packing, an FC's rows) are then
+        // joins inside the pool, not jobs sent from outside it that wait for a sleeping
+        // thread to wake (which made batch-1 times bimodal). A small one (LeNet-5 at batch
+        // 1) splits nothing and stays here: the hand-off alone would double its time.
+        self.check_input(input)?;
+        let shapes = self.graph().infer(input.shape)?;
+        let macs: u64 = shapes
+            .iter()
+            .filter_map(|s| s.loop_nest)
+            .map(|l| l.macs())
+            .sum();
+        if macs >= POOL_MACS {
+            rayon::scope(|_| self.infer_in_pool(input, &shapes, storage))
+        } else {
+            self.infer_in_pool(input, &shapes, storage)
+        }
     }
 
     fn infer_in_pool(
         &self,
         input: &FeatureMap,
+        shapes: &[joule_model::NodeShapes],
         mut storage: Vec<f32>,
     ) -> Result<FeatureMap, NnError> {
-        self.check_input(input)?;
         let graph = self.graph();
         let nodes = graph.nodes();
-        let shapes = graph.infer(input.shape)?;
         let output = graph.output().expect("a network has nodes").0;
         let (steps, last_read) = schedule(nodes);
         let mut buffers = Buffers::take();
