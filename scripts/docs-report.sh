@@ -13,6 +13,8 @@ target/release/joule report alexnet squeezenet googlenet mobilenet resnet50 --hw
   --run docs/netadapt/vgg-small/latency \
   --run docs/netadapt/vgg-small/latency-0.25 \
   --run docs/netadapt/vgg-small/energy \
+  --run docs/prune/mobilenetv2-28-fashion-mnist/eap-summary.json \
+  --run docs/netadapt/mobilenetv2-28/latency-0.5-seed1 \
   --title "joule: the model zoo on Eyeriss, and the compression runs of docs/" \
   --out docs/report.html
 python3 scripts/check-report.py docs/report.html --expect "Benchmarking metrics" \
