@@ -20,11 +20,12 @@ is onnxruntime's worker (same protocol as joule's `run`).
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from benchrun import load1, times_of
 
 # Inputs: the zoo's own networks at their native size, torchvision's as the exported fixtures
 # (3x112x112, a stated smaller input than 224 so that the table runs in minutes). Big batch:
@@ -67,19 +68,6 @@ def dynamic_batch(src, dst):
     # Shapes recorded for intermediate values carry batch 1; onnxruntime infers its own.
     del model.graph.value_info[:]
     onnx.save(model, dst)
-
-
-def load1():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
-def times_of(cmd, env):
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip()}")
-    line = [l for l in proc.stdout.splitlines() if l.startswith("times ")][-1]
-    return [float(t) for t in line.split()[1:]]
 
 
 def fmt(seconds):

@@ -18,11 +18,12 @@ that started above a load of 1 per core is flagged LOADED.
 import argparse
 import os
 import struct
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from benchrun import load1, times_of
 
 SAMPLES = {"lenet5": 8000, "vgg-small": 2048}
 
@@ -79,19 +80,6 @@ def torch_worker(model_name, batch, samples, epochs, threads):
         if epoch > 0:
             times.append(time.perf_counter() - start)
     print("times " + " ".join(f"{t:.5f}" for t in times))
-
-
-def load1():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
-def times_of(cmd, env):
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip()}")
-    line = [l for l in proc.stdout.splitlines() if l.startswith("times ")][-1]
-    return [float(t) for t in line.split()[1:]]
 
 
 def main():
