@@ -184,10 +184,11 @@ fn duplicated_conv() -> Graph {
     g
 }
 
-#[test]
-fn duplicated_conv_channels_are_eliminated_with_zero_error() {
-    let network = Network::new(duplicated_conv(), 1).unwrap();
-    let images: Vec<f32> = noise(40 * 36, 5).iter().map(|v| 0.5 + 0.5 * v).collect();
+/// 40 noise images of 1 x 6 x 6 (seeded) as a batch, `network`'s output on them, and the
+/// images labelled with its own two-class predictions (an exact elimination keeps every
+/// label).
+fn labelled_by(network: &Network, seed: u64) -> (FeatureMap, FeatureMap, Dataset) {
+    let images: Vec<f32> = noise(40 * 36, seed).iter().map(|v| 0.5 + 0.5 * v).collect();
     let input = FeatureMap::new(Shape::new(40, 1, 6, 6), images.clone()).unwrap();
     let reference = network.forward(&input).unwrap();
     let data = Dataset {
@@ -196,6 +197,13 @@ fn duplicated_conv_channels_are_eliminated_with_zero_error() {
         labels: reference.data.chunks(2).map(|r| argmax(r) as u8).collect(),
         classes: 2,
     };
+    (input, reference, data)
+}
+
+#[test]
+fn duplicated_conv_channels_are_eliminated_with_zero_error() {
+    let network = Network::new(duplicated_conv(), 1).unwrap();
+    let (input, reference, data) = labelled_by(&network, 5);
     let config = Config::new(0.0, vec![machine::preset("horowitz45").unwrap()]).unwrap();
     let eliminator = Eliminator::new(&network, &data, &data, &data, config);
     // conv1 loses 2 filters (9 + 1 each) and conv2 their 2 x 9 taps per filter; conv2 loses
@@ -271,15 +279,7 @@ fn duplicated_conv_bn() -> Graph {
 #[test]
 fn a_batch_norm_after_the_layer_loses_the_eliminated_channels_too() {
     let network = Network::new(duplicated_conv_bn(), 1).unwrap();
-    let images: Vec<f32> = noise(40 * 36, 6).iter().map(|v| 0.5 + 0.5 * v).collect();
-    let input = FeatureMap::new(Shape::new(40, 1, 6, 6), images.clone()).unwrap();
-    let reference = network.forward(&input).unwrap();
-    let data = Dataset {
-        sample: Shape::new(1, 1, 6, 6),
-        images,
-        labels: reference.data.chunks(2).map(|r| argmax(r) as u8).collect(),
-        classes: 2,
-    };
+    let (input, reference, data) = labelled_by(&network, 6);
     let site = layer::site(network.graph(), "conv1").unwrap();
     assert_eq!(site.norms, vec![NodeId(1)]);
     assert_eq!(site.next_name, "fc");
