@@ -6,7 +6,6 @@
 
 use crate::layers::{self, Epilogue};
 use crate::network::{fake_quantized, run_node, Mode};
-use crate::sgemm::PackedFilters;
 use crate::{FeatureMap, Network, NnError};
 use joule_model::{Node, Op, Value};
 use std::cell::Cell;
@@ -230,14 +229,10 @@ impl Network {
                             run_step(nodes, first, shapes, step, &xq, None, y);
                         }
                         None => {
-                            // The filters as the product wants them, packed once per weights.
-                            let packed = match (&node.op, shapes[step.first].loop_nest) {
-                                (Op::Conv(_), Some(nest)) if nest.groups == 1 => {
-                                    let k = nest.c * nest.r * nest.s;
-                                    self.packed_filters(step.first, nest.m, k)
-                                }
-                                _ => None,
-                            };
+                            // The filters as the kernel wants them, prepared once per weights.
+                            let packed = shapes[step.first]
+                                .loop_nest
+                                .and_then(|nest| self.prepared_filters(step.first, &nest));
                             let shapes = &shapes[step.first];
                             run_step(nodes, node, shapes, step, &inputs, packed, &mut y[..len])
                         }
@@ -278,7 +273,7 @@ fn run_step(
     shapes: &joule_model::NodeShapes,
     step: &Step,
     inputs: &[&[f32]],
-    packed: Option<&PackedFilters>,
+    packed: Option<&layers::Filters>,
     y: &mut [f32],
 ) {
     let affine = step.norm.map(|j| {
@@ -304,7 +299,7 @@ fn run_step(
             let nest = shapes.loop_nest.expect("conv has a loop nest");
             let x = inputs[0];
             let filter = &node.params[0].data;
-            layers::conv_forward_packed(conv, &nest, x, filter, packed, &epilogue, y)
+            layers::conv_forward_prepared(conv, &nest, x, filter, packed, &epilogue, y)
         }
         Op::FullyConnected(fc) => {
             let (x, xs) = (inputs[0], shapes.inputs[0]);
@@ -312,7 +307,7 @@ fn run_step(
             layers::fc_forward(xs.n, k, fc.outputs, x, &node.params[0].data, &epilogue, y)
         }
         _ => {
-            run_node(node, shapes, inputs, y, Mode::Inference);
+            run_node(node, shapes, inputs, y, Mode::Inference, None);
         }
     }
 }

@@ -2,10 +2,9 @@
 
 use crate::layers::{self, BatchNormCache};
 use crate::quant::{quantize_weights, LayerQuant};
-use crate::sgemm::PackedFilters;
 use crate::{NnError, Rng};
 use joule_model::ops::Side;
-use joule_model::{Dims, Graph, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
+use joule_model::{Dims, Graph, LoopNest, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
 use std::sync::OnceLock;
 
 /// A batch of activations in NCHW order.
@@ -94,14 +93,15 @@ pub struct Network {
     masks: Vec<Option<Vec<f32>>>,
     /// Fake quantization of CONV and FC layers ([`Network::set_quant`]).
     quant: Vec<Option<LayerQuant>>,
-    /// Filters packed for the product, built by the first inference pass that needs them.
+    /// CONV filters prepared for their kernel, built by the first pass that needs them.
     packed: PackCache,
 }
 
-/// Per node, its filters packed for the product ([`PackedFilters`]). Emptied by every method
-/// that takes `&mut Network` (the only way to change a weight), so it never outlives them.
+/// Per node, its filters prepared for the kernel ([`layers::Filters`]: packed for the
+/// product, or Winograd-transformed). Emptied by every method that takes `&mut Network` (the
+/// only way to change a weight), so it never outlives them.
 #[derive(Clone, Default)]
-struct PackCache(Vec<OnceLock<Option<PackedFilters>>>);
+struct PackCache(Vec<OnceLock<Option<layers::Filters>>>);
 
 impl std::fmt::Debug for PackCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -169,16 +169,16 @@ impl Network {
         self.packed.0.iter_mut().for_each(|c| *c = OnceLock::new());
     }
 
-    /// Node `i`'s filters (`m x k`, its first parameter) packed for the product, packed on
-    /// the first call after the weights last changed; `None` where the product has no packed
-    /// form (no AVX-512) or the node has no such filters.
-    pub(crate) fn packed_filters(&self, i: usize, m: usize, k: usize) -> Option<&PackedFilters> {
-        let filter = self.graph.nodes().get(i)?.params.first()?;
-        if filter.data.len() != m * k {
+    /// CONV node `i`'s filters prepared for its kernel ([`layers::prepare_filters`]) on the
+    /// first call after the weights last changed; `None` where the kernel reads them as
+    /// they are, or the node is no CONV.
+    pub(crate) fn prepared_filters(&self, i: usize, nest: &LoopNest) -> Option<&layers::Filters> {
+        let node = self.graph.nodes().get(i)?;
+        let (Op::Conv(conv), Some(filter)) = (&node.op, node.params.first()) else {
             return None;
-        }
+        };
         self.packed.0[i]
-            .get_or_init(|| PackedFilters::new(m, k, &filter.data))
+            .get_or_init(|| layers::prepare_filters(conv, nest, &filter.data))
             .as_ref()
     }
 
@@ -286,14 +286,19 @@ impl Network {
                         &[xq],
                         &mut y,
                         mode,
+                        None,
                     );
                     let weights = qnode.map(|mut n| std::mem::take(&mut n.params[0].data));
                     (aux, Some(Quantized { input: qx, weights }))
                 }
                 None => {
                     let inputs: Vec<&[f32]> = node.inputs.iter().map(|v| trace.value(*v)).collect();
+                    let shapes = &trace.shapes[i];
+                    let prepared = shapes
+                        .loop_nest
+                        .and_then(|nest| self.prepared_filters(i, &nest));
                     (
-                        run_node(node, &trace.shapes[i], &inputs, &mut y, mode),
+                        run_node(node, shapes, &inputs, &mut y, mode, prepared),
                         None,
                     )
                 }
@@ -616,6 +621,7 @@ pub(crate) fn run_node(
     inputs: &[&[f32]],
     y: &mut [f32],
     mode: Mode,
+    prepared: Option<&layers::Filters>,
 ) -> Aux {
     // A constant has no input; its kernel reads only its parameter.
     let x = inputs.first().copied().unwrap_or_default();
@@ -629,7 +635,8 @@ pub(crate) fn run_node(
     match &node.op {
         Op::Conv(conv) => {
             let nest = shapes.loop_nest.expect("conv has a loop nest");
-            layers::conv_forward(conv, &nest, x, &node.params[0].data, &bias_only(1), y)
+            let filter = &node.params[0].data;
+            layers::conv_forward_prepared(conv, &nest, x, filter, prepared, &bias_only(1), y)
         }
         Op::FullyConnected(fc) => {
             let k = xs.per_sample();

@@ -179,3 +179,54 @@ fn forward_sees_every_change_of_the_weights() {
     sgd.step(&mut net, &grads, 0.1);
     check(&net, "a training step", &out);
 }
+
+/// A 3x3 stride-1 CONV wide enough for Winograd's F(2x2, 3x3) (64 -> 64 channels on 28x28,
+/// the shape of resnet18's first stage), with batch norm and ReLU fused: the forward pass
+/// equals the trace bit for bit (both run the transformed filters, rebuilt after the
+/// weights change), and stays within 1e-4 of the direct convolution.
+#[test]
+fn winograd_layers_agree_with_the_trace_and_the_direct_convolution() {
+    let mut g = Graph::new("winograd", Some(Shape::new(1, 64, 28, 28)));
+    let conv = g.push("conv", Op::Conv(Conv::new(64, 3, 1, 1)), &[Value::Input]);
+    g.push("relu", Op::Activation(Activation::Relu), &[conv]);
+    let mut net = network(g);
+    for round in 0..2 {
+        for (n, seed) in [(1, 11), (3, 12)] {
+            let x = batch(&net, n, seed);
+            let got = net.forward(&x).unwrap();
+            let trace = net.trace(&x).unwrap();
+            let want = trace.output(NodeId(1));
+            assert!(
+                got.data
+                    .iter()
+                    .zip(&want.data)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "batch {n}, round {round}: forward differs from the trace"
+            );
+            // The direct kernel (im2col + product) on the same weights.
+            let node = net.graph().node(NodeId(0));
+            let Op::Conv(op) = &node.op else { unreachable!() };
+            let nest = net.graph().infer(x.shape).unwrap()[0].loop_nest.unwrap();
+            let mut direct = vec![0f32; got.data.len()];
+            let epilogue = joule_nn::layers::Epilogue {
+                activation: Some(Activation::Relu),
+                ..Default::default()
+            };
+            let filter = &node.params[0].data;
+            joule_nn::layers::conv_forward(op, &nest, &x.data, filter, &epilogue, &mut direct);
+            let worst = got
+                .data
+                .iter()
+                .zip(&direct)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst <= 1e-4, "batch {n}: {worst} from the direct result");
+            // Winograd's rounding differs from the direct sum's somewhere: it ran.
+            assert!(worst > 0.0, "batch {n}: bit-identical to the direct kernel");
+        }
+        // Rebuilt after a change of the weights.
+        for w in &mut net.params_mut(NodeId(0))[0].data {
+            *w *= -0.75;
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! rayon over the samples of the batch.
 
 use super::activation_in_place;
+use super::winograd::{self, WinogradFilters};
 use crate::kernels::{matmul, plain, transposed, wide, with_scratch, ConvGeometry};
 use crate::sgemm::{self, product, product_add, product_packed, PackedFilters, PANEL_ROWS};
 use joule_model::ops::{Activation, Conv};
@@ -43,7 +44,7 @@ pub struct Epilogue<'a> {
 impl Epilogue<'_> {
     /// Applies the epilogue to the values of output channel `channel` (16 lanes wide on
     /// AVX-512: it was a tenth of mobilenet_v2's time in 4 lanes).
-    fn channel(&self, channel: usize, values: &mut [f32]) {
+    pub(super) fn channel(&self, channel: usize, values: &mut [f32]) {
         wide(
             #[inline(always)]
             || self.passes(channel, values),
@@ -102,7 +103,7 @@ pub fn conv_forward(
     epilogue: &Epilogue,
     y: &mut [f32],
 ) {
-    conv_forward_packed(conv, nest, x, filter, None, epilogue, y)
+    conv_forward_prepared(conv, nest, x, filter, None, epilogue, y)
 }
 
 /// One sample's ifmap lowered into `col` with its channels in two halves that rayon may run
@@ -139,19 +140,61 @@ fn filter_product(
     }
 }
 
-/// [`conv_forward`] with the filters also packed for the product (`m x crs`, one group).
-pub(crate) fn conv_forward_packed(
+/// A CONV's filters prepared once per weights for the kernel that runs it.
+#[derive(Clone, Debug)]
+pub(crate) enum Filters {
+    /// Packed for the product on the lowered ifmap (`m x crs`, one group).
+    Packed(PackedFilters),
+    /// Transformed for Winograd's F(2x2, 3x3) (3x3 stride-1 layers), and packed for the
+    /// batch sizes where the direct kernel is expected to be faster ([`winograd::pays`]).
+    Winograd(WinogradFilters, Option<PackedFilters>),
+}
+
+/// `filter` (`m x c x r x s`) prepared for the kernel [`conv_forward_prepared`] picks for
+/// this layer; `None` where it reads them as they are.
+pub(crate) fn prepare_filters(conv: &Conv, nest: &LoopNest, filter: &[f32]) -> Option<Filters> {
+    let g = geometry(conv, nest);
+    if filter.len() != nest.groups * nest.m * g.col_rows() {
+        return None;
+    }
+    if nest.groups != 1 {
+        return None;
+    }
+    let packed = PackedFilters::new(nest.m, g.col_rows(), filter);
+    // Transformed where Winograd is expected to win at batch 1 or at a large batch.
+    let winograd = winograd::applies(&g, nest.groups, nest.m)
+        && [1, 64].iter().any(|&n| winograd::pays(&g, n, nest.m));
+    if winograd {
+        let transformed = WinogradFilters::new(nest.m, g.c, filter);
+        return Some(Filters::Winograd(transformed, packed));
+    }
+    packed.map(Filters::Packed)
+}
+
+/// [`conv_forward`] with the filters prepared by [`prepare_filters`] (same bits as direct
+/// where they are packed; Winograd's rounding where they are transformed).
+pub(crate) fn conv_forward_prepared(
     conv: &Conv,
     nest: &LoopNest,
     x: &[f32],
     filter: &[f32],
-    packed: Option<&PackedFilters>,
+    prepared: Option<&Filters>,
     epilogue: &Epilogue,
     y: &mut [f32],
 ) {
     let g = geometry(conv, nest);
     let (groups, m, pq) = (nest.groups, nest.m, nest.p * nest.q);
     let crs = g.col_rows();
+    if let Some(Filters::Winograd(w, _)) = prepared {
+        let fits = w.filters() == m && w.channels() == g.c && winograd::applies(&g, groups, m);
+        if fits && winograd::pays(&g, nest.n, m) {
+            return winograd::forward(&g, nest.n, w, x, epilogue, y);
+        }
+    }
+    let packed = match prepared {
+        Some(Filters::Packed(p)) | Some(Filters::Winograd(_, Some(p))) => Some(p),
+        _ => None,
+    };
     if g.c == 1 && groups > 1 {
         return depthwise_forward(&g, groups, m, x, filter, epilogue, y);
     }

@@ -1,0 +1,474 @@
+//! 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016):
+//! each 4x4 tile of the ifmap gives a 2x2 tile of the ofmap with 16 products per (filter,
+//! channel) instead of 36, so the MACs of the product fall 2.25x, and the ifmap is never
+//! lowered (im2col was 15-33% of a pass).
+//!
+//! Three steps per block of tiles: the input transform `V = B^T d B` of every 4x4 tile of
+//! every channel; 16 products `M_xi = U_xi V_xi`, one per position `xi` of the 4x4 tile,
+//! with `U = G g G^T` the transformed filters (prepared once per weights, like
+//! [`PackedFilters`]); the output transform `Y = A^T M A` with the epilogue. The transforms
+//! add and subtract only (and halve, in `G`), so the result differs from the direct sum by
+//! rounding alone: tested within 1e-4 of it.
+
+use super::conv::Epilogue;
+use crate::kernels::{wide, with_scratch, ConvGeometry};
+use crate::sgemm::{product, product_packed, PackedFilters};
+use rayon::prelude::*;
+
+/// Positions of a transformed tile (4 x 4).
+const XI: usize = 16;
+
+/// Tiles per block: the samples of a batch are taken together until a block has this many,
+/// so that each product has a wide right-hand side (vgg-small's 7x7 layer has 16 tiles a
+/// sample).
+const BLOCK_TILES: usize = 256;
+
+/// What transforming one value (into or out of the 16 positions, through memory) costs,
+/// in multiply-adds of the product: fitted to measurements, not derived. At 30, vgg-small's
+/// 7x7 layer (64 -> 128 channels) ran on Winograd and the network at batch 64 took 14.0 ms
+/// against 12.9 direct (one thread); at 36 it stays direct, and resnet18 (112x112) still
+/// runs its 3x3 layers on Winograd: 8.1-8.6 ms at batch 1 against 10.7-13.8 direct (two
+/// threads, loaded machine, 2026-12-01); at 45 resnet18 lost a third of that gain.
+const TRANSFORM_MACS: usize = 36;
+
+/// Whether the layer can run here: 3x3, stride 1, no dilation, one group.
+pub(crate) fn applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
+    groups == 1
+        && (g.r, g.s) == (3, 3)
+        && (g.stride_h, g.stride_w) == (1, 1)
+        && (g.dilation_h, g.dilation_w) == (1, 1)
+        && g.c > 0
+        && m > 0
+        && g.p > 0
+        && g.q > 0
+}
+
+/// Whether Winograd is expected to beat the direct kernel (im2col + product) on `n`
+/// samples: fewer multiply-adds, plus the transforms at [`TRANSFORM_MACS`] a value, each
+/// product's work scaled by the share of the 16 lanes its columns fill (a 4x4 ofmap at
+/// batch 1 is 4 tiles wide: a quarter of the lanes).
+pub(crate) fn pays(g: &ConvGeometry, n: usize, m: usize) -> bool {
+    let lanes = |width: usize| width.div_ceil(16) * 16;
+    let tiles = g.p.div_ceil(2) * g.q.div_ceil(2);
+    let width = blocks(tiles, n).1 * tiles;
+    let products = XI * g.c * m * n * tiles * lanes(width) / width;
+    let transforms = TRANSFORM_MACS * XI * (g.c + m) * n * tiles;
+    // The direct kernel lowers samples side by side up to 256 columns.
+    let pq = g.p * g.q;
+    let direct_width = pq * (256usize.div_ceil(pq)).clamp(1, n.max(1));
+    let direct = 9 * g.c * m * n * pq * lanes(direct_width) / direct_width;
+    products + transforms < direct
+}
+
+/// (blocks, samples a block) for `n` samples of `tiles` tiles each.
+fn blocks(tiles: usize, n: usize) -> (usize, usize) {
+    let per = BLOCK_TILES.div_ceil(tiles.max(1)).clamp(1, n.max(1));
+    (n.div_ceil(per), per)
+}
+
+/// The filters transformed, `U_xi = (G g G^T)_xi`: for each of the 16 positions an
+/// `m x c` matrix, packed for the product where the CPU has AVX-512.
+#[derive(Clone, Debug)]
+pub(crate) struct WinogradFilters {
+    m: usize,
+    c: usize,
+    /// `XI x m x c`.
+    u: Vec<f32>,
+    /// One per position, or none (no AVX-512: the plain product reads `u`).
+    packed: Vec<PackedFilters>,
+}
+
+impl WinogradFilters {
+    /// `filter`: `m x c x 3 x 3`.
+    pub(crate) fn new(m: usize, c: usize, filter: &[f32]) -> WinogradFilters {
+        assert!(filter.len() >= m * c * 9);
+        let mut u = vec![0.0; XI * m * c];
+        for (mc, g) in filter.chunks_exact(9).take(m * c).enumerate() {
+            // G g (4 x 3), then (G g) G^T (4 x 4); G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
+            let gg: [[f32; 3]; 4] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| {
+                    let (a, b, d) = (g[j], g[3 + j], g[6 + j]);
+                    [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d][i]
+                })
+            });
+            for (i, row) in gg.iter().enumerate() {
+                let [a, b, d] = *row;
+                for (k, v) in [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
+                    .into_iter()
+                    .enumerate()
+                {
+                    u[(i * 4 + k) * m * c + mc] = v;
+                }
+            }
+        }
+        let packed = (0..XI)
+            .map(|xi| PackedFilters::new(m, c, &u[xi * m * c..][..m * c]))
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default();
+        WinogradFilters { m, c, u, packed }
+    }
+
+    pub(crate) fn filters(&self) -> usize {
+        self.m
+    }
+
+    pub(crate) fn channels(&self) -> usize {
+        self.c
+    }
+
+    /// `out (m x n) = U_xi v (c x n)`.
+    fn product(&self, xi: usize, n: usize, v: &[f32], out: &mut [f32]) {
+        match self.packed.get(xi) {
+            Some(packed) => product_packed(packed, 0..self.m, n, v, out),
+            None => {
+                let (m, c) = (self.m, self.c);
+                product(m, n, c, &self.u[xi * m * c..][..m * c], v, out)
+            }
+        }
+    }
+}
+
+/// `y = epilogue(conv(x, filter))` for `n` samples of geometry `g` (3x3, stride 1, see
+/// [`applies`]). Blocks of whole samples run in parallel, and inside a block the channels
+/// of the transforms and the 16 products; the blocks follow from the batch size alone, and
+/// a column of a product is summed the same way whatever its block's width, so every
+/// output has the same bits at any batch size and thread count.
+pub(crate) fn forward(
+    g: &ConvGeometry,
+    n: usize,
+    filters: &WinogradFilters,
+    x: &[f32],
+    epilogue: &Epilogue,
+    y: &mut [f32],
+) {
+    let (c, m) = (filters.c, filters.m);
+    assert_eq!(c, g.c);
+    let tiles = g.p.div_ceil(2) * g.q.div_ceil(2);
+    let per = blocks(tiles, n).1;
+    let (in_len, out_len) = (c * g.h * g.w, m * g.p * g.q);
+    assert!(x.len() >= n * in_len && y.len() >= n * out_len);
+    y[..n * out_len]
+        .par_chunks_mut(per * out_len)
+        .zip(x[..n * in_len].par_chunks(per * in_len))
+        .for_each(|(yb, xb)| {
+            let samples = yb.len() / out_len;
+            let width = samples * tiles;
+            with_scratch(XI * (c + m) * width, |buffer| {
+                let (v, out) = buffer.split_at_mut(XI * c * width);
+                transform_input(g, samples, xb, width, v);
+                // One product per position: V_xi (c x width) into M_xi (m x width).
+                let v: &[f32] = v;
+                out.par_chunks_mut(m * width)
+                    .zip(v.par_chunks(c * width))
+                    .enumerate()
+                    .for_each(|(xi, (o, vx))| filters.product(xi, width, vx, o));
+                let out: &[f32] = out;
+                for (s, ys) in yb.chunks_mut(out_len).enumerate() {
+                    ys.par_chunks_mut(g.p * g.q)
+                        .enumerate()
+                        .with_min_len(4)
+                        .for_each_init(Vec::new, |scratch, (filter, plane)| {
+                            let row = |xi: usize| &out[(xi * m + filter) * width + s * tiles..];
+                            let rows: [&[f32]; XI] = std::array::from_fn(row);
+                            untransform_plane(g, &rows, plane, scratch);
+                            epilogue.channel(filter, plane);
+                        });
+                }
+            });
+        });
+}
+
+/// The input transform of a block of `samples` samples (`xb`) into `v`: `XI` matrices
+/// `V_xi` (`c x width`), row `ch` holding the tiles of channel `ch` sample after sample.
+/// Channels in parallel, each task writing its rows of every `V_xi`.
+fn transform_input(g: &ConvGeometry, samples: usize, xb: &[f32], width: usize, v: &mut [f32]) {
+    let (c, hw) = (g.c, g.h * g.w);
+    let tiles = width / samples;
+    let chunk = c.div_ceil(16);
+    let mut parts: Vec<Vec<&mut [f32]>> = (0..c.div_ceil(chunk))
+        .map(|_| Vec::with_capacity(XI))
+        .collect();
+    for vx in v.chunks_exact_mut(c * width) {
+        for (part, rows) in parts.iter_mut().zip(vx.chunks_mut(chunk * width)) {
+            part.push(rows);
+        }
+    }
+    parts
+        .into_par_iter()
+        .enumerate()
+        .for_each_init(Vec::new, |scratch, (j, mut rows)| {
+            let channels = chunk * j..(chunk * (j + 1)).min(c);
+            for (k, ch) in channels.enumerate() {
+                for s in 0..samples {
+                    let plane = &xb[(s * c + ch) * hw..][..hw];
+                    transform_plane(g, plane, &mut rows, k * width + s * tiles, scratch);
+                }
+            }
+        });
+}
+
+/// The 16 transformed planes of one channel (`h x w`): `out[xi][at + t]` is position `xi`
+/// of tile `t` (row-major over the `ceil(p/2) x ceil(q/2)` tiles) of `B^T d B`, with
+/// `B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]` and `d` the tile's 4x4 ifmap values
+/// (zero in the padding).
+fn transform_plane(
+    g: &ConvGeometry,
+    plane: &[f32],
+    out: &mut [&mut [f32]],
+    at: usize,
+    scratch: &mut Vec<f32>,
+) {
+    wide(
+        #[inline(always)]
+        || transform_plane_lanes(g, plane, out, at, scratch),
+    )
+}
+
+#[inline(always)]
+fn transform_plane_lanes(
+    g: &ConvGeometry,
+    plane: &[f32],
+    out: &mut [&mut [f32]],
+    at: usize,
+    scratch: &mut Vec<f32>,
+) {
+    let (th, tw) = (g.p.div_ceil(2), g.q.div_ceil(2));
+    // A padded line spans columns -pad_left.. of the ifmap, two a tile and two more.
+    let wp = 2 * tw + 2;
+    scratch.resize(8 * wp + 2 * (tw + 1), 0.0);
+    let (padded, rest) = scratch.split_at_mut(4 * wp);
+    let (lines, rest) = rest.split_at_mut(4 * wp);
+    let (even, odd) = rest.split_at_mut(tw + 1);
+    // Ifmap columns that land inside a padded line.
+    let first = g.pad_left.min(wp);
+    let inside = g.w.min(wp - first);
+    for ty in 0..th {
+        // The tile row's four ifmap rows, zero outside the ifmap.
+        for (r, line) in padded.chunks_exact_mut(wp).enumerate() {
+            let row = (2 * ty + r) as isize - g.pad_top as isize;
+            if row < 0 || row >= g.h as isize {
+                line.fill(0.0);
+                continue;
+            }
+            line[..first].fill(0.0);
+            line[first..first + inside].copy_from_slice(&plane[row as usize * g.w..][..inside]);
+            line[first + inside..].fill(0.0);
+        }
+        // B^T on the rows, along the whole line.
+        {
+            let (p0, rest) = padded.split_at(wp);
+            let (p1, rest) = rest.split_at(wp);
+            let (p2, p3) = rest.split_at(wp);
+            let (l0, rest) = lines.split_at_mut(wp);
+            let (l1, rest) = rest.split_at_mut(wp);
+            let (l2, l3) = rest.split_at_mut(wp);
+            for j in 0..wp {
+                l0[j] = p0[j] - p2[j];
+                l1[j] = p1[j] + p2[j];
+                l2[j] = p2[j] - p1[j];
+                l3[j] = p1[j] - p3[j];
+            }
+        }
+        // Then B on the columns of each line: tile t reads columns 2t..2t+4.
+        for (i, line) in lines.chunks_exact(wp).enumerate() {
+            for t in 0..=tw {
+                even[t] = line[2 * t];
+                odd[t] = line[2 * t + 1];
+            }
+            let row = at + ty * tw;
+            let [d0, d1, d2, d3] = &mut out[4 * i..4 * i + 4] else {
+                unreachable!("16 positions")
+            };
+            let (d0, d1) = (&mut d0[row..row + tw], &mut d1[row..row + tw]);
+            let (d2, d3) = (&mut d2[row..row + tw], &mut d3[row..row + tw]);
+            for t in 0..tw {
+                d0[t] = even[t] - even[t + 1];
+                d1[t] = odd[t] + even[t + 1];
+                d2[t] = even[t + 1] - odd[t];
+                d3[t] = odd[t] - odd[t + 1];
+            }
+        }
+    }
+}
+
+/// One ofmap plane (`p x q`) from its 16 product rows (`rows[xi][t]`, tile `t`):
+/// `A^T M A` with `A^T = [1 1 1 0; 0 1 -1 -1]`, tiles past the plane's edge cut off.
+fn untransform_plane(
+    g: &ConvGeometry,
+    rows: &[&[f32]; XI],
+    plane: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    wide(
+        #[inline(always)]
+        || untransform_plane_lanes(g, rows, plane, scratch),
+    )
+}
+
+#[inline(always)]
+fn untransform_plane_lanes(
+    g: &ConvGeometry,
+    rows: &[&[f32]; XI],
+    plane: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    let (th, tw) = (g.p.div_ceil(2), g.q.div_ceil(2));
+    let tiles = th * tw;
+    // Over all the tiles at once (a row of tiles is 4 to 14 long on the layers that matter,
+    // too short to vectorise): four sums a row of A^T, then the two of each line.
+    scratch.resize(6 * tiles, 0.0);
+    let (sums, lines) = scratch.split_at_mut(4 * tiles);
+    let m = |i: usize, k: usize| &rows[i * 4 + k][..tiles];
+    for a in 0..2 {
+        for (k, sk) in sums.chunks_exact_mut(tiles).enumerate() {
+            let (m0, m1, m2, m3) = (m(0, k), m(1, k), m(2, k), m(3, k));
+            if a == 0 {
+                for t in 0..tiles {
+                    sk[t] = m0[t] + m1[t] + m2[t];
+                }
+            } else {
+                for t in 0..tiles {
+                    sk[t] = m1[t] - m2[t] - m3[t];
+                }
+            }
+        }
+        // Line 2ty + a of the ofmap, tile after tile: its columns 2t and 2t + 1.
+        let (s0, rest) = sums.split_at(tiles);
+        let (s1, rest) = rest.split_at(tiles);
+        let (s2, s3) = rest.split_at(tiles);
+        for (t, pair) in lines.chunks_exact_mut(2).enumerate() {
+            pair[0] = s0[t] + s1[t] + s2[t];
+            pair[1] = s1[t] - s2[t] - s3[t];
+        }
+        for ty in 0..th {
+            let row = 2 * ty + a;
+            if row < g.p {
+                plane[row * g.q..][..g.q].copy_from_slice(&lines[2 * ty * tw..][..g.q]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use joule_model::ops::Activation;
+
+    fn geometry(
+        c: usize,
+        h: usize,
+        w: usize,
+        pad: (usize, usize),
+        out: (usize, usize),
+    ) -> ConvGeometry {
+        ConvGeometry {
+            c,
+            h,
+            w,
+            p: out.0,
+            q: out.1,
+            r: 3,
+            s: 3,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: pad.0,
+            pad_left: pad.1,
+            dilation_h: 1,
+            dilation_w: 1,
+        }
+    }
+
+    /// The definition in f64: (sum, sum of the terms' magnitudes) of output `(s, f, y, x)`.
+    fn direct(g: &ConvGeometry, m: usize, x: &[f32], filter: &[f32], at: [usize; 4]) -> (f64, f64) {
+        let [s, f, oy, ox] = at;
+        let (mut sum, mut scale) = (0f64, 0f64);
+        for ch in 0..g.c {
+            for r in 0..3 {
+                for k in 0..3 {
+                    let (iy, ix) = (
+                        (oy + r) as isize - g.pad_top as isize,
+                        (ox + k) as isize - g.pad_left as isize,
+                    );
+                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                        continue;
+                    }
+                    let v = x[((s * g.c + ch) * g.h + iy as usize) * g.w + ix as usize] as f64;
+                    let t = v * filter[((f * g.c + ch) * 3 + r) * 3 + k] as f64;
+                    sum += t;
+                    scale += t.abs();
+                }
+            }
+        }
+        let _ = m;
+        (sum, scale)
+    }
+
+    /// Against the definition for odd and even ofmaps (tiles cut at the edge), padding 0, 1
+    /// and 2 (with a wider ofmap), more tiles in a row than one run, batches spanning
+    /// several blocks; with a bias and ReLU. Within 1e-4 of the direct result (and 1e-5 of
+    /// the terms' magnitudes); a sample alone gives the bits it gives in a batch.
+    #[test]
+    fn winograd_matches_the_direct_convolution() {
+        for (n, c, m, (h, w), pad) in [
+            (1, 8, 8, (4, 4), (1, 1)),
+            (2, 9, 13, (7, 7), (1, 1)),
+            (3, 16, 24, (14, 14), (1, 1)),
+            (1, 12, 5, (9, 6), (0, 0)),
+            (2, 8, 17, (5, 11), (2, 2)),
+            (1, 10, 9, (3, 75), (1, 0)),
+            (9, 32, 16, (5, 5), (1, 1)),
+        ] {
+            let (p, q) = (h + 2 * pad.0 - 2, w + 2 * pad.1 - 2);
+            let g = geometry(c, h, w, pad, (p, q));
+            let x: Vec<f32> = (0..n * c * h * w)
+                .map(|i| ((i * 37) % 29) as f32 / 14.0 - 1.0)
+                .collect();
+            let filter: Vec<f32> = (0..m * c * 9)
+                .map(|i| ((i * 53) % 31) as f32 / 15.0 - 1.0)
+                .collect();
+            let bias: Vec<f32> = (0..m).map(|f| f as f32 * 0.25 - 1.0).collect();
+            let epilogue = Epilogue {
+                bias: Some(&bias),
+                activation: Some(Activation::Relu),
+                ..Default::default()
+            };
+            let filters = WinogradFilters::new(m, c, &filter);
+            let mut y = vec![f32::NAN; n * m * p * q];
+            forward(&g, n, &filters, &x, &epilogue, &mut y);
+            for s in 0..n {
+                for f in 0..m {
+                    for oy in 0..p {
+                        for ox in 0..q {
+                            let (sum, scale) = direct(&g, m, &x, &filter, [s, f, oy, ox]);
+                            let want = (sum + bias[f] as f64).max(0.0);
+                            let got = y[((s * m + f) * p + oy) * q + ox] as f64;
+                            let err = (got - want).abs();
+                            assert!(
+                                err <= 1e-4 && err <= 1e-5 * scale.max(1.0),
+                                "n{n} c{c} m{m} {h}x{w} pad {pad:?} at {s},{f},{oy},{ox}: {got} against {want}"
+                            );
+                        }
+                    }
+                }
+            }
+            let alone = m * p * q;
+            let mut last = vec![f32::NAN; alone];
+            forward(
+                &g,
+                1,
+                &filters,
+                &x[(n - 1) * c * h * w..],
+                &epilogue,
+                &mut last,
+            );
+            assert_eq!(
+                last.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                y[(n - 1) * alone..]
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>(),
+                "n{n} c{c} m{m}: the last sample alone"
+            );
+        }
+    }
+}
