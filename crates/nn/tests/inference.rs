@@ -205,7 +205,9 @@ fn winograd_layers_agree_with_the_trace_and_the_direct_convolution() {
             );
             // The direct kernel (im2col + product) on the same weights.
             let node = net.graph().node(NodeId(0));
-            let Op::Conv(op) = &node.op else { unreachable!() };
+            let Op::Conv(op) = &node.op else {
+                unreachable!()
+            };
             let nest = net.graph().infer(x.shape).unwrap()[0].loop_nest.unwrap();
             let mut direct = vec![0f32; got.data.len()];
             let epilogue = joule_nn::layers::Epilogue {

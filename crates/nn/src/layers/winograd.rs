@@ -18,26 +18,35 @@ use rayon::prelude::*;
 /// Positions of a transformed tile (4 x 4).
 const XI: usize = 16;
 
+/// Tiles transformed together: one AVX-512 vector.
+const LANES: usize = 16;
+
 /// Tiles per block: the samples of a batch are taken together until a block has this many,
-/// so that each product has a wide right-hand side (vgg-small's 7x7 layer has 16 tiles a
-/// sample).
-const BLOCK_TILES: usize = 256;
+/// so that each product has a wide right-hand side (vgg-small's 7x7 layer has 20 tiles a
+/// sample) while a block's transformed tiles stay in L2 (128 ran a little faster than 64
+/// and 256).
+const BLOCK_TILES: usize = 128;
 
 /// What transforming one value (into or out of the 16 positions, through memory) costs,
-/// in multiply-adds of the product: fitted to measurements, not derived. At 30, vgg-small's
-/// 7x7 layer (64 -> 128 channels) ran on Winograd and the network at batch 64 took 14.0 ms
-/// against 12.9 direct (one thread); at 36 it stays direct, and resnet18 (112x112) still
-/// runs its 3x3 layers on Winograd: 8.1-8.6 ms at batch 1 against 10.7-13.8 direct (two
-/// threads, loaded machine, 2026-12-01); at 45 resnet18 lost a third of that gain.
-const TRANSFORM_MACS: usize = 36;
+/// in multiply-adds of the product: fitted to measurements, not derived. Winograd lost on
+/// vgg-small's two 3x3 layers (32 -> 64 channels on 14x14, 64 -> 128 on 7x7: the network
+/// at batch 64 took 13.2-14.1 ms against 12.6-12.8 direct, one thread), which holds the
+/// value above 21; it won on resnet18 at 112x112 (batch 1 10.0-11.3 ms against 11.5-13.5,
+/// batch 16 157-174 against 200-237, two threads, loaded machine, 2026-12-01), whose
+/// 28x28 layers need it below 35.
+const TRANSFORM_MACS: usize = 28;
 
-/// Whether the layer can run here: 3x3, stride 1, no dilation, one group.
+/// Fewer input channels than this and each product is too shallow for its speed (a first
+/// layer on grey images has one channel).
+const MIN_CHANNELS: usize = 8;
+
+/// Whether the layer can run here: 3x3, stride 1, no dilation, one group, enough channels.
 pub(crate) fn applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
     groups == 1
         && (g.r, g.s) == (3, 3)
         && (g.stride_h, g.stride_w) == (1, 1)
         && (g.dilation_h, g.dilation_w) == (1, 1)
-        && g.c > 0
+        && g.c >= MIN_CHANNELS
         && m > 0
         && g.p > 0
         && g.q > 0
@@ -46,10 +55,10 @@ pub(crate) fn applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
 /// Whether Winograd is expected to beat the direct kernel (im2col + product) on `n`
 /// samples: fewer multiply-adds, plus the transforms at [`TRANSFORM_MACS`] a value, each
 /// product's work scaled by the share of the 16 lanes its columns fill (a 4x4 ofmap at
-/// batch 1 is 4 tiles wide: a quarter of the lanes).
+/// batch 1 is 6 tiles wide: 6 of the 16 lanes).
 pub(crate) fn pays(g: &ConvGeometry, n: usize, m: usize) -> bool {
     let lanes = |width: usize| width.div_ceil(16) * 16;
-    let tiles = g.p.div_ceil(2) * g.q.div_ceil(2);
+    let tiles = slots(g);
     let width = blocks(tiles, n).1 * tiles;
     let products = XI * g.c * m * n * tiles * lanes(width) / width;
     let transforms = TRANSFORM_MACS * XI * (g.c + m) * n * tiles;
@@ -58,6 +67,13 @@ pub(crate) fn pays(g: &ConvGeometry, n: usize, m: usize) -> bool {
     let direct_width = pq * (256usize.div_ceil(pq)).clamp(1, n.max(1));
     let direct = 9 * g.c * m * n * pq * lanes(direct_width) / direct_width;
     products + transforms < direct
+}
+
+/// Columns a sample takes in the products: its `ceil(p/2)` rows of `ceil(q/2)` tiles, each
+/// row with one more tile past the edge (computed and dropped: it lets one loop run over
+/// the whole plane, see [`transform_plane`]).
+fn slots(g: &ConvGeometry) -> usize {
+    g.p.div_ceil(2) * (g.q.div_ceil(2) + 1)
 }
 
 /// (blocks, samples a block) for `n` samples of `tiles` tiles each.
@@ -143,7 +159,7 @@ pub(crate) fn forward(
 ) {
     let (c, m) = (filters.c, filters.m);
     assert_eq!(c, g.c);
-    let tiles = g.p.div_ceil(2) * g.q.div_ceil(2);
+    let tiles = slots(g);
     let per = blocks(tiles, n).1;
     let (in_len, out_len) = (c * g.h * g.w, m * g.p * g.q);
     assert!(x.len() >= n * in_len && y.len() >= n * out_len);
@@ -208,7 +224,8 @@ fn transform_input(g: &ConvGeometry, samples: usize, xb: &[f32], width: usize, v
 }
 
 /// The 16 transformed planes of one channel (`h x w`): `out[xi][at + t]` is position `xi`
-/// of tile `t` (row-major over the `ceil(p/2) x ceil(q/2)` tiles) of `B^T d B`, with
+/// of tile `t` (row-major over the `ceil(p/2) x (ceil(q/2) + 1)` tiles, see [`slots`]) of
+/// `B^T d B`, with
 /// `B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]` and `d` the tile's 4x4 ifmap values
 /// (zero in the padding).
 fn transform_plane(
@@ -233,59 +250,79 @@ fn transform_plane_lanes(
     scratch: &mut Vec<f32>,
 ) {
     let (th, tw) = (g.p.div_ceil(2), g.q.div_ceil(2));
-    // A padded line spans columns -pad_left.. of the ifmap, two a tile and two more.
-    let wp = 2 * tw + 2;
-    scratch.resize(8 * wp + 2 * (tw + 1), 0.0);
-    let (padded, rest) = scratch.split_at_mut(4 * wp);
-    let (lines, rest) = rest.split_at_mut(4 * wp);
-    let (even, odd) = rest.split_at_mut(tw + 1);
+    // The padded ifmap split by the parity of its rows and columns into four planes of
+    // `(th + 1) x (tw + 1)`: value `(2 y + a, 2 x + b)` of the padded ifmap is at
+    // `parity[2 a + b][y * wq + x]`. Every value of tile `(ty, t)` is then at a fixed offset
+    // from `ty * wq + t` in one of them, and one loop over all the tiles of the plane
+    // transforms them (rows of tiles are too short to vectorise on their own). That loop
+    // also runs over one column of tiles past the edge (`t == tw`), dropped after.
+    let wq = tw + 1;
+    // Past the last row a plane holds what the last, partial group of 16 tiles reads.
+    let parity_len = (th + 1) * wq + LANES;
+    let n = th * wq;
+    scratch.resize(4 * parity_len + 2 * wq, 0.0);
+    let (parity, line) = scratch.split_at_mut(4 * parity_len);
     // Ifmap columns that land inside a padded line.
-    let first = g.pad_left.min(wp);
-    let inside = g.w.min(wp - first);
-    for ty in 0..th {
-        // The tile row's four ifmap rows, zero outside the ifmap.
-        for (r, line) in padded.chunks_exact_mut(wp).enumerate() {
-            let row = (2 * ty + r) as isize - g.pad_top as isize;
-            if row < 0 || row >= g.h as isize {
-                line.fill(0.0);
-                continue;
-            }
+    let first = g.pad_left.min(2 * wq);
+    let inside = g.w.min(2 * wq - first);
+    for r in 0..2 * (th + 1) {
+        let row = r as isize - g.pad_top as isize;
+        if row < 0 || row >= g.h as isize {
+            line.fill(0.0);
+        } else {
             line[..first].fill(0.0);
             line[first..first + inside].copy_from_slice(&plane[row as usize * g.w..][..inside]);
             line[first + inside..].fill(0.0);
         }
-        // B^T on the rows, along the whole line.
-        {
-            let (p0, rest) = padded.split_at(wp);
-            let (p1, rest) = rest.split_at(wp);
-            let (p2, p3) = rest.split_at(wp);
-            let (l0, rest) = lines.split_at_mut(wp);
-            let (l1, rest) = rest.split_at_mut(wp);
-            let (l2, l3) = rest.split_at_mut(wp);
-            for j in 0..wp {
-                l0[j] = p0[j] - p2[j];
-                l1[j] = p1[j] + p2[j];
-                l2[j] = p2[j] - p1[j];
-                l3[j] = p1[j] - p3[j];
+        let (a, y) = (r % 2, r / 2);
+        let (even, odd) = parity.split_at_mut(parity_len);
+        let (even, odd) = if a == 0 {
+            (&mut even[y * wq..][..wq], &mut odd[y * wq..][..wq])
+        } else {
+            let (even, odd) = odd.split_at_mut(parity_len).1.split_at_mut(parity_len);
+            (&mut even[y * wq..][..wq], &mut odd[y * wq..][..wq])
+        };
+        for (x, pair) in line.chunks_exact(2).enumerate() {
+            even[x] = pair[0];
+            odd[x] = pair[1];
+        }
+    }
+    // Sixteen tiles at a time: d[r][j] is the tiles' value in row r, column j.
+    for t0 in (0..n).step_by(LANES) {
+        let mut d = [[[0f32; LANES]; 4]; 4];
+        for (r, row) in d.iter_mut().enumerate() {
+            for (j, lanes) in row.iter_mut().enumerate() {
+                let at = (2 * (r % 2) + j % 2) * parity_len + (r / 2) * wq + j / 2 + t0;
+                *lanes = parity[at..at + LANES].try_into().expect("16 lanes");
             }
         }
-        // Then B on the columns of each line: tile t reads columns 2t..2t+4.
-        for (i, line) in lines.chunks_exact(wp).enumerate() {
-            for t in 0..=tw {
-                even[t] = line[2 * t];
-                odd[t] = line[2 * t + 1];
+        // d B on each row, then B^T on the columns of the result.
+        let mut h = [[[0f32; LANES]; 4]; 4];
+        for (hr, dr) in h.iter_mut().zip(&d) {
+            for l in 0..LANES {
+                hr[0][l] = dr[0][l] - dr[2][l];
+                hr[1][l] = dr[1][l] + dr[2][l];
+                hr[2][l] = dr[2][l] - dr[1][l];
+                hr[3][l] = dr[1][l] - dr[3][l];
             }
-            let row = at + ty * tw;
-            let [d0, d1, d2, d3] = &mut out[4 * i..4 * i + 4] else {
-                unreachable!("16 positions")
-            };
-            let (d0, d1) = (&mut d0[row..row + tw], &mut d1[row..row + tw]);
-            let (d2, d3) = (&mut d2[row..row + tw], &mut d3[row..row + tw]);
-            for t in 0..tw {
-                d0[t] = even[t] - even[t + 1];
-                d1[t] = odd[t] + even[t + 1];
-                d2[t] = even[t + 1] - odd[t];
-                d3[t] = odd[t] - odd[t + 1];
+        }
+        for k in 0..4 {
+            let mut lanes = [[0f32; LANES]; 4];
+            for l in 0..LANES {
+                lanes[0][l] = h[0][k][l] - h[2][k][l];
+                lanes[1][l] = h[1][k][l] + h[2][k][l];
+                lanes[2][l] = h[2][k][l] - h[1][k][l];
+                lanes[3][l] = h[1][k][l] - h[3][k][l];
+            }
+            for (i, values) in lanes.iter().enumerate() {
+                let dst = &mut out[4 * i + k][at + t0..];
+                if t0 + LANES <= n {
+                    // A whole vector: a copy of known length, inlined (a call to memcpy
+                    // per 16 values was a quarter of the time).
+                    dst[..LANES].copy_from_slice(values);
+                } else {
+                    dst[..n - t0].copy_from_slice(&values[..n - t0]);
+                }
             }
         }
     }
@@ -313,37 +350,54 @@ fn untransform_plane_lanes(
     scratch: &mut Vec<f32>,
 ) {
     let (th, tw) = (g.p.div_ceil(2), g.q.div_ceil(2));
-    let tiles = th * tw;
-    // Over all the tiles at once (a row of tiles is 4 to 14 long on the layers that matter,
-    // too short to vectorise): four sums a row of A^T, then the two of each line.
-    scratch.resize(6 * tiles, 0.0);
-    let (sums, lines) = scratch.split_at_mut(4 * tiles);
-    let m = |i: usize, k: usize| &rows[i * 4 + k][..tiles];
-    for a in 0..2 {
-        for (k, sk) in sums.chunks_exact_mut(tiles).enumerate() {
-            let (m0, m1, m2, m3) = (m(0, k), m(1, k), m(2, k), m(3, k));
-            if a == 0 {
-                for t in 0..tiles {
-                    sk[t] = m0[t] + m1[t] + m2[t];
-                }
+    let (wq, n) = (tw + 1, slots(g));
+    // One loop over all the tiles at once (a row of tiles is 4 to 14 long on the layers
+    // that matter, too short to vectorise): the two lines of each tile, side by side, so
+    // that line `2 ty + a` of the ofmap is `lines[a][2 ty wq..][..q]`.
+    scratch.resize(4 * n, 0.0);
+    let (top, bottom) = scratch.split_at_mut(2 * n);
+    for t0 in (0..n).step_by(LANES) {
+        let whole = t0 + LANES <= n;
+        let mut m = [[0f32; LANES]; XI];
+        for (lanes, row) in m.iter_mut().zip(rows) {
+            if whole {
+                *lanes = row[t0..t0 + LANES].try_into().expect("16 lanes");
             } else {
-                for t in 0..tiles {
-                    sk[t] = m1[t] - m2[t] - m3[t];
-                }
+                lanes[..n - t0].copy_from_slice(&row[t0..n]);
             }
         }
-        // Line 2ty + a of the ofmap, tile after tile: its columns 2t and 2t + 1.
-        let (s0, rest) = sums.split_at(tiles);
-        let (s1, rest) = rest.split_at(tiles);
-        let (s2, s3) = rest.split_at(tiles);
-        for (t, pair) in lines.chunks_exact_mut(2).enumerate() {
-            pair[0] = s0[t] + s1[t] + s2[t];
-            pair[1] = s1[t] - s2[t] - s3[t];
+        // A^T on the columns, then on the rows; each tile's two values of a line side by
+        // side.
+        let mut s = [[[0f32; LANES]; 4]; 2];
+        for c in 0..4 {
+            for l in 0..LANES {
+                s[0][c][l] = m[c][l] + m[4 + c][l] + m[8 + c][l];
+                s[1][c][l] = m[4 + c][l] - m[8 + c][l] - m[12 + c][l];
+            }
         }
-        for ty in 0..th {
+        for (lines, s) in [&mut *top, &mut *bottom].into_iter().zip(&s) {
+            let mut y = [[0f32; LANES]; 2];
+            for l in 0..LANES {
+                y[0][l] = s[0][l] + s[1][l] + s[2][l];
+                y[1][l] = s[1][l] - s[2][l] - s[3][l];
+            }
+            let mut pairs = [0f32; 2 * LANES];
+            for (l, pair) in pairs.chunks_exact_mut(2).enumerate() {
+                pair[0] = y[0][l];
+                pair[1] = y[1][l];
+            }
+            if whole {
+                lines[2 * t0..2 * t0 + 2 * LANES].copy_from_slice(&pairs);
+            } else {
+                lines[2 * t0..2 * n].copy_from_slice(&pairs[..2 * (n - t0)]);
+            }
+        }
+    }
+    for ty in 0..th {
+        for (a, lines) in [&*top, &*bottom].into_iter().enumerate() {
             let row = 2 * ty + a;
             if row < g.p {
-                plane[row * g.q..][..g.q].copy_from_slice(&lines[2 * ty * tw..][..g.q]);
+                plane[row * g.q..][..g.q].copy_from_slice(&lines[2 * ty * wq..][..g.q]);
             }
         }
     }
@@ -470,5 +524,22 @@ mod tests {
                 "n{n} c{c} m{m}: the last sample alone"
             );
         }
+    }
+
+    /// The choice the measurements behind [`TRANSFORM_MACS`] ask for: vgg-small's 3x3
+    /// layers stay direct at batch 1 and 64, resnet18's 28x28 and 14x14 ones (112x112
+    /// input) run on Winograd; a first layer on one channel never does.
+    #[test]
+    fn winograd_is_picked_where_it_was_measured_faster() {
+        let layer = |c: usize, side: usize| geometry(c, side, side, (1, 1), (side, side));
+        for n in [1, 64] {
+            assert!(!pays(&layer(32, 14), n, 64), "vgg-small conv2, batch {n}");
+            assert!(!pays(&layer(64, 7), n, 128), "vgg-small conv3, batch {n}");
+        }
+        for n in [1, 16] {
+            assert!(pays(&layer(64, 28), n, 64), "resnet18 28x28, batch {n}");
+            assert!(pays(&layer(128, 14), n, 128), "resnet18 14x14, batch {n}");
+        }
+        assert!(!applies(&layer(1, 28), 1, 32), "one input channel");
     }
 }
