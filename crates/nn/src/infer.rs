@@ -304,7 +304,12 @@ fn run_step(
         Op::FullyConnected(fc) => {
             let (x, xs) = (inputs[0], shapes.inputs[0]);
             let k = xs.per_sample();
-            layers::fc_forward(xs.n, k, fc.outputs, x, &node.params[0].data, &epilogue, y)
+            let packed = match packed {
+                Some(layers::Filters::Packed(p)) => Some(p),
+                _ => None,
+            };
+            let weight = &node.params[0].data;
+            layers::fc_forward_prepared(xs.n, k, fc.outputs, x, weight, packed, &epilogue, y)
         }
         _ => {
             run_node(node, shapes, inputs, y, Mode::Inference, None);

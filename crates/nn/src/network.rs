@@ -2,6 +2,7 @@
 
 use crate::layers::{self, BatchNormCache};
 use crate::quant::{quantize_weights, LayerQuant};
+use crate::sgemm::PackedFilters;
 use crate::{NnError, Rng};
 use joule_model::ops::Side;
 use joule_model::{Dims, Graph, LoopNest, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
@@ -169,17 +170,24 @@ impl Network {
         self.packed.0.iter_mut().for_each(|c| *c = OnceLock::new());
     }
 
-    /// CONV node `i`'s filters prepared for its kernel ([`layers::prepare_filters`]) on the
-    /// first call after the weights last changed; `None` where the kernel reads them as
-    /// they are, or the node is no CONV.
+    /// CONV or FC node `i`'s weights prepared for its kernel ([`layers::prepare_filters`];
+    /// an FC's packed for the product) on the first call after the weights last changed;
+    /// `None` where the kernel reads them as they are, or the node has none.
     pub(crate) fn prepared_filters(&self, i: usize, nest: &LoopNest) -> Option<&layers::Filters> {
         let node = self.graph.nodes().get(i)?;
-        let (Op::Conv(conv), Some(filter)) = (&node.op, node.params.first()) else {
-            return None;
+        let weight = node.params.first()?;
+        let prepare = || match &node.op {
+            Op::Conv(conv) => layers::prepare_filters(conv, nest, &weight.data),
+            Op::FullyConnected(fc) if fc.outputs > 0 => {
+                let (m, k) = (fc.outputs, weight.data.len() / fc.outputs);
+                PackedFilters::new(m, k, &weight.data).map(layers::Filters::Packed)
+            }
+            _ => None,
         };
-        self.packed.0[i]
-            .get_or_init(|| layers::prepare_filters(conv, nest, &filter.data))
-            .as_ref()
+        match node.op {
+            Op::Conv(_) | Op::FullyConnected(_) => self.packed.0[i].get_or_init(prepare).as_ref(),
+            _ => None,
+        }
     }
 
     /// The per-sample input shape (`n == 1`).
@@ -640,15 +648,12 @@ pub(crate) fn run_node(
         }
         Op::FullyConnected(fc) => {
             let k = xs.per_sample();
-            layers::fc_forward(
-                xs.n,
-                k,
-                fc.outputs,
-                x,
-                &node.params[0].data,
-                &bias_only(1),
-                y,
-            )
+            let packed = match prepared {
+                Some(layers::Filters::Packed(p)) => Some(p),
+                _ => None,
+            };
+            let weight = &node.params[0].data;
+            layers::fc_forward_prepared(xs.n, k, fc.outputs, x, weight, packed, &bias_only(1), y)
         }
         Op::Pool(pool) => match mode {
             Mode::Inference => layers::pool_inference(pool, xs, shapes.output, x, y),
