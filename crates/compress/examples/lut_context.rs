@@ -5,7 +5,10 @@
 //! * `entry`: the table's entry (the step alone as a probe, repeated with hot caches, minus
 //!   the engine's per-call overhead) — what `lut::build` stores;
 //! * `stream`: the same probe timed once per pass over all the network's probes in graph
-//!   order (each run follows a different kernel, as inside the network), minus overhead;
+//!   order (each run follows a different kernel, as inside the network, and a hand-off to
+//!   the timing pool), minus overhead;
+//! * `streamed`: the entry of a table built with `Context::Streamed` (chains of the probes in
+//!   the network's order, one hand-off per chain);
 //! * `context`: the step's marginal cost inside the network: the time of the network cut
 //!   after the step minus the time of the network cut before it.
 //!
@@ -26,7 +29,10 @@ fn input_of(network: &Network) -> FeatureMap {
 
 /// The network cut after node `last` (every node up to it, weights included).
 fn prefix(graph: &Graph, last: usize) -> Network {
-    let mut cut = Graph::new(format!("{}-to-{last}", graph.name), graph.resolve_input(None).ok());
+    let mut cut = Graph::new(
+        format!("{}-to-{last}", graph.name),
+        graph.resolve_input(None).ok(),
+    );
     for node in &graph.nodes()[..=last] {
         cut.push(node.name.clone(), node.op.clone(), &node.inputs);
         let id = cut.len() - 1;
@@ -64,8 +70,14 @@ fn main() {
     };
     // Level 1: the grid holds exactly the network's own steps.
     let grid = ChannelGrid::even(&graph, 1).unwrap();
-    let table = lut::build(&graph, &grid, 1, &clock, &config, |_, _| {}).unwrap();
+    let isolated = MeasureConfig {
+        context: lut::Context::Isolated,
+        ..config.clone()
+    };
+    let table = lut::build(&graph, &grid, 1, &clock, &isolated, |_, _| {}).unwrap();
     let prediction = table.predict(&graph).unwrap();
+    let streamed = lut::build(&graph, &grid, 1, &clock, &config, |_, _| {}).unwrap();
+    let streamed_prediction = streamed.predict(&graph).unwrap();
     let keys = lut::probes::step_keys(&graph, 1).unwrap();
     // Steps in graph order: (name, index of the step's last node).
     let into = joule_nn::fused_into(graph.nodes());
@@ -76,7 +88,10 @@ fn main() {
             None => steps.push((node.name.clone(), i)),
         }
     }
-    let prefixes: Vec<Network> = steps.iter().map(|(_, last)| prefix(&graph, *last)).collect();
+    let prefixes: Vec<Network> = steps
+        .iter()
+        .map(|(_, last)| prefix(&graph, *last))
+        .collect();
     let input = input_of(&network);
     let probes: Vec<(Network, FeatureMap)> = {
         let shapes = graph.infer(input.shape).unwrap();
@@ -127,50 +142,58 @@ fn main() {
     let whole = lut::median(&whole);
     let cut: Vec<f64> = ctx.iter().map(|t| lut::median(t)).collect();
     println!(
-        "{model}: whole {:.4} ms, predicted {:.4} ms (table overhead {:.4}, now {:.4}), load {:?}",
+        "{model}: whole {:.4} ms, predicted {:.4} ms isolated, {:.4} ms streamed (isolated table overhead {:.4}, now {:.4}), load {:?}",
         whole,
         prediction.total_ms,
+        streamed_prediction.total_ms,
         table.overhead.median_ms,
         overhead,
         lut::load_average()
     );
     println!(
-        "| step | key | entry us | stream us | context us | context - entry us |\n|---|---|--:|--:|--:|--:|"
+        "| step | key | entry us | stream us | streamed us | context us | context - entry us |\n|---|---|--:|--:|--:|--:|--:|"
     );
-    let (mut se, mut ss, mut sc) = (0.0, 0.0, 0.0);
-    let mut by_kind: std::collections::BTreeMap<String, (f64, f64, f64, usize)> =
+    let (mut se, mut ss, mut sc, mut sd) = (0.0, 0.0, 0.0, 0.0);
+    let mut by_kind: std::collections::BTreeMap<String, (f64, f64, f64, f64, usize)> =
         Default::default();
     for (k, (name, _)) in steps.iter().enumerate() {
         let key = &keys[name];
         let entry = table.get(key).unwrap().latency_ms;
         let st = lut::median(&stream[k]) - overhead;
-        let c = if k == 0 { cut[0] - overhead } else { cut[k] - cut[k - 1] };
-        (se, ss, sc) = (se + entry, ss + st, sc + c);
-        let kind = key.kind.clone()
-            + if key.groups > 1 { " (depthwise)" } else { "" };
+        let c = if k == 0 {
+            cut[0] - overhead
+        } else {
+            cut[k] - cut[k - 1]
+        };
+        let sm = streamed.get(key).unwrap().latency_ms;
+        (se, ss, sc, sd) = (se + entry, ss + st, sc + c, sd + sm);
+        let kind = key.kind.clone() + if key.groups > 1 { " (depthwise)" } else { "" };
         let e = by_kind.entry(kind).or_default();
-        (e.0, e.1, e.2, e.3) = (e.0 + entry, e.1 + st, e.2 + c, e.3 + 1);
+        (e.0, e.1, e.2, e.3, e.4) = (e.0 + entry, e.1 + st, e.2 + c, e.3 + sm, e.4 + 1);
         println!(
-            "| {name} | {key} | {:.1} | {:.1} | {:.1} | {:+.1} |",
+            "| {name} | {key} | {:.1} | {:.1} | {:.1} | {:.1} | {:+.1} |",
             entry * 1e3,
             st * 1e3,
+            sm * 1e3,
             c * 1e3,
             (c - entry) * 1e3
         );
     }
     println!(
-        "| sum | | {:.1} | {:.1} | {:.1} | {:+.1} |",
+        "| sum | | {:.1} | {:.1} | {:.1} | {:.1} | {:+.1} |",
         se * 1e3,
         ss * 1e3,
+        sd * 1e3,
         sc * 1e3,
         (sc - se) * 1e3
     );
-    println!("\n| kind | steps | entry us | stream us | context us |\n|---|--:|--:|--:|--:|");
-    for (kind, (e, s, c, n)) in by_kind {
+    println!("\n| kind | steps | entry us | stream us | streamed us | context us |\n|---|--:|--:|--:|--:|--:|");
+    for (kind, (e, s, c, d, n)) in by_kind {
         println!(
-            "| {kind} | {n} | {:.1} | {:.1} | {:.1} |",
+            "| {kind} | {n} | {:.1} | {:.1} | {:.1} | {:.1} |",
             e * 1e3,
             s * 1e3,
+            d * 1e3,
             c * 1e3
         );
     }
