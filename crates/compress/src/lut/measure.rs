@@ -234,7 +234,8 @@ impl std::str::FromStr for Context {
 }
 
 /// Every probe timed streamed ([`Context::Streamed`]): each pass runs every chain (a list of
-/// indices into `probes`) once with [`LayerTimer::time_chain_ms`]; after `config.warmup`
+/// indices into `probes`) twice in a row with [`LayerTimer::time_chain_ms`], timing the
+/// second; after `config.warmup`
 /// untimed passes, rounds of `config.round` passes repeat until the median of every probe
 /// moved by at most `config.tolerance` between rounds, or `config.max_runs` passes. One
 /// measurement per probe (`runs`: its timed runs; a probe no chain names has none and
@@ -255,6 +256,11 @@ pub fn streamed_medians(
                     input: probes[i].input,
                 })
                 .collect();
+            // Twice in a row, the second timed: a network is timed (and served) run after
+            // run, its own weights and buffers warm from its previous run; a chain after
+            // other chains ran 10-16% slower than the same steps run again (the drift of
+            // mobilenetv3-28's steps against a table timed once per chain: 0.84).
+            timer.time_chain_ms(&list)?;
             let times = timer.time_chain_ms(&list)?;
             if keep {
                 for (&i, t) in chain.iter().zip(times) {
