@@ -192,10 +192,26 @@ fn tables_round_trip_through_json_and_csv() {
             );
             assert_eq!(a.measured.runs, b.measured.runs);
         }
+        // The context the entries were timed in travels with the table (drift re-times
+        // steps in it).
+        assert_eq!(back.measure.context, Context::Streamed, "{name}");
         let got = back.predict(&graph).unwrap();
         assert!((got.total_ms - want.total_ms).abs() < 1e-9, "{name}");
         assert_eq!(got.layers.len(), want.layers.len());
     }
+    // A CSV without the context (written before it existed, or by another runtime's
+    // import) reads as isolated.
+    let old = t.to_csv().unwrap().replacen(" context=streamed", "", 1);
+    assert_eq!(
+        LatencyTable::from_csv(&old).unwrap().measure.context,
+        Context::Isolated
+    );
+    let bad = t
+        .to_csv()
+        .unwrap()
+        .replacen("context=streamed", "context=hot", 1);
+    let err = LatencyTable::from_csv(&bad).unwrap_err().to_string();
+    assert!(err.contains("line 1") && err.contains("\"hot\""), "{err}");
     std::fs::write(dir.join("bad.csv"), "kind,c,m,h,w,p,q,r,s,stride,groups,inputs,latency_ms,median_ms,spread_ms,runs,stable\nconv,1\n").unwrap();
     let err = LatencyTable::load(&dir.join("bad.csv"))
         .unwrap_err()
