@@ -124,6 +124,11 @@ pub struct TimingArgs {
     /// Longest wait for the normal speed before a sweep, in ms (then it runs anyway).
     #[arg(long, default_value_t = 30_000)]
     gate_wait_ms: u64,
+    /// How table entries are timed: `streamed` (the probes in chains in the network's order,
+    /// as the engine runs its steps) or `isolated` (each repeated on its own, hot caches:
+    /// under-predicts networks of small layers, e.g. MobileNets by 45%).
+    #[arg(long, default_value = "streamed")]
+    context: joule_lab::LutContext,
 }
 
 impl TimingArgs {
@@ -140,6 +145,7 @@ impl TimingArgs {
                 pause_ms: self.pause_ms,
                 gate_tolerance: self.gate_tolerance,
                 gate_wait_ms: self.gate_wait_ms,
+                context: self.context,
             },
         }
     }

@@ -4,7 +4,9 @@
 //! filter surgery, misses naming the layer, the JSON/CSV round trip, sweeps and the gate;
 //! 16x the MACs measuring slower, on the fake clock and on the wall clock.
 
-use joule_compress::lut::{self, ChannelGrid, LatencyTable, LayerTimer, MeasureConfig, Probe};
+use joule_compress::lut::{
+    self, ChannelGrid, Context, LatencyTable, LayerTimer, MeasureConfig, Probe,
+};
 use joule_compress::CompressError;
 use joule_model::{zoo, Graph, NodeId, Op, Shape, Value};
 use joule_nn::{prune, Network};
@@ -76,6 +78,7 @@ fn quick() -> MeasureConfig {
         pause_ms: 0,
         gate_tolerance: 0.0,
         gate_wait_ms: 0,
+        context: Context::Streamed,
     }
 }
 
@@ -189,10 +192,26 @@ fn tables_round_trip_through_json_and_csv() {
             );
             assert_eq!(a.measured.runs, b.measured.runs);
         }
+        // The context the entries were timed in travels with the table (drift re-times
+        // steps in it).
+        assert_eq!(back.measure.context, Context::Streamed, "{name}");
         let got = back.predict(&graph).unwrap();
         assert!((got.total_ms - want.total_ms).abs() < 1e-9, "{name}");
         assert_eq!(got.layers.len(), want.layers.len());
     }
+    // A CSV without the context (written before it existed, or by another runtime's
+    // import) reads as isolated.
+    let old = t.to_csv().unwrap().replacen(" context=streamed", "", 1);
+    assert_eq!(
+        LatencyTable::from_csv(&old).unwrap().measure.context,
+        Context::Isolated
+    );
+    let bad = t
+        .to_csv()
+        .unwrap()
+        .replacen("context=streamed", "context=hot", 1);
+    let err = LatencyTable::from_csv(&bad).unwrap_err().to_string();
+    assert!(err.contains("line 1") && err.contains("\"hot\""), "{err}");
     std::fs::write(dir.join("bad.csv"), "kind,c,m,h,w,p,q,r,s,stride,groups,inputs,latency_ms,median_ms,spread_ms,runs,stable\nconv,1\n").unwrap();
     let err = LatencyTable::load(&dir.join("bad.csv"))
         .unwrap_err()
@@ -486,4 +505,231 @@ fn squeeze_excitation_products_follow_their_channels() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(p.total_ms < full, "{name}: {} vs {full}", p.total_ms);
     }
+}
+
+// ---- Streamed tables (issue 17 item 6): what a step costs inside a network ----
+
+const CALL: f64 = 0.5;
+const NODE: f64 = 0.03;
+const WAKE: f64 = 0.7;
+const HOT: f64 = 0.5;
+
+/// A fake engine with the costs that separate a probe from a network: every call pays
+/// `CALL` and `NODE` per node (fused ones included); the first run after a hand-off to the
+/// timing pool (a lone `time_ms`, or the first probe of a chain) pays `WAKE`; a one-step
+/// probe run right after itself (hot caches) does its work in `HOT` x the time. A step's
+/// work is [`fake_cost`] of its key; a whole network's work is the sum over its steps'
+/// keys, and its steps never follow themselves.
+struct EngineClock {
+    last: std::sync::Mutex<usize>,
+}
+
+impl EngineClock {
+    fn new() -> EngineClock {
+        EngineClock {
+            last: std::sync::Mutex::new(0),
+        }
+    }
+
+    fn run(&self, probe: &Probe<'_>, woken: bool) -> f64 {
+        let graph = probe.network.graph();
+        let keys = lut::probes::step_keys(graph, 1).unwrap();
+        let work: f64 = keys.values().map(work_ms).sum();
+        let id = probe.network as *const Network as usize;
+        let mut last = self.last.lock().unwrap();
+        let hot = keys.len() == 1 && *last == id;
+        *last = id;
+        CALL + NODE * graph.len() as f64
+            + if woken { WAKE } else { 0.0 }
+            + if hot { HOT * work } else { work }
+    }
+
+    /// The whole network's time, from its graph (not from the table).
+    fn network_ms(graph: &Graph) -> f64 {
+        let keys = lut::probes::step_keys(graph, 1).unwrap();
+        CALL + WAKE + NODE * graph.len() as f64 + keys.values().map(work_ms).sum::<f64>()
+    }
+}
+
+/// A step's work on [`EngineClock`]: [`fake_cost`], none for the identity of the overhead
+/// probes (no zoo network here has one).
+fn work_ms(key: &lut::LayerKey) -> f64 {
+    if key.kind == "dropout" {
+        0.0
+    } else {
+        fake_cost(key)
+    }
+}
+
+impl LayerTimer for EngineClock {
+    fn time_ms(&self, probe: &Probe<'_>) -> Result<f64, CompressError> {
+        Ok(self.run(probe, true))
+    }
+
+    fn time_chain_ms(&self, chain: &[Probe<'_>]) -> Result<Vec<f64>, CompressError> {
+        Ok(chain
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.run(p, i == 0))
+            .collect())
+    }
+}
+
+fn engine_table(graph: &Graph, levels: usize, context: Context) -> LatencyTable {
+    let grid = ChannelGrid::even(graph, levels).unwrap();
+    let config = MeasureConfig { context, ..quick() };
+    lut::build(graph, &grid, 1, &EngineClock::new(), &config, |_, _| {}).unwrap()
+}
+
+#[test]
+fn a_streamed_table_sums_call_nodes_wake_up_and_work_as_the_network_pays_them() {
+    let graph = zoo::build("mobilenetv3-28").unwrap();
+    let network = Network::new(graph.clone(), 1).unwrap();
+    let t = engine_table(&graph, 2, Context::Streamed);
+    // The call and the per-node share come apart: a two-node identity minus a one-node one.
+    assert!(
+        (t.overhead.median_ms - CALL).abs() < 1e-12,
+        "{:?}",
+        t.overhead
+    );
+    assert!((t.node_ms.unwrap() - NODE).abs() < 1e-12);
+    let p = t.predict(&graph).unwrap();
+    // Every step is charged its work and all its nodes; the first step (the stem, first in
+    // every chain) also the wake-up after the hand-off, as the network's first step is.
+    let into = joule_nn::fused_into(graph.nodes());
+    for (name, key, ms) in &p.layers {
+        let first = graph.find(name).unwrap().0;
+        let nodes = 1 + into.iter().filter(|f| **f == Some(first)).count();
+        let wake = if first == 0 { WAKE } else { 0.0 };
+        let want = work_ms(key) + NODE * nodes as f64 + wake;
+        assert!((ms - want).abs() < 1e-12, "{name}: {ms} vs {want}");
+    }
+    let whole = EngineClock::network_ms(network.graph());
+    assert!(
+        (p.total_ms - whole).abs() < 1e-9,
+        "{} vs {whole}",
+        p.total_ms
+    );
+    // The whole network measured on the same clock: the same number.
+    let measured = lut::measure_network(&network, 1, &EngineClock::new(), &quick()).unwrap();
+    assert!((measured.median_ms - whole).abs() < 1e-9);
+    // A member of the family (every prunable layer at half width) as well.
+    let half = joule_compress::netadapt::baseline::uniform(&network, 1, 2).unwrap();
+    let want = EngineClock::network_ms(half.graph());
+    let got = t.predict(half.graph()).unwrap().total_ms;
+    assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+}
+
+#[test]
+fn an_isolated_table_misses_one_node_share_per_step_and_the_cold_work() {
+    // The cause the streamed context removes, in numbers: an isolated probe is hot (HOT x
+    // its work), and subtracting a one-node probe from a k-node step leaves k - 1 shares.
+    let graph = zoo::build("mobilenetv2-28").unwrap();
+    let t = engine_table(&graph, 1, Context::Isolated);
+    let p = t.predict(&graph).unwrap();
+    let keys = lut::probes::step_keys(&graph, 1).unwrap();
+    let work: f64 = keys.values().map(work_ms).sum();
+    let steps = keys.len() as f64;
+    let whole = EngineClock::network_ms(&graph);
+    let missing = (steps - 1.0) * NODE + (1.0 - HOT) * work;
+    assert!(
+        (whole - p.total_ms - missing).abs() < 1e-9,
+        "whole {whole}, predicted {}, missing {missing}",
+        p.total_ms
+    );
+    assert!(p.total_ms < 0.8 * whole);
+}
+
+#[test]
+fn tables_price_every_node_of_the_mobilenets() {
+    for model in ["mobilenetv2-28", "mobilenetv3-28"] {
+        let graph = zoo::build(model).unwrap();
+        let t = engine_table(&graph, 2, Context::Streamed);
+        let p = t.predict(&graph).unwrap();
+        // Every node is a step of its own or fused into one, and every step has an entry
+        // worth at least its nodes' shares: none priced at 0.
+        let into = joule_nn::fused_into(graph.nodes());
+        let steps: Vec<&str> = graph
+            .nodes()
+            .iter()
+            .zip(&into)
+            .filter(|(_, f)| f.is_none())
+            .map(|(n, _)| n.name.as_str())
+            .collect();
+        let priced: Vec<&str> = p.layers.iter().map(|l| l.0.as_str()).collect();
+        assert_eq!(priced, steps, "{model}");
+        let fused = into.iter().filter(|f| f.is_some()).count();
+        assert_eq!(steps.len() + fused, graph.len(), "{model}");
+        for (name, key, ms) in &p.layers {
+            assert!(*ms >= NODE - 1e-12, "{model} {name} ({key}) priced at {ms}");
+        }
+        // The kinds the issue names are all there: residual adds (v2), squeeze-excitation
+        // products and global pooling, hard swish steps, depthwise at stride 2.
+        let kinds: Vec<String> = p.layers.iter().map(|l| l.1.to_string()).collect();
+        let has = |s: &str| kinds.iter().any(|k| k.contains(s));
+        assert!(has("global_avgpool") && has("flatten") && has("conv_grouped"));
+        assert!(kinds
+            .iter()
+            .any(|k| k.starts_with("conv_grouped") && k.contains("stride=2")));
+        if model == "mobilenetv2-28" {
+            assert!(has("add C=32 M=16"), "{kinds:?}");
+        } else {
+            assert!(
+                has("mul ") && has("hard_swish") && has("hard_sigmoid"),
+                "{kinds:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn streamed_chains_run_every_step_in_graph_order_then_the_overhead_probes() {
+    /// Records the kinds of every chain's probes.
+    struct Recorder(std::sync::Mutex<Vec<Vec<Option<String>>>>);
+    impl LayerTimer for Recorder {
+        fn time_ms(&self, _: &Probe<'_>) -> Result<f64, CompressError> {
+            Ok(1.0)
+        }
+        fn time_chain_ms(&self, chain: &[Probe<'_>]) -> Result<Vec<f64>, CompressError> {
+            let names = chain
+                .iter()
+                .map(|p| p.key.map(|k| k.kind.clone()))
+                .collect();
+            self.0.lock().unwrap().push(names);
+            Ok(vec![1.0; chain.len()])
+        }
+    }
+    let graph = zoo::build("lenet5").unwrap();
+    let grid = ChannelGrid::even(&graph, 2).unwrap();
+    let clock = Recorder(Default::default());
+    let config = MeasureConfig {
+        sweeps: 1,
+        ..quick()
+    };
+    let t = lut::build(&graph, &grid, 1, &clock, &config, |_, _| {}).unwrap();
+    let chains = clock.0.into_inner().unwrap();
+    let keys = lut::probes::step_keys(&graph, 1).unwrap();
+    let into = joule_nn::fused_into(graph.nodes());
+    // The steps' kinds in graph order (conv+relu, maxpool, conv+relu, ...).
+    let steps: Vec<Option<String>> = graph
+        .nodes()
+        .iter()
+        .zip(&into)
+        .filter(|(_, f)| f.is_none())
+        .map(|(n, _)| Some(keys[&n.name].kind.clone()))
+        .collect();
+    let (_, by_step) = lut::variant_steps(&graph, &grid, 1).unwrap();
+    let per_pass = by_step.iter().map(Vec::len).max().unwrap();
+    // Warm-up and timed passes, each every chain once.
+    assert_eq!(chains.len() % per_pass, 0);
+    for chain in &chains {
+        assert_eq!(chain.len(), by_step.len() + 2);
+        assert_eq!(&chain[chain.len() - 2..], &[None, None]);
+        assert_eq!(&chain[..by_step.len()], steps.as_slice());
+    }
+    // Every entry was timed (1 ms each on this clock, minus the 1 ms call).
+    assert!(t
+        .entries
+        .iter()
+        .all(|e| e.measured.runs > 0 && e.latency_ms == 0.0));
 }

@@ -70,7 +70,11 @@ fn a_table_round_trips_exactly() {
     );
     let text = table.to_csv().unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("# model=lenet5 batch=4 threads=2"));
+    // A streamed table (the default) says so; an isolated one's line has no context.
+    assert_eq!(
+        lines.next(),
+        Some("# model=lenet5 batch=4 threads=2 context=streamed")
+    );
     assert_eq!(lines.next(), Some(HEADER));
     assert!(lines.next().unwrap().starts_with("overhead,0,0,"), "{text}");
     assert_eq!(text.lines().count(), 5, "{text}");

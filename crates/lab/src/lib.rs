@@ -38,7 +38,7 @@ pub use joule_compress::RunDir;
 pub use model::{allow_non_finite, Model, Source};
 
 // The domain types of the layer's API, so its callers need no other joule crate.
-pub use joule_compress::lut::MeasureConfig;
+pub use joule_compress::lut::{Context as LutContext, MeasureConfig};
 pub use joule_compress::netadapt::{self, AdaptConfig, Budget, Selection};
 pub use joule_compress::{CompressError, Method, RunConfig};
 pub use joule_energy::{Dataflow, LayerCost, NetworkCost, Objective};

@@ -1,12 +1,13 @@
 //! CSV form of a latency table: one row per entry, the overhead as a row of kind `overhead`,
-//! and a `# model=... batch=... threads=... [runtime=...]` comment line first (`runtime`
-//! only for a table measured by another runtime, [`super::probes`]). The channel grid is not
+//! and a `# model=... batch=... threads=... [context=streamed] [runtime=...]` comment line
+//! first (`context` only for a streamed table, a line without it reads as isolated;
+//! `runtime` only for a table measured by another runtime, [`super::probes`]). The channel grid is not
 //! kept (the JSON form keeps everything).
 //!
 //! Rows are [`Row`]s read and written by the `csv` crate through serde, so the columns are
 //! named by the header and a bad value is reported with its line and column.
 
-use super::{ChannelGrid, Entry, LatencyTable, LayerKey, MeasureConfig, Measurement};
+use super::{ChannelGrid, Context, Entry, LatencyTable, LayerKey, MeasureConfig, Measurement};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -20,6 +21,9 @@ pub enum CsvError {
         key: &'static str,
         value: String,
     },
+    /// The comment line's `context=` is neither `streamed` nor `isolated`.
+    #[error("line {line}: context={value:?} is not streamed or isolated")]
+    Context { line: usize, value: String },
     /// A row does not parse: `line` is its line in the file, `field` its column when the
     /// CSV reader knows which one.
     #[error("line {line}{}: {source}", field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
@@ -152,8 +156,13 @@ impl Row {
 }
 
 /// The `# key=value ...` lines: model, batch and threads (1 when absent), runtime.
-fn read_comment(text: &str) -> Result<(String, usize, usize, Option<String>), CsvError> {
+/// What the comment line says: model, batch, threads, runtime, and the context the entries
+/// were timed in (absent: isolated, as every table written before contexts existed).
+type Comment = (String, usize, usize, Option<String>, Context);
+
+fn read_comment(text: &str) -> Result<Comment, CsvError> {
     let (mut model, mut batch, mut threads, mut runtime) = (String::new(), 1, 1, None);
+    let mut context = Context::Isolated;
     for (number, line) in text.lines().enumerate() {
         let Some(meta) = line.trim_start().strip_prefix('#') else {
             continue;
@@ -171,11 +180,17 @@ fn read_comment(text: &str) -> Result<(String, usize, usize, Option<String>), Cs
                 Some(("batch", v)) => batch = count("batch", v)?,
                 Some(("threads", v)) => threads = count("threads", v)?,
                 Some(("runtime", v)) => runtime = Some(v.to_string()),
+                Some(("context", v)) => {
+                    context = v.parse().map_err(|_| CsvError::Context {
+                        line: number + 1,
+                        value: v.to_string(),
+                    })?
+                }
                 _ => {}
             }
         }
     }
-    Ok((model, batch, threads, runtime))
+    Ok((model, batch, threads, runtime, context))
 }
 
 fn row_error(source: csv::Error) -> CsvError {
@@ -199,10 +214,15 @@ impl LatencyTable {
     pub fn to_csv(&self) -> Result<String, CsvError> {
         let mut writer = csv::Writer::from_writer(
             format!(
-                "# model={} batch={} threads={}{}\n",
+                "# model={} batch={} threads={}{}{}\n",
                 self.model,
                 self.batch,
                 self.threads,
+                // Only streamed tables say so: a line without it reads as isolated.
+                match self.measure.context {
+                    Context::Isolated => "",
+                    Context::Streamed => " context=streamed",
+                },
                 self.runtime
                     .as_ref()
                     .map(|r| format!(" runtime={r}"))
@@ -227,7 +247,7 @@ impl LatencyTable {
     /// Reads what [`LatencyTable::to_csv`] wrote. Blank lines and `#` lines are skipped;
     /// columns are matched by the header's names.
     pub fn from_csv(text: &str) -> Result<LatencyTable, CsvError> {
-        let (model, batch, threads, runtime) = read_comment(text)?;
+        let (model, batch, threads, runtime, context) = read_comment(text)?;
         let mut reader = csv::ReaderBuilder::new()
             .comment(Some(b'#'))
             .trim(csv::Trim::All)
@@ -247,7 +267,10 @@ impl LatencyTable {
             batch,
             threads,
             ChannelGrid::default(),
-            MeasureConfig::default(),
+            MeasureConfig {
+                context,
+                ..MeasureConfig::default()
+            },
             overhead.ok_or(CsvError::NoOverhead)?,
             entries,
         );

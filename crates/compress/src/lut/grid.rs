@@ -103,6 +103,17 @@ pub fn variants(
     grid: &ChannelGrid,
     batch: usize,
 ) -> Result<Vec<Variant>, CompressError> {
+    Ok(variant_steps(graph, grid, batch)?.0)
+}
+
+/// [`variants`], and for every step of `graph` in graph order (every node not fused into
+/// another) the indices of its variants: a streamed table ([`super::Context::Streamed`])
+/// runs them in the network's order. A variant two steps share is listed under both.
+pub fn variant_steps(
+    graph: &Graph,
+    grid: &ChannelGrid,
+    batch: usize,
+) -> Result<(Vec<Variant>, Vec<Vec<usize>>), CompressError> {
     let input = graph.resolve_input(None)?;
     let input = Shape { n: batch, ..input };
     let shapes = graph.infer(input)?;
@@ -111,6 +122,7 @@ pub fn variants(
     // Possible output channel counts of every node.
     let mut choices: Vec<BTreeSet<usize>> = Vec::with_capacity(graph.len());
     let mut found: BTreeMap<LayerKey, Variant> = BTreeMap::new();
+    let mut step_keys: Vec<Vec<LayerKey>> = Vec::new();
     let value_choices = |v: &Value, choices: &[BTreeSet<usize>]| match v {
         Value::Input => BTreeSet::from([input.c]),
         Value::Node(id) => choices[id.0].clone(),
@@ -159,6 +171,7 @@ pub fn variants(
         // A fused node is timed inside its CONV/FC's step; it only passes channels on.
         let fused: Vec<Op> = followers[i].iter().map(|&j| nodes[j].op.clone()).collect();
         let fused_refs: Vec<&Op> = fused.iter().collect();
+        let mut keys = Vec::new();
         for combo in combos {
             let inputs: Vec<Shape> = combo
                 .iter()
@@ -206,6 +219,9 @@ pub fn variants(
                     continue;
                 }
                 let key = LayerKey::step(&op, &fused_refs, &inputs, output);
+                if !keys.contains(&key) {
+                    keys.push(key.clone());
+                }
                 found.entry(key.clone()).or_insert(Variant {
                     key,
                     op,
@@ -214,7 +230,15 @@ pub fn variants(
                 });
             }
         }
+        if !is_fused[i] {
+            step_keys.push(keys);
+        }
         choices.push(out);
     }
-    Ok(found.into_values().collect())
+    let index: BTreeMap<&LayerKey, usize> = found.keys().enumerate().map(|(i, k)| (k, i)).collect();
+    let steps = step_keys
+        .iter()
+        .map(|keys| keys.iter().map(|k| index[k]).collect())
+        .collect();
+    Ok((found.into_values().collect(), steps))
 }

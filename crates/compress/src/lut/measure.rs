@@ -50,6 +50,28 @@ pub struct MeasureConfig {
     /// the sweep then runs anyway and the wait is recorded.
     #[serde(default)]
     pub gate_wait_ms: u64,
+    /// How a table's probes are timed (see [`Context`]); tables written before it existed
+    /// were timed isolated and read so.
+    #[serde(default)]
+    pub context: Context,
+}
+
+/// The context a table entry is timed in.
+///
+/// Why: inside a network every step runs after a different one, so its code, weights and
+/// the kernel's scratch are not where the previous run of the same step left them. A probe
+/// repeated on its own measured mobilenetv3-28's small steps (1-13 us) at about half their
+/// cost in the network, and the table's sum under-predicted the whole network by 45%
+/// (docs/netadapt.md, "Why the tables under-predicted MobileNets").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Context {
+    /// Each probe repeated on its own, back to back (hot caches and branch predictors).
+    #[default]
+    Isolated,
+    /// The probes run in chains in the network's order, one variant of every step per chain
+    /// after the overhead probe, each run timed on its own ([`streamed_medians`]).
+    Streamed,
 }
 
 fn one() -> usize {
@@ -67,6 +89,7 @@ impl Default for MeasureConfig {
             pause_ms: 100,
             gate_tolerance: 0.1,
             gate_wait_ms: 30_000,
+            context: Context::Streamed,
         }
     }
 }
@@ -190,6 +213,98 @@ pub trait LayerTimer: Sync {
     fn reference_ms(&self) -> Option<f64> {
         None
     }
+
+    /// Times every probe of `chain` once, one after another (a network's steps streamed),
+    /// each on its own: one time in ms per probe.
+    fn time_chain_ms(&self, chain: &[Probe<'_>]) -> Result<Vec<f64>, CompressError> {
+        chain.iter().map(|p| self.time_ms(p)).collect()
+    }
+}
+
+impl std::str::FromStr for Context {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Context, String> {
+        match s {
+            "isolated" => Ok(Context::Isolated),
+            "streamed" => Ok(Context::Streamed),
+            _ => Err(format!("unknown context {s:?} (streamed or isolated)")),
+        }
+    }
+}
+
+/// Every probe timed streamed ([`Context::Streamed`]): each pass runs every chain (a list of
+/// indices into `probes`) twice in a row with [`LayerTimer::time_chain_ms`], timing the
+/// second; after `config.warmup`
+/// untimed passes, rounds of `config.round` passes repeat until the median of every probe
+/// moved by at most `config.tolerance` between rounds, or `config.max_runs` passes. One
+/// measurement per probe (`runs`: its timed runs; a probe no chain names has none and
+/// measures 0).
+pub fn streamed_medians(
+    config: &MeasureConfig,
+    timer: &dyn LayerTimer,
+    probes: &[Probe<'_>],
+    chains: &[Vec<usize>],
+) -> Result<Vec<Measurement>, CompressError> {
+    let run_pass = |samples: &mut Vec<Vec<f64>>, keep: bool| -> Result<(), CompressError> {
+        for chain in chains {
+            let list: Vec<Probe<'_>> = chain
+                .iter()
+                .map(|&i| Probe {
+                    key: probes[i].key,
+                    network: probes[i].network,
+                    input: probes[i].input,
+                })
+                .collect();
+            // Twice in a row, the second timed: a network is timed (and served) run after
+            // run, its own weights and buffers warm from its previous run; a chain after
+            // other chains ran 10-16% slower than the same steps run again (the drift of
+            // mobilenetv3-28's steps against a table timed once per chain: 0.84).
+            timer.time_chain_ms(&list)?;
+            let times = timer.time_chain_ms(&list)?;
+            if keep {
+                for (&i, t) in chain.iter().zip(times) {
+                    samples[i].push(t);
+                }
+            }
+        }
+        Ok(())
+    };
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); probes.len()];
+    for _ in 0..config.warmup {
+        run_pass(&mut samples, false)?;
+    }
+    let round = config.round.max(1);
+    let mut passes = 0;
+    // Per probe: whether its median moved by at most the tolerance in the last round.
+    let mut stable = vec![false; probes.len()];
+    let mut previous: Option<Vec<f64>> = None;
+    while passes < config.max_runs.max(round) {
+        for _ in 0..round {
+            run_pass(&mut samples, true)?;
+        }
+        passes += round;
+        let now: Vec<f64> = samples.iter().map(|s| median(s)).collect();
+        if let Some(p) = &previous {
+            for ((s, m), p) in stable.iter_mut().zip(&now).zip(p) {
+                *s = (m - p).abs() <= config.tolerance * p.abs().max(f64::MIN_POSITIVE);
+            }
+            if stable.iter().all(|s| *s) {
+                break;
+            }
+        }
+        previous = Some(now);
+    }
+    Ok(samples
+        .iter()
+        .zip(stable)
+        .map(|(runs, stable)| Measurement {
+            median_ms: median(runs),
+            spread_ms: quantile(runs, 0.75) - quantile(runs, 0.25),
+            runs: runs.len(),
+            stable,
+        })
+        .collect())
 }
 
 /// Wall-clock timing of joule's inference engine on a dedicated rayon pool, gated on a
@@ -324,6 +439,12 @@ impl LayerTimer for WallClock {
     fn reference_ms(&self) -> Option<f64> {
         let r = *self.reference.lock().expect("not poisoned");
         r.is_finite().then_some(r)
+    }
+
+    fn time_chain_ms(&self, chain: &[Probe<'_>]) -> Result<Vec<f64>, CompressError> {
+        // One hand-off to the pool for the whole chain, as a network is one call.
+        self.pool
+            .install(|| chain.iter().map(|p| self.time_ms(p)).collect())
     }
 
     fn time_ms(&self, probe: &Probe<'_>) -> Result<f64, CompressError> {

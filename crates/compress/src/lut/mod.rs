@@ -32,10 +32,10 @@ mod grid;
 mod measure;
 pub mod probes;
 
-pub use grid::{filters, prunable_layers, variants, ChannelGrid, Variant};
+pub use grid::{filters, prunable_layers, variant_steps, variants, ChannelGrid, Variant};
 pub use measure::{
-    combine_sweeps, median, quantile, stable_median, swept_median, LayerTimer, MeasureConfig,
-    Measurement, Probe, WallClock,
+    combine_sweeps, median, quantile, stable_median, streamed_medians, swept_median, Context,
+    LayerTimer, MeasureConfig, Measurement, Probe, WallClock,
 };
 
 use crate::CompressError;
@@ -159,9 +159,14 @@ pub struct LatencyTable {
     pub threads: usize,
     pub grid: ChannelGrid,
     pub measure: MeasureConfig,
-    /// The engine's fixed cost per inference (a one-node identity network on one value),
-    /// counted once per network and subtracted from every isolated layer.
+    /// The engine's fixed cost per inference, counted once per network and subtracted from
+    /// every entry's probe. Isolated tables: a one-node identity network on one value.
+    /// Streamed tables: that, less one node's share ([`LatencyTable::node_ms`]).
     pub overhead: Measurement,
+    /// Streamed tables: the engine's cost per node of a network (a two-node identity probe
+    /// minus the one-node one), charged to every step with its nodes; for the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_ms: Option<f64>,
     pub entries: Vec<Entry>,
     /// The wall clock's calibration reference (ms) the table was measured against; networks
     /// are measured against the same reference ([`WallClock::use_reference`]).
@@ -297,10 +302,12 @@ pub fn measure_network(
 }
 
 /// The machine's drift relative to `table` on `graph`'s own work: every step of `graph` that
-/// has an entry is timed again now, in isolation exactly as the table timed it (one
-/// [`stable_median`], no gate: the point is the state the machine is in), and the median
-/// ratio of its time now to its entry's `measured.median_ms` is returned (`None` when no step
-/// has an entry). A network measured at drift `d` is compared with `d` x the prediction.
+/// has an entry is timed again now, in the context the table timed it (isolated: one
+/// [`stable_median`] each; streamed: the network's steps as one chain before the overhead
+/// probe, [`streamed_medians`]; no gate: the point is the state the machine is in), and the
+/// median ratio of its time now to its entry's `measured.median_ms` is returned (`None`
+/// when no step has an entry). A network measured at drift `d` is compared with `d` x the
+/// prediction.
 pub fn drift(
     graph: &Graph,
     table: &LatencyTable,
@@ -314,7 +321,7 @@ pub fn drift(
     })?;
     let nodes = graph.nodes();
     let (followers, is_fused) = fusion(graph);
-    let mut ratios = Vec::new();
+    let mut steps = Vec::new();
     for (i, (node, shape)) in nodes.iter().zip(&shapes).enumerate() {
         if is_fused[i] {
             continue;
@@ -326,18 +333,55 @@ pub fn drift(
             continue;
         };
         let network = probe_network(&node.op, &fused, &shape.inputs)?;
-        let input = probe_input(shape.inputs[0]);
-        let now = stable_median(config, || {
-            timer.time_ms(&Probe {
-                key: Some(&key),
-                network: &network,
-                input: &input,
-            })
-        })?;
-        if entry.measured.median_ms > 0.0 {
-            ratios.push(now.median_ms / entry.measured.median_ms);
-        }
+        steps.push((
+            key,
+            entry.measured.median_ms,
+            network,
+            probe_input(shape.inputs[0]),
+        ));
     }
+    let now: Vec<f64> = match table.measure.context {
+        Context::Isolated => steps
+            .iter()
+            .map(|(key, _, network, input)| {
+                Ok(stable_median(config, || {
+                    timer.time_ms(&Probe {
+                        key: Some(key),
+                        network,
+                        input,
+                    })
+                })?
+                .median_ms)
+            })
+            .collect::<Result<_, CompressError>>()?,
+        Context::Streamed => {
+            let shape = Shape::new(table.batch, 1, 1, 1);
+            let overhead = probe_network(&Op::Dropout { ratio: 0.0 }, &[], &[shape])?;
+            let overhead_in = probe_input(shape);
+            let mut list = vec![Probe {
+                key: None,
+                network: &overhead,
+                input: &overhead_in,
+            }];
+            list.extend(steps.iter().map(|(key, _, network, input)| Probe {
+                key: Some(key),
+                network,
+                input,
+            }));
+            // As the table's chains: the steps, then the overhead probe.
+            let chain: Vec<usize> = (1..list.len()).chain(std::iter::once(0)).collect();
+            streamed_medians(config, timer, &list, &[chain])?[1..]
+                .iter()
+                .map(|m| m.median_ms)
+                .collect()
+        }
+    };
+    let ratios: Vec<f64> = steps
+        .iter()
+        .zip(now)
+        .filter(|((_, entry, _, _), _)| *entry > 0.0)
+        .map(|((_, entry, _, _), now)| now / entry)
+        .collect();
     Ok((!ratios.is_empty()).then(|| median(&ratios)))
 }
 
@@ -373,7 +417,139 @@ pub fn machine_state() -> serde_json::Value {
     })
 }
 
-/// Builds the table of `graph` over `grid`: every variant measured in isolation.
+/// The chains a streamed table runs: chain `j` takes the `j`-th variant (cyclically) of
+/// every step, in graph order, so that every variant runs after its network's previous step
+/// as the engine runs it; as many chains as the step with the most variants has.
+pub(crate) fn chains(steps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = steps.iter().map(Vec::len).max().unwrap_or(0);
+    (0..n)
+        .map(|j| {
+            steps
+                .iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| s[j % s.len()])
+                .collect()
+        })
+        .collect()
+}
+
+type Probes = [(Network, FeatureMap)];
+
+/// Every entry repeated on its own, once per sweep ([`Context::Isolated`]), and the
+/// overhead measured the same way.
+fn isolated(
+    batch: usize,
+    timer: &dyn LayerTimer,
+    config: &MeasureConfig,
+    variants: &[Variant],
+    probes: &Probes,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Measurement, Vec<Measurement>), CompressError> {
+    let overhead = measure_overhead(batch, timer, config)?;
+    // Every entry once per sweep, so that a slow phase of the machine touches one sweep of
+    // many entries rather than all the runs of a few.
+    let sweeps = config.sweeps.max(1);
+    let mut per_entry: Vec<Vec<Measurement>> = vec![Vec::with_capacity(sweeps); variants.len()];
+    for sweep in 0..sweeps {
+        for (i, (variant, (network, input))) in variants.iter().zip(probes).enumerate() {
+            timer.settle(config)?;
+            per_entry[i].push(stable_median(config, || {
+                timer.time_ms(&Probe {
+                    key: Some(&variant.key),
+                    network,
+                    input,
+                })
+            })?);
+            progress(sweep * variants.len() + i + 1, sweeps * variants.len());
+        }
+    }
+    Ok((
+        overhead,
+        per_entry.iter().map(|s| combine_sweeps(s)).collect(),
+    ))
+}
+
+/// Every entry timed in the network's order ([`Context::Streamed`]): one
+/// [`streamed_medians`] per sweep, the sweeps combined by [`combine_sweeps`]. The overhead
+/// probe (index 0) closes every chain. Why last: the first run of a chain pays the wake-up
+/// after the hand-off to the timing pool (cold caches and predictors), as a network's first
+/// step does; timed there the overhead measured 1.7 us instead of about 0.5, and subtracted
+/// from every entry it made mobilenetv2-28 at width 1/8 (22 steps) predict 0.015 ms for a
+/// measured 0.034 ms.
+fn streamed(
+    batch: usize,
+    timer: &dyn LayerTimer,
+    config: &MeasureConfig,
+    variants: &[Variant],
+    probes: &Probes,
+    chains: &[Vec<usize>],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Measurement, Option<f64>, Vec<Measurement>), CompressError> {
+    let shape = Shape::new(batch, 1, 1, 1);
+    let identity = Op::Dropout { ratio: 0.0 };
+    let one = probe_network(&identity, &[], &[shape])?;
+    let two = probe_network(&identity, std::slice::from_ref(&identity), &[shape])?;
+    let overhead_in = probe_input(shape);
+    let mut list = vec![
+        Probe {
+            key: None,
+            network: &one,
+            input: &overhead_in,
+        },
+        Probe {
+            key: None,
+            network: &two,
+            input: &overhead_in,
+        },
+    ];
+    for (v, (network, input)) in variants.iter().zip(probes) {
+        list.push(Probe {
+            key: Some(&v.key),
+            network,
+            input,
+        });
+    }
+    let chains: Vec<Vec<usize>> = chains
+        .iter()
+        .map(|c| c.iter().map(|i| i + 2).chain([0, 1]).collect())
+        .collect();
+    let sweeps = config.sweeps.max(1);
+    let mut per: Vec<Vec<Measurement>> = vec![Vec::with_capacity(sweeps); list.len()];
+    for sweep in 0..sweeps {
+        if sweep > 0 && config.pause_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(config.pause_ms));
+        }
+        timer.settle(config)?;
+        for (i, m) in streamed_medians(config, timer, &list, &chains)?
+            .into_iter()
+            .enumerate()
+        {
+            per[i].push(m);
+        }
+        for i in 0..variants.len() {
+            progress(sweep * variants.len() + i + 1, sweeps * variants.len());
+        }
+    }
+    let mut all = per.iter().map(|s| combine_sweeps(s));
+    let (one, two) = (
+        all.next().expect("one node"),
+        all.next().expect("two nodes"),
+    );
+    // A call of one node costs the call plus one node's share (shape inference, schedule,
+    // buffer bookkeeping); two nodes cost one share more. A probe of a k-node step minus
+    // the call alone then charges the step all k of its nodes' shares, as the network pays
+    // them; subtracting the one-node probe instead dropped one share per step (0.26 us on
+    // mobilenetv2-28, 18% of its width-1/8 member).
+    let node = (two.median_ms - one.median_ms).max(0.0);
+    let call = Measurement {
+        median_ms: (one.median_ms - node).max(0.0),
+        ..one
+    };
+    Ok((call, Some(node), all.collect()))
+}
+
+/// Builds the table of `graph` over `grid`: every variant measured in the context
+/// `config.context` says (streamed in the network's order, or each on its own).
 /// `progress(done, total)` is called after each entry.
 pub fn build(
     graph: &Graph,
@@ -386,8 +562,7 @@ pub fn build(
     if batch == 0 {
         return Err(CompressError::config("batch", "must be at least 1"));
     }
-    let variants = variants(graph, grid, batch)?;
-    let overhead = measure_overhead(batch, timer, config)?;
+    let (variants, steps) = variant_steps(graph, grid, batch)?;
     let probes = variants
         .iter()
         .map(|v| {
@@ -397,33 +572,32 @@ pub fn build(
             ))
         })
         .collect::<Result<Vec<_>, CompressError>>()?;
-    // Every entry once per sweep, so that a slow phase of the machine touches one sweep of
-    // many entries rather than all the runs of a few.
-    let sweeps = config.sweeps.max(1);
-    let mut per_entry: Vec<Vec<Measurement>> = vec![Vec::with_capacity(sweeps); variants.len()];
-    for sweep in 0..sweeps {
-        for (i, (variant, (network, input))) in variants.iter().zip(&probes).enumerate() {
-            timer.settle(config)?;
-            per_entry[i].push(stable_median(config, || {
-                timer.time_ms(&Probe {
-                    key: Some(&variant.key),
-                    network,
-                    input,
-                })
-            })?);
-            progress(sweep * variants.len() + i + 1, sweeps * variants.len());
+    let (overhead, node_ms, measured) = match config.context {
+        Context::Isolated => {
+            let (overhead, measured) =
+                isolated(batch, timer, config, &variants, &probes, &mut progress)?;
+            (overhead, None, measured)
         }
-    }
+        Context::Streamed => {
+            let chains = chains(&steps);
+            streamed(
+                batch,
+                timer,
+                config,
+                &variants,
+                &probes,
+                &chains,
+                &mut progress,
+            )?
+        }
+    };
     let entries = variants
         .iter()
-        .zip(&per_entry)
-        .map(|(variant, sweeps)| {
-            let measured = combine_sweeps(sweeps);
-            Entry {
-                key: variant.key.clone(),
-                latency_ms: (measured.median_ms - overhead.median_ms).max(0.0),
-                measured,
-            }
+        .zip(measured)
+        .map(|(variant, measured)| Entry {
+            key: variant.key.clone(),
+            latency_ms: (measured.median_ms - overhead.median_ms).max(0.0),
+            measured,
         })
         .collect();
     let mut table = LatencyTable::new(
@@ -436,6 +610,7 @@ pub fn build(
         entries,
     );
     table.calibration_ms = timer.reference_ms();
+    table.node_ms = node_ms;
     Ok(table)
 }
 
@@ -458,6 +633,7 @@ impl LatencyTable {
             overhead,
             entries,
             calibration_ms: None,
+            node_ms: None,
             load_average: load_average(),
             state_ms: None,
             runtime: None,
