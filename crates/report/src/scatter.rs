@@ -51,6 +51,7 @@ pub fn scatter_svg(chart: &Scatter) -> Result<String, ChartError> {
     let err = draw_error(&chart.title);
     let mut svg = String::new();
     let mut hovers = Hovers::default();
+    let mut placed = Labels::default();
     {
         let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(&err)?;
@@ -89,8 +90,9 @@ pub fn scatter_svg(chart: &Scatter) -> Result<String, ChartError> {
                     if !(p.0.is_finite() && p.1.is_finite()) {
                         continue;
                     }
+                    let offset = placed.place(c.backend_coord(&p), label);
                     c.draw_series(std::iter::once(
-                        EmptyElement::at(p) + Text::new(label.clone(), (6, -13), text.clone()),
+                        EmptyElement::at(p) + Text::new(label.clone(), offset, text.clone()),
                     ))
                     .map_err(&err)?;
                     let title = point_title(label, (&chart.x_label, p.0), (&chart.y_label, p.1));
@@ -103,6 +105,38 @@ pub fn scatter_svg(chart: &Scatter) -> Result<String, ChartError> {
         root.present().map_err(&err)?;
     }
     Ok(hovers.splice(svg))
+}
+
+/// The boxes of the point labels drawn so far (pixels), so that labels of points that
+/// (nearly) coincide, such as seeds that stop at the same predicted latency, are stacked
+/// instead of printed over one another.
+#[derive(Default)]
+struct Labels(Vec<(i32, i32, i32, i32)>);
+
+impl Labels {
+    /// Line height and the width of one character of the 11-pixel label font (generous).
+    const LINE: i32 = 12;
+    const CHAR: i32 = 7;
+
+    /// The offset from the point at `at` for `label`: above and to the right of it, moved
+    /// up (then down) a line at a time past any label already there.
+    fn place(&mut self, at: (i32, i32), label: &str) -> (i32, i32) {
+        let width = Self::CHAR * label.chars().count() as i32;
+        let free = |dy: i32, boxes: &[(i32, i32, i32, i32)]| {
+            let (x0, y0) = (at.0 + 6, at.1 + dy);
+            let (x1, y1) = (x0 + width, y0 + Self::LINE);
+            boxes
+                .iter()
+                .all(|&(a0, b0, a1, b1)| x1 <= a0 || a1 <= x0 || y1 <= b0 || b1 <= y0)
+        };
+        let dy = (0..16)
+            .flat_map(|k| [-13 - Self::LINE * k, -13 + Self::LINE * (k + 1)])
+            .find(|&dy| free(dy, &self.0))
+            .unwrap_or(-13);
+        let (x0, y0) = (at.0 + 6, at.1 + dy);
+        self.0.push((x0, y0, x0 + width, y0 + Self::LINE));
+        (6, dy)
+    }
 }
 
 /// The plot corner with the fewest points, where the legend hides the least data (the
@@ -164,6 +198,53 @@ mod tests {
                 "{label} has no hover text"
             );
         }
+    }
+
+    /// Three labelled points at nearly the same place (NetAdapt seeds that stop at one
+    /// predicted latency): their labels are stacked a line apart, none over another.
+    #[test]
+    fn labels_of_coinciding_points_do_not_overlap() {
+        let svg = scatter_svg(&Scatter {
+            title: "seeds".into(),
+            x_label: "predicted latency (ms)".into(),
+            y_label: "test accuracy (%)".into(),
+            series: vec![Series {
+                name: "NetAdapt".into(),
+                points: vec![
+                    (0.1141, 81.75),
+                    (0.1141, 81.53),
+                    (0.1141, 81.38),
+                    (0.05, 60.0),
+                ],
+                line: false,
+                labels: ["seed1", "seed2", "seed3", "far"]
+                    .map(String::from)
+                    .to_vec(),
+            }],
+            diagonal: false,
+        })
+        .unwrap();
+        // The y attribute of each label's <text>.
+        let y_of = |label: &str| -> i32 {
+            let head = svg
+                .split("<text")
+                .find(|t| t.contains(&format!(">\n{label}\n</text>")))
+                .unwrap_or_else(|| panic!("{label} is not drawn"));
+            let y = head
+                .split("y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            y.parse().unwrap()
+        };
+        let mut ys: Vec<i32> = ["seed1", "seed2", "seed3"].map(y_of).to_vec();
+        ys.sort();
+        assert!(
+            ys.windows(2).all(|w| w[1] - w[0] >= Labels::LINE),
+            "stacked labels overlap: {ys:?}"
+        );
     }
 
     #[test]
