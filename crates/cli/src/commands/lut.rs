@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
 pub enum Args {
-    /// Measure every layer variant of a model's channel grid in isolation.
+    /// Time every layer variant of a model's channel grid (in network order: --context).
     Build(BuildArgs),
     /// Predict a model's latency from a table (and, with --measure, compare with a measurement).
     Predict(PredictArgs),
