@@ -206,20 +206,45 @@ fn named_runs(paths: &[PathBuf]) -> Result<Vec<(String, Summary)>, LabError> {
         .collect()
 }
 
-/// The SVG chart of `kind` from the runs at `paths` (only `netadapt-seeds` has one).
+/// The SVG chart of `kind` from the runs at `paths`: `netadapt-seeds` (test accuracy
+/// against predicted latency, [`netadapt_seeds_chart`]) and `prune` (one or two pruning
+/// summaries, the other run first: the accuracy-energy trade-off the run directory's
+/// `tradeoff.svg` holds, [`crate::prune::tradeoff_chart`]).
 pub fn chart(kind: Kind, paths: &[PathBuf]) -> Result<String, LabError> {
-    if kind != Kind::NetadaptSeeds {
-        return Err(LabError::config("kind", "only netadapt-seeds has a chart"));
+    match kind {
+        Kind::NetadaptSeeds => {
+            if paths.is_empty() {
+                return Err(LabError::config(
+                    "paths",
+                    "netadapt-seeds takes at least one run",
+                ));
+            }
+            Ok(joule_report::scatter_svg(&netadapt_seeds_chart(
+                &named_runs(paths)?,
+            ))?)
+        }
+        Kind::Prune => {
+            if !matches!(paths.len(), 1 | 2) {
+                return Err(LabError::config(
+                    "paths",
+                    format!("prune takes one or two summaries, got {}", paths.len()),
+                ));
+            }
+            let runs = paths
+                .iter()
+                .map(|p| read::<PruneSummary>(&summary_path(p)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let other = (runs.len() == 2).then(|| &runs[0]);
+            let this = runs.last().expect("counted");
+            Ok(joule_report::curves::curves_svg(
+                &crate::prune::tradeoff_chart(this, other),
+            )?)
+        }
+        _ => Err(LabError::config(
+            "kind",
+            "only netadapt-seeds and prune have a chart",
+        )),
     }
-    if paths.is_empty() {
-        return Err(LabError::config(
-            "paths",
-            "netadapt-seeds takes at least one run",
-        ));
-    }
-    Ok(joule_report::scatter_svg(&netadapt_seeds_chart(
-        &named_runs(paths)?,
-    ))?)
 }
 
 fn simplified(family: &[Record]) -> String {

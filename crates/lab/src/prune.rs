@@ -333,9 +333,15 @@ pub fn tradeoff_chart(summary: &PruneSummary, other: Option<&PruneSummary>) -> C
         Some(v) => (100.0 * v - summary.max_drop, "validation"),
         None => (100.0 * summary.original.accuracy - summary.max_drop, "test"),
     };
+    // Across the energies the networks span, not from 0: a network whose pruning saves 3%
+    // would otherwise have its points squeezed into the last twentieth of the chart.
+    let xs = curves.iter().flat_map(|c| c.points.iter().map(|p| p.0));
+    let (lo, hi) = xs
+        .filter(|x| x.is_finite())
+        .fold((1.0f64, 1.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
     curves.push(Curve {
         name: format!("original {split} - {} points", summary.max_drop),
-        points: vec![(0.0, floor), (1.0, floor)],
+        points: vec![(lo, floor), (hi, floor)],
         dashed: true,
     });
     Curves {

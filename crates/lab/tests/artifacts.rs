@@ -103,6 +103,15 @@ fn committed_prune_summaries_read_and_render() {
         "a title names the model, not a path: {}",
         chart.title
     );
+    // The validation floor spans the networks' energies, from the lowest to the original's.
+    let floor = chart.curves.last().unwrap();
+    let lowest = chart.curves[..chart.curves.len() - 1]
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.0))
+        .fold(f64::INFINITY, f64::min);
+    assert!(floor.name.contains("points"), "{}", floor.name);
+    assert_eq!((floor.points[0].0, floor.points[1].0), (lowest, 1.0));
+    assert!(lowest > 0.0);
     check_svg(
         &curves_svg(&chart).unwrap(),
         &["eap", "magnitude", "lenet5"],

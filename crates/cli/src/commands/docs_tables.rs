@@ -15,7 +15,8 @@ pub enum Args {
         paths: Vec<PathBuf>,
     },
     /// Write the chart of a kind as SVG: netadapt-seeds (test accuracy against predicted
-    /// latency, NetAdapt's final networks and the uniform curves).
+    /// latency, NetAdapt's final networks and the uniform curves) or prune (accuracy against
+    /// energy of one or two pruning summaries, the other run first).
     Chart {
         kind: String,
         /// The SVG file to write.
