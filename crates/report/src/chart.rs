@@ -130,7 +130,18 @@ pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
     }
     // The legend goes to the right of the plot, where it cannot cover a bar.
     let legend = legend_width(panels);
-    let plot = (160 + 60 * panels.iter().map(|p| p.categories.len()).max().unwrap_or(1)).max(640);
+    // Each bar as wide as its longest label and then some, so that names such as
+    // `block1/se/fc1` do not run into each other (they did at a fixed 60 pixels).
+    let tick = (FONT, style::TICK_SIZE).into_font();
+    let label = panels
+        .iter()
+        .flat_map(|p| p.categories.iter())
+        .map(|c| tick.box_size(c).map_or(8 * c.len() as u32, |(w, _)| w))
+        .max()
+        .unwrap_or(0);
+    let per_bar = (label as usize + 12).max(60);
+    let bars = panels.iter().map(|p| p.categories.len()).max().unwrap_or(1);
+    let plot = (160 + per_bar * bars).max(640);
     let width = plot as u32 + legend;
     let height = 420 * panels.len().max(1);
     let first = panels.first().map_or("", |p| p.title.as_str());
@@ -374,6 +385,41 @@ mod tests {
             "{svg}"
         );
         assert_eq!(svg.matches("<title>").count(), 4);
+    }
+
+    /// Long layer names: the x labels' centres lie at least a label's width apart, so
+    /// that neighbours do not overlap (at a fixed 60 pixels a bar they ran together).
+    #[test]
+    fn long_category_labels_get_room() {
+        let names: Vec<String> = (1..=12).map(|k| format!("block{k}/se/fc1")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let p = panel(vec![("saved", vec![1.0; 12])], &names);
+        let svg = stacked_bars_svg(&[p]).unwrap();
+        let x_of = |name: &str| -> f64 {
+            let head = svg
+                .split("<text")
+                .find(|t| t.contains(&format!(">\n{name}\n</text>")))
+                .unwrap_or_else(|| panic!("{name} is not drawn"));
+            let x = head
+                .split("x=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            x.parse().unwrap()
+        };
+        let xs: Vec<f64> = names.iter().map(|n| x_of(n)).collect();
+        let font = (FONT, style::TICK_SIZE).into_font();
+        let widest = names
+            .iter()
+            .map(|n| font.box_size(n).unwrap().0)
+            .max()
+            .unwrap() as f64;
+        assert!(
+            xs.windows(2).all(|w| w[1] - w[0] >= widest),
+            "labels {widest} px wide at {xs:?}"
+        );
     }
 
     #[test]
