@@ -24,7 +24,7 @@ fn the_committed_docs_are_up_to_date_and_a_stale_copy_is_rewritten() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("docs/prune.md: 6 generated regions up to date"));
+    assert!(stderr(&out).contains("docs/prune.md: 7 generated regions up to date"));
 
     // A copy with one hand-typed number changed: --check fails naming it, update restores it.
     let dir = tempfile::tempdir().unwrap();
@@ -149,7 +149,10 @@ fn chart_writes_the_seeds_svg_and_refuses_other_kinds() {
         assert!(svg.contains(text), "{text} in the chart");
     }
     let e = fails(&["docs-tables", "chart", "eliminate", "x.svg", "y.json"]);
-    assert!(e.contains("only netadapt-seeds and prune have a chart"), "{e}");
+    assert!(
+        e.contains("only netadapt-seeds and prune have a chart"),
+        "{e}"
+    );
     // The pruning trade-off from the committed summaries, the other run first; its
     // validation floor spans the networks' energies (0.95-1.0 here), so no axis tick at 0.
     let prune = root().join("docs/prune/mobilenetv2-28-fashion-mnist");
@@ -174,7 +177,10 @@ fn chart_writes_the_seeds_svg_and_refuses_other_kinds() {
     ] {
         assert!(svg.contains(text), "{text} in the chart");
     }
-    assert!(!svg.contains(">\n0\n</text>"), "the energy axis starts at 0");
+    assert!(
+        !svg.contains(">\n0\n</text>"),
+        "the energy axis starts at 0"
+    );
     let e = fails(&["docs-tables", "chart", "prune", "x.svg", "y.json"]);
     assert!(e.contains("y.json"), "{e}");
 }

@@ -156,7 +156,7 @@ pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
             let err = draw_error(&panel.title);
             let mut builder = ChartBuilder::on(&area);
             builder
-                .caption(&panel.title, (FONT, style::TITLE_SIZE))
+                .caption(&panel.title, (FONT, style::title_size(&panel.title, width)))
                 .margin(12)
                 .margin_right(12 + legend)
                 .x_label_area_size(40)

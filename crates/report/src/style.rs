@@ -57,6 +57,21 @@ pub(crate) fn padded_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64,
     (lo - pad, hi + pad)
 }
 
+/// The title's font size: [`TITLE_SIZE`], smaller for a title that would not fit `width`
+/// pixels with a margin (a long one was cut off at both edges), never below 11.
+pub(crate) fn title_size(title: &str, width: u32) -> u32 {
+    let room = width.saturating_sub(40) as f64;
+    let wide = (FONT, TITLE_SIZE).into_font().box_size(title).map_or(
+        0.6 * TITLE_SIZE as f64 * title.chars().count() as f64,
+        |(w, _)| w as f64,
+    );
+    if wide <= room {
+        TITLE_SIZE
+    } else {
+        ((TITLE_SIZE as f64 * room / wide).floor() as u32).max(11)
+    }
+}
+
 /// A chart with two linear axes (curves, scatter).
 pub(crate) type XyChart<'a, 'b> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -71,7 +86,7 @@ pub(crate) fn xy_chart<'a, 'b>(
 ) -> Result<XyChart<'a, 'b>, ChartError> {
     let err = draw_error(title);
     let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT, TITLE_SIZE))
+        .caption(title, (FONT, title_size(title, root.dim_in_pixel().0)))
         .margin(14)
         .x_label_area_size(50)
         .y_label_area_size(70)
@@ -229,6 +244,20 @@ pub(crate) fn texts(svg: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A title too long for the chart is set smaller until it fits (it was cut off at both
+    /// edges); a short one keeps the full size.
+    #[test]
+    fn long_titles_shrink_to_fit() {
+        crate::font::ensure_font().unwrap();
+        assert_eq!(title_size("energy per layer", 800), TITLE_SIZE);
+        let long = "mobilenetv3-28-fashion on eyeriss: accuracy vs energy per inference \
+                    (original: 35768.1 thousand MAC-energy units)";
+        let size = title_size(long, 800);
+        assert!(size < TITLE_SIZE, "{size}");
+        let width = (FONT, size).into_font().box_size(long).unwrap().0;
+        assert!(width <= 760, "{width} px at size {size}");
+    }
 
     #[test]
     fn hovers_escape_and_go_before_the_closing_tag() {
