@@ -15,6 +15,8 @@ target/release/joule report alexnet squeezenet googlenet mobilenet resnet50 --hw
   --run docs/netadapt/vgg-small/energy \
   --run docs/prune/mobilenetv2-28-fashion-mnist/eap-summary.json \
   --run docs/netadapt/mobilenetv2-28/latency-0.5-seed1 \
+  --run docs/prune/mobilenetv3-28-fashion-mnist/eap-summary.json \
+  --run docs/netadapt/mobilenetv3-28/latency-0.5-seed1 \
   --title "joule: the model zoo on Eyeriss, and the compression runs of docs/" \
   --out docs/report.html
 python3 scripts/check-report.py docs/report.html --expect "Benchmarking metrics" \

@@ -123,6 +123,9 @@ fn legend_width(panels: &[StackedBars]) -> u32 {
 
 /// Draws the panels one above the other and returns the SVG document. Each bar segment carries
 /// a `<title>` with its category, series and exact value (shown on hover).
+/// Horizontal pixels a bar (category) gets.
+const BAR_PIXELS: usize = 60;
+
 pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
     ensure_font()?;
     for panel in panels {
@@ -130,8 +133,9 @@ pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
     }
     // The legend goes to the right of the plot, where it cannot cover a bar.
     let legend = legend_width(panels);
-    // Each bar as wide as its longest label and then some, so that names such as
-    // `block1/se/fc1` do not run into each other (they did at a fixed 60 pixels).
+    // Labels wider than a bar's 60 pixels (names such as `block1/se/fc1` ran into each
+    // other) are turned upright, below the axis, with room for the longest; widening the
+    // bars instead made a 21-layer chart so wide that a page scaled its text unreadable.
     let tick = (FONT, style::TICK_SIZE).into_font();
     let label = panels
         .iter()
@@ -139,11 +143,12 @@ pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
         .map(|c| tick.box_size(c).map_or(8 * c.len() as u32, |(w, _)| w))
         .max()
         .unwrap_or(0);
-    let per_bar = (label as usize + 12).max(60);
+    let upright = label + 8 > BAR_PIXELS as u32;
+    let label_area = if upright { label + 16 } else { 40 };
     let bars = panels.iter().map(|p| p.categories.len()).max().unwrap_or(1);
-    let plot = (160 + per_bar * bars).max(640);
+    let plot = (160 + BAR_PIXELS * bars).max(640);
     let width = plot as u32 + legend;
-    let height = 420 * panels.len().max(1);
+    let height = (380 + label_area as usize) * panels.len().max(1);
     let first = panels.first().map_or("", |p| p.title.as_str());
     let mut svg = String::new();
     let mut hovers = Hovers::default();
@@ -159,7 +164,7 @@ pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
                 .caption(&panel.title, (FONT, style::title_size(&panel.title, width)))
                 .margin(12)
                 .margin_right(12 + legend)
-                .x_label_area_size(40)
+                .x_label_area_size(label_area)
                 .y_label_area_size(80);
             // `k.into_segmented()` over `0..k` has k + 1 segments: n categories need `0..n-1`.
             let x = (0..(n as i32 - 1).max(0)).into_segmented();
@@ -173,6 +178,7 @@ pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
                     panel,
                     TickFormat::log(low, high),
                     low,
+                    upright,
                     &mut hovers,
                 )?
             } else {
@@ -180,14 +186,33 @@ pub fn stacked_bars_svg(panels: &[StackedBars]) -> Result<String, ChartError> {
                 let top = if top > 0.0 { top * 1.05 } else { 1.0 };
                 let mut chart = builder.build_cartesian_2d(x, 0.0..top).map_err(&err)?;
                 let ticks = TickFormat::linear(0.0, top, 10);
-                draw_panel(&mut chart, panel, ticks, 0.0, &mut hovers)?
+                draw_panel(&mut chart, panel, ticks, 0.0, upright, &mut hovers)?
             };
+            let (corner, anchors) = corner;
+            if upright {
+                // Hanging down from the axis, the text's start at the top.
+                let base = area.get_base_pixel();
+                let style = (FONT, style::TICK_SIZE)
+                    .into_font()
+                    .transform(FontTransform::Rotate90)
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center));
+                for (name, (x, y)) in panel.categories.iter().zip(anchors) {
+                    let at = (x - base.0, y - base.1 + 6);
+                    area.draw(&Text::new(name.clone(), at, style.clone()))
+                        .map_err(&err)?;
+                }
+            }
             draw_legend(&area, corner, panel)?;
         }
         root.present().map_err(draw_error(first))?;
     }
     Ok(hovers.splice(svg))
 }
+
+/// What [`draw_panel`] leaves for the caller: the plot's top-right corner and, per category,
+/// where its label starts (under the middle of its bar, on the axis), in backend pixels.
+type Drawn = ((i32, i32), Vec<(i32, i32)>);
 
 type BarChart<'a, 'b, Y> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<SegmentedCoord<RangedCoordi32>, Y>>;
@@ -199,8 +224,9 @@ fn draw_panel<'a, 'b: 'a, Y>(
     panel: &StackedBars,
     ticks: TickFormat,
     floor: f64,
+    upright: bool,
     hovers: &mut Hovers,
-) -> Result<(i32, i32), ChartError>
+) -> Result<Drawn, ChartError>
 where
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
@@ -214,6 +240,9 @@ where
         .bold_line_style(BLACK.mix(0.15))
         .x_labels(n.max(1))
         .x_label_formatter(&|v| match v {
+            // Upright labels are drawn by the caller (the mesh centres rotated text on the
+            // tick, so half of it stood above the axis).
+            _ if upright => String::new(),
             SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
                 categories.get(*i as usize).cloned().unwrap_or_default()
             }
@@ -272,7 +301,17 @@ where
     }
     let plot = chart.plotting_area();
     let (x, y) = plot.get_base_pixel();
-    Ok((x + plot.dim_in_pixel().0 as i32, y))
+    // Where each category's label starts: under the middle of its bar, on the axis.
+    let anchors = (0..n)
+        .map(|i| {
+            let (a, b) = (
+                chart.backend_coord(&(left(i), floor)),
+                chart.backend_coord(&(right(i), floor)),
+            );
+            ((a.0 + b.0) / 2, a.1)
+        })
+        .collect();
+    Ok(((x + plot.dim_in_pixel().0 as i32, y), anchors))
 }
 
 /// The legend, right of the plot whose top-right corner is `corner` (backend pixels), in the
@@ -387,39 +426,36 @@ mod tests {
         assert_eq!(svg.matches("<title>").count(), 4);
     }
 
-    /// Long layer names: the x labels' centres lie at least a label's width apart, so
-    /// that neighbours do not overlap (at a fixed 60 pixels a bar they ran together).
+    /// Long layer names: drawn upright (they ran into each other at 60 pixels a bar), with
+    /// the label area tall enough for the longest, so the chart keeps its width; short
+    /// names stay level.
     #[test]
-    fn long_category_labels_get_room() {
+    fn long_category_labels_are_upright() {
         let names: Vec<String> = (1..=12).map(|k| format!("block{k}/se/fc1")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let p = panel(vec![("saved", vec![1.0; 12])], &names);
-        let svg = stacked_bars_svg(&[p]).unwrap();
-        let x_of = |name: &str| -> f64 {
-            let head = svg
-                .split("<text")
-                .find(|t| t.contains(&format!(">\n{name}\n</text>")))
+        let element = |svg: &str, name: &str| -> String {
+            let at = svg
+                .find(&format!(">\n{name}\n</text>"))
                 .unwrap_or_else(|| panic!("{name} is not drawn"));
-            let x = head
-                .split("x=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            x.parse().unwrap()
+            svg[svg[..at].rfind("<text").unwrap()..at].to_string()
         };
-        let xs: Vec<f64> = names.iter().map(|n| x_of(n)).collect();
-        let font = (FONT, style::TICK_SIZE).into_font();
-        let widest = names
-            .iter()
-            .map(|n| font.box_size(n).unwrap().0)
-            .max()
-            .unwrap() as f64;
-        assert!(
-            xs.windows(2).all(|w| w[1] - w[0] >= widest),
-            "labels {widest} px wide at {xs:?}"
-        );
+        let svg = stacked_bars_svg(&[panel(vec![("saved", vec![1.0; 12])], &names)]).unwrap();
+        for name in &names {
+            let e = element(&svg, name);
+            assert!(e.contains("rotate(90"), "{name} is not upright: {e}");
+        }
+        let width: u32 = svg
+            .split("width=\"")
+            .nth(1)
+            .and_then(|w| w.split('"').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let legend = legend_width(&[panel(vec![("saved", vec![1.0; 12])], &names)]);
+        assert_eq!(width, (160 + 60 * 12) as u32 + legend);
+        let level =
+            stacked_bars_svg(&[panel(vec![("saved", vec![1.0; 2])], &["conv1", "fc1"])]).unwrap();
+        assert!(!element(&level, "conv1").contains("rotate("));
     }
 
     #[test]
