@@ -11,11 +11,10 @@
 //!     streamed.json isolated.json
 //! ```
 
-use joule_compress::lut::{
-    self, filters, prunable_layers, LatencyTable, LayerTimer, MeasureConfig, WallClock,
-};
+use joule_compress::lut::{self, LatencyTable, LayerTimer, MeasureConfig, WallClock};
+use joule_compress::netadapt::baseline;
 use joule_model::zoo;
-use joule_nn::{prune, Network};
+use joule_nn::Network;
 
 /// A splitmix64 step: the members' random grid counts, reproducible from the seed.
 fn next(state: &mut u64) -> u64 {
@@ -24,32 +23,6 @@ fn next(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// `network` with every prunable layer cut to `ceil(m * k / levels)` filters, `k` chosen per
-/// layer by `pick` (the first filters removed: the weights are random, only shapes matter).
-fn member(network: &Network, levels: usize, mut pick: impl FnMut() -> usize) -> Network {
-    let layers: Vec<(String, usize)> = prunable_layers(network.graph())
-        .into_iter()
-        .map(|id| {
-            let node = network.graph().node(id);
-            (node.name.clone(), filters(&node.op).unwrap_or(1))
-        })
-        .collect();
-    let mut current = network.clone();
-    for (name, m) in layers {
-        let keep = (m * pick()).div_ceil(levels).max(1);
-        let id = current
-            .graph()
-            .find(&name)
-            .expect("layers keep their names");
-        let now = filters(&current.graph().node(id).op).unwrap_or(keep);
-        if now > keep {
-            let cut: Vec<usize> = (0..now - keep).collect();
-            current = prune::remove_filters(&current, id, &cut).expect("grid cuts are valid");
-        }
-    }
-    current
 }
 
 fn main() {
@@ -72,14 +45,15 @@ fn main() {
         .map(|k| {
             (
                 format!("uniform {k}/{levels}"),
-                member(&original, levels, || k),
+                baseline::uniform(&original, k, levels).expect("a grid width"),
             )
         })
         .collect();
     for i in 0..random {
-        let net = member(&original, levels, || {
+        let net = baseline::narrowed(&original, levels, |_| {
             1 + (next(&mut state) % levels as u64) as usize
-        });
+        })
+        .expect("a grid width");
         family.push((format!("random {}", i + 1), net));
     }
     let clock = WallClock::new(1).unwrap();

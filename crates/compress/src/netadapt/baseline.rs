@@ -33,12 +33,27 @@ pub struct BaselineRecord {
 /// `network` with every prunable layer cut to `ceil(m * k / levels)` filters (`m` its count in
 /// `network`), weakest filters (L2 norm) first, layer by layer in graph order.
 pub fn uniform(network: &Network, k: usize, levels: usize) -> Result<Network, CompressError> {
+    check_width(k, levels)?;
+    narrowed(network, levels, |_| k)
+}
+
+fn check_width(k: usize, levels: usize) -> Result<(), CompressError> {
     if levels == 0 || k == 0 || k > levels {
         return Err(CompressError::config(
             "baseline",
             format!("width multiplier {k}/{levels} must be in (0, 1]"),
         ));
     }
+    Ok(())
+}
+
+/// [`uniform`] with each prunable layer's own `k` (`width(layer name)`, in `1..=levels`),
+/// asked in graph order: the members of a channel grid that are not uniform.
+pub fn narrowed(
+    network: &Network,
+    levels: usize,
+    mut width: impl FnMut(&str) -> usize,
+) -> Result<Network, CompressError> {
     let originals: Vec<(String, usize)> = prunable_layers(network.graph())
         .into_iter()
         .map(|id| {
@@ -48,6 +63,8 @@ pub fn uniform(network: &Network, k: usize, levels: usize) -> Result<Network, Co
         .collect();
     let mut current = network.clone();
     for (name, m) in originals {
+        let k = width(&name);
+        check_width(k, levels)?;
         let keep = (m * k).div_ceil(levels).max(1);
         let node = current.graph().find(&name).ok_or_else(|| {
             CompressError::config(
@@ -160,6 +177,33 @@ mod tests {
         assert_eq!(uniform(&network, 8, 8).unwrap().graph(), network.graph());
         let err = uniform(&network, 9, 8).unwrap_err().to_string();
         assert!(err.contains("9/8") && !err.contains('\n'), "{err}");
+    }
+
+    /// Per-layer widths: each layer asked once, in graph order, by name; counts by hand.
+    #[test]
+    fn narrowed_gives_each_layer_its_own_width() {
+        let network = Network::new(zoo::build("lenet5").unwrap(), 2).unwrap();
+        let mut asked = Vec::new();
+        let net = narrowed(&network, 8, |name| {
+            asked.push(name.to_string());
+            match name {
+                "conv1" => 1,
+                "conv2" => 8,
+                "fc1" => 3,
+                _ => 5,
+            }
+        })
+        .unwrap();
+        assert_eq!(asked, ["conv1", "conv2", "fc1", "fc2"]);
+        let g = net.graph();
+        let count = |n: &str| filters(&g.node(g.find(n).unwrap()).op).unwrap();
+        // ceil(6/8) = 1, 16, ceil(360/8) = 45, ceil(420/8) = 53.
+        assert_eq!(
+            [count("conv1"), count("conv2"), count("fc1"), count("fc2")],
+            [1, 16, 45, 53]
+        );
+        let err = narrowed(&network, 8, |_| 0).unwrap_err().to_string();
+        assert!(err.contains("0/8"), "{err}");
     }
 
     #[test]
