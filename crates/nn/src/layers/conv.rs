@@ -773,11 +773,7 @@ mod tests {
                 activation: Some(Activation::Relu),
                 ..Default::default()
             };
-            let Some(packed) = PackedFilters::new(m, k, &w) else {
-                // No AVX-512: the prepared path is the plain one, tested elsewhere.
-                assert!(!sgemm::has_avx512());
-                continue;
-            };
+            let packed = PackedFilters::new(m, k, &w).expect("AVX2 or AVX-512 on this machine");
             let mut y = vec![f32::NAN; n * m];
             fc_forward_prepared(n, k, m, &x, &w, Some(&packed), &epilogue, &mut y);
             for i in 0..n {
