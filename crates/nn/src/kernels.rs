@@ -569,7 +569,8 @@ unsafe fn copy_lines_avx512(
     }
 }
 
-/// [`copy_lines_avx512`] in 8-lane vectors: masked loads, but whole stores except at the end
+/// [`copy_lines_avx512`] in 8-lane vectors: masked loads where a vector has lanes outside
+/// the copied columns, and whole stores except at the end
 /// of `lines` (AMD's masked stores are slow): a line's last vector spills zeros into the
 /// start of the next lines, which are written after it.
 ///
@@ -596,9 +597,12 @@ unsafe fn copy_lines_avx2(
     };
     let blocks = q.div_ceil(8);
     let mut load = [_mm256_setzero_si256(); 8];
+    // Vectors whose lanes all lie in `lo..hi` take a plain load.
+    let mut whole = [false; 8];
     for (b, mask) in load.iter_mut().enumerate().take(blocks) {
         let start = 8 * b;
         *mask = lanes(lo.saturating_sub(start), hi.min(q).saturating_sub(start));
+        whole[b] = lo <= start && start + 8 <= hi.min(q);
     }
     let dst = lines.as_mut_ptr();
     // Lane `j` of block `b` of line `l` reads sources[l * w + x0 - lo + 8 * b + j], for the
@@ -608,7 +612,12 @@ unsafe fn copy_lines_avx2(
         let src = base.wrapping_add(l * w);
         let out = dst.add(l * q);
         for (b, mask) in load.iter().enumerate().take(blocks) {
-            let v = _mm256_maskload_ps(src.wrapping_add(8 * b), *mask);
+            let at = src.wrapping_add(8 * b);
+            let v = if whole[b] {
+                _mm256_loadu_ps(at)
+            } else {
+                _mm256_maskload_ps(at, *mask)
+            };
             // Values of `lines` from this vector on (short lines: several lines a vector).
             let room = lines.len() - l * q - 8 * b;
             if room >= 8 {

@@ -153,7 +153,7 @@ fn conv_grouped_and_depthwise() {
     );
 }
 
-/// 32 or more filters a group take the AVX-512 path for the weight gradient (dW^T summed
+/// 32 or more filters a group take our product kernel for the weight gradient (dW^T summed
 /// over a chunk's samples, then folded into dW); more than 8 samples make two chunks.
 #[test]
 fn conv_with_many_filters_over_several_chunks() {

@@ -43,7 +43,7 @@ pub struct Epilogue<'a> {
 
 impl Epilogue<'_> {
     /// Applies the epilogue to the values of output channel `channel` (16 lanes wide on
-    /// AVX-512: it was a tenth of mobilenet_v2's time in 4 lanes).
+    /// AVX-512, 8 on AVX2: it was a tenth of mobilenet_v2's time in 4 lanes).
     pub(super) fn channel(&self, channel: usize, values: &mut [f32]) {
         wide(
             #[inline(always)]
@@ -395,7 +395,7 @@ pub fn conv_backward(
             };
             let dwg = &mut dw[group * filter_len..(group + 1) * filter_len];
             if m >= 32 {
-                // dW^T (CRS x M) += col (CRS x PQ) * dY^T (PQ x M) on the AVX-512 product,
+                // dW^T (CRS x M) += col (CRS x PQ) * dY^T (PQ x M) on our product (AVX-512 or AVX2),
                 // summed over the chunk's samples and added into dW (M x CRS) once a chunk
                 // ([`fold_transposed`]): both operands row-major, no lowered transpose.
                 // (Fewer filters would fill under two of its 16-lane vectors: `gemm` below.)
@@ -425,7 +425,7 @@ pub fn conv_backward(
                 if g.is_pointwise() {
                     product(g.col_rows(), pq, m, wt, dyg, dxg);
                 } else {
-                    // dcol (CRS x PQ) = W^T (CRS x M) * dY (M x PQ), on the AVX-512 product
+                    // dcol (CRS x PQ) = W^T (CRS x M) * dY (M x PQ), on our product (AVX-512 or AVX2)
                     // with the filters transposed once per call.
                     product(g.col_rows(), pq, m, wt, dyg, dcol);
                     dxg.fill(0.0);
@@ -522,7 +522,8 @@ pub fn fc_forward(
 const FC_ROWS_A_TASK: usize = 8 * PANEL_ROWS;
 
 /// [`fc_forward`] with the weights packed for the product once per weights (a batch then
-/// runs on the AVX-512 kernel, as `W x^T`, instead of the `gemm` crate's 8-lane kernels).
+/// runs on our product kernel, as `W x^T`, instead of the `gemm` crate's, which packs both
+/// operands on every call).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fc_forward_prepared(
     n: usize,
@@ -755,7 +756,7 @@ mod tests {
         }
     }
 
-    /// A batched FC on packed weights (the AVX-512 product, split in tasks of 64 output
+    /// A batched FC on packed weights (our product kernel, split in tasks of 64 output
     /// features) against the definition in f64, with bias and ReLU; a split of the batch
     /// changes no bit.
     #[test]

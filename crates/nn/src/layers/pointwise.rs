@@ -94,7 +94,7 @@ pub fn exp(v: f32) -> f32 {
 }
 
 /// `y[i] = f(x[i])` as its own loop for each activation (a match per value kept the
-/// compiler from vectorising any of them), 16 lanes wide where the CPU has AVX-512 (the
+/// compiler from vectorising any of them), 16 lanes wide where the CPU has AVX-512, 8 with AVX2 (the
 /// same operations, so the same bits, as the 4-lane build).
 pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32]) {
     wide(
@@ -151,7 +151,7 @@ fn in_place_loops(act: Activation, values: &mut [f32]) {
 }
 
 /// `dx = dy * f'(x)`, with `y = f(x)` at hand for sigmoid and tanh: one loop per kind (as
-/// [`activation_forward`], so that it vectorises; 16 lanes wide on AVX-512).
+/// [`activation_forward`], so that it vectorises; 16 lanes wide on AVX-512, 8 on AVX2).
 pub fn activation_backward(act: Activation, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
     wide(
         #[inline(always)]

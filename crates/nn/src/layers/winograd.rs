@@ -18,7 +18,7 @@ use rayon::prelude::*;
 /// Positions of a transformed tile (4 x 4).
 const XI: usize = 16;
 
-/// Tiles transformed together: one AVX-512 vector.
+/// Tiles transformed together: one AVX-512 vector (two AVX2 ones).
 const LANES: usize = 16;
 
 /// Tiles per block: the samples of a batch are taken together until a block has this many,
@@ -83,14 +83,14 @@ fn blocks(tiles: usize, n: usize) -> (usize, usize) {
 }
 
 /// The filters transformed, `U_xi = (G g G^T)_xi`: for each of the 16 positions an
-/// `m x c` matrix, packed for the product where the CPU has AVX-512.
+/// `m x c` matrix, packed for our product kernel where the CPU has one (AVX-512 or AVX2).
 #[derive(Clone, Debug)]
 pub(crate) struct WinogradFilters {
     m: usize,
     c: usize,
     /// `XI x m x c`.
     u: Vec<f32>,
-    /// One per position, or none (no AVX-512: the plain product reads `u`).
+    /// One per position, or none (no kernel of ours: the `gemm` crate's product reads `u`).
     packed: Vec<PackedFilters>,
 }
 
