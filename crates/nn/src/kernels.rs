@@ -588,13 +588,16 @@ unsafe fn copy_lines_avx2(
     x0: usize,
 ) {
     use std::arch::x86_64::*;
-    let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    // Lanes `from..to` of a vector (none when to <= from).
-    let lanes = |from: usize, to: usize| {
+    /// Lanes `from..to` of a vector (none when to <= from). A function, not a closure: a
+    /// closure is compiled without AVX2 and calls every intrinsic out of line.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn lanes(from: usize, to: usize) -> __m256i {
+        let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let (from, to) = (from.min(8) as i32, to.min(8) as i32);
         let above = _mm256_cmpgt_epi32(index, _mm256_set1_epi32(from - 1));
         _mm256_and_si256(above, _mm256_cmpgt_epi32(_mm256_set1_epi32(to), index))
-    };
+    }
     let blocks = q.div_ceil(8);
     let mut load = [_mm256_setzero_si256(); 8];
     // Vectors whose lanes all lie in `lo..hi` take a plain load.

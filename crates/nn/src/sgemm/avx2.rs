@@ -50,8 +50,10 @@ pub(super) unsafe fn gemv(m: usize, k: usize, w: &[f32], x: &[f32], y: &mut [f32
         }
         if j < k {
             // Masked lanes read nothing and add zero products.
-            let at = |h: usize| x.as_ptr().wrapping_add(j + h * L);
-            let xv = [0, 1].map(|h| _mm256_maskload_ps(at(h), masks[h]));
+            let xv = [
+                _mm256_maskload_ps(x.as_ptr().add(j), masks[0]),
+                _mm256_maskload_ps(x.as_ptr().wrapping_add(j + L), masks[1]),
+            ];
             for (r, a) in acc.iter_mut().enumerate() {
                 for h in 0..2 {
                     let wv = _mm256_maskload_ps(row(r).wrapping_add(j + h * L), masks[h]);
