@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from benchrun import load1, times_of
+from benchrun import cpu, load1, times_of
 
 # Inputs: the zoo's own networks at their native size, torchvision's as the exported fixtures
 # (3x112x112, a stated smaller input than 224 so that the table runs in minutes). Big batch:
@@ -87,7 +87,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=0.3)
     args = ap.parse_args()
     cores = os.cpu_count()
-    print(f"cores: {cores}; load average at start: {open('/proc/loadavg').read().split()[:3]}")
+    print(f"cpu: {cpu()}; cores: {cores}; load average at start: "
+          f"{open('/proc/loadavg').read().split()[:3]}")
     print()
     print("| model | input | batch | threads | joule ms/batch min / median | onnxruntime ms/batch min / median "
           "| joule / ort (median) | (min) | load before / after |")

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from benchrun import load1, times_of
+from benchrun import cpu, load1, times_of
 
 SAMPLES = {"lenet5": 8000, "vgg-small": 2048}
 
@@ -97,7 +97,7 @@ def main():
     import torch
 
     cores = os.cpu_count()
-    print(f"cores: {cores}; threads: {args.threads}; PyTorch {torch.__version__}; "
+    print(f"cpu: {cpu()}; cores: {cores}; threads: {args.threads}; PyTorch {torch.__version__}; "
           f"load average at start: {open('/proc/loadavg').read().split()[:3]}")
     print()
     print("| model | batch | samples/epoch | joule images/s median (best) | PyTorch images/s median (best) "
