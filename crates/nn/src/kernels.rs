@@ -308,7 +308,7 @@ impl ConvGeometry {
     /// [`depthwise_avx512`](Self::depthwise_avx512) reads: every tap of every output (16
     /// columns at a time, the last group rounded up; 32 loaded a step at stride 2) lands
     /// inside it.
-    fn padded_plane(&self) -> (usize, usize) {
+    pub(crate) fn padded_plane(&self) -> (usize, usize) {
         let rows = (self.p - 1) * self.stride_h + (self.r - 1) * self.dilation_h + 1;
         let last = self.q.div_ceil(16) * 16 - 1;
         let columns = last * self.stride_w + (self.s - 1) * self.dilation_w + 1;
@@ -363,8 +363,7 @@ impl ConvGeometry {
 
     /// The plane `x` copied into `padded` ([`padded_plane`](Self::padded_plane), `wp` columns
     /// a row) inside a zero border.
-    #[cfg(target_arch = "x86_64")]
-    fn pad(&self, x: &[f32], padded: &mut [f32], wp: usize) {
+    pub(crate) fn pad(&self, x: &[f32], padded: &mut [f32], wp: usize) {
         padded.fill(0.0);
         for (row, line) in x[..self.h * self.w].chunks_exact(self.w).enumerate() {
             let Some(dst) = padded.chunks_exact_mut(wp).nth(row + self.pad_top) else {

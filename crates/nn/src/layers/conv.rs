@@ -2,6 +2,7 @@
 //! rayon over the samples of the batch.
 
 use super::activation_in_place;
+use super::direct;
 use super::winograd::{self, WinogradFilters};
 use crate::kernels::{matmul, plain, transposed, wide, with_scratch, ConvGeometry};
 use crate::sgemm::{self, product, product_add, product_packed, PackedFilters, PANEL_ROWS};
@@ -197,6 +198,9 @@ pub(crate) fn conv_forward_prepared(
     };
     if g.c == 1 && groups > 1 {
         return depthwise_forward(&g, groups, m, x, filter, epilogue, y);
+    }
+    if direct::applies(&g, groups) {
+        return direct::forward(&g, nest.n, m, x, filter, epilogue, y);
     }
     let in_len = groups * g.c * g.h * g.w;
     let out_len = groups * m * pq;

@@ -3,6 +3,7 @@
 //! ops of imported models.
 
 mod conv;
+mod direct;
 mod norm;
 mod pointwise;
 mod pool;

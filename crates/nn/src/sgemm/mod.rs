@@ -49,6 +49,12 @@ thread_local! {
     static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
+/// Whether the direct convolution of few input channels runs here
+/// ([`crate::layers`]' `direct`): on the AVX2 kernel's machines.
+pub(crate) fn takes_direct() -> bool {
+    isa() == Some(Isa::Avx2)
+}
+
 /// `A` (`m x k`, the filters) packed once for [`product_packed`]: a layer's weights do not
 /// change between inference passes, and packing them on every call cost a third of
 /// resnet18's batch-1 time. Layout: for each block of [`KC`] steps of `k` (starting at `k0`,
