@@ -3,7 +3,7 @@
 joule's WallClock (crates/compress/src/lut/measure.rs), so that NetAdapt can adapt a network
 for onnxruntime on this device (docs/netadapt.md, "Latency tables for any runtime").
 
-  lut-ort.py table PROBES_DIR --out timings.json [--context streamed|isolated] [options]
+  lut-ort.py table PROBES_DIR --out timings.json [--context isolated|streamed] [options]
       every probe of PROBES_DIR/manifest.json (written by `joule lut probes`); read back with
       `joule lut import --probes PROBES_DIR --timings timings.json --out table.json`
   lut-ort.py networks NET.onnx... --probes PROBES_DIR --table-timings timings.json --out nets.json
@@ -15,7 +15,14 @@ for onnxruntime on this device (docs/netadapt.md, "Latency tables for any runtim
 
 Context (--context, as `joule lut build --context`; recorded as `measure.context`, which
 `joule lut import` reads):
-* streamed (default): the probes run in chains in the network's order (chain j: the j-th
+* isolated (default): every probe repeated on its own (hot caches); no `node` timing. Why
+  not streamed as joule's own tables: on onnxruntime (graph optimisation `all`) streamed
+  tables over-predicted every network measured here (LeNet-5 +43-66%, mobilenetv2-28
+  +22-176%), isolated ones came within 10% on 11 of 12 LeNet-5 members. Likely why (not
+  separated further): each probe is a session of its own, so a chain switches sessions,
+  with their own memory and kernels, at every step, which a network never does
+  (docs/netadapt.md, "Latency tables for any runtime").
+* streamed: the probes run in chains in the network's order (chain j: the j-th
   variant, cyclically, of every step of the manifest's `steps`, then the overhead probe and
   the two-node probe `node`); each pass runs every chain twice in a row and times the second,
   every run on its own (measure.rs `streamed_medians`): a network's step runs after the
@@ -24,7 +31,6 @@ Context (--context, as `joule lut build --context`; recorded as `measure.context
   overhead it subtracts is the call alone). Both overhead probes are run without graph
   optimisation: onnxruntime removes a Dropout whose output is not the graph's, so optimised
   the two-node probe is one node.
-* isolated: every probe repeated on its own (hot caches), as before; no `node` timing.
 
 The protocol, as in measure.rs:
 * a run is one session.run on a bound input and a bound, reused output (IOBinding): the output
@@ -542,7 +548,7 @@ def main():
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--provider", default="CPUExecutionProvider")
     t.add_argument("--opt-level", choices=["disable", "basic", "extended", "all"], default="all")
-    t.add_argument("--context", choices=["streamed", "isolated"], default="streamed", help="probes chained in the network's order (default) or each on its own")
+    t.add_argument("--context", choices=["isolated", "streamed"], default="isolated", help="each probe on its own (default) or the probes chained in the network's order")
     # measure.rs MeasureConfig::default().
     t.add_argument("--warmup", type=int, default=3)
     t.add_argument("--round", type=int, default=15)

@@ -204,11 +204,12 @@ def probes(tmp_path):
 QUICK = ["--warmup", "1", "--round", "5", "--max-runs", "40", "--sweeps", "3", "--pause-ms", "0", "--gate-wait-ms", "200"]
 
 
-def test_the_table_command_chains_the_probes_by_default(probes, tmp_path, monkeypatch):
+def test_a_streamed_table_chains_the_probes_and_isolated_is_the_default(probes, tmp_path, monkeypatch):
     # Every session run logged by file: besides the calibration (the gate is off; the
-    # reference and state are taken once at the end), the default (streamed) table runs the
-    # chains [probe 0, overhead, node] and [probe 1, overhead, node], each twice in a row,
-    # and nothing else; an isolated table repeats one file at a time.
+    # reference and state are taken once at the end), a streamed table runs the chains
+    # [probe 0, overhead, node] and [probe 1, overhead, node], each twice in a row, and
+    # nothing else; an isolated table (the default, docs/netadapt.md says why) repeats one
+    # file at a time.
     log = []
 
     def load(self, path, shape, optimise=True):
@@ -225,7 +226,7 @@ def test_the_table_command_chains_the_probes_by_default(probes, tmp_path, monkey
     monkeypatch.setattr(lut_ort.Runner, "load", load)
     out = tmp_path / "timings.json"
     argv = ["lut-ort.py", "table", str(probes), "--out", str(out), *QUICK, "--gate-tolerance", "0"]
-    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "argv", argv + ["--context", "streamed"])
     lut_ort.main()
     chain = lambda p: [(p, True), ("overhead.onnx", False), ("node.onnx", False)]
     one_pass = (chain("probe_00000.onnx") * 2) + (chain("probe_00001.onnx") * 2)
@@ -235,9 +236,9 @@ def test_the_table_command_chains_the_probes_by_default(probes, tmp_path, monkey
     assert t["measure"]["context"] == "streamed"
     assert (t["overhead"]["median_ms"], t["node"]["median_ms"], t["node"]["file"]) == (0.010, 0.013, "node.onnx")
     assert [p["median_ms"] for p in t["probes"]] == [0.1, 0.5]
-    # Isolated: one file repeated at a time, no two-node probe.
+    # Isolated (no --context): one file repeated at a time, no two-node probe.
     log.clear()
-    monkeypatch.setattr(sys, "argv", argv + ["--context", "isolated"])
+    monkeypatch.setattr(sys, "argv", argv)
     lut_ort.main()
     assert log[0] == log[1] == ("overhead.onnx", True)
     t = json.loads(out.read_text())
@@ -249,12 +250,13 @@ def test_a_streamed_table_needs_the_manifests_steps(probes, tmp_path):
     del manifest["steps"]
     (probes / "manifest.json").write_text(json.dumps(manifest))
     out = tmp_path / "t.json"
-    run = subprocess.run([sys.executable, SCRIPT, "table", str(probes), "--out", str(out), *QUICK], capture_output=True, text=True)
+    streamed = [*QUICK, "--context", "streamed"]
+    run = subprocess.run([sys.executable, SCRIPT, "table", str(probes), "--out", str(out), *streamed], capture_output=True, text=True)
     assert run.returncode != 0 and run.stderr.strip().count("\n") == 0
     assert "manifest.json" in run.stderr and "`steps`" in run.stderr and not out.exists()
     manifest["steps"] = [[0, 2]]
     (probes / "manifest.json").write_text(json.dumps(manifest))
-    run = subprocess.run([sys.executable, SCRIPT, "table", str(probes), "--out", str(out), *QUICK], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, SCRIPT, "table", str(probes), "--out", str(out), *streamed], capture_output=True, text=True)
     assert run.returncode != 0 and "`steps[0]`" in run.stderr and not out.exists()
 
 

@@ -102,8 +102,7 @@ fn probes_import_back_as_their_steps_with_their_macs() {
     assert!(two.nodes().iter().all(|n| n.op.kind() == "dropout"));
 }
 
-/// `scripts/lut-ort.py table DIR` with few runs, no gate (the runner's default context,
-/// streamed).
+/// `scripts/lut-ort.py table DIR --context streamed` with few runs, no gate.
 fn time_with_onnxruntime(dir: &Path, out: &Path) {
     let python = repo().join(".venv/bin/python");
     let status = std::process::Command::new(&python)
@@ -124,7 +123,7 @@ fn time_with_onnxruntime(dir: &Path, out: &Path) {
             "--sweeps",
             "1",
         ])
-        .args(["--gate-tolerance", "0"])
+        .args(["--gate-tolerance", "0", "--context", "streamed"])
         .status()
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/python-env.sh)", python.display()));
     assert!(status.success());
