@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
+# Note: netadapt-ort.sh rewrites docs/netadapt/ort/lenet5 and its region of docs/netadapt.md (restore them with git checkout).
 export JOULE=${JOULE:-target/release/joule}  # a joule with `lut probes` writing steps and node.onnx (commit 9f6d565 on)
 start=$(date +%s)
 CONTEXT=streamed scripts/netadapt-ort.sh  # streamed was the runner's default when this ran
