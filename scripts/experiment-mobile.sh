@@ -43,8 +43,9 @@ if [ ! -f "$CHECKPOINT" ]; then
   "$J" train --model "$MODEL" --data "$DATA" --seed 1 --epochs 3 --out "$CHECKPOINT"
 fi
 load() { echo "$1 $(date -u +%FT%T) load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$NA/load.txt"; }
-# The table: 31 sweeps 1.5 s apart (about a minute), so each entry's median is the machine's
-# usual state, not the phase it happened to be timed in.
+# The table: 31 sweeps 1.5 s apart, so each entry's median is the machine's usual state, not
+# the phase it happened to be timed in; streamed (the default context, probes chained in the
+# network's order): 3.7-3.8 minutes for either MobileNet at load 3 (session 8).
 [ -f "$NA/$MODEL.lut.json" ] || "$J" lut build "$CHECKPOINT" --levels 8 --threads 1 --sweeps 31 \
   --pause-ms 1500 --gate-tolerance 0 \
   --out "$NA/$MODEL.lut.json" | tail -1 | tee -a "$NA/load.txt"

@@ -3,7 +3,7 @@
 joule's WallClock (crates/compress/src/lut/measure.rs), so that NetAdapt can adapt a network
 for onnxruntime on this device (docs/netadapt.md, "Latency tables for any runtime").
 
-  lut-ort.py table PROBES_DIR --out timings.json [options]
+  lut-ort.py table PROBES_DIR --out timings.json [--context isolated|streamed] [options]
       every probe of PROBES_DIR/manifest.json (written by `joule lut probes`); read back with
       `joule lut import --probes PROBES_DIR --timings timings.json --out table.json`
   lut-ort.py networks NET.onnx... --probes PROBES_DIR --table-timings timings.json --out nets.json
@@ -12,6 +12,25 @@ for onnxruntime on this device (docs/netadapt.md, "Latency tables for any runtim
       re-timed: the median ratio now/table is the network's `drift`, the machine's state
       relative to the table's on the table's own work; compared with the table by
       `joule lut check --lut table.json --timings nets.json` (raw, and normalised by drift)
+
+Context (--context, as `joule lut build --context`; recorded as `measure.context`, which
+`joule lut import` reads):
+* isolated (default): every probe repeated on its own (hot caches); no `node` timing. Why
+  not streamed as joule's own tables: on onnxruntime (graph optimisation `all`) streamed
+  tables over-predicted every network measured here (LeNet-5 +43-66%, mobilenetv2-28
+  +22-176%), isolated ones came within 10% on 11 of 12 LeNet-5 members. Likely why (not
+  separated further): each probe is a session of its own, so a chain switches sessions,
+  with their own memory and kernels, at every step, which a network never does
+  (docs/netadapt.md, "Latency tables for any runtime").
+* streamed: the probes run in chains in the network's order (chain j: the j-th
+  variant, cyclically, of every step of the manifest's `steps`, then the overhead probe and
+  the two-node probe `node`); each pass runs every chain twice in a row and times the second,
+  every run on its own (measure.rs `streamed_medians`): a network's step runs after the
+  network's previous step, not after itself. The two-node probe minus the one-node overhead
+  probe is the runtime's cost per node, charged by `joule lut import` to every entry (the
+  overhead it subtracts is the call alone). Both overhead probes are run without graph
+  optimisation: onnxruntime removes a Dropout whose output is not the graph's, so optimised
+  the two-node probe is one node.
 
 The protocol, as in measure.rs:
 * a run is one session.run on a bound input and a bound, reused output (IOBinding): the output
@@ -101,6 +120,53 @@ def combine_sweeps(sweeps):
     }
 
 
+def chains(steps):
+    """mod.rs `chains`: chain j takes the j-th variant (cyclically) of every step, in graph
+    order; as many chains as the step with the most variants has."""
+    n = max((len(s) for s in steps), default=0)
+    return [[s[j % len(s)] for s in steps if s] for j in range(n)]
+
+
+def streamed_medians(cfg, runs, chains):
+    """measure.rs `streamed_medians`: each pass runs every chain (indices into `runs`) twice
+    in a row, timing every run of the second on its own; after cfg warmup untimed passes,
+    rounds of cfg round passes until every probe's median moved by at most the tolerance
+    between rounds (or cfg max_runs passes). One measurement per run closure (a closure no
+    chain names has no runs and measures 0)."""
+    samples = [[] for _ in runs]
+
+    def run_pass(keep):
+        for chain in chains:
+            # Twice in a row, the second timed: a network is timed (and served) run after
+            # run, its own weights and buffers warm from its previous run (measure.rs).
+            for i in chain:
+                runs[i]()
+            times = [runs[i]() for i in chain]
+            if keep:
+                for i, t in zip(chain, times):
+                    samples[i].append(t)
+
+    for _ in range(cfg["warmup"]):
+        run_pass(False)
+    rnd = max(cfg["round"], 1)
+    passes, previous = 0, None
+    stable = [False] * len(runs)
+    while passes < max(cfg["max_runs"], rnd):
+        for _ in range(rnd):
+            run_pass(True)
+        passes += rnd
+        now = [median(s) for s in samples]
+        if previous is not None:
+            stable = [abs(m - p) <= cfg["tolerance"] * max(abs(p), sys.float_info.min) for m, p in zip(now, previous)]
+            if all(stable):
+                break
+        previous = now
+    return [
+        {"median_ms": median(s), "spread_ms": quantile(s, 0.75) - quantile(s, 0.25), "runs": len(s), "stable": ok}
+        for s, ok in zip(samples, stable)
+    ]
+
+
 def probe_input(shape):
     """joule's probe_input: deterministic non-zero values ((i % 17) - 8) / 8."""
     n = int(np.prod(shape))
@@ -131,12 +197,19 @@ class Runner:
         self.states = []
         self.waited_ms, self.gave_up = 0.0, 0
 
-    def load(self, path, shape):
+    def load(self, path, shape, optimise=True):
         """A timed-run closure for the ONNX file at `path` on input `shape` ([n, c, h, w];
-        a network's symbolic batch takes n)."""
+        a network's symbolic batch takes n); `optimise=False`: without graph optimisation."""
         ort = self.ort
+        opts = self.opts
+        if not optimise:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.opts.intra_op_num_threads
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
-            session = ort.InferenceSession(path, self.opts, providers=[self.args.provider])
+            session = ort.InferenceSession(path, opts, providers=[self.args.provider])
         except Exception as e:  # onnxruntime raises its own exception types
             sys.exit(f"lut-ort.py: {path}: {str(e).splitlines()[0]}")
         inp = session.get_inputs()[0]
@@ -262,6 +335,7 @@ def write_atomic(path, value):
 
 def config(args):
     return {
+        "context": args.context,
         "warmup": args.warmup,
         "round": args.round,
         "tolerance": args.tolerance,
@@ -304,9 +378,13 @@ def table(args):
     runner = Runner(args)
     stat, before = proc_stat(), machine_state()
     path = lambda p: os.path.join(args.probes, p["file"])
+    if args.context == "streamed":
+        steps = streamed_steps(manifest, args.probes)
     runner.calibration = runner.load(path(manifest["calibration"]), manifest["calibration"]["input"])
     if cfg["gate_tolerance"] > 0:
         runner.find_reference(1000)
+    if args.context == "streamed":
+        return write_table(args, manifest, cfg, runner, stat, before, *streamed_table(args, manifest, cfg, runner, steps))
     # The overhead probe is timed inside every sweep like a probe (measure.rs times it first,
     # in its own sweeps): at 2-4 us a call, a state that lasts a few seconds moved it by 2x
     # relative to the probes it is subtracted from.
@@ -323,7 +401,50 @@ def table(args):
             done = sweep * len(probes) + i + 1
             if args.progress and (done % 50 == 0 or done == total):
                 print(f"lut-ort.py: {done}/{total} probe sweeps", file=sys.stderr)
-    overhead = combine_sweeps(per_probe[0])
+    return write_table(args, manifest, cfg, runner, stat, before, combine_sweeps(per_probe[0]), None, [combine_sweeps(s) for s in per_probe[1:]])
+
+
+def streamed_steps(manifest, folder):
+    """The manifest's steps, checked: what a streamed table chains."""
+    where = os.path.join(folder, "manifest.json")
+    steps = manifest.get("steps")
+    if not steps or "node" not in manifest or not manifest["node"]:
+        field = "steps" if not steps else "node"
+        sys.exit(f"lut-ort.py: {where}: missing field `{field}` (a streamed table needs it: write the probes with this joule's `joule lut probes`, or time them with --context isolated)")
+    n = len(manifest["probes"])
+    for i, step in enumerate(steps):
+        if not isinstance(step, list) or not all(isinstance(j, int) and 0 <= j < n for j in step):
+            sys.exit(f"lut-ort.py: {where}: field `steps[{i}]`: {step!r} is not a list of probe indices below {n}")
+    return steps
+
+
+def streamed_table(args, manifest, cfg, runner, steps):
+    """Every probe timed in the network's order (mod.rs `streamed`): one streamed_medians
+    per sweep over all chains, the sweeps combined by combine_sweeps. The overhead probes
+    (one and two identity nodes) close every chain: the first run of a chain follows the
+    previous chain's last, as a network's first step follows its previous run."""
+    path = lambda p: os.path.join(args.probes, p["file"])
+    runs = [
+        runner.load(path(manifest["overhead"]), manifest["overhead"]["input"], optimise=False),
+        runner.load(path(manifest["node"]), manifest["node"]["input"], optimise=False),
+    ]
+    runs += [runner.load(path(p), p["input"]) for p in manifest["probes"]]
+    chain_list = [[i + 2 for i in c] + [0, 1] for c in chains(steps)]
+    sweeps = max(cfg["sweeps"], 1)
+    per = [[] for _ in runs]
+    for sweep in range(sweeps):
+        if sweep > 0 and cfg["pause_ms"] > 0:
+            time.sleep(cfg["pause_ms"] / 1e3)
+        runner.settle(cfg)
+        for i, m in enumerate(streamed_medians(cfg, runs, chain_list)):
+            per[i].append(m)
+        if args.progress:
+            print(f"lut-ort.py: {sweep + 1}/{sweeps} streamed sweeps ({len(chain_list)} chains)", file=sys.stderr)
+    overhead, node = combine_sweeps(per[0]), combine_sweeps(per[1])
+    return overhead, node, [combine_sweeps(s) for s in per[2:]]
+
+
+def write_table(args, manifest, cfg, runner, stat, before, overhead, node, probes):
     out = {
         "format": FORMAT,
         "version": 1,
@@ -334,12 +455,15 @@ def table(args):
         "gate": {"waited_ms": runner.waited_ms, "gave_up": runner.gave_up},
         "machine": record(stat, before),
         "overhead": {"file": manifest["overhead"]["file"], **overhead},
-        "probes": [{"file": p["file"], **combine_sweeps(s)} for p, s in zip(manifest["probes"], per_probe[1:])],
+        "probes": [{"file": p["file"], **m} for p, m in zip(manifest["probes"], probes)],
     }
+    if node is not None:
+        out["node"] = {"file": manifest["node"]["file"], **node}
     write_atomic(args.out, out)
     unstable = sum(not p["stable"] for p in out["probes"])
     load = out["machine"]["before"]["load_average"]
-    print(f"{len(manifest['probes'])} probes timed with onnxruntime {out['runtime']['version']} ({args.provider}, {args.threads} thread(s)); overhead {overhead['median_ms']:.4f} ms, calibration {out['calibration_ms']:.4f} ms, state {out['state_ms']:.4f} ms, {unstable} unstable, load average {load[0] if load else 'unknown'}; {args.out}")
+    per_node = f", node {node['median_ms'] - overhead['median_ms']:.4f} ms" if node is not None else ""
+    print(f"{len(manifest['probes'])} probes timed {args.context} with onnxruntime {out['runtime']['version']} ({args.provider}, {args.threads} thread(s)); overhead {overhead['median_ms']:.4f} ms{per_node}, calibration {out['calibration_ms']:.4f} ms, state {out['state_ms']:.4f} ms, {unstable} unstable, load average {load[0] if load else 'unknown'}; {args.out}")
 
 
 def networks(args):
@@ -370,6 +494,14 @@ def networks(args):
     by_file = {p["file"]: p["input"] for p in manifest["probes"]}
     drift_probes = [(ranked[i][0], runner.load(os.path.join(args.probes, ranked[i][1]), by_file[ranked[i][1]])) for i in picks]
     drift_cfg = dict(cfg, warmup=1, max_runs=max(cfg["round"], 1) * 2)
+    # In the table's context: a streamed table's probes are re-timed as one chain (twice in
+    # a row, the second timed), each after another probe as in the table's chains; an
+    # isolated table's each on its own.
+    if cfg.get("context", "isolated") == "streamed":
+        drift_chain = [list(range(len(drift_probes)))]
+        drift_now = lambda: [m["median_ms"] for m in streamed_medians(drift_cfg, [p for _, p in drift_probes], drift_chain)]
+    else:
+        drift_now = lambda: [stable_median(drift_cfg, probe)["median_ms"] for _, probe in drift_probes]
     results = []
     for file in args.files:
         import onnx
@@ -386,7 +518,7 @@ def networks(args):
             runner.settle(cfg)
             sweeps.append(stable_median(cfg, run))
             if drift_probes:
-                ratios.append(median([stable_median(drift_cfg, probe)["median_ms"] / then for then, probe in drift_probes]))
+                ratios.append(median([now / then for now, (then, _) in zip(drift_now(), drift_probes)]))
         measured = combine_sweeps(sweeps)
         row = {"file": file, **measured, "state_ms": runner.take_states() or runner.calibrate()}
         if ratios:
@@ -416,6 +548,7 @@ def main():
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--provider", default="CPUExecutionProvider")
     t.add_argument("--opt-level", choices=["disable", "basic", "extended", "all"], default="all")
+    t.add_argument("--context", choices=["isolated", "streamed"], default="isolated", help="each probe on its own (default) or the probes chained in the network's order")
     # measure.rs MeasureConfig::default().
     t.add_argument("--warmup", type=int, default=3)
     t.add_argument("--round", type=int, default=15)

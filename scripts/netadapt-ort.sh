@@ -28,6 +28,9 @@ HOLDOUT=${HOLDOUT:-1000}
 SAMPLES=${SAMPLES:-5000}
 SHORT=${SHORT:-20}
 THREADS=${THREADS:-1}
+# The runner's timing context (isolated: the runner's default, which predicted onnxruntime's
+# networks here; streamed: chained in the network's order, docs/netadapt.md says how it did).
+CONTEXT=${CONTEXT:-isolated}
 WORK=target/netadapt-ort/$MODEL
 OUT=docs/netadapt/ort/$MODEL
 scripts/fetch-data.sh >/dev/null
@@ -38,7 +41,7 @@ CHECKPOINT=$WORK/$MODEL-$DATA.safetensors
   --holdout "$HOLDOUT" --seed 1 --out "$CHECKPOINT" | tail -1
 rm -rf "$WORK/probes" "$WORK/adapt"
 $J lut probes "$CHECKPOINT" --levels "$LEVELS" --out "$WORK/probes"
-$PY scripts/lut-ort.py table "$WORK/probes" --threads "$THREADS" --out "$OUT/timings.json"
+$PY scripts/lut-ort.py table "$WORK/probes" --threads "$THREADS" --context "$CONTEXT" --out "$OUT/timings.json"
 $J lut import --probes "$WORK/probes" --timings "$OUT/timings.json" --out "$OUT/lut.json"
 echo "table built: $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load.txt"
 # --no-measure: joule's engine is not the runtime the table describes; onnxruntime times the
@@ -69,7 +72,7 @@ def state(m):
     steal = m["machine"].get("steal_fraction")
     return f"load {la(b)} -> {la(a)}, {mhz(b)} -> {mhz(a)}, steal {100 * steal:.1f}%" if steal is not None else f"load {la(b)} -> {la(a)}, {mhz(b)} -> {mhz(a)}"
 rt = t["runtime"]
-body = (f"onnxruntime {rt['version']}, {rt['provider']}, {rt['threads']} thread(s), graph optimisation `{rt['opt_level']}`; "
+body = (f"onnxruntime {rt['version']}, {rt['provider']}, {rt['threads']} thread(s), graph optimisation `{rt['opt_level']}`, {t['measure'].get('context', 'isolated')} table; "
         f"{len(t['probes'])} probes.\n"
         f"Table measured {t['machine']['before']['time']}: {state(t)}; calibration {t['calibration_ms']:.4f} ms, state {t['state_ms']:.4f} ms.\n"
         f"Family measured {n['machine']['before']['time']}: {state(n)}.\n\n" + check)

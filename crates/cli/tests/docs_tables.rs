@@ -4,7 +4,7 @@
 mod common;
 
 use common::{fails, joule, stderr, succeeds};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -148,9 +148,9 @@ fn chart_writes_the_seeds_svg_and_refuses_other_kinds() {
     ] {
         assert!(svg.contains(text), "{text} in the chart");
     }
-    let e = fails(&["docs-tables", "chart", "eliminate", "x.svg", "y.json"]);
+    let e = fails(&["docs-tables", "chart", "baseline-curve", "x.svg", "y.json"]);
     assert!(
-        e.contains("only netadapt-seeds and prune have a chart"),
+        e.contains("only netadapt-seeds, prune, prune-layers and eliminate have a chart"),
         "{e}"
     );
     // The pruning trade-off from the committed summaries, the other run first; its
@@ -183,4 +183,63 @@ fn chart_writes_the_seeds_svg_and_refuses_other_kinds() {
     );
     let e = fails(&["docs-tables", "chart", "prune", "x.svg", "y.json"]);
     assert!(e.contains("y.json"), "{e}");
+}
+
+#[test]
+fn chart_redraws_a_committed_runs_layers_and_elimination_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let draw = |kind: &str, name: &str, summary: &Path| -> String {
+        let out = dir.path().join(name);
+        succeeds(&[
+            "docs-tables",
+            "chart",
+            kind,
+            out.to_str().unwrap(),
+            summary.to_str().unwrap(),
+        ]);
+        std::fs::read_to_string(&out).unwrap()
+    };
+    // Energy per layer of mobilenetv3-28's magnitude run: a bar per layer of the summary
+    // (read here as plain JSON), in its order, and the title naming model and method.
+    let prune = root().join("docs/prune/mobilenetv3-28-fashion-mnist");
+    let summary = prune.join("magnitude-summary.json");
+    let svg = draw("prune-layers", "layers.svg", &summary);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let layers: Vec<&str> = json["original"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(layers.len(), 20, "{layers:?}");
+    let mut at = 0;
+    for name in &layers {
+        let found = svg[at..]
+            .find(&format!("\n{name}\n"))
+            .unwrap_or_else(|| panic!("{name} missing or out of order"));
+        at += found;
+    }
+    assert!(svg.contains("magnitude-pruned"), "{svg:.300}");
+    // The elimination curves of the v3 run: every swept layer's SVD + QR line, the first
+    // machine's (eyeriss) energy.
+    let summary = root().join("docs/eliminate/mobilenetv3-28/summary.json");
+    let svg = draw("eliminate", "curves.svg", &summary);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(json["hardware"][0], "eyeriss");
+    for layer in json["swept"].as_array().unwrap() {
+        let layer = layer.as_str().unwrap();
+        assert!(svg.contains(layer), "{layer} in the chart");
+    }
+    assert!(svg.contains("eyeriss"), "{svg:.300}");
+    // One summary each; a missing one names its path.
+    let s = summary.to_str().unwrap();
+    let e = fails(&["docs-tables", "chart", "eliminate", "x.svg", s, s]);
+    assert!(e.contains("eliminate takes one summary, got 2"), "{e}");
+    let e = fails(&["docs-tables", "chart", "prune-layers", "x.svg", "y.json"]);
+    assert!(e.contains("y.json"), "{e}");
+    // prune-layers is no table.
+    let e = fails(&["docs-tables", "render", "prune-layers", s]);
+    assert!(e.contains("prune-layers is a chart"), "{e}");
 }

@@ -66,9 +66,43 @@ fn probes_import_back_as_their_steps_with_their_macs() {
     );
     assert_eq!(manifest.calibration.input, [1, 16, 14, 14]);
     assert_eq!(manifest.overhead.input, [1, 1, 1, 1]);
+    // A streamed runner's chains: the 8 steps in graph order, each naming the probes of its
+    // variants, every probe under a step of its key; and the two-node identity probe.
+    let keys: Vec<&str> = [
+        "conv+relu",
+        "maxpool",
+        "conv+relu",
+        "maxpool",
+        "flatten",
+        "fc+relu",
+        "fc+relu",
+        "fc",
+    ]
+    .to_vec();
+    assert_eq!(manifest.steps.len(), keys.len());
+    for (step, kind) in manifest.steps.iter().zip(&keys) {
+        assert!(!step.is_empty());
+        for &i in step {
+            assert_eq!(manifest.probes[i].key.kind, *kind);
+        }
+    }
+    // conv2 reads conv1's 3 or 6 channels and writes 8 or 16: four variants.
+    assert_eq!(manifest.steps[2].len(), 4);
+    let mut named: Vec<usize> = manifest.steps.concat();
+    named.sort_unstable();
+    named.dedup();
+    assert_eq!(named, (0..22).collect::<Vec<_>>());
+    let node = manifest.node.as_ref().unwrap();
+    assert_eq!(
+        (node.file.as_str(), node.input),
+        ("node.onnx", [1, 1, 1, 1])
+    );
+    let two = joule_onnx::import_file(&dir.path().join("node.onnx")).unwrap();
+    assert_eq!(two.len(), 2);
+    assert!(two.nodes().iter().all(|n| n.op.kind() == "dropout"));
 }
 
-/// `scripts/lut-ort.py table DIR` with few runs, no gate.
+/// `scripts/lut-ort.py table DIR --context streamed` with few runs, no gate.
 fn time_with_onnxruntime(dir: &Path, out: &Path) {
     let python = repo().join(".venv/bin/python");
     let status = std::process::Command::new(&python)
@@ -89,7 +123,7 @@ fn time_with_onnxruntime(dir: &Path, out: &Path) {
             "--sweeps",
             "1",
         ])
-        .args(["--gate-tolerance", "0"])
+        .args(["--gate-tolerance", "0", "--context", "streamed"])
         .status()
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/python-env.sh)", python.display()));
     assert!(status.success());
@@ -107,7 +141,14 @@ fn onnxruntime_times_every_probe_and_the_table_keeps_its_values() {
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&timings).unwrap()).unwrap();
     let table = probes::import(&probes_dir, &timings).unwrap();
     assert_eq!(table.entries.len(), manifest.probes.len());
-    let overhead = written["overhead"]["median_ms"].as_f64().unwrap();
+    // Streamed: the overhead the table subtracts is the call alone, the one-node probe less
+    // the per-node share (the two-node probe minus the one-node one).
+    assert_eq!(written["measure"]["context"], "streamed");
+    assert_eq!(table.measure.context, lut::Context::Streamed);
+    let one = written["overhead"]["median_ms"].as_f64().unwrap();
+    let share = (written["node"]["median_ms"].as_f64().unwrap() - one).max(0.0);
+    assert_eq!(table.node_ms, Some(share));
+    let overhead = (one - share).max(0.0);
     assert_eq!(table.overhead.median_ms, overhead);
     let by_file: std::collections::HashMap<&str, &Value> = written["probes"]
         .as_array()
@@ -135,6 +176,7 @@ fn onnxruntime_times_every_probe_and_the_table_keeps_its_values() {
         table.save(&path).unwrap();
         let again = LatencyTable::load(&path).unwrap();
         assert_eq!(again.runtime, table.runtime, "{ext}");
+        assert_eq!(again.measure.context, lut::Context::Streamed, "{ext}");
         assert_eq!(again.predict(&graph).unwrap().total_ms, prediction.total_ms);
     }
 }
@@ -180,6 +222,51 @@ fn hand_timings_come_back_exactly_and_bad_ones_name_file_and_field() {
     }
     assert_eq!(table.load_average, Some(1.5));
     assert_eq!(table.state_ms, Some(0.055));
+    assert_eq!(table.measure.context, lut::Context::Isolated);
+    assert_eq!(table.node_ms, None);
+
+    // Streamed, with the two-node probe at 0.6 ms: node share 0.1, call 0.4, and every entry
+    // keeps its nodes' shares (median - 0.4).
+    let mut streamed = good.clone();
+    streamed["measure"]["context"] = json!("streamed");
+    streamed["node"] = json!({"file": "node.onnx", "median_ms": 0.6, "spread_ms": 0.01, "runs": 30, "stable": true});
+    std::fs::write(&path, streamed.to_string()).unwrap();
+    let table = probes::import(dir.path(), &path).unwrap();
+    assert_eq!(table.measure.context, lut::Context::Streamed);
+    assert!((table.node_ms.unwrap() - 0.1).abs() < 1e-12);
+    assert!((table.overhead.median_ms - 0.4).abs() < 1e-12);
+    for (i, e) in table.entries.iter().enumerate() {
+        assert!((e.latency_ms - (0.6 + i as f64)).abs() < 1e-12);
+    }
+    let streamed_cases: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|t| {
+                t.as_object_mut().unwrap().remove("node").map(drop).unwrap();
+            }),
+            "field `node`",
+        ),
+        (
+            Box::new(|t| t["node"]["file"] = json!("overhead.onnx")),
+            "node.file",
+        ),
+        (
+            Box::new(|t| t["node"]["median_ms"] = json!(-2.0)),
+            "node.median_ms",
+        ),
+        (
+            Box::new(|t| t["measure"]["context"] = json!("chained")),
+            "measure.context",
+        ),
+    ];
+    for (edit, field) in streamed_cases {
+        let mut bad = streamed.clone();
+        edit(&mut bad);
+        std::fs::write(&path, bad.to_string()).unwrap();
+        let err = probes::import(dir.path(), &path).unwrap_err().to_string();
+        assert!(err.starts_with(&path.display().to_string()), "{err}");
+        assert!(err.contains(field), "{field}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 
     let cases: Vec<(Edit, &str)> = vec![
         (

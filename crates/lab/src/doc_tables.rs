@@ -52,18 +52,21 @@ pub enum Kind {
     BaselineCurve,
     /// The `lut_validation.json` beside each NetAdapt run's summary.
     LutValidation,
-    /// The tables of one elimination run.
+    /// The tables of one elimination run; its chart is the run's `curves-<hw>.svg`.
     Eliminate,
+    /// A chart only: one pruning summary's energy per layer, the run's `layers.svg`.
+    PruneLayers,
 }
 
 impl Kind {
-    pub const ALL: [(&'static str, Kind); 6] = [
+    pub const ALL: [(&'static str, Kind); 7] = [
         ("prune", Kind::Prune),
         ("netadapt", Kind::Netadapt),
         ("netadapt-seeds", Kind::NetadaptSeeds),
         ("baseline-curve", Kind::BaselineCurve),
         ("lut-validation", Kind::LutValidation),
         ("eliminate", Kind::Eliminate),
+        ("prune-layers", Kind::PruneLayers),
     ];
 
     /// The kind a region's command names.
@@ -166,6 +169,10 @@ pub fn render(kind: Kind, paths: &[PathBuf]) -> Result<String, LabError> {
                 &files[0],
             )?))
         }
+        Kind::PruneLayers => Err(LabError::config(
+            "kind",
+            "prune-layers is a chart (docs-tables chart), not a table",
+        )),
     }
 }
 
@@ -207,10 +214,23 @@ fn named_runs(paths: &[PathBuf]) -> Result<Vec<(String, Summary)>, LabError> {
 }
 
 /// The SVG chart of `kind` from the runs at `paths`: `netadapt-seeds` (test accuracy
-/// against predicted latency, [`netadapt_seeds_chart`]) and `prune` (one or two pruning
+/// against predicted latency, [`netadapt_seeds_chart`]), `prune` (one or two pruning
 /// summaries, the other run first: the accuracy-energy trade-off the run directory's
-/// `tradeoff.svg` holds, [`crate::prune::tradeoff_chart`]).
+/// `tradeoff.svg` holds, [`crate::prune::tradeoff_chart`]), `prune-layers` (one pruning
+/// summary: its `layers.svg`, [`crate::prune::layers_chart`]) and `eliminate` (one
+/// elimination summary: `curves-<hw>.svg` of its first machine, [`crate::eliminate::chart`]).
+/// Why: a committed run's charts can be redrawn by a newer renderer from its committed
+/// summary, without re-running it.
 pub fn chart(kind: Kind, paths: &[PathBuf]) -> Result<String, LabError> {
+    let one = |what: &str| -> Result<PathBuf, LabError> {
+        match paths {
+            [path] => Ok(summary_path(path)),
+            _ => Err(LabError::config(
+                "paths",
+                format!("{what} takes one summary, got {}", paths.len()),
+            )),
+        }
+    };
     match kind {
         Kind::NetadaptSeeds => {
             if paths.is_empty() {
@@ -240,9 +260,26 @@ pub fn chart(kind: Kind, paths: &[PathBuf]) -> Result<String, LabError> {
                 &crate::prune::tradeoff_chart(this, other),
             )?)
         }
+        Kind::PruneLayers => {
+            let summary = read::<PruneSummary>(&one("prune-layers")?)?;
+            Ok(joule_report::stacked_bars_svg(&[
+                crate::prune::layers_chart(&summary),
+            ])?)
+        }
+        Kind::Eliminate => {
+            let file = one("eliminate")?;
+            let summary = read::<EliminateSummary>(&file)?;
+            if summary.hardware.is_empty() {
+                return Err(LabError::config("hardware", "names no machine")
+                    .context(file.display().to_string()));
+            }
+            Ok(joule_report::curves::curves_svg(&crate::eliminate::chart(
+                &summary, 0,
+            ))?)
+        }
         _ => Err(LabError::config(
             "kind",
-            "only netadapt-seeds and prune have a chart",
+            "only netadapt-seeds, prune, prune-layers and eliminate have a chart",
         )),
     }
 }

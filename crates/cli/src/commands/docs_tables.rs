@@ -15,8 +15,10 @@ pub enum Args {
         paths: Vec<PathBuf>,
     },
     /// Write the chart of a kind as SVG: netadapt-seeds (test accuracy against predicted
-    /// latency, NetAdapt's final networks and the uniform curves) or prune (accuracy against
-    /// energy of one or two pruning summaries, the other run first).
+    /// latency, NetAdapt's final networks and the uniform curves), prune (accuracy against
+    /// energy of one or two pruning summaries, the other run first), prune-layers (one
+    /// pruning summary's energy per layer, its layers.svg) or eliminate (one elimination
+    /// summary's curves-<hw>.svg, its first machine).
     Chart {
         kind: String,
         /// The SVG file to write.

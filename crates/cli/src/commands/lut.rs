@@ -35,7 +35,7 @@ pub struct ProbesArgs {
     /// Batch size of the probes' inputs.
     #[arg(long, default_value_t = 1)]
     batch: usize,
-    /// Output folder (probe_NNNNN.onnx, overhead.onnx, calibration.onnx, manifest.json).
+    /// Output folder (probe_NNNNN.onnx, overhead.onnx, node.onnx, calibration.onnx, manifest.json).
     #[arg(long)]
     out: PathBuf,
 }
@@ -105,7 +105,7 @@ pub fn run(args: Args) -> Result<()> {
 fn probes(args: ProbesArgs) -> Result<()> {
     let manifest = lut::emit_probes(&args.model, args.levels, args.batch, &args.out)?;
     outln!(
-        "{}: {} probes over {} prunable layers (batch {}), with overhead and calibration probes; manifest {}",
+        "{}: {} probes over {} prunable layers (batch {}), with overhead, two-node and calibration probes; manifest {}",
         args.model,
         manifest.probes.len(),
         manifest.grid.layers.len(),

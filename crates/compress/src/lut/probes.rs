@@ -10,10 +10,16 @@
 //! (`scripts/lut-ort.py` for onnxruntime) times them by the same protocol and writes a
 //! timings file; [`import`] joins the two by file name into a table.
 //!
+//! Streamed timing ([`super::Context::Streamed`], the runner's default) needs two things the
+//! isolated one does not, and the manifest carries both: the network's steps in graph order
+//! (`steps`, the probe indices of every step's variants, from which the runner forms the
+//! chains [`super::build`] runs) and a two-node identity probe (`node`), so that the
+//! runtime's cost per node comes apart from its cost per call.
+//!
 //! The manifest is written last, so a folder with a manifest holds every probe it names.
 
-use super::{fusion, probe_network, variants, ChannelGrid, Entry, LatencyTable, LayerKey};
-use super::{MeasureConfig, Measurement};
+use super::{fusion, probe_network, variant_steps, ChannelGrid, Entry, LatencyTable, LayerKey};
+use super::{Context, MeasureConfig, Measurement};
 use crate::CompressError;
 use joule_model::{Graph, Op, Shape};
 use serde::{Deserialize, Serialize};
@@ -60,6 +66,15 @@ pub struct Manifest {
     /// The gate's calibration step (CONV 16 -> 32, 3x3, 14x14, + ReLU).
     pub calibration: ProbeFile,
     pub probes: Vec<ProbeEntry>,
+    /// Every step of the network in graph order: the indices into `probes` of its variants
+    /// (a variant two steps share is listed under both). A streamed runner chains them as
+    /// [`super::build`] does. Empty in manifests written before streamed runners existed.
+    #[serde(default)]
+    pub steps: Vec<Vec<usize>>,
+    /// Two identity nodes in a chain on the overhead probe's input: minus the overhead probe,
+    /// the runtime's cost per node of a network. `None` in older manifests.
+    #[serde(default)]
+    pub node: Option<ProbeFile>,
 }
 
 fn dims(s: Shape) -> [usize; 4] {
@@ -82,7 +97,7 @@ pub fn emit(
         return Err(CompressError::config("batch", "must be at least 1"));
     }
     std::fs::create_dir_all(dir).map_err(|e| CompressError::file(dir, e))?;
-    let variants = variants(graph, grid, batch)?;
+    let (variants, steps) = variant_steps(graph, grid, batch)?;
     let mut probes = Vec::with_capacity(variants.len());
     for (i, v) in variants.iter().enumerate() {
         let network = probe_network(&v.op, &v.fused, &v.inputs)?;
@@ -106,6 +121,13 @@ pub fn emit(
     let overhead_shape = Shape::new(batch, 1, 1, 1);
     let overhead = probe_network(&Op::Dropout { ratio: 0.0 }, &[], &[overhead_shape])?;
     export(&overhead, &dir.join("overhead.onnx"))?;
+    let identity = Op::Dropout { ratio: 0.0 };
+    let node = probe_network(
+        &identity,
+        std::slice::from_ref(&identity),
+        &[overhead_shape],
+    )?;
+    export(&node, &dir.join("node.onnx"))?;
     let calibration_shape = Shape::new(1, 16, 14, 14);
     let (conv, relu) = super::measure::calibration_ops();
     let calibration = probe_network(&conv, &[relu], &[calibration_shape])?;
@@ -125,6 +147,11 @@ pub fn emit(
             input: dims(calibration_shape),
         },
         probes,
+        steps,
+        node: Some(ProbeFile {
+            file: "node.onnx".into(),
+            input: dims(overhead_shape),
+        }),
     };
     let path = dir.join(MANIFEST);
     let text =
@@ -198,6 +225,10 @@ pub struct Timings {
     #[serde(default)]
     pub machine: serde_json::Value,
     pub overhead: ProbeTiming,
+    /// The two-node probe's timing (the manifest's `node`): required when
+    /// `measure.context` is streamed, where an entry is charged every node of its step.
+    #[serde(default)]
+    pub node: Option<ProbeTiming>,
     pub probes: Vec<ProbeTiming>,
 }
 
@@ -268,6 +299,9 @@ pub fn read_timings(path: &Path) -> Result<Timings, CompressError> {
         ));
     }
     check_measurement(path, "overhead", &t.overhead.measured())?;
+    if let Some(node) = &t.node {
+        check_measurement(path, "node", &node.measured())?;
+    }
     for (i, p) in t.probes.iter().enumerate() {
         check_measurement(path, &format!("probes[{i}]"), &p.measured())?;
     }
@@ -282,7 +316,10 @@ pub fn runtime_label(r: &RuntimeInfo) -> String {
 
 /// The table of a probe folder's manifest and a runner's timings of it: every probe of the
 /// manifest must have exactly one timing; entries are `median - overhead`, as
-/// [`super::build`] computes them.
+/// [`super::build`] computes them. The timings' `measure.context` is the table's; a
+/// streamed one also needs the two-node probe's timing, and then, as in [`super::build`],
+/// the overhead is the call alone (the one-node probe less one node's share, `node_ms` =
+/// two-node minus one-node), so that every entry keeps all its nodes' shares.
 pub fn import(probes_dir: &Path, timings_path: &Path) -> Result<LatencyTable, CompressError> {
     let manifest = read_manifest(probes_dir)?;
     let timings = read_timings(timings_path)?;
@@ -306,7 +343,38 @@ pub fn import(probes_dir: &Path, timings_path: &Path) -> Result<LatencyTable, Co
             ));
         }
     }
-    let overhead = timings.overhead.measured();
+    let (overhead, node_ms) = match timings.measure.context {
+        Context::Isolated => (timings.overhead.measured(), None),
+        Context::Streamed => {
+            let node = timings.node.as_ref().ok_or_else(|| {
+                bad(
+                    timings_path,
+                    "node",
+                    "missing: a streamed table needs the two-node probe's timing (time the probes of a manifest with `node` in the streamed context, or set measure.context to isolated)",
+                )
+            })?;
+            let expected = manifest.node.as_ref().map(|n| n.file.as_str());
+            if expected != Some(node.file.as_str()) {
+                return Err(bad(
+                    timings_path,
+                    "node.file",
+                    format!(
+                        "{:?} is not the manifest's two-node probe {expected:?}",
+                        node.file
+                    ),
+                ));
+            }
+            let one = timings.overhead.measured();
+            let share = (node.median_ms - one.median_ms).max(0.0);
+            (
+                Measurement {
+                    median_ms: (one.median_ms - share).max(0.0),
+                    ..one
+                },
+                Some(share),
+            )
+        }
+    };
     let mut entries = Vec::with_capacity(manifest.probes.len());
     for p in &manifest.probes {
         let (_, measured) = by_file.remove(p.probe.file.as_str()).ok_or_else(|| {
@@ -346,6 +414,7 @@ pub fn import(probes_dir: &Path, timings_path: &Path) -> Result<LatencyTable, Co
         overhead,
         entries,
     );
+    table.node_ms = node_ms;
     table.calibration_ms = Some(timings.calibration_ms);
     table.state_ms = Some(timings.state_ms);
     table.runtime = Some(runtime_label(&timings.runtime));
