@@ -238,6 +238,18 @@ fn hand_timings_come_back_exactly_and_bad_ones_name_file_and_field() {
     for (i, e) in table.entries.iter().enumerate() {
         assert!((e.latency_ms - (0.6 + i as f64)).abs() < 1e-12);
     }
+    // Each edit of a good file must fail its import with one line naming the file and field.
+    let rejects = |base: &Value, cases: Vec<(Edit, &str)>| {
+        for (edit, field) in cases {
+            let mut bad = base.clone();
+            edit(&mut bad);
+            std::fs::write(&path, bad.to_string()).unwrap();
+            let err = probes::import(dir.path(), &path).unwrap_err().to_string();
+            assert!(err.starts_with(&path.display().to_string()), "{err}");
+            assert!(err.contains(field), "{field}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    };
     let streamed_cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|t| {
@@ -258,15 +270,7 @@ fn hand_timings_come_back_exactly_and_bad_ones_name_file_and_field() {
             "measure.context",
         ),
     ];
-    for (edit, field) in streamed_cases {
-        let mut bad = streamed.clone();
-        edit(&mut bad);
-        std::fs::write(&path, bad.to_string()).unwrap();
-        let err = probes::import(dir.path(), &path).unwrap_err().to_string();
-        assert!(err.starts_with(&path.display().to_string()), "{err}");
-        assert!(err.contains(field), "{field}: {err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
-    }
+    rejects(&streamed, streamed_cases);
 
     let cases: Vec<(Edit, &str)> = vec![
         (
@@ -326,13 +330,5 @@ fn hand_timings_come_back_exactly_and_bad_ones_name_file_and_field() {
             "median_ms",
         ),
     ];
-    for (edit, field) in cases {
-        let mut bad = good.clone();
-        edit(&mut bad);
-        std::fs::write(&path, bad.to_string()).unwrap();
-        let err = probes::import(dir.path(), &path).unwrap_err().to_string();
-        assert!(err.starts_with(&path.display().to_string()), "{err}");
-        assert!(err.contains(field), "{field}: {err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
-    }
+    rejects(&good, cases);
 }

@@ -15,8 +15,9 @@ use rayon::prelude::*;
 /// Filters a pass computes together (12 accumulators: 6 filters x 16 columns).
 const FILTERS: usize = 6;
 
-/// Largest `C R S` taken: the product sums deeper ones in blocks, which this does not.
-const MAX_DEPTH: usize = 256;
+/// Largest `C R S` taken: the product sums deeper ones in blocks of its `KC` steps, which
+/// this does not.
+const MAX_DEPTH: usize = crate::sgemm::KC;
 
 /// Whether [`forward`] runs this layer here: AVX2 without AVX-512 (the AVX-512 machines
 /// were measured faster on the lowered product: session 5, LeNet-5 batch 64 1.07 against

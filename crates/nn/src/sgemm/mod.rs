@@ -13,7 +13,7 @@ use crate::kernels::{matmul, plain};
 
 /// Steps of `k` per pass: a packed `KC x NR` panel of `B` (48 KiB) stays in L1/L2 while
 /// every packed row panel of `A` streams past it.
-const KC: usize = 256;
+pub(crate) const KC: usize = 256;
 /// Rows of `A` (and `C`) per packed panel: AVX-512 runs 8 x 3 accumulators, 3 loads of `B`
 /// a step; AVX2 tiles of 6 x 2 that may straddle two panels.
 const MR: usize = 8;
