@@ -105,63 +105,51 @@ pub(super) unsafe fn run(
         for n0 in (0..n).step_by(NR) {
             let nr = NR.min(n - n0);
             // As in the AVX-512 kernel: B packed once, packed here for three or more row
-            // panels, read in place for fewer (then its last vector is a masked load).
-            let (bp, ldb, in_place) = if b_packed {
-                (b.as_ptr().add(n0 * k + k0 * NR), NR, false)
+            // panels, read in place for fewer (only whole vectors and single values are
+            // read, none past a row's end).
+            let (bp, ldb) = if b_packed {
+                (b.as_ptr().add(n0 * k + k0 * NR), NR)
             } else if last - first > 2 {
                 for kk in 0..kc {
                     let src = &b[(k0 + kk) * n + n0..(k0 + kk) * n + n0 + nr];
                     let dst = &mut pb[kk * NR..(kk + 1) * NR];
                     copy_panel_row(src, dst);
                 }
-                (pb.as_ptr(), NR, false)
+                (pb.as_ptr(), NR)
             } else {
-                (b.as_ptr().add(k0 * n + n0), n, true)
+                (b.as_ptr().add(k0 * n + n0), n)
             };
-            let vectors = nr.div_ceil(L);
-            // Tiles of 6 rows x 2 vectors (12 accumulators, 2 loads of B and 6 broadcasts a
-            // step, 15 registers: 4 x 2 left too few accumulators to hide the FMA latency,
-            // 4 x 3 no spare register, and the compiler spilled one every step). Six rows
-            // do not divide a panel of 8, so a tile may take its last rows from the next
-            // panel: `split` rows from this one.
-            let end = last * MR;
-            let mut g = first * MR;
-            while g < end {
-                let (p, o) = (g / MR, g % MR);
-                let rows_here = (end - g).min(6);
-                let split = (MR - o).min(rows_here);
-                let at = |panel: usize| block.as_ptr().add(panel * MR * kc);
-                let mut v0 = 0;
-                while v0 < vectors {
-                    let width = (vectors - v0).min(2);
-                    let t = Tile {
-                        kc,
-                        a: at(p).add(o),
-                        next: if split < rows_here { at(p + 1) } else { at(p) },
-                        b: bp.wrapping_add(v0 * L),
-                        ldb,
-                        c: c.add((g - first * MR) * n + n0 + v0 * L),
-                        ldc: n,
-                        rows: rows.end.saturating_sub(g).min(rows_here),
-                        lanes: std::array::from_fn(|v| nr.saturating_sub((v0 + v) * L).min(L)),
-                        add: k0 > 0 || accumulate,
-                        masked_last: in_place && v0 + width == vectors && !nr.is_multiple_of(L),
-                    };
-                    match (rows_here, split, width) {
-                        (6, 6, 2) => t.run::<6, 6, 2>(),
-                        (6, 4, 2) => t.run::<6, 4, 2>(),
-                        (6, 2, 2) => t.run::<6, 2, 2>(),
-                        (4, 4, 2) => t.run::<4, 4, 2>(),
-                        (2, 2, 2) => t.run::<2, 2, 2>(),
-                        (6, 6, _) => t.run::<6, 6, 1>(),
-                        (6, 4, _) => t.run::<6, 4, 1>(),
-                        (6, 2, _) => t.run::<6, 2, 1>(),
-                        (4, 4, _) => t.run::<4, 4, 1>(),
-                        _ => t.run::<2, 2, 1>(),
-                    }
-                    v0 += width;
+            let panel = Panel {
+                block: block.as_ptr(),
+                kc,
+                b: bp,
+                ldb,
+                c: c.add(n0),
+                ldc: n,
+                top: first * MR,
+                end: last * MR,
+                stored: rows.end,
+                add: k0 > 0 || accumulate,
+            };
+            // Whole vectors of columns in tiles of 6 rows x 2 vectors (12 accumulators, 2
+            // loads of B and 6 broadcasts a step, 15 registers: 4 x 2 left too few
+            // accumulators to hide the FMA latency, 4 x 3 no spare register, and the
+            // compiler spilled one every step). Column-outer: a tile's 16 columns of the
+            // panel (`kc x 16`, 16 KiB) stay in L1 while the row panels of `A` stream past
+            // from L2; row-outer read the whole 48 KiB panel from L2 for every tile (10%
+            // slower on vgg-small's layers).
+            let vectors = nr / L;
+            for v0 in (0..vectors).step_by(2) {
+                let width = (vectors - v0).min(2);
+                for g in (panel.top..panel.end).step_by(6) {
+                    panel.tile(g, v0, width);
                 }
-                g += rows_here;
+            }
+            // The last `nr mod 8` columns with the rows as lanes: a 6 x 8 tile for one
+            // column (a 7 x 7 layer's 49th) took half a full tile's time for a 48th of the
+            // work.
+            if !nr.is_multiple_of(L) {
+                panel.last_columns(vectors * L, nr % L);
             }
         }
     }
@@ -187,6 +175,170 @@ unsafe fn copy_panel_row(src: &[f32], dst: &mut [f32]) {
     }
 }
 
+/// One panel of `B` (`kc` steps of up to [`NR`] columns) against the packed row panels of
+/// `A` from row `top` to `end`.
+struct Panel {
+    block: *const f32,
+    kc: usize,
+    /// The panel's first column of `B`, rows `ldb` apart.
+    b: *const f32,
+    ldb: usize,
+    /// `C` at row `top`, the panel's first column.
+    c: *mut f32,
+    ldc: usize,
+    top: usize,
+    end: usize,
+    /// Rows of `C` before this one are stored; later ones are padding.
+    stored: usize,
+    /// Add to `C` (a later block of `k`) rather than overwrite it.
+    add: bool,
+}
+
+impl Panel {
+    /// Packed row panel `p` of `A`.
+    fn a(&self, p: usize) -> *const f32 {
+        self.block.wrapping_add(p * MR * self.kc)
+    }
+
+    /// Rows `g..` (at most 6) and `width` whole vectors of columns from vector `v0` on. Six
+    /// rows do not divide a panel of 8, so a tile may take its last rows from the next
+    /// panel: `split` rows from this one.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; the tile lies in the panel.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile(&self, g: usize, v0: usize, width: usize) {
+        let (p, o) = (g / MR, g % MR);
+        let rows = (self.end - g).min(6);
+        let split = (MR - o).min(rows);
+        let t = Tile {
+            kc: self.kc,
+            a: self.a(p).add(o),
+            next: if split < rows {
+                self.a(p + 1)
+            } else {
+                self.a(p)
+            },
+            b: self.b.wrapping_add(v0 * L),
+            ldb: self.ldb,
+            c: self.c.add((g - self.top) * self.ldc + v0 * L),
+            ldc: self.ldc,
+            rows: self.stored.saturating_sub(g).min(rows),
+            add: self.add,
+        };
+        match (rows, split, width) {
+            (6, 6, 2) => t.run::<6, 6, 2>(),
+            (6, 4, 2) => t.run::<6, 4, 2>(),
+            (6, 2, 2) => t.run::<6, 2, 2>(),
+            (4, 4, 2) => t.run::<4, 4, 2>(),
+            (2, 2, 2) => t.run::<2, 2, 2>(),
+            (6, 6, _) => t.run::<6, 6, 1>(),
+            (6, 4, _) => t.run::<6, 4, 1>(),
+            (6, 2, _) => t.run::<6, 2, 1>(),
+            (4, 4, _) => t.run::<4, 4, 1>(),
+            _ => t.run::<2, 2, 1>(),
+        }
+    }
+
+    /// Columns `j0..j0 + t` (`t < 8`) of every row: `P` row panels at a time, each an
+    /// 8-lane vector a step, times `t` broadcast values of `B`. `P` keeps `P t`
+    /// accumulators, `t` broadcasts and one load within the 16 registers.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; the columns lie in the panel.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn last_columns(&self, j0: usize, t: usize) {
+        let (first, last) = (self.top / MR, self.end / MR);
+        let most = match t {
+            1 => 12,
+            2 => 6,
+            3 => 4,
+            4 | 5 => 2,
+            _ => 1,
+        };
+        let mut p = first;
+        while p < last {
+            let panels = (last - p).min(most);
+            let cols = Columns {
+                panel: self,
+                p,
+                j0,
+                rows: self.stored.saturating_sub(p * MR),
+            };
+            macro_rules! shapes {
+                ($($t:literal: $($p:literal)*;)*) => {
+                    match (t, panels) {
+                        $($(($t, $p) => cols.run::<$p, $t>(),)*)*
+                        _ => unreachable!("{t} columns, {panels} panels"),
+                    }
+                };
+            }
+            shapes! {
+                1: 1 2 3 4 5 6 7 8 9 10 11 12;
+                2: 1 2 3 4 5 6;
+                3: 1 2 3 4;
+                4: 1 2;
+                5: 1 2;
+                6: 1;
+                7: 1;
+            }
+            p += panels;
+        }
+    }
+}
+
+/// A few last columns of a [`Panel`] for `P` row panels from `p` on.
+struct Columns<'a> {
+    panel: &'a Panel,
+    p: usize,
+    j0: usize,
+    /// Rows to store from the first panel's first row (the rest is padding).
+    rows: usize,
+}
+
+impl Columns<'_> {
+    /// # Safety
+    /// AVX2 and FMA; `P` panels from `p` lie in the packed block, `T` columns from `j0` in
+    /// the panel of `B`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn run<const P: usize, const T: usize>(&self) {
+        let panel = self.panel;
+        let mut acc = [[_mm256_setzero_ps(); T]; P];
+        let mut a = panel.a(self.p);
+        let mut b = panel.b.add(self.j0);
+        let stride = MR * panel.kc;
+        for _ in 0..panel.kc {
+            let bv: [__m256; T] = std::array::from_fn(|t| _mm256_broadcast_ss(&*b.add(t)));
+            for (i, lane) in acc.iter_mut().enumerate() {
+                let av = _mm256_loadu_ps(a.add(i * stride));
+                for (x, bx) in lane.iter_mut().zip(&bv) {
+                    *x = _mm256_fmadd_ps(av, *bx, *x);
+                }
+            }
+            a = a.add(MR);
+            b = b.add(panel.ldb);
+        }
+        let c = panel.c.add((self.p * MR - panel.top) * panel.ldc + self.j0);
+        for (i, lane) in acc.iter().enumerate() {
+            for (t, x) in lane.iter().enumerate() {
+                let mut values = [0f32; L];
+                _mm256_storeu_ps(values.as_mut_ptr(), *x);
+                for (r, v) in values
+                    .iter()
+                    .enumerate()
+                    .take(self.rows.saturating_sub(i * MR))
+                {
+                    let out = c.add((i * MR + r) * panel.ldc + t);
+                    *out = if panel.add { *out + v } else { *v };
+                }
+            }
+        }
+    }
+}
+
 /// One `R x 8V` block of `C` over `kc` steps of `k`: its first `S` rows from one packed
 /// panel, the rest from the start of the next.
 struct Tile {
@@ -202,44 +354,21 @@ struct Tile {
     ldc: usize,
     /// Rows of `C` to store (at most `R`; the rest is padding or another tile's).
     rows: usize,
-    /// Columns of `C` in each vector (8 but in the last one).
-    lanes: [usize; 2],
     /// Add to `C` (a later block of `k`) rather than overwrite it.
     add: bool,
-    /// `B`'s last vector is read with a mask (read in place, past the end of a row).
-    masked_last: bool,
 }
 
 impl Tile {
     /// # Safety
     /// AVX2 and FMA; both panels hold `kc` steps; rows `..S` lie in the first, `S..R` in
-    /// the next; every stored lane lies in `C`.
+    /// the next; the tile's columns are whole vectors of `C`.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn run<const R: usize, const S: usize, const V: usize>(&self) {
-        if self.masked_last {
-            self.steps::<R, S, V, true>()
-        } else {
-            self.steps::<R, S, V, false>()
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn steps<const R: usize, const S: usize, const V: usize, const MASKED: bool>(&self) {
         let mut acc = [[_mm256_setzero_ps(); V]; R];
-        let last = first_lanes(self.lanes[V - 1]);
         let (mut a, mut next, mut b) = (self.a, self.next, self.b);
         for _ in 0..self.kc {
-            let mut bv = [_mm256_setzero_ps(); V];
-            for (v, x) in bv.iter_mut().enumerate() {
-                let at = b.wrapping_add(L * v);
-                *x = if MASKED && v == V - 1 {
-                    _mm256_maskload_ps(at, last)
-                } else {
-                    _mm256_loadu_ps(at)
-                };
-            }
+            let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(b.add(L * v)));
             for (i, lane) in acc.iter_mut().enumerate() {
                 let row = if i < S { a.add(i) } else { next.add(i - S) };
                 let av = _mm256_broadcast_ss(&*row);
@@ -249,30 +378,18 @@ impl Tile {
             }
             a = a.add(MR);
             next = next.add(MR);
-            b = b.wrapping_add(self.ldb);
+            b = b.add(self.ldb);
         }
         for (i, lane) in acc.iter().enumerate().take(self.rows) {
             let out = self.c.add(i * self.ldc);
             for (v, x) in lane.iter().enumerate() {
                 let p = out.add(L * v);
-                if self.lanes[v] == L {
-                    let value = if self.add {
-                        _mm256_add_ps(_mm256_loadu_ps(p), *x)
-                    } else {
-                        *x
-                    };
-                    _mm256_storeu_ps(p, value);
+                let value = if self.add {
+                    _mm256_add_ps(_mm256_loadu_ps(p), *x)
                 } else {
-                    // Lanes past the last column: never read, never written (masked stores
-                    // are slow on AMD, so only a partial vector takes one).
-                    let mask = first_lanes(self.lanes[v]);
-                    let value = if self.add {
-                        _mm256_add_ps(_mm256_maskload_ps(p, mask), *x)
-                    } else {
-                        *x
-                    };
-                    _mm256_maskstore_ps(p, mask, value);
-                }
+                    *x
+                };
+                _mm256_storeu_ps(p, value);
             }
         }
     }

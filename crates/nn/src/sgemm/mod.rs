@@ -269,7 +269,7 @@ mod tests {
     use super::*;
 
     /// Against the definition in f64, for shapes that hit every remainder of the blocking
-    /// (rows past a multiple of 8, columns past 16, 32 and 48, `k` past a multiple of [`KC`]
+    /// (rows past a multiple of 8, columns past 8, 16, 32 and 48 by 1 to 7, `k` past a multiple of [`KC`]
     /// and of the 8-step transposes, `B` read in place for up to 16 rows and packed beyond);
     /// filters packed once give the same bits, whole or from a later panel; and a split of
     /// the rows or the columns changes no bit.
@@ -286,6 +286,12 @@ mod tests {
             (25, 49, 256),
             (40, 20, 523),
             (64, 16, 4608),
+            // Thirteen row panels: the last columns (1, 2, 3 and 5 past whole vectors) in
+            // every group of panels the AVX2 kernel takes them in, and a last lone row.
+            (97, 9, 520),
+            (100, 26, 300),
+            (100, 11, 300),
+            (100, 45, 30),
         ] {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 37) % 19) as f32 / 9.0 - 1.0)
