@@ -78,7 +78,10 @@ impl Epilogue<'_> {
 /// A sample whose ofmap has fewer pixels than this is lowered side by side with the next
 /// samples of the batch into one wide product: the `gemm` crate packs both operands on every
 /// call and runs its kernels at speed only on a wide right-hand side (vgg-small's 7x7 layer
-/// and resnet's last stages are 49 and 16 columns a sample).
+/// and resnet's last stages are 49 and 16 columns a sample). Not on the AVX2 kernel's
+/// machines, where the copies in and out cost more than they saved (2026-12-01, AMD EPYC, 1
+/// thread: mobilenet_v2 batch 16 11% faster without, efficientnet_b0 11%, vgg-small, resnet18
+/// and LeNet-5 within noise; 2 threads: mobilenet_v2 36%).
 const WIDE: usize = 256;
 
 /// A batch-1 convolution of at least this many MACs splits its filters in two halves that
@@ -240,7 +243,7 @@ pub(crate) fn conv_forward_prepared(
                 });
         });
     }
-    let per = if pq >= WIDE {
+    let per = if pq >= WIDE || sgemm::avx2_only() {
         1
     } else {
         WIDE.div_ceil(pq).min(nest.n)

@@ -23,7 +23,7 @@ const MAX_DEPTH: usize = crate::sgemm::KC;
 /// were measured faster on the lowered product: session 5, LeNet-5 batch 64 1.07 against
 /// 1.23 ms), stride 1 along rows, one group, shallow enough, few channels.
 pub(crate) fn applies(g: &ConvGeometry, groups: usize) -> bool {
-    crate::sgemm::takes_direct()
+    crate::sgemm::avx2_only()
         && groups == 1
         && g.stride_w == 1
         && g.c <= 3
@@ -151,7 +151,7 @@ mod tests {
     /// the next rows, never past the plane), filters not a multiple of the block, 2 samples.
     #[test]
     fn direct_equals_the_lowered_product_bit_for_bit() {
-        if !crate::sgemm::takes_direct() {
+        if !crate::sgemm::avx2_only() {
             // Only the AVX-512 kernel runs here, which lowers every layer: nothing to compare.
             assert!(
                 std::arch::is_x86_feature_detected!("avx512f"),

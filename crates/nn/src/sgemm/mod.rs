@@ -49,9 +49,10 @@ thread_local! {
     static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Whether the direct convolution of few input channels runs here
-/// ([`crate::layers`]' `direct`): on the AVX2 kernel's machines.
-pub(crate) fn takes_direct() -> bool {
+/// Whether the AVX2 kernels run here (AVX2 and FMA, no AVX-512): the convolution's choices
+/// measured on those machines (the direct kernel for few input channels, no side-by-side
+/// lowering) follow from it.
+pub(crate) fn avx2_only() -> bool {
     isa() == Some(Isa::Avx2)
 }
 
