@@ -2,8 +2,8 @@
 //! rayon over the samples of the batch.
 
 use super::activation_in_place;
-use super::direct;
 use super::winograd::{self, WinogradFilters};
+use super::{direct, implicit};
 use crate::kernels::{matmul, plain, transposed, wide, with_scratch, ConvGeometry};
 use crate::sgemm::{self, product, product_add, product_packed, PackedFilters, PANEL_ROWS};
 use joule_model::ops::{Activation, Conv};
@@ -205,11 +205,14 @@ pub(crate) fn conv_forward_prepared(
     if direct::applies(&g, groups) {
         return direct::forward(&g, nest.n, m, x, filter, epilogue, y);
     }
+    let packed = packed.filter(|p| groups == 1 && p.rows() == m && p.depth() == crs);
+    if let (Some(packed), true) = (packed, implicit::applies(&g, groups)) {
+        return implicit::forward(&g, nest.n, packed, x, epilogue, SPLIT_MACS, y);
+    }
     let in_len = groups * g.c * g.h * g.w;
     let out_len = groups * m * pq;
     let filter_len = m * crs;
     let col_len = if g.is_pointwise() { 0 } else { g.col_len() };
-    let packed = packed.filter(|p| groups == 1 && p.rows() == m && p.depth() == crs);
     if nest.n == 1 && groups == 1 && m >= 16 && m * pq * crs >= SPLIT_MACS {
         // One sample: lower it once, then the two halves of the filters in parallel.
         let columns = packed.map_or(0, |_| sgemm::columns_len(crs, pq));

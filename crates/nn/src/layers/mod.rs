@@ -4,6 +4,7 @@
 
 mod conv;
 mod direct;
+mod implicit;
 mod norm;
 mod pointwise;
 mod pool;

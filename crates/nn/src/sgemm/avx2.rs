@@ -4,7 +4,7 @@
 //! term, blocks of `KC` added to the running value), so the product gives the same bits on
 //! both; only the blocking of `C` into register tiles differs.
 
-use super::{KC, MR, NR};
+use super::{Rhs, KC, MR, NR};
 use std::arch::x86_64::*;
 
 /// Lanes of a vector.
@@ -75,14 +75,14 @@ pub(super) unsafe fn gemv(m: usize, k: usize, w: &[f32], x: &[f32], y: &mut [f32
     }
 }
 
-/// `c = A[rows] * b` on `A` packed by [`super::pack::pack`] (`m` rows in all); `c` points
-/// at the first of `rows`, `n` apart. The same contract as the AVX-512 kernel's `run`.
+/// `c = A[rows] * B` on `A` packed by [`super::pack::pack`] (`m` rows in all); `c` points
+/// at the first of `rows`, `n` apart. The AVX-512 kernel's contract, with `B` also given by
+/// its rows ([`Rhs::Rows`]).
 ///
 /// # Safety
-/// AVX2 and FMA; `pa` holds the packed `m x k`, `b` `k * n` values, `c` `rows.len() * n`;
-/// `rows.start` is a multiple of `MR`, `rows.end <= m`; `b` is packed by
-/// [`super::pack_columns`] when `b_packed`, else `pb` holds `KC * NR` values. With
-/// `accumulate` the products are added to `c`.
+/// AVX2 and FMA; `pa` holds the packed `m x k`, `b` `k x n` values as its variant says, `c`
+/// `rows.len() * n`; `rows.start` is a multiple of `MR`, `rows.end <= m`; `pb` holds
+/// `KC * NR` values. With `accumulate` the products are added to `c`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn run(
@@ -91,8 +91,7 @@ pub(super) unsafe fn run(
     rows: std::ops::Range<usize>,
     n: usize,
     k: usize,
-    b: &[f32],
-    b_packed: bool,
+    b: Rhs,
     accumulate: bool,
     c: *mut f32,
     pb: &mut [f32],
@@ -106,18 +105,24 @@ pub(super) unsafe fn run(
             let nr = NR.min(n - n0);
             // As in the AVX-512 kernel: B packed once, packed here for three or more row
             // panels, read in place for fewer (only whole vectors and single values are
-            // read, none past a row's end).
-            let (bp, ldb) = if b_packed {
-                (b.as_ptr().add(n0 * k + k0 * NR), NR)
-            } else if last - first > 2 {
-                for kk in 0..kc {
-                    let src = &b[(k0 + kk) * n + n0..(k0 + kk) * n + n0 + nr];
-                    let dst = &mut pb[kk * NR..(kk + 1) * NR];
-                    copy_panel_row(src, dst);
+            // read, none past a row's end); given by its rows, packed here.
+            let (bp, ldb) = match b {
+                Rhs::Packed(b) => (b.as_ptr().add(n0 * k + k0 * NR), NR),
+                Rhs::Plain(b) if last - first <= 2 => (b.as_ptr().add(k0 * n + n0), n),
+                Rhs::Plain(b) => {
+                    for kk in 0..kc {
+                        let src = &b[(k0 + kk) * n + n0..][..nr];
+                        copy_panel_row(src, &mut pb[kk * NR..(kk + 1) * NR]);
+                    }
+                    (pb.as_ptr(), NR)
                 }
-                (pb.as_ptr(), NR)
-            } else {
-                (b.as_ptr().add(k0 * n + n0), n)
+                Rhs::Rows(b, offsets) => {
+                    for kk in 0..kc {
+                        let src = &b[offsets[k0 + kk] + n0..][..nr];
+                        copy_panel_row(src, &mut pb[kk * NR..(kk + 1) * NR]);
+                    }
+                    (pb.as_ptr(), NR)
+                }
             };
             let panel = Panel {
                 block: block.as_ptr(),
@@ -242,21 +247,38 @@ impl Panel {
     }
 
     /// Columns `j0..j0 + t` (`t < 8`) of every row: `P` row panels at a time, each an
-    /// 8-lane vector a step, times `t` broadcast values of `B`. `P` keeps `P t`
-    /// accumulators, `t` broadcasts and one load within the 16 registers.
+    /// 8-lane vector a step, times `T` broadcast values of `B`. `P` keeps `P T` accumulators
+    /// (at least 8, to hide the FMA latency), `T` broadcasts and one load within the 16
+    /// registers; 6 and 7 columns run as 3 + 3 and 4 + 3.
     ///
     /// # Safety
     /// AVX2 and FMA; the columns lie in the panel.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn last_columns(&self, j0: usize, t: usize) {
+        match t {
+            6 => {
+                self.columns(j0, 3);
+                self.columns(j0 + 3, 3)
+            }
+            7 => {
+                self.columns(j0, 4);
+                self.columns(j0 + 4, 3)
+            }
+            _ => self.columns(j0, t),
+        }
+    }
+
+    /// [`last_columns`](Self::last_columns) for `t <= 5` columns.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn columns(&self, j0: usize, t: usize) {
         let (first, last) = (self.top / MR, self.end / MR);
         let most = match t {
             1 => 12,
             2 => 6,
             3 => 4,
-            4 | 5 => 2,
-            _ => 1,
+            _ => 2,
         };
         let mut p = first;
         while p < last {
@@ -281,8 +303,6 @@ impl Panel {
                 3: 1 2 3 4;
                 4: 1 2;
                 5: 1 2;
-                6: 1;
-                7: 1;
             }
             p += panels;
         }

@@ -44,6 +44,18 @@ fn isa() -> Option<Isa> {
     None
 }
 
+/// The right-hand side `B` (`k x n`) of a product.
+#[derive(Clone, Copy)]
+enum Rhs<'a> {
+    /// Row-major.
+    Plain(&'a [f32]),
+    /// Packed by [`pack_columns`].
+    Packed(&'a [f32]),
+    /// Row `j` is the `n` values from `offsets[j]` on (a convolution's lowered ifmap read
+    /// where it lies: [`product_rows`]).
+    Rows(&'a [f32], &'a [usize]),
+}
+
 thread_local! {
     /// The packed panels of `A` and `B`, kept per thread between calls.
     static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
@@ -128,29 +140,66 @@ fn packed_product(
     b_packed: bool,
     c: &mut [f32],
 ) {
-    assert!(rows.start.is_multiple_of(MR) && rows.start <= rows.end && rows.end <= a.m);
-    let b_len = if b_packed {
-        columns_len(a.k, n)
+    let b = if b_packed {
+        assert!(b.len() >= columns_len(a.k, n));
+        Rhs::Packed(b)
     } else {
-        a.k * n
+        assert!(b.len() >= a.k * n);
+        Rhs::Plain(b)
     };
-    assert!(b.len() >= b_len && c.len() >= rows.len() * n);
+    run_packed(a, rows, n, b, c)
+}
+
+/// [`product_packed`] on a `B` given by its rows: row `j` is `b[offsets[j]..][..n]` (the
+/// ifmap of a stride-1 convolution in zero-bordered planes, each tap's row a shifted window
+/// of one plane: lowered without a copy of its own). Every bit as [`product_packed`] gives on
+/// those rows gathered.
+pub(crate) fn product_rows(
+    a: &PackedFilters,
+    rows: std::ops::Range<usize>,
+    n: usize,
+    b: &[f32],
+    offsets: &[usize],
+    c: &mut [f32],
+) {
+    assert!(offsets.len() == a.k);
+    assert!(offsets.iter().all(|&o| o + n <= b.len()));
+    if isa() == Some(Isa::Avx2) {
+        return run_packed(a, rows, n, Rhs::Rows(b, offsets), c);
+    }
+    // The AVX-512 kernel reads B row-major: the rows gathered first.
+    let mut gathered = vec![0.0; a.k * n];
+    for (row, &o) in gathered.chunks_exact_mut(n.max(1)).zip(offsets) {
+        row.copy_from_slice(&b[o..o + n]);
+    }
+    run_packed(a, rows, n, Rhs::Plain(&gathered), c)
+}
+
+fn run_packed(a: &PackedFilters, rows: std::ops::Range<usize>, n: usize, b: Rhs, c: &mut [f32]) {
+    assert!(rows.start.is_multiple_of(MR) && rows.start <= rows.end && rows.end <= a.m);
+    assert!(c.len() >= rows.len() * n);
     if rows.is_empty() || n == 0 {
         return;
     }
     #[cfg(target_arch = "x86_64")]
     {
         let mut pb = PACKED.take();
-        if !b_packed && pb.len() < KC * NR {
+        if pb.len() < KC * NR {
             pb.resize(KC * NR, 0.0);
         }
         let (m, k, c) = (a.m, a.k, c.as_mut_ptr());
-        // SAFETY: `a` exists only where `isa` found one of them; the asserts bound every
-        // element read or written; `pb` holds a panel of B where B is packed here.
+        // SAFETY: `a` exists only where `isa` found one of them; the callers' asserts bound
+        // every element of B read, this one's those of C written; `pb` holds a panel of B.
         unsafe {
-            match isa().expect("packed filters exist only with a kernel") {
-                Isa::Avx512 => avx512::run(m, &a.data, rows, n, k, b, b_packed, false, c, &mut pb),
-                Isa::Avx2 => avx2::run(m, &a.data, rows, n, k, b, b_packed, false, c, &mut pb),
+            match (isa().expect("packed filters exist only with a kernel"), b) {
+                (Isa::Avx512, Rhs::Plain(b)) => {
+                    avx512::run(m, &a.data, rows, n, k, b, false, false, c, &mut pb)
+                }
+                (Isa::Avx512, Rhs::Packed(b)) => {
+                    avx512::run(m, &a.data, rows, n, k, b, true, false, c, &mut pb)
+                }
+                (Isa::Avx512, Rhs::Rows(..)) => unreachable!("gathered for AVX-512"),
+                (Isa::Avx2, b) => avx2::run(m, &a.data, rows, n, k, b, false, c, &mut pb),
             }
         };
         PACKED.set(pb);
@@ -222,7 +271,7 @@ fn product_into(
             pack::pack(m, k, a, pa);
             match isa {
                 Isa::Avx512 => avx512::run(m, pa, 0..m, n, k, b, false, accumulate, c, pb),
-                Isa::Avx2 => avx2::run(m, pa, 0..m, n, k, b, false, accumulate, c, pb),
+                Isa::Avx2 => avx2::run(m, pa, 0..m, n, k, Rhs::Plain(b), accumulate, c, pb),
             }
         }
         PACKED.set(packed);
@@ -288,8 +337,10 @@ mod tests {
             (40, 20, 523),
             (64, 16, 4608),
             // Thirteen row panels: the last columns (1, 2, 3 and 5 past whole vectors) in
-            // every group of panels the AVX2 kernel takes them in, and a last lone row.
+            // every group of panels the AVX2 kernel takes them in, and a last lone row; 7 as
+            // 4 + 3.
             (97, 9, 520),
+            (100, 23, 40),
             (100, 26, 300),
             (100, 11, 300),
             (100, 45, 30),

@@ -1,0 +1,228 @@
+//! Stride-1 convolutions lowered without a copy of the lowered matrix, on the AVX2 kernel's
+//! machines. The ifmap is copied once into zero-bordered planes whose rows are `wp` values
+//! apart; an output pixel `(i, j)` is column `i wp + j` of the product, and the row of tap
+//! `(c, r, s)` is then the window of plane `c` from `r wp + s` on: a shifted view, which
+//! the product packs panel by panel as it would pack the lowered matrix. Columns `j >= Q`
+//! of each output row are computed and dropped; rows share their zero border (the right
+//! border of a row is the left border of the next), so a 3x3 layer on a 14x14 map computes
+//! 15 columns a row for 14.
+//!
+//! im2col wrote `R x S` copies of the ifmap and the product read them back: a fifth of
+//! vgg-small's time on the AVX2 machine. The sums are the lowered product's (`k = (c, r,
+//! s)` ascending), so the bits are too.
+
+use super::conv::Epilogue;
+use crate::kernels::{with_scratch, ConvGeometry};
+use crate::sgemm::{self, PackedFilters, PANEL_ROWS};
+use rayon::prelude::*;
+
+/// Whether [`forward`] runs this layer: the AVX2 kernel's machines, one group, stride 1,
+/// more than one tap (a 1x1 layer's ifmap is its lowered matrix already).
+pub(crate) fn applies(g: &ConvGeometry, groups: usize) -> bool {
+    sgemm::avx2_only()
+        && groups == 1
+        && g.stride_h == 1
+        && g.stride_w == 1
+        && g.r * g.s > 1
+        && g.p > 0
+        && g.q > 0
+}
+
+/// Where the zero-bordered planes put things.
+struct Layout {
+    /// Values a row.
+    wp: usize,
+    /// Values a plane.
+    plane: usize,
+    /// Values of the planes and what the last tap's window reads past them.
+    len: usize,
+    /// Columns of the product: every output row `wp` wide but the last, `Q` wide.
+    columns: usize,
+    /// Where each tap's row starts (`k = (c, r, s)` ascending).
+    offsets: Vec<usize>,
+}
+
+impl Layout {
+    fn new(g: &ConvGeometry) -> Layout {
+        let (dh, dw) = (g.dilation_h, g.dilation_w);
+        // A row holds the ifmap row from column `pad_left` on; a window read past the row's
+        // end wraps into the next row's left border, which is zero if it is wide enough.
+        let reach = g.q + (g.s - 1) * dw;
+        let wp = (g.pad_left + g.w)
+            .max(g.q)
+            .max(reach.saturating_sub(g.pad_left));
+        let rows = (g.p + (g.r - 1) * dh).max(g.pad_top + g.h);
+        let plane = rows * wp;
+        let columns = (g.p - 1) * wp + g.q;
+        let offsets: Vec<usize> = (0..g.c)
+            .flat_map(|c| {
+                (0..g.r).flat_map(move |r| (0..g.s).map(move |s| c * plane + r * dh * wp + s * dw))
+            })
+            .collect();
+        let reads = offsets.iter().max().map_or(0, |o| o + columns);
+        Layout {
+            wp,
+            plane,
+            len: reads.max(g.c * plane),
+            columns,
+            offsets,
+        }
+    }
+
+    /// One sample's ifmap (`C x H x W`) into `padded` (`len` values).
+    fn fill(&self, g: &ConvGeometry, x: &[f32], padded: &mut [f32]) {
+        padded.fill(0.0);
+        for (xc, pc) in x.chunks_exact(g.h * g.w).zip(padded.chunks_mut(self.plane)) {
+            for (i, row) in xc.chunks_exact(g.w).enumerate() {
+                let at = (i + g.pad_top) * self.wp + g.pad_left;
+                pc[at..at + g.w].copy_from_slice(row);
+            }
+        }
+    }
+
+    /// Output rows of the product (`columns` apart, channels `first..`) into `y` (`P x Q`
+    /// planes), each plane then through the epilogue.
+    fn store(&self, g: &ConvGeometry, first: usize, out: &[f32], y: &mut [f32], e: &Epilogue) {
+        let pq = g.p * g.q;
+        for (c, (yc, oc)) in y
+            .chunks_exact_mut(pq)
+            .zip(out.chunks_exact(self.columns))
+            .enumerate()
+        {
+            for (i, line) in yc.chunks_exact_mut(g.q).enumerate() {
+                line.copy_from_slice(&oc[i * self.wp..i * self.wp + g.q]);
+            }
+            e.channel(first + c, yc);
+        }
+    }
+}
+
+/// `y = epilogue(conv(x, filters))` for `n` samples, one sample a task; a single sample
+/// of at least `split_macs` MACs in two halves of the filters (on a panel boundary) that
+/// rayon may run on two cores.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward(
+    g: &ConvGeometry,
+    n: usize,
+    filters: &PackedFilters,
+    x: &[f32],
+    epilogue: &Epilogue,
+    split_macs: usize,
+    y: &mut [f32],
+) {
+    let (m, crs, pq) = (filters.rows(), g.col_rows(), g.p * g.q);
+    assert!(applies(g, 1) && filters.depth() == crs);
+    let (in_len, out_len) = (g.c * g.h * g.w, m * pq);
+    assert!(x.len() >= n * in_len && y.len() >= n * out_len);
+    let layout = Layout::new(g);
+    let columns = layout.columns;
+    if n == 1 && m >= 2 * PANEL_ROWS && m * pq * crs >= split_macs {
+        let half = m.div_ceil(2).next_multiple_of(PANEL_ROWS);
+        return with_scratch(layout.len + m * columns, |buffer| {
+            let (padded, out) = buffer.split_at_mut(layout.len);
+            layout.fill(g, &x[..in_len], padded);
+            let padded: &[f32] = padded;
+            y[..out_len]
+                .par_chunks_mut(half * pq)
+                .zip(out.par_chunks_mut(half * columns))
+                .enumerate()
+                .for_each(|(h, (yh, oh))| {
+                    let rows = h * half..h * half + yh.len() / pq;
+                    let oh = &mut oh[..rows.len() * columns];
+                    sgemm::product_rows(
+                        filters,
+                        rows.clone(),
+                        columns,
+                        padded,
+                        &layout.offsets,
+                        oh,
+                    );
+                    layout.store(g, rows.start, oh, yh, epilogue);
+                });
+        });
+    }
+    y[..n * out_len]
+        .par_chunks_mut(out_len)
+        .zip(x.par_chunks(in_len))
+        .for_each(|(yi, xi)| {
+            with_scratch(layout.len + m * columns, |buffer| {
+                let (padded, out) = buffer.split_at_mut(layout.len);
+                layout.fill(g, xi, padded);
+                sgemm::product_rows(filters, 0..m, columns, padded, &layout.offsets, out);
+                layout.store(g, 0, out, yi, epilogue);
+            })
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sgemm::product;
+
+    /// Against im2col and the product, bit for bit: 3x3 and 5x5 taps, 1x3 and 3x1, paddings
+    /// on one side only, a dilation, a map narrower than its padding, more filters than a
+    /// panel and fewer, one sample split in two halves and two samples.
+    #[test]
+    fn implicit_equals_the_lowered_product_bit_for_bit() {
+        if !sgemm::avx2_only() {
+            // The AVX-512 kernel's machines lower every layer: nothing to compare.
+            assert!(
+                std::arch::is_x86_feature_detected!("avx512f"),
+                "no AVX2 kernel"
+            );
+            return;
+        }
+        // (c, r, s, pad top, pad left, pad bottom, pad right, dilation, h, w, m, n)
+        for (c, r, s, pt, pl, pb, pr, dil, h, w, m, n) in [
+            (32, 3, 3, 1, 1, 1, 1, 1, 14, 14, 64, 1),
+            (5, 3, 3, 1, 1, 1, 1, 1, 7, 7, 13, 2),
+            (4, 5, 5, 2, 2, 2, 2, 1, 9, 11, 7, 2),
+            (6, 1, 3, 0, 1, 0, 1, 1, 5, 8, 20, 1),
+            (6, 3, 1, 1, 0, 1, 0, 1, 8, 5, 9, 2),
+            (4, 3, 3, 0, 0, 0, 0, 1, 6, 6, 17, 2),
+            (4, 3, 3, 0, 2, 1, 0, 1, 6, 6, 17, 2),
+            (4, 3, 3, 2, 2, 2, 2, 2, 7, 9, 24, 1),
+            (3, 3, 3, 3, 3, 3, 3, 1, 2, 2, 8, 2),
+            // More padding right than left; padding along a 1-wide kernel (Q > W + pad).
+            (4, 3, 3, 1, 0, 1, 2, 1, 6, 6, 10, 1),
+            (6, 3, 1, 1, 1, 1, 1, 1, 8, 5, 9, 2),
+        ] {
+            let g = ConvGeometry {
+                c,
+                h,
+                w,
+                p: h + pt + pb - dil * (r - 1),
+                q: w + pl + pr - dil * (s - 1),
+                r,
+                s,
+                stride_h: 1,
+                stride_w: 1,
+                pad_top: pt,
+                pad_left: pl,
+                dilation_h: dil,
+                dilation_w: dil,
+            };
+            assert!(applies(&g, 1));
+            let (in_len, pq, crs) = (c * h * w, g.p * g.q, g.col_rows());
+            let x: Vec<f32> = (0..n * in_len)
+                .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
+                .collect();
+            let f: Vec<f32> = (0..m * crs)
+                .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
+                .collect();
+            let packed = PackedFilters::new(m, crs, &f).expect("a kernel");
+            let mut y = vec![f32::NAN; n * m * pq];
+            // Split at batch 1 from the first test case on (its MACs are far more than 1).
+            forward(&g, n, &packed, &x, &Epilogue::default(), 1, &mut y);
+            let mut want = vec![0f32; n * m * pq];
+            let mut col = vec![0f32; g.col_len()];
+            for (xi, yi) in x.chunks(in_len).zip(want.chunks_mut(m * pq)) {
+                g.im2col(xi, &mut col);
+                product(m, pq, crs, &f, &col, yi);
+            }
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let case = format!("c {c} {r}x{s} pads {pt},{pl},{pb},{pr} dil {dil} {h}x{w} m {m}");
+            assert_eq!(bits(&y), bits(&want), "{case}");
+        }
+    }
+}
