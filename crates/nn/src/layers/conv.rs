@@ -763,6 +763,28 @@ mod tests {
             let mut again = vec![0f32; want.len()];
             conv_forward(&conv, &nest, &x, &filter, &epilogue, &mut again);
             assert_eq!(got, again);
+            // Filters prepared as inference prepares them: packed (the implicit lowering of
+            // stride-1 layers on AVX2 machines; the same bits as lowered) or transformed
+            // for Winograd (its own rounding).
+            let prepared = prepare_filters(&conv, &nest, &filter);
+            let mut fast = vec![f32::NAN; want.len()];
+            conv_forward_prepared(
+                &conv,
+                &nest,
+                &x,
+                &filter,
+                prepared.as_ref(),
+                &epilogue,
+                &mut fast,
+            );
+            match prepared {
+                Some(Filters::Winograd(..)) => {
+                    for (i, (g, w)) in fast.iter().zip(&want).enumerate() {
+                        assert!((g - w).abs() <= 1e-4 * scale, "prepared, output {i}");
+                    }
+                }
+                _ => assert_eq!(fast, got, "prepared"),
+            }
         }
     }
 
