@@ -20,6 +20,7 @@
 //! assert_eq!(logits.shape, Shape::new(2, 10, 1, 1));
 //! ```
 
+mod buffers;
 pub mod checkpoint;
 pub mod data;
 mod error;

@@ -1,5 +1,6 @@
 //! A trainable network over joule's IR: forward (inference and training), backward, masks.
 
+use crate::buffers;
 use crate::layers::{self, BatchNormCache};
 use crate::quant::{quantize_weights, LayerQuant};
 use crate::sgemm::PackedFilters;
@@ -53,6 +54,13 @@ pub struct Trace {
     quantized: Vec<Option<Quantized>>,
 }
 
+impl Drop for Trace {
+    /// Every output back to the thread's pool, for the next step's ([`buffers`]).
+    fn drop(&mut self) {
+        self.outputs.drain(..).for_each(buffers::recycle);
+    }
+}
+
 /// What a fake-quantized CONV or FC layer computed with: backward differentiates through
 /// these values and passes the gradient straight through to the float ones (STE).
 #[derive(Debug)]
@@ -84,6 +92,14 @@ impl Trace {
 pub struct Gradients {
     pub params: Vec<Vec<Vec<f32>>>,
     pub input: Option<Vec<f32>>,
+}
+
+impl Drop for Gradients {
+    /// Every gradient back to the thread's pool, for the next step's ([`buffers`]).
+    fn drop(&mut self) {
+        self.params.drain(..).flatten().for_each(buffers::recycle);
+        self.input.take().into_iter().for_each(buffers::recycle);
+    }
 }
 
 /// A network built from an IR [`Graph`]: its learned tensors live in the graph's
@@ -278,7 +294,7 @@ impl Network {
             quantized: Vec::with_capacity(self.graph.len()),
         };
         for (i, node) in self.graph.nodes().iter().enumerate() {
-            let mut y = vec![0f32; trace.shapes[i].output.elements() as usize];
+            let mut y = buffers::zeroed(trace.shapes[i].output.elements() as usize);
             let mode = match train.as_deref_mut() {
                 Some(rng) => Mode::Train(rng),
                 None => Mode::Trace,
@@ -375,7 +391,7 @@ impl Network {
         let mut grads = Gradients {
             params: nodes
                 .iter()
-                .map(|n| n.params.iter().map(|t| vec![0f32; t.len()]).collect())
+                .map(|n| n.params.iter().map(|t| buffers::zeroed(t.len())).collect())
                 .collect(),
             input: None,
         };
@@ -402,7 +418,7 @@ impl Network {
                 .inputs
                 .iter()
                 .zip(&shapes.inputs)
-                .map(|(v, s)| wants(v).then(|| vec![0f32; s.elements() as usize]))
+                .map(|(v, s)| wants(v).then(|| buffers::zeroed(s.elements() as usize)))
                 .collect();
             let g = &mut grads.params[i];
             match &node.op {
@@ -552,10 +568,14 @@ impl Network {
                     Value::Node(id) => &mut d[id.0],
                 };
                 match slot {
-                    Some(acc) => acc.iter_mut().zip(&dx).for_each(|(a, b)| *a += b),
+                    Some(acc) => {
+                        acc.iter_mut().zip(&dx).for_each(|(a, b)| *a += b);
+                        buffers::recycle(dx);
+                    }
                     None => *slot = Some(dx),
                 }
             }
+            buffers::recycle(dy);
         }
         grads
     }
