@@ -165,7 +165,7 @@ pub(super) unsafe fn run(
 /// time.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn copy_panel_row(src: &[f32], dst: &mut [f32]) {
+pub(super) unsafe fn copy_panel_row(src: &[f32], dst: &mut [f32]) {
     debug_assert!(src.len() <= NR && dst.len() == NR);
     let (from, to) = (src.as_ptr(), dst.as_mut_ptr());
     for v in 0..NR / L {
