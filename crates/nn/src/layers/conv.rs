@@ -206,7 +206,10 @@ pub(crate) fn conv_forward_prepared(
         return direct::forward(&g, nest.n, m, x, filter, epilogue, y);
     }
     let packed = packed.filter(|p| groups == 1 && p.rows() == m && p.depth() == crs);
-    if let (Some(packed), true) = (packed, implicit::applies(&g, groups)) {
+    if let (Some(packed), true) = (
+        packed,
+        implicit::applies(&g, groups) && implicit::pays(&g, m),
+    ) {
         return implicit::forward(&g, nest.n, packed, x, epilogue, SPLIT_MACS, y);
     }
     let in_len = groups * g.c * g.h * g.w;
