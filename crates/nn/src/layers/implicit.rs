@@ -179,6 +179,30 @@ mod tests {
     use super::*;
     use crate::sgemm::product;
 
+    /// The choice on resnet18's and vgg-small's 3x3 layers: implicit for 128 filters or
+    /// fewer, or 28x28 maps (29 columns a row for 28); im2col for 256 filters on 7x7 (8 for 7).
+    #[test]
+    fn implicit_lowering_pays_where_measured() {
+        let layer = |size: usize| ConvGeometry {
+            c: 64,
+            h: size,
+            w: size,
+            p: size,
+            q: size,
+            r: 3,
+            s: 3,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+        };
+        assert!(pays(&layer(7), 128) && pays(&layer(14), 64));
+        assert!(pays(&layer(28), 512) && pays(&layer(56), 256));
+        assert!(!pays(&layer(7), 256) && !pays(&layer(4), 512) && !pays(&layer(14), 256));
+    }
+
     /// Against im2col and the product, bit for bit: 3x3 and 5x5 taps, 1x3 and 3x1, paddings
     /// on one side only, a dilation, a map narrower than its padding, more filters than a
     /// panel and fewer, one sample split in two halves and two samples.
