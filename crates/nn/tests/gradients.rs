@@ -133,6 +133,22 @@ fn conv_plain_strided_padded_dilated() {
         ),
         1.0,
     );
+    // Stride 1 with dilation and padding on one side only, and 5x5 taps at batch 1: the
+    // input gradient as a forward convolution of dY with the flipped filters.
+    let mut conv = Conv::new(3, 3, 1, 0);
+    conv.dilation_h = 2;
+    conv.dilation_w = 2;
+    conv.padding = Padding {
+        top: 2,
+        left: 1,
+        bottom: 0,
+        right: 3,
+    };
+    check(single(Op::Conv(conv), Shape::new(2, 2, 7, 6)), 1.0);
+    check(
+        single(Op::Conv(Conv::new(6, 5, 1, 2)), Shape::new(1, 4, 6, 5)),
+        1.0,
+    );
 }
 
 #[test]

@@ -10,6 +10,10 @@
 //! im2col wrote `R x S` copies of the ifmap and the product read them back: a fifth of
 //! vgg-small's time on the AVX2 machine. The sums are the lowered product's (`k = (c, r,
 //! s)` ascending), so the bits are too.
+//!
+//! Training computes a stride-1 layer's input gradient here too, as the forward convolution
+//! of dY with the filters flipped ([`input_gradient`]), instead of a lowered gradient matrix
+//! and col2im.
 
 use super::conv::Epilogue;
 use crate::kernels::{with_scratch, ConvGeometry};
@@ -38,6 +42,43 @@ pub(crate) fn pays(g: &ConvGeometry, m: usize) -> bool {
     let (_, columns) = widths(g);
     let pq = g.p * g.q;
     m <= 128 || 16 * (columns - pq) <= pq
+}
+
+/// The geometry whose forward convolution is the input gradient of `g`'s (stride 1): `dY`
+/// (`M` planes of `P x Q`) convolved with the filters flipped and transposed
+/// ([`flipped_filters`]) and padded by the taps' reach less the forward padding gives `dX`
+/// (`C` planes of `H x W`). `None` where the forward padding exceeds the reach (`dX` would
+/// need a negative padding).
+pub(crate) fn input_gradient(g: &ConvGeometry, m: usize) -> Option<ConvGeometry> {
+    let (reach_h, reach_w) = ((g.r - 1) * g.dilation_h, (g.s - 1) * g.dilation_w);
+    (g.stride_h == 1 && g.stride_w == 1 && g.pad_top <= reach_h && g.pad_left <= reach_w).then(
+        || ConvGeometry {
+            c: m,
+            h: g.p,
+            w: g.q,
+            p: g.h,
+            q: g.w,
+            pad_top: reach_h - g.pad_top,
+            pad_left: reach_w - g.pad_left,
+            ..*g
+        },
+    )
+}
+
+/// `filter` (`M x C x R x S`) as [`input_gradient`]'s filters: `C x M x R x S`, each tap
+/// flipped in both directions.
+pub(crate) fn flipped_filters(g: &ConvGeometry, m: usize, filter: &[f32]) -> Vec<f32> {
+    let (c, rs) = (g.c, g.r * g.s);
+    let mut out = vec![0.0; m * c * rs];
+    for (f, taps) in filter.chunks_exact(c * rs).take(m).enumerate() {
+        for (ch, plane) in taps.chunks_exact(rs).enumerate() {
+            let dst = &mut out[(ch * m + f) * rs..(ch * m + f + 1) * rs];
+            for (d, v) in dst.iter_mut().zip(plane.iter().rev()) {
+                *d = *v;
+            }
+        }
+    }
+    out
 }
 
 /// Values a row of the zero-bordered planes (`wp`), and columns of the product.
