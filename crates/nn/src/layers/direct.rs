@@ -144,7 +144,6 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sgemm::product;
 
     /// Against im2col and the product, bit for bit: grey and RGB inputs, padding, a
     /// dilation, stride 2 down the rows, rows shorter than a vector (whose stores spill into
@@ -196,14 +195,9 @@ mod tests {
                 .collect();
             let mut y = vec![f32::NAN; n * m * pq];
             forward(&g, n, m, &x, &f, &Epilogue::default(), &mut y);
-            let mut want = vec![0f32; n * m * pq];
-            let mut col = vec![0f32; g.col_len()];
-            for (xi, yi) in x.chunks(in_len).zip(want.chunks_mut(m * pq)) {
-                g.im2col(xi, &mut col);
-                product(m, pq, crs, &f, &col, yi);
-            }
-            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&y), bits(&want), "c {c} k {k} pad {pad} {h}x{w} m {m}");
+            let want = crate::layers::lowered::conv_bits(&g, n, m, &x, &f);
+            let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(bits, want, "c {c} k {k} pad {pad} {h}x{w} m {m}");
         }
     }
 }

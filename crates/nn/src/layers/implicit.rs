@@ -218,7 +218,6 @@ pub(crate) fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sgemm::product;
 
     /// The choice on resnet18's and vgg-small's 3x3 layers: implicit for 128 filters or
     /// fewer, or 28x28 maps (29 columns a row for 28); im2col for 256 filters on 7x7 (8 for 7).
@@ -301,15 +300,10 @@ mod tests {
             let mut y = vec![f32::NAN; n * m * pq];
             // Split at batch 1 from the first test case on (its MACs are far more than 1).
             forward(&g, n, &packed, &x, &Epilogue::default(), 1, &mut y);
-            let mut want = vec![0f32; n * m * pq];
-            let mut col = vec![0f32; g.col_len()];
-            for (xi, yi) in x.chunks(in_len).zip(want.chunks_mut(m * pq)) {
-                g.im2col(xi, &mut col);
-                product(m, pq, crs, &f, &col, yi);
-            }
-            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let want = crate::layers::lowered::conv_bits(&g, n, m, &x, &f);
+            let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
             let case = format!("c {c} {r}x{s} pads {pt},{pl},{pb},{pr} dil {dil} {h}x{w} m {m}");
-            assert_eq!(bits(&y), bits(&want), "{case}");
+            assert_eq!(bits, want, "{case}");
         }
     }
 }

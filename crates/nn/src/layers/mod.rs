@@ -30,3 +30,29 @@ pub use tensor::{
     matmul_backward, matmul_forward, pad_backward, pad_forward, reduce_backward, reduce_forward,
     slice_backward, slice_forward, transpose_backward, transpose_forward,
 };
+
+/// What the direct and implicit convolutions are checked against, bit for bit.
+#[cfg(test)]
+mod lowered {
+    use crate::kernels::ConvGeometry;
+    use crate::sgemm::product;
+
+    /// `n` samples' convolution (`m` filters, stride along rows as `g` says) as im2col and
+    /// the product compute it, as bit patterns.
+    pub(super) fn conv_bits(
+        g: &ConvGeometry,
+        n: usize,
+        m: usize,
+        x: &[f32],
+        f: &[f32],
+    ) -> Vec<u32> {
+        let (in_len, pq, crs) = (g.c * g.h * g.w, g.p * g.q, g.col_rows());
+        let mut want = vec![0f32; n * m * pq];
+        let mut col = vec![0f32; g.col_len()];
+        for (xi, yi) in x.chunks(in_len).zip(want.chunks_mut(m * pq)) {
+            g.im2col(xi, &mut col);
+            product(m, pq, crs, f, &col, yi);
+        }
+        want.iter().map(|v| v.to_bits()).collect()
+    }
+}
