@@ -4,6 +4,8 @@
 use gemm::Parallelism;
 use std::cell::Cell;
 
+mod depthwise;
+
 thread_local! {
     /// One scratch buffer per thread (im2col's lowered matrix), kept between calls.
     static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
@@ -299,125 +301,6 @@ impl ConvGeometry {
                             *d += k * v;
                         }
                     }
-                }
-            }
-        }
-    }
-
-    /// Rows and columns of the zero-bordered copy of a plane that
-    /// [`depthwise_avx512`](Self::depthwise_avx512) reads: every tap of every output (16
-    /// columns at a time, the last group rounded up; 32 loaded a step at stride 2) lands
-    /// inside it.
-    pub(crate) fn padded_plane(&self) -> (usize, usize) {
-        let rows = (self.p - 1) * self.stride_h + (self.r - 1) * self.dilation_h + 1;
-        let last = self.q.div_ceil(16) * 16 - 1;
-        let columns = last * self.stride_w + (self.s - 1) * self.dilation_w + 1;
-        (rows, columns + 16 * (self.stride_w - 1))
-    }
-
-    /// [`depthwise`](Self::depthwise) for strides 1 and 2 along rows: the plane copied once
-    /// into a zero border, so that every tap of 16 output columns is one unmasked load (two
-    /// and a lane permutation at stride 2) and one fused multiply-add, with no bounds to
-    /// test (the spans and masks per tap cost more than the arithmetic on small maps).
-    /// Padding adds `filter x 0`, which leaves every sum as the unpadded one.
-    ///
-    /// # Safety
-    /// AVX-512F; `stride_w <= 2`; `y` holds `P x Q` values and `padded` the plane padded by
-    /// [`pad`](Self::pad) ([`padded_plane`](Self::padded_plane), `wp` columns a row).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn depthwise_avx512(&self, filter: &[f32], padded: &[f32], wp: usize, y: &mut [f32]) {
-        use std::arch::x86_64::*;
-        let q = self.q;
-        let (sw, dw) = (self.stride_w, self.dilation_w);
-        // Even lanes of two vectors: columns 0, 2, .., 30 of 32 loaded at stride 2.
-        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        let src = padded.as_ptr();
-        for p in 0..self.p {
-            let line = y.as_mut_ptr().add(p * q);
-            for j0 in (0..q).step_by(16) {
-                let mut acc = _mm512_setzero_ps();
-                for r in 0..self.r {
-                    let row = src.add((p * self.stride_h + r * self.dilation_h) * wp + j0 * sw);
-                    for s in 0..self.s {
-                        let at = row.add(s * dw);
-                        let v = if sw == 1 {
-                            _mm512_loadu_ps(at)
-                        } else {
-                            let (lo, hi) = (_mm512_loadu_ps(at), _mm512_loadu_ps(at.add(16)));
-                            _mm512_permutex2var_ps(lo, even, hi)
-                        };
-                        acc = _mm512_fmadd_ps(_mm512_set1_ps(filter[r * self.s + s]), v, acc);
-                    }
-                }
-                let lanes = q - j0;
-                let mask = if lanes >= 16 {
-                    u16::MAX
-                } else {
-                    (1u16 << lanes) - 1
-                };
-                _mm512_mask_storeu_ps(line.add(j0), mask, acc);
-            }
-        }
-    }
-
-    /// The plane `x` copied into `padded` ([`padded_plane`](Self::padded_plane), `wp` columns
-    /// a row) inside a zero border.
-    pub(crate) fn pad(&self, x: &[f32], padded: &mut [f32], wp: usize) {
-        padded.fill(0.0);
-        for (row, line) in x[..self.h * self.w].chunks_exact(self.w).enumerate() {
-            let Some(dst) = padded.chunks_exact_mut(wp).nth(row + self.pad_top) else {
-                break;
-            };
-            let n = self.w.min(wp.saturating_sub(self.pad_left));
-            dst[self.pad_left..self.pad_left + n].copy_from_slice(&line[..n]);
-        }
-    }
-
-    /// [`depthwise_avx512`](Self::depthwise_avx512) 8 lanes wide, for CPUs with AVX2 but
-    /// not AVX-512 (the AMD EPYC machines, where the plain loop above ran scalar at stride 2
-    /// and was a third of mobilenet_v2's time). Every output is the AVX-512 kernel's sum in
-    /// its order (fused multiply-adds from zero, `r` then `s`), so the same bits.
-    ///
-    /// # Safety
-    /// AVX2 and FMA; the rest as [`depthwise_avx512`](Self::depthwise_avx512) (the padded
-    /// plane, sized for 16 lanes, holds every tap of 8).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn depthwise_avx2(&self, filter: &[f32], padded: &[f32], wp: usize, y: &mut [f32]) {
-        use std::arch::x86_64::*;
-        let q = self.q;
-        let (sw, dw) = (self.stride_w, self.dilation_w);
-        let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let src = padded.as_ptr();
-        for p in 0..self.p {
-            let line = y.as_mut_ptr().add(p * q);
-            for j0 in (0..q).step_by(8) {
-                let mut acc = _mm256_setzero_ps();
-                for r in 0..self.r {
-                    let row = src.add((p * self.stride_h + r * self.dilation_h) * wp + j0 * sw);
-                    for s in 0..self.s {
-                        let at = row.add(s * dw);
-                        let v = if sw == 1 {
-                            _mm256_loadu_ps(at)
-                        } else {
-                            // Columns 0, 2, .., 14 of 16: even lanes of each 128-bit half,
-                            // then the 64-bit quarters back in order.
-                            let (lo, hi) = (_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(8)));
-                            let even = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
-                            let ordered =
-                                _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(even));
-                            _mm256_castpd_ps(ordered)
-                        };
-                        acc = _mm256_fmadd_ps(_mm256_set1_ps(filter[r * self.s + s]), v, acc);
-                    }
-                }
-                let lanes = q - j0;
-                if lanes >= 8 {
-                    _mm256_storeu_ps(line.add(j0), acc);
-                } else {
-                    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), index);
-                    _mm256_maskstore_ps(line.add(j0), mask, acc);
                 }
             }
         }
@@ -791,6 +674,14 @@ mod tests {
             (3, 1, 0, 1, 3, 3),
             (3, 2, 0, 1, 16, 40),
             (1, 1, 0, 1, 4, 9),
+            // The AVX2 kernel's blocks: 9 vectors a row (4 + 4 + 1), 2 vectors in blocks of
+            // two rows, 1 in blocks of four rows and the rest, 7 x 7 taps (past those it
+            // holds in registers), stride 2 over 17 vectors.
+            (3, 1, 1, 1, 6, 70),
+            (3, 1, 1, 1, 9, 14),
+            (3, 2, 1, 1, 11, 13),
+            (7, 1, 3, 1, 9, 20),
+            (3, 2, 1, 1, 11, 270),
         ] {
             let out = |size: usize| (size + 2 * pad - dil * (k - 1) - 1) / stride + 1;
             let g = ConvGeometry {
@@ -860,6 +751,62 @@ mod tests {
             for (got, want) in c.iter().zip(&want) {
                 assert!((got - (want + 1.0)).abs() < 1e-4, "{got} vs {want}");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod dwprobe {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn probe_depthwise() {
+        for (hw, stride) in [
+            (112usize, 1usize),
+            (112, 2),
+            (56, 1),
+            (56, 2),
+            (28, 1),
+            (14, 1),
+            (7, 1),
+        ] {
+            let (k, pad) = (3usize, 1usize);
+            let out = (hw + 2 * pad - k) / stride + 1;
+            let g = ConvGeometry {
+                c: 1,
+                h: hw,
+                w: hw,
+                p: out,
+                q: out,
+                r: k,
+                s: k,
+                stride_h: stride,
+                stride_w: stride,
+                pad_top: pad,
+                pad_left: pad,
+                dilation_h: 1,
+                dilation_w: 1,
+            };
+            let x: Vec<f32> = (0..hw * hw)
+                .map(|i| ((i * 37) % 17) as f32 / 8.0 - 1.0)
+                .collect();
+            let f: Vec<f32> = (0..9).map(|i| i as f32 / 3.0 - 1.0).collect();
+            let mut y = vec![0.0; out * out];
+            let taps = g.taps();
+            let inner = (2_000_000 / (out * out * 9)).max(1);
+            let mut best = f64::MAX;
+            for _ in 0..30 {
+                let t = std::time::Instant::now();
+                for _ in 0..inner {
+                    g.depthwise(&taps, &x, &f, &mut y);
+                }
+                best = best.min(t.elapsed().as_secs_f64() / inner as f64);
+            }
+            eprintln!(
+                "{hw} s{stride}: {:.2} us  {:.1} GFLOP/s",
+                best * 1e6,
+                2.0 * (out * out * 9) as f64 / best / 1e9
+            );
         }
     }
 }
