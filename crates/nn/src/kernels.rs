@@ -5,6 +5,7 @@ use gemm::Parallelism;
 use std::cell::Cell;
 
 mod depthwise;
+pub(crate) use depthwise::CHANNELS;
 
 thread_local! {
     /// One scratch buffer per thread (im2col's lowered matrix), kept between calls.
@@ -682,6 +683,16 @@ mod tests {
             (3, 2, 1, 1, 11, 13),
             (7, 1, 3, 1, 9, 20),
             (3, 2, 1, 1, 11, 270),
+            // Eight channels a vector: 4 x 4 and 7 x 7 outputs, stride 2 onto them, 5 x 5
+            // and 7 x 7 taps, dilation, no padding.
+            (3, 1, 1, 1, 4, 4),
+            (3, 2, 1, 1, 7, 7),
+            (5, 1, 2, 1, 7, 7),
+            (7, 1, 3, 1, 5, 6),
+            (3, 1, 2, 2, 6, 5),
+            (3, 1, 0, 1, 9, 10),
+            (3, 1, 1, 1, 14, 14),
+            (5, 2, 2, 1, 9, 31),
         ] {
             let out = |size: usize| (size + 2 * pad - dil * (k - 1) - 1) / stride + 1;
             let g = ConvGeometry {
@@ -724,6 +735,33 @@ mod tests {
                     "{what}: {got} vs {want}"
                 );
             }
+            // Eight channels at once on maps of up to 16 columns: each channel's plane as the
+            // plane-at-a-time kernel gives it, bit for bit.
+            if g.q <= depthwise::CHANNELS_UP_TO {
+                assert!(g.channels_pay(), "every machine here has AVX2 and FMA");
+                let planes: Vec<f32> = (0..CHANNELS * h * w)
+                    .map(|i| ((i * 29) % 31) as f32 / 15.0 - 1.0)
+                    .collect();
+                let filters: Vec<f32> = (0..CHANNELS * k * k)
+                    .map(|i| ((i * 13) % 11) as f32 / 5.0 - 1.0)
+                    .collect();
+                let pq = g.p * g.q;
+                let mut all = vec![f32::NAN; CHANNELS * pq];
+                g.depthwise_channels(&planes, &filters, &mut all);
+                for c in 0..CHANNELS {
+                    let mut one = vec![f32::NAN; pq];
+                    let (x, f) = (
+                        &planes[c * h * w..][..h * w],
+                        &filters[c * k * k..][..k * k],
+                    );
+                    g.depthwise(&g.taps(), x, f, &mut one);
+                    assert_eq!(
+                        all[c * pq..(c + 1) * pq],
+                        one,
+                        "channel {c} of 8, k {k} {h}x{w}"
+                    );
+                }
+            }
         }
     }
 
@@ -751,62 +789,6 @@ mod tests {
             for (got, want) in c.iter().zip(&want) {
                 assert!((got - (want + 1.0)).abs() < 1e-4, "{got} vs {want}");
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod dwprobe {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn probe_depthwise() {
-        for (hw, stride) in [
-            (112usize, 1usize),
-            (112, 2),
-            (56, 1),
-            (56, 2),
-            (28, 1),
-            (14, 1),
-            (7, 1),
-        ] {
-            let (k, pad) = (3usize, 1usize);
-            let out = (hw + 2 * pad - k) / stride + 1;
-            let g = ConvGeometry {
-                c: 1,
-                h: hw,
-                w: hw,
-                p: out,
-                q: out,
-                r: k,
-                s: k,
-                stride_h: stride,
-                stride_w: stride,
-                pad_top: pad,
-                pad_left: pad,
-                dilation_h: 1,
-                dilation_w: 1,
-            };
-            let x: Vec<f32> = (0..hw * hw)
-                .map(|i| ((i * 37) % 17) as f32 / 8.0 - 1.0)
-                .collect();
-            let f: Vec<f32> = (0..9).map(|i| i as f32 / 3.0 - 1.0).collect();
-            let mut y = vec![0.0; out * out];
-            let taps = g.taps();
-            let inner = (2_000_000 / (out * out * 9)).max(1);
-            let mut best = f64::MAX;
-            for _ in 0..30 {
-                let t = std::time::Instant::now();
-                for _ in 0..inner {
-                    g.depthwise(&taps, &x, &f, &mut y);
-                }
-                best = best.min(t.elapsed().as_secs_f64() / inner as f64);
-            }
-            eprintln!(
-                "{hw} s{stride}: {:.2} us  {:.1} GFLOP/s",
-                best * 1e6,
-                2.0 * (out * out * 9) as f64 / best / 1e9
-            );
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::activation_in_place;
 use super::winograd::{self, WinogradFilters};
 use super::{direct, implicit};
-use crate::kernels::{matmul, plain, transposed, wide, with_scratch, ConvGeometry};
+use crate::kernels::{matmul, plain, transposed, wide, with_scratch, ConvGeometry, CHANNELS};
 use crate::sgemm::{self, product, product_add, product_packed, PackedFilters, PANEL_ROWS};
 use joule_model::ops::{Activation, Conv};
 use joule_model::LoopNest;
@@ -318,6 +318,36 @@ fn depthwise_forward(
 ) {
     let (pq, rs, plane) = (g.p * g.q, g.r * g.s, g.h * g.w);
     let taps = g.taps();
+    if m == 1 && g.channels_pay() {
+        // Channels in blocks of eight, a lane each; the last few of a sample a plane at a
+        // time.
+        let per_task = DEPTHWISE_TASK_MACS.div_ceil((CHANNELS * pq * rs).max(1));
+        let samples = y
+            .par_chunks_mut(groups * pq)
+            .zip(x.par_chunks(groups * plane));
+        samples.for_each(|(ys, xs)| {
+            ys.par_chunks_mut(CHANNELS * pq)
+                .zip(xs.par_chunks(CHANNELS * plane))
+                .enumerate()
+                .with_min_len(per_task)
+                .for_each(|(block, (yb, xb))| {
+                    let first = block * CHANNELS;
+                    let filters = &filter[first * rs..];
+                    let whole = yb.len() == CHANNELS * pq;
+                    if whole {
+                        g.depthwise_channels(xb, filters, yb);
+                    }
+                    for (j, yc) in yb.chunks_mut(pq).enumerate() {
+                        if !whole {
+                            let xc = &xb[j * plane..(j + 1) * plane];
+                            g.depthwise(&taps, xc, &filters[j * rs..(j + 1) * rs], yc);
+                        }
+                        epilogue.channel(first + j, yc);
+                    }
+                })
+        });
+        return;
+    }
     let per_task = DEPTHWISE_TASK_MACS.div_ceil((m * pq * rs).max(1));
     y.par_chunks_mut(m * pq)
         .zip(x.par_chunks(plane))
@@ -713,6 +743,8 @@ mod tests {
             (2, 4, 33, 4, 3, 2, 0, 4, 1),    // depthwise, stride 2, no padding
             (1, 2, 40, 2, 3, 1, 1, 2, 1),    // depthwise, 41 columns: three vectors
             (1, 2, 30, 2, 3, 2, 2, 2, 2),    // depthwise, stride 2, dilated
+            (2, 13, 7, 13, 3, 2, 1, 13, 1),  // depthwise: 8 channels a vector, then 5 planes
+            (1, 24, 12, 24, 5, 1, 2, 24, 1), // depthwise 5x5: three blocks of 8 channels
             (1, 32, 24, 64, 3, 1, 1, 1, 1),  // batch 1, split filters (>= 1 M MACs)
             (1, 128, 16, 33, 1, 1, 0, 1, 1), // batch 1, odd filter count, 1x1
             (7, 16, 7, 24, 3, 1, 1, 1, 1),   // 49 columns: samples side by side

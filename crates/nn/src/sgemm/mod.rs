@@ -327,6 +327,8 @@ mod avx2;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod pack;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use pack::transpose8;
 
 #[cfg(test)]
 mod tests {

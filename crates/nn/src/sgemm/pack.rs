@@ -42,7 +42,7 @@ pub(super) unsafe fn pack(m: usize, k: usize, a: &[f32], pa: &mut [f32]) {
 /// Rows of an 8 x 8 block as its columns.
 #[target_feature(enable = "avx")]
 #[inline]
-unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+pub(crate) unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     let t0 = _mm256_unpacklo_ps(r[0], r[1]);
     let t1 = _mm256_unpackhi_ps(r[0], r[1]);
     let t2 = _mm256_unpacklo_ps(r[2], r[3]);
