@@ -36,6 +36,7 @@ mod rng;
 mod sgemm;
 pub mod train;
 
+pub use buffers::poison_reused_buffers;
 pub use data::{DataSource, Dataset, Split};
 pub use error::NnError;
 pub use infer::fused_into;

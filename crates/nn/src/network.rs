@@ -294,7 +294,10 @@ impl Network {
             quantized: Vec::with_capacity(self.graph.len()),
         };
         for (i, node) in self.graph.nodes().iter().enumerate() {
-            let mut y = buffers::zeroed(trace.shapes[i].output.elements() as usize);
+            // Every node writes its output whole (as inference, which reuses buffers
+            // unzeroed, relies on too; `tests/gradients.rs` runs every kind of node on
+            // NaN-filled buffers to hold it to that).
+            let mut y = buffers::overwritten(trace.shapes[i].output.elements() as usize);
             let mode = match train.as_deref_mut() {
                 Some(rng) => Mode::Train(rng),
                 None => Mode::Trace,
