@@ -794,17 +794,29 @@ mod tests {
                 .map(|i| ((i * 104729) % 17) as f32 / 8.0 - 1.0)
                 .collect();
             let bias: Vec<f32> = (0..filters).map(|i| i as f32 * 0.25 - 1.0).collect();
-            let want = naive(&conv, &nest, &x, &filter, &bias);
+            // A folded batch norm and ReLU6 after the bias, as inference fuses them.
+            let scale: Vec<f32> = (0..filters).map(|i| 0.5 + (i % 3) as f32 * 0.25).collect();
+            let shift: Vec<f32> = (0..filters).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
+            let pq = nest.p * nest.q;
+            let want: Vec<f32> = naive(&conv, &nest, &x, &filter, &bias)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let c = (i / pq) % filters;
+                    (v * scale[c] + shift[c]).clamp(0.0, 6.0)
+                })
+                .collect();
             let epilogue = Epilogue {
                 bias: Some(&bias),
-                ..Epilogue::default()
+                affine: Some((&scale, &shift)),
+                activation: Some(Activation::Relu6),
             };
             let mut got = vec![f32::NAN; want.len()];
             conv_forward(&conv, &nest, &x, &filter, &epilogue, &mut got);
-            let scale = want.iter().fold(1f32, |a, v| a.max(v.abs()));
+            let size = want.iter().fold(1f32, |a, v| a.max(v.abs()));
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!(
-                    (g - w).abs() <= 1e-5 * scale,
+                    (g - w).abs() <= 1e-5 * size,
                     "case {:?} output {i}: {g} vs {w}",
                     (batch, c, size, filters, k, stride, pad, groups, dil)
                 );
@@ -830,7 +842,7 @@ mod tests {
             match prepared {
                 Some(Filters::Winograd(..)) => {
                     for (i, (g, w)) in fast.iter().zip(&want).enumerate() {
-                        assert!((g - w).abs() <= 1e-4 * scale, "prepared, output {i}");
+                        assert!((g - w).abs() <= 1e-4 * size, "prepared, output {i}");
                     }
                 }
                 _ => assert_eq!(fast, got, "prepared"),
