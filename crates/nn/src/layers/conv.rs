@@ -52,24 +52,43 @@ impl Epilogue<'_> {
         )
     }
 
+    /// One pass over the values: the bias, the affine map and a clipping activation fused
+    /// into one loop (their passes were 6% of mobilenet_v2's time; a batch norm and ReLU6
+    /// over 16 x 96 planes of 56x56 went 2556 -> 2343 us, alternating), each step rounded as
+    /// it was on its own (no multiply-add is fused), so the same bits.
     #[inline(always)]
     fn passes(&self, channel: usize, values: &mut [f32]) {
-        if let Some(bias) = self.bias {
-            let b = bias[channel];
-            values.iter_mut().for_each(|v| *v += b);
-        }
-        if let Some((scale, shift)) = self.affine {
-            let (k, b) = (scale[channel], shift[channel]);
-            values.iter_mut().for_each(|v| *v = *v * k + b);
+        let bias = self.bias.map(|b| b[channel]);
+        let affine = self.affine.map(|(k, b)| (k[channel], b[channel]));
+        #[inline(always)]
+        fn each(
+            v: &mut [f32],
+            bias: Option<f32>,
+            affine: Option<(f32, f32)>,
+            f: impl Fn(f32) -> f32,
+        ) {
+            match (bias, affine) {
+                (Some(b), Some((k, s))) => v.iter_mut().for_each(|v| *v = f((*v + b) * k + s)),
+                (Some(b), None) => v.iter_mut().for_each(|v| *v = f(*v + b)),
+                (None, Some((k, s))) => v.iter_mut().for_each(|v| *v = f(*v * k + s)),
+                (None, None) => v.iter_mut().for_each(|v| *v = f(*v)),
+            }
         }
         // The clipping activations with their bounds hoisted, so the loop vectorises (the
         // generic per-value match does not); each computes what `activate` does, bit for bit.
         match self.activation {
-            Some(Activation::Relu6) => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+            Some(Activation::Relu6) => each(values, bias, affine, |v| v.clamp(0.0, 6.0)),
             Some(Activation::Clip { min, max }) => {
-                values.iter_mut().for_each(|v| *v = v.max(min).min(max))
+                each(values, bias, affine, |v| v.max(min).min(max))
             }
-            Some(act) => activation_in_place(act, values),
+            Some(Activation::Relu) => each(values, bias, affine, |v| v.max(0.0)),
+            Some(act) => {
+                if bias.is_some() || affine.is_some() {
+                    each(values, bias, affine, |v| v);
+                }
+                activation_in_place(act, values)
+            }
+            None if bias.is_some() || affine.is_some() => each(values, bias, affine, |v| v),
             None => {}
         }
     }
