@@ -417,11 +417,20 @@ impl Network {
                 .unwrap_or_default();
             let y = &trace.outputs[i];
             let wants = |v: &Value| input_grad || matches!(v, Value::Node(_));
+            // A convolution's and an activation's backward write their input gradient
+            // whole (the convolution zeroes each sample's itself before col2im adds into
+            // it); the others add into theirs, which must start at zero. Zeroing them all
+            // was 4% of vgg-small's training time.
+            let whole = matches!(node.op, Op::Conv(_) | Op::Activation(_));
+            let gradient = |len: usize| match whole {
+                true => buffers::overwritten(len),
+                false => buffers::zeroed(len),
+            };
             let mut dxs: Vec<Option<Vec<f32>>> = node
                 .inputs
                 .iter()
                 .zip(&shapes.inputs)
-                .map(|(v, s)| wants(v).then(|| buffers::zeroed(s.elements() as usize)))
+                .map(|(v, s)| wants(v).then(|| gradient(s.elements() as usize)))
                 .collect();
             let g = &mut grads.params[i];
             match &node.op {
