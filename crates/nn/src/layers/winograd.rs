@@ -56,14 +56,25 @@ pub(crate) fn applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
 /// samples: fewer multiply-adds, plus the transforms at [`TRANSFORM_MACS`] a value, each
 /// product's work scaled by the share of the 16 lanes its columns fill (a 4x4 ofmap at
 /// batch 1 is 6 tiles wide: 6 of the 16 lanes).
+///
+/// On AVX2 machines, maps of 7x7 or smaller with 256 channels or fewer stay direct. Winograd
+/// lost there, against the model: 16 samples, one thread, in one process, alternating
+/// (AMD EPYC, 2026-12-01), direct time / Winograd time:
+/// - lost: 256 -> 256 at 7x7 0.76, 128 -> 256 at 7x7 0.91, 256 -> 512 at 4x4 0.85,
+///   256 -> 256 at 4x4 0.69;
+/// - won: 512 -> 512 at 7x7 1.54 and at 4x4 1.97 (filters the direct kernel streams
+///   again for every sample), 256 -> 256 at 14x14 1.51, 128 -> 128 at 14x14 1.24.
 pub(crate) fn pays(g: &ConvGeometry, n: usize, m: usize) -> bool {
+    let pq = g.p * g.q;
+    if crate::sgemm::avx2_only() && pq <= 49 && g.c <= 256 {
+        return false;
+    }
     let lanes = |width: usize| width.div_ceil(16) * 16;
     let tiles = slots(g);
     let width = blocks(tiles, n).1 * tiles;
     let products = XI * g.c * m * n * tiles * lanes(width) / width;
     let transforms = TRANSFORM_MACS * XI * (g.c + m) * n * tiles;
     // The direct kernel lowers samples side by side up to 256 columns.
-    let pq = g.p * g.q;
     let direct_width = pq * (256usize.div_ceil(pq)).clamp(1, n.max(1));
     let direct = 9 * g.c * m * n * pq * lanes(direct_width) / direct_width;
     products + transforms < direct
@@ -541,5 +552,13 @@ mod tests {
             assert!(pays(&layer(128, 14), n, 128), "resnet18 14x14, batch {n}");
         }
         assert!(!applies(&layer(1, 28), 1, 32), "one input channel");
+        // resnet18's last stages: 512 channels at 4x4 on Winograd everywhere; 256 at 7x7
+        // direct on AVX2 machines, where it lost, and on Winograd on the others.
+        assert!(pays(&layer(512, 4), 16, 512), "resnet18 4x4, batch 16");
+        assert_eq!(
+            pays(&layer(256, 7), 16, 256),
+            !crate::sgemm::avx2_only(),
+            "resnet18 7x7, batch 16"
+        );
     }
 }
