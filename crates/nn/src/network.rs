@@ -422,9 +422,12 @@ impl Network {
             // it); the others add into theirs, which must start at zero. Zeroing them all
             // was 4% of vgg-small's training time.
             let whole = matches!(node.op, Op::Conv(_) | Op::Activation(_));
-            let gradient = |len: usize| match whole {
-                true => buffers::overwritten(len),
-                false => buffers::zeroed(len),
+            let gradient = |len: usize| {
+                if whole {
+                    buffers::overwritten(len)
+                } else {
+                    buffers::zeroed(len)
+                }
             };
             let mut dxs: Vec<Option<Vec<f32>>> = node
                 .inputs
