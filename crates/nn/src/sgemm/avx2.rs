@@ -117,6 +117,7 @@ pub(super) unsafe fn run(
     m: usize,
     pa: &[f32],
     rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
     n: usize,
     k: usize,
     b: Rhs,
@@ -129,8 +130,8 @@ pub(super) unsafe fn run(
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         let block = &pa[panels * MR * k0..];
-        for n0 in (0..n).step_by(NR) {
-            let nr = NR.min(n - n0);
+        for n0 in cols.clone().step_by(NR) {
+            let nr = NR.min(cols.end - n0);
             // As in the AVX-512 kernel: B packed once, packed here for three or more row
             // panels, read in place for fewer (only whole vectors and single values are
             // read, none past a row's end); given by its rows, packed here.

@@ -59,6 +59,7 @@ pub(super) unsafe fn run(
     m: usize,
     pa: &[f32],
     rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
     n: usize,
     k: usize,
     b: &[f32],
@@ -72,8 +73,8 @@ pub(super) unsafe fn run(
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         let block = &pa[panels * MR * k0..];
-        for n0 in (0..n).step_by(NR) {
-            let nr = NR.min(n - n0);
+        for n0 in cols.clone().step_by(NR) {
+            let nr = NR.min(cols.end - n0);
             let masks = [
                 ones(nr),
                 ones(nr.saturating_sub(16)),

@@ -108,6 +108,9 @@ impl PackedFilters {
 /// multiple of this.
 pub(crate) const PANEL_ROWS: usize = MR;
 
+/// Columns of `B` per packed panel.
+pub(crate) const PANEL_COLUMNS: usize = NR;
+
 /// `c (rows x n) = a[rows] * b (k x n)`: rows `rows` of the packed `a` (starting at a
 /// multiple of [`PANEL_ROWS`]), `c` holding just those rows. Every bit as [`product`] gives.
 pub(crate) fn product_packed(
@@ -178,7 +181,26 @@ pub(crate) fn product_rows(
 fn run_packed(a: &PackedFilters, rows: std::ops::Range<usize>, n: usize, b: Rhs, c: &mut [f32]) {
     assert!(rows.start.is_multiple_of(MR) && rows.start <= rows.end && rows.end <= a.m);
     assert!(c.len() >= rows.len() * n);
-    if rows.is_empty() || n == 0 {
+    // SAFETY: `c` holds the rows' `n` columns.
+    unsafe { run_columns(a, rows, 0..n, n, b, c.as_mut_ptr()) }
+}
+
+/// Columns `cols` of [`run_packed`]'s product (starting at a multiple of [`NR`]); `c` points
+/// at the first of `rows`, `n` apart.
+///
+/// # Safety
+/// `c` holds `rows.len() x n` values, of which this writes only columns `cols`; `b` holds
+/// what its variant says for `a.k` steps and `n` columns; `rows` is as [`run_packed`] takes.
+unsafe fn run_columns(
+    a: &PackedFilters,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    n: usize,
+    b: Rhs,
+    c: *mut f32,
+) {
+    debug_assert!(cols.start.is_multiple_of(NR) && cols.end <= n);
+    if rows.is_empty() || cols.is_empty() {
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -187,23 +209,56 @@ fn run_packed(a: &PackedFilters, rows: std::ops::Range<usize>, n: usize, b: Rhs,
         if pb.len() < KC * NR {
             pb.resize(KC * NR, 0.0);
         }
-        let (m, k, c) = (a.m, a.k, c.as_mut_ptr());
+        let (m, k) = (a.m, a.k);
         // SAFETY: `a` exists only where `isa` found one of them; the callers' asserts bound
-        // every element of B read, this one's those of C written; `pb` holds a panel of B.
+        // every element of B read and of C written; `pb` holds a panel of B.
         unsafe {
             match (isa().expect("packed filters exist only with a kernel"), b) {
                 (Isa::Avx512, Rhs::Plain(b)) => {
-                    avx512::run(m, &a.data, rows, n, k, b, false, false, c, &mut pb)
+                    avx512::run(m, &a.data, rows, cols, n, k, b, false, false, c, &mut pb)
                 }
                 (Isa::Avx512, Rhs::Packed(b)) => {
-                    avx512::run(m, &a.data, rows, n, k, b, true, false, c, &mut pb)
+                    avx512::run(m, &a.data, rows, cols, n, k, b, true, false, c, &mut pb)
                 }
                 (Isa::Avx512, Rhs::Rows(..)) => unreachable!("gathered for AVX-512"),
-                (Isa::Avx2, b) => avx2::run(m, &a.data, rows, n, k, b, false, c, &mut pb),
+                (Isa::Avx2, b) => avx2::run(m, &a.data, rows, cols, n, k, b, false, c, &mut pb),
             }
         };
         PACKED.set(pb);
     }
+}
+
+/// [`product_columns`] on every row of `a`, its `n` columns in two halves (on a panel
+/// boundary) that rayon may run on two cores; `finish(row, values)` then runs on each half's
+/// part of each row (the epilogue). Same bits as [`product_columns`]: each output is summed
+/// the same way, whichever half holds it.
+pub(crate) fn product_columns_halves(
+    a: &PackedFilters,
+    n: usize,
+    columns: &[f32],
+    c: &mut [f32],
+    finish: &(dyn Fn(usize, &mut [f32]) + Sync),
+) {
+    assert!(columns.len() >= columns_len(a.k, n) && c.len() >= a.m * n);
+    /// `C`, whose halves of columns the two tasks write.
+    struct Out(*mut f32);
+    // SAFETY: the tasks write disjoint columns of `C`, borrowed mutably for both.
+    unsafe impl Sync for Out {}
+    let out = Out(c.as_mut_ptr());
+    let half = (n.div_ceil(NR).div_ceil(2) * NR).min(n);
+    let part = |cols: std::ops::Range<usize>| {
+        let out = &out;
+        // SAFETY: `c` holds `m x n` values (asserted); this task writes, and then lends to
+        // `finish`, only its columns of each row, which the other task never touches.
+        unsafe {
+            run_columns(a, 0..a.m, cols.clone(), n, Rhs::Packed(columns), out.0);
+            for row in 0..a.m {
+                let at = out.0.add(row * n + cols.start);
+                finish(row, std::slice::from_raw_parts_mut(at, cols.len()));
+            }
+        }
+    };
+    rayon::join(|| part(0..half), || part(half..n));
 }
 
 /// Values [`pack_columns`] writes for a `k x n` matrix.
@@ -284,8 +339,8 @@ fn product_into(
         unsafe {
             pack::pack(m, k, a, pa);
             match isa {
-                Isa::Avx512 => avx512::run(m, pa, 0..m, n, k, b, false, accumulate, c, pb),
-                Isa::Avx2 => avx2::run(m, pa, 0..m, n, k, Rhs::Plain(b), accumulate, c, pb),
+                Isa::Avx512 => avx512::run(m, pa, 0..m, 0..n, n, k, b, false, accumulate, c, pb),
+                Isa::Avx2 => avx2::run(m, pa, 0..m, 0..n, n, k, Rhs::Plain(b), accumulate, c, pb),
             }
         }
         PACKED.set(packed);
@@ -419,6 +474,17 @@ mod tests {
             whole.fill(f32::NAN);
             product_columns(&packed, 0..m, n, &columns, &mut whole);
             assert_eq!(whole, c, "{m}x{n}x{k} both packed");
+            // Columns in halves, each half of a row finished (here: plus its row) once.
+            whole.fill(f32::NAN);
+            let finish =
+                |row: usize, values: &mut [f32]| values.iter_mut().for_each(|v| *v += row as f32);
+            product_columns_halves(&packed, n, &columns, &mut whole, &finish);
+            let finished: Vec<f32> = c
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + (i / n) as f32)
+                .collect();
+            assert_eq!(whole, finished, "{m}x{n}x{k} columns in halves");
             if m > PANEL_ROWS {
                 let mut tail = vec![f32::NAN; (m - PANEL_ROWS) * n];
                 product_columns(&packed, PANEL_ROWS..m, n, &columns, &mut tail);
