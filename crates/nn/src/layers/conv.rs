@@ -2,6 +2,7 @@
 //! rayon over the samples of the batch.
 
 use super::activation_in_place;
+use super::blocked::{self, BlockedFilters};
 use super::winograd::{self, WinogradFilters};
 use super::{direct, implicit};
 use crate::kernels::{matmul, plain, transposed, wide, with_scratch, ConvGeometry, CHANNELS};
@@ -178,6 +179,9 @@ fn filter_product(
 pub(crate) enum Filters {
     /// Packed for the product on the lowered ifmap (`m x crs`, one group).
     Packed(PackedFilters),
+    /// In blocks of output channels for [`blocked::forward`] (stride-1 layers on AVX2
+    /// machines).
+    Blocked(BlockedFilters),
     /// Transformed for Winograd's F(2x2, 3x3) (3x3 stride-1 layers), and packed for the
     /// batch sizes where the direct kernel is expected to be faster ([`winograd::pays`]).
     Winograd(WinogradFilters, Option<PackedFilters>),
@@ -200,6 +204,13 @@ pub(crate) fn prepare_filters(conv: &Conv, nest: &LoopNest, filter: &[f32]) -> O
     if winograd {
         let transformed = WinogradFilters::new(nest.m, g.c, filter);
         return Some(Filters::Winograd(transformed, packed));
+    }
+    if blocked::applies(&g, nest.groups) {
+        return Some(Filters::Blocked(BlockedFilters::new(
+            nest.m,
+            g.col_rows(),
+            filter,
+        )));
     }
     packed.map(Filters::Packed)
 }
@@ -233,6 +244,11 @@ pub(crate) fn conv_forward_prepared(
     }
     if direct::applies(&g, groups) {
         return direct::forward(&g, nest.n, m, x, filter, epilogue, y);
+    }
+    if let Some(Filters::Blocked(b)) = prepared {
+        if b.rows() == m && b.depth() == crs && blocked::applies(&g, groups) {
+            return blocked::forward(&g, nest.n, b, x, epilogue, SPLIT_MACS, y);
+        }
     }
     let packed = packed.filter(|p| groups == 1 && p.rows() == m && p.depth() == crs);
     if let (Some(packed), true) = (

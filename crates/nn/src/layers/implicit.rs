@@ -94,21 +94,21 @@ fn widths(g: &ConvGeometry) -> (usize, usize) {
 }
 
 /// Where the zero-bordered planes put things.
-struct Layout {
+pub(crate) struct Layout {
     /// Values a row.
-    wp: usize,
+    pub(crate) wp: usize,
     /// Values a plane.
     plane: usize,
     /// Values of the planes and what the last tap's window reads past them.
-    len: usize,
+    pub(crate) len: usize,
     /// Columns of the product: every output row `wp` wide but the last, `Q` wide.
-    columns: usize,
+    pub(crate) columns: usize,
     /// Where each tap's row starts (`k = (c, r, s)` ascending).
-    offsets: Vec<usize>,
+    pub(crate) offsets: Vec<usize>,
 }
 
 impl Layout {
-    fn new(g: &ConvGeometry) -> Layout {
+    pub(crate) fn new(g: &ConvGeometry) -> Layout {
         let (dh, dw) = (g.dilation_h, g.dilation_w);
         let (wp, columns) = widths(g);
         let rows = (g.p + (g.r - 1) * dh).max(g.pad_top + g.h);
@@ -129,7 +129,7 @@ impl Layout {
     }
 
     /// One sample's ifmap (`C x H x W`) into `padded` (`len` values).
-    fn fill(&self, g: &ConvGeometry, x: &[f32], padded: &mut [f32]) {
+    pub(crate) fn fill(&self, g: &ConvGeometry, x: &[f32], padded: &mut [f32]) {
         padded.fill(0.0);
         for (xc, pc) in x.chunks_exact(g.h * g.w).zip(padded.chunks_mut(self.plane)) {
             for (i, row) in xc.chunks_exact(g.w).enumerate() {
@@ -256,54 +256,11 @@ mod tests {
             );
             return;
         }
-        // (c, r, s, pad top, pad left, pad bottom, pad right, dilation, h, w, m, n)
-        for (c, r, s, pt, pl, pb, pr, dil, h, w, m, n) in [
-            (32, 3, 3, 1, 1, 1, 1, 1, 14, 14, 64, 1),
-            (5, 3, 3, 1, 1, 1, 1, 1, 7, 7, 13, 2),
-            (4, 5, 5, 2, 2, 2, 2, 1, 9, 11, 7, 2),
-            (6, 1, 3, 0, 1, 0, 1, 1, 5, 8, 20, 1),
-            (6, 3, 1, 1, 0, 1, 0, 1, 8, 5, 9, 2),
-            (4, 3, 3, 0, 0, 0, 0, 1, 6, 6, 17, 2),
-            (4, 3, 3, 0, 2, 1, 0, 1, 6, 6, 17, 2),
-            (4, 3, 3, 2, 2, 2, 2, 2, 7, 9, 24, 1),
-            (3, 3, 3, 3, 3, 3, 3, 1, 2, 2, 8, 2),
-            // More padding right than left; padding along a 1-wide kernel (Q > W + pad).
-            (4, 3, 3, 1, 0, 1, 2, 1, 6, 6, 10, 1),
-            (6, 3, 1, 1, 1, 1, 1, 1, 8, 5, 9, 2),
-            // One output row.
-            (4, 3, 3, 0, 1, 0, 1, 1, 3, 5, 8, 1),
-        ] {
-            let g = ConvGeometry {
-                c,
-                h,
-                w,
-                p: h + pt + pb - dil * (r - 1),
-                q: w + pl + pr - dil * (s - 1),
-                r,
-                s,
-                stride_h: 1,
-                stride_w: 1,
-                pad_top: pt,
-                pad_left: pl,
-                dilation_h: dil,
-                dilation_w: dil,
-            };
-            assert!(applies(&g, 1));
-            let (in_len, pq, crs) = (c * h * w, g.p * g.q, g.col_rows());
-            let x: Vec<f32> = (0..n * in_len)
-                .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
-                .collect();
-            let f: Vec<f32> = (0..m * crs)
-                .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
-                .collect();
-            let packed = PackedFilters::new(m, crs, &f).expect("a kernel");
-            let mut y = vec![f32::NAN; n * m * pq];
+        crate::layers::lowered::check_stride_one(|g, n, m, x, f, y| {
+            assert!(applies(g, 1));
+            let packed = PackedFilters::new(m, g.col_rows(), f).expect("a kernel");
             // Split at batch 1 from the first test case on (its MACs are far more than 1).
-            forward(&g, n, &packed, &x, &Epilogue::default(), 1, &mut y);
-            let want = crate::layers::lowered::conv_bits(&g, n, m, &x, &f);
-            let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
-            let case = format!("c {c} {r}x{s} pads {pt},{pl},{pb},{pr} dil {dil} {h}x{w} m {m}");
-            assert_eq!(bits, want, "{case}");
-        }
+            forward(g, n, &packed, x, &Epilogue::default(), 1, y);
+        });
     }
 }

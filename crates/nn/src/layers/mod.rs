@@ -2,6 +2,7 @@
 //! the shapes that [`joule_model::Graph::infer`] gives; `tensor` holds the kernels of the N-d
 //! ops of imported models.
 
+mod blocked;
 mod conv;
 mod direct;
 mod implicit;
@@ -54,5 +55,64 @@ mod lowered {
             product(m, pq, crs, f, &col, yi);
         }
         want.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Runs `run(g, n, m, x, filters, y)` on stride-1 layers and checks `y` against im2col
+    /// and the product, bit for bit: 3x3 and 5x5 taps, 1x3 and 3x1, paddings on one side
+    /// only, a dilation, a map narrower than its padding, filter counts past a multiple of 8
+    /// and of 16, two blocks of `k` (288 terms), one sample and two.
+    pub(super) fn check_stride_one(
+        run: impl Fn(&ConvGeometry, usize, usize, &[f32], &[f32], &mut [f32]),
+    ) {
+        // (c, r, s, pad top, pad left, pad bottom, pad right, dilation, h, w, m, n)
+        for (c, r, s, pt, pl, pb, pr, dil, h, w, m, n) in [
+            (32, 3, 3, 1, 1, 1, 1, 1, 14, 14, 64, 1),
+            (5, 3, 3, 1, 1, 1, 1, 1, 7, 7, 13, 2),
+            (4, 5, 5, 2, 2, 2, 2, 1, 9, 11, 7, 2),
+            (6, 1, 3, 0, 1, 0, 1, 1, 5, 8, 20, 1),
+            (6, 3, 1, 1, 0, 1, 0, 1, 8, 5, 9, 2),
+            (4, 3, 3, 0, 0, 0, 0, 1, 6, 6, 17, 2),
+            (4, 3, 3, 0, 2, 1, 0, 1, 6, 6, 17, 2),
+            (4, 3, 3, 2, 2, 2, 2, 2, 7, 9, 24, 1),
+            (3, 3, 3, 3, 3, 3, 3, 1, 2, 2, 8, 2),
+            // More padding right than left; padding along a 1-wide kernel (Q > W + pad).
+            (4, 3, 3, 1, 0, 1, 2, 1, 6, 6, 10, 1),
+            (6, 3, 1, 1, 1, 1, 1, 1, 8, 5, 9, 2),
+            // One output row.
+            (4, 3, 3, 0, 1, 0, 1, 1, 3, 5, 8, 1),
+            // Three blocks of 8 filters and a lone one, two samples; 40 filters at batch 1
+            // (five blocks: halves of three and two).
+            (16, 3, 3, 1, 1, 1, 1, 1, 10, 10, 25, 2),
+            (8, 3, 3, 1, 1, 1, 1, 1, 9, 9, 40, 1),
+        ] {
+            let g = ConvGeometry {
+                c,
+                h,
+                w,
+                p: h + pt + pb - dil * (r - 1),
+                q: w + pl + pr - dil * (s - 1),
+                r,
+                s,
+                stride_h: 1,
+                stride_w: 1,
+                pad_top: pt,
+                pad_left: pl,
+                dilation_h: dil,
+                dilation_w: dil,
+            };
+            let (in_len, pq, crs) = (c * h * w, g.p * g.q, g.col_rows());
+            let x: Vec<f32> = (0..n * in_len)
+                .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
+                .collect();
+            let f: Vec<f32> = (0..m * crs)
+                .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
+                .collect();
+            let mut y = vec![f32::NAN; n * m * pq];
+            run(&g, n, m, &x, &f, &mut y);
+            let want = conv_bits(&g, n, m, &x, &f);
+            let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+            let case = format!("c {c} {r}x{s} pads {pt},{pl},{pb},{pr} dil {dil} {h}x{w} m {m}");
+            assert_eq!(bits, want, "{case}");
+        }
     }
 }
