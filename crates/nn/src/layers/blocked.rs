@@ -1,9 +1,8 @@
-//! Stride-1 convolutions with the output channels as vector lanes (onnxruntime's NCHWc
-//! kernels' orientation), on the AVX2 kernel's machines. The ifmap is read where the
-//! implicit lowering puts it (zero-bordered planes, [`implicit::Layout`]): each output pixel
-//! is a column of that layout, each tap's value a broadcast from it. The filters are laid
-//! out once in blocks of 8 output channels, each tap's 8 values side by side
-//! ([`BlockedFilters`]). A tile is 2 blocks (16 channels) x 6 pixels: 12 accumulators, 6
+//! Convolutions (one group) with the output channels as vector lanes (onnxruntime's NCHWc
+//! kernels' orientation), on the AVX2 kernel's machines. The ifmap is read from
+//! zero-bordered planes ([`Planes`]; as it is where it needs no border), each tap's value
+//! for a pixel a broadcast from them. The filters are laid out once in blocks of 8 output
+//! channels, each tap's 8 values side by side ([`BlockedFilters`]). A tile is 2 blocks (16 channels) x 6 pixels: 12 accumulators, 6
 //! broadcasts and 2 loads a step, as the product's tile, but both operands stay in L1 (a
 //! pair of blocks' filters for a block of `k` is 16 KiB; the product streamed its packed
 //! filters from L2 for every tile).
@@ -13,7 +12,6 @@
 //! the lowered product's.
 
 use super::conv::Epilogue;
-use super::implicit::{self, Layout};
 use crate::kernels::{with_scratch, ConvGeometry};
 use crate::sgemm::KC;
 use rayon::prelude::*;
@@ -60,11 +58,85 @@ impl BlockedFilters {
     }
 }
 
-/// Whether [`forward`] runs this layer: the implicit lowering's layers (the AVX2 kernel's
-/// machines, one group, stride 1, more than one tap). It computes only the valid columns, so
-/// none of the implicit lowering's are wasted.
+/// Whether [`forward`] runs this layer: the AVX2 kernel's machines, one group.
 pub(crate) fn applies(g: &ConvGeometry, groups: usize) -> bool {
-    implicit::applies(g, groups)
+    crate::sgemm::avx2_only() && groups == 1 && g.p > 0 && g.q > 0
+}
+
+/// Input channels from which a 1x1 stride-1 layer runs here rather than on the product
+/// reading its ifmap in place: with fewer, each tile's few steps do not pay for its stores
+/// and the transposes back to planes. mobilenet_v2 at batch 16, one thread, per layer,
+/// alternating pass by pass (AMD EPYC, 2026-12-01), time here against the product: 16-160
+/// channels in 1.05-1.99 (the 32 -> 16 layer 1.99), 192 -> 32 0.84, 576 and 960 -> 160 and
+/// 320 0.82-0.85; every other layer (3x3, strided, 7x7) gained: the first layer 0.65.
+const POINTWISE_DEPTH: usize = 192;
+
+/// Whether this kernel is expected to beat the product on the layer: every layer the
+/// product reads lowered (im2col or implicitly), and 1x1 layers of [`POINTWISE_DEPTH`] input
+/// channels or more.
+pub(crate) fn pays(g: &ConvGeometry) -> bool {
+    !g.is_pointwise() || g.c >= POINTWISE_DEPTH
+}
+
+/// Where [`sample`] reads the ifmap: `C` planes of `rows x wp` values, the ifmap inside a
+/// zero border (or the ifmap as it is, where no tap reads past it).
+pub(crate) struct Planes {
+    /// Values a row.
+    wp: usize,
+    /// Values a plane.
+    plane: usize,
+    /// Values of the planes; 0 where the ifmap is read as it is.
+    len: usize,
+    /// Where tap `k = (c, r, s)` lies from a pixel's base.
+    offsets: Vec<usize>,
+    /// Where each output pixel's first tap lies.
+    bases: Vec<usize>,
+}
+
+impl Planes {
+    pub(crate) fn new(g: &ConvGeometry) -> Planes {
+        let (dh, dw) = (g.dilation_h, g.dilation_w);
+        let rows = ((g.p - 1) * g.stride_h + (g.r - 1) * dh + 1).max(g.pad_top + g.h);
+        let wp = ((g.q - 1) * g.stride_w + (g.s - 1) * dw + 1).max(g.pad_left + g.w);
+        let bare = g.pad_top == 0 && g.pad_left == 0 && rows == g.h && wp == g.w;
+        let plane = rows * wp;
+        let offsets = (0..g.c)
+            .flat_map(|c| {
+                (0..g.r).flat_map(move |r| (0..g.s).map(move |s| c * plane + r * dh * wp + s * dw))
+            })
+            .collect();
+        let bases = (0..g.p)
+            .flat_map(|i| (0..g.q).map(move |j| i * g.stride_h * wp + j * g.stride_w))
+            .collect();
+        Planes {
+            wp,
+            plane,
+            len: if bare { 0 } else { g.c * plane },
+            offsets,
+            bases,
+        }
+    }
+
+    /// One sample's ifmap (`C x H x W`) inside its zero border (nothing to do where
+    /// [`len`](Self::len) is 0).
+    fn fill(&self, g: &ConvGeometry, x: &[f32], padded: &mut [f32]) {
+        if self.len == 0 {
+            return;
+        }
+        for (xc, pc) in x
+            .chunks_exact(g.h * g.w)
+            .zip(padded.chunks_exact_mut(self.plane))
+        {
+            pc[..g.pad_top * self.wp].fill(0.0);
+            let inside = &mut pc[g.pad_top * self.wp..(g.pad_top + g.h) * self.wp];
+            for (line, dst) in xc.chunks_exact(g.w).zip(inside.chunks_exact_mut(self.wp)) {
+                dst[..g.pad_left].fill(0.0);
+                dst[g.pad_left..g.pad_left + g.w].copy_from_slice(line);
+                dst[g.pad_left + g.w..].fill(0.0);
+            }
+            pc[(g.pad_top + g.h) * self.wp..].fill(0.0);
+        }
+    }
 }
 
 /// `y = epilogue(conv(x, filters))` for `n` samples, one sample a task; a single sample of
@@ -83,22 +155,25 @@ pub(crate) fn forward(
     assert!(applies(g, 1) && filters.depth() == crs);
     let (in_len, out_len) = (g.c * g.h * g.w, m * pq);
     assert!(x.len() >= n * in_len && y.len() >= n * out_len);
-    let layout = Layout::new(g);
+    let planes = Planes::new(g);
     let blocks = filters.blocks();
-    let out_values = blocks * layout.columns * BLOCK;
+    let out_values = blocks * pq * BLOCK;
     if n == 1 && blocks >= 2 && m * pq * crs >= split_macs {
         let half = blocks.div_ceil(2);
-        return with_scratch(layout.len + out_values, |buffer| {
-            let (padded, out) = buffer.split_at_mut(layout.len);
-            layout.fill(g, &x[..in_len], padded);
-            let padded: &[f32] = padded;
-            let (out0, out1) = out.split_at_mut(half * layout.columns * BLOCK);
+        return with_scratch(planes.len + out_values, |buffer| {
+            let (padded, out) = buffer.split_at_mut(planes.len);
+            planes.fill(g, &x[..in_len], padded);
+            let src: &[f32] = if planes.len == 0 {
+                &x[..in_len]
+            } else {
+                padded
+            };
+            let (out0, out1) = out.split_at_mut(half * pq * BLOCK);
             let (y0, y1) = y[..out_len].split_at_mut(half * BLOCK * pq);
             let part = |range: std::ops::Range<usize>, out: &mut [f32], y: &mut [f32]| {
-                // SAFETY: `applies` checked AVX2 (with FMA, `avx2_only`); `padded` holds the
-                // layout, `out` this range's blocks.
-                unsafe { sample(g, &layout, filters, range.clone(), padded, out) };
-                store(g, &layout, range, m, out, y, epilogue);
+                // SAFETY: `applies` checked AVX2 (with FMA, `avx2_only`).
+                unsafe { sample(&planes, filters, range.clone(), src, out) };
+                store(g, range, m, out, y, epilogue);
             };
             rayon::join(|| part(0..half, out0, y0), || part(half..blocks, out1, y1));
         });
@@ -107,12 +182,13 @@ pub(crate) fn forward(
         .par_chunks_mut(out_len)
         .zip(x.par_chunks(in_len))
         .for_each(|(yi, xi)| {
-            with_scratch(layout.len + out_values, |buffer| {
-                let (padded, out) = buffer.split_at_mut(layout.len);
-                layout.fill(g, xi, padded);
+            with_scratch(planes.len + out_values, |buffer| {
+                let (padded, out) = buffer.split_at_mut(planes.len);
+                planes.fill(g, xi, padded);
+                let src: &[f32] = if planes.len == 0 { xi } else { padded };
                 // SAFETY: as above.
-                unsafe { sample(g, &layout, filters, 0..blocks, padded, out) };
-                store(g, &layout, 0..blocks, m, out, yi, epilogue);
+                unsafe { sample(&planes, filters, 0..blocks, src, out) };
+                store(g, 0..blocks, m, out, yi, epilogue);
             })
         });
 }
@@ -122,34 +198,30 @@ pub(crate) fn forward(
 /// first `m` channels of the layer), each plane then through the epilogue.
 fn store(
     g: &ConvGeometry,
-    layout: &Layout,
     blocks: std::ops::Range<usize>,
     m: usize,
     out: &[f32],
     y: &mut [f32],
     epilogue: &Epilogue,
 ) {
-    let (pq, columns) = (g.p * g.q, layout.columns);
+    let pq = g.p * g.q;
     let first = blocks.start * BLOCK;
     let channels = (blocks.end * BLOCK).min(m) - first;
-    assert!(out.len() >= blocks.len() * columns * BLOCK && y.len() >= channels * pq);
+    assert!(out.len() >= blocks.len() * pq * BLOCK && y.len() >= channels * pq);
     for b in 0..blocks.len() {
         let lanes = (channels - b * BLOCK).min(BLOCK);
-        let block = &out[b * columns * BLOCK..(b + 1) * columns * BLOCK];
+        let block = &out[b * pq * BLOCK..(b + 1) * pq * BLOCK];
         let planes = &mut y[b * BLOCK * pq..(b * BLOCK + lanes) * pq];
         #[cfg(target_arch = "x86_64")]
         if lanes == BLOCK {
-            // SAFETY: `applies` checked AVX2; the block holds every column of the layout,
-            // `planes` 8 planes.
-            unsafe { unblock_avx2(g, layout.wp, block, planes) };
+            // SAFETY: `applies` checked AVX2; the block holds every pixel, `planes` 8
+            // planes of them.
+            unsafe { unblock_avx2(pq, block, planes) };
             continue;
         }
-        for i in 0..g.p {
-            for j in 0..g.q {
-                let col = i * layout.wp + j;
-                for l in 0..lanes {
-                    planes[l * pq + i * g.q + j] = block[col * BLOCK + l];
-                }
+        for (pixel, values) in block.chunks_exact(BLOCK).enumerate() {
+            for (l, v) in values.iter().enumerate().take(lanes) {
+                planes[l * pq + pixel] = *v;
             }
         }
     }
@@ -158,92 +230,86 @@ fn store(
     }
 }
 
-/// A whole block's valid columns into its 8 planes, 8 pixels at a time through a
-/// transpose.
+/// A whole block's pixels into its 8 planes, 8 pixels at a time through a transpose.
 ///
 /// # Safety
-/// AVX2; `block` holds `BLOCK` values for each column `i wp + j` (`i < P`, `j < Q`), `planes`
-/// 8 planes of `P x Q`.
+/// AVX2; `block` holds `BLOCK` values for each of `pq` pixels, `planes` 8 planes of them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn unblock_avx2(g: &ConvGeometry, wp: usize, block: &[f32], planes: &mut [f32]) {
+unsafe fn unblock_avx2(pq: usize, block: &[f32], planes: &mut [f32]) {
     use std::arch::x86_64::*;
-    let pq = g.p * g.q;
-    assert!(planes.len() >= BLOCK * pq && block.len() >= ((g.p - 1) * wp + g.q) * BLOCK);
+    assert!(planes.len() >= BLOCK * pq && block.len() >= pq * BLOCK);
     let (src, dst) = (block.as_ptr(), planes.as_mut_ptr());
-    for i in 0..g.p {
-        let mut j = 0;
-        while j + 8 <= g.q {
-            let at = src.add((i * wp + j) * BLOCK);
-            let pixels: [__m256; 8] = std::array::from_fn(|t| _mm256_loadu_ps(at.add(t * BLOCK)));
-            for (l, line) in crate::sgemm::transpose8(pixels).into_iter().enumerate() {
-                _mm256_storeu_ps(dst.add(l * pq + i * g.q + j), line);
-            }
-            j += 8;
+    let mut j = 0;
+    while j + 8 <= pq {
+        let at = src.add(j * BLOCK);
+        let pixels: [__m256; 8] = std::array::from_fn(|t| _mm256_loadu_ps(at.add(t * BLOCK)));
+        for (l, line) in crate::sgemm::transpose8(pixels).into_iter().enumerate() {
+            _mm256_storeu_ps(dst.add(l * pq + j), line);
         }
-        for j in j..g.q {
-            let at = src.add((i * wp + j) * BLOCK);
-            for l in 0..BLOCK {
-                *dst.add(l * pq + i * g.q + j) = *at.add(l);
-            }
+        j += 8;
+    }
+    for j in j..pq {
+        for l in 0..BLOCK {
+            *dst.add(l * pq + j) = *src.add(j * BLOCK + l);
         }
     }
 }
 
-/// One sample's output in blocks (`out`: block `b`, column `c` of the layout, lane `l` at
-/// `((b - blocks.start) columns + c) BLOCK + l`), for the blocks `blocks` and the valid
-/// columns (`j < Q` of each output row) of `padded`.
+/// One sample's output in blocks (`out`: block `b`, pixel `x`, lane `l` at
+/// `((b - blocks.start) P Q + x) BLOCK + l`) for the blocks `blocks`, from the planes (`src`:
+/// as [`Planes`] lays them out).
 ///
 /// # Safety
 /// AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn sample(
-    g: &ConvGeometry,
-    layout: &Layout,
+unsafe fn sample(
+    planes: &Planes,
     filters: &BlockedFilters,
     blocks: std::ops::Range<usize>,
-    padded: &[f32],
+    src: &[f32],
     out: &mut [f32],
 ) {
-    let columns = layout.columns;
-    assert!(padded.len() >= layout.len && out.len() >= blocks.len() * columns * BLOCK);
-    assert!(blocks.end <= filters.blocks() && filters.k == layout.offsets.len());
-    // The valid columns, in order.
-    let valid: Vec<usize> = (0..g.p)
-        .flat_map(|i| (0..g.q).map(move |j| i * layout.wp + j))
-        .collect();
+    let pq = planes.bases.len();
+    assert!(out.len() >= blocks.len() * pq * BLOCK);
+    assert!(blocks.end <= filters.blocks() && filters.k == planes.offsets.len());
+    // Every tap of every pixel lies in `src`.
+    let reach = planes.offsets.iter().max().copied().unwrap_or(0);
+    assert!(planes.bases.iter().all(|b| b + reach < src.len()));
     let k = filters.k;
     for k0 in (0..k).step_by(KC) {
         let steps = k0..(k0 + KC).min(k);
         let mut b = blocks.start;
         while b < blocks.end {
             let pair = (blocks.end - b).min(2);
-            for cols in valid.chunks(PIXELS) {
-                let t = Tile {
+            for (t, bases) in planes.bases.chunks(PIXELS).enumerate() {
+                let tile = Tile {
                     filters: filters.data.as_ptr().add(b * k * BLOCK),
                     stride: k * BLOCK,
                     steps: steps.clone(),
-                    offsets: &layout.offsets,
-                    padded: padded.as_ptr(),
-                    cols,
-                    out: out.as_mut_ptr().add((b - blocks.start) * columns * BLOCK),
-                    out_stride: columns * BLOCK,
+                    offsets: &planes.offsets,
+                    src: src.as_ptr(),
+                    bases,
+                    out: out
+                        .as_mut_ptr()
+                        .add(((b - blocks.start) * pq + t * PIXELS) * BLOCK),
+                    out_stride: pq * BLOCK,
                     add: k0 > 0,
                 };
-                match (pair, cols.len()) {
-                    (2, 6) => t.run::<2, 6>(),
-                    (2, 5) => t.run::<2, 5>(),
-                    (2, 4) => t.run::<2, 4>(),
-                    (2, 3) => t.run::<2, 3>(),
-                    (2, 2) => t.run::<2, 2>(),
-                    (2, _) => t.run::<2, 1>(),
-                    (_, 6) => t.run::<1, 6>(),
-                    (_, 5) => t.run::<1, 5>(),
-                    (_, 4) => t.run::<1, 4>(),
-                    (_, 3) => t.run::<1, 3>(),
-                    (_, 2) => t.run::<1, 2>(),
-                    (_, _) => t.run::<1, 1>(),
+                match (pair, bases.len()) {
+                    (2, 6) => tile.run::<2, 6>(),
+                    (2, 5) => tile.run::<2, 5>(),
+                    (2, 4) => tile.run::<2, 4>(),
+                    (2, 3) => tile.run::<2, 3>(),
+                    (2, 2) => tile.run::<2, 2>(),
+                    (2, _) => tile.run::<2, 1>(),
+                    (_, 6) => tile.run::<1, 6>(),
+                    (_, 5) => tile.run::<1, 5>(),
+                    (_, 4) => tile.run::<1, 4>(),
+                    (_, 3) => tile.run::<1, 3>(),
+                    (_, 2) => tile.run::<1, 2>(),
+                    (_, _) => tile.run::<1, 1>(),
                 }
             }
             b += pair;
@@ -259,10 +325,11 @@ struct Tile<'a> {
     stride: usize,
     steps: std::ops::Range<usize>,
     offsets: &'a [usize],
-    padded: *const f32,
-    /// The pixels' columns of the layout.
-    cols: &'a [usize],
-    /// The first block's output (column 0), the next `out_stride` on.
+    src: *const f32,
+    /// The pixels' bases in `src`.
+    bases: &'a [usize],
+    /// The first block's output for the tile's first pixel, the next block's `out_stride`
+    /// on.
     out: *mut f32,
     out_stride: usize,
     /// Add to what `out` holds (a later block of `k`).
@@ -272,14 +339,14 @@ struct Tile<'a> {
 #[cfg(target_arch = "x86_64")]
 impl Tile<'_> {
     /// # Safety
-    /// AVX2 and FMA; `F` blocks of filters hold the steps; every column plus every offset
-    /// lies in `padded`; `out` holds `F` blocks of every column.
+    /// AVX2 and FMA; `F` blocks of filters hold the steps; every base plus every offset
+    /// lies in `src`; `out` holds `F` blocks of `P` pixels.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn run<const F: usize, const P: usize>(&self) {
         use std::arch::x86_64::*;
         let mut acc = [[_mm256_setzero_ps(); P]; F];
-        let x: [*const f32; P] = std::array::from_fn(|j| self.padded.add(self.cols[j]));
+        let x: [*const f32; P] = std::array::from_fn(|j| self.src.add(self.bases[j]));
         for kk in self.steps.clone() {
             let off = *self.offsets.get_unchecked(kk);
             let f: [__m256; F] = std::array::from_fn(|i| {
@@ -294,7 +361,7 @@ impl Tile<'_> {
         }
         for (i, lane) in acc.iter().enumerate() {
             for (j, a) in lane.iter().enumerate() {
-                let at = self.out.add(i * self.out_stride + self.cols[j] * BLOCK);
+                let at = self.out.add(i * self.out_stride + j * BLOCK);
                 let v = if self.add {
                     _mm256_add_ps(_mm256_loadu_ps(at), *a)
                 } else {
@@ -328,5 +395,54 @@ mod tests {
             // Split at batch 1 (its MACs are far more than 1).
             forward(g, n, &filters, x, &Epilogue::default(), 1, y);
         });
+    }
+
+    /// The same at strides 2 and 3 and on 1x1 layers (read in place where unpadded), bit for
+    /// bit: a first layer of 3 channels (7x7, stride 2), a downsampling 1x1, stride 2 with
+    /// the bottom and right padding only, 16 and 25 filters.
+    #[test]
+    fn blocked_equals_the_lowered_product_at_any_stride() {
+        if !crate::sgemm::avx2_only() {
+            return;
+        }
+        // (c, r, s, stride, pad top, pad left, pad bottom, pad right, h, w, m, n)
+        for (c, r, s, st, pt, pl, pb, pr, h, w, m, n) in [
+            (3, 7, 7, 2, 3, 3, 3, 3, 20, 18, 16, 2),
+            (16, 1, 1, 1, 0, 0, 0, 0, 9, 7, 25, 2),
+            (16, 1, 1, 2, 0, 0, 0, 0, 9, 7, 24, 1),
+            (8, 3, 3, 2, 1, 1, 1, 1, 11, 12, 17, 2),
+            (8, 3, 3, 2, 0, 0, 1, 1, 12, 12, 16, 1),
+            (5, 3, 3, 3, 1, 2, 0, 1, 13, 10, 9, 2),
+            (12, 1, 1, 1, 1, 1, 1, 1, 4, 5, 8, 1),
+        ] {
+            let g = ConvGeometry {
+                c,
+                h,
+                w,
+                p: (h + pt + pb - r) / st + 1,
+                q: (w + pl + pr - s) / st + 1,
+                r,
+                s,
+                stride_h: st,
+                stride_w: st,
+                pad_top: pt,
+                pad_left: pl,
+                dilation_h: 1,
+                dilation_w: 1,
+            };
+            let (in_len, pq, crs) = (c * h * w, g.p * g.q, g.col_rows());
+            let x: Vec<f32> = (0..n * in_len)
+                .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
+                .collect();
+            let f: Vec<f32> = (0..m * crs)
+                .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
+                .collect();
+            let mut y = vec![f32::NAN; n * m * pq];
+            let filters = BlockedFilters::new(m, crs, &f);
+            forward(&g, n, &filters, &x, &Epilogue::default(), 1, &mut y);
+            let want = crate::layers::lowered::conv_bits(&g, n, m, &x, &f);
+            let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(bits, want, "c {c} {r}x{s} stride {st} {h}x{w} m {m}");
+        }
     }
 }

@@ -205,7 +205,7 @@ pub(crate) fn prepare_filters(conv: &Conv, nest: &LoopNest, filter: &[f32]) -> O
         let transformed = WinogradFilters::new(nest.m, g.c, filter);
         return Some(Filters::Winograd(transformed, packed));
     }
-    if blocked::applies(&g, nest.groups) {
+    if blocked::applies(&g, nest.groups) && blocked::pays(&g) {
         return Some(Filters::Blocked(BlockedFilters::new(
             nest.m,
             g.col_rows(),
