@@ -64,9 +64,15 @@ pub(crate) fn applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
 ///   256 -> 256 at 4x4 0.69;
 /// - won: 512 -> 512 at 7x7 1.54 and at 4x4 1.97 (filters the direct kernel streams
 ///   again for every sample), 256 -> 256 at 14x14 1.51, 128 -> 128 at 14x14 1.24.
+///
+/// Maps of 4x4 or smaller stay direct too on AVX2 machines since the direct kernel runs the
+/// output channels as lanes ([`super::blocked`]): resnet18's 512 -> 512 layers at 4x4, per
+/// layer, alternating pass by pass (1 thread, 2026-12-01), took 0.82-0.89 of Winograd's time
+/// at batch 1 and as long at batch 16; its 28x28 and 14x14 layers still took 1.06-1.17 of
+/// Winograd's time direct.
 pub(crate) fn pays(g: &ConvGeometry, n: usize, m: usize) -> bool {
     let pq = g.p * g.q;
-    if crate::sgemm::avx2_only() && pq <= 49 && g.c <= 256 {
+    if crate::sgemm::avx2_only() && (pq <= 16 || (pq <= 49 && g.c <= 256)) {
         return false;
     }
     let lanes = |width: usize| width.div_ceil(16) * 16;
@@ -552,9 +558,13 @@ mod tests {
             assert!(pays(&layer(128, 14), n, 128), "resnet18 14x14, batch {n}");
         }
         assert!(!applies(&layer(1, 28), 1, 32), "one input channel");
-        // resnet18's last stages: 512 channels at 4x4 on Winograd everywhere; 256 at 7x7
-        // direct on AVX2 machines, where it lost, and on Winograd on the others.
-        assert!(pays(&layer(512, 4), 16, 512), "resnet18 4x4, batch 16");
+        // resnet18's last stages, 512 channels at 4x4 and 256 at 7x7: direct on AVX2
+        // machines, where Winograd lost, and on Winograd on the others.
+        assert_eq!(
+            pays(&layer(512, 4), 16, 512),
+            !crate::sgemm::avx2_only(),
+            "resnet18 4x4, batch 16"
+        );
         assert_eq!(
             pays(&layer(256, 7), 16, 256),
             !crate::sgemm::avx2_only(),
