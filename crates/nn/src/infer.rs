@@ -304,10 +304,6 @@ fn run_step(
         Op::FullyConnected(fc) => {
             let (x, xs) = (inputs[0], shapes.inputs[0]);
             let k = xs.per_sample();
-            let packed = match packed {
-                Some(layers::Filters::Packed(p)) => Some(p),
-                _ => None,
-            };
             let weight = &node.params[0].data;
             layers::fc_forward_prepared(xs.n, k, fc.outputs, x, weight, packed, &epilogue, y)
         }

@@ -3,7 +3,6 @@
 use crate::buffers;
 use crate::layers::{self, BatchNormCache};
 use crate::quant::{quantize_weights, LayerQuant};
-use crate::sgemm::PackedFilters;
 use crate::{NnError, Rng};
 use joule_model::ops::Side;
 use joule_model::{Dims, Graph, LoopNest, Node, NodeId, NodeShapes, Op, Shape, Tensor, Value};
@@ -196,7 +195,7 @@ impl Network {
             Op::Conv(conv) => layers::prepare_filters(conv, nest, &weight.data),
             Op::FullyConnected(fc) if fc.outputs > 0 => {
                 let (m, k) = (fc.outputs, weight.data.len() / fc.outputs);
-                PackedFilters::new(m, k, &weight.data).map(layers::Filters::Packed)
+                layers::prepare_fc(m, k, &weight.data)
             }
             _ => None,
         };
@@ -683,12 +682,9 @@ pub(crate) fn run_node(
         }
         Op::FullyConnected(fc) => {
             let k = xs.per_sample();
-            let packed = match prepared {
-                Some(layers::Filters::Packed(p)) => Some(p),
-                _ => None,
-            };
+
             let weight = &node.params[0].data;
-            layers::fc_forward_prepared(xs.n, k, fc.outputs, x, weight, packed, &bias_only(1), y)
+            layers::fc_forward_prepared(xs.n, k, fc.outputs, x, weight, prepared, &bias_only(1), y)
         }
         Op::Pool(pool) => match mode {
             Mode::Inference => layers::pool_inference(pool, xs, shapes.output, x, y),

@@ -13,7 +13,9 @@ mod tensor;
 mod winograd;
 
 pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
-pub(crate) use conv::{conv_forward_prepared, fc_forward_prepared, prepare_filters, Filters};
+pub(crate) use conv::{
+    conv_forward_prepared, fc_forward_prepared, prepare_fc, prepare_filters, Filters,
+};
 pub use norm::{
     batch_norm_affine, batch_norm_backward, batch_norm_inference, batch_norm_train, lrn_backward,
     lrn_forward, BatchNormCache, RUNNING_MOMENTUM,
