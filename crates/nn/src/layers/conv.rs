@@ -179,7 +179,7 @@ fn filter_product(
 pub(crate) enum Filters {
     /// Packed for the product on the lowered ifmap (`m x crs`, one group).
     Packed(PackedFilters),
-    /// In blocks of output channels for [`blocked::forward`] (stride-1 layers on AVX2
+    /// In blocks of output channels for [`blocked::forward`] and [`blocked::fc`] (AVX2
     /// machines).
     Blocked(BlockedFilters),
     /// Transformed for Winograd's F(2x2, 3x3) (3x3 stride-1 layers), and packed for the
@@ -436,27 +436,16 @@ pub fn conv_backward(
     let mut dx = dx;
     if let (Some(dxs), 1) = (dx.as_deref_mut().filter(|d| !d.is_empty()), groups) {
         // A stride-1 layer's input gradient as the forward convolution of dY with the
-        // filters flipped: with the channels as lanes (vgg-small's and LeNet-5's epochs
-        // 0.84-0.98 of the time against the implicit lowering, alternating epoch by epoch at
-        // batch 64, 1 thread), or else lowered implicitly where that pays (no lowered
-        // gradient matrix and no col2im: they were a tenth of vgg-small's training time).
+        // filters flipped, on the blocked kernel: no lowered gradient matrix and no col2im
+        // (they were a tenth of vgg-small's training time). Against the implicit lowering
+        // that ran it before, vgg-small's and LeNet-5's epochs took 0.84-0.98 of the time
+        // (alternating epoch by epoch at batch 64, 1 thread).
         let transposed = implicit::input_gradient(&g, m);
         if let Some(t) = transposed.filter(|t| blocked::applies(t, 1) && blocked::pays(t)) {
             let flipped = implicit::flipped_filters(&g, m, filter);
             let filters = BlockedFilters::new(g.c, m * g.r * g.s, &flipped);
             let none = Epilogue::default();
             blocked::forward(&t, nest.n, &filters, dy, &none, SPLIT_MACS, dxs);
-            dx = None;
-        }
-    }
-    if let (Some(dxs), 1) = (dx.as_deref_mut().filter(|d| !d.is_empty()), groups) {
-        let transposed = implicit::input_gradient(&g, m)
-            .filter(|t| implicit::applies(t, 1) && implicit::pays(t, g.c));
-        let flipped = transposed.map(|_| implicit::flipped_filters(&g, m, filter));
-        let packed = flipped.and_then(|f| PackedFilters::new(g.c, m * g.r * g.s, &f));
-        if let (Some(t), Some(packed)) = (transposed, packed) {
-            let none = Epilogue::default();
-            implicit::forward(&t, nest.n, &packed, dy, &none, SPLIT_MACS, dxs);
             dx = None;
         }
     }
@@ -637,9 +626,9 @@ pub fn fc_forward(
 }
 
 /// An FC layer's weights (`m x k`) prepared for [`fc_forward_prepared`]: in blocks of
-/// outputs on the AVX2 kernel's machines (vgg-small's 1152 -> 256 layer at batch 64 ran at
-/// a third of the product's speed through its transposes), packed for the product on the
-/// others; `None` where neither kernel runs.
+/// outputs on the AVX2 kernel's machines (no transposes of the batch; vgg-small's 1152 ->
+/// 256 layer at batch 64, 2 threads: 913-927 us on the packed product, 620-625 here),
+/// packed for the product on the others; `None` where neither kernel runs.
 pub(crate) fn prepare_fc(m: usize, k: usize, weight: &[f32]) -> Option<Filters> {
     if sgemm::avx2_only() && weight.len() >= m * k && k > 0 {
         return Some(Filters::Blocked(BlockedFilters::new(m, k, weight)));
