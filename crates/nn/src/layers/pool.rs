@@ -312,11 +312,19 @@ pub fn pool_backward(
 /// Global pooling over H x W; returns argmax (plane offsets) for max.
 pub fn global_pool_forward(kind: PoolKind, x_shape: Shape, x: &[f32], y: &mut [f32]) -> Vec<u32> {
     let hw = x_shape.h * x_shape.w;
-    let mut argmax = Vec::new();
-    for (plane, out) in x.chunks(hw).zip(y.iter_mut()) {
-        match kind {
-            PoolKind::Average => *out = plane.iter().sum::<f32>() / hw as f32,
-            PoolKind::Max => {
+    if hw == 0 {
+        return Vec::new();
+    }
+    // Planes in parallel, each summed or searched as alone.
+    let planes = x.par_chunks(hw).zip(y.par_iter_mut());
+    let planes = planes.with_min_len(super::ELEMENTS_A_TASK.div_ceil(hw));
+    match kind {
+        PoolKind::Average => {
+            planes.for_each(|(plane, out)| *out = plane.iter().sum::<f32>() / hw as f32);
+            Vec::new()
+        }
+        PoolKind::Max => planes
+            .map(|(plane, out)| {
                 let (at, best) =
                     plane
                         .iter()
@@ -326,11 +334,10 @@ pub fn global_pool_forward(kind: PoolKind, x_shape: Shape, x: &[f32], y: &mut [f
                             |b, (i, &v)| if v > b.1 { (i, v) } else { b },
                         );
                 *out = best;
-                argmax.push(at as u32);
-            }
-        }
+                at as u32
+            })
+            .collect(),
     }
-    argmax
 }
 
 pub fn global_pool_backward(
@@ -355,6 +362,28 @@ pub fn global_pool_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 3 x 64 planes of 20 x 21 (several tasks): each plane's mean, maximum and (first)
+    /// position of the maximum as a sequential pass over it gives them.
+    #[test]
+    fn global_pooling_in_tasks_equals_each_plane_alone() {
+        let shape = Shape::new(3, 64, 20, 21);
+        let hw = 20 * 21;
+        let x: Vec<f32> = (0..shape.elements() as usize)
+            .map(|i| ((i * 7919) % 1009) as f32 * 0.01 - 5.0)
+            .collect();
+        let mut mean = vec![f32::NAN; 3 * 64];
+        assert!(global_pool_forward(PoolKind::Average, shape, &x, &mut mean).is_empty());
+        let mut max = vec![f32::NAN; 3 * 64];
+        let at = global_pool_forward(PoolKind::Max, shape, &x, &mut max);
+        for (p, plane) in x.chunks(hw).enumerate() {
+            assert_eq!(mean[p], plane.iter().sum::<f32>() / hw as f32, "plane {p}");
+            let best = plane.iter().fold(f32::NEG_INFINITY, |b, &v| b.max(v));
+            assert_eq!(max[p], best, "plane {p}");
+            let first = plane.iter().position(|&v| v == best).unwrap();
+            assert_eq!(at[p] as usize, first, "plane {p}");
+        }
+    }
 
     /// The 2x2 paths against the general loop, on a map with ties, infinities and NaN:
     /// the same maxima, and the same (first) positions.

@@ -2,9 +2,11 @@
 //! products of two activations, broadcasting arithmetic, reductions, layer norm and the
 //! layout ops. Shapes are the [`Dims`] that [`joule_model::Graph::infer`] gives.
 
+use super::ELEMENTS_A_TASK;
 use crate::kernels::{matmul, plain};
 use joule_model::ops::{BinaryKind, Gather, Pad, Reduce, ReduceKind, SliceAxis};
 use joule_model::{broadcast_indices, row_major_strides, strided_indices, Dims};
+use rayon::prelude::*;
 
 /// `y = a op b` with numpy broadcasting to `out`.
 pub fn binary_forward(
@@ -44,7 +46,7 @@ fn broadcast_strides(src: &[usize], out: &[usize]) -> Vec<usize> {
 /// channel. Index vectors only for the outer axes (the element-wise index walk was a
 /// quarter of efficientnet_b0's time).
 fn broadcast_runs(
-    f: impl Fn(f32, f32) -> f32,
+    f: impl Fn(f32, f32) -> f32 + Sync,
     (a, a_dims): (&[f32], &[usize]),
     (b, b_dims): (&[f32], &[usize]),
     out: &[usize],
@@ -71,7 +73,9 @@ fn broadcast_runs(
     }
     let outer_a = strided_indices(&out[..axis], &sa[..axis]);
     let outer_b = strided_indices(&out[..axis], &sb[..axis]);
-    for ((y, &i), &j) in y.chunks_exact_mut(len).zip(&outer_a).zip(&outer_b) {
+    // A run of `y` from `a[i..]` and `b[j..]` (each stepping by its step).
+    let run = |y: &mut [f32], i: usize, j: usize| {
+        let len = y.len();
         match (step_a, step_b) {
             (1, 1) => {
                 let (a, b) = (&a[i..i + len], &b[j..j + len]);
@@ -93,6 +97,23 @@ fn broadcast_runs(
             }
             _ => y.fill(f(a[i], b[j])),
         }
+    };
+    let runs = y
+        .par_chunks_exact_mut(len)
+        .zip(outer_a.par_iter().zip(&outer_b));
+    if len >= ELEMENTS_A_TASK {
+        // Long runs (a whole same-shape tensor is one): each in pieces.
+        runs.for_each(|(y, (&i, &j))| {
+            y.par_chunks_mut(ELEMENTS_A_TASK)
+                .enumerate()
+                .for_each(|(p, y)| {
+                    let o = p * ELEMENTS_A_TASK;
+                    run(y, i + o * step_a, j + o * step_b)
+                })
+        });
+    } else {
+        runs.with_min_len(ELEMENTS_A_TASK / len)
+            .for_each(|(y, (&i, &j))| run(y, i, j));
     }
 }
 
@@ -525,10 +546,11 @@ mod tests {
     /// Every kind of broadcast the runs take apart (same shape, per-channel gate, scalar,
     /// a row against a column, broadcast in the middle, unit axes anywhere, rank
     /// promotion, empty) against the definition: each output reads the element numpy's
-    /// broadcast picks.
+    /// broadcast picks. The last four are long enough to be split into tasks: runs cut in
+    /// pieces (same shape, a scalar on either side) and many short runs (a gate).
     #[test]
     fn broadcasting_runs_equal_the_element_wise_definition() {
-        let cases: [(&[usize], &[usize]); 10] = [
+        let cases: [(&[usize], &[usize]); 14] = [
             (&[2, 3, 4, 5], &[2, 3, 4, 5]),
             (&[2, 3, 4, 5], &[2, 3, 1, 1]),
             (&[2, 3, 1, 1], &[2, 3, 4, 5]),
@@ -539,6 +561,10 @@ mod tests {
             (&[1, 1, 7], &[7]),
             (&[2, 1, 1, 3], &[2, 4, 1, 1]),
             (&[2, 0, 3], &[1, 3]),
+            (&[3, 20_001], &[3, 20_001]),
+            (&[50_000], &[1]),
+            (&[1], &[2, 40_000]),
+            (&[4, 96, 11, 13], &[4, 96, 1, 1]),
         ];
         for (a_dims, b_dims) in cases {
             let out = joule_model::broadcast(a_dims, b_dims).unwrap().to_vec();
