@@ -436,12 +436,15 @@ mod tests {
             );
             return;
         }
-        crate::layers::lowered::check_stride_one(|g, n, m, x, f, y| {
-            assert!(applies(g, 1));
-            let filters = BlockedFilters::new(m, g.col_rows(), f);
-            // Split at batch 1 (its MACs are far more than 1).
-            forward(g, n, &filters, x, &Epilogue::default(), 1, y);
-        });
+        crate::layers::lowered::check_stride_one(run);
+    }
+
+    /// The blocked kernel on one layer, split at batch 1 (every test layer has more than 1
+    /// MAC).
+    fn run(g: &ConvGeometry, n: usize, m: usize, x: &[f32], f: &[f32], y: &mut [f32]) {
+        assert!(applies(g, 1));
+        let filters = BlockedFilters::new(m, g.col_rows(), f);
+        forward(g, n, &filters, x, &Epilogue::default(), 1, y);
     }
 
     /// The same at strides 2 and 3 and on 1x1 layers (read in place where unpadded), bit for
@@ -461,6 +464,8 @@ mod tests {
             (8, 3, 3, 2, 0, 0, 1, 1, 12, 12, 16, 1),
             (5, 3, 3, 3, 1, 2, 0, 1, 13, 10, 9, 2),
             (12, 1, 1, 1, 1, 1, 1, 1, 4, 5, 8, 1),
+            // Two blocks of `k` (288 terms) at stride 2.
+            (32, 3, 3, 2, 1, 1, 1, 1, 9, 9, 16, 1),
         ] {
             let g = ConvGeometry {
                 c,
@@ -477,19 +482,8 @@ mod tests {
                 dilation_h: 1,
                 dilation_w: 1,
             };
-            let (in_len, pq, crs) = (c * h * w, g.p * g.q, g.col_rows());
-            let x: Vec<f32> = (0..n * in_len)
-                .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
-                .collect();
-            let f: Vec<f32> = (0..m * crs)
-                .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
-                .collect();
-            let mut y = vec![f32::NAN; n * m * pq];
-            let filters = BlockedFilters::new(m, crs, &f);
-            forward(&g, n, &filters, &x, &Epilogue::default(), 1, &mut y);
-            let want = crate::layers::lowered::conv_bits(&g, n, m, &x, &f);
-            let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
-            assert_eq!(bits, want, "c {c} {r}x{s} stride {st} {h}x{w} m {m}");
+            let case = format!("c {c} {r}x{s} stride {st} {h}x{w} m {m}");
+            crate::layers::lowered::check_case(&g, n, m, &case, &run);
         }
     }
 }

@@ -185,19 +185,10 @@ mod tests {
                 dilation_w: dil,
             };
             assert!(applies(&g, 1));
-            let n = 2;
-            let (in_len, pq, crs) = (c * h * w, g.p * g.q, g.col_rows());
-            let x: Vec<f32> = (0..n * in_len)
-                .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
-                .collect();
-            let f: Vec<f32> = (0..m * crs)
-                .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
-                .collect();
-            let mut y = vec![f32::NAN; n * m * pq];
-            forward(&g, n, m, &x, &f, &Epilogue::default(), &mut y);
-            let want = crate::layers::lowered::conv_bits(&g, n, m, &x, &f);
-            let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
-            assert_eq!(bits, want, "c {c} k {k} pad {pad} {h}x{w} m {m}");
+            let case = format!("c {c} k {k} pad {pad} {h}x{w} m {m}");
+            crate::layers::lowered::check_case(&g, 2, m, &case, &|g, n, m, x, f, y| {
+                forward(g, n, m, x, f, &Epilogue::default(), y)
+            });
         }
     }
 }

@@ -108,19 +108,31 @@ mod lowered {
                 dilation_h: dil,
                 dilation_w: dil,
             };
-            let (in_len, pq, crs) = (c * h * w, g.p * g.q, g.col_rows());
-            let x: Vec<f32> = (0..n * in_len)
-                .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
-                .collect();
-            let f: Vec<f32> = (0..m * crs)
-                .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
-                .collect();
-            let mut y = vec![f32::NAN; n * m * pq];
-            run(&g, n, m, &x, &f, &mut y);
-            let want = conv_bits(&g, n, m, &x, &f);
-            let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
             let case = format!("c {c} {r}x{s} pads {pt},{pl},{pb},{pr} dil {dil} {h}x{w} m {m}");
-            assert_eq!(bits, want, "{case}");
+            check_case(&g, n, m, &case, &run);
         }
+    }
+
+    /// Runs `run(g, n, m, x, filters, y)` on one layer of `n` samples and `m` filters and
+    /// checks `y` against im2col and the product, bit for bit.
+    pub(super) fn check_case(
+        g: &ConvGeometry,
+        n: usize,
+        m: usize,
+        case: &str,
+        run: &impl Fn(&ConvGeometry, usize, usize, &[f32], &[f32], &mut [f32]),
+    ) {
+        let (in_len, pq, crs) = (g.c * g.h * g.w, g.p * g.q, g.col_rows());
+        let x: Vec<f32> = (0..n * in_len)
+            .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
+            .collect();
+        let f: Vec<f32> = (0..m * crs)
+            .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
+            .collect();
+        let mut y = vec![f32::NAN; n * m * pq];
+        run(g, n, m, &x, &f, &mut y);
+        let want = conv_bits(g, n, m, &x, &f);
+        let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(bits, want, "{case}");
     }
 }
