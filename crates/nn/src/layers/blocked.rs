@@ -196,6 +196,120 @@ pub(crate) fn forward(
         });
 }
 
+/// Values of scratch [`weight_gradient_sample`] needs for a layer of `m` filters.
+pub(crate) fn weight_gradient_scratch(planes: &Planes, g: &ConvGeometry, m: usize) -> usize {
+    planes.len + m.div_ceil(BLOCK) * g.p * g.q * BLOCK
+}
+
+/// Values of the blocked weight gradient ([`weight_gradient_sample`]'s `acc`).
+pub(crate) fn weight_gradient_len(m: usize, k: usize) -> usize {
+    m.div_ceil(BLOCK) * k * BLOCK
+}
+
+/// One sample's weight gradient added into `acc` (`M x K` in blocks, as
+/// [`BlockedFilters`] lays filters out): `dW[f][k] += sum over pixels x of dY[f][x] *
+/// ifmap[tap k of x]`, the filters on the lanes, `dY` turned into blocks of 8 filters first.
+/// The forward tile with the roles turned: its steps are the output pixels, its 6 columns
+/// 6 taps, so the `K x M` result stays in registers over the pixels (the lowered product,
+/// which ran it, streamed a lowered ifmap and `dY` transposed through its packing). Each
+/// sum is the product's on the lowered matrices (pixels ascending in blocks of [`KC`], each
+/// block from zero and added to `acc`), so the bits are `product_add`'s.
+pub(crate) fn weight_gradient_sample(
+    g: &ConvGeometry,
+    planes: &Planes,
+    m: usize,
+    x: &[f32],
+    dy: &[f32],
+    scratch: &mut [f32],
+    acc: &mut [f32],
+) {
+    let (k, pq) = (g.col_rows(), g.p * g.q);
+    let blocks = m.div_ceil(BLOCK);
+    assert!(crate::sgemm::avx2_only() && planes.offsets.len() == k);
+    assert!(x.len() >= g.c * g.h * g.w && dy.len() >= m * pq);
+    assert!(acc.len() >= weight_gradient_len(m, k));
+    let (padded, dyb) = scratch[..weight_gradient_scratch(planes, g, m)].split_at_mut(planes.len);
+    planes.fill(g, x, padded);
+    let src: &[f32] = if planes.len == 0 { x } else { padded };
+    let reach = planes.offsets.iter().max().copied().unwrap_or(0);
+    assert!(planes.bases.iter().all(|b| b + reach < src.len()));
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX2 and FMA (asserted: `avx2_only`); `dyb` holds every block's pixels, `acc`
+    // every block's taps, and every tap of every pixel lies in `src` (asserted).
+    unsafe {
+        block_avx2(m, pq, dy, dyb);
+        for p0 in (0..pq).step_by(KC) {
+            let steps = p0..(p0 + KC).min(pq);
+            let mut b = 0;
+            while b < blocks {
+                let pair = (blocks - b).min(2);
+                for (t, taps) in planes.offsets.chunks(PIXELS).enumerate() {
+                    let tile = Tile {
+                        filters: dyb.as_ptr().add(b * pq * BLOCK),
+                        stride: pq * BLOCK,
+                        steps: steps.clone(),
+                        offsets: &planes.bases,
+                        src: src.as_ptr(),
+                        bases: taps,
+                        out: acc.as_mut_ptr().add((b * k + t * PIXELS) * BLOCK),
+                        out_stride: k * BLOCK,
+                        add: true,
+                    };
+                    tile.run_any(pair);
+                }
+                b += pair;
+            }
+        }
+    }
+}
+
+/// `dw (M x K) += acc` (the blocks [`weight_gradient_sample`] adds into).
+pub(crate) fn add_unblocked_weights(m: usize, k: usize, acc: &[f32], dw: &mut [f32]) {
+    assert!(acc.len() >= weight_gradient_len(m, k) && dw.len() >= m * k);
+    for (f, row) in dw[..m * k].chunks_exact_mut(k.max(1)).enumerate() {
+        let (b, l) = (f / BLOCK, f % BLOCK);
+        for (kk, v) in row.iter_mut().enumerate() {
+            *v += acc[(b * k + kk) * BLOCK + l];
+        }
+    }
+}
+
+/// One sample's `m` planes of `pq` values into blocks of 8 (`out`: block `b`, pixel `x`,
+/// lane `l` at `(b P Q + x) BLOCK + l`; lanes past `m` zero).
+///
+/// # Safety
+/// AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_avx2(m: usize, pq: usize, planes: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let blocks = m.div_ceil(BLOCK);
+    assert!(planes.len() >= m * pq && out.len() >= blocks * pq * BLOCK);
+    for b in 0..blocks {
+        let lanes = (m - b * BLOCK).min(BLOCK);
+        let (src, dst) = (
+            planes.as_ptr().add(b * BLOCK * pq),
+            out.as_mut_ptr().add(b * pq * BLOCK),
+        );
+        let mut j = 0;
+        if lanes == BLOCK {
+            while j + 8 <= pq {
+                let lines: [__m256; 8] =
+                    std::array::from_fn(|l| _mm256_loadu_ps(src.add(l * pq + j)));
+                for (t, pixel) in crate::sgemm::transpose8(lines).into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((j + t) * BLOCK), pixel);
+                }
+                j += 8;
+            }
+        }
+        for j in j..pq {
+            for l in 0..BLOCK {
+                *dst.add(j * BLOCK + l) = if l < lanes { *src.add(l * pq + j) } else { 0.0 };
+            }
+        }
+    }
+}
+
 /// Blocks of outputs an FC task takes (32 features): fixed, so that the split never
 /// depends on the thread count.
 const FC_BLOCKS: usize = 4;
@@ -344,47 +458,62 @@ unsafe fn sample(
                     out_stride: pq * BLOCK,
                     add: k0 > 0,
                 };
-                match (pair, bases.len()) {
-                    (2, 6) => tile.run::<2, 6>(),
-                    (2, 5) => tile.run::<2, 5>(),
-                    (2, 4) => tile.run::<2, 4>(),
-                    (2, 3) => tile.run::<2, 3>(),
-                    (2, 2) => tile.run::<2, 2>(),
-                    (2, _) => tile.run::<2, 1>(),
-                    (_, 6) => tile.run::<1, 6>(),
-                    (_, 5) => tile.run::<1, 5>(),
-                    (_, 4) => tile.run::<1, 4>(),
-                    (_, 3) => tile.run::<1, 3>(),
-                    (_, 2) => tile.run::<1, 2>(),
-                    (_, _) => tile.run::<1, 1>(),
-                }
+                tile.run_any(pair);
             }
             b += pair;
         }
     }
 }
 
-/// `F` blocks of filters against `P` pixels over a block of `k`.
+/// `F` blocks of vectors against `P` broadcast columns over a range of steps: `out[i][j]
+/// (+)= sum over steps t of filters[i][t] * src[bases[j] + offsets[t]]`. In the forward
+/// pass the vectors are filters, the steps taps and the columns pixels; in the weight
+/// gradient the vectors are `dY`, the steps pixels and the columns taps.
 #[cfg(target_arch = "x86_64")]
 struct Tile<'a> {
-    /// The first block's filters (step 0), the next `stride` on.
+    /// The first block's vector for step 0, step `t`'s `t BLOCK` on, the next block's
+    /// `stride` on.
     filters: *const f32,
     stride: usize,
     steps: std::ops::Range<usize>,
+    /// Each step's offset in `src`.
     offsets: &'a [usize],
     src: *const f32,
-    /// The pixels' bases in `src`.
+    /// Each column's base in `src`.
     bases: &'a [usize],
-    /// The first block's output for the tile's first pixel, the next block's `out_stride`
-    /// on.
+    /// The first block's output for the tile's first column, the next column's `BLOCK` on,
+    /// the next block's `out_stride` on.
     out: *mut f32,
     out_stride: usize,
-    /// Add to what `out` holds (a later block of `k`).
+    /// Add to what `out` holds (a later block of steps).
     add: bool,
 }
 
 #[cfg(target_arch = "x86_64")]
 impl Tile<'_> {
+    /// [`run`](Self::run) on `blocks` (1 or 2) blocks and as many columns as `bases` holds
+    /// (1 to [`PIXELS`]).
+    ///
+    /// # Safety
+    /// As [`run`](Self::run).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_any(&self, blocks: usize) {
+        match (blocks, self.bases.len()) {
+            (2, 6) => self.run::<2, 6>(),
+            (2, 5) => self.run::<2, 5>(),
+            (2, 4) => self.run::<2, 4>(),
+            (2, 3) => self.run::<2, 3>(),
+            (2, 2) => self.run::<2, 2>(),
+            (2, _) => self.run::<2, 1>(),
+            (_, 6) => self.run::<1, 6>(),
+            (_, 5) => self.run::<1, 5>(),
+            (_, 4) => self.run::<1, 4>(),
+            (_, 3) => self.run::<1, 3>(),
+            (_, 2) => self.run::<1, 2>(),
+            (_, _) => self.run::<1, 1>(),
+        }
+    }
+
     /// # Safety
     /// AVX2 and FMA; `F` blocks of filters hold the steps; every base plus every offset
     /// lies in `src`; `out` holds `F` blocks of `P` pixels.
@@ -437,6 +566,83 @@ mod tests {
             return;
         }
         crate::layers::lowered::check_stride_one(run);
+    }
+
+    /// The weight gradient against the lowered product's (`product_add` of im2col and dY
+    /// transposed, summed over the samples), bit for bit: strides 1-3, 1x1 read in place,
+    /// paddings on one side, a dilation, partial blocks of filters and of taps, more than
+    /// [`KC`] pixels (two blocks of them), one to three samples.
+    #[test]
+    fn weight_gradient_equals_the_lowered_product_bit_for_bit() {
+        if !crate::sgemm::avx2_only() {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx512f"),
+                "no AVX2 kernel"
+            );
+            return;
+        }
+        // (c, r, s, stride, dilation, pad top, pad left, pad bottom, pad right, h, w, m, n)
+        for (c, r, s, st, dil, pt, pl, pb, pr, h, w, m, n) in [
+            (32, 3, 3, 1, 1, 1, 1, 1, 1, 14, 14, 64, 2),
+            (1, 5, 5, 1, 1, 2, 2, 2, 2, 28, 28, 6, 2),
+            (6, 5, 5, 1, 1, 0, 0, 0, 0, 14, 14, 16, 3),
+            (3, 3, 3, 1, 1, 1, 1, 1, 1, 20, 20, 17, 1),
+            (16, 1, 1, 1, 1, 0, 0, 0, 0, 9, 7, 25, 2),
+            (16, 1, 1, 2, 1, 0, 0, 0, 0, 9, 7, 24, 1),
+            (8, 3, 3, 2, 1, 0, 0, 1, 1, 12, 12, 16, 2),
+            (5, 3, 3, 3, 1, 1, 2, 0, 1, 13, 10, 9, 2),
+            (4, 3, 3, 1, 2, 2, 2, 2, 2, 7, 9, 24, 1),
+            (3, 7, 7, 2, 1, 3, 3, 3, 3, 20, 18, 16, 2),
+        ] {
+            let g = ConvGeometry {
+                c,
+                h,
+                w,
+                p: (h + pt + pb - dil * (r - 1) - 1) / st + 1,
+                q: (w + pl + pr - dil * (s - 1) - 1) / st + 1,
+                r,
+                s,
+                stride_h: st,
+                stride_w: st,
+                pad_top: pt,
+                pad_left: pl,
+                dilation_h: dil,
+                dilation_w: dil,
+            };
+            let (in_len, pq, k) = (c * h * w, g.p * g.q, g.col_rows());
+            let x: Vec<f32> = (0..n * in_len)
+                .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
+                .collect();
+            let dy: Vec<f32> = (0..n * m * pq)
+                .map(|i| ((i * 11) % 13) as f32 / 9.0 - 0.7)
+                .collect();
+            let (mut col, mut dyt, mut dwt) = (
+                vec![0f32; g.col_len()],
+                vec![0f32; pq * m],
+                vec![0f32; k * m],
+            );
+            let planes = Planes::new(&g);
+            let mut scratch = vec![f32::NAN; weight_gradient_scratch(&planes, &g, m)];
+            let mut acc = vec![0f32; weight_gradient_len(m, k)];
+            for (xi, dyi) in x.chunks(in_len).zip(dy.chunks(m * pq)) {
+                g.im2col(xi, &mut col);
+                for (f, plane) in dyi.chunks(pq).enumerate() {
+                    for (j, v) in plane.iter().enumerate() {
+                        dyt[j * m + f] = *v;
+                    }
+                }
+                crate::sgemm::product_add(k, m, pq, &col, &dyt, &mut dwt);
+                weight_gradient_sample(&g, &planes, m, xi, dyi, &mut scratch, &mut acc);
+            }
+            let want: Vec<u32> = (0..m * k)
+                .map(|i| (0.0 + dwt[(i % k) * m + i / k]).to_bits())
+                .collect();
+            let mut dw = vec![0f32; m * k];
+            add_unblocked_weights(m, k, &acc, &mut dw);
+            let bits: Vec<u32> = dw.iter().map(|v| v.to_bits()).collect();
+            let case = format!("c {c} {r}x{s} stride {st} dil {dil} {h}x{w} m {m} n {n}");
+            assert_eq!(bits, want, "{case}");
+        }
     }
 
     /// The blocked kernel on one layer, split at batch 1 (every test layer has more than 1
