@@ -151,6 +151,12 @@ fn conv_plain_strided_padded_dilated() {
         single(Op::Conv(Conv::new(6, 5, 1, 2)), Shape::new(1, 4, 6, 5)),
         1.0,
     );
+    // More than 8 input channels: the input gradient on the blocked kernel (fewer take the
+    // direct one, on AVX2 machines).
+    check(
+        single(Op::Conv(Conv::new(5, 3, 1, 1)), Shape::new(2, 11, 5, 4)),
+        1.0,
+    );
 }
 
 #[test]
