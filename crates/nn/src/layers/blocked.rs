@@ -38,6 +38,17 @@ impl BlockedFilters {
     pub(crate) fn new(m: usize, k: usize, filter: &[f32]) -> BlockedFilters {
         assert!(filter.len() >= m * k);
         let blocks = m.div_ceil(BLOCK);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // The filters are `m` planes of `k` values: in blocks through 8x8 transposes,
+            // every value written, into a recycled buffer. Element by element into a fresh
+            // one, vgg-small's 1152 -> 512 FC layer took 1.0 ms, and a step of training
+            // prepares it anew (now 0.67, 2 threads, with the blocks' own copy below).
+            let mut data = crate::buffers::overwritten(blocks * k * BLOCK);
+            // SAFETY: the CPU has AVX2; `filter` holds `m x k` values, `data` the blocks.
+            unsafe { block_avx2(m, k, filter, &mut data) };
+            return BlockedFilters { m, k, data };
+        }
         let mut data = vec![0.0; blocks * k * BLOCK];
         for (f, taps) in filter.chunks_exact(k.max(1)).take(m).enumerate() {
             let (b, l) = (f / BLOCK, f % BLOCK);
@@ -58,6 +69,12 @@ impl BlockedFilters {
 
     fn blocks(&self) -> usize {
         self.m.div_ceil(BLOCK)
+    }
+}
+
+impl Drop for BlockedFilters {
+    fn drop(&mut self) {
+        crate::buffers::recycle(std::mem::take(&mut self.data));
     }
 }
 
@@ -292,15 +309,19 @@ unsafe fn block_avx2(m: usize, pq: usize, planes: &[f32], out: &mut [f32]) {
             out.as_mut_ptr().add(b * pq * BLOCK),
         );
         let mut j = 0;
-        if lanes == BLOCK {
-            while j + 8 <= pq {
-                let lines: [__m256; 8] =
-                    std::array::from_fn(|l| _mm256_loadu_ps(src.add(l * pq + j)));
-                for (t, pixel) in crate::sgemm::transpose8(lines).into_iter().enumerate() {
-                    _mm256_storeu_ps(dst.add((j + t) * BLOCK), pixel);
+        while j + 8 <= pq {
+            // Lanes past `m` zero (no plane to read).
+            let lines: [__m256; 8] = std::array::from_fn(|l| {
+                if l < lanes {
+                    _mm256_loadu_ps(src.add(l * pq + j))
+                } else {
+                    _mm256_setzero_ps()
                 }
-                j += 8;
+            });
+            for (t, pixel) in crate::sgemm::transpose8(lines).into_iter().enumerate() {
+                _mm256_storeu_ps(dst.add((j + t) * BLOCK), pixel);
             }
+            j += 8;
         }
         for j in j..pq {
             for l in 0..BLOCK {
@@ -346,9 +367,18 @@ pub(crate) fn fc(filters: &BlockedFilters, n: usize, x: &[f32], y: &mut [f32]) {
             .par_chunks_mut(m)
             .enumerate()
             .for_each(|(s, row)| {
-                for (b, features) in row.chunks_mut(BLOCK).enumerate() {
+                // 8 at a time where whole (a copy of a length known only at run time is
+                // a call to `memcpy`).
+                let mut whole = row.chunks_exact_mut(BLOCK);
+                for (b, features) in whole.by_ref().enumerate() {
                     let at = (b * n + s) * BLOCK;
-                    features.copy_from_slice(&out[at..at + features.len()]);
+                    let values: &[f32; BLOCK] = out[at..at + BLOCK].try_into().unwrap();
+                    features.copy_from_slice(values);
+                }
+                let rest = whole.into_remainder();
+                if !rest.is_empty() {
+                    let at = (m / BLOCK * n + s) * BLOCK;
+                    rest.copy_from_slice(&out[at..at + rest.len()]);
                 }
             });
     })

@@ -638,11 +638,22 @@ pub fn conv_backward(
         }
     }
     if let Some(d_bias) = d_bias {
-        for dyi in dy.chunks(out_len) {
-            for (db, channel) in d_bias.iter_mut().zip(dyi.chunks(pq)) {
-                *db += channel.iter().sum::<f32>();
-            }
-        }
+        // Channels in parallel (tasks of at least 16 K values), each summed over the
+        // samples in order, each plane in 8 lanes added at the end (fixed, whatever the
+        // thread count). One chain of adds over every value, on one core, took LeNet-5's
+        // conv1 0.30 ms a step at batch 64 (here 0.23 on 1 thread, 0.13 on 2).
+        let values = dy.len() / d_bias.len().max(1);
+        d_bias
+            .par_iter_mut()
+            .enumerate()
+            .with_min_len(super::ELEMENTS_A_TASK.div_ceil(values.max(1)))
+            .for_each(|(c, db)| {
+                let mut lanes = [0f32; 8];
+                for dyi in dy.chunks_exact(out_len) {
+                    super::add_lanes(&dyi[c * pq..(c + 1) * pq], &mut lanes);
+                }
+                *db += lanes.iter().sum::<f32>();
+            });
     }
 }
 
@@ -770,12 +781,12 @@ pub fn fc_backward(
     d_weight: &mut [f32],
     d_bias: Option<&mut [f32]>,
 ) {
-    matmul(m, k, n, transposed(dy), plain(x), d_weight, true, true);
     if let Some(d_bias) = d_bias {
         for row in dy.chunks(m) {
             d_bias.iter_mut().zip(row).for_each(|(d, v)| *d += v);
         }
     }
+    matmul(m, k, n, transposed(dy), plain(x), d_weight, true, true);
     if let Some(dx) = dx {
         matmul(n, k, m, plain(dy), plain(weight), dx, false, true);
     }

@@ -40,6 +40,26 @@ pub use tensor::{
 /// the split changes no bit.
 pub(crate) const ELEMENTS_A_TASK: usize = 1 << 14;
 
+/// `lanes[l] += v` for the values `v` of `values` at `l` mod 8: a sum in 8 independent
+/// chains that vectorises (one chain waits on every add).
+pub(crate) fn add_lanes(values: &[f32], lanes: &mut [f32; 8]) {
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    crate::kernels::wide(
+        #[inline(always)]
+        || {
+            for chunk in chunks {
+                for l in 0..8 {
+                    lanes[l] += chunk[l];
+                }
+            }
+        },
+    );
+    for (l, v) in rest.iter().enumerate() {
+        lanes[l] += v;
+    }
+}
+
 /// What the direct and implicit convolutions are checked against, bit for bit.
 #[cfg(test)]
 mod lowered {
