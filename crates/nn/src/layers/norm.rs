@@ -135,24 +135,62 @@ unsafe fn moments_avx2(x: &[f32], [s, t]: &mut [[f64; 8]; 2]) {
 
 /// `lanes[0][l] += g`, `lanes[1][l] += g ((x - mean) inv_std)` for the values of `dy` and
 /// `x` at `l` mod 8 (the gradient's sums against the normalised input, recomputed).
-fn gradient_sums(dy: &[f32], x: &[f32], mean: f32, inv_std: f32, [s, t]: &mut [[f32; 8]; 2]) {
-    let (cg, cx) = (dy.chunks_exact(8), x.chunks_exact(8));
-    let (rg, rx) = (cg.remainder(), cx.remainder());
-    wide(
-        #[inline(always)]
-        || {
-            for (g, x) in cg.zip(cx) {
-                for l in 0..8 {
-                    s[l] += g[l];
-                    t[l] += g[l] * ((x[l] - mean) * inv_std);
-                }
-            }
-        },
-    );
-    for (l, (g, x)) in rg.iter().zip(rx).enumerate() {
-        s[l] += g;
-        t[l] += g * ((x - mean) * inv_std);
+fn gradient_sums(dy: &[f32], x: &[f32], mean: f32, inv_std: f32, lanes: &mut [[f32; 8]; 2]) {
+    let whole = dy.len().min(x.len()) / 8 * 8;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        unsafe { gradient_sums_avx2(&dy[..whole], &x[..whole], mean, inv_std, lanes) };
+    } else {
+        gradient_sums_scalar(&dy[..whole], &x[..whole], mean, inv_std, lanes);
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    gradient_sums_scalar(&dy[..whole], &x[..whole], mean, inv_std, lanes);
+    gradient_sums_scalar(&dy[whole..], &x[whole..], mean, inv_std, lanes);
+}
+
+fn gradient_sums_scalar(
+    dy: &[f32],
+    x: &[f32],
+    mean: f32,
+    inv_std: f32,
+    [s, t]: &mut [[f32; 8]; 2],
+) {
+    for (g, x) in dy.chunks(8).zip(x.chunks(8)) {
+        for (l, (g, x)) in g.iter().zip(x).enumerate() {
+            s[l] += g;
+            t[l] += g * ((x - mean) * inv_std);
+        }
+    }
+}
+
+/// [`gradient_sums_scalar`]'s operations on 8 lanes (no fused multiply-add: the same bits).
+/// Against the same loop left to the compiler's vectoriser, vgg-small's batch-norm
+/// backward passes took 0.70-0.74 of the time (alternating epochs in one process, batch
+/// 64, 1 and 2 threads).
+///
+/// # Safety
+/// AVX2; `dy` and `x` hold whole chunks of 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gradient_sums_avx2(
+    dy: &[f32],
+    x: &[f32],
+    mean: f32,
+    inv_std: f32,
+    [s, t]: &mut [[f32; 8]; 2],
+) {
+    use std::arch::x86_64::*;
+    let (m, k) = (_mm256_set1_ps(mean), _mm256_set1_ps(inv_std));
+    let (mut sv, mut tv) = (_mm256_loadu_ps(s.as_ptr()), _mm256_loadu_ps(t.as_ptr()));
+    for (g, x) in dy.chunks_exact(8).zip(x.chunks_exact(8)) {
+        let g = _mm256_loadu_ps(g.as_ptr());
+        let h = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x.as_ptr()), m), k);
+        sv = _mm256_add_ps(sv, g);
+        tv = _mm256_add_ps(tv, _mm256_mul_ps(g, h));
+    }
+    _mm256_storeu_ps(s.as_mut_ptr(), sv);
+    _mm256_storeu_ps(t.as_mut_ptr(), tv);
 }
 
 /// Training: normalise with the batch statistics, update the running ones in place.
@@ -309,6 +347,27 @@ pub fn lrn_backward(lrn: &Lrn, shape: Shape, x: &[f32], base: &[f32], dy: &[f32]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The vector gradient sums give the scalar loop's bits, with a remainder and onto
+    /// lanes that already hold sums.
+    #[test]
+    fn gradient_sums_match_the_scalar_sums_bit_for_bit() {
+        for len in [8, 13, 784, 49] {
+            let dy: Vec<f32> = (0..len)
+                .map(|i| ((i * 17) % 19) as f32 / 5.0 - 1.9)
+                .collect();
+            let x: Vec<f32> = (0..len)
+                .map(|i| ((i * 29) % 31) as f32 / 3.0 - 4.7)
+                .collect();
+            let start = [[0.25f32; 8], [-1.5f32; 8]];
+            let (mut fast, mut slow) = (start, start);
+            gradient_sums(&dy, &x, 0.3, 1.7, &mut fast);
+            gradient_sums_scalar(&dy, &x, 0.3, 1.7, &mut slow);
+            let bits = |l: [[f32; 8]; 2]| l.map(|a| a.map(f32::to_bits));
+            assert_eq!(bits(fast), bits(slow), "len {len}");
+            assert_ne!(bits(fast), bits(start), "len {len}");
+        }
+    }
 
     /// The vector moments give the scalar loop's bits (lanes in f64, no fused
     /// multiply-add), on planes of whole chunks of 8 and with a remainder, added onto lanes
