@@ -587,12 +587,7 @@ mod tests {
     /// and partial blocks, whole and partial tiles of pixels, both halves of a sample.
     #[test]
     fn blocked_equals_the_lowered_product_bit_for_bit() {
-        if !crate::sgemm::avx2_only() {
-            // The AVX-512 kernel's machines lower every layer: nothing to compare.
-            assert!(
-                std::arch::is_x86_feature_detected!("avx512f"),
-                "no AVX2 kernel"
-            );
+        if !crate::layers::lowered::avx2_kernels() {
             return;
         }
         crate::layers::lowered::check_stride_one(run);
@@ -604,11 +599,7 @@ mod tests {
     /// [`KC`] pixels (two blocks of them), one to three samples.
     #[test]
     fn weight_gradient_equals_the_lowered_product_bit_for_bit() {
-        if !crate::sgemm::avx2_only() {
-            assert!(
-                std::arch::is_x86_feature_detected!("avx512f"),
-                "no AVX2 kernel"
-            );
+        if !crate::layers::lowered::avx2_kernels() {
             return;
         }
         // (c, r, s, stride, dilation, pad top, pad left, pad bottom, pad right, h, w, m, n)
@@ -688,7 +679,7 @@ mod tests {
     /// the bottom and right padding only, 16 and 25 filters.
     #[test]
     fn blocked_equals_the_lowered_product_at_any_stride() {
-        if !crate::sgemm::avx2_only() {
+        if !crate::layers::lowered::avx2_kernels() {
             return;
         }
         // (c, r, s, stride, pad top, pad left, pad bottom, pad right, h, w, m, n)

@@ -198,11 +198,7 @@ mod tests {
     /// kernel), 2 samples.
     #[test]
     fn input_gradient_matches_the_definition() {
-        if !crate::sgemm::avx2_only() {
-            assert!(
-                std::arch::is_x86_feature_detected!("avx512f"),
-                "no AVX2 kernel"
-            );
+        if !crate::layers::lowered::avx2_kernels() {
             return;
         }
         // (c, m, k, pad top, pad left, pad bottom, pad right, dilation, h, w)
@@ -213,22 +209,7 @@ mod tests {
             (1, 4, 3, 2, 1, 0, 2, 1, 5, 5),
             (9, 4, 3, 1, 1, 1, 1, 1, 6, 6),
         ] {
-            let reach = dil * (k - 1);
-            let g = ConvGeometry {
-                c,
-                h,
-                w,
-                p: h + pt + pb - reach,
-                q: w + pl + pr - reach,
-                r: k,
-                s: k,
-                stride_h: 1,
-                stride_w: 1,
-                pad_top: pt,
-                pad_left: pl,
-                dilation_h: dil,
-                dilation_w: dil,
-            };
+            let g = crate::layers::lowered::stride_one(c, (k, k), (pt, pl, pb, pr), dil, (h, w));
             let (n, pq, crs) = (2, g.p * g.q, g.col_rows());
             let f: Vec<f32> = (0..m * crs)
                 .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
@@ -283,12 +264,7 @@ mod tests {
     /// the next rows, never past the plane), filters not a multiple of the block, 2 samples.
     #[test]
     fn direct_equals_the_lowered_product_bit_for_bit() {
-        if !crate::sgemm::avx2_only() {
-            // Only the AVX-512 kernel runs here, which lowers every layer: nothing to compare.
-            assert!(
-                std::arch::is_x86_feature_detected!("avx512f"),
-                "no AVX2 kernel"
-            );
+        if !crate::layers::lowered::avx2_kernels() {
             return;
         }
         for (c, k, pad, stride_h, dil, h, w, m) in [

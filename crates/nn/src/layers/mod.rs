@@ -66,6 +66,46 @@ mod lowered {
     use crate::kernels::ConvGeometry;
     use crate::sgemm::product;
 
+    /// Whether this machine runs the AVX2 kernels (direct, implicit, blocked) the tests
+    /// compare; where it does not, it must be an AVX-512 machine, which lowers every layer
+    /// onto its own product, so that a test returning early skips nothing that runs here.
+    pub(super) fn avx2_kernels() -> bool {
+        if crate::sgemm::avx2_only() {
+            return true;
+        }
+        assert!(
+            std::arch::is_x86_feature_detected!("avx512f"),
+            "no AVX2 kernel"
+        );
+        false
+    }
+
+    /// A stride-1 layer: `c` channels of `h x w`, `r x s` taps, paddings (top, left, bottom,
+    /// right), one dilation both ways.
+    pub(super) fn stride_one(
+        c: usize,
+        (r, s): (usize, usize),
+        (pt, pl, pb, pr): (usize, usize, usize, usize),
+        dil: usize,
+        (h, w): (usize, usize),
+    ) -> ConvGeometry {
+        ConvGeometry {
+            c,
+            h,
+            w,
+            p: h + pt + pb - dil * (r - 1),
+            q: w + pl + pr - dil * (s - 1),
+            r,
+            s,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: pt,
+            pad_left: pl,
+            dilation_h: dil,
+            dilation_w: dil,
+        }
+    }
+
     /// `n` samples' convolution (`m` filters, stride along rows as `g` says) as im2col and
     /// the product compute it, as bit patterns.
     pub(super) fn conv_bits(
@@ -113,21 +153,7 @@ mod lowered {
             (16, 3, 3, 1, 1, 1, 1, 1, 10, 10, 25, 2),
             (8, 3, 3, 1, 1, 1, 1, 1, 9, 9, 40, 1),
         ] {
-            let g = ConvGeometry {
-                c,
-                h,
-                w,
-                p: h + pt + pb - dil * (r - 1),
-                q: w + pl + pr - dil * (s - 1),
-                r,
-                s,
-                stride_h: 1,
-                stride_w: 1,
-                pad_top: pt,
-                pad_left: pl,
-                dilation_h: dil,
-                dilation_w: dil,
-            };
+            let g = stride_one(c, (r, s), (pt, pl, pb, pr), dil, (h, w));
             let case = format!("c {c} {r}x{s} pads {pt},{pl},{pb},{pr} dil {dil} {h}x{w} m {m}");
             check_case(&g, n, m, &case, &run);
         }
