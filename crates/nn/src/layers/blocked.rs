@@ -43,7 +43,7 @@ impl BlockedFilters {
             // The filters are `m` planes of `k` values: in blocks through 8x8 transposes,
             // every value written, into a recycled buffer. Element by element into a fresh
             // one, vgg-small's 1152 -> 512 FC layer took 1.0 ms, and a step of training
-            // prepares it anew (now 0.67, 2 threads, with the blocks' own copy below).
+            // prepares it anew (now 0.57, 2 threads).
             let mut data = crate::buffers::overwritten(blocks * k * BLOCK);
             // SAFETY: the CPU has AVX2; `filter` holds `m x k` values, `data` the blocks.
             unsafe { block_avx2(m, k, filter, &mut data) };

@@ -439,20 +439,17 @@ pub fn conv_backward(
         // filters flipped, on the blocked kernel: no lowered gradient matrix and no col2im
         // (they were a tenth of vgg-small's training time). Against the implicit lowering
         // that ran it before, vgg-small's and LeNet-5's epochs took 0.84-0.98 of the time
-        // (alternating epoch by epoch at batch 64, 1 thread). Not into a single block of
-        // input channels: its tile is 1 block x 6 pixels, load-bound, and a full
-        // convolution of the padded dY; LeNet-5's conv2 (6 channels) took 0.76-0.86 of the
-        // time on the lowered product and col2im (alternating processes, 1 thread).
+        // (alternating epoch by epoch at batch 64, 1 thread). Into a single block of input
+        // channels (its tile 1 block x 6 pixels, load-bound) the direct kernel takes it.
         let transposed = implicit::input_gradient(&g, m);
-        let blocks =
-            |t: &ConvGeometry| blocked::applies(t, 1) && blocked::pays(t) && g.c > blocked::BLOCK;
-        if let Some(t) = transposed.filter(blocks) {
+        let blocks = |t: &ConvGeometry| blocked::applies(t, 1) && blocked::pays(t);
+        if direct::input_gradient(&g, nest.n, m, filter, dy, dxs) {
+            dx = None;
+        } else if let Some(t) = transposed.filter(blocks) {
             let flipped = implicit::flipped_filters(&g, m, filter);
             let filters = BlockedFilters::new(g.c, m * g.r * g.s, &flipped);
             let none = Epilogue::default();
             blocked::forward(&t, nest.n, &filters, dy, &none, SPLIT_MACS, dxs);
-            dx = None;
-        } else if direct::input_gradient(&g, nest.n, m, filter, dy, dxs) {
             dx = None;
         }
     }
@@ -781,12 +778,12 @@ pub fn fc_backward(
     d_weight: &mut [f32],
     d_bias: Option<&mut [f32]>,
 ) {
+    matmul(m, k, n, transposed(dy), plain(x), d_weight, true, true);
     if let Some(d_bias) = d_bias {
         for row in dy.chunks(m) {
             d_bias.iter_mut().zip(row).for_each(|(d, v)| *d += v);
         }
     }
-    matmul(m, k, n, transposed(dy), plain(x), d_weight, true, true);
     if let Some(dx) = dx {
         matmul(n, k, m, plain(dy), plain(weight), dx, false, true);
     }
