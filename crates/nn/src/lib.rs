@@ -21,6 +21,7 @@
 //! ```
 
 mod buffers;
+mod chain;
 pub mod checkpoint;
 pub mod data;
 mod error;

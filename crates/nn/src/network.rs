@@ -1,6 +1,7 @@
 //! A trainable network over joule's IR: forward (inference and training), backward, masks.
 
 use crate::buffers;
+use crate::chain::{training_chains, Chain};
 use crate::layers::{self, BatchNormCache};
 use crate::quant::{quantize_weights, LayerQuant};
 use crate::{NnError, Rng};
@@ -51,6 +52,8 @@ pub struct Trace {
     aux: Vec<Aux>,
     /// Per node, the quantized input and weights a fake-quantized layer computed with.
     quantized: Vec<Option<Quantized>>,
+    /// The nodes a training pass ran as one ([`chain`]): the outputs they hide are empty.
+    chains: Vec<Chain>,
 }
 
 impl Drop for Trace {
@@ -70,11 +73,28 @@ struct Quantized {
 
 impl Trace {
     /// The output of node `id`.
+    ///
+    /// # Panics
+    /// For a batch norm a training pass ran together with the ReLU after it, or such a ReLU
+    /// with the pooling after it: nothing else reads their outputs, and the trace keeps none.
+    /// The logits node's and the graph output's are always kept.
     pub fn output(&self, id: NodeId) -> FeatureMap {
+        assert!(!self.hidden(id.0), "{}", self.hidden_message(id.0));
         FeatureMap {
             shape: self.shapes[id.0].output,
             data: self.outputs[id.0].clone(),
         }
+    }
+
+    /// Whether node `i`'s output was fused away.
+    fn hidden(&self, i: usize) -> bool {
+        self.chains.iter().any(|c| c.hides(i))
+    }
+
+    fn hidden_message(&self, i: usize) -> String {
+        format!(
+            "a training trace keeps no output for node {i}: it ran fused with the nodes after it"
+        )
     }
 
     fn value(&self, v: Value) -> &[f32] {
@@ -285,14 +305,27 @@ impl Network {
     fn execute(&self, input: &FeatureMap, mut train: Option<&mut Rng>) -> Result<Trace, NnError> {
         self.check_input(input)?;
         let shapes = self.graph.infer(input.shape)?;
+        let chains = match train {
+            Some(_) => training_chains(&self.graph, &shapes, self.logits_node().0),
+            None => Vec::new(),
+        };
         let mut trace = Trace {
             input: input.clone(),
             shapes,
             outputs: Vec::with_capacity(self.graph.len()),
             aux: Vec::with_capacity(self.graph.len()),
             quantized: Vec::with_capacity(self.graph.len()),
+            chains,
         };
+        let mut chains = trace.chains.clone().into_iter().peekable();
         for (i, node) in self.graph.nodes().iter().enumerate() {
+            if trace.outputs.len() > i {
+                continue; // run with the chain before it
+            }
+            if let Some(chain) = chains.next_if(|c| c.bn == i) {
+                self.run_chain(chain, &mut trace);
+                continue;
+            }
             // Every node writes its output whole (as inference, which reuses buffers
             // unzeroed, relies on too; `tests/gradients.rs` runs every kind of node on
             // NaN-filled buffers to hold it to that).
@@ -334,6 +367,47 @@ impl Network {
             trace.quantized.push(quantized);
         }
         Ok(trace)
+    }
+
+    /// Runs a training chain's nodes as one pass, pushing each node's output (empty where
+    /// it is hidden) and backward cache onto the trace.
+    fn run_chain(&self, chain: Chain, trace: &mut Trace) {
+        let nodes = self.graph.nodes();
+        let node = &nodes[chain.bn];
+        let Op::BatchNorm(bn) = &node.op else {
+            unreachable!("a chain starts at a batch norm")
+        };
+        let x = trace.value(node.inputs[0]);
+        let xs = trace.shapes[chain.bn].inputs[0];
+        let out = trace.shapes[chain.last()].output;
+        let (mut mean, mut var) = (node.params[2].data.clone(), node.params[3].data.clone());
+        let params = layers::BatchNormParams {
+            eps: bn.epsilon,
+            scale: &node.params[0].data,
+            bias: &node.params[1].data,
+            running: (&mut mean, &mut var),
+        };
+        let mut y = buffers::overwritten(out.elements() as usize);
+        let (cache, argmax) = if chain.pool {
+            let (cache, argmax) = layers::batch_norm_relu_pool_train(xs, out, params, x, &mut y);
+            (cache, Some(argmax))
+        } else {
+            (layers::batch_norm_relu_train(xs, params, x, &mut y), None)
+        };
+        trace.aux.push(Aux::BatchNorm {
+            cache,
+            running_mean: mean,
+            running_var: var,
+        });
+        trace.aux.push(Aux::None);
+        trace.aux.extend(argmax.map(Aux::Argmax));
+        trace
+            .outputs
+            .extend((chain.bn..chain.last()).map(|_| Vec::new()));
+        trace.outputs.push(y);
+        trace
+            .quantized
+            .extend((chain.bn..=chain.last()).map(|_| None));
     }
 
     /// Sets the fake quantization of a CONV or FC layer's weights and input: every forward
@@ -397,10 +471,51 @@ impl Network {
                 .collect(),
             input: None,
         };
+        assert!(!trace.hidden(from.0), "{}", trace.hidden_message(from.0));
         let mut d: Vec<Option<Vec<f32>>> = vec![None; nodes.len()];
         d[from.0] = Some(d_output);
         for i in (0..=from.0).rev() {
             let Some(dy) = d[i].take() else { continue };
+            if let Some(chain) = trace.chains.iter().find(|c| c.last() == i) {
+                let node = &nodes[chain.bn];
+                let input = node.inputs[0];
+                let xs = trace.shapes[chain.bn].inputs[0];
+                let mut dx = (input_grad || input != Value::Input)
+                    .then(|| buffers::overwritten(xs.elements() as usize));
+                let Aux::BatchNorm { cache, .. } = &trace.aux[chain.bn] else {
+                    unreachable!("a chain's batch norm ran in training mode")
+                };
+                let scale = &node.params[0].data;
+                let x = trace.value(input);
+                let (ds, rest) = grads.params[chain.bn].split_at_mut(1);
+                let (ds, db) = (&mut ds[0], &mut rest[0]);
+                match &trace.aux[i] {
+                    Aux::Argmax(argmax) => {
+                        let pooled = trace.shapes[i].output;
+                        let dx = dx.as_deref_mut();
+                        let y = &trace.outputs[i];
+                        layers::batch_norm_relu_pool_backward(
+                            xs, pooled, scale, cache, x, y, argmax, &dy, dx, ds, db,
+                        )
+                    }
+                    _ => layers::batch_norm_relu_backward(
+                        xs,
+                        scale,
+                        cache,
+                        x,
+                        &trace.outputs[i],
+                        &dy,
+                        dx.as_deref_mut(),
+                        ds,
+                        db,
+                    ),
+                }
+                if let Some(dx) = dx {
+                    pass_back(dx, input, &mut grads.input, &mut d);
+                }
+                buffers::recycle(dy);
+                continue;
+            }
             let node = &nodes[i];
             let shapes = &trace.shapes[i];
             // A constant has no input: its shape stands in for one, and it reads nothing.
@@ -586,17 +701,8 @@ impl Network {
                 act.ste(float_x, dx);
             }
             for (v, dx) in node.inputs.iter().zip(dxs) {
-                let Some(dx) = dx else { continue };
-                let slot = match v {
-                    Value::Input => &mut grads.input,
-                    Value::Node(id) => &mut d[id.0],
-                };
-                match slot {
-                    Some(acc) => {
-                        acc.iter_mut().zip(&dx).for_each(|(a, b)| *a += b);
-                        buffers::recycle(dx);
-                    }
-                    None => *slot = Some(dx),
+                if let Some(dx) = dx {
+                    pass_back(dx, *v, &mut grads.input, &mut d);
                 }
             }
             buffers::recycle(dy);
@@ -654,6 +760,21 @@ impl Network {
                     .for_each(|(g, m)| *g *= m);
             }
         }
+    }
+}
+
+/// Hands the gradient `dx` of value `v` to its producer: the first kept, later ones added.
+fn pass_back(dx: Vec<f32>, v: Value, input: &mut Option<Vec<f32>>, d: &mut [Option<Vec<f32>>]) {
+    let slot = match v {
+        Value::Input => input,
+        Value::Node(id) => &mut d[id.0],
+    };
+    match slot {
+        Some(acc) => {
+            acc.iter_mut().zip(&dx).for_each(|(a, b)| *a += b);
+            buffers::recycle(dx);
+        }
+        None => *slot = Some(dx),
     }
 }
 

@@ -262,6 +262,123 @@ fn batch_norm_training_mode() {
     );
 }
 
+/// Batch norm, ReLU and 2x2 max pooling, which a training pass runs as one (on odd planes
+/// here: a row and a column no window reads), then a batch norm and ReLU run as one. The
+/// normalised values sit near the ReLU's and the pooling's kinks: this batch puts none within
+/// the step of one (3 samples of 5x5, or 4x4 planes, do, and their differences jump).
+#[test]
+fn batch_norm_relu_and_pooling_fused() {
+    let mut g = Graph::new("chain", Some(Shape::new(1, 2, 5, 5)));
+    let bn = || Op::BatchNorm(BatchNorm::default());
+    let relu = Op::Activation(Activation::Relu);
+    let x = g.push("bn", bn(), &[Value::Input]);
+    let x = g.push("relu", relu.clone(), &[x]);
+    let x = g.push("pool", Op::Pool(Pool::max(2, 2, 0)), &[x]);
+    let x = g.push("conv", Op::Conv(Conv::new(3, 1, 1, 0)), &[x]);
+    let x = g.push("bn2", bn(), &[x]);
+    g.push("relu2", relu, &[x]);
+    check((g, Shape::new(4, 2, 5, 5)), 2.0);
+}
+
+/// A training step through fused batch norm, ReLU and pooling gives the bits of the same
+/// network run node by node (kept apart by a second reader of each batch norm, which the
+/// loss does not see): the logits, every parameter's gradient, the input's gradient and
+/// the running statistics.
+#[test]
+fn fused_training_equals_node_by_node() {
+    let build = |apart: bool| {
+        let mut g = Graph::new("stages", Some(Shape::new(1, 2, 13, 13)));
+        let mut x = Value::Input;
+        for (stage, filters) in [4, 8].into_iter().enumerate() {
+            let conv = Op::Conv(Conv::new(filters, 3, 1, 1));
+            x = g.push(format!("conv{stage}"), conv, &[x]);
+            x = g.push(
+                format!("bn{stage}"),
+                Op::BatchNorm(BatchNorm::default()),
+                &[x],
+            );
+            if apart {
+                g.push(format!("reader{stage}"), Op::Flatten, &[x]);
+            }
+            x = g.push(
+                format!("relu{stage}"),
+                Op::Activation(Activation::Relu),
+                &[x],
+            );
+            x = g.push(format!("pool{stage}"), Op::Pool(Pool::max(2, 2, 0)), &[x]);
+        }
+        let x = g.push("flat", Op::Flatten, &[x]);
+        let fc = FullyConnected {
+            outputs: 5,
+            bias: true,
+        };
+        g.push("fc", Op::FullyConnected(fc), &[x]);
+        Network::new(g, 5).unwrap()
+    };
+    let mut fused = build(false);
+    let mut apart = build(true);
+    let mut rng = Rng::new(11);
+    let names: Vec<String> = fused
+        .graph()
+        .nodes()
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
+    let id = |net: &Network, name: &str| {
+        NodeId(
+            net.graph()
+                .nodes()
+                .iter()
+                .position(|n| n.name == name)
+                .unwrap(),
+        )
+    };
+    for (i, name) in names.iter().enumerate() {
+        for t in fused.params_mut(NodeId(i)).iter_mut() {
+            t.data.iter_mut().for_each(|v| *v += rng.symmetric(0.3));
+        }
+        let params = fused.graph().nodes()[i].params.clone();
+        *apart.params_mut(id(&apart, name)) = params;
+    }
+    let input = Shape::new(3, 2, 13, 13);
+    let data = (0..input.elements()).map(|_| rng.symmetric(2.0)).collect();
+    let x = FeatureMap::new(input, data).unwrap();
+    let ta = fused.forward_train(&x, &mut Rng::new(1)).unwrap();
+    let tb = apart.forward_train(&x, &mut Rng::new(1)).unwrap();
+    // Fused: the trace keeps no output for the batch norms.
+    let hidden = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ta.output(id(&fused, "bn0"))
+    }));
+    assert!(hidden.is_err());
+    assert_eq!(tb.output(id(&apart, "bn0")).data.len(), 3 * 4 * 13 * 13);
+    let (la, lb) = (fused.logits_node(), apart.logits_node());
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&ta.output(la).data), bits(&tb.output(lb).data));
+    let r: Vec<f32> = (0..15).map(|_| rng.symmetric(1.0)).collect();
+    let ga = fused.backward(&ta, la, r.clone(), true);
+    let gb = apart.backward(&tb, lb, r, true);
+    assert_eq!(
+        bits(ga.input.as_ref().unwrap()),
+        bits(gb.input.as_ref().unwrap())
+    );
+    for (i, name) in names.iter().enumerate() {
+        let j = id(&apart, name).0;
+        for (k, (a, b)) in ga.params[i].iter().zip(&gb.params[j]).enumerate() {
+            assert_eq!(bits(a), bits(b), "{name} gradient {k}");
+        }
+        let (pa, pb) = (
+            &fused.graph().nodes()[i].params,
+            &apart.graph().nodes()[j].params,
+        );
+        for (k, (a, b)) in pa.iter().zip(pb).enumerate() {
+            assert_eq!(bits(&a.data), bits(&b.data), "{name} parameter {k}");
+        }
+    }
+    // The running statistics moved.
+    let bn = &fused.graph().nodes()[id(&fused, "bn0").0].params;
+    assert!(bn[2].data.iter().any(|m| *m != 0.0));
+}
+
 #[test]
 fn lrn_softmax_dropout_flatten() {
     let lrn = Lrn {

@@ -5,6 +5,7 @@
 mod blocked;
 mod conv;
 mod direct;
+mod fused;
 mod implicit;
 mod norm;
 mod pointwise;
@@ -16,6 +17,10 @@ pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub(crate) use conv::{
     conv_forward_prepared, fc_forward_prepared, prepare_fc, prepare_filters, Filters,
 };
+pub use fused::{
+    batch_norm_relu_backward, batch_norm_relu_pool_backward, batch_norm_relu_pool_train,
+    batch_norm_relu_train, BatchNormParams,
+};
 pub use norm::{
     batch_norm_affine, batch_norm_backward, batch_norm_inference, batch_norm_train, lrn_backward,
     lrn_forward, BatchNormCache, RUNNING_MOMENTUM,
@@ -24,6 +29,7 @@ pub use pointwise::{
     activate, activation_backward, activation_forward, activation_in_place, softmax_backward,
     softmax_cross_entropy, softmax_forward,
 };
+pub(crate) use pool::whole_two_by_two;
 pub use pool::{
     global_pool_backward, global_pool_forward, pool_backward, pool_forward, pool_inference,
 };

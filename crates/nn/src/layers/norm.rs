@@ -47,34 +47,52 @@ pub fn batch_norm_affine(eps: f32, params: [&[f32]; 4]) -> (Vec<f32>, Vec<f32>) 
 }
 
 /// Planes (one sample's channel) per rayon task in the element-wise passes.
-const PLANES_PER_TASK: usize = 8;
+pub(crate) const PLANES_PER_TASK: usize = 8;
 
-/// Per channel `c`, the pair of sums `plane` adds up over every sample's plane of it (its
-/// offset in the tensor) into 8 lanes each, the lanes then added in order: channels in
-/// parallel, each summed in a fixed order (samples ascending, lane `l` taking the values at
-/// `l` mod 8), so that the result does not depend on the thread count. The per-value loop
-/// chained every add through one register: batch norm was a fifth of vgg-small's training
-/// time.
+/// Per channel `c`, the pair of sums `plane` adds up over every sample's plane of it (plane
+/// `i = n C + c`, with a plane's worth of scratch room) into 8 lanes each, the lanes then
+/// added in order: channels in parallel, each summed in a fixed order (samples ascending,
+/// lane `l` taking the values at `l` mod 8), so that the result does not depend on the
+/// thread count. The per-value loop chained every add through one register: batch norm was
+/// a fifth of vgg-small's training time.
 fn channel_sums<T>(
     shape: Shape,
-    plane: impl Fn(usize, usize, &mut [[T; 8]; 2]) + Sync,
+    plane: impl Fn(usize, usize, &mut [[T; 8]; 2], &mut [f32]) + Sync,
 ) -> Vec<(T, T)>
 where
     T: Copy + Default + std::ops::Add<Output = T> + Send,
 {
     use rayon::prelude::*;
     let hw = shape.h * shape.w;
-    let sum = |lanes: [T; 8]| lanes.into_iter().fold(T::default(), |x, y| x + y);
-    (0..shape.c)
+    // Neighbouring channels in one task, so that it reads runs of at least a few KiB: a
+    // task reading one small plane a sample (vgg-small's 7x7) waited on memory for each.
+    let group = (1024 / hw.max(1)).clamp(1, 16);
+    let groups: Vec<usize> = (0..shape.c).step_by(group).collect();
+    groups
         .into_par_iter()
-        .map(|c| {
-            let mut lanes = [[T::default(); 8]; 2];
-            for n in 0..shape.n {
-                plane(c, (n * shape.c + c) * hw, &mut lanes);
-            }
-            (sum(lanes[0]), sum(lanes[1]))
-        })
+        .map_init(
+            || vec![0f32; hw],
+            |scratch, first| {
+                let channels = first..(first + group).min(shape.c);
+                let mut lanes = vec![[[T::default(); 8]; 2]; channels.len()];
+                for n in 0..shape.n {
+                    for (c, lanes) in channels.clone().zip(lanes.iter_mut()) {
+                        plane(c, n * shape.c + c, lanes, scratch);
+                    }
+                }
+                lanes
+                    .into_iter()
+                    .map(|[s, t]| (lanes_sum(s), lanes_sum(t)))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .flatten()
         .collect()
+}
+
+/// The sum of 8 lanes, in order.
+fn lanes_sum<T: Copy + Default + std::ops::Add<Output = T>>(lanes: [T; 8]) -> T {
+    lanes.into_iter().fold(T::default(), |x, y| x + y)
 }
 
 /// `lanes[0][l] += v`, `lanes[1][l] += v * v` in f64 for the values `v` of `x` at `l` mod 8.
@@ -203,11 +221,46 @@ pub fn batch_norm_train(
     x: &[f32],
     y: &mut [f32],
 ) -> BatchNormCache {
+    let planes = y.chunks_mut(shape.h * shape.w).collect();
+    batch_norm_train_planes(shape, eps, running, x, planes, |c, x, m, k, y, _| {
+        let (s, b) = (scale[c], bias[c]);
+        wide(
+            #[inline(always)]
+            || {
+                for (x, y) in x.iter().zip(y.iter_mut()) {
+                    *y = normalise(*x, m, k, s, b);
+                }
+            },
+        )
+    })
+}
+
+/// Training batch norm's output for one value: `(x - mean) inv_std scale + bias`. Every pass
+/// that recomputes it (the fused ReLU's mask) calls this, for the same bits.
+#[inline(always)]
+pub(crate) fn normalise(x: f32, mean: f32, inv_std: f32, scale: f32, bias: f32) -> f32 {
+    (x - mean) * inv_std * scale + bias
+}
+
+/// A training batch norm's forward pass: the batch statistics per channel (mean, and
+/// `1 / sqrt(var + eps)`; the running ones updated in place), then planes in parallel,
+/// `write(c, x, mean, inv_std, out, scratch)` for each plane `x` (of channel `c`) and its
+/// output `outputs[i]`, with a plane's worth of scratch room.
+pub(crate) fn batch_norm_train_planes<O: Send>(
+    shape: Shape,
+    eps: f32,
+    running: (&mut [f32], &mut [f32]),
+    x: &[f32],
+    outputs: Vec<O>,
+    write: impl Fn(usize, &[f32], f32, f32, &mut O, &mut [f32]) + Sync,
+) -> BatchNormCache {
     use rayon::prelude::*;
     let hw = shape.h * shape.w;
     let count = (shape.n * hw) as f64;
     // In f64: the variance is E[x^2] - E[x]^2.
-    let sums = channel_sums(shape, |_, at, lanes| moments(&x[at..at + hw], lanes));
+    let sums = channel_sums(shape, |_, i, lanes, _| {
+        moments(&x[i * hw..(i + 1) * hw], lanes)
+    });
     let mut mean = vec![0f64; shape.c];
     let mut inv_std = vec![0f32; shape.c];
     for c in 0..shape.c {
@@ -223,22 +276,18 @@ pub fn batch_norm_train(
         running.1[c] = (1.0 - RUNNING_MOMENTUM) * running.1[c] + RUNNING_MOMENTUM * unbiased as f32;
     }
     let mean: Vec<f32> = mean.iter().map(|m| *m as f32).collect();
-    x.par_chunks(hw)
-        .zip(y.par_chunks_mut(hw))
+    outputs
+        .into_par_iter()
         .enumerate()
         .with_min_len(PLANES_PER_TASK)
-        .for_each(|(i, (xc, yc))| {
-            let c = i % shape.c;
-            let (m, k, s, b) = (mean[c], inv_std[c], scale[c], bias[c]);
-            wide(
-                #[inline(always)]
-                || {
-                    for (x, y) in xc.iter().zip(yc.iter_mut()) {
-                        *y = (x - m) * k * s + b;
-                    }
-                },
-            )
-        });
+        .for_each_init(
+            || vec![0f32; hw],
+            |scratch, (i, mut out)| {
+                let c = i % shape.c;
+                let x = &x[i * hw..(i + 1) * hw];
+                write(c, x, mean[c], inv_std[c], &mut out, scratch)
+            },
+        );
     BatchNormCache { mean, inv_std }
 }
 
@@ -255,18 +304,34 @@ pub fn batch_norm_backward(
     d_scale: &mut [f32],
     d_bias: &mut [f32],
 ) {
+    batch_norm_backward_planes(shape, scale, cache, x, dy, Some(dx), d_scale, d_bias)
+}
+
+/// [`batch_norm_backward`] writing `dx` only when the input wants a gradient.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_norm_backward_planes(
+    shape: Shape,
+    scale: &[f32],
+    cache: &BatchNormCache,
+    x: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    d_scale: &mut [f32],
+    d_bias: &mut [f32],
+) {
     use rayon::prelude::*;
     let hw = shape.h * shape.w;
     let count = (shape.n * hw) as f32;
     let (mean, inv_std) = (&cache.mean, &cache.inv_std);
-    let sums = channel_sums(shape, |c, at, lanes| {
-        let (g, x) = (&dy[at..at + hw], &x[at..at + hw]);
-        gradient_sums(g, x, mean[c], inv_std[c], lanes)
+    let sums = channel_sums(shape, |c, i, lanes, _| {
+        let (dy, x) = (&dy[i * hw..(i + 1) * hw], &x[i * hw..(i + 1) * hw]);
+        gradient_sums(dy, x, mean[c], inv_std[c], lanes)
     });
     for (c, (sum_dy, sum_dy_xhat)) in sums.iter().enumerate() {
         d_scale[c] += sum_dy_xhat;
         d_bias[c] += sum_dy;
     }
+    let Some(dx) = dx else { return };
     dy.par_chunks(hw)
         .zip(x.par_chunks(hw))
         .zip(dx.par_chunks_mut(hw))
@@ -347,6 +412,36 @@ pub fn lrn_backward(lrn: &Lrn, shape: Shape, x: &[f32], base: &[f32], dy: &[f32]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Channels summed in groups (small planes) or alone (large ones) give each channel's
+    /// sums in its own order: samples ascending, lanes by position, then the lanes in order.
+    #[test]
+    fn channel_sums_keep_each_channels_order() {
+        for (n, c, h, w) in [(3, 37, 7, 7), (2, 5, 28, 28), (2, 3, 1, 1), (1, 40, 3, 5)] {
+            let shape = Shape::new(n, c, h, w);
+            let hw = h * w;
+            let x: Vec<f32> = (0..n * c * hw)
+                .map(|i| ((i * 29) % 31) as f32 / 3.0 - 4.7)
+                .collect();
+            let got = channel_sums(shape, |_, i, lanes, scratch| {
+                assert_eq!(scratch.len(), hw);
+                moments(&x[i * hw..(i + 1) * hw], lanes)
+            });
+            for (ch, got) in got.iter().enumerate() {
+                let mut lanes = [[0f64; 8]; 2];
+                for s in 0..n {
+                    let at = (s * c + ch) * hw;
+                    moments_scalar(&x[at..at + hw], &mut lanes);
+                }
+                let want = (lanes_sum(lanes[0]), lanes_sum(lanes[1]));
+                assert_eq!(
+                    (got.0.to_bits(), got.1.to_bits()),
+                    (want.0.to_bits(), want.1.to_bits()),
+                    "{shape} channel {ch}"
+                );
+            }
+        }
+    }
 
     /// The vector gradient sums give the scalar loop's bits, with a remainder and onto
     /// lanes that already hold sums.

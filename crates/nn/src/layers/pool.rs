@@ -122,35 +122,16 @@ impl Windows {
     }
 
     /// [`max_two_by_two`](Self::max_two_by_two) recording where each maximum lies (its
-    /// index in the sample) in `ai`: the first of equals in the general loop's order (top
-    /// row left to right, then the bottom row), as training's general loop did in a tenth of
-    /// LeNet-5's time.
+    /// index in the sample) in `ai`, plane by plane ([`max_two_by_two_at`]).
     fn max_two_by_two_at(&self, xi: &[f32], yi: &mut [f32], ai: &mut [u32]) {
         let (h, w) = (self.h, self.w);
-        let (p, q) = (self.rows.len(), self.columns.len());
+        let pq = self.rows.len() * self.columns.len();
         for (c, (plane, (out, at))) in xi
             .chunks_exact(h * w)
-            .zip(yi.chunks_exact_mut(p * q).zip(ai.chunks_exact_mut(p * q)))
+            .zip(yi.chunks_exact_mut(pq).zip(ai.chunks_exact_mut(pq)))
             .enumerate()
         {
-            for (oy, (out_row, at_row)) in out
-                .chunks_exact_mut(q)
-                .zip(at.chunks_exact_mut(q))
-                .enumerate()
-            {
-                let (t0, b0) = (2 * oy * w, (2 * oy + 1) * w);
-                for (ox, (v, a)) in out_row.iter_mut().zip(at_row.iter_mut()).enumerate() {
-                    let x = 2 * ox;
-                    let mut best = (f32::NEG_INFINITY, t0 + x);
-                    for i in [t0 + x, t0 + x + 1, b0 + x, b0 + x + 1] {
-                        if plane[i] > best.0 {
-                            best = (plane[i], i);
-                        }
-                    }
-                    *v = best.0;
-                    *a = (c * h * w + best.1) as u32;
-                }
-            }
+            max_two_by_two_at(plane, w, self.columns.len(), c * h * w, out, at);
         }
     }
 
@@ -213,6 +194,58 @@ impl Windows {
             }
         }
     }
+}
+
+/// Whether every window of `pool` from `x_shape` to `y_shape` is a whole 2x2 block of the
+/// ifmap: max pooling that [`max_two_by_two_at`] computes.
+pub(crate) fn whole_two_by_two(pool: &Pool, x_shape: Shape, y_shape: Shape) -> bool {
+    pool.kind == PoolKind::Max && Windows::new(pool, x_shape, y_shape).is_two_by_two(pool)
+}
+
+/// Max pooling of one plane (`w` columns) over whole 2x2 blocks into `out` (`q` columns),
+/// recording in `at` where each maximum lies, as `base` plus its index in the plane: the
+/// first of equals in the general loop's order (top row left to right, then the bottom
+/// row), as training's general loop did in a tenth of LeNet-5's time.
+pub(crate) fn max_two_by_two_at(
+    plane: &[f32],
+    w: usize,
+    q: usize,
+    base: usize,
+    out: &mut [f32],
+    at: &mut [u32],
+) {
+    crate::kernels::wide(
+        #[inline(always)]
+        || {
+            for (oy, (out_row, at_row)) in out
+                .chunks_exact_mut(q)
+                .zip(at.chunks_exact_mut(q))
+                .enumerate()
+            {
+                let top = &plane[2 * oy * w..2 * oy * w + 2 * q];
+                let bottom = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * q];
+                let row = (base + 2 * oy * w) as u32;
+                for (ox, (((v, a), t), b)) in out_row
+                    .iter_mut()
+                    .zip(at_row.iter_mut())
+                    .zip(top.chunks_exact(2))
+                    .zip(bottom.chunks_exact(2))
+                    .enumerate()
+                {
+                    // Selects, not branches: which value wins is data, and mispredicted
+                    // branches made pooling cost more than the ReLU before it.
+                    let (mut best, mut at) = (f32::NEG_INFINITY, 0u32);
+                    for (v, k) in [(t[0], 0), (t[1], 1), (b[0], w as u32), (b[1], w as u32 + 1)] {
+                        let larger = v > best;
+                        best = if larger { v } else { best };
+                        at = if larger { k } else { at };
+                    }
+                    *v = best;
+                    *a = row + 2 * ox as u32 + at;
+                }
+            }
+        },
+    )
 }
 
 /// Along one axis: the ifmap span `start..end` that output `o`'s window covers (clipped to the
