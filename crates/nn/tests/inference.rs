@@ -70,8 +70,10 @@ fn forward_equals_the_trace_bit_for_bit() {
         network(branchy()),
     ] {
         let last = net.graph().output().unwrap();
-        // Different batch sizes one after the other: reused buffers hold stale values.
-        for (n, seed) in [(3, 1), (1, 2), (5, 3), (3, 4)] {
+        // Different batch sizes one after the other: reused buffers hold stale values. At
+        // 29 samples vgg-small's first CONV writes 2.9 MB: its pooling runs with it a few
+        // samples at a time, the last chunk short.
+        for (n, seed) in [(3, 1), (1, 2), (5, 3), (3, 4), (29, 5)] {
             let x = batch(&net, n, seed);
             let got = net.forward(&x).unwrap();
             let want = net.trace(&x).unwrap().output(last);
