@@ -232,8 +232,8 @@ pub fn batch_norm_train(
     })
 }
 
-/// Training batch norm's output for one value: `(x - mean) inv_std scale + bias`. Every pass
-/// that recomputes it (the fused ReLU's mask) calls this, for the same bits.
+/// Training batch norm's output for one value: `(x - mean) inv_std scale + bias`. The fused
+/// passes ([`crate::layers::batch_norm_relu_train`]) call this too, for the same bits.
 #[inline(always)]
 pub(crate) fn normalise(x: f32, mean: f32, inv_std: f32, scale: f32, bias: f32) -> f32 {
     (x - mean) * inv_std * scale + bias
