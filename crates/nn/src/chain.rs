@@ -1,29 +1,32 @@
 //! Which nodes a training pass runs as one: a batch norm, the ReLU that alone reads it, and
 //! the 2x2 max pooling that alone reads that ([`crate::layers::batch_norm_relu_train`] and
-//! its kin). The trace then keeps no output for the batch norm, nor for the ReLU when the
-//! pooling is fused too: nothing reads them but the fused nodes.
+//! its kin); or, with no batch norm, a ReLU and the 2x2 max pooling that alone reads it
+//! ([`crate::layers::relu_pool_train`]). The trace then keeps no output for the batch norm,
+//! nor for the ReLU when the pooling is fused too: nothing reads them but the fused nodes.
 
 use crate::layers;
 use joule_model::ops::Activation;
 use joule_model::{Graph, NodeShapes, Op, Value};
 
-/// A batch norm at node `bn`, its ReLU at `bn + 1`, and when `pool`, a whole-2x2 max pooling
-/// at `bn + 2`.
+/// From node `first`: a batch norm when `bn` (then its ReLU at `first + 1`), else the ReLU;
+/// when `pool`, a whole-2x2 max pooling after the ReLU. A chain without a batch norm always
+/// has its pooling (a ReLU alone is one pass already).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Chain {
-    pub bn: usize,
+    pub first: usize,
+    pub bn: bool,
     pub pool: bool,
 }
 
 impl Chain {
     /// The node whose output the chain's output is.
     pub fn last(&self) -> usize {
-        self.bn + 1 + usize::from(self.pool)
+        self.first + usize::from(self.bn) + usize::from(self.pool)
     }
 
     /// Whether node `i`'s output is fused away (not kept in the trace).
     pub fn hides(&self, i: usize) -> bool {
-        (self.bn..self.last()).contains(&i)
+        (self.first..self.last()).contains(&i)
     }
 }
 
@@ -50,23 +53,38 @@ pub(crate) fn training_chains(graph: &Graph, shapes: &[NodeShapes], kept: usize)
                 .get(i + 1)
                 .is_some_and(|next| next.inputs == [Value::Node(joule_model::NodeId(i))])
     };
-    let mut chains = Vec::new();
-    let mut i = 0;
-    while i < nodes.len() {
-        let relu = matches!(nodes.get(i + 1), Some(n) if n.op == Op::Activation(Activation::Relu));
-        if !(matches!(nodes[i].op, Op::BatchNorm(_)) && relu && feeds_next(i)) {
-            i += 1;
-            continue;
-        }
-        let pool = feeds_next(i + 1)
-            && match &nodes[i + 2].op {
+    let relu =
+        |i: usize| matches!(nodes.get(i), Some(n) if n.op == Op::Activation(Activation::Relu));
+    // The ReLU at `i` feeds a whole-2x2 max pooling.
+    let pools = |i: usize| {
+        feeds_next(i)
+            && match &nodes[i + 1].op {
                 Op::Pool(pool) => {
-                    let s = &shapes[i + 2];
+                    let s = &shapes[i + 1];
                     layers::whole_two_by_two(pool, s.inputs[0], s.output)
                 }
                 _ => false,
-            };
-        let chain = Chain { bn: i, pool };
+            }
+    };
+    let mut chains = Vec::new();
+    let mut i = 0;
+    while i < nodes.len() {
+        let chain = if matches!(nodes[i].op, Op::BatchNorm(_)) && relu(i + 1) && feeds_next(i) {
+            Chain {
+                first: i,
+                bn: true,
+                pool: pools(i + 1),
+            }
+        } else if relu(i) && pools(i) {
+            Chain {
+                first: i,
+                bn: false,
+                pool: true,
+            }
+        } else {
+            i += 1;
+            continue;
+        };
         chains.push(chain);
         i = chain.last() + 1;
     }
@@ -80,6 +98,14 @@ mod tests {
     use joule_model::zoo;
     use joule_model::Shape;
 
+    fn bn_chain(first: usize, pool: bool) -> Chain {
+        Chain {
+            first,
+            bn: true,
+            pool,
+        }
+    }
+
     /// vgg-small: every stage's batch norm, ReLU and pooling.
     #[test]
     fn chains_follow_sole_readers() {
@@ -89,7 +115,7 @@ mod tests {
         let chains = training_chains(&g, &shapes, logits);
         let bns: Vec<(&str, bool)> = chains
             .iter()
-            .map(|c| (g.nodes()[c.bn].name.as_str(), c.pool))
+            .map(|c| (g.nodes()[c.first].name.as_str(), c.pool))
             .collect();
         assert_eq!(
             bns,
@@ -116,14 +142,29 @@ mod tests {
         relu(&mut g, "out", y);
         let shapes = g.infer(Shape::new(2, 3, 16, 16)).unwrap();
         let chains = training_chains(&g, &shapes, g.output().unwrap().0);
-        assert_eq!(
-            chains,
-            [Chain { bn: 1, pool: false }, Chain { bn: 5, pool: false }]
-        );
+        assert_eq!(chains, [bn_chain(1, false), bn_chain(5, false)]);
         for c in &chains {
-            assert!(matches!(g.nodes()[c.bn].op, Op::BatchNorm(_)));
-            assert_eq!(g.nodes()[c.bn + 1].op, Op::Activation(Activation::Relu));
+            assert!(matches!(g.nodes()[c.first].op, Op::BatchNorm(_)));
+            assert_eq!(g.nodes()[c.first + 1].op, Op::Activation(Activation::Relu));
         }
+    }
+
+    /// LeNet-5 (no batch norm): each CONV's ReLU and its 2x2 pooling; the FC layers' ReLUs
+    /// (no pooling after them) stay on their own.
+    #[test]
+    fn a_relu_and_its_pooling_without_batch_norm() {
+        let g = zoo::build("lenet5").unwrap();
+        let shapes = g.infer(Shape::new(2, 1, 28, 28)).unwrap();
+        let chains = training_chains(&g, &shapes, g.output().unwrap().0);
+        let names: Vec<(&str, &str)> = chains
+            .iter()
+            .map(|c| {
+                assert!(!c.bn && c.pool);
+                let nodes = g.nodes();
+                (nodes[c.first].name.as_str(), nodes[c.last()].name.as_str())
+            })
+            .collect();
+        assert_eq!(names, [("conv1/relu", "pool1"), ("conv2/relu", "pool2")]);
     }
 
     /// A batch norm read twice, or one the loss reads, stays on its own.
@@ -136,14 +177,18 @@ mod tests {
         g.push("pool", Op::Pool(Pool::max(2, 2, 0)), &[r]);
         let shapes = g.infer(Shape::new(2, 2, 8, 8)).unwrap();
         let all = training_chains(&g, &shapes, 3);
-        assert_eq!(all, [Chain { bn: 1, pool: true }]);
+        assert_eq!(all, [bn_chain(1, true)]);
         assert!(all[0].hides(1) && all[0].hides(2) && !all[0].hides(3));
         // The loss reading the ReLU: the pooling is not fused.
-        assert_eq!(
-            training_chains(&g, &shapes, 2),
-            [Chain { bn: 1, pool: false }]
-        );
-        // ... nor anything, when it reads the batch norm.
-        assert_eq!(training_chains(&g, &shapes, 1), []);
+        assert_eq!(training_chains(&g, &shapes, 2), [bn_chain(1, false)]);
+        // ... nor the batch norm, when it reads that: the ReLU and the pooling then.
+        let relu_pool = Chain {
+            first: 2,
+            bn: false,
+            pool: true,
+        };
+        assert_eq!(training_chains(&g, &shapes, 1), [relu_pool]);
+        assert!(relu_pool.hides(2) && !relu_pool.hides(1) && !relu_pool.hides(3));
+        assert_eq!(relu_pool.last(), 3);
     }
 }

@@ -280,8 +280,28 @@ fn batch_norm_relu_and_pooling_fused() {
     check((g, Shape::new(4, 2, 5, 5)), 2.0);
 }
 
-/// A training step through fused batch norm, ReLU and pooling gives the bits of the same
-/// network run node by node (kept apart by a second reader of each batch norm, which the
+/// A ReLU and 2x2 max pooling with no batch norm before, which a training pass runs as one
+/// (on odd planes: a row and a column no window reads), behind a CONV whose outputs the
+/// ReLU cuts. As above, this batch puts no CONV output within the step of a kink (1 or 2
+/// samples of 5x5, or 7x7 planes, do, fused or node by node alike).
+#[test]
+fn relu_and_pooling_fused() {
+    let mut g = Graph::new("chain", Some(Shape::new(1, 2, 5, 5)));
+    let x = g.push("conv", Op::Conv(Conv::new(3, 3, 1, 1)), &[Value::Input]);
+    let x = g.push("relu", Op::Activation(Activation::Relu), &[x]);
+    let x = g.push("pool", Op::Pool(Pool::max(2, 2, 0)), &[x]);
+    let x = g.push("flat", Op::Flatten, &[x]);
+    let fc = FullyConnected {
+        outputs: 3,
+        bias: true,
+    };
+    g.push("fc", Op::FullyConnected(fc), &[x]);
+    check((g, Shape::new(3, 2, 5, 5)), 2.0);
+}
+
+/// A training step through fused batch norm, ReLU and pooling (two stages), and through a
+/// fused ReLU and pooling with no batch norm (a third), gives the bits of the same network
+/// run node by node (kept apart by a second reader of each batch norm and ReLU, which the
 /// loss does not see): the logits, every parameter's gradient, the input's gradient and
 /// the running statistics.
 #[test]
@@ -289,22 +309,27 @@ fn fused_training_equals_node_by_node() {
     let build = |apart: bool| {
         let mut g = Graph::new("stages", Some(Shape::new(1, 2, 13, 13)));
         let mut x = Value::Input;
-        for (stage, filters) in [4, 8].into_iter().enumerate() {
+        for (stage, filters) in [4, 8, 6].into_iter().enumerate() {
             let conv = Op::Conv(Conv::new(filters, 3, 1, 1));
             x = g.push(format!("conv{stage}"), conv, &[x]);
-            x = g.push(
-                format!("bn{stage}"),
-                Op::BatchNorm(BatchNorm::default()),
-                &[x],
-            );
-            if apart {
-                g.push(format!("reader{stage}"), Op::Flatten, &[x]);
+            if stage < 2 {
+                x = g.push(
+                    format!("bn{stage}"),
+                    Op::BatchNorm(BatchNorm::default()),
+                    &[x],
+                );
+                if apart {
+                    g.push(format!("reader{stage}"), Op::Flatten, &[x]);
+                }
             }
             x = g.push(
                 format!("relu{stage}"),
                 Op::Activation(Activation::Relu),
                 &[x],
             );
+            if apart {
+                g.push(format!("relu reader{stage}"), Op::Flatten, &[x]);
+            }
             x = g.push(format!("pool{stage}"), Op::Pool(Pool::max(2, 2, 0)), &[x]);
         }
         let x = g.push("flat", Op::Flatten, &[x]);
@@ -351,6 +376,12 @@ fn fused_training_equals_node_by_node() {
     }));
     assert!(hidden.is_err());
     assert_eq!(tb.output(id(&apart, "bn0")).data.len(), 3 * 4 * 13 * 13);
+    // ... nor for the ReLU fused with its pooling.
+    let hidden = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ta.output(id(&fused, "relu2"))
+    }));
+    assert!(hidden.is_err());
+    assert_eq!(tb.output(id(&apart, "relu2")).data.len(), 3 * 6 * 3 * 3);
     let (la, lb) = (fused.logits_node(), apart.logits_node());
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&ta.output(la).data), bits(&tb.output(lb).data));

@@ -142,9 +142,76 @@ pub fn batch_norm_relu_pool_backward(
     d_scale: &mut [f32],
     d_bias: &mut [f32],
 ) {
-    let (h, w, p, q) = (shape.h, shape.w, pooled.h, pooled.w);
     let mut dz = buffers::overwritten(x.len());
-    dz.par_chunks_mut(h * w)
+    route_to_argmax(shape, pooled, y, argmax, dy, &mut dz);
+    batch_norm_backward_planes(shape, scale, cache, x, &dz, dx, d_scale, d_bias);
+    buffers::recycle(dz);
+}
+
+/// `y = max_pool_2x2(relu(x))` over whole 2x2 blocks (`pooled` is `y`'s shape; the last
+/// row and column of an odd plane are dropped), with no batch norm before: each plane's
+/// ReLU into scratch, pooled from there. Returns, per output, the index of its maximum in
+/// the sample, as [`super::pool_forward`] does. The ReLU's output is not kept: node by node
+/// it was two more passes over the whole tensor, forward and backward (LeNet-5's first
+/// layer at batch 256: 4.8 MB).
+pub fn relu_pool_train(shape: Shape, pooled: Shape, x: &[f32], y: &mut [f32]) -> Vec<u32> {
+    let (hw, pq) = (shape.h * shape.w, pooled.h * pooled.w);
+    assert!(x.len() >= shape.elements() as usize && y.len() >= pooled.elements() as usize);
+    let mut argmax = vec![0u32; pooled.elements() as usize];
+    y[..argmax.len()]
+        .par_chunks_mut(pq)
+        .zip(argmax.par_chunks_mut(pq))
+        .enumerate()
+        .with_min_len(PLANES_PER_TASK)
+        .for_each_init(
+            || vec![0f32; hw],
+            |relu, (i, (y, at))| {
+                let x = &x[i * hw..(i + 1) * hw];
+                wide(
+                    #[inline(always)]
+                    || {
+                        for (x, r) in x.iter().zip(relu.iter_mut()) {
+                            *r = x.max(0.0);
+                        }
+                    },
+                );
+                max_two_by_two_at(relu, shape.w, pooled.w, (i % shape.c) * hw, y, at);
+            },
+        );
+    argmax
+}
+
+/// Backward through [`relu_pool_train`]: `y` and `argmax` are what it returned, `dy` the
+/// gradient of `y`; `dx` (the ReLU's input gradient) written whole, in one pass.
+pub fn relu_pool_backward(
+    shape: Shape,
+    pooled: Shape,
+    y: &[f32],
+    argmax: &[u32],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    route_to_argmax(shape, pooled, y, argmax, dy, dx)
+}
+
+/// The ReLU's input gradient under a whole-2x2 max pooling, written whole into `dz`: each
+/// pooled output's gradient goes to where its maximum lay (onto zero, as
+/// [`super::pool_backward`] adds it), masked by the ReLU where `y > 0` (`y` is the ReLU's
+/// output there).
+fn route_to_argmax(
+    shape: Shape,
+    pooled: Shape,
+    y: &[f32],
+    argmax: &[u32],
+    dy: &[f32],
+    dz: &mut [f32],
+) {
+    let (h, w, p, q) = (shape.h, shape.w, pooled.h, pooled.w);
+    let planes = shape.elements() as usize / (h * w).max(1);
+    assert!(dz.len() >= planes * h * w && dy.len() >= planes * p * q);
+    assert!(y.len() >= planes * p * q && argmax.len() >= planes * p * q);
+    dz[..planes * h * w]
+        .par_chunks_mut(h * w)
         .zip(dy.par_chunks(p * q))
         .zip(y.par_chunks(p * q))
         .zip(argmax.par_chunks(p * q))
@@ -175,8 +242,6 @@ pub fn batch_norm_relu_pool_backward(
                 }
             }
         });
-    batch_norm_backward_planes(shape, scale, cache, x, &dz, dx, d_scale, d_bias);
-    buffers::recycle(dz);
 }
 
 #[cfg(test)]
@@ -331,6 +396,42 @@ mod tests {
                 }
                 assert_eq!((bits(&s2), bits(&b2)), (bits(&d_scale), bits(&d_bias)));
             }
+        }
+    }
+
+    /// ReLU and 2x2 max pooling fused (no batch norm) give the layers' bits: the pooled
+    /// output, argmax and the ReLU's input gradient, on the same planes; inputs around zero,
+    /// so that whole windows are negative (their maximum the first zero) and equal values
+    /// tie.
+    #[test]
+    fn relu_pool_equals_the_layers_bit_for_bit() {
+        for (n, c, h, w) in [(3, 5, 7, 7), (2, 3, 6, 8), (2, 17, 2, 2), (4, 2, 28, 28)] {
+            let shape = Shape::new(n, c, h, w);
+            let pooled = Shape::new(n, c, h / 2, w / 2);
+            let len = shape.elements() as usize;
+            // Mostly negative: whole windows of them.
+            let x: Vec<f32> = values(len, 3).iter().map(|v| v - 2.5).collect();
+            let dy = values(pooled.elements() as usize, 4);
+            let mut r = vec![0.0; len];
+            activation_forward(Activation::Relu, &x, &mut r);
+            let pool = Pool::max(2, 2, 0);
+            let mut want_y = vec![0.0; pooled.elements() as usize];
+            let want_argmax = pool_forward(&pool, shape, pooled, &r, &mut want_y);
+            let mut dr = vec![f32::NAN; len];
+            pool_backward(&pool, shape, pooled, &want_argmax, &dy, &mut dr);
+            let mut want_dx = vec![f32::NAN; len];
+            activation_backward(Activation::Relu, &x, &r, &dr, &mut want_dx);
+
+            let mut y = vec![f32::NAN; pooled.elements() as usize];
+            let argmax = relu_pool_train(shape, pooled, &x, &mut y);
+            let what = format!("{shape}");
+            assert_eq!(bits(&y), bits(&want_y), "{what}");
+            assert_eq!(argmax, want_argmax, "{what}");
+            let zeros = y.iter().filter(|v| **v == 0.0).count();
+            assert!(zeros > 0 && zeros < y.len(), "{what}: {zeros} zeros");
+            let mut dx = vec![f32::NAN; len];
+            relu_pool_backward(shape, pooled, &y, &argmax, &dy, &mut dx);
+            assert_eq!(bits(&dx), bits(&want_dx), "{what}");
         }
     }
 }

@@ -19,7 +19,7 @@ pub(crate) use conv::{
 };
 pub use fused::{
     batch_norm_relu_backward, batch_norm_relu_pool_backward, batch_norm_relu_pool_train,
-    batch_norm_relu_train, BatchNormParams,
+    batch_norm_relu_train, relu_pool_backward, relu_pool_train, BatchNormParams,
 };
 pub use norm::{
     batch_norm_affine, batch_norm_backward, batch_norm_inference, batch_norm_train, lrn_backward,
