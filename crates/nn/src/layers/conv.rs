@@ -484,9 +484,13 @@ pub fn conv_backward(
     // The weight gradient on the blocked kernel where it runs (one group, AVX2). Against
     // the lowered product (vgg-small, batch 64, one thread, 64 steps): 32 -> 64 filters at
     // 14x14 1.03 -> 0.55 s, 64 -> 128 at 7x7 1.11 -> 0.66 s, the first layer 0.25 -> 0.12 s.
-    let planes = (groups == 1 && blocked::applies(&g, 1)).then(|| blocked::Planes::new(&g));
+    // Few-channel layers' (the first layer on grey images) on the direct kernel's
+    // orientation, pixels on the lanes ([`direct::weight_gradient_sample`]).
+    let lanes_dw = direct::weight_gradient_applies(&g, groups, m);
+    let planes =
+        (!lanes_dw && groups == 1 && blocked::applies(&g, 1)).then(|| blocked::Planes::new(&g));
     // The old path's dW^T on our product (16-lane vectors) from 32 filters, else `gemm`.
-    let transposed_dw = planes.is_none() && m >= 32;
+    let transposed_dw = !lanes_dw && planes.is_none() && m >= 32;
     // Per sample: the lowered ifmap, the lowered gradient, dY transposed or in blocks,
     // each written whole before it is read, so a thread's scratch serves (freshly zeroed
     // buffers cost a twelfth of vgg-small's training time).
@@ -497,9 +501,10 @@ pub fn conv_backward(
             0
         }
     };
-    let col_len = lowered_len(planes.is_none());
+    let col_len = lowered_len(planes.is_none() && !lanes_dw);
     let dcol_len = lowered_len(want_dx);
     let dyt_len = match &planes {
+        None if lanes_dw => direct::weight_gradient_scratch(&g, m),
         Some(planes) => blocked::weight_gradient_scratch(planes, &g, m),
         None if transposed_dw => m * pq,
         None => 0,
@@ -517,7 +522,9 @@ pub fn conv_backward(
         for group in 0..groups {
             let xg = &xi[group * g.c * g.h * g.w..(group + 1) * g.c * g.h * g.w];
             let dyg = &dyi[group * m * pq..(group + 1) * m * pq];
-            if let Some(planes) = &planes {
+            if lanes_dw {
+                direct::weight_gradient_sample(&g, m, xg, dyg, dyt, dwt);
+            } else if let Some(planes) = &planes {
                 blocked::weight_gradient_sample(&g, planes, m, xg, dyg, dyt, dwt);
             } else {
                 let lowered: &[f32] = if g.is_pointwise() {
@@ -569,6 +576,7 @@ pub fn conv_backward(
     };
     let init = || {
         let acc_len = match planes {
+            None if lanes_dw => direct::weight_gradient_len(m, crs),
             Some(_) => blocked::weight_gradient_len(m, crs),
             None if transposed_dw => d_filter.len(),
             None => 0,
@@ -578,6 +586,9 @@ pub fn conv_backward(
     // The chunk's dW^T (per group CRS x M) or blocked dW added into its dW (M x CRS).
     let fold = |acc: &mut Accumulators| {
         let (dw, dwt) = acc;
+        if lanes_dw {
+            return direct::add_lanes(m, crs, dwt, dw);
+        }
         if planes.is_some() {
             blocked::add_unblocked_weights(m, crs, dwt, dw);
             return;

@@ -99,6 +99,178 @@ pub(crate) fn forward(
         });
 }
 
+/// Lanes of the weight gradient's accumulators ([`weight_gradient_sample`]).
+const LANES: usize = 8;
+
+/// Whether [`weight_gradient_sample`] takes this layer's weight gradient (`m` filters): as
+/// [`applies`] but of any depth, into a single block of filters. There the blocked kernel
+/// (filters on the lanes) runs tiles of 1 block x 6 taps, load-bound, with lanes empty past
+/// `m`, and turns each sample's gradient into blocks first: LeNet-5's first layer (6
+/// filters, 25 taps) took 1.28-1.46 ms a step there and 0.96-1.07 here (batch 256, 2
+/// threads, alternating epochs in one process). With two blocks or more it keeps them:
+/// vgg-small's first layer (32 filters, 9 taps) took 0.77 ms there and 0.97 here.
+pub(crate) fn weight_gradient_applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
+    runs(g) && groups == 1 && g.c <= 3 && m <= super::blocked::BLOCK
+}
+
+/// Values of [`weight_gradient_sample`]'s accumulators for `m` filters of `k` taps.
+pub(crate) fn weight_gradient_len(m: usize, k: usize) -> usize {
+    m * k * LANES
+}
+
+/// Values of scratch [`weight_gradient_sample`] needs: the padded ifmap, `dY`'s rows padded
+/// to whole vectors.
+pub(crate) fn weight_gradient_scratch(g: &ConvGeometry, m: usize) -> usize {
+    let (hp, wp) = g.padded_plane();
+    g.c * hp * wp + m * g.p * g.q.div_ceil(LANES) * LANES
+}
+
+/// One sample's weight gradient added into `acc` (filter `f`, tap `t`, lane `l` at `(f K +
+/// t) LANES + l`) with the output pixels on the lanes: `acc[f][t][l] += dY[f][x] *
+/// ifmap[tap t of x]` over the pixels `x` of columns `l` mod 8, `dY`'s rows padded with
+/// zeros to whole vectors. Tiles of 6 filters x 2 taps; every load whole (8 pixels of a
+/// row), none of the lowered matrix. [`add_lanes`] sums the lanes into the gradient.
+pub(crate) fn weight_gradient_sample(
+    g: &ConvGeometry,
+    m: usize,
+    x: &[f32],
+    dy: &[f32],
+    scratch: &mut [f32],
+    acc: &mut [f32],
+) {
+    let (hp, wp) = g.padded_plane();
+    let (plane, k, qv) = (g.h * g.w, g.col_rows(), g.q.div_ceil(LANES) * LANES);
+    assert!(runs(g) && x.len() >= g.c * plane && dy.len() >= m * g.p * g.q);
+    assert!(acc.len() >= weight_gradient_len(m, k));
+    let (padded, rows) = scratch[..weight_gradient_scratch(g, m)].split_at_mut(g.c * hp * wp);
+    for (xc, pc) in x.chunks_exact(plane).zip(padded.chunks_exact_mut(hp * wp)) {
+        g.pad(xc, pc, wp);
+    }
+    for (src, dst) in dy[..m * g.p * g.q]
+        .chunks_exact(g.q)
+        .zip(rows.chunks_exact_mut(qv))
+    {
+        dst[..g.q].copy_from_slice(src);
+        dst[g.q..].fill(0.0);
+    }
+    // Where each tap of the first output pixel lies in the padded planes.
+    let taps: Vec<usize> = (0..g.c)
+        .flat_map(|c| {
+            (0..g.r).flat_map(move |r| {
+                (0..g.s).map(move |s| c * hp * wp + r * g.dilation_h * wp + s * g.dilation_w)
+            })
+        })
+        .collect();
+    // Every tap of every vector of every row lies in the planes.
+    let last = (g.p - 1) * g.stride_h * wp + qv;
+    assert!(taps.iter().all(|t| t + last <= padded.len()));
+    #[cfg(target_arch = "x86_64")]
+    for f0 in (0..m).step_by(FILTERS) {
+        for t0 in (0..k).step_by(2) {
+            let tile = LaneTile {
+                g,
+                wp,
+                qv,
+                filters: f0..(f0 + FILTERS).min(m),
+                taps: &taps[t0..(t0 + 2).min(k)],
+                first_tap: t0,
+                k,
+            };
+            // SAFETY: AVX2 and FMA (`runs`); every load lies in `padded` (asserted) or
+            // `rows` (the tile's filters' rows); `acc` holds every filter's taps.
+            unsafe { tile.run_any(padded, rows, acc) };
+        }
+    }
+}
+
+/// `dw (M x K) += ` each accumulator's lanes summed in order (the gradient of the samples
+/// [`weight_gradient_sample`] added into `acc`).
+pub(crate) fn add_lanes(m: usize, k: usize, acc: &[f32], dw: &mut [f32]) {
+    assert!(acc.len() >= weight_gradient_len(m, k) && dw.len() >= m * k);
+    for (d, lanes) in dw[..m * k].iter_mut().zip(acc.chunks_exact(LANES)) {
+        *d += lanes.iter().fold(0.0, |s, v| s + v);
+    }
+}
+
+/// A tile of [`weight_gradient_sample`]: filters `filters` (at most [`FILTERS`]) by the taps
+/// `first_tap..` (offsets `taps`, 1 or 2), over every output pixel.
+#[cfg(target_arch = "x86_64")]
+struct LaneTile<'a> {
+    g: &'a ConvGeometry,
+    wp: usize,
+    qv: usize,
+    filters: std::ops::Range<usize>,
+    taps: &'a [usize],
+    first_tap: usize,
+    k: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl LaneTile<'_> {
+    /// # Safety
+    /// As [`run`](Self::run).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_any(&self, padded: &[f32], rows: &[f32], acc: &mut [f32]) {
+        match (self.filters.len(), self.taps.len()) {
+            (6, 2) => self.run::<6, 2>(padded, rows, acc),
+            (5, 2) => self.run::<5, 2>(padded, rows, acc),
+            (4, 2) => self.run::<4, 2>(padded, rows, acc),
+            (3, 2) => self.run::<3, 2>(padded, rows, acc),
+            (2, 2) => self.run::<2, 2>(padded, rows, acc),
+            (_, 2) => self.run::<1, 2>(padded, rows, acc),
+            (6, _) => self.run::<6, 1>(padded, rows, acc),
+            (5, _) => self.run::<5, 1>(padded, rows, acc),
+            (4, _) => self.run::<4, 1>(padded, rows, acc),
+            (3, _) => self.run::<3, 1>(padded, rows, acc),
+            (2, _) => self.run::<2, 1>(padded, rows, acc),
+            (_, _) => self.run::<1, 1>(padded, rows, acc),
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA; `F` filters' padded rows in `rows` (`P` rows of `qv` values each);
+    /// every tap of every vector of every output row in `padded`; `acc` holds the tile's
+    /// filters' taps.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn run<const F: usize, const T: usize>(
+        &self,
+        padded: &[f32],
+        rows: &[f32],
+        acc: &mut [f32],
+    ) {
+        use std::arch::x86_64::*;
+        let (g, qv, k) = (self.g, self.qv, self.k);
+        let at = |f: usize, t: usize| ((self.filters.start + f) * k + self.first_tap + t) * LANES;
+        let mut sums = [[_mm256_setzero_ps(); T]; F];
+        for (f, lane) in sums.iter_mut().enumerate() {
+            for (t, v) in lane.iter_mut().enumerate() {
+                *v = _mm256_loadu_ps(acc.as_ptr().add(at(f, t)));
+            }
+        }
+        let dy: [*const f32; F] =
+            std::array::from_fn(|f| rows.as_ptr().add((self.filters.start + f) * g.p * qv));
+        let x: [*const f32; T] = std::array::from_fn(|t| padded.as_ptr().add(self.taps[t]));
+        for i in 0..g.p {
+            let (row, base) = (i * qv, i * g.stride_h * self.wp);
+            for j in (0..qv).step_by(LANES) {
+                let xs: [__m256; T] = std::array::from_fn(|t| _mm256_loadu_ps(x[t].add(base + j)));
+                for f in 0..F {
+                    let d = _mm256_loadu_ps(dy[f].add(row + j));
+                    for t in 0..T {
+                        sums[f][t] = _mm256_fmadd_ps(d, xs[t], sums[f][t]);
+                    }
+                }
+            }
+        }
+        for (f, lane) in sums.iter().enumerate() {
+            for (t, v) in lane.iter().enumerate() {
+                _mm256_storeu_ps(acc.as_mut_ptr().add(at(f, t)), *v);
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::FILTERS;
@@ -121,19 +293,31 @@ mod avx2 {
         taps: &[f32],
         out: &mut [f32],
     ) {
-        // The filter count a constant, so that the accumulators stay in registers.
-        match filters {
-            6 => block_of::<6>(g, padded, stride, wp, taps, out),
-            5 => block_of::<5>(g, padded, stride, wp, taps, out),
-            4 => block_of::<4>(g, padded, stride, wp, taps, out),
-            3 => block_of::<3>(g, padded, stride, wp, taps, out),
-            2 => block_of::<2>(g, padded, stride, wp, taps, out),
-            _ => block_of::<1>(g, padded, stride, wp, taps, out),
+        // The filter count a constant, so that the accumulators stay in registers; a row
+        // of 3 or 5 taps too, so that its loop unrolls (LeNet-5's conv2 input gradient,
+        // 5x5: 0.93-0.97 of the time, alternating epochs in one process).
+        macro_rules! by_filters {
+            ($s:literal) => {
+                match filters {
+                    6 => block_of::<6, $s>(g, padded, stride, wp, taps, out),
+                    5 => block_of::<5, $s>(g, padded, stride, wp, taps, out),
+                    4 => block_of::<4, $s>(g, padded, stride, wp, taps, out),
+                    3 => block_of::<3, $s>(g, padded, stride, wp, taps, out),
+                    2 => block_of::<2, $s>(g, padded, stride, wp, taps, out),
+                    _ => block_of::<1, $s>(g, padded, stride, wp, taps, out),
+                }
+            };
+        }
+        match g.s {
+            5 => by_filters!(5),
+            3 => by_filters!(3),
+            _ => by_filters!(0),
         }
     }
 
+    /// `S`: the filters' columns when not 0 (else `g.s`).
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block_of<const F: usize>(
+    unsafe fn block_of<const F: usize, const S: usize>(
         g: &ConvGeometry,
         padded: &[f32],
         stride: usize,
@@ -152,7 +336,7 @@ mod avx2 {
                     for r in 0..g.r {
                         let row = (p * g.stride_h + r * g.dilation_h) * wp + j0;
                         let line = padded.as_ptr().add(c * stride + row);
-                        for s in 0..g.s {
+                        for s in 0..if S > 0 { S } else { g.s } {
                             let at = line.add(s * g.dilation_w);
                             let v = [_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(8))];
                             let k = (c * g.r + r) * g.s + s;
@@ -255,6 +439,71 @@ mod tests {
                         "c {c} m {m} k {k} sample {i} [{j}]: {got} against {wv}"
                     );
                 }
+            }
+        }
+    }
+
+    /// The weight gradient with the pixels on the lanes against its definition in f64
+    /// (`dW[f][c][r][s] += sum over samples and output pixels of dY[f][p][q] x[c][p sh + r
+    /// dil - pad][q + s dil - pad]`), added to what `dw` held: LeNet-5's first layer, RGB
+    /// with padding on some sides only and a dilation, rows wider than two vectors, a row
+    /// shorter than one, stride 2 down the rows, 1 to 8 filters, 3 samples.
+    #[test]
+    fn weight_gradient_matches_the_definition() {
+        if !crate::layers::lowered::avx2_kernels() {
+            return;
+        }
+        // (c, m, k, pad top, pad left, pad bottom, pad right, dilation, stride_h, h, w)
+        for (c, m, k, pt, pl, pb, pr, dil, sh, h, w) in [
+            (1, 6, 5, 2, 2, 2, 2, 1, 1, 28, 28),
+            (3, 5, 3, 1, 0, 2, 3, 2, 1, 9, 21),
+            (2, 8, 3, 1, 1, 1, 1, 1, 1, 6, 17),
+            (1, 1, 3, 0, 0, 0, 0, 1, 1, 5, 5),
+            (1, 7, 3, 1, 1, 1, 1, 1, 2, 11, 13),
+        ] {
+            let g = ConvGeometry {
+                stride_h: sh,
+                p: (h + pt + pb - dil * (k - 1) - 1) / sh + 1,
+                ..crate::layers::lowered::stride_one(c, (k, k), (pt, pl, pb, pr), dil, (h, w))
+            };
+            assert!(weight_gradient_applies(&g, 1, m));
+            let (n, pq, crs) = (3, g.p * g.q, g.col_rows());
+            let x: Vec<f32> = (0..n * c * h * w)
+                .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
+                .collect();
+            let dy: Vec<f32> = (0..n * m * pq)
+                .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.2)
+                .collect();
+            let mut scratch = vec![f32::NAN; weight_gradient_scratch(&g, m)];
+            let mut acc = vec![0f32; weight_gradient_len(m, crs)];
+            for (xi, dyi) in x.chunks(c * h * w).zip(dy.chunks(m * pq)) {
+                weight_gradient_sample(&g, m, xi, dyi, &mut scratch, &mut acc);
+            }
+            let mut dw = vec![0.25f32; m * crs];
+            add_lanes(m, crs, &acc, &mut dw);
+            for (at, got) in dw.iter().enumerate() {
+                let (f, tap) = (at / crs, at % crs);
+                let (ch, r, s) = (tap / (k * k), tap / k % k, tap % k);
+                let (mut want, mut scale) = (0.25f64, 0.25f64);
+                for i in 0..n {
+                    for p in 0..g.p {
+                        for q in 0..g.q {
+                            let y = (p * sh + r * dil) as isize - pt as isize;
+                            let xx = (q + s * dil) as isize - pl as isize;
+                            if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
+                                continue;
+                            }
+                            let t = dy[((i * m + f) * g.p + p) * g.q + q] as f64
+                                * x[((i * c + ch) * h + y as usize) * w + xx as usize] as f64;
+                            want += t;
+                            scale += t.abs();
+                        }
+                    }
+                }
+                assert!(
+                    (*got as f64 - want).abs() <= 1e-6 * scale,
+                    "c {c} m {m} k {k} stride {sh} dW[{f}][{tap}]: {got} against {want}"
+                );
             }
         }
     }
