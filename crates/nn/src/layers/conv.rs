@@ -574,6 +574,9 @@ pub fn conv_backward(
             }
         }
     };
+    // The bias gradient summed with the weight gradient's (after it in each partial).
+    let fused_bias = lanes_dw && d_bias.is_some();
+    let partial_len = d_filter.len() + if fused_bias { m } else { 0 };
     let init = || {
         let acc_len = match planes {
             None if lanes_dw => direct::weight_gradient_len(m, crs),
@@ -581,13 +584,13 @@ pub fn conv_backward(
             None if transposed_dw => d_filter.len(),
             None => 0,
         };
-        (vec![0.0f32; d_filter.len()], vec![0.0f32; acc_len])
+        (vec![0.0f32; partial_len], vec![0.0f32; acc_len])
     };
     // The chunk's dW^T (per group CRS x M) or blocked dW added into its dW (M x CRS).
     let fold = |acc: &mut Accumulators| {
         let (dw, dwt) = acc;
         if lanes_dw {
-            return direct::add_lanes(m, crs, dwt, dw);
+            return direct::add_lanes(m, crs, fused_bias, dwt, dw);
         }
         if planes.is_some() {
             blocked::add_unblocked_weights(m, crs, dwt, dw);
@@ -640,12 +643,17 @@ pub fn conv_backward(
             })
             .collect()
     };
+    let mut d_bias = d_bias;
     for partial in &partials {
-        for (a, b) in d_filter.iter_mut().zip(partial) {
+        let (dw, db) = partial.split_at(d_filter.len());
+        for (a, b) in d_filter.iter_mut().zip(dw) {
             *a += b;
         }
+        if let (Some(d_bias), true) = (d_bias.as_deref_mut(), fused_bias) {
+            d_bias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
+        }
     }
-    if let Some(d_bias) = d_bias {
+    if let (Some(d_bias), false) = (d_bias, fused_bias) {
         // Channels in parallel (tasks of at least 16 K values), each summed over the
         // samples in order, each plane in 8 lanes added at the end (fixed, whatever the
         // thread count). One chain of adds over every value, on one core, took LeNet-5's

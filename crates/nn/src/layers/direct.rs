@@ -113,9 +113,10 @@ pub(crate) fn weight_gradient_applies(g: &ConvGeometry, groups: usize, m: usize)
     runs(g) && groups == 1 && g.c <= 3 && m <= super::blocked::BLOCK
 }
 
-/// Values of [`weight_gradient_sample`]'s accumulators for `m` filters of `k` taps.
+/// Values of [`weight_gradient_sample`]'s accumulators for `m` filters of `k` taps (and the
+/// bias gradient's, `m` more after them).
 pub(crate) fn weight_gradient_len(m: usize, k: usize) -> usize {
-    m * k * LANES
+    m * (k + 1) * LANES
 }
 
 /// Values of scratch [`weight_gradient_sample`] needs: the padded ifmap, `dY`'s rows padded
@@ -129,7 +130,9 @@ pub(crate) fn weight_gradient_scratch(g: &ConvGeometry, m: usize) -> usize {
 /// t) LANES + l`) with the output pixels on the lanes: `acc[f][t][l] += dY[f][x] *
 /// ifmap[tap t of x]` over the pixels `x` of columns `l` mod 8, `dY`'s rows padded with
 /// zeros to whole vectors. Tiles of 6 filters x 2 taps; every load whole (8 pixels of a
-/// row), none of the lowered matrix. [`add_lanes`] sums the lanes into the gradient.
+/// row), none of the lowered matrix. The bias gradient too (`acc[M K + f][l] += dY[f][x]`),
+/// from the padded rows while they are in cache: a pass of its own read `dY` again from
+/// memory. [`add_lanes`] sums the lanes into the gradients.
 pub(crate) fn weight_gradient_sample(
     g: &ConvGeometry,
     m: usize,
@@ -152,6 +155,17 @@ pub(crate) fn weight_gradient_sample(
     {
         dst[..g.q].copy_from_slice(src);
         dst[g.q..].fill(0.0);
+    }
+    let bias = &mut acc[m * k * LANES..m * (k + 1) * LANES];
+    for (filter, lanes) in rows
+        .chunks_exact(g.p * qv)
+        .zip(bias.chunks_exact_mut(LANES))
+    {
+        for values in filter.chunks_exact(LANES) {
+            for (l, v) in lanes.iter_mut().zip(values) {
+                *l += v;
+            }
+        }
     }
     // Where each tap of the first output pixel lies in the padded planes.
     let taps: Vec<usize> = (0..g.c)
@@ -183,11 +197,12 @@ pub(crate) fn weight_gradient_sample(
     }
 }
 
-/// `dw (M x K) += ` each accumulator's lanes summed in order (the gradient of the samples
-/// [`weight_gradient_sample`] added into `acc`).
-pub(crate) fn add_lanes(m: usize, k: usize, acc: &[f32], dw: &mut [f32]) {
-    assert!(acc.len() >= weight_gradient_len(m, k) && dw.len() >= m * k);
-    for (d, lanes) in dw[..m * k].iter_mut().zip(acc.chunks_exact(LANES)) {
+/// `dw (M x K, then the M biases when `bias`) += ` each accumulator's lanes summed in order
+/// (the gradients of the samples [`weight_gradient_sample`] added into `acc`).
+pub(crate) fn add_lanes(m: usize, k: usize, bias: bool, acc: &[f32], dw: &mut [f32]) {
+    let values = m * (k + usize::from(bias));
+    assert!(acc.len() >= weight_gradient_len(m, k) && dw.len() >= values);
+    for (d, lanes) in dw[..values].iter_mut().zip(acc.chunks_exact(LANES)) {
         *d += lanes.iter().fold(0.0, |s, v| s + v);
     }
 }
@@ -445,7 +460,7 @@ mod tests {
 
     /// The weight gradient with the pixels on the lanes against its definition in f64
     /// (`dW[f][c][r][s] += sum over samples and output pixels of dY[f][p][q] x[c][p sh + r
-    /// dil - pad][q + s dil - pad]`), added to what `dw` held: LeNet-5's first layer, RGB
+    /// dil - pad][q + s dil - pad]`) and of the bias, added to what they held: LeNet-5's first layer, RGB
     /// with padding on some sides only and a dilation, rows wider than two vectors, a row
     /// shorter than one, stride 2 down the rows, 1 to 8 filters, 3 samples.
     #[test]
@@ -479,9 +494,19 @@ mod tests {
             for (xi, dyi) in x.chunks(c * h * w).zip(dy.chunks(m * pq)) {
                 weight_gradient_sample(&g, m, xi, dyi, &mut scratch, &mut acc);
             }
-            let mut dw = vec![0.25f32; m * crs];
-            add_lanes(m, crs, &acc, &mut dw);
-            for (at, got) in dw.iter().enumerate() {
+            let mut dw = vec![0.25f32; m * (crs + 1)];
+            add_lanes(m, crs, true, &acc, &mut dw);
+            // The bias gradient: every output gradient of the filter.
+            for (f, got) in dw[m * crs..].iter().enumerate() {
+                let values = dy.chunks(pq).skip(f).step_by(m).flatten();
+                let want: f64 = 0.25 + values.clone().map(|v| *v as f64).sum::<f64>();
+                let scale: f64 = 0.25 + values.map(|v| v.abs() as f64).sum::<f64>();
+                assert!(
+                    (*got as f64 - want).abs() <= 1e-6 * scale,
+                    "bias {f}: {got} {want}"
+                );
+            }
+            for (at, got) in dw[..m * crs].iter().enumerate() {
                 let (f, tap) = (at / crs, at % crs);
                 let (ch, r, s) = (tap / (k * k), tap / k % k, tap % k);
                 let (mut want, mut scale) = (0.25f64, 0.25f64);
