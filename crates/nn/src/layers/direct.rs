@@ -106,8 +106,8 @@ const LANES: usize = 8;
 /// [`applies`] but of any depth, into a single block of filters. There the blocked kernel
 /// (filters on the lanes) runs tiles of 1 block x 6 taps, load-bound, with lanes empty past
 /// `m`, and turns each sample's gradient into blocks first: LeNet-5's first layer (6
-/// filters, 25 taps) took 1.28-1.46 ms a step there and 0.96-1.07 here (batch 256, 2
-/// threads, alternating epochs in one process). With two blocks or more it keeps them:
+/// filters, 25 taps) took 1.28-1.70 ms a step there and 0.96-1.27 here (batch 256, 2
+/// threads, alternating epochs in one process, three runs). With two blocks or more it keeps them:
 /// vgg-small's first layer (32 filters, 9 taps) took 0.77 ms there and 0.97 here.
 pub(crate) fn weight_gradient_applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
     runs(g) && groups == 1 && g.c <= 3 && m <= super::blocked::BLOCK
@@ -197,8 +197,9 @@ pub(crate) fn weight_gradient_sample(
     }
 }
 
-/// `dw (M x K, then the M biases when `bias`) += ` each accumulator's lanes summed in order
-/// (the gradients of the samples [`weight_gradient_sample`] added into `acc`).
+/// Adds to `dw` (`M x K` weights, then the `M` biases when `bias`) each accumulator's lanes
+/// summed in order: the gradients of the samples [`weight_gradient_sample`] added into
+/// `acc`.
 pub(crate) fn add_lanes(m: usize, k: usize, bias: bool, acc: &[f32], dw: &mut [f32]) {
     let values = m * (k + usize::from(bias));
     assert!(acc.len() >= weight_gradient_len(m, k) && dw.len() >= values);

@@ -6,7 +6,8 @@
 //! twice (statistics, then the outputs) and writes only the pooled output and its argmax;
 //! the backward pass writes the ReLU's input gradient in one pass (the pooled gradient at
 //! its argmax, masked where the output is positive), which batch norm's backward reads.
-//! Neither the batch norm's nor the ReLU's output is kept.
+//! Neither the batch norm's nor the ReLU's output is kept. Without a batch norm before, a
+//! ReLU and its pooling run the same way ([`relu_pool_train`], [`relu_pool_backward`]).
 //!
 //! Every value is computed by the same operations as the node-by-node layers, in the same
 //! order: the results are the same bits (tests compare them).
