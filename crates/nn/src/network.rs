@@ -57,7 +57,7 @@ pub struct Trace {
 }
 
 impl Drop for Trace {
-    /// Every output back to the thread's pool, for the next step's ([`buffers`]).
+    /// Every output back to the thread's pool of recycled buffers, for the next step's.
     fn drop(&mut self) {
         self.outputs.drain(..).for_each(buffers::recycle);
     }
@@ -114,7 +114,7 @@ pub struct Gradients {
 }
 
 impl Drop for Gradients {
-    /// Every gradient back to the thread's pool, for the next step's ([`buffers`]).
+    /// Every gradient back to the thread's pool of recycled buffers, for the next step's.
     fn drop(&mut self) {
         self.params.drain(..).flatten().for_each(buffers::recycle);
         self.input.take().into_iter().for_each(buffers::recycle);
