@@ -415,6 +415,18 @@ fn depthwise_forward(
 /// A chunk's partial filter gradient, and (for 32 or more filters) its transpose being summed.
 type Accumulators = (Vec<f32>, Vec<f32>);
 
+/// Which kernel takes a convolution's weight gradient ([`conv_backward`]).
+enum WeightKernel {
+    /// The direct kernel's orientation, output pixels on the lanes (few-channel layers).
+    Lanes,
+    /// The blocked kernel, filters on the lanes, reading the ifmap from these planes.
+    Blocked(blocked::Planes),
+    /// `dW^T += col dY^T` on our product, the ifmap lowered.
+    Transposed,
+    /// `dW += dY col^T` on the `gemm` crate, the ifmap lowered.
+    Gemm,
+}
+
 /// Gradients of a convolution: accumulates into `d_filter` and `d_bias`, writes `dx` when
 /// given (the first layer does not need it).
 #[allow(clippy::too_many_arguments)]
@@ -485,12 +497,17 @@ pub fn conv_backward(
     // the lowered product (vgg-small, batch 64, one thread, 64 steps): 32 -> 64 filters at
     // 14x14 1.03 -> 0.55 s, 64 -> 128 at 7x7 1.11 -> 0.66 s, the first layer 0.25 -> 0.12 s.
     // Few-channel layers' (the first layer on grey images) on the direct kernel's
-    // orientation, pixels on the lanes ([`direct::weight_gradient_sample`]).
-    let lanes_dw = direct::weight_gradient_applies(&g, groups, m);
-    let planes =
-        (!lanes_dw && groups == 1 && blocked::applies(&g, 1)).then(|| blocked::Planes::new(&g));
-    // The old path's dW^T on our product (16-lane vectors) from 32 filters, else `gemm`.
-    let transposed_dw = !lanes_dw && planes.is_none() && m >= 32;
+    // orientation, pixels on the lanes ([`direct::weight_gradient_sample`]). Elsewhere the
+    // old path: dW^T on our product (16-lane vectors) from 32 filters, else `gemm`.
+    let kernel = if direct::weight_gradient_applies(&g, groups, m) {
+        WeightKernel::Lanes
+    } else if groups == 1 && blocked::applies(&g, 1) {
+        WeightKernel::Blocked(blocked::Planes::new(&g))
+    } else if m >= 32 {
+        WeightKernel::Transposed
+    } else {
+        WeightKernel::Gemm
+    };
     // Per sample: the lowered ifmap, the lowered gradient, dY transposed or in blocks,
     // each written whole before it is read, so a thread's scratch serves (freshly zeroed
     // buffers cost a twelfth of vgg-small's training time).
@@ -501,13 +518,14 @@ pub fn conv_backward(
             0
         }
     };
-    let col_len = lowered_len(planes.is_none() && !lanes_dw);
+    let lowers = matches!(kernel, WeightKernel::Transposed | WeightKernel::Gemm);
+    let col_len = lowered_len(lowers);
     let dcol_len = lowered_len(want_dx);
-    let dyt_len = match &planes {
-        None if lanes_dw => direct::weight_gradient_scratch(&g, m),
-        Some(planes) => blocked::weight_gradient_scratch(planes, &g, m),
-        None if transposed_dw => m * pq,
-        None => 0,
+    let dyt_len = match &kernel {
+        WeightKernel::Lanes => direct::weight_gradient_scratch(&g, m),
+        WeightKernel::Blocked(planes) => blocked::weight_gradient_scratch(planes, &g, m),
+        WeightKernel::Transposed => m * pq,
+        WeightKernel::Gemm => 0,
     };
     let scratch_len = col_len + dcol_len + dyt_len;
     let per_sample = |acc: &mut Accumulators,
@@ -522,9 +540,9 @@ pub fn conv_backward(
         for group in 0..groups {
             let xg = &xi[group * g.c * g.h * g.w..(group + 1) * g.c * g.h * g.w];
             let dyg = &dyi[group * m * pq..(group + 1) * m * pq];
-            if lanes_dw {
+            if let WeightKernel::Lanes = kernel {
                 direct::weight_gradient_sample(&g, m, xg, dyg, dyt, dwt);
-            } else if let Some(planes) = &planes {
+            } else if let WeightKernel::Blocked(planes) = &kernel {
                 blocked::weight_gradient_sample(&g, planes, m, xg, dyg, dyt, dwt);
             } else {
                 let lowered: &[f32] = if g.is_pointwise() {
@@ -534,7 +552,7 @@ pub fn conv_backward(
                     col
                 };
                 let dwg = &mut dw[group * filter_len..(group + 1) * filter_len];
-                if transposed_dw {
+                if let WeightKernel::Transposed = kernel {
                     // dW^T (CRS x M) += col (CRS x PQ) * dY^T (PQ x M) on our product (AVX-512
                     // or AVX2), summed over the chunk's samples and added into dW (M x CRS)
                     // once a chunk ([`fold`]): both operands row-major, no lowered transpose.
@@ -575,26 +593,24 @@ pub fn conv_backward(
         }
     };
     // The bias gradient summed with the weight gradient's (after it in each partial).
-    let fused_bias = lanes_dw && d_bias.is_some();
+    let fused_bias = matches!(kernel, WeightKernel::Lanes) && d_bias.is_some();
     let partial_len = d_filter.len() + if fused_bias { m } else { 0 };
     let init = || {
-        let acc_len = match planes {
-            None if lanes_dw => direct::weight_gradient_len(m, crs),
-            Some(_) => blocked::weight_gradient_len(m, crs),
-            None if transposed_dw => d_filter.len(),
-            None => 0,
+        let acc_len = match kernel {
+            WeightKernel::Lanes => direct::weight_gradient_len(m, crs),
+            WeightKernel::Blocked(_) => blocked::weight_gradient_len(m, crs),
+            WeightKernel::Transposed => d_filter.len(),
+            WeightKernel::Gemm => 0,
         };
         (vec![0.0f32; partial_len], vec![0.0f32; acc_len])
     };
     // The chunk's dW^T (per group CRS x M) or blocked dW added into its dW (M x CRS).
     let fold = |acc: &mut Accumulators| {
         let (dw, dwt) = acc;
-        if lanes_dw {
-            return direct::add_lanes(m, crs, fused_bias, dwt, dw);
-        }
-        if planes.is_some() {
-            blocked::add_unblocked_weights(m, crs, dwt, dw);
-            return;
+        match kernel {
+            WeightKernel::Lanes => return direct::add_lanes(m, crs, fused_bias, dwt, dw),
+            WeightKernel::Blocked(_) => return blocked::add_unblocked_weights(m, crs, dwt, dw),
+            WeightKernel::Transposed | WeightKernel::Gemm => {}
         }
         for (dwg, dwtg) in dw
             .chunks_exact_mut(filter_len)
