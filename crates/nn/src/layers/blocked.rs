@@ -60,7 +60,7 @@ impl BlockedFilters {
                     let rows = (m - first).min(task);
                     // SAFETY: the CPU has AVX2; `filter` holds `m x k` values, `out` this
                     // task's blocks.
-                    unsafe { block_avx2(rows, k, &filter[first * k..], out) };
+                    unsafe { block_avx2(rows, k, &filter[first * k..], k * BLOCK, out) };
                 });
             return BlockedFilters { m, k, data };
         }
@@ -158,6 +158,17 @@ impl Planes {
         if self.len == 0 {
             return;
         }
+        assert!(x.len() >= g.c * g.h * g.w && padded.len() >= self.len);
+        #[cfg(target_arch = "x86_64")]
+        if crate::sgemm::avx2_only() {
+            // SAFETY: AVX2 (`avx2_only`); the lengths are asserted.
+            return unsafe { self.fill_avx2(g, x, padded) };
+        }
+        self.fill_lines(g, x, padded)
+    }
+
+    /// [`fill`](Self::fill) through the slices' own `fill` and `copy_from_slice`.
+    fn fill_lines(&self, g: &ConvGeometry, x: &[f32], padded: &mut [f32]) {
         for (xc, pc) in x
             .chunks_exact(g.h * g.w)
             .zip(padded.chunks_exact_mut(self.plane))
@@ -170,6 +181,57 @@ impl Planes {
                 dst[g.pad_left + g.w..].fill(0.0);
             }
             pc[(g.pad_top + g.h) * self.wp..].fill(0.0);
+        }
+    }
+}
+
+impl Planes {
+    /// [`fill`](Self::fill) in vector moves: each padded row zeroed, then its line copied in.
+    /// The slices' `fill` and `copy_from_slice` called the C library for every border and
+    /// line (vgg-small's 14-value lines; with those calls, filling took 2-3% of a training
+    /// step on one core).
+    ///
+    /// # Safety
+    /// AVX2; `x` holds `C x H x W` values and `padded` [`len`](Self::len).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn fill_avx2(&self, g: &ConvGeometry, x: &[f32], padded: &mut [f32]) {
+        use std::arch::x86_64::*;
+        /// `n` values from `src` (or zeros where `src` is null) to `dst`.
+        #[target_feature(enable = "avx2")]
+        unsafe fn put(src: *const f32, dst: *mut f32, n: usize) {
+            let mut j = 0;
+            while j + 8 <= n {
+                let v = if src.is_null() {
+                    _mm256_setzero_ps()
+                } else {
+                    _mm256_loadu_ps(src.add(j))
+                };
+                _mm256_storeu_ps(dst.add(j), v);
+                j += 8;
+            }
+            if j < n {
+                let mask = crate::sgemm::first_lanes(n - j);
+                let v = if src.is_null() {
+                    _mm256_setzero_ps()
+                } else {
+                    _mm256_maskload_ps(src.add(j), mask)
+                };
+                _mm256_maskstore_ps(dst.add(j), mask, v);
+            }
+        }
+        let (src, dst) = (x.as_ptr(), padded.as_mut_ptr());
+        let wp = self.wp;
+        for c in 0..g.c {
+            let plane = dst.add(c * self.plane);
+            put(std::ptr::null(), plane, g.pad_top * wp);
+            for i in 0..g.h {
+                let row = plane.add((g.pad_top + i) * wp);
+                put(std::ptr::null(), row, wp);
+                put(src.add((c * g.h + i) * g.w), row.add(g.pad_left), g.w);
+            }
+            let below = (g.pad_top + g.h) * wp;
+            put(std::ptr::null(), plane.add(below), self.plane - below);
         }
     }
 }
@@ -228,59 +290,92 @@ pub(crate) fn forward(
         });
 }
 
-/// Values of scratch [`weight_gradient_sample`] needs for a layer of `m` filters.
-pub(crate) fn weight_gradient_scratch(planes: &Planes, g: &ConvGeometry, m: usize) -> usize {
-    planes.len + m.div_ceil(BLOCK) * g.p * g.q * BLOCK
+/// Pixels of a run of steps in the weight gradient: samples go side by side up to this
+/// many (vgg-small's 7x7 layer: 8 samples, 392 steps a tile instead of 49; its 14x14 layer
+/// 2). Each tile loads and stores its accumulators once a run, and with 49 steps that was
+/// a fifth of its work; a longer run reads more than L2 holds.
+const STEPS_SIDE_BY_SIDE: usize = 512;
+
+/// Samples [`weight_gradient_samples`] takes side by side (at least 1).
+pub(crate) fn weight_gradient_group(g: &ConvGeometry) -> usize {
+    (STEPS_SIDE_BY_SIDE / (g.p * g.q).max(1)).max(1)
 }
 
-/// Values of the blocked weight gradient ([`weight_gradient_sample`]'s `acc`).
+/// Values of scratch [`weight_gradient_samples`] needs for `n` samples and `m` filters.
+pub(crate) fn weight_gradient_scratch(
+    planes: &Planes,
+    g: &ConvGeometry,
+    m: usize,
+    n: usize,
+) -> usize {
+    n * (planes.len + m.div_ceil(BLOCK) * g.p * g.q * BLOCK)
+}
+
+/// Values of the blocked weight gradient ([`weight_gradient_samples`]'s `acc`).
 pub(crate) fn weight_gradient_len(m: usize, k: usize) -> usize {
     m.div_ceil(BLOCK) * k * BLOCK
 }
 
-/// One sample's weight gradient added into `acc` (`M x K` in blocks, as
-/// [`BlockedFilters`] lays filters out): `dW[f][k] += sum over pixels x of dY[f][x] *
+/// `n` samples' weight gradient added into `acc` (`M x K` in blocks, as [`BlockedFilters`]
+/// lays filters out): `dW[f][k] += sum over samples and pixels x of dY[f][x] *
 /// ifmap[tap k of x]`, the filters on the lanes, `dY` turned into blocks of 8 filters first.
-/// The forward tile with the roles turned: its steps are the output pixels, its 6 columns
-/// 6 taps, so the `K x M` result stays in registers over the pixels (the lowered product,
-/// which ran it, streamed a lowered ifmap and `dY` transposed through its packing). Each
-/// sum is the product's on the lowered matrices (pixels ascending in blocks of [`KC`], each
-/// block from zero and added to `acc`), so the bits are `product_add`'s.
-pub(crate) fn weight_gradient_sample(
+/// The forward tile with the roles turned: its steps are the samples' output pixels side by
+/// side, its 6 columns 6 taps, so the `K x M` result stays in registers over the steps (the
+/// lowered product, which ran it, streamed a lowered ifmap and `dY` transposed through its
+/// packing). Each sum is the product's on the samples' lowered matrices side by side
+/// (steps ascending in blocks of [`KC`], each block from zero and added to `acc`), so the
+/// bits are `product_add`'s on them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weight_gradient_samples(
     g: &ConvGeometry,
     planes: &Planes,
     m: usize,
+    n: usize,
     x: &[f32],
     dy: &[f32],
     scratch: &mut [f32],
     acc: &mut [f32],
 ) {
-    let (k, pq) = (g.col_rows(), g.p * g.q);
-    let blocks = m.div_ceil(BLOCK);
+    let (k, pq, in_len) = (g.col_rows(), g.p * g.q, g.c * g.h * g.w);
+    let (blocks, steps) = (m.div_ceil(BLOCK), n * pq);
     assert!(crate::sgemm::avx2_only() && planes.offsets.len() == k);
-    assert!(x.len() >= g.c * g.h * g.w && dy.len() >= m * pq);
+    assert!(x.len() >= n * in_len && dy.len() >= n * m * pq);
     assert!(acc.len() >= weight_gradient_len(m, k));
-    let (padded, dyb) = scratch[..weight_gradient_scratch(planes, g, m)].split_at_mut(planes.len);
-    planes.fill(g, x, padded);
-    let src: &[f32] = if planes.len == 0 { x } else { padded };
+    let scratch = &mut scratch[..weight_gradient_scratch(planes, g, m, n)];
+    let (padded, dyb) = scratch.split_at_mut(n * planes.len);
+    for (xi, pi) in x.chunks(in_len).zip(padded.chunks_mut(planes.len.max(1))) {
+        planes.fill(g, xi, pi);
+    }
+    let (src, apart): (&[f32], usize) = if planes.len == 0 {
+        (&x[..n * in_len], in_len)
+    } else {
+        (padded, planes.len)
+    };
+    // Each step's (sample's pixel's) base.
+    let bases: Vec<usize> = (0..n)
+        .flat_map(|i| planes.bases.iter().map(move |b| i * apart + b))
+        .collect();
     let reach = planes.offsets.iter().max().copied().unwrap_or(0);
-    assert!(planes.bases.iter().all(|b| b + reach < src.len()));
+    assert!(bases.iter().all(|b| b + reach < src.len()));
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX2 and FMA (asserted: `avx2_only`); `dyb` holds every block's pixels, `acc`
-    // every block's taps, and every tap of every pixel lies in `src` (asserted).
+    // SAFETY: AVX2 and FMA (asserted: `avx2_only`); `dyb` holds every block's steps, `acc`
+    // every block's taps, and every tap of every step lies in `src` (asserted).
     unsafe {
-        block_avx2(m, pq, dy, dyb);
-        for p0 in (0..pq).step_by(KC) {
-            let steps = p0..(p0 + KC).min(pq);
+        // Block `b`, sample `i`, pixel `x` at `(b n PQ + i PQ + x) BLOCK`.
+        for (i, dyi) in dy.chunks(m * pq).take(n).enumerate() {
+            block_avx2(m, pq, dyi, steps * BLOCK, &mut dyb[i * pq * BLOCK..]);
+        }
+        for s0 in (0..steps).step_by(KC) {
+            let run = s0..(s0 + KC).min(steps);
             let mut b = 0;
             while b < blocks {
                 let pair = (blocks - b).min(2);
                 for (t, taps) in planes.offsets.chunks(PIXELS).enumerate() {
                     let tile = Tile {
-                        filters: dyb.as_ptr().add(b * pq * BLOCK),
-                        stride: pq * BLOCK,
-                        steps: steps.clone(),
-                        offsets: &planes.bases,
+                        filters: dyb.as_ptr().add(b * steps * BLOCK),
+                        stride: steps * BLOCK,
+                        steps: run.clone(),
+                        offsets: &bases,
                         src: src.as_ptr(),
                         bases: taps,
                         out: acc.as_mut_ptr().add((b * k + t * PIXELS) * BLOCK),
@@ -295,7 +390,7 @@ pub(crate) fn weight_gradient_sample(
     }
 }
 
-/// `dw (M x K) += acc` (the blocks [`weight_gradient_sample`] adds into).
+/// `dw (M x K) += acc` (the blocks [`weight_gradient_samples`] adds into).
 pub(crate) fn add_unblocked_weights(m: usize, k: usize, acc: &[f32], dw: &mut [f32]) {
     assert!(acc.len() >= weight_gradient_len(m, k) && dw.len() >= m * k);
     for (f, row) in dw[..m * k].chunks_exact_mut(k.max(1)).enumerate() {
@@ -307,21 +402,22 @@ pub(crate) fn add_unblocked_weights(m: usize, k: usize, acc: &[f32], dw: &mut [f
 }
 
 /// One sample's `m` planes of `pq` values into blocks of 8 (`out`: block `b`, pixel `x`,
-/// lane `l` at `(b P Q + x) BLOCK + l`; lanes past `m` zero).
+/// lane `l` at `b stride + x BLOCK + l`; lanes past `m` zero).
 ///
 /// # Safety
 /// AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn block_avx2(m: usize, pq: usize, planes: &[f32], out: &mut [f32]) {
+unsafe fn block_avx2(m: usize, pq: usize, planes: &[f32], stride: usize, out: &mut [f32]) {
     use std::arch::x86_64::*;
     let blocks = m.div_ceil(BLOCK);
-    assert!(planes.len() >= m * pq && out.len() >= blocks * pq * BLOCK);
+    assert!(stride >= pq * BLOCK);
+    assert!(planes.len() >= m * pq && out.len() >= blocks.saturating_sub(1) * stride + pq * BLOCK);
     for b in 0..blocks {
         let lanes = (m - b * BLOCK).min(BLOCK);
         let (src, dst) = (
             planes.as_ptr().add(b * BLOCK * pq),
-            out.as_mut_ptr().add(b * pq * BLOCK),
+            out.as_mut_ptr().add(b * stride),
         );
         let mut j = 0;
         while j + 8 <= pq {
@@ -609,9 +705,10 @@ mod tests {
     }
 
     /// The weight gradient against the lowered product's (`product_add` of im2col and dY
-    /// transposed, summed over the samples), bit for bit: strides 1-3, 1x1 read in place,
+    /// transposed, samples side by side), bit for bit: strides 1-3, 1x1 read in place,
     /// paddings on one side, a dilation, partial blocks of filters and of taps, more than
-    /// [`KC`] pixels (two blocks of them), one to three samples.
+    /// [`KC`] steps in a run (a block of them ending inside a sample), one to three samples
+    /// in runs of two.
     #[test]
     fn weight_gradient_equals_the_lowered_product_bit_for_bit() {
         if !crate::layers::lowered::avx2_kernels() {
@@ -629,6 +726,7 @@ mod tests {
             (5, 3, 3, 3, 1, 1, 2, 0, 1, 13, 10, 9, 2),
             (4, 3, 3, 1, 2, 2, 2, 2, 2, 7, 9, 24, 1),
             (3, 7, 7, 2, 1, 3, 3, 3, 3, 20, 18, 16, 2),
+            (64, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7, 40, 3),
         ] {
             let g = ConvGeometry {
                 c,
@@ -652,23 +750,28 @@ mod tests {
             let dy: Vec<f32> = (0..n * m * pq)
                 .map(|i| ((i * 11) % 13) as f32 / 9.0 - 0.7)
                 .collect();
-            let (mut col, mut dyt, mut dwt) = (
-                vec![0f32; g.col_len()],
-                vec![0f32; pq * m],
-                vec![0f32; k * m],
-            );
+            let (mut col, mut dwt) = (vec![0f32; g.col_len()], vec![0f32; k * m]);
             let planes = Planes::new(&g);
-            let mut scratch = vec![f32::NAN; weight_gradient_scratch(&planes, &g, m)];
+            let mut scratch = vec![f32::NAN; weight_gradient_scratch(&planes, &g, m, 2)];
             let mut acc = vec![0f32; weight_gradient_len(m, k)];
-            for (xi, dyi) in x.chunks(in_len).zip(dy.chunks(m * pq)) {
-                g.im2col(xi, &mut col);
-                for (f, plane) in dyi.chunks(pq).enumerate() {
-                    for (j, v) in plane.iter().enumerate() {
-                        dyt[j * m + f] = *v;
+            // Runs of two samples side by side (the last may hold one), each against the
+            // product on the run's lowered ifmaps side by side and dY stacked.
+            for (xs, dys) in x.chunks(2 * in_len).zip(dy.chunks(2 * m * pq)) {
+                let run = xs.len() / in_len;
+                let (mut cols, mut dyt) = (vec![0f32; k * run * pq], vec![0f32; run * pq * m]);
+                for (i, (xi, dyi)) in xs.chunks(in_len).zip(dys.chunks(m * pq)).enumerate() {
+                    g.im2col(xi, &mut col);
+                    for (kk, row) in col.chunks(pq).enumerate() {
+                        cols[kk * run * pq + i * pq..][..pq].copy_from_slice(row);
+                    }
+                    for (f, plane) in dyi.chunks(pq).enumerate() {
+                        for (j, v) in plane.iter().enumerate() {
+                            dyt[(i * pq + j) * m + f] = *v;
+                        }
                     }
                 }
-                crate::sgemm::product_add(k, m, pq, &col, &dyt, &mut dwt);
-                weight_gradient_sample(&g, &planes, m, xi, dyi, &mut scratch, &mut acc);
+                crate::sgemm::product_add(k, m, run * pq, &cols, &dyt, &mut dwt);
+                weight_gradient_samples(&g, &planes, m, run, xs, dys, &mut scratch, &mut acc);
             }
             let want: Vec<u32> = (0..m * k)
                 .map(|i| (0.0 + dwt[(i % k) * m + i / k]).to_bits())
@@ -678,6 +781,75 @@ mod tests {
             let bits: Vec<u32> = dw.iter().map(|v| v.to_bits()).collect();
             let case = format!("c {c} {r}x{s} stride {st} dil {dil} {h}x{w} m {m} n {n}");
             assert_eq!(bits, want, "{case}");
+        }
+    }
+
+    /// Zero-bordered planes against their definition, on NaN-filled buffers (a value left
+    /// unwritten fails it): both fills, lines shorter and longer than a vector, one-sided
+    /// padding, no padding on one side.
+    #[test]
+    fn planes_hold_the_ifmap_inside_a_zero_border() {
+        // (c, h, w, r, s, stride, pad_top, pad_left)
+        let cases = [
+            (3, 14, 14, 3, 3, 1, 1, 1),
+            (2, 5, 3, 3, 3, 1, 1, 2),
+            (2, 6, 17, 5, 5, 1, 2, 0),
+            (1, 7, 8, 3, 3, 2, 0, 1),
+            (4, 9, 11, 7, 7, 2, 3, 3),
+        ];
+        for (c, h, w, r, sz, st, pt, pl) in cases {
+            let g = ConvGeometry {
+                c,
+                h,
+                w,
+                r,
+                s: sz,
+                p: (h + 2 * pt - r) / st + 1,
+                q: (w + 2 * pl - sz) / st + 1,
+                stride_h: st,
+                stride_w: st,
+                pad_top: pt,
+                pad_left: pl,
+                dilation_h: 1,
+                dilation_w: 1,
+            };
+            let planes = Planes::new(&g);
+            assert!(planes.len > 0);
+            let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
+            let rows = planes.plane / planes.wp;
+            let want: Vec<f32> = (0..planes.len)
+                .map(|at| {
+                    let (ch, i, j) = (
+                        at / planes.plane,
+                        at % planes.plane / planes.wp,
+                        at % planes.wp,
+                    );
+                    let (i, j) = (i as isize - pt as isize, j as isize - pl as isize);
+                    let inside = (0..h as isize).contains(&i) && (0..w as isize).contains(&j);
+                    if inside {
+                        x[(ch * h + i as usize) * w + j as usize]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            assert!(rows >= pt + h && planes.wp >= pl + w);
+            for dispatched in [false, true] {
+                let mut padded = vec![f32::NAN; planes.len];
+                if dispatched {
+                    planes.fill(&g, &x, &mut padded);
+                } else {
+                    planes.fill_lines(&g, &x, &mut padded);
+                }
+                let same = padded
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{c}x{h}x{w} {r}x{sz} stride {st} pad {pt},{pl} dispatched {dispatched}"
+                );
+            }
         }
     }
 

@@ -41,7 +41,7 @@ const SHORT_K: usize = 128;
 /// A lane mask of the first `lanes` lanes (all of them from 8 on).
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn first_lanes(lanes: usize) -> __m256i {
+pub(crate) unsafe fn first_lanes(lanes: usize) -> __m256i {
     let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes.min(L) as i32), index)
 }

@@ -383,6 +383,8 @@ mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod pack;
 #[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::first_lanes;
+#[cfg(target_arch = "x86_64")]
 pub(crate) use pack::transpose8;
 
 #[cfg(test)]
