@@ -205,6 +205,18 @@ mod tests {
         }
     }
 
+    /// The layer's weights and biases are `want`, bit for bit.
+    fn assert_weights(net: &Network, want: &[Vec<f32>]) {
+        for (got, want) in net.graph().node(NodeId(0)).params.iter().zip(want) {
+            let same = got
+                .data
+                .iter()
+                .zip(want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same && got.data.len() == want.len());
+        }
+    }
+
     /// Every value as its formula gives it, one at a time (what the tasks must equal).
     #[test]
     fn updates_in_tasks_equal_the_formulas_value_by_value() {
@@ -225,13 +237,7 @@ mod tests {
             }
             sgd.step(&mut net, &grads, lr);
         }
-        for (got, want) in net.graph().node(NodeId(0)).params.iter().zip(&want) {
-            assert!(got
-                .data
-                .iter()
-                .zip(want)
-                .all(|(a, b)| a.to_bits() == b.to_bits()));
-        }
+        assert_weights(&net, &want);
 
         let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
         let mut net = network();
@@ -267,12 +273,6 @@ mod tests {
             }
             adam.step(&mut net, &grads, lr);
         }
-        for (got, want) in net.graph().node(NodeId(0)).params.iter().zip(&want) {
-            assert!(got
-                .data
-                .iter()
-                .zip(want)
-                .all(|(a, b)| a.to_bits() == b.to_bits()));
-        }
+        assert_weights(&net, &want);
     }
 }
