@@ -287,8 +287,9 @@ pub(crate) fn forward(
 
 /// Pixels of a run of steps in the weight gradient: samples go side by side up to this
 /// many (vgg-small's 7x7 layer: 8 samples, 392 steps a tile instead of 49; its 14x14 layer
-/// 2). Each tile loads and stores its accumulators once a run, and with 49 steps that was
-/// a fifth of its work; a longer run reads more than L2 holds.
+/// 2). Each tile loads and stores its accumulators once a run: the 7x7 layer's weight
+/// gradient at batch 64 took 5.57 instead of 6.05 ms a step, alternating epochs. Capped so
+/// that a run's planes and `dY` blocks stay about the size of one 14x14 sample's.
 const STEPS_SIDE_BY_SIDE: usize = 512;
 
 /// Samples [`weight_gradient_samples`] takes side by side (at least 1).
