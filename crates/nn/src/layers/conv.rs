@@ -703,20 +703,23 @@ pub fn conv_backward(
             .collect()
     };
     let mut d_bias = d_bias;
-    if let (true, Some((first, rest))) = (in_blocks, partials.split_first()) {
-        let mut sum = first.clone();
-        for partial in rest {
-            sum.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
+    if in_blocks {
+        let mut partials = partials.into_iter();
+        if let Some(mut sum) = partials.next() {
+            for partial in partials {
+                sum.iter_mut().zip(&partial).for_each(|(a, b)| *a += b);
+            }
+            blocked::add_unblocked_weights(m, crs, &sum, d_filter);
         }
-        blocked::add_unblocked_weights(m, crs, &sum, d_filter);
-    }
-    for partial in partials.iter().filter(|_| !in_blocks) {
-        let (dw, db) = partial.split_at(d_filter.len());
-        for (a, b) in d_filter.iter_mut().zip(dw) {
-            *a += b;
-        }
-        if let (Some(d_bias), true) = (d_bias.as_deref_mut(), fused_bias) {
-            d_bias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
+    } else {
+        for partial in &partials {
+            let (dw, db) = partial.split_at(d_filter.len());
+            for (a, b) in d_filter.iter_mut().zip(dw) {
+                *a += b;
+            }
+            if let (Some(d_bias), true) = (d_bias.as_deref_mut(), fused_bias) {
+                d_bias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
+            }
         }
     }
     if let (Some(d_bias), false) = (d_bias, fused_bias) {
