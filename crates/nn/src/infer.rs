@@ -14,6 +14,8 @@ use joule_model::ops::Pool;
 use joule_model::{LoopNest, Node, Op, Shape, Value};
 use std::cell::Cell;
 
+mod layout;
+
 /// MACs from which an inference pass runs inside rayon's pool ([`Network::forward`]).
 const POOL_MACS: u64 = 1 << 20;
 
@@ -198,6 +200,12 @@ impl Network {
         let nodes = graph.nodes();
         let output = graph.output().expect("a network has nodes").0;
         let (steps, last_read) = schedule(nodes);
+        let quantized = |i: usize| self.quant(joule_model::NodeId(i)).is_some();
+        let blocks = layout::plan(nodes, &steps, shapes, output, quantized);
+        let mut step_of = vec![usize::MAX; nodes.len()];
+        for (s, step) in steps.iter().enumerate() {
+            step_of[step.last] = s;
+        }
         let mut buffers = Buffers::take();
         let mut slots: Vec<Option<Vec<f32>>> = vec![None; nodes.len()];
         let mut reused = false;
@@ -246,7 +254,17 @@ impl Network {
                             let first = qnode.as_ref().unwrap_or(node);
                             let out = shapes[step.last].output;
                             let (y, shapes) = (&mut y[..len], &shapes[step.first]);
-                            run_step(nodes, first, shapes, out, step, &xq, None, y);
+                            run_step(
+                                nodes,
+                                first,
+                                shapes,
+                                out,
+                                step,
+                                &xq,
+                                None,
+                                (false, false),
+                                y,
+                            );
                         }
                         None => {
                             // The filters as the kernel wants them, prepared once per weights.
@@ -256,7 +274,12 @@ impl Network {
                             let out = shapes[step.last].output;
                             let shapes = &shapes[step.first];
                             let y = &mut y[..len];
-                            run_step(nodes, node, shapes, out, step, &inputs, packed, y)
+                            let x_blocks = match node.inputs.first() {
+                                Some(Value::Node(id)) => blocks[step_of[id.0]],
+                                _ => false,
+                            };
+                            let layout = (x_blocks, blocks[s]);
+                            run_step(nodes, node, shapes, out, step, &inputs, packed, layout, y)
                         }
                     }
                     y
@@ -289,7 +312,8 @@ impl Network {
 
 /// Runs one step: a fused CONV or FC, or any other node on its own. `node` is the step's
 /// first node (a fake-quantized copy of it when its weights are quantized), `out` the
-/// step's output shape.
+/// step's output shape; `(x_blocks, y_blocks)`: its first input and its output in channel
+/// blocks ([`layout::plan`] chose where).
 #[allow(clippy::too_many_arguments)]
 fn run_step(
     nodes: &[Node],
@@ -299,6 +323,7 @@ fn run_step(
     step: &Step,
     inputs: &[&[f32]],
     packed: Option<&layers::Filters>,
+    (x_blocks, y_blocks): (bool, bool),
     y: &mut [f32],
 ) {
     let affine = step.norm.map(|j| {
@@ -324,6 +349,11 @@ fn run_step(
             let nest = shapes.loop_nest.expect("conv has a loop nest");
             let (x, xs) = (inputs[0], shapes.inputs[0]);
             let filter = &node.params[0].data;
+            if x_blocks || y_blocks {
+                let layout = (x_blocks, y_blocks);
+                let e = &epilogue;
+                return layers::conv_forward_blocks(conv, &nest, x, filter, packed, e, layout, y);
+            }
             let conv = |nest: &LoopNest, x: &[f32], y: &mut [f32]| {
                 layers::conv_forward_prepared(conv, nest, x, filter, packed, &epilogue, y)
             };

@@ -4,7 +4,9 @@
 use gemm::Parallelism;
 use std::cell::Cell;
 
+pub(crate) mod blocks;
 mod depthwise;
+pub(crate) mod pointwise;
 pub(crate) use depthwise::CHANNELS;
 
 thread_local! {
@@ -735,10 +737,11 @@ mod tests {
                     "{what}: {got} vs {want}"
                 );
             }
-            // Eight channels at once on maps of up to 16 columns: each channel's plane as the
-            // plane-at-a-time kernel gives it, bit for bit.
-            if g.q <= depthwise::CHANNELS_UP_TO {
-                assert!(g.channels_pay(), "every machine here has AVX2 and FMA");
+            // Eight channels at once, from and to planes or channel blocks: each channel's
+            // plane as the plane-at-a-time kernel gives it, bit for bit.
+            assert!(g.channels_run(), "every machine here has AVX2 and FMA");
+            for (x_blocks, y_blocks) in [(false, false), (true, false), (false, true), (true, true)]
+            {
                 let planes: Vec<f32> = (0..CHANNELS * h * w)
                     .map(|i| ((i * 29) % 31) as f32 / 15.0 - 1.0)
                     .collect();
@@ -746,8 +749,16 @@ mod tests {
                     .map(|i| ((i * 13) % 11) as f32 / 5.0 - 1.0)
                     .collect();
                 let pq = g.p * g.q;
+                let mut input = planes.clone();
+                if x_blocks {
+                    blocks::to_blocks(CHANNELS, h * w, &planes, &mut input);
+                }
                 let mut all = vec![f32::NAN; CHANNELS * pq];
-                g.depthwise_channels(&planes, &filters, &mut all);
+                g.depthwise_channels(&input, &filters, &mut all, (x_blocks, y_blocks));
+                if y_blocks {
+                    let got = all.clone();
+                    blocks::from_blocks(CHANNELS, pq, &got, &mut all);
+                }
                 for c in 0..CHANNELS {
                     let mut one = vec![f32::NAN; pq];
                     let (x, f) = (
@@ -758,7 +769,7 @@ mod tests {
                     assert_eq!(
                         all[c * pq..(c + 1) * pq],
                         one,
-                        "channel {c} of 8, k {k} {h}x{w}"
+                        "channel {c} of 8, k {k} {h}x{w}, blocks {x_blocks} {y_blocks}"
                     );
                 }
             }

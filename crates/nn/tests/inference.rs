@@ -90,12 +90,21 @@ fn forward_equals_the_trace_bit_for_bit() {
 
 /// MobileNet v1: depthwise CONVs (their own kernel), 1x1 CONVs on 7x7 to 112x112 maps (samples
 /// lowered side by side), ReLU6 fused into the CONV's pass, a batch of 2 and of 1 (the
-/// batch-1 split of the filters over two halves).
+/// batch-1 split of the filters over two halves). The MobileNet-V2 and V3 styles at 28x28 pass
+/// channel blocks between their depthwise and 1x1 layers and through residual additions, and
+/// (V3) back to planes for a squeeze-excitation with hard swish.
 #[test]
 fn forward_equals_the_trace_bit_for_bit_on_mobilenet() {
-    let net = network(zoo::build("mobilenet").unwrap());
-    let last = net.graph().output().unwrap();
-    for (n, seed) in [(2, 5), (1, 6)] {
+    for (name, n, seed) in [
+        ("mobilenet", 2, 5),
+        ("mobilenet", 1, 6),
+        ("mobilenetv2-28", 3, 7),
+        ("mobilenetv2-28", 1, 8),
+        ("mobilenetv3-28", 3, 9),
+        ("mobilenetv3-28", 1, 10),
+    ] {
+        let net = network(zoo::build(name).unwrap());
+        let last = net.graph().output().unwrap();
         let x = batch(&net, n, seed);
         let got = net.forward(&x).unwrap();
         let want = net.trace(&x).unwrap().output(last);
@@ -105,7 +114,7 @@ fn forward_equals_the_trace_bit_for_bit_on_mobilenet() {
                 .iter()
                 .zip(&want.data)
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "mobilenet batch {n}"
+            "{name} batch {n}"
         );
     }
 }

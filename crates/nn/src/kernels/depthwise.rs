@@ -296,10 +296,15 @@ impl ConvGeometry {
     /// vector partly and pays its padded copy, its tasks and its epilogue call for a few
     /// dozen outputs (mobilenet_v2's 7x7 and 4x4 layers took 1.4-3x onnxruntime's time).
     pub(crate) fn channels_pay(&self) -> bool {
+        self.q <= CHANNELS_UP_TO && self.channels_run()
+    }
+
+    /// Whether [`depthwise_channels`](Self::depthwise_channels) runs on this CPU (AVX2 and
+    /// FMA) for this geometry.
+    pub(crate) fn channels_run(&self) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             self.c == 1
-                && self.q <= CHANNELS_UP_TO
                 && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
         }
@@ -315,20 +320,35 @@ impl ConvGeometry {
     /// are spread back into planes. Each output is the sum of the plane-at-a-time kernels,
     /// in their order (from zero, `r` then `s`), so the same bits.
     ///
+    /// `x_blocks`, `y_blocks`: `x` or `y` holds the block of channels in the channel-block
+    /// layout ([`super::blocks`]) rather than as planes; the block is then copied in
+    /// without a transpose, or the outputs computed where they belong.
+    ///
     /// # Panics
-    /// Without AVX2 and FMA ([`channels_pay`](Self::channels_pay) says), or on short slices.
-    pub(crate) fn depthwise_channels(&self, x: &[f32], filter: &[f32], y: &mut [f32]) {
+    /// Without AVX2 and FMA ([`channels_run`](Self::channels_run) says), or on short slices.
+    pub(crate) fn depthwise_channels(
+        &self,
+        x: &[f32],
+        filter: &[f32],
+        y: &mut [f32],
+        (x_blocks, y_blocks): (bool, bool),
+    ) {
         let (hw, pq, rs) = (self.h * self.w, self.p * self.q, self.r * self.s);
         assert!(x.len() >= CHANNELS * hw && filter.len() >= CHANNELS * rs);
         assert!(y.len() >= CHANNELS * pq && self.c == 1);
         assert!(
-            self.channels_pay(),
+            self.channels_run(),
             "the channel-blocked kernel needs AVX2 and FMA"
         );
         let rows = (self.p - 1) * self.stride_h + (self.r - 1) * self.dilation_h + 1;
         let columns = (self.q - 1) * self.stride_w + (self.s - 1) * self.dilation_w + 1;
         // The outputs interleaved, rounded up to whole groups of 8 pixels.
-        let (input, output) = (rows * columns * CHANNELS, pq.div_ceil(8) * 8 * CHANNELS);
+        let input = rows * columns * CHANNELS;
+        let output = if y_blocks {
+            0
+        } else {
+            pq.div_ceil(8) * 8 * CHANNELS
+        };
         super::with_scratch(input + output, |scratch| {
             let (padded, out) = scratch.split_at_mut(input);
             let plane = Interleaved {
@@ -340,7 +360,13 @@ impl ConvGeometry {
             // SAFETY: the CPU has AVX2 and FMA (asserted); the buffers are sized above and
             // the slices asserted.
             unsafe {
-                plane.run(x, filter, padded, out, y)
+                plane.interleave(x, x_blocks, padded);
+                if y_blocks {
+                    plane.compute_all(filter, padded, &mut y[..CHANNELS * pq]);
+                } else {
+                    plane.compute_all(filter, padded, out);
+                    plane.spread(out, y);
+                }
             };
         })
     }
@@ -357,49 +383,69 @@ struct Interleaved<'a> {
 
 #[cfg(target_arch = "x86_64")]
 impl Interleaved<'_> {
-    /// Interleaves `x` into `padded`, computes every output into `out` (output pixels in
-    /// fours: four accumulators a step; the taps of a 3 x 3 or 5 x 5 filter held in
-    /// registers) and spreads `out` back into the planes of `y`. The moves between planes
-    /// and pixels go 8 x 8 at a time through a transpose in registers.
+    /// Interleaves `x` (planes, or a block when `x_blocks`) into `padded`: the moves from
+    /// planes go 8 x 8 at a time through a transpose in registers, a block's rows are
+    /// copied.
     ///
     /// # Safety
-    /// AVX2 and FMA; the buffers as [`ConvGeometry::depthwise_channels`] sizes them.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run(
-        &self,
-        x: &[f32],
-        filter: &[f32],
-        padded: &mut [f32],
-        out: &mut [f32],
-        y: &mut [f32],
-    ) {
+    /// AVX2; the buffers as [`ConvGeometry::depthwise_channels`] sizes them.
+    #[target_feature(enable = "avx2")]
+    unsafe fn interleave(&self, x: &[f32], x_blocks: bool, padded: &mut [f32]) {
         use crate::sgemm::transpose8;
         use std::arch::x86_64::*;
         const L: usize = CHANNELS;
         let g = self.g;
-        let (hw, pq, rs) = (g.h * g.w, g.p * g.q, g.r * g.s);
+        let hw = g.h * g.w;
         let columns = self.columns;
         let (dst, src) = (padded.as_mut_ptr(), x.as_ptr());
-        for v in 0..self.rows * columns {
-            _mm256_storeu_ps(dst.add(v * L), _mm256_setzero_ps());
-        }
         let (rows, n) = (
             g.h.min(self.rows.saturating_sub(g.pad_top)),
             g.w.min(columns.saturating_sub(g.pad_left)),
         );
+        // The border only: the inside is written once, below.
+        let zero = |from: usize, to: usize| {
+            for v in from..to {
+                _mm256_storeu_ps(dst.add(v * L), _mm256_setzero_ps());
+            }
+        };
+        zero(0, g.pad_top.min(self.rows) * columns);
+        let left = g.pad_left.min(columns);
         for i in 0..rows {
+            let line = (i + g.pad_top) * columns;
+            zero(line, line + left);
+            zero(line + left + n, line + columns);
+        }
+        zero((g.pad_top + rows) * columns, self.rows * columns);
+        for i in 0..rows {
+            let at = (i + g.pad_top) * columns + g.pad_left;
+            if x_blocks {
+                std::ptr::copy_nonoverlapping(src.add(i * g.w * L), dst.add(at * L), n * L);
+                continue;
+            }
             for x0 in (0..n).step_by(8) {
                 let valid = (n - x0).min(8);
                 let mask = first_lanes(valid);
                 let lines: [__m256; 8] = std::array::from_fn(|c| {
                     _mm256_maskload_ps(src.add(c * hw + i * g.w + x0), mask)
                 });
-                let at = (i + g.pad_top) * columns + g.pad_left + x0;
                 for (j, pixel) in transpose8(lines).into_iter().enumerate().take(valid) {
-                    _mm256_storeu_ps(dst.add((at + j) * L), pixel);
+                    _mm256_storeu_ps(dst.add((at + x0 + j) * L), pixel);
                 }
             }
         }
+    }
+
+    /// Every output of the interleaved planes into `out` (pixels of 8 channels side by
+    /// side; the taps of a 3 x 3 or 5 x 5 filter held in registers).
+    ///
+    /// # Safety
+    /// AVX2 and FMA; the buffers as [`ConvGeometry::depthwise_channels`] sizes them.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn compute_all(&self, filter: &[f32], padded: &[f32], out: &mut [f32]) {
+        use std::arch::x86_64::*;
+        const L: usize = CHANNELS;
+        let g = self.g;
+        let rs = g.r * g.s;
         let held: [__m256; HELD] = std::array::from_fn(|t| {
             if t < rs {
                 _mm256_setr_ps(
@@ -431,6 +477,19 @@ impl Interleaved<'_> {
             (5, 5) => self.compute::<5, 5>(&f, padded, out),
             _ => self.compute::<0, 0>(&f, padded, out),
         }
+    }
+
+    /// `out` (pixels of 8 channels side by side) spread into the planes of `y`, 8 x 8 at a
+    /// time through a transpose in registers.
+    ///
+    /// # Safety
+    /// AVX; the buffers as [`ConvGeometry::depthwise_channels`] sizes them.
+    #[target_feature(enable = "avx")]
+    unsafe fn spread(&self, out: &[f32], y: &mut [f32]) {
+        use crate::sgemm::transpose8;
+        use std::arch::x86_64::*;
+        const L: usize = CHANNELS;
+        let pq = self.g.p * self.g.q;
         let out = out.as_ptr();
         for o0 in (0..pq).step_by(8) {
             let valid = (pq - o0).min(8);

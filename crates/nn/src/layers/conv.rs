@@ -5,7 +5,10 @@ use super::activation_in_place;
 use super::blocked::{self, BlockedFilters};
 use super::winograd::{self, WinogradFilters};
 use super::{direct, implicit};
-use crate::kernels::{matmul, plain, transposed, wide, with_scratch, ConvGeometry, CHANNELS};
+use crate::kernels::pointwise::{self, BlockFilters};
+use crate::kernels::{
+    blocks, matmul, plain, transposed, wide, with_scratch, ConvGeometry, CHANNELS,
+};
 use crate::sgemm::{self, product, product_add, product_packed, PackedFilters, PANEL_ROWS};
 use joule_model::ops::{Activation, Conv};
 use joule_model::LoopNest;
@@ -51,6 +54,29 @@ impl Epilogue<'_> {
             #[inline(always)]
             || self.passes(channel, values),
         )
+    }
+
+    /// Applies the epilogue to `values` in channel blocks ([`crate::kernels::blocks`]): pixels
+    /// of output channels `first..first + 8` side by side. Each value gets what
+    /// [`channel`](Self::channel) gives it, bit for bit.
+    pub(crate) fn blocks(&self, first: usize, values: &mut [f32]) {
+        use crate::kernels::blocks::Clip;
+        let lanes = |v: &[f32]| -> [f32; CHANNELS] { std::array::from_fn(|l| v[first + l]) };
+        let bias = self.bias.map(lanes);
+        let affine = self.affine.map(|(k, b)| (lanes(k), lanes(b)));
+        let clip = match self.activation {
+            Some(Activation::Relu6) => Clip::Clamp(0.0, 6.0),
+            Some(Activation::Clip { min, max }) => Clip::MaxMin(min, max),
+            Some(Activation::Relu) => Clip::MaxMin(0.0, f32::INFINITY),
+            _ => Clip::None,
+        };
+        if bias.is_some() || affine.is_some() || clip != Clip::None {
+            blocks::epilogue(values, bias, affine, clip);
+        }
+        match self.activation {
+            None | Some(Activation::Relu6 | Activation::Clip { .. } | Activation::Relu) => {}
+            Some(act) => activation_in_place(act, values),
+        }
     }
 
     /// One pass over the values: the bias, the affine map and a clipping activation fused
@@ -185,11 +211,37 @@ pub(crate) enum Filters {
     /// Transformed for Winograd's F(2x2, 3x3) (3x3 stride-1 layers), and packed for the
     /// batch sizes where the direct kernel is expected to be faster ([`winograd::pays`]).
     Winograd(WinogradFilters, Option<PackedFilters>),
+    /// A 1x1 layer's filters in blocks of output channels for the channel-block layout
+    /// ([`conv_forward_blocks`]), and as the layer on planes wants them.
+    ChannelBlocks(BlockFilters, Option<Box<Filters>>),
+}
+
+/// Whether [`conv_forward_blocks`] runs this layer (on this CPU): depthwise layers of whole
+/// blocks of channels, and 1x1 stride-1 layers of whole blocks of filters and channels.
+pub(crate) fn channel_blocks(conv: &Conv, nest: &LoopNest) -> bool {
+    let g = geometry(conv, nest);
+    let depthwise = g.c == 1 && nest.m == 1 && nest.groups > 1;
+    if depthwise {
+        return nest.groups.is_multiple_of(CHANNELS) && g.channels_run();
+    }
+    nest.groups == 1 && g.is_pointwise() && pointwise::runs(nest.m, g.c)
 }
 
 /// `filter` (`m x c x r x s`) prepared for the kernel [`conv_forward_prepared`] picks for
 /// this layer; `None` where it reads them as they are.
 pub(crate) fn prepare_filters(conv: &Conv, nest: &LoopNest, filter: &[f32]) -> Option<Filters> {
+    let planes = prepare_for_planes(conv, nest, filter);
+    let g = geometry(conv, nest);
+    if nest.groups == 1 && channel_blocks(conv, nest) {
+        if let Some(blocks) = BlockFilters::new(nest.m, g.c, filter) {
+            return Some(Filters::ChannelBlocks(blocks, planes.map(Box::new)));
+        }
+    }
+    planes
+}
+
+/// [`prepare_filters`] for the kernels on planes.
+fn prepare_for_planes(conv: &Conv, nest: &LoopNest, filter: &[f32]) -> Option<Filters> {
     let g = geometry(conv, nest);
     if filter.len() != nest.groups * nest.m * g.col_rows() {
         return None;
@@ -229,6 +281,10 @@ pub(crate) fn conv_forward_prepared(
     let g = geometry(conv, nest);
     let (groups, m, pq) = (nest.groups, nest.m, nest.p * nest.q);
     let crs = g.col_rows();
+    let prepared = match prepared {
+        Some(Filters::ChannelBlocks(_, planes)) => planes.as_deref(),
+        other => other,
+    };
     if let Some(Filters::Winograd(w, _)) = prepared {
         let fits = w.filters() == m && w.channels() == g.c && winograd::applies(&g, groups, m);
         if fits && winograd::pays(&g, nest.n, m) {
@@ -240,7 +296,7 @@ pub(crate) fn conv_forward_prepared(
         _ => None,
     };
     if g.c == 1 && groups > 1 {
-        return depthwise_forward(&g, groups, m, x, filter, epilogue, y);
+        return depthwise_forward(&g, groups, m, x, filter, epilogue, (false, false), y);
     }
     if direct::applies(&g, groups) {
         return direct::forward(&g, nest.n, m, x, filter, epilogue, y);
@@ -353,8 +409,54 @@ pub(crate) fn conv_forward_prepared(
         });
 }
 
+/// [`conv_forward_prepared`] with the ifmap (`x_blocks`) or the ofmap (`y_blocks`) in
+/// channel blocks ([`crate::kernels::blocks`]) rather than planes, on a layer where
+/// [`channel_blocks`] holds, its filters prepared by [`prepare_filters`]. Each value is the
+/// one [`conv_forward_prepared`] computes, bit for bit, in its place in the layout.
+///
+/// # Panics
+/// Where [`channel_blocks`] does not hold, or a 1x1 layer's filters are not prepared.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_forward_blocks(
+    conv: &Conv,
+    nest: &LoopNest,
+    x: &[f32],
+    filter: &[f32],
+    prepared: Option<&Filters>,
+    epilogue: &Epilogue,
+    (x_blocks, y_blocks): (bool, bool),
+    y: &mut [f32],
+) {
+    assert!(
+        channel_blocks(conv, nest),
+        "a layer the channel blocks do not run"
+    );
+    let g = geometry(conv, nest);
+    let (n, m, hw) = (nest.n, nest.m, nest.p * nest.q);
+    if g.c == 1 {
+        let layout = (x_blocks, y_blocks);
+        return depthwise_forward(&g, nest.groups, m, x, filter, epilogue, layout, y);
+    }
+    let Some(Filters::ChannelBlocks(w, _)) = prepared else {
+        panic!("a 1x1 layer on channel blocks runs on its prepared filters");
+    };
+    assert!(w.filters() == m && w.channels() == g.c);
+    let finish = |b: usize, values: &mut [f32]| epilogue.blocks(b * CHANNELS, values);
+    if y_blocks {
+        return pointwise::forward(w, n, hw, x, x_blocks, y, &finish);
+    }
+    // Planes wanted (the next layer reads them): computed in blocks, then spread.
+    with_scratch(n * m * hw, |out| {
+        pointwise::forward(w, n, hw, x, x_blocks, out, &finish);
+        for (o, ys) in out.chunks(m * hw).zip(y.chunks_mut(m * hw)) {
+            blocks::from_blocks(m, hw, o, ys);
+        }
+    })
+}
+
 /// Depthwise convolution (one input channel a group, `m` filters each) directly, one
-/// (sample, group) plane per task.
+/// (sample, group) plane per task; eight channels a task, with the ifmap or the ofmap in
+/// channel blocks where `layout` says (`m == 1` and whole blocks there).
 #[allow(clippy::too_many_arguments)]
 fn depthwise_forward(
     g: &ConvGeometry,
@@ -363,11 +465,14 @@ fn depthwise_forward(
     x: &[f32],
     filter: &[f32],
     epilogue: &Epilogue,
+    layout: (bool, bool),
     y: &mut [f32],
 ) {
     let (pq, rs, plane) = (g.p * g.q, g.r * g.s, g.h * g.w);
     let taps = g.taps();
-    if m == 1 && g.channels_pay() {
+    let in_blocks = layout != (false, false);
+    assert!(!in_blocks || (m == 1 && groups.is_multiple_of(CHANNELS)));
+    if m == 1 && (in_blocks || g.channels_pay()) {
         // Channels in blocks of eight, a lane each; the last few of a sample a plane at a
         // time.
         let per_task = DEPTHWISE_TASK_MACS.div_ceil((CHANNELS * pq * rs).max(1));
@@ -384,7 +489,10 @@ fn depthwise_forward(
                     let filters = &filter[first * rs..];
                     let whole = yb.len() == CHANNELS * pq;
                     if whole {
-                        g.depthwise_channels(xb, filters, yb);
+                        g.depthwise_channels(xb, filters, yb, layout);
+                    }
+                    if layout.1 {
+                        return epilogue.blocks(first, yb);
                     }
                     for (j, yc) in yb.chunks_mut(pq).enumerate() {
                         if !whole {

@@ -13,10 +13,11 @@ mod pool;
 mod tensor;
 mod winograd;
 
-pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub(crate) use conv::{
-    conv_forward_prepared, fc_forward_prepared, prepare_fc, prepare_filters, Filters,
+    channel_blocks, conv_forward_blocks, conv_forward_prepared, fc_forward_prepared, prepare_fc,
+    prepare_filters, Filters,
 };
+pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub use fused::{
     batch_norm_relu_backward, batch_norm_relu_pool_backward, batch_norm_relu_pool_train,
     batch_norm_relu_train, relu_pool_backward, relu_pool_train, BatchNormParams,

@@ -1,0 +1,172 @@
+//! Which steps' outputs the inference path keeps in channel blocks
+//! ([`crate::kernels::blocks`]) rather than planes. A run of depthwise and 1x1 layers (an
+//! inverted residual block, with its addition) then passes blocks from layer to layer: the
+//! depthwise kernel reads and writes them without the transposes in and out of planes it
+//! pays on planes, and the 1x1 kernel reads its ifmap where it lies.
+
+use super::Step;
+use crate::layers;
+use joule_model::{Node, NodeShapes, Op, Value};
+
+/// What a step does with channel blocks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Reads and writes either layout ([`layers::conv_forward_blocks`]).
+    Either,
+    /// Element-wise over inputs of the output's shape: any layout, the same for all.
+    Same,
+    /// Planes only.
+    Planes,
+}
+
+/// For every step, whether its output is kept in channel blocks: where the step can write
+/// them, every reader can read them, and each addition's inputs and output agree; never the
+/// network's output. `plain(first)`: the step of node `first` runs on planes whatever it
+/// is (fake-quantized weights); `output`: the network's output node.
+pub(super) fn plan(
+    nodes: &[Node],
+    steps: &[Step],
+    shapes: &[NodeShapes],
+    output: usize,
+    plain: impl Fn(usize) -> bool,
+) -> Vec<bool> {
+    let mut step_of = vec![usize::MAX; nodes.len()];
+    for (s, step) in steps.iter().enumerate() {
+        step_of[step.last] = s;
+    }
+    // The steps whose output step `s` reads.
+    let producers = |s: usize| {
+        nodes[steps[s].first].inputs.iter().map(|v| match v {
+            Value::Node(id) => Some(step_of[id.0]),
+            Value::Input => None,
+        })
+    };
+    let kinds: Vec<Kind> = steps
+        .iter()
+        .map(|step| {
+            let (node, shape) = (&nodes[step.first], &shapes[step.first]);
+            match (&node.op, shape.loop_nest) {
+                _ if plain(step.first) => Kind::Planes,
+                (Op::Conv(conv), Some(nest))
+                    if step.pool.is_none() && layers::channel_blocks(conv, &nest) =>
+                {
+                    Kind::Either
+                }
+                (Op::Add, _) if shape.input_dims.iter().all(|d| *d == shape.output_dims) => {
+                    Kind::Same
+                }
+                _ => Kind::Planes,
+            }
+        })
+        .collect();
+    let mut readers = vec![Vec::new(); steps.len()];
+    for s in 0..steps.len() {
+        for p in producers(s).flatten() {
+            readers[p].push(s);
+        }
+    }
+    let mut blocks: Vec<bool> = (0..steps.len())
+        .map(|s| {
+            kinds[s] != Kind::Planes
+                && steps[s].last != output
+                && !readers[s].is_empty()
+                && readers[s].iter().all(|&r| kinds[r] != Kind::Planes)
+        })
+        .collect();
+    // An addition's inputs and output in one layout: planes for all where one is in planes
+    // (the network's input among them), until nothing changes.
+    loop {
+        let mut changed = false;
+        for s in (0..steps.len()).filter(|&s| kinds[s] == Kind::Same) {
+            let inputs: Vec<Option<usize>> = producers(s).collect();
+            let all = inputs.iter().all(|p| p.is_some_and(|p| blocks[p])) && blocks[s];
+            if !all && (blocks[s] || inputs.iter().flatten().any(|&p| blocks[p])) {
+                blocks[s] = false;
+                inputs.into_iter().flatten().for_each(|p| blocks[p] = false);
+                changed = true;
+            }
+        }
+        if !changed {
+            return blocks;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use joule_model::{zoo, Shape};
+
+    /// The steps kept in blocks, by their first node's name.
+    fn blocked(name: &str) -> Vec<String> {
+        let graph = zoo::build(name).unwrap();
+        let input = Shape {
+            n: 2,
+            ..graph.resolve_input(None).unwrap()
+        };
+        let shapes = graph.infer(input).unwrap();
+        let nodes = graph.nodes();
+        let (steps, _) = super::super::schedule(nodes);
+        let output = graph.output().unwrap().0;
+        let blocks = plan(nodes, &steps, &shapes, output, |_| false);
+        steps
+            .iter()
+            .zip(blocks)
+            .filter(|(_, b)| *b)
+            .map(|(s, _)| nodes[s.first].name.clone())
+            .collect()
+    }
+
+    /// MobileNet-V2-style at 28x28: every depthwise and 1x1 layer between the stem (a 3x3
+    /// CONV over 1 channel, planes only) and the head (read by the pooling) writes blocks,
+    /// and so does the residual addition whose inputs are all in blocks.
+    #[test]
+    fn inverted_residual_blocks_pass_channel_blocks() {
+        if !crate::kernels::pointwise::runs(8, 8) {
+            panic!("this test needs AVX2 and FMA: channel blocks run only there");
+        }
+        let got = blocked("mobilenetv2-28");
+        let want = [
+            "block1/dw",
+            "block1/project",
+            "block2/expand",
+            "block2/dw",
+            "block2/project",
+            "block2/add",
+            "block3/expand",
+            "block3/dw",
+            "block3/project",
+            "block4/expand",
+            "block4/dw",
+            "block4/project",
+            "block4/add",
+        ];
+        assert_eq!(got, want);
+    }
+
+    /// MobileNet-V3-style: a squeeze-excitation's pooling and product read the depthwise
+    /// layer's output (planes only), so that layer writes planes, while the expansion before
+    /// it writes blocks and the projection after it reads planes and writes blocks for the
+    /// addition. The excitation's first 1x1 layer writes blocks for the second where it has
+    /// whole blocks of filters (24 of block 4's, not 18 of block 3's or 4 of block 1's).
+    #[test]
+    fn squeeze_excitation_keeps_its_input_in_planes() {
+        if !crate::kernels::pointwise::runs(8, 8) {
+            panic!("this test needs AVX2 and FMA: channel blocks run only there");
+        }
+        let got = blocked("mobilenetv3-28");
+        let want = [
+            "block1/project",
+            "block2/expand",
+            "block2/dw",
+            "block2/project",
+            "block3/expand",
+            "block3/project",
+            "block3/add",
+            "block4/expand",
+            "block4/se/fc1",
+            "block4/project",
+        ];
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,201 @@
+//! The channel-block layout of a feature map, which the inference path keeps between the
+//! layers that read and write it directly (1x1 and depthwise CONVs, and additions): a
+//! sample's channels in blocks of [`CHANNELS`], each block `H x W` pixels of its 8 channels
+//! side by side (NCHW8c). A depthwise filter then has one vector of channels a tap, and a
+//! 1x1 layer one vector of filters a step, with no copy into or out of that order.
+
+use super::CHANNELS;
+
+/// One sample's `c` channels of `hw` pixels from planes (`x`) into blocks (`y`); `c` a
+/// multiple of [`CHANNELS`].
+#[cfg(test)]
+pub(crate) fn to_blocks(c: usize, hw: usize, x: &[f32], y: &mut [f32]) {
+    assert!(c.is_multiple_of(CHANNELS) && x.len() >= c * hw && y.len() >= c * hw);
+    for (planes, block) in x[..c * hw]
+        .chunks_exact(CHANNELS * hw)
+        .zip(y.chunks_exact_mut(CHANNELS * hw))
+    {
+        for (p, pixel) in block.chunks_exact_mut(CHANNELS).enumerate() {
+            for (l, v) in pixel.iter_mut().enumerate() {
+                *v = planes[l * hw + p];
+            }
+        }
+    }
+}
+
+/// One sample's `c` channels of `hw` pixels from blocks (`x`) into planes (`y`); `c` a
+/// multiple of [`CHANNELS`].
+pub(crate) fn from_blocks(c: usize, hw: usize, x: &[f32], y: &mut [f32]) {
+    assert!(c.is_multiple_of(CHANNELS) && x.len() >= c * hw && y.len() >= c * hw);
+    for (block, planes) in x[..c * hw]
+        .chunks_exact(CHANNELS * hw)
+        .zip(y.chunks_exact_mut(CHANNELS * hw))
+    {
+        for (p, pixel) in block.chunks_exact(CHANNELS).enumerate() {
+            for (l, v) in pixel.iter().enumerate() {
+                planes[l * hw + p] = *v;
+            }
+        }
+    }
+}
+
+/// A clipping activation as the epilogue on planes computes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Clip {
+    None,
+    /// `v.clamp(lo, hi)`: NaN stays NaN (ReLU6).
+    Clamp(f32, f32),
+    /// `v.max(lo).min(hi)`: NaN becomes `lo` (ReLU, Clip).
+    MaxMin(f32, f32),
+}
+
+/// `values` (pixels of 8 channels side by side) through `clip((v + bias) * k + s)`, lane `l`
+/// with channel `l`'s bias and affine map; each step rounded on its own (no multiply-add
+/// fused), as the epilogue on planes rounds it. In vectors of the 8 channels: the loop on
+/// arrays of lanes vectorised across pixels with shuffles, at 2.4x the planes' time.
+pub(crate) fn epilogue(
+    values: &mut [f32],
+    bias: Option<[f32; CHANNELS]>,
+    affine: Option<([f32; CHANNELS], [f32; CHANNELS])>,
+    clip: Clip,
+) {
+    assert!(values.len().is_multiple_of(CHANNELS));
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX; the length is whole vectors (asserted).
+        unsafe { epilogue_avx(values, bias, affine, clip) };
+        return;
+    }
+    for pixel in values.chunks_exact_mut(CHANNELS) {
+        for (l, v) in pixel.iter_mut().enumerate() {
+            let mut x = *v;
+            if let Some(b) = bias {
+                x += b[l];
+            }
+            if let Some((k, s)) = affine {
+                x = x * k[l] + s[l];
+            }
+            *v = match clip {
+                Clip::None => x,
+                Clip::Clamp(lo, hi) => x.clamp(lo, hi),
+                Clip::MaxMin(lo, hi) => x.max(lo).min(hi),
+            };
+        }
+    }
+}
+
+/// [`epilogue`] in AVX vectors. `maxps a, b` gives `b` where either is NaN: `clamp` keeps
+/// a NaN as `max(lo, v)`, `f32::max` drops it as `max(v, lo)`. (Both give `lo` for `v =
+/// -0.0` and `lo = 0.0` where Rust's may keep `-0.0`; a sum from `+0.0` with a bias or map
+/// whose shift is not `-0.0` is never `-0.0`.)
+///
+/// # Safety
+/// AVX; `values` whole vectors.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn epilogue_avx(
+    values: &mut [f32],
+    bias: Option<[f32; CHANNELS]>,
+    affine: Option<([f32; CHANNELS], [f32; CHANNELS])>,
+    clip: Clip,
+) {
+    use std::arch::x86_64::*;
+    let load = |a: &[f32; CHANNELS]| _mm256_loadu_ps(a.as_ptr());
+    let b = bias.as_ref().map(load);
+    let ks = affine.as_ref().map(|(k, s)| (load(k), load(s)));
+    let bounds = |lo: f32, hi: f32| (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
+    let at = values.as_mut_ptr();
+    macro_rules! pass {
+        ($v:ident => $clip:expr) => {
+            for i in (0..values.len()).step_by(CHANNELS) {
+                let mut $v = _mm256_loadu_ps(at.add(i));
+                if let Some(b) = b {
+                    $v = _mm256_add_ps($v, b);
+                }
+                if let Some((k, s)) = ks {
+                    $v = _mm256_add_ps(_mm256_mul_ps($v, k), s);
+                }
+                _mm256_storeu_ps(at.add(i), $clip);
+            }
+        };
+    }
+    match clip {
+        Clip::None => pass!(v => v),
+        Clip::Clamp(lo, hi) => {
+            let (lo, hi) = bounds(lo, hi);
+            pass!(v => _mm256_min_ps(hi, _mm256_max_ps(lo, v)))
+        }
+        Clip::MaxMin(lo, hi) => {
+            let (lo, hi) = bounds(lo, hi);
+            pass!(v => _mm256_min_ps(_mm256_max_ps(v, lo), hi))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Channel `k`'s pixel `p` lands at block `k / 8`, pixel `p`, lane `k % 8`, and back.
+    #[test]
+    fn blocks_hold_each_pixels_channels_side_by_side() {
+        let (c, hw) = (16, 5);
+        let x: Vec<f32> = (0..c * hw).map(|i| i as f32).collect();
+        let mut b = vec![0.0; c * hw];
+        to_blocks(c, hw, &x, &mut b);
+        for k in 0..c {
+            for p in 0..hw {
+                let at = (k / CHANNELS) * hw * CHANNELS + p * CHANNELS + k % CHANNELS;
+                assert_eq!(b[at], x[k * hw + p], "channel {k} pixel {p}");
+            }
+        }
+        let mut back = vec![0.0; c * hw];
+        from_blocks(c, hw, &b, &mut back);
+        assert_eq!(back, x);
+    }
+
+    /// The vector epilogue against the scalar definition, NaN and the bounds included.
+    #[test]
+    fn epilogue_equals_the_scalar_steps_bit_for_bit() {
+        let values: Vec<f32> = (0..64)
+            .map(|i| match i {
+                5 => f32::NAN,
+                9 => 6.0,
+                _ => (i as f32 * 0.37).sin() * 9.0,
+            })
+            .collect();
+        let b: [f32; CHANNELS] = std::array::from_fn(|l| l as f32 * 0.3 - 1.0);
+        let k: [f32; CHANNELS] = std::array::from_fn(|l| 1.7 - l as f32 * 0.2);
+        let s: [f32; CHANNELS] = std::array::from_fn(|l| 0.1 * l as f32);
+        for clip in [Clip::None, Clip::Clamp(0.0, 6.0), Clip::MaxMin(-1.0, 2.5)] {
+            for (bias, affine) in [
+                (Some(b), Some((k, s))),
+                (None, Some((k, s))),
+                (Some(b), None),
+            ] {
+                let mut got = values.clone();
+                epilogue(&mut got, bias, affine, clip);
+                for (i, (g, v)) in got.iter().zip(&values).enumerate() {
+                    let l = i % CHANNELS;
+                    let mut x = *v;
+                    if let Some(b) = bias {
+                        x += b[l];
+                    }
+                    if let Some((k, s)) = affine {
+                        x = x * k[l] + s[l];
+                    }
+                    let want = match clip {
+                        Clip::None => x,
+                        Clip::Clamp(lo, hi) => x.clamp(lo, hi),
+                        Clip::MaxMin(lo, hi) => x.max(lo).min(hi),
+                    };
+                    assert_eq!(
+                        g.to_bits(),
+                        want.to_bits(),
+                        "{clip:?} value {i}: {g} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
