@@ -49,86 +49,108 @@ pub(crate) enum Clip {
     MaxMin(f32, f32),
 }
 
-/// `values` (pixels of 8 channels side by side) through `clip((v + bias) * k + s)`, lane `l`
-/// with channel `l`'s bias and affine map; each step rounded on its own (no multiply-add
-/// fused), as the epilogue on planes rounds it. In vectors of the 8 channels: the loop on
-/// arrays of lanes vectorised across pixels with shuffles, at 2.4x the planes' time.
-pub(crate) fn epilogue(
-    values: &mut [f32],
-    bias: Option<[f32; CHANNELS]>,
-    affine: Option<([f32; CHANNELS], [f32; CHANNELS])>,
-    clip: Clip,
-) {
-    assert!(values.len().is_multiple_of(CHANNELS));
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX; the length is whole vectors (asserted).
-        unsafe { epilogue_avx(values, bias, affine, clip) };
-        return;
+/// The per-channel steps of a layer's epilogue on channel blocks: `clip((v + bias) * k +
+/// s)`, the channels' values indexed by output channel over the whole layer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Finish<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub affine: Option<(&'a [f32], &'a [f32])>,
+    pub clip: Clip,
+}
+
+impl Finish<'_> {
+    /// Whether the steps leave every value as it is.
+    pub(crate) fn is_identity(&self) -> bool {
+        self.bias.is_none() && self.affine.is_none() && self.clip == Clip::None
     }
-    for pixel in values.chunks_exact_mut(CHANNELS) {
-        for (l, v) in pixel.iter_mut().enumerate() {
-            let mut x = *v;
-            if let Some(b) = bias {
-                x += b[l];
+
+    /// One value of channel `c`, step by step as the epilogue on planes rounds it (no
+    /// multiply-add fused).
+    fn value(&self, c: usize, mut x: f32) -> f32 {
+        if let Some(b) = self.bias {
+            x += b[c];
+        }
+        if let Some((k, s)) = self.affine {
+            x = x * k[c] + s[c];
+        }
+        match self.clip {
+            Clip::None => x,
+            Clip::Clamp(lo, hi) => x.clamp(lo, hi),
+            Clip::MaxMin(lo, hi) => x.max(lo).min(hi),
+        }
+    }
+
+    /// [`value`](Self::value) on a vector of channels `first..first + 8`. `maxps a, b`
+    /// gives `b` where either is NaN: `clamp` keeps a NaN as `max(lo, v)`, `f32::max` drops
+    /// it as `max(v, lo)`. (Both give `lo` for `v = -0.0` and `lo = 0.0` where Rust's may
+    /// keep `-0.0`; a sum from `+0.0` with a bias or map whose shift is not `-0.0` is never
+    /// `-0.0`.)
+    ///
+    /// # Safety
+    /// AVX; the channels lie in the bias and the map.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    #[inline]
+    pub(crate) unsafe fn vector(
+        &self,
+        first: usize,
+        v: std::arch::x86_64::__m256,
+    ) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        let mut v = v;
+        if let Some(b) = self.bias {
+            v = _mm256_add_ps(v, _mm256_loadu_ps(b[first..first + CHANNELS].as_ptr()));
+        }
+        if let Some((k, s)) = self.affine {
+            let k = _mm256_loadu_ps(k[first..first + CHANNELS].as_ptr());
+            let s = _mm256_loadu_ps(s[first..first + CHANNELS].as_ptr());
+            v = _mm256_add_ps(_mm256_mul_ps(v, k), s);
+        }
+        match self.clip {
+            Clip::None => v,
+            Clip::Clamp(lo, hi) => {
+                _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), v))
             }
-            if let Some((k, s)) = affine {
-                x = x * k[l] + s[l];
+            Clip::MaxMin(lo, hi) => {
+                _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(lo)), _mm256_set1_ps(hi))
             }
-            *v = match clip {
-                Clip::None => x,
-                Clip::Clamp(lo, hi) => x.clamp(lo, hi),
-                Clip::MaxMin(lo, hi) => x.max(lo).min(hi),
-            };
         }
     }
 }
 
-/// [`epilogue`] in AVX vectors. `maxps a, b` gives `b` where either is NaN: `clamp` keeps
-/// a NaN as `max(lo, v)`, `f32::max` drops it as `max(v, lo)`. (Both give `lo` for `v =
-/// -0.0` and `lo = 0.0` where Rust's may keep `-0.0`; a sum from `+0.0` with a bias or map
-/// whose shift is not `-0.0` is never `-0.0`.)
+/// `values` (pixels of channels `first..first + 8` side by side) through `finish`, in
+/// vectors of the 8 channels: the loop on arrays of lanes vectorised across pixels with
+/// shuffles, at 2.4x the planes' time.
+pub(crate) fn epilogue(values: &mut [f32], first: usize, finish: &Finish) {
+    assert!(values.len().is_multiple_of(CHANNELS));
+    if finish.is_identity() {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX; the length is whole vectors (asserted).
+        unsafe { epilogue_avx(values, first, finish) };
+        return;
+    }
+    for pixel in values.chunks_exact_mut(CHANNELS) {
+        for (l, v) in pixel.iter_mut().enumerate() {
+            *v = finish.value(first + l, *v);
+        }
+    }
+}
+
+/// [`epilogue`] in AVX vectors.
 ///
 /// # Safety
 /// AVX; `values` whole vectors.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn epilogue_avx(
-    values: &mut [f32],
-    bias: Option<[f32; CHANNELS]>,
-    affine: Option<([f32; CHANNELS], [f32; CHANNELS])>,
-    clip: Clip,
-) {
+unsafe fn epilogue_avx(values: &mut [f32], first: usize, finish: &Finish) {
     use std::arch::x86_64::*;
-    let load = |a: &[f32; CHANNELS]| _mm256_loadu_ps(a.as_ptr());
-    let b = bias.as_ref().map(load);
-    let ks = affine.as_ref().map(|(k, s)| (load(k), load(s)));
-    let bounds = |lo: f32, hi: f32| (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
     let at = values.as_mut_ptr();
-    macro_rules! pass {
-        ($v:ident => $clip:expr) => {
-            for i in (0..values.len()).step_by(CHANNELS) {
-                let mut $v = _mm256_loadu_ps(at.add(i));
-                if let Some(b) = b {
-                    $v = _mm256_add_ps($v, b);
-                }
-                if let Some((k, s)) = ks {
-                    $v = _mm256_add_ps(_mm256_mul_ps($v, k), s);
-                }
-                _mm256_storeu_ps(at.add(i), $clip);
-            }
-        };
-    }
-    match clip {
-        Clip::None => pass!(v => v),
-        Clip::Clamp(lo, hi) => {
-            let (lo, hi) = bounds(lo, hi);
-            pass!(v => _mm256_min_ps(hi, _mm256_max_ps(lo, v)))
-        }
-        Clip::MaxMin(lo, hi) => {
-            let (lo, hi) = bounds(lo, hi);
-            pass!(v => _mm256_min_ps(_mm256_max_ps(v, lo), hi))
-        }
+    for i in (0..values.len()).step_by(CHANNELS) {
+        let v = finish.vector(first, _mm256_loadu_ps(at.add(i)));
+        _mm256_storeu_ps(at.add(i), v);
     }
 }
 
@@ -164,25 +186,27 @@ mod tests {
                 _ => (i as f32 * 0.37).sin() * 9.0,
             })
             .collect();
-        let b: [f32; CHANNELS] = std::array::from_fn(|l| l as f32 * 0.3 - 1.0);
-        let k: [f32; CHANNELS] = std::array::from_fn(|l| 1.7 - l as f32 * 0.2);
-        let s: [f32; CHANNELS] = std::array::from_fn(|l| 0.1 * l as f32);
+        let b: Vec<f32> = (0..24).map(|c| c as f32 * 0.3 - 1.0).collect();
+        let k: Vec<f32> = (0..24).map(|c| 1.7 - c as f32 * 0.2).collect();
+        let s: Vec<f32> = (0..24).map(|c| 0.1 * c as f32).collect();
+        let maps = [
+            (Some(&b[..]), Some((&k[..], &s[..]))),
+            (None, Some((&k[..], &s[..]))),
+            (Some(&b[..]), None),
+        ];
         for clip in [Clip::None, Clip::Clamp(0.0, 6.0), Clip::MaxMin(-1.0, 2.5)] {
-            for (bias, affine) in [
-                (Some(b), Some((k, s))),
-                (None, Some((k, s))),
-                (Some(b), None),
-            ] {
+            for (bias, affine) in maps {
+                let finish = Finish { bias, affine, clip };
                 let mut got = values.clone();
-                epilogue(&mut got, bias, affine, clip);
+                epilogue(&mut got, 16, &finish);
                 for (i, (g, v)) in got.iter().zip(&values).enumerate() {
-                    let l = i % CHANNELS;
+                    let c = 16 + i % CHANNELS;
                     let mut x = *v;
                     if let Some(b) = bias {
-                        x += b[l];
+                        x += b[c];
                     }
                     if let Some((k, s)) = affine {
-                        x = x * k[l] + s[l];
+                        x = x * k[c] + s[c];
                     }
                     let want = match clip {
                         Clip::None => x,

@@ -8,6 +8,7 @@
 //! ([`crate::sgemm`]): from zero, channels ascending, one fused multiply-add a term, in
 //! blocks of [`KC`] added to the running value. So the same bits.
 
+use super::blocks::Finish;
 use super::CHANNELS;
 use crate::sgemm::KC;
 use rayon::prelude::*;
@@ -75,13 +76,19 @@ pub(crate) fn runs(m: usize, c: usize) -> bool {
     }
 }
 
-/// `y = w x` for `n` samples of `hw` pixels: `x` holds `c` channels a sample, in blocks when
-/// `x_blocks`, else in planes; `y` gets `m` channels a sample in blocks. `finish(block,
+/// What runs on a computed stretch of a block's pixels after [`Finish`]: `(block, values)`.
+pub(crate) type Rest = dyn Fn(usize, &mut [f32]) + Sync;
+
+/// `y = finish(w x)` for `n` samples of `hw` pixels: `x` holds `c` channels a sample, in
+/// blocks when `x_blocks`, else in planes; `y` gets `m` channels a sample in blocks, each
+/// tile's sums through `finish` in registers before they are stored (a pass over the
+/// stored ofmap was a tenth of the kernel's time on the layers of few channels). `rest(block,
 /// values)` then runs on each computed stretch of a block's pixels (`values`: pixels of 8
-/// channels side by side), in any order and on any thread (the epilogue).
+/// channels side by side), in any order and on any thread (an activation `finish` leaves).
 ///
 /// # Panics
 /// Where [`runs`] does not hold, or on short slices.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     w: &BlockFilters,
     n: usize,
@@ -89,7 +96,8 @@ pub(crate) fn forward(
     x: &[f32],
     x_blocks: bool,
     y: &mut [f32],
-    finish: &(dyn Fn(usize, &mut [f32]) + Sync),
+    finish: &Finish,
+    rest: Option<&Rest>,
 ) {
     let (m, c) = (w.m, w.c);
     assert!(
@@ -116,11 +124,12 @@ pub(crate) fn forward(
     unsafe impl Sync for Out {}
     let out = Out(y.as_mut_ptr());
     (0..n * chunks * groups).into_par_iter().for_each(|t| {
-        let (sample, rest) = (t / (chunks * groups), t % (chunks * groups));
-        let (chunk, group) = (rest / groups, rest % groups);
+        let (sample, within) = (t / (chunks * groups), t % (chunks * groups));
+        let (chunk, group) = (within / groups, within % groups);
         let p0 = chunk * pixels;
         let task = Task {
             w,
+            finish,
             hw,
             x: &x[sample * c * hw..(sample + 1) * c * hw],
             x_blocks,
@@ -134,10 +143,11 @@ pub(crate) fn forward(
             let ys = out.0.add(sample * m * hw);
             #[cfg(target_arch = "x86_64")]
             task.run(ys);
+            let Some(rest) = rest else { return };
             for b in task.blocks.clone() {
                 let at = ys.add(b * hw * CHANNELS + task.pixels.start * CHANNELS);
                 let len = task.pixels.len() * CHANNELS;
-                finish(b, std::slice::from_raw_parts_mut(at, len));
+                rest(b, std::slice::from_raw_parts_mut(at, len));
             }
         }
     });
@@ -146,6 +156,7 @@ pub(crate) fn forward(
 /// One task of [`forward`]: one sample's `pixels` for output `blocks`.
 struct Task<'a> {
     w: &'a BlockFilters,
+    finish: &'a Finish<'a>,
     hw: usize,
     x: &'a [f32],
     x_blocks: bool,
@@ -180,7 +191,14 @@ impl Task<'_> {
                 };
                 let mut p = self.pixels.start;
                 while p < self.pixels.end {
-                    let count = (self.pixels.end - p).min(most);
+                    let left = self.pixels.end - p;
+                    // A short last tile (49 pixels: 8 x 6 + 1) keeps too few accumulators
+                    // to cover the FMA latency: the last two share their pixels (4 + 3).
+                    let count = if left > most && left < most + most / 2 {
+                        left / 2
+                    } else {
+                        left.min(most)
+                    };
                     let tile = Tile {
                         x: self.x.as_ptr().add((k0 / CHANNELS) * step.0 + p * step.2),
                         step,
@@ -190,6 +208,7 @@ impl Task<'_> {
                         y: y.add(b * hw * CHANNELS + p * CHANNELS),
                         y_block: hw * CHANNELS,
                         add: k0 > 0,
+                        finish: (k0 + kc == c).then_some((self.finish, b * CHANNELS)),
                     };
                     macro_rules! shapes {
                         ($($v:literal: $($p:literal)*;)*) => {
@@ -213,7 +232,7 @@ impl Task<'_> {
 }
 
 /// `P` pixels times `V` blocks of output channels over `kc` input channels.
-struct Tile {
+struct Tile<'a> {
     /// The first pixel's first channel of the step's ifmap.
     x: *const f32,
     /// Strides of the ifmap: between blocks of channels, channels in a block, pixels.
@@ -229,27 +248,51 @@ struct Tile {
     y_block: usize,
     /// Add the sums to what `y` holds (a later block of [`KC`] channels).
     add: bool,
+    /// The epilogue and the tile's first output channel, on the last block of channels.
+    finish: Option<(&'a Finish<'a>, usize)>,
 }
 
 #[cfg(target_arch = "x86_64")]
-impl Tile {
+impl Tile<'_> {
     /// # Safety
     /// AVX2 and FMA; the tile's channels, pixels and blocks lie in the operands.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn run<const P: usize, const V: usize>(&self) {
+        if self.step.1 == 1 {
+            self.run_on::<P, V, true>()
+        } else {
+            self.run_on::<P, V, false>()
+        }
+    }
+
+    /// [`run`](Self::run) on an ifmap in blocks (`BLOCKS`: a step's values at fixed offsets
+    /// from one pointer) or planes (one pointer a channel, the pixels at fixed offsets).
+    /// Offsets known at compile time: computed at run time from the strides, the addresses
+    /// took more registers than there are and the accumulators spilled in the inner loop.
+    ///
+    /// # Safety
+    /// As [`run`](Self::run).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn run_on<const P: usize, const V: usize, const BLOCKS: bool>(&self) {
         use std::arch::x86_64::*;
         const L: usize = CHANNELS;
-        let (cb_step, lane_step, pixel_step) = self.step;
+        let (cb_step, lane_step, _) = self.step;
         let mut acc = [[_mm256_setzero_ps(); V]; P];
+        let w: [*const f32; V] = std::array::from_fn(|v| self.w.add(v * self.w_block));
         for cb in 0..self.kc / L {
-            let (x, w) = (self.x.add(cb * cb_step), self.w.add(cb * L * L));
+            let x = self.x.add(cb * cb_step);
+            let w: [*const f32; V] = std::array::from_fn(|v| w[v].add(cb * L * L));
             for lane in 0..L {
-                let wv: [__m256; V] =
-                    std::array::from_fn(|v| _mm256_loadu_ps(w.add(v * self.w_block + lane * L)));
-                let x = x.add(lane * lane_step);
+                let wv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(w[v].add(lane * L)));
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let xv = _mm256_broadcast_ss(&*x.add(i * pixel_step));
+                    let at = if BLOCKS {
+                        x.add(i * L + lane)
+                    } else {
+                        x.add(lane * lane_step + i)
+                    };
+                    let xv = _mm256_broadcast_ss(&*at);
                     for (a, wv) in row.iter_mut().zip(&wv) {
                         *a = _mm256_fmadd_ps(xv, *wv, *a);
                     }
@@ -267,13 +310,35 @@ impl Tile {
                 _mm256_storeu_ps(at, value);
             }
         }
+        if let Some((finish, first)) = self.finish {
+            self.finish::<P, V>(finish, first);
+        }
+    }
+
+    /// The tile's outputs, just stored (in L1), through `finish`. Apart from [`run_on`]
+    /// (Self::run_on) and not inlined: the epilogue in its registers had its constants
+    /// hoisted out of the loop, whose accumulators then spilled (1.27x the time).
+    ///
+    /// # Safety
+    /// AVX; the tile lies in the ofmap.
+    #[target_feature(enable = "avx")]
+    #[inline(never)]
+    unsafe fn finish<const P: usize, const V: usize>(&self, finish: &Finish, first: usize) {
+        use std::arch::x86_64::*;
+        const L: usize = CHANNELS;
+        for v in 0..V {
+            for i in 0..P {
+                let at = self.y.add(v * self.y_block + i * L);
+                _mm256_storeu_ps(at, finish.vector(first + v * L, _mm256_loadu_ps(at)));
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::blocks;
+    use crate::kernels::blocks::{self, Clip};
     use crate::rng::Rng;
 
     /// Every output against the product under the plane layout, bit for bit: filters and
@@ -308,7 +373,12 @@ mod tests {
                     }
                 }
                 let mut got = vec![f32::NAN; n * m * hw];
-                forward(&w, n, hw, &xin, x_blocks, &mut got, &|_, _| {});
+                let finish = Finish {
+                    bias: None,
+                    affine: None,
+                    clip: Clip::None,
+                };
+                forward(&w, n, hw, &xin, x_blocks, &mut got, &finish, None);
                 let mut planes = vec![0.0; n * m * hw];
                 for (gs, ps) in got.chunks(m * hw).zip(planes.chunks_mut(m * hw)) {
                     blocks::from_blocks(m, hw, gs, ps);
@@ -322,26 +392,31 @@ mod tests {
         }
     }
 
-    /// `finish` sees every block's pixels exactly once, each stretch in its place.
+    /// `finish` runs on every output once, after the last block of [`KC`] channels (264
+    /// channels: two), and `rest` once after it, each stretch in its place.
     #[test]
-    fn finish_runs_once_on_every_output() {
-        let (n, m, c, hw) = (2, 48, 16, 300);
+    fn the_epilogue_runs_once_on_every_output() {
+        let (n, m, c, hw) = (2, 48, 264, 300);
         let w = BlockFilters::new(m, c, &vec![1.0; m * c]).unwrap();
         let x = vec![1.0; n * c * hw];
         let mut y = vec![0.0; n * m * hw];
-        forward(&w, n, hw, &x, true, &mut y, &|b, values| {
-            assert_eq!(values.len() % CHANNELS, 0);
-            for (l, v) in values.iter_mut().enumerate() {
-                *v += (b * CHANNELS + l % CHANNELS) as f32 * 100.0;
-            }
-        });
+        let bias: Vec<f32> = (0..m).map(|k| k as f32 * 100.0).collect();
+        let (scale, shift) = (vec![2.0; m], vec![1.0; m]);
+        let finish = Finish {
+            bias: Some(&bias),
+            affine: Some((&scale, &shift)),
+            clip: Clip::MaxMin(0.0, 5000.0),
+        };
+        let rest = |_: usize, values: &mut [f32]| values.iter_mut().for_each(|v| *v += 0.5);
+        forward(&w, n, hw, &x, true, &mut y, &finish, Some(&rest));
         let mut planes = vec![0.0; n * m * hw];
         for (ys, ps) in y.chunks(m * hw).zip(planes.chunks_mut(m * hw)) {
             blocks::from_blocks(m, hw, ys, ps);
         }
         for (i, v) in planes.iter().enumerate() {
             let channel = (i / hw) % m;
-            assert_eq!(*v, c as f32 + channel as f32 * 100.0, "value {i}");
+            let want = ((c as f32 + channel as f32 * 100.0) * 2.0 + 1.0).min(5000.0) + 0.5;
+            assert_eq!(*v, want, "value {i}");
         }
     }
 }

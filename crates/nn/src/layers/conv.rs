@@ -60,23 +60,29 @@ impl Epilogue<'_> {
     /// of output channels `first..first + 8` side by side. Each value gets what
     /// [`channel`](Self::channel) gives it, bit for bit.
     pub(crate) fn blocks(&self, first: usize, values: &mut [f32]) {
+        let (finish, rest) = self.block_steps();
+        blocks::epilogue(values, first, &finish);
+        if let Some(act) = rest {
+            activation_in_place(act, values);
+        }
+    }
+
+    /// The epilogue on channel blocks: its per-channel steps (a clipping activation among
+    /// them), and an activation left to run after them.
+    pub(crate) fn block_steps(&self) -> (blocks::Finish<'_>, Option<Activation>) {
         use crate::kernels::blocks::Clip;
-        let lanes = |v: &[f32]| -> [f32; CHANNELS] { std::array::from_fn(|l| v[first + l]) };
-        let bias = self.bias.map(lanes);
-        let affine = self.affine.map(|(k, b)| (lanes(k), lanes(b)));
-        let clip = match self.activation {
-            Some(Activation::Relu6) => Clip::Clamp(0.0, 6.0),
-            Some(Activation::Clip { min, max }) => Clip::MaxMin(min, max),
-            Some(Activation::Relu) => Clip::MaxMin(0.0, f32::INFINITY),
-            _ => Clip::None,
+        let (clip, rest) = match self.activation {
+            Some(Activation::Relu6) => (Clip::Clamp(0.0, 6.0), None),
+            Some(Activation::Clip { min, max }) => (Clip::MaxMin(min, max), None),
+            Some(Activation::Relu) => (Clip::MaxMin(0.0, f32::INFINITY), None),
+            other => (Clip::None, other),
         };
-        if bias.is_some() || affine.is_some() || clip != Clip::None {
-            blocks::epilogue(values, bias, affine, clip);
-        }
-        match self.activation {
-            None | Some(Activation::Relu6 | Activation::Clip { .. } | Activation::Relu) => {}
-            Some(act) => activation_in_place(act, values),
-        }
+        let finish = blocks::Finish {
+            bias: self.bias,
+            affine: self.affine,
+            clip,
+        };
+        (finish, rest)
     }
 
     /// One pass over the values: the bias, the affine map and a clipping activation fused
@@ -441,13 +447,17 @@ pub(crate) fn conv_forward_blocks(
         panic!("a 1x1 layer on channel blocks runs on its prepared filters");
     };
     assert!(w.filters() == m && w.channels() == g.c);
-    let finish = |b: usize, values: &mut [f32]| epilogue.blocks(b * CHANNELS, values);
+    let (finish, rest) = epilogue.block_steps();
+    let rest = rest.map(|act| move |_: usize, values: &mut [f32]| activation_in_place(act, values));
+    let rest = rest
+        .as_ref()
+        .map(|f| f as &(dyn Fn(usize, &mut [f32]) + Sync));
     if y_blocks {
-        return pointwise::forward(w, n, hw, x, x_blocks, y, &finish);
+        return pointwise::forward(w, n, hw, x, x_blocks, y, &finish, rest);
     }
     // Planes wanted (the next layer reads them): computed in blocks, then spread.
     with_scratch(n * m * hw, |out| {
-        pointwise::forward(w, n, hw, x, x_blocks, out, &finish);
+        pointwise::forward(w, n, hw, x, x_blocks, out, &finish, rest);
         for (o, ys) in out.chunks(m * hw).zip(y.chunks_mut(m * hw)) {
             blocks::from_blocks(m, hw, o, ys);
         }
