@@ -754,7 +754,7 @@ mod tests {
                     blocks::to_blocks(CHANNELS, h * w, &planes, &mut input);
                 }
                 let mut all = vec![f32::NAN; CHANNELS * pq];
-                g.depthwise_channels(&input, &filters, &mut all, (x_blocks, y_blocks));
+                g.depthwise_channels(&input, &filters, &mut all, (x_blocks, y_blocks), None);
                 if y_blocks {
                     let got = all.clone();
                     blocks::from_blocks(CHANNELS, pq, &got, &mut all);

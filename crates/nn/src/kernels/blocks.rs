@@ -59,98 +59,70 @@ pub(crate) struct Finish<'a> {
 }
 
 impl Finish<'_> {
-    /// Whether the steps leave every value as it is.
-    pub(crate) fn is_identity(&self) -> bool {
-        self.bias.is_none() && self.affine.is_none() && self.clip == Clip::None
-    }
-
-    /// One value of channel `c`, step by step as the epilogue on planes rounds it (no
+    /// The steps' values for channels `first..first + 8`, loaded once for a run of vectors
+    /// ([`Lanes::apply`] rounds each step on its own, as the epilogue on planes does: no
     /// multiply-add fused).
-    fn value(&self, c: usize, mut x: f32) -> f32 {
-        if let Some(b) = self.bias {
-            x += b[c];
-        }
-        if let Some((k, s)) = self.affine {
-            x = x * k[c] + s[c];
-        }
-        match self.clip {
-            Clip::None => x,
-            Clip::Clamp(lo, hi) => x.clamp(lo, hi),
-            Clip::MaxMin(lo, hi) => x.max(lo).min(hi),
-        }
-    }
-
-    /// [`value`](Self::value) on a vector of channels `first..first + 8`. `maxps a, b`
-    /// gives `b` where either is NaN: `clamp` keeps a NaN as `max(lo, v)`, `f32::max` drops
-    /// it as `max(v, lo)`. (Both give `lo` for `v = -0.0` and `lo = 0.0` where Rust's may
-    /// keep `-0.0`; a sum from `+0.0` with a bias or map whose shift is not `-0.0` is never
-    /// `-0.0`.)
     ///
-    /// # Safety
-    /// AVX; the channels lie in the bias and the map.
+    /// # Panics
+    /// Where the channels do not lie in the bias and the map.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx")]
     #[inline]
-    pub(crate) unsafe fn vector(
-        &self,
-        first: usize,
-        v: std::arch::x86_64::__m256,
-    ) -> std::arch::x86_64::__m256 {
+    pub(crate) fn lanes(&self, first: usize) -> Lanes {
+        use std::arch::x86_64::*;
+        let load = |v: &[f32]| {
+            let v: &[f32; CHANNELS] = v[first..first + CHANNELS].try_into().expect("8 lanes");
+            // SAFETY: the CPU has AVX (this function's feature); `v` holds 8 values.
+            unsafe { _mm256_loadu_ps(v.as_ptr()) }
+        };
+        let bounds = |lo: f32, hi: f32| (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
+        Lanes {
+            bias: self.bias.map(load),
+            affine: self.affine.map(|(k, s)| (load(k), load(s))),
+            clip: match self.clip {
+                Clip::None => None,
+                Clip::Clamp(lo, hi) => Some((true, bounds(lo, hi))),
+                Clip::MaxMin(lo, hi) => Some((false, bounds(lo, hi))),
+            },
+        }
+    }
+}
+
+/// [`Finish`] for one block of channels, in vectors.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct Lanes {
+    bias: Option<std::arch::x86_64::__m256>,
+    affine: Option<(std::arch::x86_64::__m256, std::arch::x86_64::__m256)>,
+    /// `(clamp, (lo, hi))`: `clamp` for [`Clip::Clamp`], else [`Clip::MaxMin`].
+    clip: Option<(bool, (std::arch::x86_64::__m256, std::arch::x86_64::__m256))>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes {
+    /// `maxps a, b` gives `b` where either is NaN: `clamp` keeps a NaN as `max(lo, v)`,
+    /// `f32::max` drops it as `max(v, lo)`. (Both give `lo` for `v = -0.0` and `lo = 0.0`
+    /// where Rust's may keep `-0.0`; a sum from `+0.0` with a bias or map whose shift is not
+    /// `-0.0` is never `-0.0`.)
+    ///
+    /// # Safety
+    /// AVX.
+    #[target_feature(enable = "avx")]
+    #[inline]
+    pub(crate) unsafe fn apply(&self, v: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
         use std::arch::x86_64::*;
         let mut v = v;
         if let Some(b) = self.bias {
-            v = _mm256_add_ps(v, _mm256_loadu_ps(b[first..first + CHANNELS].as_ptr()));
+            v = _mm256_add_ps(v, b);
         }
         if let Some((k, s)) = self.affine {
-            let k = _mm256_loadu_ps(k[first..first + CHANNELS].as_ptr());
-            let s = _mm256_loadu_ps(s[first..first + CHANNELS].as_ptr());
             v = _mm256_add_ps(_mm256_mul_ps(v, k), s);
         }
         match self.clip {
-            Clip::None => v,
-            Clip::Clamp(lo, hi) => {
-                _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), v))
-            }
-            Clip::MaxMin(lo, hi) => {
-                _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(lo)), _mm256_set1_ps(hi))
-            }
+            None => v,
+            Some((true, (lo, hi))) => _mm256_min_ps(hi, _mm256_max_ps(lo, v)),
+            Some((false, (lo, hi))) => _mm256_min_ps(_mm256_max_ps(v, lo), hi),
         }
-    }
-}
-
-/// `values` (pixels of channels `first..first + 8` side by side) through `finish`, in
-/// vectors of the 8 channels: the loop on arrays of lanes vectorised across pixels with
-/// shuffles, at 2.4x the planes' time.
-pub(crate) fn epilogue(values: &mut [f32], first: usize, finish: &Finish) {
-    assert!(values.len().is_multiple_of(CHANNELS));
-    if finish.is_identity() {
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX; the length is whole vectors (asserted).
-        unsafe { epilogue_avx(values, first, finish) };
-        return;
-    }
-    for pixel in values.chunks_exact_mut(CHANNELS) {
-        for (l, v) in pixel.iter_mut().enumerate() {
-            *v = finish.value(first + l, *v);
-        }
-    }
-}
-
-/// [`epilogue`] in AVX vectors.
-///
-/// # Safety
-/// AVX; `values` whole vectors.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn epilogue_avx(values: &mut [f32], first: usize, finish: &Finish) {
-    use std::arch::x86_64::*;
-    let at = values.as_mut_ptr();
-    for i in (0..values.len()).step_by(CHANNELS) {
-        let v = finish.vector(first, _mm256_loadu_ps(at.add(i)));
-        _mm256_storeu_ps(at.add(i), v);
     }
 }
 
@@ -176,9 +148,14 @@ mod tests {
         assert_eq!(back, x);
     }
 
-    /// The vector epilogue against the scalar definition, NaN and the bounds included.
+    /// The vector steps against the scalar definition, NaN and the bounds included.
+    #[cfg(target_arch = "x86_64")]
     #[test]
-    fn epilogue_equals_the_scalar_steps_bit_for_bit() {
+    fn the_vector_steps_equal_the_scalar_steps_bit_for_bit() {
+        assert!(
+            std::arch::is_x86_feature_detected!("avx"),
+            "every machine here has AVX"
+        );
         let values: Vec<f32> = (0..64)
             .map(|i| match i {
                 5 => f32::NAN,
@@ -198,7 +175,14 @@ mod tests {
             for (bias, affine) in maps {
                 let finish = Finish { bias, affine, clip };
                 let mut got = values.clone();
-                epilogue(&mut got, 16, &finish);
+                for pixel in got.chunks_exact_mut(CHANNELS) {
+                    // SAFETY: every machine here has AVX (asserted); channels 16..24 exist.
+                    unsafe {
+                        use std::arch::x86_64::*;
+                        let v = finish.lanes(16).apply(_mm256_loadu_ps(pixel.as_ptr()));
+                        _mm256_storeu_ps(pixel.as_mut_ptr(), v);
+                    }
+                }
                 for (i, (g, v)) in got.iter().zip(&values).enumerate() {
                     let c = 16 + i % CHANNELS;
                     let mut x = *v;

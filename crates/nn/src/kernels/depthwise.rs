@@ -1,5 +1,6 @@
 //! The depthwise kernels on the zero-bordered copy of a plane ([`ConvGeometry::pad`]).
 
+use super::blocks::{Finish, Lanes};
 use super::ConvGeometry;
 
 impl ConvGeometry {
@@ -245,17 +246,6 @@ impl Filter<'_> {
             std::arch::x86_64::_mm256_broadcast_ss(&self.all[t])
         }
     }
-
-    /// Tap `t` of [`CHANNELS`] filters side by side (`all` holds them so).
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    unsafe fn tap_lanes(&self, t: usize) -> std::arch::x86_64::__m256 {
-        if t < HELD {
-            self.held[t]
-        } else {
-            std::arch::x86_64::_mm256_loadu_ps(self.all[t * CHANNELS..][..CHANNELS].as_ptr())
-        }
-    }
 }
 
 /// Eight columns from `at`, `stride` (1 or 2) apart.
@@ -322,17 +312,24 @@ impl ConvGeometry {
     ///
     /// `x_blocks`, `y_blocks`: `x` or `y` holds the block of channels in the channel-block
     /// layout ([`super::blocks`]) rather than as planes; the block is then copied in
-    /// without a transpose, or the outputs computed where they belong.
+    /// without a transpose, or the outputs computed where they belong, through `finish`
+    /// (the epilogue and the block's first channel) when given.
     ///
     /// # Panics
-    /// Without AVX2 and FMA ([`channels_run`](Self::channels_run) says), or on short slices.
+    /// Without AVX2 and FMA ([`channels_run`](Self::channels_run) says), on short slices, or
+    /// with `finish` for planes.
     pub(crate) fn depthwise_channels(
         &self,
         x: &[f32],
         filter: &[f32],
         y: &mut [f32],
         (x_blocks, y_blocks): (bool, bool),
+        finish: Option<(&Finish, usize)>,
     ) {
+        assert!(
+            y_blocks || finish.is_none(),
+            "the epilogue runs in the kernel on blocks only"
+        );
         let (hw, pq, rs) = (self.h * self.w, self.p * self.q, self.r * self.s);
         assert!(x.len() >= CHANNELS * hw && filter.len() >= CHANNELS * rs);
         assert!(y.len() >= CHANNELS * pq && self.c == 1);
@@ -362,9 +359,9 @@ impl ConvGeometry {
             unsafe {
                 plane.interleave(x, x_blocks, padded);
                 if y_blocks {
-                    plane.compute_all(filter, padded, &mut y[..CHANNELS * pq]);
+                    plane.compute_all(filter, padded, &mut y[..CHANNELS * pq], finish);
                 } else {
-                    plane.compute_all(filter, padded, out);
+                    plane.compute_all(filter, padded, out, None);
                     plane.spread(out, y);
                 }
             };
@@ -436,46 +433,47 @@ impl Interleaved<'_> {
     }
 
     /// Every output of the interleaved planes into `out` (pixels of 8 channels side by
-    /// side; the taps of a 3 x 3 or 5 x 5 filter held in registers).
+    /// side), through `finish` (the epilogue and the block's first channel) when given.
     ///
     /// # Safety
     /// AVX2 and FMA; the buffers as [`ConvGeometry::depthwise_channels`] sizes them.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn compute_all(&self, filter: &[f32], padded: &[f32], out: &mut [f32]) {
-        use std::arch::x86_64::*;
+    unsafe fn compute_all(
+        &self,
+        filter: &[f32],
+        padded: &[f32],
+        out: &mut [f32],
+        finish: Option<(&Finish, usize)>,
+    ) {
         const L: usize = CHANNELS;
         let g = self.g;
         let rs = g.r * g.s;
-        let held: [__m256; HELD] = std::array::from_fn(|t| {
-            if t < rs {
-                _mm256_setr_ps(
-                    filter[t],
-                    filter[rs + t],
-                    filter[2 * rs + t],
-                    filter[3 * rs + t],
-                    filter[4 * rs + t],
-                    filter[5 * rs + t],
-                    filter[6 * rs + t],
-                    filter[7 * rs + t],
-                )
-            } else {
-                _mm256_setzero_ps()
-            }
-        });
-        let gathered;
-        let all: &[f32] = if rs > HELD {
-            gathered = (0..rs * L)
-                .map(|i| filter[(i % L) * rs + i / L])
-                .collect::<Vec<_>>();
-            &gathered
+        // The filters interleaved: tap `t` of the 8 channels side by side.
+        let mut held = [0f32; HELD * L];
+        let gathered: Vec<f32>;
+        let taps: &mut [f32] = if rs > HELD {
+            gathered = vec![0.0; rs * L];
+            &mut gathered.clone()
         } else {
-            &[]
+            &mut held[..rs * L]
         };
-        let f = Filter { held: &held, all };
-        match (g.r, g.s) {
-            (3, 3) => self.compute::<3, 3>(&f, padded, out),
-            (5, 5) => self.compute::<5, 5>(&f, padded, out),
-            _ => self.compute::<0, 0>(&f, padded, out),
+        for (i, t) in taps.iter_mut().enumerate() {
+            *t = filter[(i % L) * rs + i / L];
+        }
+        let rows = Rows {
+            g,
+            columns: self.columns,
+            taps,
+            src: padded.as_ptr(),
+            out: out.as_mut_ptr(),
+            finish: finish.map(|(finish, first)| finish.lanes(first)),
+        };
+        match (g.r, g.s, g.stride_w) {
+            (3, 3, 1) => rows.run::<3, 3, 1>(),
+            (3, 3, 2) => rows.run::<3, 3, 2>(),
+            (5, 5, 1) => rows.run::<5, 5, 1>(),
+            (5, 5, 2) => rows.run::<5, 5, 2>(),
+            _ => rows.run::<0, 0, 0>(),
         }
     }
 
@@ -505,57 +503,106 @@ impl Interleaved<'_> {
             }
         }
     }
+}
 
-    /// Every output pixel of the interleaved planes into `out`, eight pixels a step (eight
-    /// accumulators, to cover the FMA latency); `R x S` taps (`0 x 0`: the geometry's).
+/// The outputs of [`Interleaved`] row by row: tiles of up to 8 pixels of a row (of two rows
+/// on maps of 4 columns or fewer), one accumulator a pixel, one load of 8 channels and one
+/// fused multiply-add a tap and pixel, at offsets known at compile time for the common
+/// filters and strides. The pixels in any order crossing rows kept a base address each and
+/// spilled them, at 4x the arithmetic's time.
+#[cfg(target_arch = "x86_64")]
+struct Rows<'a> {
+    g: &'a ConvGeometry,
+    columns: usize,
+    /// Tap `t` of the 8 channels at `t * 8`.
+    taps: &'a [f32],
+    src: *const f32,
+    out: *mut f32,
+    /// The epilogue's vectors for the block, loaded once.
+    finish: Option<Lanes>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Rows<'_> {
+    /// `R x S` taps at column stride `SW` (`0`: the geometry's, read at run time).
     ///
     /// # Safety
     /// AVX2 and FMA; the buffers as [`ConvGeometry::depthwise_channels`] sizes them.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn compute<const R: usize, const S: usize>(
+    unsafe fn run<const R: usize, const S: usize, const SW: usize>(&self) {
+        let g = self.g;
+        let two = g.q <= 4;
+        let mut p = 0;
+        while p < g.p {
+            let w = if two && p + 1 < g.p { 2 } else { 1 };
+            let mut q = 0;
+            while q < g.q {
+                let b = (g.q - q).min(8);
+                macro_rules! tiles {
+                    ($($w:literal: $($b:literal)*;)*) => {
+                        match (w, b) {
+                            $($(($w, $b) => self.tile::<R, S, SW, $b, $w>(p, q),)*)*
+                            _ => unreachable!("{w} rows of {b} pixels"),
+                        }
+                    };
+                }
+                tiles! {
+                    1: 1 2 3 4 5 6 7 8;
+                    2: 1 2 3 4;
+                }
+                q += b;
+            }
+            p += w;
+        }
+    }
+
+    /// Pixels `q..q + B` of rows `p..p + W`.
+    ///
+    /// # Safety
+    /// As [`run`](Self::run); the tile lies in the output.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile<
+        const R: usize,
+        const S: usize,
+        const SW: usize,
+        const B: usize,
+        const W: usize,
+    >(
         &self,
-        f: &Filter,
-        padded: &[f32],
-        out: &mut [f32],
+        p: usize,
+        q: usize,
     ) {
         use std::arch::x86_64::*;
         const L: usize = CHANNELS;
-        const B: usize = 8;
         let g = self.g;
         let (kr, ks) = if R > 0 { (R, S) } else { (g.r, g.s) };
-        let (src, to) = (padded.as_ptr(), out.as_mut_ptr());
-        let columns = self.columns;
-        let pq = g.p * g.q;
-        // Each pixel's top-left tap, pixel after pixel.
-        let (mut p, mut j) = (0, 0);
-        let mut next = || {
-            let at = p * g.stride_h * columns + j * g.stride_w;
-            j += 1;
-            if j == g.q {
-                (p, j) = (p + 1, 0);
-            }
-            at
-        };
-        for o0 in (0..pq).step_by(B) {
-            let count = (pq - o0).min(B);
-            let mut base = [0; B];
-            for b in base.iter_mut().take(count) {
-                *b = next();
-            }
-            // Past the last pixel: the first again (computed, not stored).
-            let mut acc = [_mm256_setzero_ps(); B];
-            for r in 0..kr {
-                for s in 0..ks {
-                    let k = f.tap_lanes(r * ks + s);
-                    let shift = r * g.dilation_h * columns + s * g.dilation_w;
-                    for (a, at) in acc.iter_mut().zip(base) {
-                        *a = _mm256_fmadd_ps(k, _mm256_loadu_ps(src.add((at + shift) * L)), *a);
+        let sw = if SW > 0 { SW } else { g.stride_w };
+        let (dh, dw) = (g.dilation_h, g.dilation_w);
+        let line = self.columns * L;
+        let mut acc = [[_mm256_setzero_ps(); B]; W];
+        for r in 0..kr {
+            for s in 0..ks {
+                let k = _mm256_loadu_ps(self.taps.as_ptr().add((r * ks + s) * L));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let at = self
+                        .src
+                        .add(((p + i) * g.stride_h + r * dh) * line + (q * sw + s * dw) * L);
+                    for (j, a) in row.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(k, _mm256_loadu_ps(at.add(j * sw * L)), *a);
                     }
                 }
             }
-            for (b, a) in acc.iter().enumerate().take(count) {
-                _mm256_storeu_ps(to.add((o0 + b) * L), *a);
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let to = self.out.add(((p + i) * g.q + q) * L);
+            for (j, a) in row.iter().enumerate() {
+                let v = match &self.finish {
+                    Some(lanes) => lanes.apply(*a),
+                    None => *a,
+                };
+                _mm256_storeu_ps(to.add(j * L), v);
             }
         }
     }

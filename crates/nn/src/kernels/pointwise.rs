@@ -327,9 +327,10 @@ impl Tile<'_> {
         use std::arch::x86_64::*;
         const L: usize = CHANNELS;
         for v in 0..V {
+            let lanes = finish.lanes(first + v * L);
             for i in 0..P {
                 let at = self.y.add(v * self.y_block + i * L);
-                _mm256_storeu_ps(at, finish.vector(first + v * L, _mm256_loadu_ps(at)));
+                _mm256_storeu_ps(at, lanes.apply(_mm256_loadu_ps(at)));
             }
         }
     }

@@ -56,17 +56,6 @@ impl Epilogue<'_> {
         )
     }
 
-    /// Applies the epilogue to `values` in channel blocks ([`crate::kernels::blocks`]): pixels
-    /// of output channels `first..first + 8` side by side. Each value gets what
-    /// [`channel`](Self::channel) gives it, bit for bit.
-    pub(crate) fn blocks(&self, first: usize, values: &mut [f32]) {
-        let (finish, rest) = self.block_steps();
-        blocks::epilogue(values, first, &finish);
-        if let Some(act) = rest {
-            activation_in_place(act, values);
-        }
-    }
-
     /// The epilogue on channel blocks: its per-channel steps (a clipping activation among
     /// them), and an activation left to run after them.
     pub(crate) fn block_steps(&self) -> (blocks::Finish<'_>, Option<Activation>) {
@@ -498,11 +487,17 @@ fn depthwise_forward(
                     let first = block * CHANNELS;
                     let filters = &filter[first * rs..];
                     let whole = yb.len() == CHANNELS * pq;
-                    if whole {
-                        g.depthwise_channels(xb, filters, yb, layout);
-                    }
                     if layout.1 {
-                        return epilogue.blocks(first, yb);
+                        // The epilogue's per-channel steps run in the kernel.
+                        let (finish, rest) = epilogue.block_steps();
+                        g.depthwise_channels(xb, filters, yb, layout, Some((&finish, first)));
+                        if let Some(act) = rest {
+                            activation_in_place(act, yb);
+                        }
+                        return;
+                    }
+                    if whole {
+                        g.depthwise_channels(xb, filters, yb, layout, None);
                     }
                     for (j, yc) in yb.chunks_mut(pq).enumerate() {
                         if !whole {
