@@ -61,6 +61,23 @@ fn branchy() -> Graph {
     g
 }
 
+/// A stem CONV at stride 2 over 3 channels with batch norm and ReLU6 (the blocked kernel,
+/// writing channel blocks on AVX2 machines), a depthwise and a 1x1 layer reading them, a
+/// residual addition in blocks, and a 1x1 head writing planes for a global pooling.
+fn stem_into_blocks() -> Graph {
+    let mut g = Graph::new("stem-blocks", Some(Shape::new(1, 3, 17, 17)));
+    let stem = g.push("stem", Op::Conv(Conv::new(16, 3, 2, 1)), &[Value::Input]);
+    let bn = g.push("bn", Op::BatchNorm(BatchNorm::default()), &[stem]);
+    let act = g.push("act", Op::Activation(Activation::Relu6), &[bn]);
+    let dw = g.push("dw", Op::Conv(Conv::new(16, 3, 1, 1).with_groups(16)), &[act]);
+    let pw = g.push("pw", Op::Conv(Conv::new(16, 1, 1, 0)), &[dw]);
+    let add = g.push("add", Op::Add, &[pw, act]);
+    let head = g.push("head", Op::Conv(Conv::new(24, 1, 1, 0)), &[add]);
+    let kind = joule_model::ops::PoolKind::Average;
+    g.push("pool", Op::GlobalPool { kind }, &[head]);
+    g
+}
+
 #[test]
 fn forward_equals_the_trace_bit_for_bit() {
     for net in [
@@ -68,6 +85,7 @@ fn forward_equals_the_trace_bit_for_bit() {
         network(zoo::build("vgg-small").unwrap()),
         network(zoo::build("lenet300").unwrap()),
         network(branchy()),
+        network(stem_into_blocks()),
     ] {
         let last = net.graph().output().unwrap();
         // Different batch sizes one after the other: reused buffers hold stale values. At

@@ -13,6 +13,8 @@ use joule_model::{Node, NodeShapes, Op, Value};
 enum Kind {
     /// Reads and writes either layout ([`layers::conv_forward_blocks`]).
     Either,
+    /// Reads planes, writes either ([`layers::writes_channel_blocks`]).
+    Writes,
     /// Element-wise over inputs of the output's shape: any layout, the same for all.
     Same,
     /// Planes only.
@@ -52,6 +54,11 @@ pub(super) fn plan(
                 {
                     Kind::Either
                 }
+                (Op::Conv(conv), Some(nest))
+                    if step.pool.is_none() && layers::writes_channel_blocks(conv, &nest) =>
+                {
+                    Kind::Writes
+                }
                 (Op::Add, _) if shape.input_dims.iter().all(|d| *d == shape.output_dims) => {
                     Kind::Same
                 }
@@ -70,7 +77,9 @@ pub(super) fn plan(
             kinds[s] != Kind::Planes
                 && steps[s].last != output
                 && !readers[s].is_empty()
-                && readers[s].iter().all(|&r| kinds[r] != Kind::Planes)
+                && readers[s]
+                    .iter()
+                    .all(|&r| matches!(kinds[r], Kind::Either | Kind::Same))
         })
         .collect();
     // An addition's inputs and output in one layout: planes for all where one is in planes
@@ -95,11 +104,15 @@ pub(super) fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use joule_model::{zoo, Shape};
+    use joule_model::ops::{Activation, Conv, PoolKind};
+    use joule_model::{zoo, Graph, Shape};
 
     /// The steps kept in blocks, by their first node's name.
     fn blocked(name: &str) -> Vec<String> {
-        let graph = zoo::build(name).unwrap();
+        blocked_in(zoo::build(name).unwrap())
+    }
+
+    fn blocked_in(graph: Graph) -> Vec<String> {
         let input = Shape {
             n: 2,
             ..graph.resolve_input(None).unwrap()
@@ -168,5 +181,28 @@ mod tests {
             "block4/project",
         ];
         assert_eq!(got, want);
+    }
+
+    /// A stem CONV over 3 channels at stride 2 (the blocked kernel on planes, on the AVX2
+    /// machines) writes blocks for the depthwise layer after it; that layer's reader, a 1x1
+    /// layer, takes blocks; the 1x1 layer's reader, a global pooling, does not.
+    #[test]
+    fn a_stem_writes_blocks_for_a_depthwise_layer() {
+        if !crate::kernels::pointwise::runs(8, 8) {
+            panic!("this test needs AVX2 and FMA: channel blocks run only there");
+        }
+        let mut g = Graph::new("stem", Some(Shape::new(1, 3, 17, 17)));
+        let stem = g.push("stem", Op::Conv(Conv::new(16, 3, 2, 1)), &[Value::Input]);
+        let act = g.push("act", Op::Activation(Activation::Relu6), &[stem]);
+        let dw = g.push("dw", Op::Conv(Conv::new(16, 3, 1, 1).with_groups(16)), &[act]);
+        let pw = g.push("pw", Op::Conv(Conv::new(8, 1, 1, 0)), &[dw]);
+        let kind = PoolKind::Average;
+        g.push("pool", Op::GlobalPool { kind }, &[pw]);
+        let want: &[&str] = if crate::sgemm::avx2_only() {
+            &["stem", "dw"]
+        } else {
+            &["dw"]
+        };
+        assert_eq!(blocked_in(g), want);
     }
 }

@@ -88,6 +88,26 @@ impl Finish<'_> {
     }
 }
 
+/// `values` (pixels of channels `first..first + 8` side by side) through `finish`.
+///
+/// # Panics
+/// Without AVX, or on a length not whole pixels.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn finish(values: &mut [f32], finish: &Finish, first: usize) {
+    use std::arch::x86_64::*;
+    assert!(values.len().is_multiple_of(CHANNELS) && std::arch::is_x86_feature_detected!("avx"));
+    #[target_feature(enable = "avx")]
+    unsafe fn run(values: &mut [f32], finish: &Finish, first: usize) {
+        let lanes = finish.lanes(first);
+        let at = values.as_mut_ptr();
+        for i in (0..values.len()).step_by(CHANNELS) {
+            _mm256_storeu_ps(at.add(i), lanes.apply(_mm256_loadu_ps(at.add(i))));
+        }
+    }
+    // SAFETY: the CPU has AVX; the values are whole vectors (asserted).
+    unsafe { run(values, finish, first) }
+}
+
 /// [`Finish`] for one block of channels, in vectors.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]

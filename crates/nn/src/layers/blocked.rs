@@ -285,6 +285,54 @@ pub(crate) fn forward(
         });
 }
 
+/// [`forward`] into channel blocks ([`crate::kernels::blocks`]): the kernel's own output
+/// layout, written into `y` where it lies, with no transpose back to planes; `finish(blocks,
+/// values)` then runs on each computed run of blocks of one sample (the epilogue). `m` a
+/// multiple of [`BLOCK`].
+pub(crate) fn forward_blocks(
+    g: &ConvGeometry,
+    n: usize,
+    filters: &BlockedFilters,
+    x: &[f32],
+    finish: &(dyn Fn(std::ops::Range<usize>, &mut [f32]) + Sync),
+    split_macs: usize,
+    y: &mut [f32],
+) {
+    let (m, crs, pq) = (filters.rows(), g.col_rows(), g.p * g.q);
+    assert!(applies(g, 1) && filters.depth() == crs && m.is_multiple_of(BLOCK));
+    let (in_len, out_len) = (g.c * g.h * g.w, m * pq);
+    assert!(x.len() >= n * in_len && y.len() >= n * out_len);
+    let planes = Planes::new(g);
+    let blocks = filters.blocks();
+    let run = |xi: &[f32], range: std::ops::Range<usize>, out: &mut [f32], padded: &[f32]| {
+        let src: &[f32] = if planes.len == 0 { xi } else { padded };
+        // SAFETY: `applies` checked AVX2 (with FMA, `avx2_only`).
+        unsafe { sample(&planes, filters, range.clone(), src, out) };
+        finish(range, out);
+    };
+    if n == 1 && blocks >= 2 && m * pq * crs >= split_macs {
+        let half = blocks.div_ceil(2);
+        return with_scratch(planes.len, |padded| {
+            planes.fill(g, &x[..in_len], padded);
+            let (y0, y1) = y[..out_len].split_at_mut(half * BLOCK * pq);
+            let padded: &[f32] = padded;
+            rayon::join(
+                || run(&x[..in_len], 0..half, y0, padded),
+                || run(&x[..in_len], half..blocks, y1, padded),
+            );
+        });
+    }
+    y[..n * out_len]
+        .par_chunks_mut(out_len)
+        .zip(x.par_chunks(in_len))
+        .for_each(|(yi, xi)| {
+            with_scratch(planes.len, |padded| {
+                planes.fill(g, xi, padded);
+                run(xi, 0..blocks, yi, padded);
+            })
+        });
+}
+
 /// Pixels of a run of steps in the weight gradient: samples go side by side up to this
 /// many (vgg-small's 7x7 layer: 8 samples, 392 steps a tile instead of 49; its 14x14 layer
 /// 2). Each tile loads and stores its accumulators once a run: the 7x7 layer's weight

@@ -245,14 +245,11 @@ fn prepare_for_planes(conv: &Conv, nest: &LoopNest, filter: &[f32]) -> Option<Fi
         return None;
     }
     let packed = PackedFilters::new(nest.m, g.col_rows(), filter);
-    // Transformed where Winograd is expected to win at batch 1 or at a large batch.
-    let winograd = winograd::applies(&g, nest.groups, nest.m)
-        && [1, 64].iter().any(|&n| winograd::pays(&g, n, nest.m));
-    if winograd {
+    if winograd_chosen(&g, nest) {
         let transformed = WinogradFilters::new(nest.m, g.c, filter);
         return Some(Filters::Winograd(transformed, packed));
     }
-    if blocked::applies(&g, nest.groups) && blocked::pays(&g) {
+    if blocked_chosen(&g, nest) {
         return Some(Filters::Blocked(BlockedFilters::new(
             nest.m,
             g.col_rows(),
@@ -260,6 +257,31 @@ fn prepare_for_planes(conv: &Conv, nest: &LoopNest, filter: &[f32]) -> Option<Fi
         )));
     }
     packed.map(Filters::Packed)
+}
+
+/// Whether [`prepare_filters`] transforms the filters for Winograd: where it is expected to
+/// win at batch 1 or at a large batch.
+fn winograd_chosen(g: &ConvGeometry, nest: &LoopNest) -> bool {
+    winograd::applies(g, nest.groups, nest.m)
+        && [1, 64].iter().any(|&n| winograd::pays(g, n, nest.m))
+}
+
+/// Whether [`prepare_filters`] lays the filters out for the blocked kernel.
+fn blocked_chosen(g: &ConvGeometry, nest: &LoopNest) -> bool {
+    !winograd_chosen(g, nest) && blocked::applies(g, nest.groups) && blocked::pays(g)
+}
+
+/// Whether [`conv_forward_blocks`] runs this layer from an ifmap in planes into channel
+/// blocks, on the blocked kernel (whose own output layout they are: the transposes back to
+/// planes are skipped). Not where [`channel_blocks`] holds, nor where the direct kernel
+/// takes the layer on planes.
+pub(crate) fn writes_channel_blocks(conv: &Conv, nest: &LoopNest) -> bool {
+    let g = geometry(conv, nest);
+    !channel_blocks(conv, nest)
+        && nest.groups == 1
+        && nest.m.is_multiple_of(CHANNELS)
+        && !direct::applies(&g, 1)
+        && blocked_chosen(&g, nest)
 }
 
 /// [`conv_forward`] with the filters prepared by [`prepare_filters`] (same bits as direct
@@ -422,12 +444,27 @@ pub(crate) fn conv_forward_blocks(
     (x_blocks, y_blocks): (bool, bool),
     y: &mut [f32],
 ) {
+    let g = geometry(conv, nest);
+    let (n, m, hw) = (nest.n, nest.m, nest.p * nest.q);
+    if !x_blocks && y_blocks && writes_channel_blocks(conv, nest) {
+        let Some(Filters::Blocked(b)) = prepared else {
+            panic!("a layer writing channel blocks runs on its blocked filters");
+        };
+        let finish = |range: std::ops::Range<usize>, out: &mut [f32]| {
+            let (finish, rest) = epilogue.block_steps();
+            for (b, block) in range.zip(out.chunks_exact_mut(hw * CHANNELS)) {
+                blocks::finish(block, &finish, b * CHANNELS);
+                if let Some(act) = rest {
+                    activation_in_place(act, block);
+                }
+            }
+        };
+        return blocked::forward_blocks(&g, n, b, x, &finish, SPLIT_MACS, y);
+    }
     assert!(
         channel_blocks(conv, nest),
         "a layer the channel blocks do not run"
     );
-    let g = geometry(conv, nest);
-    let (n, m, hw) = (nest.n, nest.m, nest.p * nest.q);
     if g.c == 1 {
         let layout = (x_blocks, y_blocks);
         return depthwise_forward(&g, nest.groups, m, x, filter, epilogue, layout, y);

@@ -15,7 +15,7 @@ mod winograd;
 
 pub(crate) use conv::{
     channel_blocks, conv_forward_blocks, conv_forward_prepared, fc_forward_prepared, prepare_fc,
-    prepare_filters, Filters,
+    prepare_filters, writes_channel_blocks, Filters,
 };
 pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub use fused::{
