@@ -1,6 +1,8 @@
 //! The depthwise kernels on the zero-bordered copy of a plane ([`ConvGeometry::pad`]).
 
-use super::blocks::{Finish, Lanes};
+use super::blocks::Finish;
+#[cfg(target_arch = "x86_64")]
+use super::blocks::Lanes;
 use super::ConvGeometry;
 
 impl ConvGeometry {

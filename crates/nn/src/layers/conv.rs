@@ -453,6 +453,8 @@ pub(crate) fn conv_forward_blocks(
         let finish = |range: std::ops::Range<usize>, out: &mut [f32]| {
             let (finish, rest) = epilogue.block_steps();
             for (b, block) in range.zip(out.chunks_exact_mut(hw * CHANNELS)) {
+                // Only AVX2 machines write blocks (`writes_channel_blocks`).
+                #[cfg(target_arch = "x86_64")]
                 blocks::finish(block, &finish, b * CHANNELS);
                 if let Some(act) = rest {
                     activation_in_place(act, block);
