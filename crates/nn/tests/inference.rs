@@ -69,7 +69,11 @@ fn stem_into_blocks() -> Graph {
     let stem = g.push("stem", Op::Conv(Conv::new(16, 3, 2, 1)), &[Value::Input]);
     let bn = g.push("bn", Op::BatchNorm(BatchNorm::default()), &[stem]);
     let act = g.push("act", Op::Activation(Activation::Relu6), &[bn]);
-    let dw = g.push("dw", Op::Conv(Conv::new(16, 3, 1, 1).with_groups(16)), &[act]);
+    let dw = g.push(
+        "dw",
+        Op::Conv(Conv::new(16, 3, 1, 1).with_groups(16)),
+        &[act],
+    );
     let pw = g.push("pw", Op::Conv(Conv::new(16, 1, 1, 0)), &[dw]);
     let add = g.push("add", Op::Add, &[pw, act]);
     let head = g.push("head", Op::Conv(Conv::new(24, 1, 1, 0)), &[add]);

@@ -194,7 +194,11 @@ mod tests {
         let mut g = Graph::new("stem", Some(Shape::new(1, 3, 17, 17)));
         let stem = g.push("stem", Op::Conv(Conv::new(16, 3, 2, 1)), &[Value::Input]);
         let act = g.push("act", Op::Activation(Activation::Relu6), &[stem]);
-        let dw = g.push("dw", Op::Conv(Conv::new(16, 3, 1, 1).with_groups(16)), &[act]);
+        let dw = g.push(
+            "dw",
+            Op::Conv(Conv::new(16, 3, 1, 1).with_groups(16)),
+            &[act],
+        );
         let pw = g.push("pw", Op::Conv(Conv::new(8, 1, 1, 0)), &[dw]);
         let kind = PoolKind::Average;
         g.push("pool", Op::GlobalPool { kind }, &[pw]);

@@ -32,16 +32,21 @@ pub fn pool_forward(
 /// Forward windowed pooling without the bookkeeping the backward pass needs.
 pub fn pool_inference(pool: &Pool, x_shape: Shape, y_shape: Shape, x: &[f32], y: &mut [f32]) {
     let windows = Windows::new(pool, x_shape, y_shape);
-    let (in_len, out_len) = (x_shape.per_sample(), y_shape.per_sample());
-    y.par_chunks_mut(out_len)
-        .zip(x.par_chunks(in_len))
+    // Planes a task: a sample's planes in several tasks, so that a batch of one runs on
+    // every core (resnet18's pooling after its first layer ran on one core of two).
+    let (hw, pq) = (x_shape.h * x_shape.w, y_shape.h * y_shape.w);
+    let planes = (POOL_TASK_OUTPUTS / pq.max(1)).clamp(1, x_shape.c.max(1));
+    y.par_chunks_mut(planes * pq)
+        .zip(x.par_chunks(planes * hw))
         .for_each(|(yi, xi)| windows.sample(pool, xi, yi, None));
 }
+
+/// Outputs a pooling task computes at least.
+const POOL_TASK_OUTPUTS: usize = 1 << 14;
 
 /// The windows of a pooling layer, computed once per call: for every output row and column,
 /// the ifmap span it covers and its size counting padding.
 struct Windows {
-    channels: usize,
     h: usize,
     w: usize,
     rows: Vec<(usize, usize, usize)>,
@@ -76,7 +81,6 @@ impl Windows {
             })
             .collect();
         Windows {
-            channels: x_shape.c,
             h,
             w,
             rows,
@@ -216,7 +220,8 @@ impl Windows {
         let outer = |(y0, y1, _): (usize, usize, usize), (x0, x1, _): (usize, usize, usize)| {
             (y0, y1.max(y0), x0, x1.max(x0))
         };
-        for c in 0..self.channels {
+        // The planes given: a whole sample's, or a run of them at inference.
+        for c in 0..xi.len() / (h * w).max(1) {
             let plane = &xi[c * h * w..(c + 1) * h * w];
             for (oy, &row) in self.rows.iter().enumerate() {
                 let out_row = &mut yi[(c * p + oy) * q..(c * p + oy + 1) * q];
@@ -570,6 +575,30 @@ mod tests {
             windows.sample(&pool, &x, &mut got, None);
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "k {k} stride {stride} pad {pad}");
+        }
+    }
+
+    /// Inference in tasks of a few planes (across samples: 3 planes of 5 a sample) equals
+    /// the general loop on each whole sample, max and average.
+    #[test]
+    fn inference_in_tasks_of_planes_equals_each_sample_alone() {
+        let (h, w) = (190, 170);
+        let (x_shape, y_shape) = (Shape::new(2, 5, h, w), Shape::new(2, 5, 95, 85));
+        assert_eq!((POOL_TASK_OUTPUTS / (95 * 85)).clamp(1, 5), 2);
+        let x: Vec<f32> = (0..x_shape.elements() as usize)
+            .map(|i| ((i * 37) % 101) as f32 - 50.0)
+            .collect();
+        for pool in [Pool::max(3, 2, 1), Pool::average(3, 2, 1)] {
+            let windows = Windows::new(&pool, x_shape, y_shape);
+            let len = y_shape.elements() as usize;
+            let mut want = vec![0.0; len];
+            for (xi, yi) in x.chunks(5 * h * w).zip(want.chunks_mut(5 * 95 * 85)) {
+                windows.general(&pool, xi, yi, None);
+            }
+            let mut got = vec![f32::NAN; len];
+            pool_inference(&pool, x_shape, y_shape, &x, &mut got);
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert!(bits(&got) == bits(&want), "{:?}", pool.kind);
         }
     }
 
