@@ -202,10 +202,6 @@ impl Network {
         let (steps, last_read) = schedule(nodes);
         let quantized = |i: usize| self.quant(joule_model::NodeId(i)).is_some();
         let blocks = layout::plan(nodes, &steps, shapes, output, quantized);
-        let mut step_of = vec![usize::MAX; nodes.len()];
-        for (s, step) in steps.iter().enumerate() {
-            step_of[step.last] = s;
-        }
         let mut buffers = Buffers::take();
         let mut slots: Vec<Option<Vec<f32>>> = vec![None; nodes.len()];
         let mut reused = false;
@@ -275,10 +271,10 @@ impl Network {
                             let shapes = &shapes[step.first];
                             let y = &mut y[..len];
                             let x_blocks = match node.inputs.first() {
-                                Some(Value::Node(id)) => blocks[step_of[id.0]],
+                                Some(Value::Node(id)) => blocks[id.0],
                                 _ => false,
                             };
-                            let layout = (x_blocks, blocks[s]);
+                            let layout = (x_blocks, blocks[step.last]);
                             run_step(nodes, node, shapes, out, step, &inputs, packed, layout, y)
                         }
                     }

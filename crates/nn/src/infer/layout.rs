@@ -21,7 +21,8 @@ enum Kind {
     Planes,
 }
 
-/// For every step, whether its output is kept in channel blocks: where the step can write
+/// For every node, whether its output (a step's: the step's last node) is kept in channel
+/// blocks: where the step can write
 /// them, every reader can read them, and each addition's inputs and output agree; never the
 /// network's output. `plain(first)`: the step of node `first` runs on planes whatever it
 /// is (fake-quantized weights); `output`: the network's output node.
@@ -96,7 +97,11 @@ pub(super) fn plan(
             }
         }
         if !changed {
-            return blocks;
+            let mut of_node = vec![false; nodes.len()];
+            for (step, b) in steps.iter().zip(blocks) {
+                of_node[step.last] = b;
+            }
+            return of_node;
         }
     }
 }
@@ -124,9 +129,8 @@ mod tests {
         let blocks = plan(nodes, &steps, &shapes, output, |_| false);
         steps
             .iter()
-            .zip(blocks)
-            .filter(|(_, b)| *b)
-            .map(|(s, _)| nodes[s.first].name.clone())
+            .filter(|s| blocks[s.last])
+            .map(|s| nodes[s.first].name.clone())
             .collect()
     }
 

@@ -452,10 +452,10 @@ impl Interleaved<'_> {
         let rs = g.r * g.s;
         // The filters interleaved: tap `t` of the 8 channels side by side.
         let mut held = [0f32; HELD * L];
-        let gathered: Vec<f32>;
+        let mut gathered: Vec<f32>;
         let taps: &mut [f32] = if rs > HELD {
             gathered = vec![0.0; rs * L];
-            &mut gathered.clone()
+            &mut gathered
         } else {
             &mut held[..rs * L]
         };
