@@ -1,5 +1,6 @@
 //! Convolutions (one group) and batched FC layers with the output channels as vector lanes
-//! (onnxruntime's NCHWc kernels' orientation), on the AVX2 kernel's machines. The ifmap is
+//! (onnxruntime's NCHWc kernels' orientation), on AVX2 and AVX-512 machines (16 channels a
+//! vector there: [`wide`], which reaches 105 GMAC/s a core inside the tile). The ifmap is
 //! read from zero-bordered planes ([`Planes`]; as it is where it needs no border), each
 //! tap's value for a pixel a broadcast from them. The filters are laid out once in blocks
 //! of 8 output channels, each tap's 8 values side by side ([`BlockedFilters`]). A tile is 2
@@ -19,32 +20,41 @@ use crate::kernels::{with_scratch, ConvGeometry};
 use crate::sgemm::KC;
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod wide;
+
 /// Output channels a block (a vector's lanes).
 pub(crate) const BLOCK: usize = 8;
 
 /// Pixels a tile.
 const PIXELS: usize = 6;
 
-/// `M x K` filters in blocks of [`BLOCK`] output channels: block `b`, step `k`, lane `l`
-/// at `(b K + k) BLOCK + l` (zero past `M`).
+/// `M x K` filters in blocks of `lanes` output channels (a vector's: [`BLOCK`], or 16 on
+/// AVX-512 machines): block `b`, step `k`, lane `l` at `(b K + k) lanes + l` (zero past
+/// `M`).
 #[derive(Clone, Debug)]
 pub(crate) struct BlockedFilters {
     m: usize,
     k: usize,
+    lanes: usize,
     data: Vec<f32>,
 }
 
 impl BlockedFilters {
     pub(crate) fn new(m: usize, k: usize, filter: &[f32]) -> BlockedFilters {
         assert!(filter.len() >= m * k);
-        let blocks = m.div_ceil(BLOCK);
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
+            let lanes = if crate::sgemm::avx512() {
+                wide::LANES
+            } else {
+                BLOCK
+            };
             // The filters are `m` planes of `k` values: in blocks through 8x8 transposes,
             // every value written, into a recycled buffer. Element by element into a fresh
             // one, vgg-small's 1152 -> 512 FC layer took 1.0 ms, and a step of training
             // prepares it anew (now 0.57, 2 threads).
-            let mut data = crate::buffers::overwritten(blocks * k * BLOCK);
+            let mut data = crate::buffers::overwritten(m.div_ceil(lanes) * k * lanes);
             // In tasks of a few blocks from 256 Ki values (vgg-small's FC layer, prepared
             // anew each step: 1.88-1.95 -> 1.54-1.64 ms with its forward pass, 2 threads,
             // alternating epochs in one process).
@@ -53,17 +63,18 @@ impl BlockedFilters {
             } else {
                 FC_BLOCKS * BLOCK
             };
-            data.par_chunks_mut(task.div_ceil(BLOCK) * k * BLOCK)
+            data.par_chunks_mut(task.div_ceil(lanes) * k * lanes)
                 .enumerate()
                 .for_each(|(t, out)| {
                     let first = t * task;
                     let rows = (m - first).min(task);
                     // SAFETY: the CPU has AVX2; `filter` holds `m x k` values, `out` this
                     // task's blocks.
-                    unsafe { block_avx2(rows, k, &filter[first * k..], k * BLOCK, out) };
+                    unsafe { block_avx2(rows, k, &filter[first * k..], k * lanes, lanes, out) };
                 });
-            return BlockedFilters { m, k, data };
+            return BlockedFilters { m, k, lanes, data };
         }
+        let blocks = m.div_ceil(BLOCK);
         let mut data = vec![0.0; blocks * k * BLOCK];
         for (f, taps) in filter.chunks_exact(k.max(1)).take(m).enumerate() {
             let (b, l) = (f / BLOCK, f % BLOCK);
@@ -71,7 +82,12 @@ impl BlockedFilters {
                 data[(b * k + kk) * BLOCK + l] = *v;
             }
         }
-        BlockedFilters { m, k, data }
+        BlockedFilters {
+            m,
+            k,
+            lanes: BLOCK,
+            data,
+        }
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -82,8 +98,17 @@ impl BlockedFilters {
         self.k
     }
 
+    /// Blocks of [`BLOCK`] outputs.
     fn blocks(&self) -> usize {
         self.m.div_ceil(BLOCK)
+    }
+
+    /// Where a sample's blocks split in two halves for two cores: a whole vector of
+    /// filters each (`None` where there is one).
+    fn halves(&self) -> Option<usize> {
+        let per = self.lanes / BLOCK;
+        let vectors = self.m.div_ceil(self.lanes);
+        (vectors >= 2).then(|| vectors.div_ceil(2) * per)
     }
 }
 
@@ -93,9 +118,9 @@ impl Drop for BlockedFilters {
     }
 }
 
-/// Whether [`forward`] runs this layer: the AVX2 kernel's machines, one group.
+/// Whether [`forward`] runs this layer: the AVX2 and AVX-512 kernels' machines, one group.
 pub(crate) fn applies(g: &ConvGeometry, groups: usize) -> bool {
-    crate::sgemm::avx2_only() && groups == 1 && g.p > 0 && g.q > 0
+    (crate::sgemm::avx2_only() || crate::sgemm::avx512()) && groups == 1 && g.p > 0 && g.q > 0
 }
 
 /// Input channels from which a 1x1 stride-1 layer runs here rather than on the product
@@ -160,8 +185,8 @@ impl Planes {
         }
         assert!(x.len() >= g.c * g.h * g.w && padded.len() >= self.len);
         #[cfg(target_arch = "x86_64")]
-        if crate::sgemm::avx2_only() {
-            // SAFETY: AVX2 (`avx2_only`); the lengths are asserted.
+        if crate::sgemm::avx2_only() || crate::sgemm::avx512() {
+            // SAFETY: AVX2 (either kernel's machines); the lengths are asserted.
             return unsafe { self.fill_avx2(g, x, padded) };
         }
         self.fill_lines(g, x, padded)
@@ -250,8 +275,7 @@ pub(crate) fn forward(
     let planes = Planes::new(g);
     let blocks = filters.blocks();
     let out_values = blocks * pq * BLOCK;
-    if n == 1 && blocks >= 2 && m * pq * crs >= split_macs {
-        let half = blocks.div_ceil(2);
+    if let (1, Some(half), true) = (n, filters.halves(), m * pq * crs >= split_macs) {
         return with_scratch(planes.len + out_values, |buffer| {
             let (padded, out) = buffer.split_at_mut(planes.len);
             planes.fill(g, &x[..in_len], padded);
@@ -310,8 +334,7 @@ pub(crate) fn forward_blocks(
         unsafe { sample(&planes, filters, range.clone(), src, out) };
         finish(range, out);
     };
-    if n == 1 && blocks >= 2 && m * pq * crs >= split_macs {
-        let half = blocks.div_ceil(2);
+    if let (1, Some(half), true) = (n, filters.halves(), m * pq * crs >= split_macs) {
         return with_scratch(planes.len, |padded| {
             planes.fill(g, &x[..in_len], padded);
             let (y0, y1) = y[..out_len].split_at_mut(half * BLOCK * pq);
@@ -407,7 +430,7 @@ pub(crate) fn weight_gradient_samples(
     unsafe {
         // Block `b`, sample `i`, pixel `x` at `(b n PQ + i PQ + x) BLOCK`.
         for (i, dyi) in dy.chunks(m * pq).take(n).enumerate() {
-            block_avx2(m, pq, dyi, steps * BLOCK, &mut dyb[i * pq * BLOCK..]);
+            block_avx2(m, pq, dyi, steps * BLOCK, BLOCK, &mut dyb[i * pq * BLOCK..]);
         }
         for s0 in (0..steps).step_by(KC) {
             let run = s0..(s0 + KC).min(steps);
@@ -445,23 +468,31 @@ pub(crate) fn add_unblocked_weights(m: usize, k: usize, acc: &[f32], dw: &mut [f
     }
 }
 
-/// One sample's `m` planes of `pq` values into blocks of 8 (`out`: block `b`, pixel `x`,
-/// lane `l` at `b stride + x BLOCK + l`; lanes past `m` zero).
+/// One sample's `m` planes of `pq` values into blocks of `width` (8 or 16) channels
+/// (`out`: block `b`, pixel `x`, lane `l` at `b stride + x width + l`; lanes past `m` zero),
+/// 8 lanes at a time.
 ///
 /// # Safety
 /// AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn block_avx2(m: usize, pq: usize, planes: &[f32], stride: usize, out: &mut [f32]) {
+unsafe fn block_avx2(
+    m: usize,
+    pq: usize,
+    planes: &[f32],
+    stride: usize,
+    width: usize,
+    out: &mut [f32],
+) {
     use std::arch::x86_64::*;
-    let blocks = m.div_ceil(BLOCK);
-    assert!(stride >= pq * BLOCK);
-    assert!(planes.len() >= m * pq && out.len() >= blocks.saturating_sub(1) * stride + pq * BLOCK);
-    for b in 0..blocks {
-        let lanes = (m - b * BLOCK).min(BLOCK);
+    let (per, blocks) = (width / BLOCK, m.div_ceil(width));
+    assert!(width.is_multiple_of(BLOCK) && stride >= pq * width);
+    assert!(planes.len() >= m * pq && out.len() >= blocks.saturating_sub(1) * stride + pq * width);
+    for b in 0..blocks * per {
+        let lanes = m.saturating_sub(b * BLOCK).min(BLOCK);
         let (src, dst) = (
-            planes.as_ptr().add(b * BLOCK * pq),
-            out.as_mut_ptr().add(b * stride),
+            planes.as_ptr().wrapping_add(b * BLOCK * pq),
+            out.as_mut_ptr().add(b / per * stride + b % per * BLOCK),
         );
         let mut j = 0;
         while j + 8 <= pq {
@@ -474,13 +505,13 @@ unsafe fn block_avx2(m: usize, pq: usize, planes: &[f32], stride: usize, out: &m
                 }
             });
             for (t, pixel) in crate::sgemm::transpose8(lines).into_iter().enumerate() {
-                _mm256_storeu_ps(dst.add((j + t) * BLOCK), pixel);
+                _mm256_storeu_ps(dst.add((j + t) * width), pixel);
             }
             j += 8;
         }
         for j in j..pq {
             for l in 0..BLOCK {
-                *dst.add(j * BLOCK + l) = if l < lanes { *src.add(l * pq + j) } else { 0.0 };
+                *dst.add(j * width + l) = if l < lanes { *src.add(l * pq + j) } else { 0.0 };
             }
         }
     }
@@ -498,7 +529,7 @@ const FC_BLOCKS: usize = 4;
 pub(crate) fn fc(filters: &BlockedFilters, n: usize, x: &[f32], y: &mut [f32]) {
     let (m, k) = (filters.m, filters.k);
     assert!(x.len() >= n * k && y.len() >= n * m && k > 0);
-    assert!(crate::sgemm::avx2_only());
+    assert!(crate::sgemm::avx2_only() || crate::sgemm::avx512());
     let blocks = filters.blocks();
     let planes = Planes {
         wp: k,
@@ -617,6 +648,10 @@ unsafe fn sample(
     src: &[f32],
     out: &mut [f32],
 ) {
+    if filters.lanes == wide::LANES {
+        // SAFETY: filters in blocks of 16 are laid out on AVX-512 machines only.
+        return wide::sample(planes, filters, blocks, src, out);
+    }
     let pq = planes.bases.len();
     assert!(out.len() >= blocks.len() * pq * BLOCK);
     assert!(blocks.end <= filters.blocks() && filters.k == planes.offsets.len());
@@ -742,9 +777,6 @@ mod tests {
     /// and partial blocks, whole and partial tiles of pixels, both halves of a sample.
     #[test]
     fn blocked_equals_the_lowered_product_bit_for_bit() {
-        if !crate::layers::lowered::avx2_kernels() {
-            return;
-        }
         crate::layers::lowered::check_stride_one(run);
     }
 
@@ -899,16 +931,20 @@ mod tests {
     }
 
     /// Filters into blocks, element by element against the layout, small (one task) and
-    /// large (tasks of a few blocks, the last partial), with lanes past `m` zero.
+    /// large (tasks of a few blocks, the last partial), with lanes past `m` zero (a whole
+    /// block of 8 of them in 16 lanes).
     #[test]
     fn filters_go_into_blocks() {
-        for (m, k) in [(13, 7), (37, 7100)] {
+        for (m, k) in [(13, 7), (37, 7100), (8, 5)] {
             let filter: Vec<f32> = (0..m * k).map(|i| i as f32).collect();
             let blocked = BlockedFilters::new(m, k, &filter);
-            assert_eq!(blocked.data.len(), m.div_ceil(BLOCK) * k * BLOCK);
+            let lanes = blocked.lanes;
+            let want_lanes = if crate::sgemm::avx512() { 16 } else { BLOCK };
+            assert_eq!(lanes, want_lanes);
+            assert_eq!(blocked.data.len(), m.div_ceil(lanes) * k * lanes);
             for (at, v) in blocked.data.iter().enumerate() {
-                let (b, kk, l) = (at / (k * BLOCK), at / BLOCK % k, at % BLOCK);
-                let f = b * BLOCK + l;
+                let (b, kk, l) = (at / (k * lanes), at / lanes % k, at % lanes);
+                let f = b * lanes + l;
                 let want = if f < m { filter[f * k + kk] } else { 0.0 };
                 assert_eq!(*v, want, "m {m} k {k} [{at}]");
             }
@@ -928,9 +964,6 @@ mod tests {
     /// the bottom and right padding only, 16 and 25 filters.
     #[test]
     fn blocked_equals_the_lowered_product_at_any_stride() {
-        if !crate::layers::lowered::avx2_kernels() {
-            return;
-        }
         // (c, r, s, stride, pad top, pad left, pad bottom, pad right, h, w, m, n)
         for (c, r, s, st, pt, pl, pb, pr, h, w, m, n) in [
             (3, 7, 7, 2, 3, 3, 3, 3, 20, 18, 16, 2),

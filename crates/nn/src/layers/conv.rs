@@ -200,8 +200,8 @@ fn filter_product(
 pub(crate) enum Filters {
     /// Packed for the product on the lowered ifmap (`m x crs`, one group).
     Packed(PackedFilters),
-    /// In blocks of output channels for [`blocked::forward`] and [`blocked::fc`] (AVX2
-    /// machines).
+    /// In blocks of output channels for [`blocked::forward`] and [`blocked::fc`] (AVX2 and
+    /// AVX-512 machines).
     Blocked(BlockedFilters),
     /// Transformed for Winograd's F(2x2, 3x3) (3x3 stride-1 layers), and packed for the
     /// batch sizes where the direct kernel is expected to be faster ([`winograd::pays`]).
@@ -653,7 +653,8 @@ pub fn conv_backward(
     // old path: dW^T on our product (16-lane vectors) from 32 filters, else `gemm`.
     let kernel = if direct::weight_gradient_applies(&g, groups, m) {
         WeightKernel::Lanes
-    } else if groups == 1 && blocked::applies(&g, 1) {
+    } else if groups == 1 && sgemm::avx2_only() && blocked::applies(&g, 1) {
+        // The weight gradient's tile is AVX2's (8 filters a vector) only.
         WeightKernel::Blocked(blocked::Planes::new(&g))
     } else if m >= 32 {
         WeightKernel::Transposed
@@ -908,11 +909,12 @@ pub fn fc_forward(
 }
 
 /// An FC layer's weights (`m x k`) prepared for [`fc_forward_prepared`]: in blocks of
-/// outputs on the AVX2 kernel's machines (no transposes of the batch; vgg-small's 1152 ->
-/// 256 layer at batch 64, 2 threads: 913-927 us on the packed product, 620-625 here),
-/// packed for the product on the others; `None` where neither kernel runs.
+/// outputs on the AVX2 and AVX-512 kernels' machines (no transposes of the batch;
+/// vgg-small's 1152 -> 256 layer at batch 64, 2 threads: 913-927 us on the packed product,
+/// 620-625 here on AVX2; 1152 -> 512 on a Zen 5 with AVX-512, 580 -> 353 us), packed for
+/// the product on the others; `None` where neither kernel runs.
 pub(crate) fn prepare_fc(m: usize, k: usize, weight: &[f32]) -> Option<Filters> {
-    if sgemm::avx2_only() && weight.len() >= m * k && k > 0 {
+    if (sgemm::avx2_only() || sgemm::avx512()) && weight.len() >= m * k && k > 0 {
         return Some(Filters::Blocked(BlockedFilters::new(m, k, weight)));
     }
     PackedFilters::new(m, k, weight).map(Filters::Packed)

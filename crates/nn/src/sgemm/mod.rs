@@ -68,6 +68,11 @@ pub(crate) fn avx2_only() -> bool {
     isa() == Some(Isa::Avx2)
 }
 
+/// Whether the AVX-512 kernels run here.
+pub(crate) fn avx512() -> bool {
+    isa() == Some(Isa::Avx512)
+}
+
 /// `A` (`m x k`, the filters) packed once for [`product_packed`]: a layer's weights do not
 /// change between inference passes, and packing them on every call cost a third of
 /// resnet18's batch-1 time. Layout: for each block of [`KC`] steps of `k` (starting at `k0`,

@@ -1,0 +1,160 @@
+//! The blocked kernel's tile on AVX-512 machines: a vector holds 16 output channels, so each
+//! multiply-add does twice the AVX2 tile's work (on AMD's Zen 5 cores, which run 512-bit
+//! FMAs at full width, that is twice the arithmetic a cycle). The filters lie in blocks of
+//! 16 ([`BlockedFilters`] lays them out so on these machines); the outputs go out in blocks
+//! of [`BLOCK`] as the AVX2 tile writes them (each vector's halves to two blocks), so
+//! everything that reads them is unchanged. Each output's sum is the AVX2 tile's (from
+//! zero, steps ascending, one fused multiply-add a term, blocks of [`KC`] added to the
+//! running value): the same bits.
+
+use super::{BlockedFilters, Planes, BLOCK};
+use crate::sgemm::KC;
+use std::arch::x86_64::*;
+
+/// Output channels a vector.
+pub(super) const LANES: usize = 16;
+
+/// Pixels a tile. A tile of 2 vectors x 6 pixels (12 accumulators) keeps every operand in
+/// registers: vgg-small's 32 -> 64 layer at 14x14, batch 64, one thread (2026-12-02), ran at
+/// 75-87 GMAC/s with it, 4 x 4 and 2 x 7 at 73-78; with 4 x 6 or 2 x 10 the compiler
+/// loaded all the broadcasts first and spilled accumulators (44-56 GMAC/s).
+const PIXELS: usize = 6;
+
+/// One sample's output in blocks of [`BLOCK`] for the blocks `blocks` (`blocks.start` a
+/// whole vector's, even), as [`super::sample`] writes them.
+///
+/// # Safety
+/// AVX-512F; `filters` in blocks of [`LANES`].
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn sample(
+    planes: &Planes,
+    filters: &BlockedFilters,
+    blocks: std::ops::Range<usize>,
+    src: &[f32],
+    out: &mut [f32],
+) {
+    let pq = planes.bases.len();
+    assert!(filters.lanes == LANES && blocks.start.is_multiple_of(LANES / BLOCK));
+    assert!(out.len() >= blocks.len() * pq * BLOCK);
+    assert!(blocks.end <= filters.blocks() && filters.k == planes.offsets.len());
+    // Every tap of every pixel lies in `src`.
+    let reach = planes.offsets.iter().max().copied().unwrap_or(0);
+    assert!(planes.bases.iter().all(|b| b + reach < src.len()));
+    let k = filters.k;
+    for k0 in (0..k).step_by(KC) {
+        let steps = k0..(k0 + KC).min(k);
+        let mut b = blocks.start;
+        while b < blocks.end {
+            let left = blocks.end - b;
+            let vectors = left.div_ceil(2).min(2);
+            let halves = (2 * vectors).min(left);
+            for (t, bases) in planes.bases.chunks(PIXELS).enumerate() {
+                let tile = Tile {
+                    filters: filters.data.as_ptr().add(b / 2 * k * LANES),
+                    stride: k * LANES,
+                    steps: steps.clone(),
+                    offsets: &planes.offsets,
+                    src: src.as_ptr(),
+                    bases,
+                    out: out
+                        .as_mut_ptr()
+                        .add(((b - blocks.start) * pq + t * PIXELS) * BLOCK),
+                    out_stride: pq * BLOCK,
+                    halves,
+                    add: k0 > 0,
+                };
+                tile.run_any(vectors);
+            }
+            b += halves;
+        }
+    }
+}
+
+/// `V` vectors of filters against `P` pixels over a range of steps: `out[i][j] (+)= sum over
+/// steps t of filters[i][t] * src[bases[j] + offsets[t]]`, vector `i`'s halves written to
+/// blocks `2 i` and `2 i + 1` (those below `halves`).
+struct Tile<'a> {
+    /// The first vector's filters for step 0, step `t`'s `t LANES` on, the next vector's
+    /// `stride` on.
+    filters: *const f32,
+    stride: usize,
+    steps: std::ops::Range<usize>,
+    /// Each step's offset in `src`.
+    offsets: &'a [usize],
+    src: *const f32,
+    /// Each pixel's base in `src`.
+    bases: &'a [usize],
+    /// The first block's output for the tile's first pixel, the next pixel's `BLOCK` on,
+    /// the next block's `out_stride` on.
+    out: *mut f32,
+    out_stride: usize,
+    /// Blocks of [`BLOCK`] written (the last vector's upper half may lie past the layer's).
+    halves: usize,
+    /// Add to what `out` holds (a later block of steps).
+    add: bool,
+}
+
+impl Tile<'_> {
+    /// [`run`](Self::run) on `vectors` (1 or 2) vectors and as many pixels as `bases`
+    /// holds (1 to [`PIXELS`]).
+    ///
+    /// # Safety
+    /// As [`run`](Self::run).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_any(&self, vectors: usize) {
+        match (vectors, self.bases.len()) {
+            (2, 6) => self.run::<2, 6>(),
+            (2, 5) => self.run::<2, 5>(),
+            (2, 4) => self.run::<2, 4>(),
+            (2, 3) => self.run::<2, 3>(),
+            (2, 2) => self.run::<2, 2>(),
+            (2, _) => self.run::<2, 1>(),
+            (_, 6) => self.run::<1, 6>(),
+            (_, 5) => self.run::<1, 5>(),
+            (_, 4) => self.run::<1, 4>(),
+            (_, 3) => self.run::<1, 3>(),
+            (_, 2) => self.run::<1, 2>(),
+            (_, _) => self.run::<1, 1>(),
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F; `V` vectors of filters hold the steps; every base plus every offset lies
+    /// in `src`; `out` holds `halves` blocks of `P` pixels.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run<const V: usize, const P: usize>(&self) {
+        let mut acc = [[_mm512_setzero_ps(); P]; V];
+        let x: [*const f32; P] = std::array::from_fn(|j| self.src.add(self.bases[j]));
+        for kk in self.steps.clone() {
+            let off = *self.offsets.get_unchecked(kk);
+            let f: [__m512; V] = std::array::from_fn(|i| {
+                _mm512_loadu_ps(self.filters.add(i * self.stride + kk * LANES))
+            });
+            for j in 0..P {
+                let v = _mm512_set1_ps(*x[j].add(off));
+                for i in 0..V {
+                    acc[i][j] = _mm512_fmadd_ps(f[i], v, acc[i][j]);
+                }
+            }
+        }
+        for (i, vector) in acc.iter().enumerate() {
+            for (j, a) in vector.iter().enumerate() {
+                let upper = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(*a));
+                let halves = [_mm512_castps512_ps256(*a), _mm256_castpd_ps(upper)];
+                for (h, half) in halves.into_iter().enumerate() {
+                    if 2 * i + h >= self.halves {
+                        break;
+                    }
+                    let at = self.out.add((2 * i + h) * self.out_stride + j * BLOCK);
+                    let v = if self.add {
+                        _mm256_add_ps(_mm256_loadu_ps(at), half)
+                    } else {
+                        half
+                    };
+                    _mm256_storeu_ps(at, v);
+                }
+            }
+        }
+    }
+}
