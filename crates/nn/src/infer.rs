@@ -345,19 +345,20 @@ fn run_step(
             let nest = shapes.loop_nest.expect("conv has a loop nest");
             let (x, xs) = (inputs[0], shapes.inputs[0]);
             let filter = &node.params[0].data;
-            if x_blocks || y_blocks {
-                let layout = (x_blocks, y_blocks);
-                let e = &epilogue;
-                return layers::conv_forward_blocks(conv, &nest, x, filter, packed, e, layout, y);
-            }
             let conv = |nest: &LoopNest, x: &[f32], y: &mut [f32]| {
-                layers::conv_forward_prepared(conv, nest, x, filter, packed, &epilogue, y)
+                let e = &epilogue;
+                if x_blocks || y_blocks {
+                    let layout = (x_blocks, y_blocks);
+                    layers::conv_forward_blocks(conv, nest, x, filter, packed, e, layout, y)
+                } else {
+                    layers::conv_forward_prepared(conv, nest, x, filter, packed, e, y)
+                }
             };
             match step.pool.map(|j| &nodes[j].op) {
                 Some(Op::Pool(pool)) => {
                     // Winograd's choice depends on the batch: it runs the batch whole.
                     let whole = matches!(packed, Some(layers::Filters::Winograd(..)));
-                    let pooling = (pool, shapes.output, out);
+                    let pooling = (pool, shapes.output, out, y_blocks);
                     conv_then_pool(&nest, xs, x, &conv, pooling, whole, y)
                 }
                 _ => conv(&nest, x, y),
@@ -369,7 +370,12 @@ fn run_step(
             let weight = &node.params[0].data;
             layers::fc_forward_prepared(xs.n, k, fc.outputs, x, weight, packed, &epilogue, y)
         }
+        Op::GlobalPool { kind } if x_blocks => {
+            layers::global_pool_blocks(*kind, shapes.inputs[0], inputs[0], y);
+        }
         _ => {
+            // Element-wise on blocks as on planes: the plan keeps a step's inputs and
+            // output in one layout ([`layout::plan`]).
             run_node(node, shapes, inputs, y, Mode::Inference, None);
         }
     }
@@ -391,13 +397,14 @@ const POOL_CHUNK_BYTES: usize = 384 << 10;
 /// read 6.4 MB back from memory at batch 64: alternating in one process, chunked took
 /// 0.91-0.93 of the network's time on one thread, 0.94-0.96 (median) on two. Each sample's
 /// values do not depend on the others in the chunk (the kernels' sums run per output), so
-/// the bits are the whole batch's; `whole` runs it in one chunk.
+/// the bits are the whole batch's; `whole` runs it in one chunk. `blocks`: `conv` writes
+/// channel blocks, and the pooling reads and writes them.
 fn conv_then_pool(
     nest: &LoopNest,
     xs: Shape,
     x: &[f32],
     conv: &ConvOn,
-    (pool, conv_out, out): (&Pool, Shape, Shape),
+    (pool, conv_out, out, blocks): (&Pool, Shape, Shape, bool),
     whole: bool,
     y: &mut [f32],
 ) {
@@ -422,7 +429,12 @@ fn conv_then_pool(
             },
             Shape { n: count, ..out },
         );
-        layers::pool_inference(pool, mid_shape, out_shape, mid, &mut y[samples(out_len)]);
+        let y = &mut y[samples(out_len)];
+        if blocks {
+            layers::pool_inference_blocks(pool, mid_shape, out_shape, mid, y);
+        } else {
+            layers::pool_inference(pool, mid_shape, out_shape, mid, y);
+        }
     }
     buffers::recycle(scratch);
 }

@@ -2,10 +2,15 @@
 //! ([`crate::kernels::blocks`]) rather than planes. A run of depthwise and 1x1 layers (an
 //! inverted residual block, with its addition) then passes blocks from layer to layer: the
 //! depthwise kernel reads and writes them without the transposes in and out of planes it
-//! pays on planes, and the 1x1 kernel reads its ifmap where it lies.
+//! pays on planes, and the 1x1 kernel reads its ifmap where it lies. The blocked kernel
+//! (3x3 and strided layers, with a max pooling after them) reads blocks as it reads planes
+//! (only its taps' offsets differ) and writes them as its own output layout, and the
+//! element-wise steps (additions, activations) take them as they are, so a residual
+//! network passes blocks from its first layer to its global pooling, which reads them.
 
 use super::Step;
 use crate::layers;
+use joule_model::ops::PoolKind;
 use joule_model::{Node, NodeShapes, Op, Value};
 
 /// What a step does with channel blocks.
@@ -17,6 +22,8 @@ enum Kind {
     Writes,
     /// Element-wise over inputs of the output's shape: any layout, the same for all.
     Same,
+    /// Reads either, writes planes (a global pooling).
+    Reads,
     /// Planes only.
     Planes,
 }
@@ -44,6 +51,13 @@ pub(super) fn plan(
             Value::Input => None,
         })
     };
+    // A CONV step's pooling, if any, runs on blocks where it is a max pooling (on the
+    // blocked kernel's layers only).
+    let max_pooled = |step: &Step| match step.pool.map(|j| &nodes[j].op) {
+        None => true,
+        Some(Op::Pool(pool)) => pool.kind == PoolKind::Max,
+        Some(_) => false,
+    };
     let kinds: Vec<Kind> = steps
         .iter()
         .map(|step| {
@@ -56,13 +70,20 @@ pub(super) fn plan(
                     Kind::Either
                 }
                 (Op::Conv(conv), Some(nest))
-                    if step.pool.is_none() && layers::writes_channel_blocks(conv, &nest) =>
+                    if max_pooled(step) && layers::reads_channel_blocks(conv, &nest) =>
+                {
+                    Kind::Either
+                }
+                (Op::Conv(conv), Some(nest))
+                    if max_pooled(step) && layers::writes_channel_blocks(conv, &nest) =>
                 {
                     Kind::Writes
                 }
                 (Op::Add, _) if shape.input_dims.iter().all(|d| *d == shape.output_dims) => {
                     Kind::Same
                 }
+                (Op::Activation(_), _) => Kind::Same,
+                (Op::GlobalPool { .. }, _) => Kind::Reads,
                 _ => Kind::Planes,
             }
         })
@@ -75,12 +96,12 @@ pub(super) fn plan(
     }
     let mut blocks: Vec<bool> = (0..steps.len())
         .map(|s| {
-            kinds[s] != Kind::Planes
+            !matches!(kinds[s], Kind::Planes | Kind::Reads)
                 && steps[s].last != output
                 && !readers[s].is_empty()
                 && readers[s]
                     .iter()
-                    .all(|&r| matches!(kinds[r], Kind::Either | Kind::Same))
+                    .all(|&r| matches!(kinds[r], Kind::Either | Kind::Same | Kind::Reads))
         })
         .collect();
     // An addition's inputs and output in one layout: planes for all where one is in planes
@@ -109,7 +130,7 @@ pub(super) fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use joule_model::ops::{Activation, Conv, PoolKind};
+    use joule_model::ops::{Activation, BatchNorm, Conv, FullyConnected, Pool, PoolKind};
     use joule_model::{zoo, Graph, Shape};
 
     /// The steps kept in blocks, by their first node's name.
@@ -134,9 +155,9 @@ mod tests {
             .collect()
     }
 
-    /// MobileNet-V2-style at 28x28: every depthwise and 1x1 layer between the stem (a 3x3
-    /// CONV over 1 channel, planes only) and the head (read by the pooling) writes blocks,
-    /// and so does the residual addition whose inputs are all in blocks.
+    /// MobileNet-V2-style at 28x28: every depthwise and 1x1 layer after the stem writes
+    /// blocks, the head too (the global pooling reads them), and so does the residual
+    /// addition whose inputs are all in blocks.
     #[test]
     fn inverted_residual_blocks_pass_channel_blocks() {
         if !crate::kernels::pointwise::runs(8, 8) {
@@ -157,6 +178,7 @@ mod tests {
             "block4/dw",
             "block4/project",
             "block4/add",
+            "head",
         ]);
         assert_eq!(got, want.collect::<Vec<_>>());
     }
@@ -190,13 +212,14 @@ mod tests {
             "block4/expand",
             "block4/se/fc1",
             "block4/project",
+            "head",
         ]);
         assert_eq!(got, want.collect::<Vec<_>>());
     }
 
     /// A stem CONV over 3 channels at stride 2 (the blocked kernel on planes) writes blocks
     /// for the depthwise layer after it; that layer's reader, a 1x1 layer, takes blocks; the
-    /// 1x1 layer's reader, a global pooling, does not.
+    /// 1x1 layer writes blocks for a global pooling, which writes planes (the output).
     #[test]
     fn a_stem_writes_blocks_for_a_depthwise_layer() {
         if !crate::kernels::pointwise::runs(8, 8) {
@@ -213,6 +236,81 @@ mod tests {
         let pw = g.push("pw", Op::Conv(Conv::new(8, 1, 1, 0)), &[dw]);
         let kind = PoolKind::Average;
         g.push("pool", Op::GlobalPool { kind }, &[pw]);
-        assert_eq!(blocked_in(g), ["stem", "dw"]);
+        assert_eq!(blocked_in(g), ["stem", "dw", "pw"]);
+    }
+
+    /// A residual network on 7x7 maps (where every 3x3 layer runs on the blocked kernel,
+    /// Winograd excluded on every machine): a stem with its max pooling, an identity block,
+    /// a block at stride 2 with a 1x1 shortcut, then global pooling and an FC layer.
+    fn residual() -> Graph {
+        let mut g = Graph::new("residual", Some(Shape::new(1, 8, 14, 14)));
+        let conv = |g: &mut Graph, name: &str, m: usize, k: usize, st: usize, x: Value| {
+            let c = g.push(name, Op::Conv(Conv::new(m, k, st, k / 2)), &[x]);
+            let bn = g.push(
+                format!("{name}/bn"),
+                Op::BatchNorm(BatchNorm::default()),
+                &[c],
+            );
+            (c, bn)
+        };
+        let relu = |g: &mut Graph, name: &str, x: Value| {
+            g.push(name, Op::Activation(Activation::Relu), &[x])
+        };
+        let (_, bn) = conv(&mut g, "stem", 16, 3, 1, Value::Input);
+        let r = relu(&mut g, "stem/relu", bn);
+        let x = g.push("stem/pool", Op::Pool(Pool::max(2, 2, 0)), &[r]);
+        let (_, bn) = conv(&mut g, "b1/conv1", 16, 3, 1, x);
+        let r = relu(&mut g, "b1/relu1", bn);
+        let (_, bn) = conv(&mut g, "b1/conv2", 16, 3, 1, r);
+        let add = g.push("b1/add", Op::Add, &[bn, x]);
+        let x = relu(&mut g, "b1/relu", add);
+        let (_, bn) = conv(&mut g, "b2/conv1", 32, 3, 2, x);
+        let r = relu(&mut g, "b2/relu1", bn);
+        let (_, bn) = conv(&mut g, "b2/conv2", 32, 3, 1, r);
+        let (_, short) = conv(&mut g, "b2/short", 32, 1, 2, x);
+        let add = g.push("b2/add", Op::Add, &[bn, short]);
+        let x = relu(&mut g, "b2/relu", add);
+        let kind = PoolKind::Average;
+        let x = g.push("pool", Op::GlobalPool { kind }, &[x]);
+        let x = g.push("flatten", Op::Flatten, &[x]);
+        let fc = FullyConnected {
+            outputs: 10,
+            bias: true,
+        };
+        g.push("fc", Op::FullyConnected(fc), &[x]);
+        g
+    }
+
+    /// Every step of [`residual`] up to its global pooling keeps blocks: the blocked kernel
+    /// reads them (the stem writes them through its max pooling), the additions and the
+    /// ReLUs after them take them as they are, the pooling reads them.
+    #[test]
+    fn residual_blocks_pass_channel_blocks() {
+        let want = [
+            "stem", "b1/conv1", "b1/conv2", "b1/add", "b1/relu", "b2/conv1", "b2/conv2",
+            "b2/short", "b2/add", "b2/relu",
+        ];
+        assert_eq!(blocked_in(residual()), want);
+    }
+
+    /// [`residual`] through the inference path (its channel blocks) computes what a trace
+    /// computes, bit for bit, at batch 3 and 1 (the blocked kernel's halves).
+    #[test]
+    fn residual_forward_equals_the_trace_bit_for_bit() {
+        let net = crate::Network::new(residual(), 5).unwrap();
+        let last = net.graph().output().unwrap();
+        for (n, seed) in [(3, 1), (1, 2)] {
+            let mut rng = crate::Rng::new(seed);
+            let shape = Shape {
+                n,
+                ..net.input_shape().unwrap()
+            };
+            let data = (0..shape.elements()).map(|_| rng.uniform() - 0.5).collect();
+            let x = crate::FeatureMap::new(shape, data).unwrap();
+            let got = net.forward(&x).unwrap();
+            let want = net.trace(&x).unwrap().output(last);
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.data), bits(&want.data), "batch {n}");
+        }
     }
 }

@@ -139,11 +139,14 @@ pub(crate) fn pays(g: &ConvGeometry) -> bool {
 }
 
 /// Where [`sample`] reads the ifmap: `C` planes of `rows x wp` values, the ifmap inside a
-/// zero border (or the ifmap as it is, where no tap reads past it).
+/// zero border (or the ifmap as it is, where no tap reads past it); or, for an ifmap in
+/// channel blocks ([`crate::kernels::blocks`]), `C / 8` such planes of 8-channel pixels.
 pub(crate) struct Planes {
-    /// Values a row.
+    /// Channels a pixel holds side by side: 1 (planes) or [`BLOCK`] (channel blocks).
+    lanes: usize,
+    /// Pixels a row.
     wp: usize,
-    /// Values a plane.
+    /// Pixels a plane.
     plane: usize,
     /// Values of the planes; 0 where the ifmap is read as it is.
     len: usize,
@@ -155,6 +158,15 @@ pub(crate) struct Planes {
 
 impl Planes {
     pub(crate) fn new(g: &ConvGeometry) -> Planes {
+        Planes::of(g, false)
+    }
+
+    /// [`new`](Self::new) for an ifmap in planes or (`blocks`) in channel blocks, `C` a
+    /// multiple of [`BLOCK`] there. In blocks tap `(c, r, s)` lies `c % 8` from its pixel's
+    /// first channel, in block `c / 8`: the taps of a block's channels side by side.
+    pub(crate) fn of(g: &ConvGeometry, blocks: bool) -> Planes {
+        let lanes = if blocks { BLOCK } else { 1 };
+        assert!(g.c.is_multiple_of(lanes));
         let (dh, dw) = (g.dilation_h, g.dilation_w);
         let rows = ((g.p - 1) * g.stride_h + (g.r - 1) * dh + 1).max(g.pad_top + g.h);
         let wp = ((g.q - 1) * g.stride_w + (g.s - 1) * dw + 1).max(g.pad_left + g.w);
@@ -162,13 +174,17 @@ impl Planes {
         let plane = rows * wp;
         let offsets = (0..g.c)
             .flat_map(|c| {
-                (0..g.r).flat_map(move |r| (0..g.s).map(move |s| c * plane + r * dh * wp + s * dw))
+                let first = c / lanes * plane * lanes + c % lanes;
+                (0..g.r).flat_map(move |r| {
+                    (0..g.s).map(move |s| first + (r * dh * wp + s * dw) * lanes)
+                })
             })
             .collect();
         let bases = (0..g.p)
-            .flat_map(|i| (0..g.q).map(move |j| i * g.stride_h * wp + j * g.stride_w))
+            .flat_map(|i| (0..g.q).map(move |j| (i * g.stride_h * wp + j * g.stride_w) * lanes))
             .collect();
         Planes {
+            lanes,
             wp,
             plane,
             len: if bare { 0 } else { g.c * plane },
@@ -177,13 +193,29 @@ impl Planes {
         }
     }
 
-    /// One sample's ifmap (`C x H x W`) inside its zero border (nothing to do where
-    /// [`len`](Self::len) is 0).
+    /// One sample's ifmap (`C x H x W`, in planes or channel blocks as laid out for) inside
+    /// its zero border (nothing to do where [`len`](Self::len) is 0).
     fn fill(&self, g: &ConvGeometry, x: &[f32], padded: &mut [f32]) {
         if self.len == 0 {
             return;
         }
         assert!(x.len() >= g.c * g.h * g.w && padded.len() >= self.len);
+        if self.lanes > 1 {
+            // Each block's rows of `W` 8-channel pixels, whole: a copy a row.
+            let padded = &mut padded[..self.len];
+            padded.fill(0.0);
+            let (row, block) = (g.w * self.lanes, self.plane * self.lanes);
+            for (xb, pb) in x
+                .chunks_exact(g.h * row)
+                .zip(padded.chunks_exact_mut(block))
+            {
+                let first = (g.pad_top * self.wp + g.pad_left) * self.lanes;
+                for (i, line) in xb.chunks_exact(row).enumerate() {
+                    pb[first + i * self.wp * self.lanes..][..row].copy_from_slice(line);
+                }
+            }
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if crate::sgemm::avx2_only() || crate::sgemm::avx512() {
             // SAFETY: AVX2 (either kernel's machines); the lengths are asserted.
@@ -258,12 +290,13 @@ impl Planes {
 
 /// `y = epilogue(conv(x, filters))` for `n` samples, one sample a task; a single sample of
 /// at least `split_macs` MACs in two halves of the blocks that rayon may run on two cores.
+/// `x_blocks`: the ifmap in channel blocks (`C` a multiple of [`BLOCK`]), not planes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     g: &ConvGeometry,
     n: usize,
     filters: &BlockedFilters,
-    x: &[f32],
+    (x, x_blocks): (&[f32], bool),
     epilogue: &Epilogue,
     split_macs: usize,
     y: &mut [f32],
@@ -272,7 +305,7 @@ pub(crate) fn forward(
     assert!(applies(g, 1) && filters.depth() == crs);
     let (in_len, out_len) = (g.c * g.h * g.w, m * pq);
     assert!(x.len() >= n * in_len && y.len() >= n * out_len);
-    let planes = Planes::new(g);
+    let planes = Planes::of(g, x_blocks);
     let blocks = filters.blocks();
     let out_values = blocks * pq * BLOCK;
     if let (1, Some(half), true) = (n, filters.halves(), m * pq * crs >= split_macs) {
@@ -312,12 +345,12 @@ pub(crate) fn forward(
 /// [`forward`] into channel blocks ([`crate::kernels::blocks`]): the kernel's own output
 /// layout, written into `y` where it lies, with no transpose back to planes; `finish(blocks,
 /// values)` then runs on each computed run of blocks of one sample (the epilogue). `m` a
-/// multiple of [`BLOCK`].
+/// multiple of [`BLOCK`]; the ifmap in planes or (`x_blocks`) in channel blocks.
 pub(crate) fn forward_blocks(
     g: &ConvGeometry,
     n: usize,
     filters: &BlockedFilters,
-    x: &[f32],
+    (x, x_blocks): (&[f32], bool),
     finish: &(dyn Fn(std::ops::Range<usize>, &mut [f32]) + Sync),
     split_macs: usize,
     y: &mut [f32],
@@ -326,7 +359,7 @@ pub(crate) fn forward_blocks(
     assert!(applies(g, 1) && filters.depth() == crs && m.is_multiple_of(BLOCK));
     let (in_len, out_len) = (g.c * g.h * g.w, m * pq);
     assert!(x.len() >= n * in_len && y.len() >= n * out_len);
-    let planes = Planes::new(g);
+    let planes = Planes::of(g, x_blocks);
     let blocks = filters.blocks();
     let run = |xi: &[f32], range: std::ops::Range<usize>, out: &mut [f32], padded: &[f32]| {
         let src: &[f32] = if planes.len == 0 { xi } else { padded };
@@ -532,6 +565,7 @@ pub(crate) fn fc(filters: &BlockedFilters, n: usize, x: &[f32], y: &mut [f32]) {
     assert!(crate::sgemm::avx2_only() || crate::sgemm::avx512());
     let blocks = filters.blocks();
     let planes = Planes {
+        lanes: 1,
         wp: k,
         plane: k,
         len: 0,
@@ -956,7 +990,7 @@ mod tests {
     fn run(g: &ConvGeometry, n: usize, m: usize, x: &[f32], f: &[f32], y: &mut [f32]) {
         assert!(applies(g, 1));
         let filters = BlockedFilters::new(m, g.col_rows(), f);
-        forward(g, n, &filters, x, &Epilogue::default(), 1, y);
+        forward(g, n, &filters, (x, false), &Epilogue::default(), 1, y);
     }
 
     /// The same at strides 2 and 3 and on 1x1 layers (read in place where unpadded), bit for

@@ -284,6 +284,15 @@ pub(crate) fn writes_channel_blocks(conv: &Conv, nest: &LoopNest) -> bool {
         && blocked_chosen(&g, nest)
 }
 
+/// Whether [`conv_forward_blocks`] runs this layer on the blocked kernel with its ifmap in
+/// channel blocks too: where [`writes_channel_blocks`] holds, on whole blocks of channels.
+/// The blocked kernel reads taps from blocks as from planes (only their offsets change), so
+/// the layers between such layers pass blocks with no transposes and no epilogue pass
+/// over planes.
+pub(crate) fn reads_channel_blocks(conv: &Conv, nest: &LoopNest) -> bool {
+    nest.c.is_multiple_of(CHANNELS) && writes_channel_blocks(conv, nest)
+}
+
 /// [`conv_forward`] with the filters prepared by [`prepare_filters`] (same bits as direct
 /// where they are packed; Winograd's rounding where they are transformed).
 pub(crate) fn conv_forward_prepared(
@@ -320,7 +329,7 @@ pub(crate) fn conv_forward_prepared(
     }
     if let Some(Filters::Blocked(b)) = prepared {
         if b.rows() == m && b.depth() == crs && blocked::applies(&g, groups) {
-            return blocked::forward(&g, nest.n, b, x, epilogue, SPLIT_MACS, y);
+            return blocked::forward(&g, nest.n, b, (x, false), epilogue, SPLIT_MACS, y);
         }
     }
     let packed = packed.filter(|p| groups == 1 && p.rows() == m && p.depth() == crs);
@@ -446,14 +455,18 @@ pub(crate) fn conv_forward_blocks(
 ) {
     let g = geometry(conv, nest);
     let (n, m, hw) = (nest.n, nest.m, nest.p * nest.q);
-    if !x_blocks && y_blocks && writes_channel_blocks(conv, nest) {
+    if writes_channel_blocks(conv, nest) {
+        assert!(!x_blocks || reads_channel_blocks(conv, nest));
         let Some(Filters::Blocked(b)) = prepared else {
             panic!("a layer writing channel blocks runs on its blocked filters");
         };
+        if !y_blocks {
+            return blocked::forward(&g, n, b, (x, x_blocks), epilogue, SPLIT_MACS, y);
+        }
         let finish = |range: std::ops::Range<usize>, out: &mut [f32]| {
             let (finish, rest) = epilogue.block_steps();
             for (b, block) in range.zip(out.chunks_exact_mut(hw * CHANNELS)) {
-                // Only AVX2 machines write blocks (`writes_channel_blocks`).
+                // Only x86 machines write blocks (the blocked kernel's).
                 #[cfg(target_arch = "x86_64")]
                 blocks::finish(block, &finish, b * CHANNELS);
                 if let Some(act) = rest {
@@ -461,7 +474,7 @@ pub(crate) fn conv_forward_blocks(
                 }
             }
         };
-        return blocked::forward_blocks(&g, n, b, x, &finish, SPLIT_MACS, y);
+        return blocked::forward_blocks(&g, n, b, (x, x_blocks), &finish, SPLIT_MACS, y);
     }
     assert!(
         channel_blocks(conv, nest),
@@ -613,7 +626,7 @@ pub fn conv_backward(
             let flipped = implicit::flipped_filters(&g, m, filter);
             let filters = BlockedFilters::new(g.c, m * g.r * g.s, &flipped);
             let none = Epilogue::default();
-            blocked::forward(&t, nest.n, &filters, dy, &none, SPLIT_MACS, dxs);
+            blocked::forward(&t, nest.n, &filters, (dy, false), &none, SPLIT_MACS, dxs);
             dx = None;
         }
     }

@@ -15,7 +15,7 @@ mod winograd;
 
 pub(crate) use conv::{
     channel_blocks, conv_forward_blocks, conv_forward_prepared, fc_forward_prepared, prepare_fc,
-    prepare_filters, writes_channel_blocks, Filters,
+    prepare_filters, reads_channel_blocks, writes_channel_blocks, Filters,
 };
 pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub use fused::{
@@ -30,10 +30,10 @@ pub use pointwise::{
     activate, activation_backward, activation_forward, activation_in_place, softmax_backward,
     softmax_cross_entropy, softmax_forward,
 };
-pub(crate) use pool::whole_two_by_two;
 pub use pool::{
     global_pool_backward, global_pool_forward, pool_backward, pool_forward, pool_inference,
 };
+pub(crate) use pool::{global_pool_blocks, pool_inference_blocks, whole_two_by_two};
 pub use tensor::{
     binary_backward, binary_forward, broadcast_backward, broadcast_forward, concat_backward,
     concat_forward, gather_backward, gather_forward, layer_norm_backward, layer_norm_forward,

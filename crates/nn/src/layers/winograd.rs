@@ -65,6 +65,14 @@ pub(crate) fn applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
 /// - won: 512 -> 512 at 7x7 1.54 and at 4x4 1.97 (filters the direct kernel streams
 ///   again for every sample), 256 -> 256 at 14x14 1.51, 128 -> 128 at 14x14 1.24.
 ///
+/// On AVX-512 machines the blocked kernel (16 channels a vector) takes every layer, and
+/// resnet18's activations stay in channel blocks from its first layer to its pooling.
+/// resnet18 on a Zen 5 (2026-12-02, a noisy host: medians of alternating processes move by
+/// 10-30%), this kernel everywhere against Winograd at 28x28 and 14x14 (this rule's
+/// exclusions kept), fastest pass of 4-6 rounds each: batch 1, 2 threads 4.70 against 5.02
+/// ms, 1 thread 6.84 against 7.39, batch 16 52.2 against 56.8 ms (medians 0.93, 0.94 and
+/// 1.03-1.05 of the time). Winograd everywhere took 1.19 of this rule's time at batch 1.
+///
 /// Maps of 4x4 or smaller stay direct too on AVX2 machines since the direct kernel runs the
 /// output channels as lanes ([`super::blocked`]): resnet18's 512 -> 512 layers at 4x4, per
 /// layer, alternating pass by pass (1 thread, 2026-12-01), took 0.82-0.89 of Winograd's time
@@ -72,6 +80,9 @@ pub(crate) fn applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
 /// Winograd's time direct.
 pub(crate) fn pays(g: &ConvGeometry, n: usize, m: usize) -> bool {
     let pq = g.p * g.q;
+    if crate::sgemm::avx512() {
+        return false;
+    }
     if crate::sgemm::avx2_only() && (pq <= 16 || (pq <= 49 && g.c <= 256)) {
         return false;
     }
@@ -543,9 +554,10 @@ mod tests {
         }
     }
 
-    /// The choice the measurements behind [`TRANSFORM_MACS`] ask for: vgg-small's 3x3
-    /// layers stay direct at batch 1 and 64, resnet18's 28x28 and 14x14 ones (112x112
-    /// input) run on Winograd; a first layer on one channel never does.
+    /// The choice the measurements behind [`TRANSFORM_MACS`] and [`pays`] ask for:
+    /// vgg-small's 3x3 layers stay direct at batch 1 and 64, resnet18's 28x28 and 14x14
+    /// ones (112x112 input) run on Winograd on AVX2 machines; a first layer on one channel
+    /// never does.
     #[test]
     fn winograd_is_picked_where_it_was_measured_faster() {
         let layer = |c: usize, side: usize| geometry(c, side, side, (1, 1), (side, side));
@@ -553,22 +565,24 @@ mod tests {
             assert!(!pays(&layer(32, 14), n, 64), "vgg-small conv2, batch {n}");
             assert!(!pays(&layer(64, 7), n, 128), "vgg-small conv3, batch {n}");
         }
-        for n in [1, 16] {
-            assert!(pays(&layer(64, 28), n, 64), "resnet18 28x28, batch {n}");
-            assert!(pays(&layer(128, 14), n, 128), "resnet18 14x14, batch {n}");
-        }
         assert!(!applies(&layer(1, 28), 1, 32), "one input channel");
-        // resnet18's last stages, 512 channels at 4x4 and 256 at 7x7: direct on AVX2
-        // machines, where Winograd lost, and on Winograd on the others.
-        assert_eq!(
-            pays(&layer(512, 4), 16, 512),
-            !crate::sgemm::avx2_only(),
-            "resnet18 4x4, batch 16"
-        );
-        assert_eq!(
-            pays(&layer(256, 7), 16, 256),
-            !crate::sgemm::avx2_only(),
-            "resnet18 7x7, batch 16"
-        );
+        // resnet18's last stages, 512 channels at 4x4 and 256 at 7x7: direct where the
+        // blocked kernel runs (AVX2 and AVX-512 machines), where Winograd lost.
+        assert!(!pays(&layer(512, 4), 16, 512), "resnet18 4x4, batch 16");
+        assert!(!pays(&layer(256, 7), 16, 256), "resnet18 7x7, batch 16");
+        // Its 28x28 and 14x14 layers: Winograd on AVX2 machines only.
+        let avx2 = crate::sgemm::avx2_only();
+        for n in [1, 16] {
+            assert_eq!(
+                pays(&layer(64, 28), n, 64),
+                avx2,
+                "resnet18 28x28, batch {n}"
+            );
+            assert_eq!(
+                pays(&layer(128, 14), n, 128),
+                avx2,
+                "resnet18 14x14, batch {n}"
+            );
+        }
     }
 }
