@@ -133,9 +133,9 @@ const POINTWISE_DEPTH: usize = 192;
 
 /// Whether this kernel is expected to beat the product on the layer: every layer the
 /// product reads lowered (im2col or implicitly), and 1x1 layers of [`POINTWISE_DEPTH`] input
-/// channels or more.
+/// channels or more; every layer on AVX-512 machines (see `conv::channel_blocks`).
 pub(crate) fn pays(g: &ConvGeometry) -> bool {
-    !g.is_pointwise() || g.c >= POINTWISE_DEPTH
+    !g.is_pointwise() || g.c >= POINTWISE_DEPTH || crate::sgemm::avx512()
 }
 
 /// Where [`sample`] reads the ifmap: `C` planes of `rows x wp` values, the ifmap inside a
