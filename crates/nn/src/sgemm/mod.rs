@@ -29,11 +29,17 @@ enum Isa {
 }
 
 /// Our kernels' instruction set on this CPU, `None` where the `gemm` crate runs instead.
+/// `JOULE_ISA=avx2` makes an AVX-512 machine choose as an AVX2 one (its kernels and their
+/// choices), so that one machine tests both families (`scripts/test.sh` runs joule-nn's
+/// tests both ways); outputs are the same bits either way.
 fn isa() -> Option<Isa> {
     #[cfg(target_arch = "x86_64")]
     {
+        static AVX2_WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let avx2_wanted =
+            *AVX2_WANTED.get_or_init(|| std::env::var("JOULE_ISA").is_ok_and(|v| v == "avx2"));
         // Both are cached by the standard library after the first call.
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if std::arch::is_x86_feature_detected!("avx512f") && !avx2_wanted {
             return Some(Isa::Avx512);
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
