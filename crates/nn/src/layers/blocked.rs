@@ -480,6 +480,7 @@ pub(crate) fn weight_gradient_samples(
                         bases: taps,
                         out: acc.as_mut_ptr().add((b * k + t * PIXELS) * BLOCK),
                         out_stride: k * BLOCK,
+                        halves: pair,
                         add: true,
                     };
                     tile.run_any(pair);
@@ -710,6 +711,7 @@ unsafe fn sample(
                         .as_mut_ptr()
                         .add(((b - blocks.start) * pq + t * PIXELS) * BLOCK),
                     out_stride: pq * BLOCK,
+                    halves: pair,
                     add: k0 > 0,
                 };
                 tile.run_any(pair);
@@ -739,9 +741,36 @@ struct Tile<'a> {
     /// the next block's `out_stride` on.
     out: *mut f32,
     out_stride: usize,
+    /// Blocks of [`BLOCK`] outputs written: the AVX-512 tile's last vector of 16 may reach
+    /// one past the layer's ([`wide`]); the AVX2 tile writes all of its own.
+    halves: usize,
     /// Add to what `out` holds (a later block of steps).
     add: bool,
 }
+
+/// `$tile.$run::<V, P>()` for `V` (1 or 2) vectors a step and `P` the tile's columns (1 to
+/// [`PIXELS`]): the shapes the AVX2 and AVX-512 tiles are compiled for.
+#[cfg(target_arch = "x86_64")]
+macro_rules! tile_shapes {
+    ($tile:expr, $vectors:expr, $run:ident) => {
+        match ($vectors, $tile.bases.len()) {
+            (2, 6) => $tile.$run::<2, 6>(),
+            (2, 5) => $tile.$run::<2, 5>(),
+            (2, 4) => $tile.$run::<2, 4>(),
+            (2, 3) => $tile.$run::<2, 3>(),
+            (2, 2) => $tile.$run::<2, 2>(),
+            (2, _) => $tile.$run::<2, 1>(),
+            (_, 6) => $tile.$run::<1, 6>(),
+            (_, 5) => $tile.$run::<1, 5>(),
+            (_, 4) => $tile.$run::<1, 4>(),
+            (_, 3) => $tile.$run::<1, 3>(),
+            (_, 2) => $tile.$run::<1, 2>(),
+            (_, _) => $tile.$run::<1, 1>(),
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+use tile_shapes;
 
 #[cfg(target_arch = "x86_64")]
 impl Tile<'_> {
@@ -752,20 +781,7 @@ impl Tile<'_> {
     /// As [`run`](Self::run).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_any(&self, blocks: usize) {
-        match (blocks, self.bases.len()) {
-            (2, 6) => self.run::<2, 6>(),
-            (2, 5) => self.run::<2, 5>(),
-            (2, 4) => self.run::<2, 4>(),
-            (2, 3) => self.run::<2, 3>(),
-            (2, 2) => self.run::<2, 2>(),
-            (2, _) => self.run::<2, 1>(),
-            (_, 6) => self.run::<1, 6>(),
-            (_, 5) => self.run::<1, 5>(),
-            (_, 4) => self.run::<1, 4>(),
-            (_, 3) => self.run::<1, 3>(),
-            (_, 2) => self.run::<1, 2>(),
-            (_, _) => self.run::<1, 1>(),
-        }
+        tile_shapes!(self, blocks, run)
     }
 
     /// # Safety

@@ -31,7 +31,8 @@ enum Isa {
 /// Our kernels' instruction set on this CPU, `None` where the `gemm` crate runs instead.
 /// `JOULE_ISA=avx2` makes an AVX-512 machine choose as an AVX2 one (its kernels and their
 /// choices), so that one machine tests both families (`scripts/test.sh` runs joule-nn's
-/// tests both ways); outputs are the same bits either way.
+/// tests both ways); outputs are the same bits either way except where the choices differ
+/// (Winograd runs on AVX2 machines only).
 fn isa() -> Option<Isa> {
     #[cfg(target_arch = "x86_64")]
     {

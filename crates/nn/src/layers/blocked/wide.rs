@@ -7,18 +7,12 @@
 //! zero, steps ascending, one fused multiply-add a term, blocks of [`KC`] added to the
 //! running value): the same bits.
 
-use super::{BlockedFilters, Planes, BLOCK};
+use super::{tile_shapes, BlockedFilters, Planes, Tile, BLOCK, PIXELS};
 use crate::sgemm::KC;
 use std::arch::x86_64::*;
 
 /// Output channels a vector.
 pub(super) const LANES: usize = 16;
-
-/// Pixels a tile. A tile of 2 vectors x 6 pixels (12 accumulators) keeps every operand in
-/// registers: vgg-small's 32 -> 64 layer at 14x14, batch 64, one thread (2026-12-02), ran at
-/// 75-87 GMAC/s with it, 4 x 4 and 2 x 7 at 73-78; with 4 x 6 or 2 x 10 the compiler
-/// loaded all the broadcasts first and spilled accumulators (44-56 GMAC/s).
-const PIXELS: usize = 6;
 
 /// One sample's output in blocks of [`BLOCK`] for the blocks `blocks` (`blocks.start` a
 /// whole vector's, even), as [`super::sample`] writes them.
@@ -48,6 +42,11 @@ pub(super) unsafe fn sample(
             let left = blocks.end - b;
             let vectors = left.div_ceil(2).min(2);
             let halves = (2 * vectors).min(left);
+            // Tiles of 2 vectors x 6 pixels (12 accumulators, the AVX2 tile's shape) keep
+            // every operand in registers: vgg-small's 32 -> 64 layer at 14x14, batch 64,
+            // one thread (2026-12-02), ran at 75-87 GMAC/s, 4 x 4 and 2 x 7 at 73-78; with
+            // 4 x 6 or 2 x 10 the compiler loaded all the broadcasts first and spilled
+            // accumulators (44-56 GMAC/s).
             for (t, bases) in planes.bases.chunks(PIXELS).enumerate() {
                 let tile = Tile {
                     filters: filters.data.as_ptr().add(b / 2 * k * LANES),
@@ -63,59 +62,24 @@ pub(super) unsafe fn sample(
                     halves,
                     add: k0 > 0,
                 };
-                tile.run_any(vectors);
+                tile.run_wide_any(vectors);
             }
             b += halves;
         }
     }
 }
 
-/// `V` vectors of filters against `P` pixels over a range of steps: `out[i][j] (+)= sum over
-/// steps t of filters[i][t] * src[bases[j] + offsets[t]]`, vector `i`'s halves written to
-/// blocks `2 i` and `2 i + 1` (those below `halves`).
-struct Tile<'a> {
-    /// The first vector's filters for step 0, step `t`'s `t LANES` on, the next vector's
-    /// `stride` on.
-    filters: *const f32,
-    stride: usize,
-    steps: std::ops::Range<usize>,
-    /// Each step's offset in `src`.
-    offsets: &'a [usize],
-    src: *const f32,
-    /// Each pixel's base in `src`.
-    bases: &'a [usize],
-    /// The first block's output for the tile's first pixel, the next pixel's `BLOCK` on,
-    /// the next block's `out_stride` on.
-    out: *mut f32,
-    out_stride: usize,
-    /// Blocks of [`BLOCK`] written (the last vector's upper half may lie past the layer's).
-    halves: usize,
-    /// Add to what `out` holds (a later block of steps).
-    add: bool,
-}
-
+/// The AVX-512 tile: [`Tile`]'s vectors are `V` vectors of 16 filters, each vector's halves
+/// written to blocks `2 i` and `2 i + 1` (those below `halves`).
 impl Tile<'_> {
-    /// [`run`](Self::run) on `vectors` (1 or 2) vectors and as many pixels as `bases`
-    /// holds (1 to [`PIXELS`]).
+    /// [`run_wide`](Self::run_wide) on `vectors` (1 or 2) vectors and as many pixels as
+    /// `bases` holds (1 to [`PIXELS`]).
     ///
     /// # Safety
-    /// As [`run`](Self::run).
+    /// As [`run_wide`](Self::run_wide).
     #[target_feature(enable = "avx512f")]
-    unsafe fn run_any(&self, vectors: usize) {
-        match (vectors, self.bases.len()) {
-            (2, 6) => self.run::<2, 6>(),
-            (2, 5) => self.run::<2, 5>(),
-            (2, 4) => self.run::<2, 4>(),
-            (2, 3) => self.run::<2, 3>(),
-            (2, 2) => self.run::<2, 2>(),
-            (2, _) => self.run::<2, 1>(),
-            (_, 6) => self.run::<1, 6>(),
-            (_, 5) => self.run::<1, 5>(),
-            (_, 4) => self.run::<1, 4>(),
-            (_, 3) => self.run::<1, 3>(),
-            (_, 2) => self.run::<1, 2>(),
-            (_, _) => self.run::<1, 1>(),
-        }
+    unsafe fn run_wide_any(&self, vectors: usize) {
+        tile_shapes!(self, vectors, run_wide)
     }
 
     /// # Safety
@@ -123,7 +87,7 @@ impl Tile<'_> {
     /// in `src`; `out` holds `halves` blocks of `P` pixels.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn run<const V: usize, const P: usize>(&self) {
+    unsafe fn run_wide<const V: usize, const P: usize>(&self) {
         let mut acc = [[_mm512_setzero_ps(); P]; V];
         let x: [*const f32; P] = std::array::from_fn(|j| self.src.add(self.bases[j]));
         for kk in self.steps.clone() {
