@@ -283,7 +283,7 @@ pub(crate) fn writes_channel_blocks(conv: &Conv, nest: &LoopNest) -> bool {
     !channel_blocks(conv, nest)
         && nest.groups == 1
         && nest.m.is_multiple_of(CHANNELS)
-        && !direct::applies(&g, 1)
+        && !direct::applies(&g, 1, nest.m)
         && blocked_chosen(&g, nest)
 }
 
@@ -327,7 +327,7 @@ pub(crate) fn conv_forward_prepared(
     if g.c == 1 && groups > 1 {
         return depthwise_forward(&g, groups, m, x, filter, epilogue, (false, false), y);
     }
-    if direct::applies(&g, groups) {
+    if direct::applies(&g, groups, m) {
         return direct::forward(&g, nest.n, m, x, filter, epilogue, y);
     }
     if let Some(Filters::Blocked(b)) = prepared {

@@ -19,18 +19,29 @@ const FILTERS: usize = 6;
 /// this does not.
 const MAX_DEPTH: usize = crate::sgemm::KC;
 
-/// Whether [`forward`] runs this layer here: AVX2 without AVX-512 (the AVX-512 machines
-/// were measured faster on the lowered product: session 5, LeNet-5 batch 64 1.07 against
-/// 1.23 ms), stride 1 along rows, one group, shallow enough, few channels.
-pub(crate) fn applies(g: &ConvGeometry, groups: usize) -> bool {
-    runs(g) && groups == 1 && g.c <= 3 && g.col_rows() <= MAX_DEPTH
+/// Whether [`forward`] runs this layer (`m` filters) here: stride 1 along rows, one group,
+/// shallow enough, few channels; on AVX2 machines, and on AVX-512 ones where the filters
+/// fill less than one 16-lane vector of the blocked kernel (an Intel Xeon ran LeNet-5
+/// faster on the lowered product, session 5: batch 64 1.07 against 1.23 ms; on a Zen 5,
+/// alternating processes, 2 threads, LeNet-5 took 0.63 of the blocked kernel's time at
+/// batch 64 and 0.73 at batch 1, while vgg-small, whose first layer has 32 filters, took
+/// 0.95 and 1.33 with it).
+pub(crate) fn applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
+    let here = runs(g) || (crate::sgemm::avx512() && m < 16 && kernel_runs(g));
+    here && groups == 1 && g.c <= 3 && g.col_rows() <= MAX_DEPTH
 }
 
-/// Whether [`forward`] can run this one-group layer at all (AVX2 without AVX-512, stride 1
-/// along rows); summed in one chain of any depth, its bits are the product's only where
-/// [`applies`] holds.
+/// Whether the training passes run this kernel on this one-group layer (AVX2 without
+/// AVX-512, stride 1 along rows); summed in one chain of any depth, its bits are the
+/// product's only where [`applies`] holds.
 pub(crate) fn runs(g: &ConvGeometry) -> bool {
-    crate::sgemm::avx2_only() && g.stride_w == 1 && g.p > 0 && g.q > 0
+    crate::sgemm::avx2_only() && kernel_runs(g)
+}
+
+/// Whether [`forward`] can run this one-group layer at all: AVX2 (an AVX-512 machine has
+/// it too), stride 1 along rows.
+fn kernel_runs(g: &ConvGeometry) -> bool {
+    (crate::sgemm::avx2_only() || crate::sgemm::avx512()) && g.stride_w == 1 && g.p > 0 && g.q > 0
 }
 
 /// The input gradient of a stride-1 layer into few channels (`g` its forward geometry, `m`
@@ -68,7 +79,7 @@ pub(crate) fn forward(
     epilogue: &Epilogue,
     y: &mut [f32],
 ) {
-    assert!(runs(g));
+    assert!(kernel_runs(g));
     let (plane, pq, crs) = (g.h * g.w, g.p * g.q, g.col_rows());
     let (in_len, out_len) = (g.c * plane, m * pq);
     assert!(x.len() >= n * in_len && y.len() >= n * out_len && filter.len() >= m * crs);
@@ -542,9 +553,6 @@ mod tests {
     /// the next rows, never past the plane), filters not a multiple of the block, 2 samples.
     #[test]
     fn direct_equals_the_lowered_product_bit_for_bit() {
-        if !crate::layers::lowered::avx2_kernels() {
-            return;
-        }
         for (c, k, pad, stride_h, dil, h, w, m) in [
             (1, 5, 2, 1, 1, 28, 28, 6),
             (1, 3, 1, 1, 1, 28, 28, 32),
@@ -571,7 +579,9 @@ mod tests {
                 dilation_h: dil,
                 dilation_w: dil,
             };
-            assert!(applies(&g, 1));
+            // Where it is chosen or not (AVX-512 machines: fewer than 16 filters), its bits.
+            assert!(kernel_runs(&g) && g.c <= 3 && g.col_rows() <= MAX_DEPTH);
+            assert_eq!(applies(&g, 1, m), crate::sgemm::avx2_only() || m < 16);
             let case = format!("c {c} k {k} pad {pad} {h}x{w} m {m}");
             crate::layers::lowered::check_case(&g, 2, m, &case, &|g, n, m, x, f, y| {
                 forward(g, n, m, x, f, &Epilogue::default(), y)
