@@ -535,12 +535,26 @@ impl Rows<'_> {
     unsafe fn run<const R: usize, const S: usize, const SW: usize>(&self) {
         let g = self.g;
         let two = g.q <= 4;
+        // Stride 1 along rows on AVX-512 machines: two pixels a 16-lane vector.
+        let wide = SW == 1 && crate::sgemm::avx512();
         let mut p = 0;
         while p < g.p {
             let w = if two && p + 1 < g.p { 2 } else { 1 };
             let mut q = 0;
             while q < g.q {
                 let b = (g.q - q).min(8);
+                if wide && b.is_multiple_of(2) {
+                    match (w, b / 2) {
+                        (1, 1) => self.tile_wide::<R, S, 1, 1>(p, q),
+                        (1, 2) => self.tile_wide::<R, S, 2, 1>(p, q),
+                        (1, 3) => self.tile_wide::<R, S, 3, 1>(p, q),
+                        (1, _) => self.tile_wide::<R, S, 4, 1>(p, q),
+                        (_, 1) => self.tile_wide::<R, S, 1, 2>(p, q),
+                        (_, _) => self.tile_wide::<R, S, 2, 2>(p, q),
+                    }
+                    q += b;
+                    continue;
+                }
                 macro_rules! tiles {
                     ($($w:literal: $($b:literal)*;)*) => {
                         match (w, b) {
@@ -605,6 +619,60 @@ impl Rows<'_> {
                     None => *a,
                 };
                 _mm256_storeu_ps(to.add(j * L), v);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Rows<'_> {
+    /// [`tile`](Self::tile) at stride 1 along rows on AVX-512 machines: a pixel's right
+    /// neighbour's 8 channels follow its own, so one 16-lane load holds two pixels and each
+    /// tap's 8 values go in both halves; `V` vectors (`2 V` pixels) of rows `p..p + W`. Each
+    /// output's sum is [`tile`](Self::tile)'s (taps in the same order, one fused
+    /// multiply-add each), its epilogue [`Lanes::apply`] on each half: the same bits.
+    ///
+    /// # Safety
+    /// AVX-512F; as [`tile`](Self::tile), with `SW` 1.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn tile_wide<const R: usize, const S: usize, const V: usize, const W: usize>(
+        &self,
+        p: usize,
+        q: usize,
+    ) {
+        use std::arch::x86_64::*;
+        const L: usize = CHANNELS;
+        let g = self.g;
+        let (kr, ks) = if R > 0 { (R, S) } else { (g.r, g.s) };
+        let (dh, dw) = (g.dilation_h, g.dilation_w);
+        let line = self.columns * L;
+        let mut acc = [[_mm512_setzero_ps(); V]; W];
+        for r in 0..kr {
+            for s in 0..ks {
+                let k = _mm256_loadu_ps(self.taps.as_ptr().add((r * ks + s) * L));
+                let k = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(k)));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let at = self
+                        .src
+                        .add(((p + i) * g.stride_h + r * dh) * line + (q + s * dw) * L);
+                    for (j, a) in row.iter_mut().enumerate() {
+                        *a = _mm512_fmadd_ps(k, _mm512_loadu_ps(at.add(2 * j * L)), *a);
+                    }
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let to = self.out.add(((p + i) * g.q + q) * L);
+            for (j, a) in row.iter().enumerate() {
+                let upper = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(*a));
+                let halves = [_mm512_castps512_ps256(*a), _mm256_castpd_ps(upper)];
+                for (h, v) in halves.into_iter().enumerate() {
+                    let v = match &self.finish {
+                        Some(lanes) => lanes.apply(v),
+                        None => v,
+                    };
+                    _mm256_storeu_ps(to.add((2 * j + h) * L), v);
+                }
             }
         }
     }
