@@ -533,39 +533,74 @@ impl Rows<'_> {
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn run<const R: usize, const S: usize, const SW: usize>(&self) {
+        if SW == 1 && crate::sgemm::avx512() {
+            return self.run_wide::<R, S>();
+        }
         let g = self.g;
         let two = g.q <= 4;
-        // Stride 1 along rows on AVX-512 machines: two pixels a 16-lane vector.
-        let wide = SW == 1 && crate::sgemm::avx512();
         let mut p = 0;
         while p < g.p {
             let w = if two && p + 1 < g.p { 2 } else { 1 };
             let mut q = 0;
             while q < g.q {
                 let b = (g.q - q).min(8);
-                if wide && b.is_multiple_of(2) {
-                    match (w, b / 2) {
-                        (1, 1) => self.tile_wide::<R, S, 1, 1>(p, q),
-                        (1, 2) => self.tile_wide::<R, S, 2, 1>(p, q),
-                        (1, 3) => self.tile_wide::<R, S, 3, 1>(p, q),
-                        (1, _) => self.tile_wide::<R, S, 4, 1>(p, q),
-                        (_, 1) => self.tile_wide::<R, S, 1, 2>(p, q),
-                        (_, _) => self.tile_wide::<R, S, 2, 2>(p, q),
-                    }
-                    q += b;
-                    continue;
+                self.tile_any::<R, S, SW>((p, w), (q, b));
+                q += b;
+            }
+            p += w;
+        }
+    }
+
+    /// [`tile`](Self::tile) of `w` rows from `p` and `b` pixels from `q`.
+    ///
+    /// # Safety
+    /// As [`tile`](Self::tile).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile_any<const R: usize, const S: usize, const SW: usize>(
+        &self,
+        (p, w): (usize, usize),
+        (q, b): (usize, usize),
+    ) {
+        macro_rules! tiles {
+            ($($w:literal: $($b:literal)*;)*) => {
+                match (w, b) {
+                    $($(($w, $b) => self.tile::<R, S, SW, $b, $w>(p, q),)*)*
+                    _ => unreachable!("{w} rows of {b} pixels"),
                 }
-                macro_rules! tiles {
-                    ($($w:literal: $($b:literal)*;)*) => {
-                        match (w, b) {
-                            $($(($w, $b) => self.tile::<R, S, SW, $b, $w>(p, q),)*)*
-                            _ => unreachable!("{w} rows of {b} pixels"),
-                        }
-                    };
-                }
-                tiles! {
-                    1: 1 2 3 4 5 6 7 8;
-                    2: 1 2 3 4;
+            };
+        }
+        tiles! {
+            1: 1 2 3 4 5 6 7 8;
+            2: 1 2 3 4;
+        }
+    }
+
+    /// [`run`](Self::run) at stride 1 along rows on AVX-512 machines: an even number of a
+    /// row's pixels two a 16-lane vector ([`tile_wide`](Self::tile_wide)), the rest as
+    /// [`run`](Self::run) computes them. Compiled for AVX-512 as a whole, so that both
+    /// tiles are inlined (a call a tile cost more than the wider tile saved at batch 1).
+    ///
+    /// # Safety
+    /// AVX-512F; as [`run`](Self::run).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn run_wide<const R: usize, const S: usize>(&self) {
+        let g = self.g;
+        let two = g.q <= 4;
+        let mut p = 0;
+        while p < g.p {
+            let w = if two && p + 1 < g.p { 2 } else { 1 };
+            let mut q = 0;
+            while q < g.q {
+                let b = (g.q - q).min(8);
+                match (w, b) {
+                    (1, 2) => self.tile_wide::<R, S, 1, 1>(p, q),
+                    (1, 4) => self.tile_wide::<R, S, 2, 1>(p, q),
+                    (1, 6) => self.tile_wide::<R, S, 3, 1>(p, q),
+                    (1, 8) => self.tile_wide::<R, S, 4, 1>(p, q),
+                    (2, 2) => self.tile_wide::<R, S, 1, 2>(p, q),
+                    (2, 4) => self.tile_wide::<R, S, 2, 2>(p, q),
+                    _ => self.tile_any::<R, S, 1>((p, w), (q, b)),
                 }
                 q += b;
             }
@@ -635,6 +670,7 @@ impl Rows<'_> {
     /// # Safety
     /// AVX-512F; as [`tile`](Self::tile), with `SW` 1.
     #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
     unsafe fn tile_wide<const R: usize, const S: usize, const V: usize, const W: usize>(
         &self,
         p: usize,
