@@ -593,14 +593,18 @@ impl Rows<'_> {
             let mut q = 0;
             while q < g.q {
                 let b = (g.q - q).min(8);
+                // An odd row's last pixel on the 8-lane tile (7x7 maps: 3 vectors and 1).
                 match (w, b) {
-                    (1, 2) => self.tile_wide::<R, S, 1, 1>(p, q),
-                    (1, 4) => self.tile_wide::<R, S, 2, 1>(p, q),
-                    (1, 6) => self.tile_wide::<R, S, 3, 1>(p, q),
-                    (1, 8) => self.tile_wide::<R, S, 4, 1>(p, q),
-                    (2, 2) => self.tile_wide::<R, S, 1, 2>(p, q),
-                    (2, 4) => self.tile_wide::<R, S, 2, 2>(p, q),
-                    _ => self.tile_any::<R, S, 1>((p, w), (q, b)),
+                    (_, 1) => {}
+                    (1, 2 | 3) => self.tile_wide::<R, S, 1, 1>(p, q),
+                    (1, 4 | 5) => self.tile_wide::<R, S, 2, 1>(p, q),
+                    (1, 6 | 7) => self.tile_wide::<R, S, 3, 1>(p, q),
+                    (1, _) => self.tile_wide::<R, S, 4, 1>(p, q),
+                    (_, 2 | 3) => self.tile_wide::<R, S, 1, 2>(p, q),
+                    (_, _) => self.tile_wide::<R, S, 2, 2>(p, q),
+                }
+                if b % 2 == 1 {
+                    self.tile_any::<R, S, 1>((p, w), (q + b - 1, 1));
                 }
                 q += b;
             }
