@@ -440,11 +440,12 @@ pub(crate) fn conv_forward_prepared(
 
 /// [`conv_forward_prepared`] with the ifmap (`x_blocks`) or the ofmap (`y_blocks`) in
 /// channel blocks ([`crate::kernels::blocks`]) rather than planes, on a layer where
-/// [`channel_blocks`] holds, its filters prepared by [`prepare_filters`]. Each value is the
+/// [`channel_blocks`] or [`writes_channel_blocks`] holds ([`reads_channel_blocks`] for an
+/// ifmap in blocks there), its filters prepared by [`prepare_filters`]. Each value is the
 /// one [`conv_forward_prepared`] computes, bit for bit, in its place in the layout.
 ///
 /// # Panics
-/// Where [`channel_blocks`] does not hold, or a 1x1 layer's filters are not prepared.
+/// Where none of those holds, or the layer's filters are not prepared for its kernel.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward_blocks(
     conv: &Conv,
