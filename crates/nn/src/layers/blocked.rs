@@ -408,7 +408,18 @@ pub(crate) fn weight_gradient_scratch(
     m: usize,
     n: usize,
 ) -> usize {
-    n * (planes.len + m.div_ceil(BLOCK) * g.p * g.q * BLOCK)
+    let lanes = gradient_lanes();
+    n * (planes.len + m.div_ceil(lanes) * g.p * g.q * lanes)
+}
+
+/// Filters a vector of the weight gradient's tile: 16 on AVX-512 machines ([`wide`]), else
+/// [`BLOCK`].
+fn gradient_lanes() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if crate::sgemm::avx512() {
+        return wide::LANES;
+    }
+    BLOCK
 }
 
 /// Values of the blocked weight gradient ([`weight_gradient_samples`]'s `acc`).
@@ -418,7 +429,8 @@ pub(crate) fn weight_gradient_len(m: usize, k: usize) -> usize {
 
 /// `n` samples' weight gradient added into `acc` (`M x K` in blocks, as [`BlockedFilters`]
 /// lays filters out): `dW[f][k] += sum over samples and pixels x of dY[f][x] *
-/// ifmap[tap k of x]`, the filters on the lanes, `dY` turned into blocks of 8 filters first.
+/// ifmap[tap k of x]`, the filters on the lanes, `dY` turned into vectors of 8 filters (16
+/// on AVX-512 machines, [`wide::weight_gradient`]) first.
 /// The forward tile with the roles turned: its steps are the samples' output pixels side by
 /// side, its 6 columns 6 taps, so the `K x M` result stays in registers over the steps (the
 /// lowered product, which ran it, streamed a lowered ifmap and `dY` transposed through its
@@ -437,8 +449,9 @@ pub(crate) fn weight_gradient_samples(
     acc: &mut [f32],
 ) {
     let (k, pq, in_len) = (g.col_rows(), g.p * g.q, g.c * g.h * g.w);
-    let (blocks, steps) = (m.div_ceil(BLOCK), n * pq);
-    assert!(crate::sgemm::avx2_only() && planes.offsets.len() == k);
+    let (blocks, steps, lanes) = (m.div_ceil(BLOCK), n * pq, gradient_lanes());
+    assert!(crate::sgemm::avx2_only() || crate::sgemm::avx512());
+    assert!(planes.offsets.len() == k);
     assert!(x.len() >= n * in_len && dy.len() >= n * m * pq);
     assert!(acc.len() >= weight_gradient_len(m, k));
     let scratch = &mut scratch[..weight_gradient_scratch(planes, g, m, n)];
@@ -458,12 +471,18 @@ pub(crate) fn weight_gradient_samples(
     let reach = planes.offsets.iter().max().copied().unwrap_or(0);
     assert!(bases.iter().all(|b| b + reach < src.len()));
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX2 and FMA (asserted: `avx2_only`); `dyb` holds every block's steps, `acc`
-    // every block's taps, and every tap of every step lies in `src` (asserted).
+    // SAFETY: AVX2 and FMA, or AVX-512 where `lanes` is 16 (asserted); `dyb` holds every
+    // vector's steps, `acc` every block's taps, and every tap of every step lies in `src`
+    // (asserted).
     unsafe {
-        // Block `b`, sample `i`, pixel `x` at `(b n PQ + i PQ + x) BLOCK`.
+        // Vector `v`, sample `i`, pixel `x` at `(v n PQ + i PQ + x) lanes`.
         for (i, dyi) in dy.chunks(m * pq).take(n).enumerate() {
-            block_avx2(m, pq, dyi, steps * BLOCK, BLOCK, &mut dyb[i * pq * BLOCK..]);
+            block_avx2(m, pq, dyi, steps * lanes, lanes, &mut dyb[i * pq * lanes..]);
+        }
+        if lanes != BLOCK {
+            let src = (src, bases.as_slice());
+            let acc = &mut acc[..weight_gradient_len(m, k)];
+            return wide::weight_gradient(planes, k, steps, src, dyb, acc);
         }
         for s0 in (0..steps).step_by(KC) {
             let run = s0..(s0 + KC).min(steps);
@@ -837,9 +856,6 @@ mod tests {
     /// in runs of two.
     #[test]
     fn weight_gradient_equals_the_lowered_product_bit_for_bit() {
-        if !crate::layers::lowered::avx2_kernels() {
-            return;
-        }
         // (c, r, s, stride, dilation, pad top, pad left, pad bottom, pad right, h, w, m, n)
         for (c, r, s, st, dil, pt, pl, pb, pr, h, w, m, n) in [
             (32, 3, 3, 1, 1, 1, 1, 1, 1, 14, 14, 64, 2),

@@ -662,16 +662,18 @@ pub fn conv_backward(
     } else {
         Vec::new()
     };
-    // The weight gradient on the blocked kernel where it runs (one group, AVX2). Against
-    // the lowered product (vgg-small, batch 64, one thread, 64 steps): 32 -> 64 filters at
-    // 14x14 1.03 -> 0.55 s, 64 -> 128 at 7x7 1.11 -> 0.66 s, the first layer 0.25 -> 0.12 s.
+    // The weight gradient on the blocked kernel where it runs (one group, AVX2 or AVX-512).
+    // Against the lowered product (vgg-small, batch 64, one thread, 64 steps, AVX2): 32 -> 64
+    // filters at 14x14 1.03 -> 0.55 s, 64 -> 128 at 7x7 1.11 -> 0.66 s, the first layer 0.25
+    // -> 0.12 s. On AVX-512 (16 filters a vector) against the product there, alternating
+    // whole runs at 2 threads (2026-12-02): vgg-small's epochs 0.83 of the time at batch 64
+    // and 256, LeNet-5's 0.92-0.93.
     // Few-channel layers' (the first layer on grey images) on the direct kernel's
     // orientation, pixels on the lanes ([`direct::weight_gradient_sample`]). Elsewhere the
     // old path: dW^T on our product (16-lane vectors) from 32 filters, else `gemm`.
     let kernel = if direct::weight_gradient_applies(&g, groups, m) {
         WeightKernel::Lanes
-    } else if groups == 1 && sgemm::avx2_only() && blocked::applies(&g, 1) {
-        // The weight gradient's tile is AVX2's (8 filters a vector) only.
+    } else if groups == 1 && blocked::applies(&g, 1) {
         WeightKernel::Blocked(blocked::Planes::new(&g))
     } else if m >= 32 {
         WeightKernel::Transposed

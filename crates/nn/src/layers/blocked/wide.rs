@@ -69,6 +69,51 @@ pub(super) unsafe fn sample(
     }
 }
 
+/// [`super::weight_gradient_samples`]' sums on the AVX-512 tile: `dyb` holds `dY` in vectors
+/// of 16 filters (vector `v`, step `t` at `(v steps + t) LANES`), `src.1` each step's base in
+/// `src.0`; the sums go into `acc` in blocks of [`BLOCK`] (block `b`, tap `k` at `(b K + k)
+/// BLOCK`), each vector's halves to two blocks: the AVX2 tile's sums, the same bits.
+///
+/// # Safety
+/// AVX-512F; every step's every tap lies in `src.0`; `dyb` and `acc` hold what they lay out.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn weight_gradient(
+    planes: &Planes,
+    k: usize,
+    steps: usize,
+    src: (&[f32], &[usize]),
+    dyb: &[f32],
+    acc: &mut [f32],
+) {
+    let blocks = acc.len() / (k * BLOCK).max(1);
+    assert!(dyb.len() >= blocks.div_ceil(2) * steps * LANES && src.1.len() == steps);
+    for s0 in (0..steps).step_by(KC) {
+        let run = s0..(s0 + KC).min(steps);
+        let mut b = 0;
+        while b < blocks {
+            let left = blocks - b;
+            let vectors = left.div_ceil(2).min(2);
+            let halves = (2 * vectors).min(left);
+            for (t, taps) in planes.offsets.chunks(PIXELS).enumerate() {
+                let tile = Tile {
+                    filters: dyb.as_ptr().add(b / 2 * steps * LANES),
+                    stride: steps * LANES,
+                    steps: run.clone(),
+                    offsets: src.1,
+                    src: src.0.as_ptr(),
+                    bases: taps,
+                    out: acc.as_mut_ptr().add((b * k + t * PIXELS) * BLOCK),
+                    out_stride: k * BLOCK,
+                    halves,
+                    add: true,
+                };
+                tile.run_wide_any(vectors);
+            }
+            b += halves;
+        }
+    }
+}
+
 /// The AVX-512 tile: [`Tile`]'s vectors are `V` vectors of 16 filters, each vector's halves
 /// written to blocks `2 i` and `2 i + 1` (those below `halves`).
 impl Tile<'_> {
