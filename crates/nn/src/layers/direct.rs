@@ -1,8 +1,9 @@
 //! Direct convolution for layers with few input channels (the first layer on grey images:
-//! LeNet-5's and the 28x28 zoo's `conv1`), on AVX2: each output is read from zero-bordered
-//! copies of the input planes by every tap, six filters sharing each load, so the ifmap is
-//! never lowered. im2col's lowered matrix for such a layer is R x S times the ifmap and
-//! does not fit in cache; its stores were a third of LeNet-5's time on the AVX2 machine.
+//! LeNet-5's and the 28x28 zoo's `conv1`), on AVX2 and AVX-512 (16 pixels a vector there:
+//! [`wide`]): each output is read from zero-bordered copies of the input planes by every
+//! tap, six filters sharing each load, so the ifmap is never lowered. im2col's lowered
+//! matrix for such a layer is R x S times the ifmap and does not fit in cache; its stores
+//! were a third of LeNet-5's time on the AVX2 machine.
 //!
 //! Each output is summed as the product on the lowered matrix sums it (from zero, `k = (c,
 //! r, s)` ascending, one fused multiply-add a term, one block of `k`), so both give the
@@ -31,15 +32,18 @@ pub(crate) fn applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
     here && groups == 1 && g.c <= 3 && g.col_rows() <= MAX_DEPTH
 }
 
-/// Whether the training passes run this kernel on this one-group layer (AVX2 without
-/// AVX-512, stride 1 along rows); summed in one chain of any depth, its bits are the
-/// product's only where [`applies`] holds.
-pub(crate) fn runs(g: &ConvGeometry) -> bool {
+/// Whether inference runs this kernel on this one-group layer whatever its filters (AVX2
+/// without AVX-512, stride 1 along rows).
+fn runs(g: &ConvGeometry) -> bool {
     crate::sgemm::avx2_only() && kernel_runs(g)
 }
 
-/// Whether [`forward`] can run this one-group layer at all: AVX2 (an AVX-512 machine has
-/// it too), stride 1 along rows.
+/// Whether [`forward`] can run this one-group layer at all: AVX2 or AVX-512, stride 1
+/// along rows. The training passes run it wherever it can (summed in one chain of any
+/// depth, its bits are the product's only where [`applies`] holds): on the Zen 5 with
+/// AVX-512, where the blocked kernel or the product took them before, LeNet-5's epochs
+/// took 0.56 of the time at batch 256 and 0.67 at batch 64 (with the blocked weight
+/// gradient of conv2 at 16 filters a vector; alternating processes, 2 threads, 2026-12-02).
 fn kernel_runs(g: &ConvGeometry) -> bool {
     (crate::sgemm::avx2_only() || crate::sgemm::avx512()) && g.stride_w == 1 && g.p > 0 && g.q > 0
 }
@@ -59,7 +63,7 @@ pub(crate) fn input_gradient(
     dy: &[f32],
     dx: &mut [f32],
 ) -> bool {
-    let transposed = super::implicit::input_gradient(g, m).filter(runs);
+    let transposed = super::implicit::input_gradient(g, m).filter(kernel_runs);
     let Some(t) = transposed.filter(|_| g.c <= super::blocked::BLOCK) else {
         return false;
     };
@@ -100,7 +104,11 @@ pub(crate) fn forward(
                     // every tap of 16 columns (`padded_plane`); `out` holds `filters` planes.
                     #[cfg(target_arch = "x86_64")]
                     unsafe {
-                        avx2::block(g, filters, padded, hp * wp, wp, taps, out)
+                        if crate::sgemm::avx512() {
+                            wide::block(g, filters, padded, hp * wp, wp, taps, out)
+                        } else {
+                            avx2::block(g, filters, padded, hp * wp, wp, taps, out)
+                        }
                     };
                 }
             });
@@ -110,8 +118,18 @@ pub(crate) fn forward(
         });
 }
 
-/// Lanes of the weight gradient's accumulators ([`weight_gradient_sample`]).
+/// Lanes of the weight gradient's accumulators on AVX2 ([`weight_gradient_sample`]).
 const LANES: usize = 8;
+
+/// Lanes of the weight gradient's accumulators here: [`LANES`], or 16 on AVX-512 machines
+/// ([`wide`]).
+fn gradient_lanes() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if crate::sgemm::avx512() {
+        return wide::LANES;
+    }
+    LANES
+}
 
 /// Whether [`weight_gradient_sample`] takes this layer's weight gradient (`m` filters): as
 /// [`applies`] but of any depth, into a single block of filters. There the blocked kernel
@@ -121,20 +139,21 @@ const LANES: usize = 8;
 /// threads, alternating epochs in one process, three runs). With two blocks or more it keeps them:
 /// vgg-small's first layer (32 filters, 9 taps) took 0.77 ms there and 0.97 here.
 pub(crate) fn weight_gradient_applies(g: &ConvGeometry, groups: usize, m: usize) -> bool {
-    runs(g) && groups == 1 && g.c <= 3 && m <= super::blocked::BLOCK
+    kernel_runs(g) && groups == 1 && g.c <= 3 && m <= super::blocked::BLOCK
 }
 
 /// Values of [`weight_gradient_sample`]'s accumulators for `m` filters of `k` taps (and the
 /// bias gradient's, `m` more after them).
 pub(crate) fn weight_gradient_len(m: usize, k: usize) -> usize {
-    m * (k + 1) * LANES
+    m * (k + 1) * gradient_lanes()
 }
 
 /// Values of scratch [`weight_gradient_sample`] needs: the padded ifmap, `dY`'s rows padded
 /// to whole vectors.
 pub(crate) fn weight_gradient_scratch(g: &ConvGeometry, m: usize) -> usize {
     let (hp, wp) = g.padded_plane();
-    g.c * hp * wp + m * g.p * g.q.div_ceil(LANES) * LANES
+    let lanes = gradient_lanes();
+    g.c * hp * wp + m * g.p * g.q.div_ceil(lanes) * lanes
 }
 
 /// One sample's weight gradient added into `acc` (filter `f`, tap `t`, lane `l` at `(f K +
@@ -153,8 +172,9 @@ pub(crate) fn weight_gradient_sample(
     acc: &mut [f32],
 ) {
     let (hp, wp) = g.padded_plane();
-    let (plane, k, qv) = (g.h * g.w, g.col_rows(), g.q.div_ceil(LANES) * LANES);
-    assert!(runs(g) && x.len() >= g.c * plane && dy.len() >= m * g.p * g.q);
+    let lanes = gradient_lanes();
+    let (plane, k, qv) = (g.h * g.w, g.col_rows(), g.q.div_ceil(lanes) * lanes);
+    assert!(kernel_runs(g) && x.len() >= g.c * plane && dy.len() >= m * g.p * g.q);
     assert!(acc.len() >= weight_gradient_len(m, k));
     let (padded, rows) = scratch[..weight_gradient_scratch(g, m)].split_at_mut(g.c * hp * wp);
     for (xc, pc) in x.chunks_exact(plane).zip(padded.chunks_exact_mut(hp * wp)) {
@@ -167,13 +187,13 @@ pub(crate) fn weight_gradient_sample(
         dst[..g.q].copy_from_slice(src);
         dst[g.q..].fill(0.0);
     }
-    let bias = &mut acc[m * k * LANES..m * (k + 1) * LANES];
-    for (filter, lanes) in rows
+    let bias = &mut acc[m * k * lanes..m * (k + 1) * lanes];
+    for (filter, sums) in rows
         .chunks_exact(g.p * qv)
-        .zip(bias.chunks_exact_mut(LANES))
+        .zip(bias.chunks_exact_mut(lanes))
     {
-        for values in filter.chunks_exact(LANES) {
-            for (l, v) in lanes.iter_mut().zip(values) {
+        for values in filter.chunks_exact(lanes) {
+            for (l, v) in sums.iter_mut().zip(values) {
                 *l += v;
             }
         }
@@ -189,21 +209,30 @@ pub(crate) fn weight_gradient_sample(
     // Every tap of every vector of every row lies in the planes.
     let last = (g.p - 1) * g.stride_h * wp + qv;
     assert!(taps.iter().all(|t| t + last <= padded.len()));
+    // Taps a tile: AVX-512's 32 registers hold 6 x 4 accumulators.
+    let per_tile = if lanes == LANES { 2 } else { 4 };
     #[cfg(target_arch = "x86_64")]
     for f0 in (0..m).step_by(FILTERS) {
-        for t0 in (0..k).step_by(2) {
+        for t0 in (0..k).step_by(per_tile) {
             let tile = LaneTile {
                 g,
                 wp,
                 qv,
                 filters: f0..(f0 + FILTERS).min(m),
-                taps: &taps[t0..(t0 + 2).min(k)],
+                taps: &taps[t0..(t0 + per_tile).min(k)],
                 first_tap: t0,
                 k,
             };
-            // SAFETY: AVX2 and FMA (`runs`); every load lies in `padded` (asserted) or
-            // `rows` (the tile's filters' rows); `acc` holds every filter's taps.
-            unsafe { tile.run_any(padded, rows, acc) };
+            // SAFETY: AVX2 and FMA (`kernel_runs`), AVX-512 where the lanes are 16; every
+            // load lies in `padded` (asserted) or `rows` (the tile's filters' rows); `acc`
+            // holds every filter's taps.
+            unsafe {
+                if lanes == LANES {
+                    tile.run_any(padded, rows, acc)
+                } else {
+                    tile.run_wide_any(padded, rows, acc)
+                }
+            };
         }
     }
 }
@@ -214,7 +243,10 @@ pub(crate) fn weight_gradient_sample(
 pub(crate) fn add_lanes(m: usize, k: usize, bias: bool, acc: &[f32], dw: &mut [f32]) {
     let values = m * (k + usize::from(bias));
     assert!(acc.len() >= weight_gradient_len(m, k) && dw.len() >= values);
-    for (d, lanes) in dw[..values].iter_mut().zip(acc.chunks_exact(LANES)) {
+    for (d, lanes) in dw[..values]
+        .iter_mut()
+        .zip(acc.chunks_exact(gradient_lanes()))
+    {
         *d += lanes.iter().fold(0.0, |s, v| s + v);
     }
 }
@@ -298,6 +330,37 @@ impl LaneTile<'_> {
     }
 }
 
+/// `$call` with `F` the filter count (1 to [`FILTERS`]) and `S` the filters' columns (3 or 5,
+/// else 0 for any) as constants: the accumulators stay in registers, and a row of 3 or 5
+/// taps unrolls (LeNet-5's conv2 input gradient, 5x5: 0.93-0.97 of the time, alternating
+/// epochs in one process).
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_shape {
+    ($filters:expr, $s:expr, |$f:ident, $c:ident| $call:expr) => {
+        match $s {
+            5 => super::by_shape!(@filters $filters, 5, |$f, $c| $call),
+            3 => super::by_shape!(@filters $filters, 3, |$f, $c| $call),
+            _ => super::by_shape!(@filters $filters, 0, |$f, $c| $call),
+        }
+    };
+    (@filters $filters:expr, $s:literal, |$f:ident, $c:ident| $call:expr) => {{
+        const $c: usize = $s;
+        match $filters {
+            6 => { const $f: usize = 6; $call }
+            5 => { const $f: usize = 5; $call }
+            4 => { const $f: usize = 4; $call }
+            3 => { const $f: usize = 3; $call }
+            2 => { const $f: usize = 2; $call }
+            _ => { const $f: usize = 1; $call }
+        }
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+use by_shape;
+
+#[cfg(target_arch = "x86_64")]
+mod wide;
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::FILTERS;
@@ -320,26 +383,9 @@ mod avx2 {
         taps: &[f32],
         out: &mut [f32],
     ) {
-        // The filter count a constant, so that the accumulators stay in registers; a row
-        // of 3 or 5 taps too, so that its loop unrolls (LeNet-5's conv2 input gradient,
-        // 5x5: 0.93-0.97 of the time, alternating epochs in one process).
-        macro_rules! by_filters {
-            ($s:literal) => {
-                match filters {
-                    6 => block_of::<6, $s>(g, padded, stride, wp, taps, out),
-                    5 => block_of::<5, $s>(g, padded, stride, wp, taps, out),
-                    4 => block_of::<4, $s>(g, padded, stride, wp, taps, out),
-                    3 => block_of::<3, $s>(g, padded, stride, wp, taps, out),
-                    2 => block_of::<2, $s>(g, padded, stride, wp, taps, out),
-                    _ => block_of::<1, $s>(g, padded, stride, wp, taps, out),
-                }
-            };
-        }
-        match g.s {
-            5 => by_filters!(5),
-            3 => by_filters!(3),
-            _ => by_filters!(0),
-        }
+        super::by_shape!(filters, g.s, |F, S| block_of::<F, S>(
+            g, padded, stride, wp, taps, out
+        ));
     }
 
     /// `S`: the filters' columns when not 0 (else `g.s`).
@@ -409,9 +455,6 @@ mod tests {
     /// kernel), 2 samples.
     #[test]
     fn input_gradient_matches_the_definition() {
-        if !crate::layers::lowered::avx2_kernels() {
-            return;
-        }
         // (c, m, k, pad top, pad left, pad bottom, pad right, dilation, h, w)
         for (c, m, k, pt, pl, pb, pr, dil, h, w) in [
             (6, 16, 5, 0, 0, 0, 0, 1, 14, 14),
@@ -477,12 +520,6 @@ mod tests {
     /// shorter than one, stride 2 down the rows, 1 to 8 filters, 3 samples.
     #[test]
     fn weight_gradient_matches_the_definition() {
-        if !crate::layers::lowered::avx2_kernels() {
-            // Elsewhere the blocked kernel or the product takes every layer (tested there).
-            let g = crate::layers::lowered::stride_one(1, (5, 5), (2, 2, 2, 2), 1, (28, 28));
-            assert!(!weight_gradient_applies(&g, 1, 6));
-            return;
-        }
         // (c, m, k, pad top, pad left, pad bottom, pad right, dilation, stride_h, h, w)
         for (c, m, k, pt, pl, pb, pr, dil, sh, h, w) in [
             (1, 6, 5, 2, 2, 2, 2, 1, 1, 28, 28),
