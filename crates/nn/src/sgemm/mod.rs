@@ -383,7 +383,6 @@ pub(crate) fn gemv(m: usize, k: usize, w: &[f32], x: &[f32], y: &mut [f32]) {
 }
 
 /// Whether [`product`] runs its own kernel here (else the `gemm` crate's).
-#[cfg(test)]
 pub(crate) fn has_kernel() -> bool {
     isa().is_some()
 }
