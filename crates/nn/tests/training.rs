@@ -103,3 +103,37 @@ fn seeded_training_repeats_bit_for_bit() {
         }
     }
 }
+
+/// The same seeded run on pools of 1 and 3 threads gives the same bits: every parallel
+/// split (samples' gradient chunks, FC gradient rows, planes) is fixed, not the pool's.
+#[test]
+fn training_does_not_depend_on_the_thread_count() {
+    let data = load(DataSource::Mnist, Split::Train).take(256);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut network = Network::new(zoo::build("lenet5").unwrap(), 3).unwrap();
+            let config = TrainConfig {
+                seed: 5,
+                batch_size: 96,
+                ..TrainConfig::default()
+            };
+            train(&mut network, &data, &config, |_| {}).unwrap();
+            network.into_graph()
+        })
+    };
+    let (a, b) = (run(1), run(3));
+    for (x, y) in a.nodes().iter().zip(b.nodes()) {
+        for (p, q) in x.params.iter().zip(&y.params) {
+            let same = p
+                .data
+                .iter()
+                .zip(&q.data)
+                .all(|(u, v)| u.to_bits() == v.to_bits());
+            assert!(same, "{}", x.name);
+        }
+    }
+}
