@@ -45,11 +45,7 @@ impl BlockedFilters {
         assert!(filter.len() >= m * k);
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
-            let lanes = if crate::sgemm::avx512() {
-                wide::LANES
-            } else {
-                BLOCK
-            };
+            let lanes = crate::sgemm::vector_lanes();
             // The filters are `m` planes of `k` values: in blocks through 8x8 transposes,
             // every value written, into a recycled buffer. Element by element into a fresh
             // one, vgg-small's 1152 -> 512 FC layer took 1.0 ms, and a step of training
@@ -408,18 +404,8 @@ pub(crate) fn weight_gradient_scratch(
     m: usize,
     n: usize,
 ) -> usize {
-    let lanes = gradient_lanes();
+    let lanes = crate::sgemm::vector_lanes();
     n * (planes.len + m.div_ceil(lanes) * g.p * g.q * lanes)
-}
-
-/// Filters a vector of the weight gradient's tile: 16 on AVX-512 machines ([`wide`]), else
-/// [`BLOCK`].
-fn gradient_lanes() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if crate::sgemm::avx512() {
-        return wide::LANES;
-    }
-    BLOCK
 }
 
 /// Values of the blocked weight gradient ([`weight_gradient_samples`]'s `acc`).
@@ -449,7 +435,7 @@ pub(crate) fn weight_gradient_samples(
     acc: &mut [f32],
 ) {
     let (k, pq, in_len) = (g.col_rows(), g.p * g.q, g.c * g.h * g.w);
-    let (blocks, steps, lanes) = (m.div_ceil(BLOCK), n * pq, gradient_lanes());
+    let (blocks, steps, lanes) = (m.div_ceil(BLOCK), n * pq, crate::sgemm::vector_lanes());
     assert!(crate::sgemm::avx2_only() || crate::sgemm::avx512());
     assert!(planes.offsets.len() == k);
     assert!(x.len() >= n * in_len && dy.len() >= n * m * pq);

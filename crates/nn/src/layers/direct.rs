@@ -121,16 +121,6 @@ pub(crate) fn forward(
 /// Lanes of the weight gradient's accumulators on AVX2 ([`weight_gradient_sample`]).
 const LANES: usize = 8;
 
-/// Lanes of the weight gradient's accumulators here: [`LANES`], or 16 on AVX-512 machines
-/// ([`wide`]).
-fn gradient_lanes() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if crate::sgemm::avx512() {
-        return wide::LANES;
-    }
-    LANES
-}
-
 /// Whether [`weight_gradient_sample`] takes this layer's weight gradient (`m` filters): as
 /// [`applies`] but of any depth, into a single block of filters. There the blocked kernel
 /// (filters on the lanes) runs tiles of 1 block x 6 taps, load-bound, with lanes empty past
@@ -145,14 +135,14 @@ pub(crate) fn weight_gradient_applies(g: &ConvGeometry, groups: usize, m: usize)
 /// Values of [`weight_gradient_sample`]'s accumulators for `m` filters of `k` taps (and the
 /// bias gradient's, `m` more after them).
 pub(crate) fn weight_gradient_len(m: usize, k: usize) -> usize {
-    m * (k + 1) * gradient_lanes()
+    m * (k + 1) * crate::sgemm::vector_lanes()
 }
 
 /// Values of scratch [`weight_gradient_sample`] needs: the padded ifmap, `dY`'s rows padded
 /// to whole vectors.
 pub(crate) fn weight_gradient_scratch(g: &ConvGeometry, m: usize) -> usize {
     let (hp, wp) = g.padded_plane();
-    let lanes = gradient_lanes();
+    let lanes = crate::sgemm::vector_lanes();
     g.c * hp * wp + m * g.p * g.q.div_ceil(lanes) * lanes
 }
 
@@ -172,7 +162,7 @@ pub(crate) fn weight_gradient_sample(
     acc: &mut [f32],
 ) {
     let (hp, wp) = g.padded_plane();
-    let lanes = gradient_lanes();
+    let lanes = crate::sgemm::vector_lanes();
     let (plane, k, qv) = (g.h * g.w, g.col_rows(), g.q.div_ceil(lanes) * lanes);
     assert!(kernel_runs(g) && x.len() >= g.c * plane && dy.len() >= m * g.p * g.q);
     assert!(acc.len() >= weight_gradient_len(m, k));
@@ -245,7 +235,7 @@ pub(crate) fn add_lanes(m: usize, k: usize, bias: bool, acc: &[f32], dw: &mut [f
     assert!(acc.len() >= weight_gradient_len(m, k) && dw.len() >= values);
     for (d, lanes) in dw[..values]
         .iter_mut()
-        .zip(acc.chunks_exact(gradient_lanes()))
+        .zip(acc.chunks_exact(crate::sgemm::vector_lanes()))
     {
         *d += lanes.iter().fold(0.0, |s, v| s + v);
     }

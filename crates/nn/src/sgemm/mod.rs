@@ -80,6 +80,16 @@ pub(crate) fn avx512() -> bool {
     isa() == Some(Isa::Avx512)
 }
 
+/// `f32` lanes of the vectors the kernels run here: 16 on AVX-512 machines, else 8 (AVX2's,
+/// which the scalar fallbacks' layouts follow too).
+pub(crate) fn vector_lanes() -> usize {
+    if avx512() {
+        16
+    } else {
+        8
+    }
+}
+
 /// `A` (`m x k`, the filters) packed once for [`product_packed`]: a layer's weights do not
 /// change between inference passes, and packing them on every call cost a third of
 /// resnet18's batch-1 time. Layout: for each block of [`KC`] steps of `k` (starting at `k0`,
