@@ -51,19 +51,22 @@ use std::path::Path;
 /// The most worker threads a command may ask for.
 pub const MAX_THREADS: usize = 1024;
 
-/// Sizes the global worker pool (`None`: one thread per core).
+/// Sizes the global worker pool (`None`: `RAYON_NUM_THREADS`, else one thread per core), the
+/// calling thread one of its workers ([`joule_nn::threads::init`]): call it first, from the
+/// thread that runs the engine.
 pub fn init_threads(threads: Option<usize>) -> Result<(), LabError> {
-    let Some(n) = threads else { return Ok(()) };
+    let Some(n) = threads else {
+        // A pool already built (by an earlier call) serves as it is.
+        let _ = joule_nn::threads::init(None);
+        return Ok(());
+    };
     if n == 0 || n > MAX_THREADS {
         return Err(LabError::config(
             "threads",
             format!("{n} is out of range (1 to {MAX_THREADS})"),
         ));
     }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build_global()
-        .map_err(|e| LabError::config("threads", e.to_string()))
+    joule_nn::threads::init(Some(n)).map_err(|e| LabError::config("threads", e))
 }
 
 /// Weights, MACs and activations of a model, per layer and in total.

@@ -51,6 +51,13 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if std::env::var_os("NOINIT").is_none() {
+        // As the CLI runs the engine: this thread one of the pool's workers.
+        if let Err(e) = joule_nn::threads::init(None) {
+            eprintln!("bench_train: threads: {e}");
+            std::process::exit(2);
+        }
+    }
     if let Err(e) = run(&args) {
         eprintln!("bench_train: {e}");
         std::process::exit(2);

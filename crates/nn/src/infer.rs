@@ -184,7 +184,7 @@ impl Network {
             .map(|l| l.macs())
             .sum();
         if macs >= POOL_MACS {
-            rayon::scope(|_| self.infer_in_pool(input, &shapes, storage))
+            rayon::scope(|_| crate::threads::pass(|| self.infer_in_pool(input, &shapes, storage)))
         } else {
             self.infer_in_pool(input, &shapes, storage)
         }

@@ -35,6 +35,7 @@ pub mod quant;
 pub mod recipe;
 mod rng;
 mod sgemm;
+pub mod threads;
 pub mod train;
 
 pub use buffers::poison_reused_buffers;

@@ -99,47 +99,49 @@ pub fn train(
             // time; from inside, they are joins. Against the step on the calling thread
             // (alternating processes, 2 threads, 2026-12-02): LeNet-5's epochs 0.76 of the
             // time at batch 64, 0.94 at 256; vgg-small's 0.98 at 64.
-            let loss = rayon::scope(|_| -> Result<f32, NnError> {
-                let (mut images, labels) = data.batch(indices);
-                if config.shift > 0 {
-                    shift_images(&mut images, data.sample, config.shift, &mut rng);
-                }
-                let shape = Shape {
-                    n: indices.len(),
-                    ..data.sample
-                };
-                let input = FeatureMap::new(shape, images)?;
-                let trace = network.forward_train(&input, &mut rng)?;
-                let out = trace.output(logits);
-                let (loss, d_logits) =
-                    softmax_cross_entropy(&out.data, out.shape.per_sample(), &labels);
-                // A diverged run stops here rather than saving NaN weights as a trained model.
-                let diverged = |what: String| NnError::Diverged {
-                    epoch: epoch + 1,
-                    batch: b + 1,
-                    what,
-                };
-                if !loss.is_finite() {
-                    return Err(diverged(format!("the loss is {loss}")));
-                }
-                let mut grads = network.backward(&trace, logits, d_logits, false);
-                network.mask_gradients(&mut grads);
-                let step = (epoch * batches + b) as f32;
-                let lr = match config.schedule {
-                    Schedule::Constant => config.learning_rate,
-                    Schedule::Cosine => {
-                        config.learning_rate
-                            * 0.5
-                            * (1.0 + (std::f32::consts::PI * step / total_steps).cos())
+            let loss = rayon::scope(|_| {
+                crate::threads::pass(|| -> Result<f32, NnError> {
+                    let (mut images, labels) = data.batch(indices);
+                    if config.shift > 0 {
+                        shift_images(&mut images, data.sample, config.shift, &mut rng);
                     }
-                };
-                optimizer.step(network, &grads, lr);
-                if let Err(NnError::NonFiniteWeights { tensor, value, .. }) =
-                    crate::checkpoint::check_finite(network.graph(), String::new)
-                {
-                    return Err(diverged(format!("weight tensor {tensor} became {value}")));
-                }
-                Ok(loss)
+                    let shape = Shape {
+                        n: indices.len(),
+                        ..data.sample
+                    };
+                    let input = FeatureMap::new(shape, images)?;
+                    let trace = network.forward_train(&input, &mut rng)?;
+                    let out = trace.output(logits);
+                    let (loss, d_logits) =
+                        softmax_cross_entropy(&out.data, out.shape.per_sample(), &labels);
+                    // A diverged run stops here rather than saving NaN weights as a trained model.
+                    let diverged = |what: String| NnError::Diverged {
+                        epoch: epoch + 1,
+                        batch: b + 1,
+                        what,
+                    };
+                    if !loss.is_finite() {
+                        return Err(diverged(format!("the loss is {loss}")));
+                    }
+                    let mut grads = network.backward(&trace, logits, d_logits, false);
+                    network.mask_gradients(&mut grads);
+                    let step = (epoch * batches + b) as f32;
+                    let lr = match config.schedule {
+                        Schedule::Constant => config.learning_rate,
+                        Schedule::Cosine => {
+                            config.learning_rate
+                                * 0.5
+                                * (1.0 + (std::f32::consts::PI * step / total_steps).cos())
+                        }
+                    };
+                    optimizer.step(network, &grads, lr);
+                    if let Err(NnError::NonFiniteWeights { tensor, value, .. }) =
+                        crate::checkpoint::check_finite(network.graph(), String::new)
+                    {
+                        return Err(diverged(format!("weight tensor {tensor} became {value}")));
+                    }
+                    Ok(loss)
+                })
             })?;
             sum += loss as f64;
             on_event(&Event::Batch {

@@ -72,6 +72,13 @@ fn run(model: &Path, batch: &str, input: &Path, output: &Path, seconds: &str) ->
 }
 
 fn main() {
+    if std::env::var_os("NOINIT").is_none() {
+        // As the CLI runs the engine: this thread one of the pool's workers.
+        if let Err(e) = joule_nn::threads::init(None) {
+            eprintln!("bench_infer: threads: {e}");
+            std::process::exit(2);
+        }
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.as_slice() {
         [cmd, dir] if cmd == "export" => export(Path::new(dir)),
