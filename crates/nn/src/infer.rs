@@ -341,7 +341,7 @@ fn run_step(
         }),
     };
     match &node.op {
-        Op::Conv(conv) => {
+        Op::Conv(op) => {
             let nest = shapes.loop_nest.expect("conv has a loop nest");
             let (x, xs) = (inputs[0], shapes.inputs[0]);
             let filter = &node.params[0].data;
@@ -349,12 +349,18 @@ fn run_step(
                 let e = &epilogue;
                 if x_blocks || y_blocks {
                     let layout = (x_blocks, y_blocks);
-                    layers::conv_forward_blocks(conv, nest, x, filter, packed, e, layout, y)
+                    layers::conv_forward_blocks(op, nest, x, filter, packed, e, layout, y)
                 } else {
-                    layers::conv_forward_prepared(conv, nest, x, filter, packed, e, y)
+                    layers::conv_forward_prepared(op, nest, x, filter, packed, e, y)
                 }
             };
             match step.pool.map(|j| &nodes[j].op) {
+                Some(Op::Pool(pool))
+                    if layers::pools_in_tile(op, &nest, pool, packed, &epilogue) =>
+                {
+                    let layout = (x_blocks, y_blocks);
+                    layers::conv_pool_forward(op, &nest, x, packed, &epilogue, layout, y)
+                }
                 Some(Op::Pool(pool)) => {
                     // Winograd's choice depends on the batch: it runs the batch whole.
                     let whole = matches!(packed, Some(layers::Filters::Winograd(..)));

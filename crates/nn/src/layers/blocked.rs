@@ -385,6 +385,98 @@ pub(crate) fn forward_blocks(
         });
 }
 
+/// Whether [`forward_pooled`] runs this layer with a 2x2 max pooling of stride 2 after it:
+/// the AVX-512 tile's machines, `m` whole blocks of [`BLOCK`].
+pub(crate) fn pools_in_tile(g: &ConvGeometry, m: usize) -> bool {
+    crate::sgemm::avx512() && applies(g, 1) && m.is_multiple_of(BLOCK) && g.p >= 2 && g.q >= 2
+}
+
+/// The pixels' bases in 2x2 windows' order (window `(i, j)` of the `P/2 x Q/2` the pooling
+/// keeps: pixels `(2i, 2j)`, `(2i, 2j + 1)`, `(2i + 1, 2j)`, `(2i + 1, 2j + 1)`): an odd last
+/// row or column, which no window reads, is not computed.
+fn pooled_bases(planes: &mut Planes, g: &ConvGeometry) {
+    let bases = std::mem::take(&mut planes.bases);
+    planes.bases = (0..g.p / 2)
+        .flat_map(|i| (0..g.q / 2).map(move |j| (i, j)))
+        .flat_map(|(i, j)| [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(r, s)| (2 * i + r, 2 * j + s)))
+        .map(|(r, s)| bases[r * g.q + s])
+        .collect();
+}
+
+/// `y = maxpool2x2(finish(conv(x, filters)))` into channel blocks ([`crate::kernels::blocks`]),
+/// the pooling (stride 2, no padding, the output's size rounded down) and the epilogue's
+/// steps (`finish`) in the tile ([`wide::sample_pooled`]): the ofmap before the pooling is
+/// never written (vgg-small's layers wrote and read back 4x the values they keep, and
+/// computed its 7x7 layer's last row and column, which its pooling drops). The bits of
+/// [`forward_blocks`] with `finish` and then [`crate::layers::pool_inference_blocks`].
+/// `m` a multiple of [`BLOCK`], [`pools_in_tile`] holding; the ifmap in planes or
+/// (`x_blocks`) in channel blocks.
+pub(crate) fn forward_pooled(
+    g: &ConvGeometry,
+    n: usize,
+    filters: &BlockedFilters,
+    (x, x_blocks): (&[f32], bool),
+    finish: &crate::kernels::blocks::Finish,
+    split_macs: usize,
+    y: &mut [f32],
+) {
+    let (m, crs) = (filters.rows(), g.col_rows());
+    assert!(pools_in_tile(g, m) && filters.depth() == crs);
+    let windows = (g.p / 2) * (g.q / 2);
+    let (in_len, out_len) = (g.c * g.h * g.w, m * windows);
+    assert!(x.len() >= n * in_len && y.len() >= n * out_len);
+    let mut planes = Planes::of(g, x_blocks);
+    pooled_bases(&mut planes, g);
+    let blocks = filters.blocks();
+    let partial_len = if crs > KC {
+        blocks * 4 * windows * BLOCK
+    } else {
+        0
+    };
+    let run = |xi: &[f32],
+               range: std::ops::Range<usize>,
+               out: &mut [f32],
+               padded: &[f32],
+               partial: &mut [f32]| {
+        let src: &[f32] = if planes.len == 0 { xi } else { padded };
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `pools_in_tile` checked AVX-512 (filters in blocks of 16 there); `finish`
+        // covers the layer's `m` channels.
+        unsafe {
+            wide::sample_pooled(&planes, filters, range, src, finish, partial, out)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!(
+            "pools_in_tile holds on AVX-512 machines only: {:?} {}",
+            range,
+            out.len() + src.len() + partial.len()
+        );
+    };
+    if let (1, Some(half), true) = (n, filters.halves(), m * 4 * windows * crs >= split_macs) {
+        return with_scratch(planes.len + 2 * partial_len, |scratch| {
+            let (padded, partials) = scratch.split_at_mut(planes.len);
+            planes.fill(g, &x[..in_len], padded);
+            let (p0, p1) = partials.split_at_mut(partial_len);
+            let (y0, y1) = y[..out_len].split_at_mut(half * BLOCK * windows);
+            let (xi, padded): (&[f32], &[f32]) = (&x[..in_len], padded);
+            rayon::join(
+                || run(xi, 0..half, y0, padded, p0),
+                || run(xi, half..blocks, y1, padded, p1),
+            );
+        });
+    }
+    y[..n * out_len]
+        .par_chunks_mut(out_len)
+        .zip(x.par_chunks(in_len))
+        .for_each(|(yi, xi)| {
+            with_scratch(planes.len + partial_len, |scratch| {
+                let (padded, partial) = scratch.split_at_mut(planes.len);
+                planes.fill(g, xi, padded);
+                run(xi, 0..blocks, yi, padded, partial);
+            })
+        });
+}
+
 /// Pixels of a run of steps in the weight gradient: samples go side by side up to this
 /// many (vgg-small's 7x7 layer: 8 samples, 392 steps a tile instead of 49; its 14x14 layer
 /// 2). Each tile loads and stores its accumulators once a run: the 7x7 layer's weight

@@ -509,6 +509,63 @@ pub(crate) fn conv_forward_blocks(
     })
 }
 
+/// Whether [`conv_pool_forward`] runs this layer and the max pooling after it together: a
+/// 2x2 pooling of stride 2 (no padding, sizes rounded down) after a layer on the blocked
+/// kernel's AVX-512 tile ([`blocked::pools_in_tile`]), whose epilogue is all per-channel
+/// steps (a clipping activation or none).
+pub(crate) fn pools_in_tile(
+    conv: &Conv,
+    nest: &LoopNest,
+    pool: &joule_model::ops::Pool,
+    prepared: Option<&Filters>,
+    epilogue: &Epilogue,
+) -> bool {
+    let g = geometry(conv, nest);
+    let two_by_two = pool.kind == joule_model::ops::PoolKind::Max
+        && (pool.kernel_h, pool.kernel_w, pool.stride_h, pool.stride_w) == (2, 2, 2, 2)
+        && pool.padding == joule_model::ops::Padding::uniform(0)
+        && !pool.ceil_mode;
+    let blocked = matches!(prepared, Some(Filters::Blocked(b)) if b.rows() == nest.m && b.depth() == g.col_rows());
+    two_by_two
+        && blocked
+        && nest.groups == 1
+        && !direct::applies(&g, 1, nest.m)
+        && epilogue.block_steps().1.is_none()
+        && blocked::pools_in_tile(&g, nest.m)
+}
+
+/// `y = maxpool2x2(epilogue(conv(x)))` where [`pools_in_tile`] holds: the pooled ofmap in
+/// channel blocks (`y_blocks`) or planes; the ifmap in planes or (`x_blocks`) in blocks
+/// ([`reads_channel_blocks`] holding there). The bits of the layer and then the pooling.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_pool_forward(
+    conv: &Conv,
+    nest: &LoopNest,
+    x: &[f32],
+    prepared: Option<&Filters>,
+    epilogue: &Epilogue,
+    (x_blocks, y_blocks): (bool, bool),
+    y: &mut [f32],
+) {
+    let g = geometry(conv, nest);
+    let Some(Filters::Blocked(b)) = prepared else {
+        panic!("a layer pooled in the tile runs on its blocked filters");
+    };
+    let (finish, rest) = epilogue.block_steps();
+    assert!(rest.is_none());
+    let (n, m) = (nest.n, nest.m);
+    if y_blocks {
+        return blocked::forward_pooled(&g, n, b, (x, x_blocks), &finish, SPLIT_MACS, y);
+    }
+    let windows = (g.p / 2) * (g.q / 2);
+    with_scratch(n * m * windows, |out| {
+        blocked::forward_pooled(&g, n, b, (x, x_blocks), &finish, SPLIT_MACS, out);
+        for (o, ys) in out.chunks(m * windows).zip(y.chunks_mut(m * windows)) {
+            blocks::from_blocks(m, windows, o, ys);
+        }
+    })
+}
+
 /// Depthwise convolution (one input channel a group, `m` filters each) directly, one
 /// (sample, group) plane per task; eight channels a task, with the ifmap or the ofmap in
 /// channel blocks where `layout` says (`m == 1` and whole blocks there).
@@ -1145,6 +1202,134 @@ mod tests {
             }
         }
         y
+    }
+
+    /// The layer and its 2x2 max pooling in the tile ([`conv_pool_forward`], AVX-512
+    /// machines) give the bits of the layer on planes and then the pooling: odd sizes (the
+    /// last row and column dropped), more steps than a block of `KC` (partial sums kept
+    /// between blocks), 24 filters (a vector and a half), one sample split over the filters
+    /// and several side by side, the ifmap and the ofmap in planes or channel blocks, and
+    /// each kind of epilogue the tile runs.
+    #[test]
+    fn conv_and_pooling_in_the_tile_give_the_layer_then_the_pooling() {
+        let nest_of = |n: usize, m: usize, c: usize, p: usize, size: usize| LoopNest {
+            n,
+            m,
+            c,
+            p,
+            q: p,
+            r: 3,
+            s: 3,
+            h: size,
+            w: size,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            groups: 1,
+        };
+        if !sgemm::avx512() {
+            // The AVX2 and portable paths pool separately: nothing here to compare.
+            let g = geometry(&Conv::new(8, 3, 1, 1), &nest_of(1, 8, 8, 8, 8));
+            assert!(!blocked::pools_in_tile(&g, 8));
+            return;
+        }
+        let pool = joule_model::ops::Pool::max(2, 2, 0);
+        // (batch, channels, size, filters, pad)
+        let cases = [
+            (1, 64, 7, 128, 1), // vgg-small's third layer: 576 steps, 7x7
+            (3, 32, 14, 64, 1), // its second, three samples
+            (1, 1, 28, 32, 1),  // its first: one channel (a step a tap)
+            (2, 16, 9, 24, 0),  // 24 filters, no padding: 7x7 out
+            (1, 48, 10, 40, 1), // one sample, 5 blocks: halves of 3 and 2
+        ];
+        for (batch, c, size, filters, pad) in cases {
+            let conv = Conv::new(filters, 3, 1, pad);
+            let p = size + 2 * pad - 2;
+            let nest = nest_of(batch, filters, c, p, size);
+            let x: Vec<f32> = (0..batch * c * size * size)
+                .map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0)
+                .collect();
+            let filter: Vec<f32> = (0..filters * c * 9)
+                .map(|i| ((i * 104729) % 17) as f32 / 8.0 - 1.0)
+                .collect();
+            let bias: Vec<f32> = (0..filters).map(|i| i as f32 * 0.25 - 1.0).collect();
+            let scale: Vec<f32> = (0..filters).map(|i| 0.5 - (i % 3) as f32 * 0.5).collect();
+            let shift: Vec<f32> = (0..filters).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
+            let prepared = prepare_filters(&conv, &nest, &filter);
+            let (pp, pq) = (p / 2, p / 2);
+            let mid = joule_model::Shape::new(batch, filters, p, p);
+            let out = joule_model::Shape::new(batch, filters, pp, pq);
+            for activation in [Some(Activation::Relu), Some(Activation::Relu6), None] {
+                let epilogue = Epilogue {
+                    bias: Some(&bias),
+                    affine: Some((&scale, &shift)),
+                    activation,
+                };
+                assert!(
+                    pools_in_tile(&conv, &nest, &pool, prepared.as_ref(), &epilogue),
+                    "case {:?}",
+                    (batch, c, size, filters)
+                );
+                let mut planes = vec![f32::NAN; mid.elements() as usize];
+                conv_forward_prepared(
+                    &conv,
+                    &nest,
+                    &x,
+                    &filter,
+                    prepared.as_ref(),
+                    &epilogue,
+                    &mut planes,
+                );
+                let mut want = vec![f32::NAN; out.elements() as usize];
+                super::super::pool_inference(&pool, mid, out, &planes, &mut want);
+                let x_blocks: Vec<f32> = x
+                    .chunks(c * size * size)
+                    .flat_map(|xi| {
+                        let mut b = vec![0.0; xi.len()];
+                        if c.is_multiple_of(CHANNELS) {
+                            blocks::to_blocks(c, size * size, xi, &mut b);
+                        }
+                        b
+                    })
+                    .collect();
+                for (xb, yb) in [(false, false), (false, true), (true, true), (true, false)] {
+                    if xb && !c.is_multiple_of(CHANNELS) {
+                        continue;
+                    }
+                    let input = if xb { &x_blocks } else { &x };
+                    let mut got = vec![f32::NAN; want.len()];
+                    conv_pool_forward(
+                        &conv,
+                        &nest,
+                        input,
+                        prepared.as_ref(),
+                        &epilogue,
+                        (xb, yb),
+                        &mut got,
+                    );
+                    if yb {
+                        let blocked = got.clone();
+                        for (o, ys) in blocked
+                            .chunks(filters * pp * pq)
+                            .zip(got.chunks_mut(filters * pp * pq))
+                        {
+                            blocks::from_blocks(filters, pp * pq, o, ys);
+                        }
+                    }
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "case {:?} {activation:?} layout {:?}",
+                        (batch, c, size, filters),
+                        (xb, yb)
+                    );
+                }
+            }
+        }
     }
 
     /// Every kernel path of `conv_forward` against the definition: depthwise (with a channel

@@ -14,8 +14,9 @@ mod tensor;
 mod winograd;
 
 pub(crate) use conv::{
-    channel_blocks, conv_forward_blocks, conv_forward_prepared, fc_forward_prepared, prepare_fc,
-    prepare_filters, reads_channel_blocks, writes_channel_blocks, Filters,
+    channel_blocks, conv_forward_blocks, conv_forward_prepared, conv_pool_forward,
+    fc_forward_prepared, pools_in_tile, prepare_fc, prepare_filters, reads_channel_blocks,
+    writes_channel_blocks, Filters,
 };
 pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub use fused::{

@@ -8,11 +8,15 @@
 //! running value): the same bits.
 
 use super::{tile_shapes, BlockedFilters, Planes, Tile, BLOCK, PIXELS};
+use crate::kernels::blocks::Finish;
 use crate::sgemm::KC;
 use std::arch::x86_64::*;
 
 /// Output channels a vector.
 pub(super) const LANES: usize = 16;
+
+/// Pixels a tile of the forward pass.
+const TILE_PIXELS: usize = 8;
 
 /// One sample's output in blocks of [`BLOCK`] for the blocks `blocks` (`blocks.start` a
 /// whole vector's, even), as [`super::sample`] writes them.
@@ -42,12 +46,13 @@ pub(super) unsafe fn sample(
             let left = blocks.end - b;
             let vectors = left.div_ceil(2).min(2);
             let halves = (2 * vectors).min(left);
-            // Tiles of 2 vectors x 6 pixels (12 accumulators, the AVX2 tile's shape) keep
-            // every operand in registers: vgg-small's 32 -> 64 layer at 14x14, batch 64,
-            // one thread (2026-12-02), ran at 75-87 GMAC/s, 4 x 4 and 2 x 7 at 73-78; with
-            // 4 x 6 or 2 x 10 the compiler loaded all the broadcasts first and spilled
-            // accumulators (44-56 GMAC/s).
-            for (t, bases) in planes.bases.chunks(PIXELS).enumerate() {
+            // Tiles of 2 vectors x 8 pixels (16 accumulators) keep every operand in
+            // registers: one sample in cache, one thread (2026-12-02), vgg-small's 32 -> 64
+            // layer at 14x14 ran at 116 GMAC/s, its 64 -> 128 at 7x7 at 110, against 113
+            // and 107 in tiles of 6 pixels (and 75-87 in the network then, 4 x 4 and 2 x 7
+            // 73-78); with 4 x 6 or 2 x 10 the compiler loaded all the broadcasts first and
+            // spilled accumulators (44-56).
+            for (t, bases) in planes.bases.chunks(TILE_PIXELS).enumerate() {
                 let tile = Tile {
                     filters: filters.data.as_ptr().add(b / 2 * k * LANES),
                     stride: k * LANES,
@@ -57,12 +62,93 @@ pub(super) unsafe fn sample(
                     bases,
                     out: out
                         .as_mut_ptr()
-                        .add(((b - blocks.start) * pq + t * PIXELS) * BLOCK),
+                        .add(((b - blocks.start) * pq + t * TILE_PIXELS) * BLOCK),
                     out_stride: pq * BLOCK,
                     halves,
                     add: k0 > 0,
                 };
-                tile.run_wide_any(vectors);
+                match (vectors, bases.len()) {
+                    (2, 8) => tile.run_wide::<2, 8>(),
+                    (2, 7) => tile.run_wide::<2, 7>(),
+                    (1, 8) => tile.run_wide::<1, 8>(),
+                    (1, 7) => tile.run_wide::<1, 7>(),
+                    _ => tile.run_wide_any(vectors),
+                }
+            }
+            b += halves;
+        }
+    }
+}
+
+/// [`sample`] with a 2x2 max pooling (stride 2) after the epilogue `finish`, in the tile:
+/// `planes.bases` lists the windows' pixels (4 a window, [`super::pooled_bases`]), `out`
+/// gets each block's windows (block `b`, window `w` at `((b - blocks.start) W + w) BLOCK`).
+/// `partial` holds each block's pixels' sums between blocks of [`KC`] steps (a layer of more
+/// steps); the last block's sums go through the epilogue and the pooling in registers, so
+/// the ofmap is never written whole. The same sums, epilogue and selects as [`sample`], the
+/// epilogue on blocks and the pooling on blocks: the same bits.
+///
+/// # Safety
+/// AVX-512F; `filters` in blocks of [`LANES`]; `finish` has every channel of the blocks.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn sample_pooled(
+    planes: &Planes,
+    filters: &BlockedFilters,
+    blocks: std::ops::Range<usize>,
+    src: &[f32],
+    finish: &Finish,
+    partial: &mut [f32],
+    out: &mut [f32],
+) {
+    let pixels = planes.bases.len();
+    let windows = pixels / 4;
+    assert!(filters.lanes == LANES && blocks.start.is_multiple_of(LANES / BLOCK));
+    assert!(pixels.is_multiple_of(4) && out.len() >= blocks.len() * windows * BLOCK);
+    assert!(blocks.end <= filters.blocks() && filters.k == planes.offsets.len());
+    let k = filters.k;
+    assert!(k <= KC || partial.len() >= blocks.len() * pixels * BLOCK);
+    let reach = planes.offsets.iter().max().copied().unwrap_or(0);
+    assert!(planes.bases.iter().all(|b| b + reach < src.len()));
+    for k0 in (0..k).step_by(KC) {
+        let steps = k0..(k0 + KC).min(k);
+        let last = steps.end == k;
+        let mut b = blocks.start;
+        while b < blocks.end {
+            let left = blocks.end - b;
+            let vectors = left.div_ceil(2).min(2);
+            let halves = (2 * vectors).min(left);
+            // Two windows a tile (2 vectors x 8 pixels, as `sample`'s).
+            for (t, bases) in planes.bases.chunks(TILE_PIXELS).enumerate() {
+                let tile = Tile {
+                    filters: filters.data.as_ptr().add(b / 2 * k * LANES),
+                    stride: k * LANES,
+                    steps: steps.clone(),
+                    offsets: &planes.offsets,
+                    src: src.as_ptr(),
+                    bases,
+                    out: partial
+                        .as_mut_ptr()
+                        .wrapping_add(((b - blocks.start) * pixels + t * TILE_PIXELS) * BLOCK),
+                    out_stride: pixels * BLOCK,
+                    halves,
+                    add: k0 > 0,
+                };
+                let pooled = (
+                    out.as_mut_ptr()
+                        .add(((b - blocks.start) * windows + t * TILE_PIXELS / 4) * BLOCK),
+                    windows * BLOCK,
+                );
+                match (last, vectors, bases.len()) {
+                    (false, 2, 8) => tile.run_wide::<2, 8>(),
+                    (false, 2, _) => tile.run_wide::<2, 4>(),
+                    (false, _, 8) => tile.run_wide::<1, 8>(),
+                    (false, _, _) => tile.run_wide::<1, 4>(),
+                    (true, 2, 8) => tile.run_wide_pooled::<2, 8>(finish, b, pooled),
+                    (true, 2, _) => tile.run_wide_pooled::<2, 4>(finish, b, pooled),
+                    (true, _, 8) => tile.run_wide_pooled::<1, 8>(finish, b, pooled),
+                    (true, _, _) => tile.run_wide_pooled::<1, 4>(finish, b, pooled),
+                }
             }
             b += halves;
         }
@@ -133,25 +219,10 @@ impl Tile<'_> {
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn run_wide<const V: usize, const P: usize>(&self) {
-        let mut acc = [[_mm512_setzero_ps(); P]; V];
-        let x: [*const f32; P] = std::array::from_fn(|j| self.src.add(self.bases[j]));
-        for kk in self.steps.clone() {
-            let off = *self.offsets.get_unchecked(kk);
-            let f: [__m512; V] = std::array::from_fn(|i| {
-                _mm512_loadu_ps(self.filters.add(i * self.stride + kk * LANES))
-            });
-            for j in 0..P {
-                let v = _mm512_set1_ps(*x[j].add(off));
-                for i in 0..V {
-                    acc[i][j] = _mm512_fmadd_ps(f[i], v, acc[i][j]);
-                }
-            }
-        }
+        let acc = self.sums::<V, P>();
         for (i, vector) in acc.iter().enumerate() {
             for (j, a) in vector.iter().enumerate() {
-                let upper = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(*a));
-                let halves = [_mm512_castps512_ps256(*a), _mm256_castpd_ps(upper)];
-                for (h, half) in halves.into_iter().enumerate() {
+                for (h, half) in halves(*a).into_iter().enumerate() {
                     if 2 * i + h >= self.halves {
                         break;
                     }
@@ -166,4 +237,78 @@ impl Tile<'_> {
             }
         }
     }
+
+    /// The tile's sums over its steps: `V` vectors x `P` pixels.
+    ///
+    /// # Safety
+    /// As [`run_wide`](Self::run_wide).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn sums<const V: usize, const P: usize>(&self) -> [[__m512; P]; V] {
+        let mut acc = [[_mm512_setzero_ps(); P]; V];
+        let x: [*const f32; P] = std::array::from_fn(|j| self.src.add(self.bases[j]));
+        for kk in self.steps.clone() {
+            let off = *self.offsets.get_unchecked(kk);
+            let f: [__m512; V] = std::array::from_fn(|i| {
+                _mm512_loadu_ps(self.filters.add(i * self.stride + kk * LANES))
+            });
+            for j in 0..P {
+                let v = _mm512_set1_ps(*x[j].add(off));
+                for i in 0..V {
+                    acc[i][j] = _mm512_fmadd_ps(f[i], v, acc[i][j]);
+                }
+            }
+        }
+        acc
+    }
+
+    /// The last block of steps of a tile of whole 2x2 pooling windows (`bases` in windows'
+    /// order, each window's pixels row by row): each pixel's sum (what `out` holds from
+    /// the earlier blocks plus this block's, where `add`) through `finish`'s steps for its
+    /// block, then the larger a step from minus infinity over its window (the pooling on
+    /// blocks' select), one value a window into `pooled` (the next window [`BLOCK`] on, the
+    /// next block `pooled_stride` on). `first`: the tile's first block in the layer.
+    ///
+    /// # Safety
+    /// As [`run_wide`](Self::run_wide), `P` a multiple of 4; `pooled` holds `halves` blocks
+    /// of `P / 4` windows; `finish` has the values of every channel of those blocks.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run_wide_pooled<const V: usize, const P: usize>(
+        &self,
+        finish: &Finish,
+        first: usize,
+        (pooled, pooled_stride): (*mut f32, usize),
+    ) {
+        let acc = self.sums::<V, P>();
+        for (i, vector) in acc.iter().enumerate() {
+            for h in 0..2 {
+                let b = 2 * i + h;
+                if b >= self.halves {
+                    break;
+                }
+                let lanes = finish.lanes((first + b) * BLOCK);
+                for (w, window) in vector.chunks_exact(4).enumerate() {
+                    let mut best = _mm256_set1_ps(f32::NEG_INFINITY);
+                    for (j, a) in (4 * w..).zip(window) {
+                        let mut v = halves(*a)[h];
+                        if self.add {
+                            let at = self.out.add(b * self.out_stride + j * BLOCK);
+                            v = _mm256_add_ps(_mm256_loadu_ps(at), v);
+                        }
+                        best = _mm256_max_ps(lanes.apply(v), best);
+                    }
+                    _mm256_storeu_ps(pooled.add(b * pooled_stride + w * BLOCK), best);
+                }
+            }
+        }
+    }
+}
+
+/// A vector's lanes 0-7 and 8-15.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn halves(a: __m512) -> [__m256; 2] {
+    let upper = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a));
+    [_mm512_castps512_ps256(a), _mm256_castpd_ps(upper)]
 }
