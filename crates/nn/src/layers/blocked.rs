@@ -150,6 +150,8 @@ pub(crate) struct Planes {
     offsets: Vec<usize>,
     /// Where each output pixel's first tap lies.
     bases: Vec<usize>,
+    /// The filters are read once (one sample): the tile prefetches them.
+    prefetch: bool,
 }
 
 impl Planes {
@@ -186,6 +188,7 @@ impl Planes {
             len: if bare { 0 } else { g.c * plane },
             offsets,
             bases,
+            prefetch: false,
         }
     }
 
@@ -301,7 +304,10 @@ pub(crate) fn forward(
     assert!(applies(g, 1) && filters.depth() == crs);
     let (in_len, out_len) = (g.c * g.h * g.w, m * pq);
     assert!(x.len() >= n * in_len && y.len() >= n * out_len);
-    let planes = Planes::of(g, x_blocks);
+    let mut planes = Planes::of(g, x_blocks);
+    // One sample reads each filter once.
+    planes.prefetch = n == 1;
+    let planes = planes;
     let blocks = filters.blocks();
     let out_values = blocks * pq * BLOCK;
     if let (1, Some(half), true) = (n, filters.halves(), m * pq * crs >= split_macs) {
@@ -355,7 +361,9 @@ pub(crate) fn forward_blocks(
     assert!(applies(g, 1) && filters.depth() == crs && m.is_multiple_of(BLOCK));
     let (in_len, out_len) = (g.c * g.h * g.w, m * pq);
     assert!(x.len() >= n * in_len && y.len() >= n * out_len);
-    let planes = Planes::of(g, x_blocks);
+    let mut planes = Planes::of(g, x_blocks);
+    planes.prefetch = n == 1;
+    let planes = planes;
     let blocks = filters.blocks();
     let run = |xi: &[f32], range: std::ops::Range<usize>, out: &mut [f32], padded: &[f32]| {
         let src: &[f32] = if planes.len == 0 { xi } else { padded };
@@ -427,6 +435,7 @@ pub(crate) fn forward_pooled(
     assert!(x.len() >= n * in_len && y.len() >= n * out_len);
     let mut planes = Planes::of(g, x_blocks);
     pooled_bases(&mut planes, g);
+    planes.prefetch = n == 1;
     let blocks = filters.blocks();
     let partial_len = if crs > KC {
         blocks * 4 * windows * BLOCK
@@ -579,6 +588,7 @@ pub(crate) fn weight_gradient_samples(
                         out_stride: k * BLOCK,
                         halves: pair,
                         add: true,
+                        prefetch: false,
                     };
                     tile.run_any(pair);
                 }
@@ -669,6 +679,7 @@ pub(crate) fn fc(filters: &BlockedFilters, n: usize, x: &[f32], y: &mut [f32]) {
         len: 0,
         offsets: (0..k).collect(),
         bases: (0..n).map(|s| s * k).collect(),
+        prefetch: false,
     };
     with_scratch(blocks * n * BLOCK, |out| {
         out.par_chunks_mut(FC_BLOCKS * n * BLOCK)
@@ -810,6 +821,7 @@ unsafe fn sample(
                     out_stride: pq * BLOCK,
                     halves: pair,
                     add: k0 > 0,
+                    prefetch: false,
                 };
                 tile.run_any(pair);
             }
@@ -843,6 +855,8 @@ struct Tile<'a> {
     halves: usize,
     /// Add to what `out` holds (a later block of steps).
     add: bool,
+    /// Prefetch the filters some steps ahead (the AVX-512 tile): they are read once.
+    prefetch: bool,
 }
 
 /// `$tile.$run::<V, P>()` for `V` (1 or 2) vectors a step and `P` the tile's columns (1 to
