@@ -469,7 +469,9 @@ pub(crate) fn conv_forward_blocks(
         }
         let finish = |range: std::ops::Range<usize>, out: &mut [f32]| {
             let (finish, rest) = epilogue.block_steps();
-            for (b, block) in range.zip(out.chunks_exact_mut(hw * CHANNELS)) {
+            // Each block's run of pixels: all `hw`, or a part where one sample splits.
+            let per = out.len() / range.len().max(1);
+            for (b, block) in range.zip(out.chunks_exact_mut(per.max(1))) {
                 // Only x86 machines write blocks (the blocked kernel's).
                 #[cfg(target_arch = "x86_64")]
                 blocks::finish(block, &finish, b * CHANNELS);
@@ -1202,6 +1204,92 @@ mod tests {
             }
         }
         y
+    }
+
+    /// One sample into channel blocks ([`conv_forward_blocks`]) gives the bits of the layer
+    /// on planes, on layers whose filters do not split evenly in whole vectors: on AVX-512
+    /// machines its two halves are the sample's pixels ([`blocked::pixel_halves`]), each
+    /// finishing its own part of every block.
+    #[test]
+    fn one_sample_split_by_pixels_gives_the_planes_bits() {
+        // (channels, size, filters, k, pad)
+        for (c, size, filters, k, pad) in
+            [(144, 28, 24, 1, 0), (32, 56, 16, 1, 0), (16, 21, 24, 3, 1)]
+        {
+            let conv = Conv::new(filters, k, 1, pad);
+            let p = size + 2 * pad + 1 - k;
+            let nest = LoopNest {
+                n: 1,
+                m: filters,
+                c,
+                p,
+                q: p,
+                r: k,
+                s: k,
+                h: size,
+                w: size,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                groups: 1,
+            };
+            let x: Vec<f32> = (0..c * size * size)
+                .map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0)
+                .collect();
+            let filter: Vec<f32> = (0..filters * c * k * k)
+                .map(|i| ((i * 104729) % 17) as f32 / 8.0 - 1.0)
+                .collect();
+            let bias: Vec<f32> = (0..filters).map(|i| i as f32 * 0.25 - 1.0).collect();
+            let epilogue = Epilogue {
+                bias: Some(&bias),
+                affine: None,
+                activation: Some(Activation::Relu6),
+            };
+            let prepared = prepare_filters(&conv, &nest, &filter);
+            if !(writes_channel_blocks(&conv, &nest) || channel_blocks(&conv, &nest)) {
+                assert!(!sgemm::avx512(), "AVX-512 machines write blocks here");
+                continue;
+            }
+            if let (true, Some(Filters::Blocked(b))) = (sgemm::avx512(), prepared.as_ref()) {
+                assert!(
+                    blocked::pixel_halves(b, p * p).is_some(),
+                    "{filters} filters split by pixels"
+                );
+                assert!(
+                    filters * p * p * c * k * k >= SPLIT_MACS,
+                    "big enough to split"
+                );
+            }
+            let mut planes = vec![f32::NAN; filters * p * p];
+            conv_forward_prepared(
+                &conv,
+                &nest,
+                &x,
+                &filter,
+                prepared.as_ref(),
+                &epilogue,
+                &mut planes,
+            );
+            let mut want = vec![f32::NAN; planes.len()];
+            blocks::to_blocks(filters, p * p, &planes, &mut want);
+            let mut got = vec![f32::NAN; want.len()];
+            conv_forward_blocks(
+                &conv,
+                &nest,
+                &x,
+                &filter,
+                prepared.as_ref(),
+                &epilogue,
+                (false, true),
+                &mut got,
+            );
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{c} -> {filters} at {size}x{size}, {k}x{k}");
+        }
     }
 
     /// The layer and its 2x2 max pooling in the tile ([`conv_pool_forward`], AVX-512

@@ -16,7 +16,7 @@ use std::arch::x86_64::*;
 pub(super) const LANES: usize = 16;
 
 /// Pixels a tile of the forward pass.
-const TILE_PIXELS: usize = 8;
+pub(super) const TILE_PIXELS: usize = 8;
 
 /// Steps ahead a tile prefetches its filters where they are read once ([`Tile::prefetch`]):
 /// resnet18 at batch 1 streams 9.4 MB of filters through each of its last layers, and the
@@ -39,8 +39,28 @@ pub(super) unsafe fn sample(
     out: &mut [f32],
 ) {
     let pq = planes.bases.len();
-    assert!(filters.lanes == LANES && blocks.start.is_multiple_of(LANES / BLOCK));
     assert!(out.len() >= blocks.len() * pq * BLOCK);
+    sample_pixels(planes, filters, blocks, 0..pq, src, out.as_mut_ptr())
+}
+
+/// [`sample`] for the pixels `pixels` only, written where [`sample`] writes them: `out`
+/// holds the blocks' every pixel, and another task may write the other pixels meanwhile.
+///
+/// # Safety
+/// As [`sample`]; `out` points to `blocks.len()` blocks of all `P Q` pixels, of which this
+/// call alone writes the pixels `pixels` while it runs.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn sample_pixels(
+    planes: &Planes,
+    filters: &BlockedFilters,
+    blocks: std::ops::Range<usize>,
+    pixels: std::ops::Range<usize>,
+    src: &[f32],
+    out: *mut f32,
+) {
+    let pq = planes.bases.len();
+    assert!(filters.lanes == LANES && blocks.start.is_multiple_of(LANES / BLOCK));
+    assert!(pixels.end <= pq);
     assert!(blocks.end <= filters.blocks() && filters.k == planes.offsets.len());
     // Every tap of every pixel lies in `src`.
     let reach = planes.offsets.iter().max().copied().unwrap_or(0);
@@ -59,7 +79,9 @@ pub(super) unsafe fn sample(
             // and 107 in tiles of 6 pixels (and 75-87 in the network then, 4 x 4 and 2 x 7
             // 73-78); with 4 x 6 or 2 x 10 the compiler loaded all the broadcasts first and
             // spilled accumulators (44-56).
-            for (t, bases) in planes.bases.chunks(TILE_PIXELS).enumerate() {
+            let bases = &planes.bases[pixels.clone()];
+            for (t, bases) in bases.chunks(TILE_PIXELS).enumerate() {
+                let at = pixels.start + t * TILE_PIXELS;
                 let tile = Tile {
                     filters: filters.data.as_ptr().add(b / 2 * k * LANES),
                     stride: k * LANES,
@@ -67,9 +89,7 @@ pub(super) unsafe fn sample(
                     offsets: &planes.offsets,
                     src: src.as_ptr(),
                     bases,
-                    out: out
-                        .as_mut_ptr()
-                        .add(((b - blocks.start) * pq + t * TILE_PIXELS) * BLOCK),
+                    out: out.add(((b - blocks.start) * pq + at) * BLOCK),
                     out_stride: pq * BLOCK,
                     halves,
                     add: k0 > 0,
