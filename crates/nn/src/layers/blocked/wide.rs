@@ -7,7 +7,7 @@
 //! zero, steps ascending, one fused multiply-add a term, blocks of [`KC`] added to the
 //! running value): the same bits.
 
-use super::{tile_shapes, BlockedFilters, Planes, Tile, BLOCK, PIXELS};
+use super::{tile_shapes, BlockedFilters, Planes, Tile, BLOCK};
 use crate::kernels::blocks::Finish;
 use crate::sgemm::KC;
 use std::arch::x86_64::*;
@@ -209,7 +209,7 @@ pub(super) unsafe fn weight_gradient(
             let left = blocks - b;
             let vectors = left.div_ceil(2).min(2);
             let halves = (2 * vectors).min(left);
-            for (t, taps) in planes.offsets.chunks(PIXELS).enumerate() {
+            for (t, taps) in planes.offsets.chunks(TILE_PIXELS).enumerate() {
                 let tile = Tile {
                     filters: dyb.as_ptr().add(b / 2 * steps * LANES),
                     stride: steps * LANES,
@@ -217,13 +217,19 @@ pub(super) unsafe fn weight_gradient(
                     offsets: src.1,
                     src: src.0.as_ptr(),
                     bases: taps,
-                    out: acc.as_mut_ptr().add((b * k + t * PIXELS) * BLOCK),
+                    out: acc.as_mut_ptr().add((b * k + t * TILE_PIXELS) * BLOCK),
                     out_stride: k * BLOCK,
                     halves,
                     add: true,
                     prefetch: false,
                 };
-                tile.run_wide_any(vectors);
+                match (vectors, taps.len()) {
+                    (2, 8) => tile.run_wide::<2, 8>(),
+                    (2, 7) => tile.run_wide::<2, 7>(),
+                    (1, 8) => tile.run_wide::<1, 8>(),
+                    (1, 7) => tile.run_wide::<1, 7>(),
+                    _ => tile.run_wide_any(vectors),
+                }
             }
             b += halves;
         }
@@ -234,7 +240,7 @@ pub(super) unsafe fn weight_gradient(
 /// written to blocks `2 i` and `2 i + 1` (those below `halves`).
 impl Tile<'_> {
     /// [`run_wide`](Self::run_wide) on `vectors` (1 or 2) vectors and as many pixels as
-    /// `bases` holds (1 to [`PIXELS`]).
+    /// `bases` holds (1 to [`super::PIXELS`]).
     ///
     /// # Safety
     /// As [`run_wide`](Self::run_wide).
