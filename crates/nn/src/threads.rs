@@ -18,8 +18,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long the workers stay awake after a pass: a loop's next pass comes sooner (a
-/// training step's data, a benchmark's next call), an idle program's spinning ends.
-pub const LINGER: Duration = Duration::from_millis(2);
+/// training step's next batch, a benchmark's next call: microseconds), while a program
+/// that does other work between passes (a test suite, a Python loop) wastes at most this
+/// much of a core a pass.
+pub const LINGER: Duration = Duration::from_millis(1);
 
 /// Sizes rayon's global pool (`None`: `RAYON_NUM_THREADS`, else one thread a core) with
 /// the calling thread its first worker: a pass this thread starts runs on it directly. Call
