@@ -142,7 +142,7 @@ pub(crate) fn matmul(
 }
 
 /// Geometry of one convolution group on one sample.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ConvGeometry {
     pub c: usize,
     pub h: usize,
