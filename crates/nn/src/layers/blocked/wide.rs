@@ -95,13 +95,7 @@ pub(super) unsafe fn sample_pixels(
                     add: k0 > 0,
                     prefetch: planes.prefetch,
                 };
-                match (vectors, bases.len()) {
-                    (2, 8) => tile.run_wide::<2, 8>(),
-                    (2, 7) => tile.run_wide::<2, 7>(),
-                    (1, 8) => tile.run_wide::<1, 8>(),
-                    (1, 7) => tile.run_wide::<1, 7>(),
-                    _ => tile.run_wide_any(vectors),
-                }
+                tile.run_wide_up_to_8(vectors);
             }
             b += halves;
         }
@@ -223,13 +217,7 @@ pub(super) unsafe fn weight_gradient(
                     add: true,
                     prefetch: false,
                 };
-                match (vectors, taps.len()) {
-                    (2, 8) => tile.run_wide::<2, 8>(),
-                    (2, 7) => tile.run_wide::<2, 7>(),
-                    (1, 8) => tile.run_wide::<1, 8>(),
-                    (1, 7) => tile.run_wide::<1, 7>(),
-                    _ => tile.run_wide_any(vectors),
-                }
+                tile.run_wide_up_to_8(vectors);
             }
             b += halves;
         }
@@ -239,6 +227,23 @@ pub(super) unsafe fn weight_gradient(
 /// The AVX-512 tile: [`Tile`]'s vectors are `V` vectors of 16 filters, each vector's halves
 /// written to blocks `2 i` and `2 i + 1` (those below `halves`).
 impl Tile<'_> {
+    /// [`run_wide`](Self::run_wide) on `vectors` (1 or 2) vectors and as many pixels as
+    /// `bases` holds (1 to [`TILE_PIXELS`]).
+    ///
+    /// # Safety
+    /// As [`run_wide`](Self::run_wide).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run_wide_up_to_8(&self, vectors: usize) {
+        match (vectors, self.bases.len()) {
+            (2, 8) => self.run_wide::<2, 8>(),
+            (2, 7) => self.run_wide::<2, 7>(),
+            (1, 8) => self.run_wide::<1, 8>(),
+            (1, 7) => self.run_wide::<1, 7>(),
+            _ => self.run_wide_any(vectors),
+        }
+    }
+
     /// [`run_wide`](Self::run_wide) on `vectors` (1 or 2) vectors and as many pixels as
     /// `bases` holds (1 to [`super::PIXELS`]).
     ///
