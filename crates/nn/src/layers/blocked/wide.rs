@@ -65,39 +65,79 @@ pub(super) unsafe fn sample_pixels(
     // Every tap of every pixel lies in `src`.
     let reach = planes.offsets.iter().max().copied().unwrap_or(0);
     assert!(planes.bases.iter().all(|b| b + reach < src.len()));
-    let k = filters.k;
-    for k0 in (0..k).step_by(KC) {
-        let steps = k0..(k0 + KC).min(k);
-        let mut b = blocks.start;
-        while b < blocks.end {
-            let left = blocks.end - b;
-            let vectors = left.div_ceil(2).min(2);
-            let halves = (2 * vectors).min(left);
-            // Tiles of 2 vectors x 8 pixels (16 accumulators) keep every operand in
-            // registers: one sample in cache, one thread (2026-12-02), vgg-small's 32 -> 64
-            // layer at 14x14 ran at 116 GMAC/s, its 64 -> 128 at 7x7 at 110, against 113
-            // and 107 in tiles of 6 pixels (and 75-87 in the network then, 4 x 4 and 2 x 7
-            // 73-78); with 4 x 6 or 2 x 10 the compiler loaded all the broadcasts first and
-            // spilled accumulators (44-56).
-            let bases = &planes.bases[pixels.clone()];
-            for (t, bases) in bases.chunks(TILE_PIXELS).enumerate() {
-                let at = pixels.start + t * TILE_PIXELS;
-                let tile = Tile {
-                    filters: filters.data.as_ptr().add(b / 2 * k * LANES),
-                    stride: k * LANES,
-                    steps: steps.clone(),
-                    offsets: &planes.offsets,
-                    src: src.as_ptr(),
-                    bases,
-                    out: out.add(((b - blocks.start) * pq + at) * BLOCK),
-                    out_stride: pq * BLOCK,
-                    halves,
-                    add: k0 > 0,
-                    prefetch: planes.prefetch,
-                };
-                tile.run_wide_up_to_8(vectors);
+    let tiles = ForwardTiles {
+        planes,
+        filters,
+        blocks,
+        pixels,
+        src,
+        out: (out, pq * BLOCK),
+    };
+    tiles.for_each(|tile, vectors, _, _, _| tile.run_wide_up_to_8(vectors));
+}
+
+/// The forward pass's tiles over `blocks` and `pixels` ([`sample_pixels`],
+/// [`sample_pooled`]): blocks of [`KC`] steps, in each every pair of vectors (32 filters,
+/// or what is left), in each every tile of [`TILE_PIXELS`] pixels, its sums at `out.0` plus
+/// `out.1` a block past `blocks.start` and [`BLOCK`] a pixel (pixel `pixels.start` first).
+struct ForwardTiles<'a> {
+    planes: &'a Planes,
+    filters: &'a BlockedFilters,
+    blocks: std::ops::Range<usize>,
+    pixels: std::ops::Range<usize>,
+    src: &'a [f32],
+    out: (*mut f32, usize),
+}
+
+impl ForwardTiles<'_> {
+    /// `run(tile, vectors, last, b, t)` on every tile: `vectors` of filters (1 or 2), `last`
+    /// whether its steps end the layer's, `b` its first block, `t` its index among the
+    /// tiles of a run of pixels.
+    ///
+    /// # Safety
+    /// As [`sample_pixels`]; `run` writes only through the tile or what it owns.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn for_each(&self, mut run: impl FnMut(&Tile, usize, bool, usize, usize)) {
+        let (filters, planes, blocks) = (self.filters, self.planes, &self.blocks);
+        let k = filters.k;
+        for k0 in (0..k).step_by(KC) {
+            let steps = k0..(k0 + KC).min(k);
+            let mut b = blocks.start;
+            while b < blocks.end {
+                let left = blocks.end - b;
+                let vectors = left.div_ceil(2).min(2);
+                let halves = (2 * vectors).min(left);
+                // Tiles of 2 vectors x 8 pixels (16 accumulators) keep every operand in
+                // registers: one sample in cache, one thread (2026-12-02), vgg-small's 32 ->
+                // 64 layer at 14x14 ran at 116 GMAC/s, its 64 -> 128 at 7x7 at 110, against
+                // 113 and 107 in tiles of 6 pixels (and 75-87 in the network then, 4 x 4 and
+                // 2 x 7 73-78); with 4 x 6 or 2 x 10 the compiler loaded all the broadcasts
+                // first and spilled accumulators (44-56).
+                let bases = &planes.bases[self.pixels.clone()];
+                for (t, bases) in bases.chunks(TILE_PIXELS).enumerate() {
+                    let at = self.pixels.start + t * TILE_PIXELS;
+                    let tile = Tile {
+                        filters: filters.data.as_ptr().add(b / 2 * k * LANES),
+                        stride: k * LANES,
+                        steps: steps.clone(),
+                        offsets: &planes.offsets,
+                        src: self.src.as_ptr(),
+                        bases,
+                        // Not read nor written where a caller's `run` keeps none.
+                        out: self
+                            .out
+                            .0
+                            .wrapping_add((b - blocks.start) * self.out.1 + at * BLOCK),
+                        out_stride: self.out.1,
+                        halves,
+                        add: k0 > 0,
+                        prefetch: planes.prefetch,
+                    };
+                    run(&tile, vectors, steps.end == k, b, t);
+                }
+                b += halves;
             }
-            b += halves;
         }
     }
 }
@@ -132,50 +172,32 @@ pub(super) unsafe fn sample_pooled(
     assert!(k <= KC || partial.len() >= blocks.len() * pixels * BLOCK);
     let reach = planes.offsets.iter().max().copied().unwrap_or(0);
     assert!(planes.bases.iter().all(|b| b + reach < src.len()));
-    for k0 in (0..k).step_by(KC) {
-        let steps = k0..(k0 + KC).min(k);
-        let last = steps.end == k;
-        let mut b = blocks.start;
-        while b < blocks.end {
-            let left = blocks.end - b;
-            let vectors = left.div_ceil(2).min(2);
-            let halves = (2 * vectors).min(left);
-            // Two windows a tile (2 vectors x 8 pixels, as `sample`'s).
-            for (t, bases) in planes.bases.chunks(TILE_PIXELS).enumerate() {
-                let tile = Tile {
-                    filters: filters.data.as_ptr().add(b / 2 * k * LANES),
-                    stride: k * LANES,
-                    steps: steps.clone(),
-                    offsets: &planes.offsets,
-                    src: src.as_ptr(),
-                    bases,
-                    out: partial
-                        .as_mut_ptr()
-                        .wrapping_add(((b - blocks.start) * pixels + t * TILE_PIXELS) * BLOCK),
-                    out_stride: pixels * BLOCK,
-                    halves,
-                    add: k0 > 0,
-                    prefetch: planes.prefetch,
-                };
-                let pooled = (
-                    out.as_mut_ptr()
-                        .add(((b - blocks.start) * windows + t * TILE_PIXELS / 4) * BLOCK),
-                    windows * BLOCK,
-                );
-                match (last, vectors, bases.len()) {
-                    (false, 2, 8) => tile.run_wide::<2, 8>(),
-                    (false, 2, _) => tile.run_wide::<2, 4>(),
-                    (false, _, 8) => tile.run_wide::<1, 8>(),
-                    (false, _, _) => tile.run_wide::<1, 4>(),
-                    (true, 2, 8) => tile.run_wide_pooled::<2, 8>(finish, b, pooled),
-                    (true, 2, _) => tile.run_wide_pooled::<2, 4>(finish, b, pooled),
-                    (true, _, 8) => tile.run_wide_pooled::<1, 8>(finish, b, pooled),
-                    (true, _, _) => tile.run_wide_pooled::<1, 4>(finish, b, pooled),
-                }
-            }
-            b += halves;
+    let tiles = ForwardTiles {
+        planes,
+        filters,
+        blocks: blocks.clone(),
+        pixels: 0..pixels,
+        src,
+        // Each block's pixels' partial sums (two windows a tile, as `sample`'s tiles).
+        out: (partial.as_mut_ptr(), pixels * BLOCK),
+    };
+    tiles.for_each(|tile, vectors, last, b, t| {
+        let pooled = (
+            out.as_mut_ptr()
+                .add(((b - blocks.start) * windows + t * TILE_PIXELS / 4) * BLOCK),
+            windows * BLOCK,
+        );
+        match (last, vectors, tile.bases.len()) {
+            (false, 2, 8) => tile.run_wide::<2, 8>(),
+            (false, 2, _) => tile.run_wide::<2, 4>(),
+            (false, _, 8) => tile.run_wide::<1, 8>(),
+            (false, _, _) => tile.run_wide::<1, 4>(),
+            (true, 2, 8) => tile.run_wide_pooled::<2, 8>(finish, b, pooled),
+            (true, 2, _) => tile.run_wide_pooled::<2, 4>(finish, b, pooled),
+            (true, _, 8) => tile.run_wide_pooled::<1, 8>(finish, b, pooled),
+            (true, _, _) => tile.run_wide_pooled::<1, 4>(finish, b, pooled),
         }
-    }
+    });
 }
 
 /// [`super::weight_gradient_samples`]' sums on the AVX-512 tile: `dyb` holds `dY` in vectors
