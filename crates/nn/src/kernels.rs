@@ -7,7 +7,7 @@ use std::cell::Cell;
 pub(crate) mod blocks;
 mod depthwise;
 pub(crate) mod pointwise;
-pub(crate) use depthwise::CHANNELS;
+pub(crate) use depthwise::{interleave_taps, CHANNELS};
 
 thread_local! {
     /// One scratch buffer per thread (im2col's lowered matrix), kept between calls.
@@ -695,6 +695,12 @@ mod tests {
             (3, 1, 0, 1, 9, 10),
             (3, 1, 1, 1, 14, 14),
             (5, 2, 2, 1, 9, 31),
+            // Read in place (AVX-512): border pixels with no tap inside the map, one column,
+            // a row of 8 vectors at stride 2 (two tiles, both masked), a map 2 pixels wide.
+            (1, 1, 1, 1, 4, 5),
+            (3, 1, 1, 1, 5, 1),
+            (3, 2, 1, 1, 5, 32),
+            (5, 1, 2, 1, 11, 2),
         ] {
             let out = |size: usize| (size + 2 * pad - dil * (k - 1) - 1) / stride + 1;
             let g = ConvGeometry {
@@ -740,7 +746,9 @@ mod tests {
             // Eight channels at once, from and to planes or channel blocks: each channel's
             // plane as the plane-at-a-time kernel gives it, bit for bit.
             assert!(g.channels_run(), "every machine here has AVX2 and FMA");
-            for (x_blocks, y_blocks) in [(false, false), (true, false), (false, true), (true, true)]
+            let layouts = [(false, false), (true, false), (false, true), (true, true)];
+            for ((x_blocks, y_blocks), prepared) in
+                layouts.into_iter().zip([false, true, true, false])
             {
                 let planes: Vec<f32> = (0..CHANNELS * h * w)
                     .map(|i| ((i * 29) % 31) as f32 / 15.0 - 1.0)
@@ -754,7 +762,9 @@ mod tests {
                     blocks::to_blocks(CHANNELS, h * w, &planes, &mut input);
                 }
                 let mut all = vec![f32::NAN; CHANNELS * pq];
-                g.depthwise_channels(&input, &filters, &mut all, (x_blocks, y_blocks), None);
+                let taps = interleave_taps(&filters, k * k);
+                let both = (&filters[..], prepared.then_some(&taps[..]));
+                g.depthwise_channels(&input, both, &mut all, (x_blocks, y_blocks), None);
                 if y_blocks {
                     let got = all.clone();
                     blocks::from_blocks(CHANNELS, pq, &got, &mut all);

@@ -5,6 +5,9 @@ use super::blocks::Finish;
 use super::blocks::Lanes;
 use super::ConvGeometry;
 
+#[cfg(target_arch = "x86_64")]
+mod in_place;
+
 impl ConvGeometry {
     /// Rows and columns of the zero-bordered copy of a plane that
     /// [`depthwise_avx512`](Self::depthwise_avx512) reads: every tap of every output (16
@@ -323,7 +326,7 @@ impl ConvGeometry {
     pub(crate) fn depthwise_channels(
         &self,
         x: &[f32],
-        filter: &[f32],
+        (filter, taps): (&[f32], Option<&[f32]>),
         y: &mut [f32],
         (x_blocks, y_blocks): (bool, bool),
         finish: Option<(&Finish, usize)>,
@@ -341,33 +344,88 @@ impl ConvGeometry {
         );
         let rows = (self.p - 1) * self.stride_h + (self.r - 1) * self.dilation_h + 1;
         let columns = (self.q - 1) * self.stride_w + (self.s - 1) * self.dilation_w + 1;
+        // A block is read where it lies on AVX-512 machines ([`in_place`]).
+        #[cfg(target_arch = "x86_64")]
+        let in_place =
+            x_blocks && crate::sgemm::avx512() && std::arch::is_x86_feature_detected!("avx512vl");
+        #[cfg(not(target_arch = "x86_64"))]
+        let in_place = false;
         // The outputs interleaved, rounded up to whole groups of 8 pixels.
-        let input = rows * columns * CHANNELS;
+        let input = if in_place {
+            0
+        } else {
+            rows * columns * CHANNELS
+        };
         let output = if y_blocks {
             0
         } else {
             pq.div_ceil(8) * 8 * CHANNELS
         };
-        super::with_scratch(input + output, |scratch| {
-            let (padded, out) = scratch.split_at_mut(input);
+        // The taps interleaved here where not prepared.
+        let gathered = if taps.is_some() { 0 } else { CHANNELS * rs };
+        super::with_scratch(input + output + gathered, |scratch| {
+            let (padded, rest) = scratch.split_at_mut(input);
+            let (out, gathered) = rest.split_at_mut(output);
             let plane = Interleaved {
                 g: self,
                 rows,
                 columns,
             };
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the CPU has AVX2 and FMA (asserted); the buffers are sized above and
-            // the slices asserted.
+            // SAFETY: the CPU has AVX2 and FMA (asserted), and AVX-512F for `in_place`; the
+            // buffers are sized above and the slices asserted.
             unsafe {
-                plane.interleave(x, x_blocks, padded);
-                if y_blocks {
-                    plane.compute_all(filter, padded, &mut y[..CHANNELS * pq], finish);
+                let to = if y_blocks {
+                    &mut y[..CHANNELS * pq]
                 } else {
-                    plane.compute_all(filter, padded, out, None);
+                    &mut *out
+                };
+                let taps = match taps {
+                    Some(taps) => taps,
+                    None => {
+                        interleave_into(&filter[..CHANNELS * rs], rs, gathered);
+                        gathered
+                    }
+                };
+                if in_place {
+                    let kernel = in_place::InPlace {
+                        g: self,
+                        taps,
+                        src: x.as_ptr(),
+                        out: to.as_mut_ptr(),
+                        finish: finish.map(|(finish, first)| finish.lanes(first)),
+                    };
+                    kernel.run();
+                } else {
+                    plane.interleave(x, x_blocks, padded);
+                    plane.compute_all(taps, padded, to, finish);
+                }
+                if !y_blocks {
                     plane.spread(out, y);
                 }
             };
         })
+    }
+}
+
+/// Every whole block of 8 channels' filters (`rs` values a channel, one channel after
+/// another) interleaved as [`ConvGeometry::depthwise_channels`] reads them: block `b`'s tap
+/// `t` of its 8 channels side by side at `(b * rs + t) * 8`. Channels past the last whole
+/// block are left out.
+pub(crate) fn interleave_taps(filter: &[f32], rs: usize) -> Vec<f32> {
+    let block = CHANNELS * rs;
+    let mut taps = vec![0.0; filter.len() / block.max(1) * block];
+    interleave_into(filter, rs, &mut taps);
+    taps
+}
+
+/// [`interleave_taps`] into `taps`, as many blocks as it holds.
+fn interleave_into(filter: &[f32], rs: usize, taps: &mut [f32]) {
+    let block = CHANNELS * rs;
+    for (t, f) in taps.chunks_exact_mut(block).zip(filter.chunks_exact(block)) {
+        for (i, v) in t.iter_mut().enumerate() {
+            *v = f[(i % CHANNELS) * rs + i / CHANNELS];
+        }
     }
 }
 
@@ -442,26 +500,12 @@ impl Interleaved<'_> {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn compute_all(
         &self,
-        filter: &[f32],
+        taps: &[f32],
         padded: &[f32],
         out: &mut [f32],
         finish: Option<(&Finish, usize)>,
     ) {
-        const L: usize = CHANNELS;
         let g = self.g;
-        let rs = g.r * g.s;
-        // The filters interleaved: tap `t` of the 8 channels side by side.
-        let mut held = [0f32; HELD * L];
-        let mut gathered: Vec<f32>;
-        let taps: &mut [f32] = if rs > HELD {
-            gathered = vec![0.0; rs * L];
-            &mut gathered
-        } else {
-            &mut held[..rs * L]
-        };
-        for (i, t) in taps.iter_mut().enumerate() {
-            *t = filter[(i % L) * rs + i / L];
-        }
         let rows = Rows {
             g,
             columns: self.columns,
