@@ -28,7 +28,8 @@ thread_local! {
 
 /// One step of the schedule: node `first`, and when `first` is a CONV or FC, the batch norm
 /// and the activation that only it reads, fused into its output pass, and after a CONV the
-/// pooling that only reads that ([`conv_then_pool`]). The step's output is `last`'s.
+/// pooling that only reads that ([`conv_then_pool`]); when `first` is an addition, the
+/// activation that only it reads ([`layers::add_forward`]). The step's output is `last`'s.
 #[derive(Clone, Copy, Debug)]
 struct Step {
     first: usize,
@@ -85,14 +86,22 @@ fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
                     step.last = j;
                 }
             }
-            for j in step
-                .norm
-                .into_iter()
-                .chain(step.activation)
-                .chain(step.pool)
-            {
-                fused[j] = true;
+        }
+        if matches!(node.op, Op::Add) {
+            if let Some(j) = sole_reader(i) {
+                if matches!(nodes[j].op, Op::Activation(_)) {
+                    step.activation = Some(j);
+                    step.last = j;
+                }
             }
+        }
+        for j in step
+            .norm
+            .into_iter()
+            .chain(step.activation)
+            .chain(step.pool)
+        {
+            fused[j] = true;
         }
         steps.push(step);
     }
@@ -107,8 +116,8 @@ fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
     (steps, last_read)
 }
 
-/// For every node of a graph, the CONV or FC node whose step the engine runs it in (its
-/// batch norm and activation), or `None` when it runs on its own. Latency tables key a
+/// For every node of a graph, the CONV, FC or addition node whose step the engine runs it
+/// in (its batch norm and activation), or `None` when it runs on its own. Latency tables key a
 /// fused step as one entry, since that is what the engine times. A pooling after a CONV
 /// step stays an entry of its own: the engine runs it with the step only to read the
 /// step's output from cache, on large batches.
@@ -376,6 +385,7 @@ fn run_step(
             let weight = &node.params[0].data;
             layers::fc_forward_prepared(xs.n, k, fc.outputs, x, weight, packed, &epilogue, y)
         }
+        Op::Add => layers::add_forward(inputs, epilogue.activation, y),
         Op::GlobalPool { kind } if x_blocks => {
             layers::global_pool_blocks(*kind, shapes.inputs[0], inputs[0], y);
         }

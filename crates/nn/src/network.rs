@@ -854,12 +854,7 @@ pub(crate) fn run_node(
             layers::batch_norm_inference(xs, bn.epsilon, ps, x, y);
         }
         Op::Lrn(lrn) => return Aux::Lrn(layers::lrn_forward(lrn, xs, x, y)),
-        Op::Add => {
-            y.copy_from_slice(x);
-            for other in &inputs[1..] {
-                y.iter_mut().zip(*other).for_each(|(a, b)| *a += b);
-            }
-        }
+        Op::Add => layers::add_forward(inputs, None, y),
         Op::Concat { axis } => {
             let a = dims[0]
                 .axis(*axis)

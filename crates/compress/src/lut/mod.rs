@@ -198,8 +198,9 @@ pub struct Prediction {
     pub layers: Vec<(String, LayerKey, f64)>,
 }
 
-/// For every node, the nodes the engine fuses into it (empty for all but CONV/FC steps),
-/// and for every node whether it is fused into another (then it has no entry of its own).
+/// For every node, the nodes the engine fuses into it (empty for all but CONV, FC and Add
+/// steps), and for every node whether it is fused into another (then it has no entry of
+/// its own).
 pub(crate) fn fusion(graph: &Graph) -> (Vec<Vec<usize>>, Vec<bool>) {
     let into = joule_nn::fused_into(graph.nodes());
     let mut followers = vec![Vec::new(); into.len()];

@@ -28,8 +28,8 @@ pub use norm::{
     lrn_forward, BatchNormCache, RUNNING_MOMENTUM,
 };
 pub use pointwise::{
-    activate, activation_backward, activation_forward, activation_in_place, softmax_backward,
-    softmax_cross_entropy, softmax_forward,
+    activate, activation_backward, activation_forward, activation_in_place, add_forward,
+    softmax_backward, softmax_cross_entropy, softmax_forward,
 };
 pub use pool::{
     global_pool_backward, global_pool_forward, pool_backward, pool_forward, pool_inference,

@@ -130,6 +130,41 @@ fn activation_loops(act: Activation, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `y = x0 + x1 + ..` (the inputs added in order), then `act` where given: one pass over
+/// the values, a task's worth at a time while they are in cache, in place of an addition
+/// and then an activation over the whole map (ResNet's `relu(bn(conv) + skip)`: the two
+/// passes, serial, were 3% of resnet18's time at batch 16). Each value is the serial
+/// addition's and then [`activation_in_place`]'s, bit for bit.
+///
+/// # Panics
+/// Without inputs, or where one is shorter than `y`.
+pub fn add_forward(inputs: &[&[f32]], act: Option<Activation>, y: &mut [f32]) {
+    let (first, rest) = inputs.split_first().expect("an addition has inputs");
+    let n = y.len();
+    assert!(
+        inputs.iter().all(|x| x.len() >= n),
+        "an input shorter than the sum"
+    );
+    y.par_chunks_mut(ELEMENTS_A_TASK)
+        .enumerate()
+        .for_each(|(i, y)| {
+            let at = i * ELEMENTS_A_TASK;
+            let range = at..at + y.len();
+            y.copy_from_slice(&first[range.clone()]);
+            for other in rest {
+                y.iter_mut()
+                    .zip(&other[range.clone()])
+                    .for_each(|(a, b)| *a += b);
+            }
+            if let Some(act) = act {
+                wide(
+                    #[inline(always)]
+                    || in_place_loops(act, y),
+                )
+            }
+        })
+}
+
 /// The activation applied in place (the epilogue of a fused CONV or FC); wide as
 /// [`activation_forward`].
 pub fn activation_in_place(act: Activation, values: &mut [f32]) {
