@@ -131,6 +131,8 @@ pub struct Network {
     quant: Vec<Option<LayerQuant>>,
     /// CONV filters prepared for their kernel, built by the first pass that needs them.
     packed: PackCache,
+    /// The inference plan of the last input shape ([`crate::infer`]).
+    plan: crate::infer::PlanCache,
 }
 
 /// Per node, its filters prepared for the kernel ([`layers::Filters`]: packed for the
@@ -182,6 +184,7 @@ impl Network {
             masks,
             quant,
             packed,
+            plan: Default::default(),
         })
     }
 
@@ -200,9 +203,16 @@ impl Network {
         &mut self.graph.node_mut(id).params
     }
 
-    /// Drops every packed copy of the weights: called by each `&mut self` method first.
+    /// Drops every packed copy of the weights and the inference plan: called by each `&mut
+    /// self` method first.
     fn weights_change(&mut self) {
         self.packed.0.iter_mut().for_each(|c| *c = OnceLock::new());
+        self.plan = Default::default();
+    }
+
+    /// The inference plan's cache.
+    pub(crate) fn plan_cache(&self) -> &crate::infer::PlanCache {
+        &self.plan
     }
 
     /// CONV or FC node `i`'s weights prepared for its kernel ([`layers::prepare_filters`];

@@ -312,4 +312,59 @@ mod tests {
             assert_eq!(bits(&got.data), bits(&want.data), "batch {n}");
         }
     }
+
+    /// The kept plan follows the input shape (batch 3, 1, 3 again) and the weights (scaled
+    /// between passes, and a layer fake-quantized, which runs it on planes): every pass
+    /// computes what a trace computes, bit for bit.
+    #[test]
+    fn the_kept_plan_follows_shapes_and_weights() {
+        let mut net = crate::Network::new(residual(), 7).unwrap();
+        let last = net.graph().output().unwrap();
+        let sample = net.input_shape().unwrap();
+        let input = |n: usize| {
+            let mut rng = crate::Rng::new(n as u64);
+            let shape = Shape { n, ..sample };
+            let data = (0..shape.elements()).map(|_| rng.uniform() - 0.5).collect();
+            crate::FeatureMap::new(shape, data).unwrap()
+        };
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let check = |net: &crate::Network, n: usize, what: &str| {
+            let x = input(n);
+            let got = net.forward(&x).unwrap();
+            let want = net.trace(&x).unwrap().output(last);
+            assert_eq!(got.shape, want.shape, "{what}, batch {n}");
+            assert_eq!(bits(&got.data), bits(&want.data), "{what}, batch {n}");
+            got
+        };
+        let before = check(&net, 3, "as built");
+        check(&net, 1, "as built");
+        check(&net, 3, "as built");
+        let conv = joule_model::NodeId(
+            net.graph()
+                .nodes()
+                .iter()
+                .position(|n| n.name == "b1/conv2")
+                .unwrap(),
+        );
+        net.params_mut(conv)[0]
+            .data
+            .iter_mut()
+            .for_each(|w| *w *= 1.5);
+        let after = check(&net, 3, "weights scaled");
+        assert_ne!(
+            bits(&before.data),
+            bits(&after.data),
+            "the new weights are used"
+        );
+        let quant = crate::quant::LayerQuant {
+            weight: Some(crate::quant::WeightQuant {
+                scheme: crate::quant::WeightScheme::Uniform,
+                bits: 4,
+            }),
+            input: None,
+        };
+        net.set_quant(conv, quant).unwrap();
+        check(&net, 3, "fake-quantized");
+        check(&net, 1, "fake-quantized");
+    }
 }
