@@ -33,6 +33,58 @@ pub(super) struct InPlace<'a> {
     pub finish: Option<Lanes>,
 }
 
+/// A tile kernel of [`InPlace`]: [`Three`] for 3 taps a row, [`Any`] for any filter; a
+/// walk instantiates only its own kernel's 20 tile shapes.
+trait Kernel {
+    /// Whether a tile of `v` vectors from `at` at stride `sw` loads nothing outside the map.
+    fn inside(k: &InPlace, at: At, v: usize, sw: usize) -> bool;
+
+    /// The tile of `W` rows of `V` vectors from `at`.
+    ///
+    /// # Safety
+    /// As [`InPlace::tile`].
+    unsafe fn tile<const SW: usize, const V: usize, const W: usize, const MASKED: bool>(
+        k: &InPlace,
+        at: At,
+    );
+}
+
+/// [`InPlace::tile3`].
+struct Three;
+
+/// [`InPlace::tile`].
+struct Any;
+
+impl Kernel for Three {
+    #[inline]
+    fn inside(k: &InPlace, at: At, v: usize, sw: usize) -> bool {
+        k.inside3(at, v, sw)
+    }
+
+    #[inline]
+    unsafe fn tile<const SW: usize, const V: usize, const W: usize, const MASKED: bool>(
+        k: &InPlace,
+        at: At,
+    ) {
+        k.tile3::<SW, V, W, MASKED>(at)
+    }
+}
+
+impl Kernel for Any {
+    #[inline]
+    fn inside(k: &InPlace, at: At, v: usize, _: usize) -> bool {
+        k.inside(at, v)
+    }
+
+    #[inline]
+    unsafe fn tile<const SW: usize, const V: usize, const W: usize, const MASKED: bool>(
+        k: &InPlace,
+        at: At,
+    ) {
+        k.tile::<SW, V, W, MASKED>(at)
+    }
+}
+
 /// The output pixel at a tile's top left.
 #[derive(Clone, Copy)]
 struct At {
@@ -49,20 +101,20 @@ impl InPlace<'_> {
     pub(super) unsafe fn run(&self) {
         let g = self.g;
         match (g.stride_w, g.s, g.dilation_w) {
-            (1, 3, 1) => self.walk::<1, true>(),
-            (2, 3, 1) => self.walk::<2, true>(),
-            (1, _, _) => self.walk::<1, false>(),
-            (2, _, _) => self.walk::<2, false>(),
-            _ => self.walk::<0, false>(),
+            (1, 3, 1) => self.walk::<1, Three>(),
+            (2, 3, 1) => self.walk::<2, Three>(),
+            (1, _, _) => self.walk::<1, Any>(),
+            (2, _, _) => self.walk::<2, Any>(),
+            _ => self.walk::<0, Any>(),
         }
     }
 
     /// The tiles: rows two at a time (four on maps of at most two vectors a row), vectors
     /// four at a time along a row. `R x S` taps at column stride `SW` (`0`: the geometry's,
-    /// read at run time); `THREE`: 3 taps a row ([`tile3`](Self::tile3)).
+    /// read at run time), each by `K`'s tile.
     #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
     #[inline]
-    unsafe fn walk<const SW: usize, const THREE: bool>(&self) {
+    unsafe fn walk<const SW: usize, K: Kernel>(&self) {
         let g = self.g;
         let vectors = g.q.div_ceil(2);
         let rows = if vectors <= 2 { 4 } else { 2 };
@@ -74,19 +126,13 @@ impl InPlace<'_> {
             while v0 < vectors {
                 let v = (vectors - v0).min(4);
                 let at = At { p, q: 2 * v0 };
-                let inside = if THREE {
-                    self.inside3(at, v, SW)
-                } else {
-                    self.inside(at, v)
-                };
+                let inside = K::inside(self, at, v, SW);
                 macro_rules! tiles {
                     ($($w:literal: $($v:literal)*;)*) => {
                         match (w, v, inside) {
                             $($(
-                                ($w, $v, true) if THREE => self.tile3::<SW, $v, $w, false>(at),
-                                ($w, $v, false) if THREE => self.tile3::<SW, $v, $w, true>(at),
-                                ($w, $v, true) => self.tile::<SW, $v, $w, false>(at),
-                                ($w, $v, false) => self.tile::<SW, $v, $w, true>(at),
+                                ($w, $v, true) => K::tile::<SW, $v, $w, false>(self, at),
+                                ($w, $v, false) => K::tile::<SW, $v, $w, true>(self, at),
                             )*)*
                             _ => unreachable!("{w} rows of {v} vectors"),
                         }
