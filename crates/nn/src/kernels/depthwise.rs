@@ -361,6 +361,10 @@ impl ConvGeometry {
         } else {
             pq.div_ceil(8) * 8 * CHANNELS
         };
+        assert!(
+            taps.is_none_or(|t| t.len() >= CHANNELS * rs),
+            "prepared taps of 8 channels"
+        );
         // The taps interleaved here where not prepared.
         let gathered = if taps.is_some() { 0 } else { CHANNELS * rs };
         super::with_scratch(input + output + gathered, |scratch| {

@@ -169,6 +169,21 @@ impl InPlace<'_> {
         }
     }
 
+    /// The start of the input row that tap row `r` of output row `p` reads, or `None` where
+    /// that row lies outside the map (the tap is skipped: it adds `filter x 0`).
+    #[inline]
+    fn input_row(&self, p: usize, r: usize) -> Option<*const f32> {
+        let g = self.g;
+        let y = (p * g.stride_h + r * g.dilation_h).checked_sub(g.pad_top)?;
+        (y < g.h).then(|| self.src.wrapping_add(y * g.w * L))
+    }
+
+    /// Whether input column `c` (after the padding is taken off) lies in the map.
+    #[inline]
+    fn column_in(&self, c: isize) -> bool {
+        c >= 0 && (c as usize) < self.g.w
+    }
+
     /// Whether every column a tile of `v` vectors from `at` reads lies in the map, and its
     /// last vector holds two output pixels: then no load needs a mask.
     #[inline]
@@ -207,13 +222,12 @@ impl InPlace<'_> {
     ) {
         const MOST: usize = 9;
         let g = self.g;
-        let line = g.w * L;
         let loads = if SW == 1 { V + 1 } else { 2 * V + 1 };
         let first = (at.q * SW) as isize - g.pad_left as isize;
         let masks: [u16; MOST] = std::array::from_fn(|k| {
             let c = first + 2 * k as isize;
-            let inside = |c: isize| c >= 0 && (c as usize) < g.w;
-            (if inside(c) { 0x00ff } else { 0 }) | (if inside(c + 1) { 0xff00 } else { 0 })
+            let lanes = |c: isize, bits: u16| if self.column_in(c) { bits } else { 0 };
+            lanes(c, 0x00ff) | lanes(c + 1, 0xff00)
         });
         let mut acc = [[_mm512_setzero_ps(); V]; W];
         for r in 0..g.r {
@@ -223,11 +237,9 @@ impl InPlace<'_> {
             };
             let k = [tap(0), tap(1), tap(2)];
             for (i, row) in acc.iter_mut().enumerate() {
-                let y = ((at.p + i) * g.stride_h + r * g.dilation_h) as isize - g.pad_top as isize;
-                if y < 0 || y as usize >= g.h {
+                let Some(base) = self.input_row(at.p + i, r) else {
                     continue;
-                }
-                let base = self.src.wrapping_add(y as usize * line);
+                };
                 let mut pairs = [_mm512_setzero_ps(); MOST];
                 for (kk, pair) in pairs.iter_mut().enumerate().take(loads) {
                     let at = base.wrapping_offset((first + 2 * kk as isize) * L as isize);
@@ -302,14 +314,13 @@ impl InPlace<'_> {
         let g = self.g;
         let (kr, ks) = (g.r, g.s);
         let sw = if SW > 0 { SW } else { g.stride_w };
-        let (dh, dw) = (g.dilation_h, g.dilation_w);
-        let line = g.w * L;
+        let dw = g.dilation_w;
         // Input column of each vector's first pixel at tap column 0 (before the padding).
         let column = |j: usize| ((at.q + 2 * j) * sw) as isize - g.pad_left as isize;
         // A pixel's 8 lanes where its input column lies in the map (and the pixel in the
         // output row).
         let lanes = |c: isize, pixel: usize, bits: u16| -> u16 {
-            if pixel < g.q && c >= 0 && (c as usize) < g.w {
+            if pixel < g.q && self.column_in(c) {
                 bits
             } else {
                 0
@@ -318,11 +329,9 @@ impl InPlace<'_> {
         let mut acc = [[_mm512_setzero_ps(); V]; W];
         for r in 0..kr {
             for (i, row) in acc.iter_mut().enumerate() {
-                let y = ((at.p + i) * g.stride_h + r * dh) as isize - g.pad_top as isize;
-                if y < 0 || y as usize >= g.h {
+                let Some(base) = self.input_row(at.p + i, r) else {
                     continue;
-                }
-                let base = self.src.wrapping_add(y as usize * line);
+                };
                 for s in 0..ks {
                     let k = _mm256_loadu_ps(self.taps.as_ptr().add((r * ks + s) * L));
                     let k = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(k)));
