@@ -34,6 +34,8 @@ impl FeatureMap {
 pub(crate) enum Aux {
     None,
     Argmax(Vec<u32>),
+    /// A fused batch norm, ReLU and pooling's maxima ([`layers::PooledCache`]).
+    Pooled(layers::PooledCache),
     BatchNorm {
         cache: BatchNormCache,
         running_mean: Vec<f32>,
@@ -60,6 +62,11 @@ impl Drop for Trace {
     /// Every output back to the thread's pool of recycled buffers, for the next step's.
     fn drop(&mut self) {
         self.outputs.drain(..).for_each(buffers::recycle);
+        for aux in self.aux.drain(..) {
+            if let Aux::Pooled(kept) = aux {
+                buffers::recycle(kept.x_at);
+            }
+        }
     }
 }
 
@@ -402,10 +409,10 @@ impl Network {
                 bias: &node.params[1].data,
                 running: (&mut mean, &mut var),
             };
-            let (cache, argmax) = if chain.pool {
-                let (cache, argmax) =
+            let (cache, pooled) = if chain.pool {
+                let (cache, pooled) =
                     layers::batch_norm_relu_pool_train(xs, out, params, x, &mut y);
-                (cache, Some(argmax))
+                (cache, Some(pooled))
             } else {
                 (layers::batch_norm_relu_train(xs, params, x, &mut y), None)
             };
@@ -415,7 +422,7 @@ impl Network {
                 running_var: var,
             });
             trace.aux.push(Aux::None);
-            trace.aux.extend(argmax.map(Aux::Argmax));
+            trace.aux.extend(pooled.map(Aux::Pooled));
         }
         trace
             .outputs
@@ -507,10 +514,10 @@ impl Network {
                         let (ds, db) = (&mut ds[0], &mut rest[0]);
                         let dx = dx.as_deref_mut();
                         match argmax {
-                            Aux::Argmax(argmax) => {
+                            Aux::Pooled(kept) => {
                                 let pooled = trace.shapes[i].output;
                                 layers::batch_norm_relu_pool_backward(
-                                    xs, pooled, scale, cache, x, y, argmax, &dy, dx, ds, db,
+                                    xs, pooled, scale, cache, x, y, kept, &dy, dx, ds, db,
                                 )
                             }
                             _ => layers::batch_norm_relu_backward(

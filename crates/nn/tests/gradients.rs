@@ -302,8 +302,8 @@ fn relu_and_pooling_fused() {
 /// A training step through fused batch norm, ReLU and pooling (two stages), and through a
 /// fused ReLU and pooling with no batch norm (a third), gives the bits of the same network
 /// run node by node (kept apart by a second reader of each batch norm and ReLU, which the
-/// loss does not see): the logits, every parameter's gradient, the input's gradient and
-/// the running statistics.
+/// loss does not see): the logits, the running statistics; and every parameter's gradient
+/// and the input's gradient within a few roundings.
 #[test]
 fn fused_training_equals_node_by_node() {
     let build = |apart: bool| {
@@ -388,14 +388,27 @@ fn fused_training_equals_node_by_node() {
     let r: Vec<f32> = (0..15).map(|_| rng.symmetric(1.0)).collect();
     let ga = fused.backward(&ta, la, r.clone(), true);
     let gb = apart.backward(&tb, lb, r, true);
-    assert_eq!(
-        bits(ga.input.as_ref().unwrap()),
-        bits(gb.input.as_ref().unwrap())
+    // Through a fused pooling the batch norm's sums add the same terms in another order
+    // (`layers::batch_norm_relu_pool_backward`): within a few roundings of the largest
+    // value, and of the terms where they cancel (a convolution's bias before a batch norm
+    // has a gradient of zero but for roundings: 2e-8 against 1e-7 here).
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (k, (x, y)) in a.iter().zip(b).enumerate() {
+            let within = 1e-5 * scale + 1e-6;
+            assert!((x - y).abs() <= within, "{what}[{k}]: {x} against {y}");
+        }
+        assert_eq!(a.len(), b.len(), "{what}");
+    };
+    close(
+        ga.input.as_ref().unwrap(),
+        gb.input.as_ref().unwrap(),
+        "the input's gradient",
     );
     for (i, name) in names.iter().enumerate() {
         let j = id(&apart, name).0;
         for (k, (a, b)) in ga.params[i].iter().zip(&gb.params[j]).enumerate() {
-            assert_eq!(bits(a), bits(b), "{name} gradient {k}");
+            close(a, b, &format!("{name} gradient {k}"));
         }
         let (pa, pb) = (
             &fused.graph().nodes()[i].params,

@@ -21,7 +21,7 @@ pub(crate) use conv::{
 pub use conv::{conv_backward, conv_forward, fc_backward, fc_forward, Epilogue};
 pub use fused::{
     batch_norm_relu_backward, batch_norm_relu_pool_backward, batch_norm_relu_pool_train,
-    batch_norm_relu_train, relu_pool_backward, relu_pool_train, BatchNormParams,
+    batch_norm_relu_train, relu_pool_backward, relu_pool_train, BatchNormParams, PooledCache,
 };
 pub use norm::{
     batch_norm_affine, batch_norm_backward, batch_norm_inference, batch_norm_train, lrn_backward,

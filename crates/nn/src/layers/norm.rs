@@ -55,18 +55,19 @@ pub(crate) const PLANES_PER_TASK: usize = 8;
 /// lane `l` taking the values at `l` mod 8), so that the result does not depend on the
 /// thread count. The per-value loop chained every add through one register: batch norm was
 /// a fifth of vgg-small's training time.
-fn channel_sums<T>(
+/// `run` is how many values of each tensor `plane` reads.
+pub(crate) fn channel_sums<T>(
     shape: Shape,
+    run: usize,
     plane: impl Fn(usize, usize, &mut [[T; 8]; 2]) + Sync,
 ) -> Vec<(T, T)>
 where
     T: Copy + Default + std::ops::Add<Output = T> + Send,
 {
     use rayon::prelude::*;
-    let hw = shape.h * shape.w;
     // Neighbouring channels in one task, so that it reads runs of at least a few KiB: a
     // task reading one small plane a sample (vgg-small's 7x7) waited on memory for each.
-    let group = (1024 / hw.max(1)).clamp(1, 16);
+    let group = (1024 / run.max(1)).clamp(1, 16);
     let groups: Vec<usize> = (0..shape.c).step_by(group).collect();
     groups
         .into_par_iter()
@@ -255,7 +256,7 @@ pub(crate) fn batch_norm_train_planes<O: Send>(
     let hw = shape.h * shape.w;
     let count = (shape.n * hw) as f64;
     // In f64: the variance is E[x^2] - E[x]^2.
-    let sums = channel_sums(shape, |_, i, lanes| {
+    let sums = channel_sums(shape, hw, |_, i, lanes| {
         moments(&x[i * hw..(i + 1) * hw], lanes)
     });
     let mut mean = vec![0f64; shape.c];
@@ -320,7 +321,7 @@ pub(crate) fn batch_norm_backward_planes(
     let hw = shape.h * shape.w;
     let count = (shape.n * hw) as f32;
     let (mean, inv_std) = (&cache.mean, &cache.inv_std);
-    let sums = channel_sums(shape, |c, i, lanes| {
+    let sums = channel_sums(shape, hw, |c, i, lanes| {
         let (dy, x) = (&dy[i * hw..(i + 1) * hw], &x[i * hw..(i + 1) * hw]);
         gradient_sums(dy, x, mean[c], inv_std[c], lanes)
     });
@@ -420,7 +421,7 @@ mod tests {
             let x: Vec<f32> = (0..n * c * hw)
                 .map(|i| ((i * 29) % 31) as f32 / 3.0 - 4.7)
                 .collect();
-            let got = channel_sums(shape, |_, i, lanes| {
+            let got = channel_sums(shape, shape.h * shape.w, |_, i, lanes| {
                 moments(&x[i * hw..(i + 1) * hw], lanes)
             });
             for (ch, got) in got.iter().enumerate() {

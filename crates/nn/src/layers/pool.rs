@@ -462,15 +462,35 @@ pub(crate) fn max_two_by_two_at(
     out: &mut [f32],
     at: &mut [u32],
 ) {
+    max_two_by_two_at_with(plane, w, q, base, (out, at), None)
+}
+
+/// [`max_two_by_two_at`], and with `also = (values, at_max)` the values of another plane
+/// (`values`, laid out as `plane`) where each maximum lies into `at_max`.
+pub(crate) fn max_two_by_two_at_with(
+    plane: &[f32],
+    w: usize,
+    q: usize,
+    base: usize,
+    (out, at): (&mut [f32], &mut [u32]),
+    also: Option<(&[f32], &mut [f32])>,
+) {
+    let p = out.len().min(at.len()) / q.max(1);
+    let rows = (2 * p).saturating_sub(1) * w + 2 * q;
+    assert!(p == 0 || plane.len() >= rows && also.as_ref().is_none_or(|(v, _)| v.len() >= rows));
+    assert!(also.as_ref().is_none_or(|(_, a)| a.len() >= p * q));
     #[cfg(target_arch = "x86_64")]
     if crate::sgemm::avx512() {
-        let p = out.len().min(at.len()) / q.max(1);
-        assert!(plane.len() >= (2 * p).saturating_sub(1) * w + 2 * q || p == 0);
         // SAFETY: AVX-512 (with VL, as the kernels require); the rows read and the outputs
         // written lie inside the slices (asserted above; `p` rows of `q` outputs).
-        return unsafe { max_two_by_two_at_avx512(plane, w, (p, q), base, out, at) };
+        return unsafe { max_two_by_two_at_avx512(plane, w, (p, q), base, (out, at), also) };
     }
-    max_two_by_two_at_by_window(plane, w, q, base, out, at)
+    max_two_by_two_at_by_window(plane, w, q, base, out, at);
+    if let Some((values, at_max)) = also {
+        for (v, a) in at_max.iter_mut().zip(&at[..p * q]) {
+            *v = values[*a as usize - base];
+        }
+    }
 }
 
 /// [`max_two_by_two_at`] one window at a time.
@@ -523,8 +543,8 @@ fn max_two_by_two_at_by_window(
 /// training.
 ///
 /// # Safety
-/// AVX-512F; `plane` holds rows `0..2p` of `w` values (the last one `2q` at least), `out`
-/// and `at` `p q` values each.
+/// AVX-512F; `plane` (and `also`'s values) hold rows `0..2p` of `w` values (the last one
+/// `2q` at least), `out`, `at` (and `also`'s maxima) `p q` values each.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn max_two_by_two_at_avx512(
@@ -532,8 +552,8 @@ unsafe fn max_two_by_two_at_avx512(
     w: usize,
     (p, q): (usize, usize),
     base: usize,
-    out: &mut [f32],
-    at: &mut [u32],
+    (out, at): (&mut [f32], &mut [u32]),
+    mut also: Option<(&[f32], &mut [f32])>,
 ) {
     use std::arch::x86_64::*;
     let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -567,12 +587,31 @@ unsafe fn max_two_by_two_at_avx512(
             };
             let (t0, t1) = split(top);
             let (b0, b1) = split(bottom);
+            // The other plane's values in the same lanes, selected alongside.
+            let zero = _mm512_setzero_ps();
+            let [u0, u1, v0, v1] = match &also {
+                Some((values, _)) => {
+                    let (line, below) = (values.as_ptr().add(2 * oy * w), values.as_ptr());
+                    let ((u0, u1), (v0, v1)) = (split(line), split(below.add((2 * oy + 1) * w)));
+                    [u0, u1, v0, v1]
+                }
+                None => [zero; 4],
+            };
             let mut best = _mm512_set1_ps(f32::NEG_INFINITY);
             let mut place = _mm512_setzero_si512();
-            for (v, offset) in [(t0, 0), (t1, 1), (b0, w as i32), (b1, w as i32 + 1)] {
+            // Where no value is larger than -inf, the place stays the first: so does this.
+            let mut with = u0;
+            let candidates = [
+                (t0, 0, u0),
+                (t1, 1, u1),
+                (b0, w as i32, v0),
+                (b1, w as i32 + 1, v1),
+            ];
+            for (v, offset, other) in candidates {
                 let larger = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
                 best = _mm512_mask_mov_ps(best, larger, v);
                 place = _mm512_mask_mov_epi32(place, larger, _mm512_set1_epi32(offset));
+                with = _mm512_mask_mov_ps(with, larger, other);
             }
             let place = _mm512_add_epi32(
                 place,
@@ -581,6 +620,10 @@ unsafe fn max_two_by_two_at_avx512(
             let store: __mmask16 = if k == 16 { !0 } else { (1 << k) - 1 };
             _mm512_mask_storeu_ps(dst.add(oy * q + ox), store, best);
             _mm512_mask_storeu_epi32(places.add(oy * q + ox).cast(), store, place);
+            if let Some((_, at_max)) = also.as_mut() {
+                let v = with;
+                _mm512_mask_storeu_ps(at_max.as_mut_ptr().add(oy * q + ox), store, v);
+            }
             ox += k;
         }
     }
@@ -736,7 +779,7 @@ mod tests {
     use crate::kernels::blocks::{from_blocks, to_blocks};
 
     /// 2x2 max pooling with argmax in vectors (AVX-512 machines) gives the window-by-window
-    /// loop's maxima and places: NaN (never larger), infinities, signed zeros and ties (the
+    /// loop's maxima and places (and another plane's values there): NaN (never larger), infinities, signed zeros and ties (the
     /// first wins), in planes whose rows hold fewer than one vector of windows, exactly one,
     /// one and a tail, several; odd and even widths.
     #[test]
@@ -752,21 +795,32 @@ mod tests {
         ];
         for (h, w) in [(2, 2), (7, 7), (6, 8), (28, 28), (4, 32), (5, 35), (9, 67)] {
             let (p, q) = (h / 2, w / 2);
-            let plane: Vec<f32> = (0..h * w)
+            let mut plane: Vec<f32> = (0..h * w)
                 .map(|i| match i % 11 {
                     0..=6 => specials[(i / 11 + i) % 7],
                     k => (k as f32 - 8.0) * 0.5,
                 })
                 .collect();
+            // A window with no value above -inf: its maximum's place is its first.
+            for at in [0, 1, w, w + 1] {
+                plane[at] = if at == w { f32::NEG_INFINITY } else { f32::NAN };
+            }
             let base = 3 * h * w;
+            let other: Vec<f32> = (0..h * w).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             let run = |vector: bool| {
                 let (mut out, mut at) = (vec![f32::NAN; p * q], vec![u32::MAX; p * q]);
+                let mut also = vec![f32::NAN; p * q];
                 if vector {
-                    max_two_by_two_at(&plane, w, q, base, &mut out, &mut at);
+                    let outputs = (&mut out[..], &mut at[..]);
+                    max_two_by_two_at_with(&plane, w, q, base, outputs, Some((&other, &mut also)));
                 } else {
                     max_two_by_two_at_by_window(&plane, w, q, base, &mut out, &mut at);
+                    for (v, a) in also.iter_mut().zip(&at) {
+                        *v = other[*a as usize - base];
+                    }
                 }
-                (out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), at)
+                (bits(&out), at, bits(&also))
             };
             let (want, got) = (run(false), run(true));
             assert_eq!(got, want, "{h}x{w}");
