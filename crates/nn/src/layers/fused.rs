@@ -5,12 +5,16 @@
 //! threads), memory-bound at 10-13 GB/s. Fused, the forward pass reads the batch-norm input
 //! twice (statistics, then the outputs) and writes only the pooled output and its argmax;
 //! the backward pass writes the ReLU's input gradient in one pass (the pooled gradient at
-//! its argmax, masked where the output is positive), which batch norm's backward reads.
+//! its argmax, masked where the output is positive), which batch norm's backward reads
+//! (under a pooling, never written whole: see [`batch_norm_relu_pool_backward`]).
 //! Neither the batch norm's nor the ReLU's output is kept. Without a batch norm before, a
 //! ReLU and its pooling run the same way ([`relu_pool_train`], [`relu_pool_backward`]).
 //!
 //! Every value is computed by the same operations as the node-by-node layers, in the same
-//! order: the results are the same bits (tests compare them).
+//! order: the results are the same bits (tests compare them), but for the batch norm's
+//! gradient sums under a pooling, which add the same terms in another order (over the
+//! pooled tensors, [`batch_norm_relu_pool_backward`]): the gradients there are within a few
+//! roundings of the layers', and the same on any number of threads.
 
 use super::norm::{
     batch_norm_backward_planes, batch_norm_train_planes, channel_sums, normalise, BatchNormCache,
