@@ -18,9 +18,9 @@
 
 use super::norm::{
     batch_norm_backward_planes, batch_norm_train_planes, channel_sums, normalise, BatchNormCache,
-    PLANES_PER_TASK,
+    InputGradient, PLANES_PER_TASK,
 };
-use super::pool::{max_two_by_two_at, max_two_by_two_at_with};
+use super::pool::max_two_by_two_at;
 use super::ELEMENTS_A_TASK;
 use crate::buffers;
 use crate::kernels::wide;
@@ -105,7 +105,7 @@ pub fn batch_norm_relu_pool_train(
                 },
             );
             let (out, also) = ((&mut **y, &mut **at), Some((x, &mut **x_at)));
-            max_two_by_two_at_with(relu, shape.w, pooled.w, c * hw, out, also);
+            max_two_by_two_at(relu, shape.w, pooled.w, c * hw, out, also);
         },
     );
     (cache, PooledCache { argmax, x_at })
@@ -194,25 +194,20 @@ pub fn batch_norm_relu_pool_backward(
         .with_min_len(PLANES_PER_TASK)
         .for_each(|(i, (dxc, xc))| {
             let c = i % shape.c;
-            let (m, s) = (mean[c], inv_std[c]);
-            let k = scale[c] * s / count;
-            let (sum_dy, sum_dy_xhat) = sums[c];
+            let dx = InputGradient::of(c, scale, cache, count, &sums);
             let at = i * pq..(i + 1) * pq;
             let (dy, y, argmax) = (&dy[at.clone()], &y[at.clone()], &kept.argmax[at]);
             let base = c * hw;
             wide(
                 #[inline(always)]
                 || {
-                    // Batch norm's input gradient for a zero output gradient: `count * 0`.
+                    // For a zero output gradient first, then at the maxima.
                     for (x, d) in xc.iter().zip(dxc.iter_mut()) {
-                        let h = (x - m) * s;
-                        *d = k * (count * 0.0 - sum_dy - h * sum_dy_xhat);
+                        *d = dx.at(0.0, *x);
                     }
                     for ((g, y), a) in dy.iter().zip(y).zip(argmax) {
-                        let g = (0.0 + g) * (*y > 0.0) as u8 as f32;
                         let j = *a as usize - base;
-                        let h = (xc[j] - m) * s;
-                        dxc[j] = k * (count * g - sum_dy - h * sum_dy_xhat);
+                        dxc[j] = dx.at(masked(*g, *y), xc[j]);
                     }
                 },
             )
@@ -233,7 +228,7 @@ fn pooled_gradient_sums(
         || {
             for ((dy, y), x) in dy.chunks(8).zip(y.chunks(8)).zip(x.chunks(8)) {
                 for (l, ((g, y), x)) in dy.iter().zip(y).zip(x).enumerate() {
-                    let g = (0.0 + g) * (*y > 0.0) as u8 as f32;
+                    let g = masked(*g, *y);
                     s[l] += g;
                     t[l] += g * ((x - mean) * inv_std);
                 }
@@ -269,7 +264,7 @@ pub fn relu_pool_train(shape: Shape, pooled: Shape, x: &[f32], y: &mut [f32]) ->
                         }
                     },
                 );
-                max_two_by_two_at(relu, shape.w, pooled.w, (i % shape.c) * hw, y, at);
+                max_two_by_two_at(relu, shape.w, pooled.w, (i % shape.c) * hw, (y, at), None);
             },
         );
     argmax
@@ -328,7 +323,7 @@ fn route_to_argmax(
                     .zip(top.chunks_exact_mut(2).zip(bottom.chunks_exact_mut(2)))
                     .enumerate();
                 for (ox, (((g, y), at), (top, bottom))) in windows {
-                    let g = (0.0 + g) * (*y > 0.0) as u8 as f32;
+                    let g = masked(*g, *y);
                     let at = *at as usize - row - 2 * ox;
                     let pick = |k: usize| if at == k { g } else { 0.0 };
                     top.copy_from_slice(&[pick(0), pick(1)]);
@@ -336,6 +331,13 @@ fn route_to_argmax(
                 }
             }
         });
+}
+
+/// A pooled output's gradient as it reaches its maximum: onto zero (as
+/// [`super::pool_backward`] adds it), masked by the ReLU where its output `y` is positive.
+#[inline(always)]
+fn masked(g: f32, y: f32) -> f32 {
+    (0.0 + g) * (y > 0.0) as u8 as f32
 }
 
 #[cfg(test)]

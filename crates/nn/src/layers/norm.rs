@@ -336,20 +336,58 @@ pub(crate) fn batch_norm_backward_planes(
         .enumerate()
         .with_min_len(PLANES_PER_TASK)
         .for_each(|(i, ((dyc, xc), dxc))| {
-            let c = i % shape.c;
-            let (m, s) = (mean[c], inv_std[c]);
-            let k = scale[c] * s / count;
-            let (sum_dy, sum_dy_xhat) = sums[c];
+            let dx = InputGradient::of(i % shape.c, scale, cache, count, &sums);
             wide(
                 #[inline(always)]
                 || {
                     for ((g, x), d) in dyc.iter().zip(xc).zip(dxc.iter_mut()) {
-                        let h = (x - m) * s;
-                        *d = k * (count * g - sum_dy - h * sum_dy_xhat);
+                        *d = dx.at(*g, *x);
                     }
                 },
             )
         });
+}
+
+/// A training batch norm's input gradient on one channel, once its sums over the batch
+/// (`sum dy`, `sum dy x_hat`) are known.
+#[derive(Clone, Copy)]
+pub(crate) struct InputGradient {
+    mean: f32,
+    inv_std: f32,
+    /// `scale inv_std / count`.
+    k: f32,
+    count: f32,
+    sum_dy: f32,
+    sum_dy_xhat: f32,
+}
+
+impl InputGradient {
+    /// Channel `c`'s, for a batch of `count` values a channel and the sums of every channel.
+    pub(crate) fn of(
+        c: usize,
+        scale: &[f32],
+        cache: &BatchNormCache,
+        count: f32,
+        sums: &[(f32, f32)],
+    ) -> InputGradient {
+        let (mean, inv_std) = (cache.mean[c], cache.inv_std[c]);
+        let (sum_dy, sum_dy_xhat) = sums[c];
+        InputGradient {
+            mean,
+            inv_std,
+            k: scale[c] * inv_std / count,
+            count,
+            sum_dy,
+            sum_dy_xhat,
+        }
+    }
+
+    /// `dx` for the output gradient `g` at an input `x`.
+    #[inline(always)]
+    pub(crate) fn at(&self, g: f32, x: f32) -> f32 {
+        let h = (x - self.mean) * self.inv_std;
+        self.k * (self.count * g - self.sum_dy - h * self.sum_dy_xhat)
+    }
 }
 
 /// The channels `lo..=hi` in the window of channel `c` (ONNX: `c - floor((size-1)/2)` to

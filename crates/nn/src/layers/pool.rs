@@ -210,7 +210,7 @@ impl Windows {
             .zip(yi.chunks_exact_mut(pq).zip(ai.chunks_exact_mut(pq)))
             .enumerate()
         {
-            max_two_by_two_at(plane, w, self.columns.len(), c * h * w, out, at);
+            max_two_by_two_at(plane, w, self.columns.len(), c * h * w, (out, at), None);
         }
     }
 
@@ -453,21 +453,10 @@ pub(crate) fn whole_two_by_two(pool: &Pool, x_shape: Shape, y_shape: Shape) -> b
 /// Max pooling of one plane (`w` columns) over whole 2x2 blocks into `out` (`q` columns),
 /// recording in `at` where each maximum lies, as `base` plus its index in the plane: the
 /// first of equals in the general loop's order (top row left to right, then the bottom
-/// row), as training's general loop did in a tenth of LeNet-5's time.
+/// row), as training's general loop did in a tenth of LeNet-5's time. With `also = (values,
+/// at_max)`, the values of another plane (`values`, laid out as
+/// `plane`) where each maximum lies into `at_max`.
 pub(crate) fn max_two_by_two_at(
-    plane: &[f32],
-    w: usize,
-    q: usize,
-    base: usize,
-    out: &mut [f32],
-    at: &mut [u32],
-) {
-    max_two_by_two_at_with(plane, w, q, base, (out, at), None)
-}
-
-/// [`max_two_by_two_at`], and with `also = (values, at_max)` the values of another plane
-/// (`values`, laid out as `plane`) where each maximum lies into `at_max`.
-pub(crate) fn max_two_by_two_at_with(
     plane: &[f32],
     w: usize,
     q: usize,
@@ -813,7 +802,7 @@ mod tests {
                 let mut also = vec![f32::NAN; p * q];
                 if vector {
                     let outputs = (&mut out[..], &mut at[..]);
-                    max_two_by_two_at_with(&plane, w, q, base, outputs, Some((&other, &mut also)));
+                    max_two_by_two_at(&plane, w, q, base, outputs, Some((&other, &mut also)));
                 } else {
                     max_two_by_two_at_by_window(&plane, w, q, base, &mut out, &mut at);
                     for (v, a) in also.iter_mut().zip(&at) {
