@@ -202,17 +202,24 @@ impl Planes {
         let wp = ((g.q - 1) * g.stride_w + (g.s - 1) * dw + 1).max(g.pad_left + g.w);
         let bare = g.pad_top == 0 && g.pad_left == 0 && rows == g.h && wp == g.w;
         let plane = rows * wp;
-        let offsets = (0..g.c)
-            .flat_map(|c| {
-                let first = c / lanes * plane * lanes + c % lanes;
-                (0..g.r).flat_map(move |r| {
-                    (0..g.s).map(move |s| first + (r * dh * wp + s * dw) * lanes)
-                })
-            })
-            .collect();
-        let bases = (0..g.p)
-            .flat_map(|i| (0..g.q).map(move |j| (i * g.stride_h * wp + j * g.stride_w) * lanes))
-            .collect();
+        // Plain loops: built on every call, and nested `flat_map`s took a third of
+        // vgg-small's first layer at batch 1 (10 us, 784 pixels).
+        let mut offsets = Vec::with_capacity(g.c * g.r * g.s);
+        for c in 0..g.c {
+            let first = c / lanes * plane * lanes + c % lanes;
+            for r in 0..g.r {
+                for s in 0..g.s {
+                    offsets.push(first + (r * dh * wp + s * dw) * lanes);
+                }
+            }
+        }
+        let mut bases = Vec::with_capacity(g.p * g.q);
+        for i in 0..g.p {
+            let row = i * g.stride_h * wp;
+            for j in 0..g.q {
+                bases.push((row + j * g.stride_w) * lanes);
+            }
+        }
         Planes {
             lanes,
             wp,
@@ -479,11 +486,13 @@ pub(crate) fn pools_in_tile(g: &ConvGeometry, m: usize) -> bool {
 /// row or column, which no window reads, is not computed.
 fn pooled_bases(planes: &mut Planes, g: &ConvGeometry) {
     let bases = std::mem::take(&mut planes.bases);
-    planes.bases = (0..g.p / 2)
-        .flat_map(|i| (0..g.q / 2).map(move |j| (i, j)))
-        .flat_map(|(i, j)| [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(r, s)| (2 * i + r, 2 * j + s)))
-        .map(|(r, s)| bases[r * g.q + s])
-        .collect();
+    let mut pooled = Vec::with_capacity(bases.len());
+    for i in (0..g.p / 2).map(|i| 2 * i * g.q) {
+        for j in (0..g.q / 2).map(|j| i + 2 * j) {
+            pooled.extend_from_slice(&[bases[j], bases[j + 1], bases[j + g.q], bases[j + g.q + 1]]);
+        }
+    }
+    planes.bases = pooled;
 }
 
 /// `y = maxpool2x2(finish(conv(x, filters)))` into channel blocks ([`crate::kernels::blocks`]),
