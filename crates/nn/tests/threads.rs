@@ -1,7 +1,7 @@
 //! The pool as `joule_nn::threads::init` builds it (the calling thread its first worker,
 //! spinning workers through a pass): same bits as a pool of one thread, passes sent from
-//! another thread still run, and the spinning stops after a pass. Its own process: the
-//! global pool is built once.
+//! another thread still run, the workers spin through a long pass, and the spinning stops
+//! after a pass. Its own process: the global pool is built once.
 
 use joule_model::{zoo, Shape};
 use joule_nn::{threads, FeatureMap, Network};
@@ -48,6 +48,39 @@ fn the_calling_thread_runs_passes_and_the_workers_stop_spinning() {
             }
         });
     }
+    // A pass much longer than LINGER: the worker spins through all of it (it gave up at
+    // the first gap between layers past LINGER, and slept through the rest).
+    while threads::spinning() > 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let x = input(256);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (started, gave_up) = std::thread::scope(|s| {
+        let watch = s.spawn(|| {
+            let (mut started, mut gave_up) = (false, false);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let spinning = threads::spinning() > 0;
+                gave_up |= started && !spinning;
+                started |= spinning;
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            (started, gave_up)
+        });
+        let start = Instant::now();
+        network.forward(&x).unwrap();
+        let took = start.elapsed();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            took > 4 * threads::LINGER,
+            "a pass of {took:?} is too short to tell"
+        );
+        watch.join().unwrap()
+    });
+    assert!(started, "no worker spun in the pass");
+    assert!(
+        !gave_up,
+        "the worker stopped spinning in the middle of a pass"
+    );
     // Spinning ends once the last pass is LINGER old.
     let start = Instant::now();
     while threads::spinning() > 0 {
