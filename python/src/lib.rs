@@ -21,6 +21,11 @@ use results::{
     LevelEnergy, Stats, TypeEnergy, ZooModel,
 };
 
+/// The engine's buffers on cache lines ([`joule_lab::CacheAligned`] says why): the Rust
+/// side of the module allocates through it (Python's own objects do not).
+#[global_allocator]
+static ALLOC: joule_lab::CacheAligned = joule_lab::CacheAligned;
+
 create_exception!(
     joule,
     JouleError,

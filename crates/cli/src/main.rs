@@ -10,6 +10,10 @@ mod progress;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// The engine's buffers on cache lines ([`joule_lab::CacheAligned`] says why).
+#[global_allocator]
+static ALLOC: joule_lab::CacheAligned = joule_lab::CacheAligned;
+
 #[derive(Parser)]
 #[command(
     name = "joule",

@@ -44,6 +44,8 @@ pub use joule_compress::{CompressError, Method, RunConfig};
 pub use joule_energy::{Dataflow, LayerCost, NetworkCost, Objective};
 pub use joule_model::{LayerStats, NetworkStats, Shape};
 pub use joule_nn::train::Event as TrainEvent;
+/// The allocator the binaries install: the engine's buffers on cache lines.
+pub use joule_nn::CacheAligned;
 pub use joule_nn::Network;
 
 use std::path::Path;

@@ -9,6 +9,10 @@
 use joule_nn::train::{Event, Schedule};
 use joule_nn::{data, train, DataSource, Network, OptimizerConfig, Split, TrainConfig};
 
+/// As the `joule` CLI runs: the engine's buffers on cache lines.
+#[global_allocator]
+static ALLOC: joule_nn::CacheAligned = joule_nn::CacheAligned;
+
 fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let [model, batch, samples, epochs] = args else {
         return Err("usage: bench_train MODEL BATCH SAMPLES EPOCHS".into());

@@ -20,6 +20,7 @@
 //! assert_eq!(logits.shape, Shape::new(2, 10, 1, 1));
 //! ```
 
+pub mod alloc;
 mod buffers;
 mod chain;
 pub mod checkpoint;
@@ -38,6 +39,7 @@ mod sgemm;
 pub mod threads;
 pub mod train;
 
+pub use alloc::CacheAligned;
 pub use buffers::poison_reused_buffers;
 pub use data::{DataSource, Dataset, Split};
 pub use error::NnError;

@@ -18,6 +18,10 @@ use std::time::Instant;
 
 type Error = Box<dyn std::error::Error>;
 
+/// As the `joule` CLI runs: the engine's buffers on cache lines.
+#[global_allocator]
+static ALLOC: joule_nn::CacheAligned = joule_nn::CacheAligned;
+
 fn export(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir)?;
     for name in ["lenet5", "vgg-small"] {
