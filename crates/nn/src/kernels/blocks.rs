@@ -58,65 +58,6 @@ pub(crate) struct Finish<'a> {
     pub clip: Clip,
 }
 
-impl Finish<'_> {
-    /// The steps' values for channels `first..first + 8`, loaded once for a run of vectors
-    /// ([`Lanes::apply`] rounds each step on its own, as the epilogue on planes does: no
-    /// multiply-add fused).
-    ///
-    /// # Panics
-    /// Where the channels do not lie in the bias and the map.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx")]
-    #[inline]
-    pub(crate) fn lanes(&self, first: usize) -> Lanes {
-        use std::arch::x86_64::*;
-        let load = |v: &[f32]| {
-            let v: &[f32; CHANNELS] = v[first..first + CHANNELS].try_into().expect("8 lanes");
-            // SAFETY: the CPU has AVX (this function's feature); `v` holds 8 values.
-            unsafe { _mm256_loadu_ps(v.as_ptr()) }
-        };
-        let bounds = |lo: f32, hi: f32| (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
-        Lanes {
-            bias: self.bias.map(load),
-            affine: self.affine.map(|(k, s)| (load(k), load(s))),
-            clip: match self.clip {
-                Clip::None => None,
-                Clip::Clamp(lo, hi) => Some((true, bounds(lo, hi))),
-                Clip::MaxMin(lo, hi) => Some((false, bounds(lo, hi))),
-            },
-        }
-    }
-}
-
-impl Finish<'_> {
-    /// [`lanes`](Self::lanes) for channels `first..first + 16` in one 512-bit vector (two
-    /// blocks' pixels side by side): the same steps, each lane rounded as there.
-    ///
-    /// # Panics
-    /// Where the channels do not lie in the bias and the map.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) fn wide_lanes(&self, first: usize) -> WideLanes {
-        use std::arch::x86_64::*;
-        let load = |v: &[f32]| {
-            let v: &[f32; 16] = v[first..first + 16].try_into().expect("16 lanes");
-            // SAFETY: the CPU has AVX-512F (this function's feature); `v` holds 16 values.
-            unsafe { _mm512_loadu_ps(v.as_ptr()) }
-        };
-        let bounds = |lo: f32, hi: f32| (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
-        WideLanes {
-            bias: self.bias.map(load),
-            affine: self.affine.map(|(k, s)| (load(k), load(s))),
-            clip: match self.clip {
-                Clip::None => None,
-                Clip::Clamp(lo, hi) => Some((true, bounds(lo, hi))),
-                Clip::MaxMin(lo, hi) => Some((false, bounds(lo, hi))),
-            },
-        }
-    }
-}
-
 /// `values` (pixels of channels `first..first + 8` side by side) through `finish`.
 ///
 /// # Panics
@@ -137,78 +78,95 @@ pub(crate) fn finish(values: &mut [f32], finish: &Finish, first: usize) {
     unsafe { run(values, finish, first) }
 }
 
-/// [`Finish`] for one block of channels, in vectors.
+/// The epilogue's steps in vectors of one width: a type holding [`Finish`]'s values for
+/// `$lanes` channels (`$vector`), its constructor on [`Finish`], and `apply`, which runs the
+/// steps on a vector as the epilogue on planes does, each step rounded on its own (no
+/// multiply-add fused). The 8- and 16-lane versions are the same instructions at two widths.
 #[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-pub(crate) struct Lanes {
-    bias: Option<std::arch::x86_64::__m256>,
-    affine: Option<(std::arch::x86_64::__m256, std::arch::x86_64::__m256)>,
-    /// `(clamp, (lo, hi))`: `clamp` for [`Clip::Clamp`], else [`Clip::MaxMin`].
-    clip: Option<(bool, (std::arch::x86_64::__m256, std::arch::x86_64::__m256))>,
+macro_rules! vector_steps {
+    (
+        $(#[$doc:meta])* $name:ident, $new:ident, $feature:literal, $lanes:literal, $vector:ty,
+        $load:ident, $set1:ident, $add:ident, $mul:ident, $max:ident, $min:ident
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub(crate) struct $name {
+            bias: Option<$vector>,
+            affine: Option<($vector, $vector)>,
+            /// `(clamp, (lo, hi))`: `clamp` for [`Clip::Clamp`], else [`Clip::MaxMin`].
+            clip: Option<(bool, ($vector, $vector))>,
+        }
+
+        impl Finish<'_> {
+            #[doc = concat!("The steps' values for channels `first..first + ", $lanes, "`, loaded")]
+            /// once for a run of vectors.
+            ///
+            /// # Panics
+            /// Where the channels do not lie in the bias and the map.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            pub(crate) fn $new(&self, first: usize) -> $name {
+                use std::arch::x86_64::*;
+                let load = |v: &[f32]| {
+                    let v: &[f32; $lanes] = v[first..first + $lanes].try_into().expect("lanes");
+                    // SAFETY: the CPU has this function's feature; `v` holds a vector.
+                    unsafe { $load(v.as_ptr()) }
+                };
+                let bounds = |lo: f32, hi: f32| ($set1(lo), $set1(hi));
+                $name {
+                    bias: self.bias.map(load),
+                    affine: self.affine.map(|(k, s)| (load(k), load(s))),
+                    clip: match self.clip {
+                        Clip::None => None,
+                        Clip::Clamp(lo, hi) => Some((true, bounds(lo, hi))),
+                        Clip::MaxMin(lo, hi) => Some((false, bounds(lo, hi))),
+                    },
+                }
+            }
+        }
+
+        impl $name {
+            /// `maxps a, b` gives `b` where either is NaN (at either width): `clamp` keeps a
+            /// NaN as `max(lo, v)`, `f32::max` drops it as `max(v, lo)`. (Both give `lo` for
+            /// `v = -0.0` and `lo = 0.0` where Rust's may keep `-0.0`; a sum from `+0.0` with
+            /// a bias or map whose shift is not `-0.0` is never `-0.0`.)
+            ///
+            /// # Safety
+            /// The CPU has the type's feature.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            pub(crate) unsafe fn apply(&self, v: $vector) -> $vector {
+                use std::arch::x86_64::*;
+                let mut v = v;
+                if let Some(b) = self.bias {
+                    v = $add(v, b);
+                }
+                if let Some((k, s)) = self.affine {
+                    v = $add($mul(v, k), s);
+                }
+                match self.clip {
+                    None => v,
+                    Some((true, (lo, hi))) => $min(hi, $max(lo, v)),
+                    Some((false, (lo, hi))) => $min($max(v, lo), hi),
+                }
+            }
+        }
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
-impl Lanes {
-    /// `maxps a, b` gives `b` where either is NaN: `clamp` keeps a NaN as `max(lo, v)`,
-    /// `f32::max` drops it as `max(v, lo)`. (Both give `lo` for `v = -0.0` and `lo = 0.0`
-    /// where Rust's may keep `-0.0`; a sum from `+0.0` with a bias or map whose shift is not
-    /// `-0.0` is never `-0.0`.)
-    ///
-    /// # Safety
-    /// AVX.
-    #[target_feature(enable = "avx")]
-    #[inline]
-    pub(crate) unsafe fn apply(&self, v: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
-        use std::arch::x86_64::*;
-        let mut v = v;
-        if let Some(b) = self.bias {
-            v = _mm256_add_ps(v, b);
-        }
-        if let Some((k, s)) = self.affine {
-            v = _mm256_add_ps(_mm256_mul_ps(v, k), s);
-        }
-        match self.clip {
-            None => v,
-            Some((true, (lo, hi))) => _mm256_min_ps(hi, _mm256_max_ps(lo, v)),
-            Some((false, (lo, hi))) => _mm256_min_ps(_mm256_max_ps(v, lo), hi),
-        }
-    }
-}
-
-/// [`Finish`] for two blocks of channels in 512-bit vectors ([`Finish::wide_lanes`]).
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-pub(crate) struct WideLanes {
-    bias: Option<std::arch::x86_64::__m512>,
-    affine: Option<(std::arch::x86_64::__m512, std::arch::x86_64::__m512)>,
-    clip: Option<(bool, (std::arch::x86_64::__m512, std::arch::x86_64::__m512))>,
-}
+vector_steps!(
+    /// [`Finish`] for one block of channels, in 256-bit vectors ([`Finish::lanes`]).
+    Lanes, lanes, "avx", 8, std::arch::x86_64::__m256,
+    _mm256_loadu_ps, _mm256_set1_ps, _mm256_add_ps, _mm256_mul_ps, _mm256_max_ps, _mm256_min_ps
+);
 
 #[cfg(target_arch = "x86_64")]
-impl WideLanes {
-    /// [`Lanes::apply`] on 16 lanes: the same instructions at twice the width (`vmaxps`
-    /// and `vminps` pick their second operand on NaN at either width).
-    ///
-    /// # Safety
-    /// AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(crate) unsafe fn apply(&self, v: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
-        use std::arch::x86_64::*;
-        let mut v = v;
-        if let Some(b) = self.bias {
-            v = _mm512_add_ps(v, b);
-        }
-        if let Some((k, s)) = self.affine {
-            v = _mm512_add_ps(_mm512_mul_ps(v, k), s);
-        }
-        match self.clip {
-            None => v,
-            Some((true, (lo, hi))) => _mm512_min_ps(hi, _mm512_max_ps(lo, v)),
-            Some((false, (lo, hi))) => _mm512_min_ps(_mm512_max_ps(v, lo), hi),
-        }
-    }
-}
+vector_steps!(
+    /// [`Finish`] for two blocks of channels in 512-bit vectors ([`Finish::wide_lanes`]).
+    WideLanes, wide_lanes, "avx512f", 16, std::arch::x86_64::__m512,
+    _mm512_loadu_ps, _mm512_set1_ps, _mm512_add_ps, _mm512_mul_ps, _mm512_max_ps, _mm512_min_ps
+);
 
 #[cfg(test)]
 mod tests {
