@@ -11,7 +11,7 @@ use crate::layers::{self, Epilogue};
 use crate::network::{fake_quantized, run_node, Mode};
 use crate::{FeatureMap, Network, NnError};
 use joule_model::ops::Pool;
-use joule_model::{LoopNest, Node, NodeShapes, Op, Shape, Value};
+use joule_model::{LoopNest, Node, NodeId, NodeShapes, Op, Shape, Value};
 use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +31,9 @@ thread_local! {
 /// and the activation that only it reads, fused into its output pass, and after a CONV the
 /// pooling that only reads that ([`conv_then_pool`]); when `first` is an addition, the
 /// activation that only it reads ([`layers::add_forward`]). The step's output is `last`'s.
+/// A CONV whose output (after its batch norm) only an addition of two reads takes that
+/// addition and the activation after it as `residual` (ResNet's `relu(bn(conv) + skip)`)
+/// where the other operand is computed before it ([`Residual`]).
 #[derive(Clone, Copy, Debug)]
 struct Step {
     first: usize,
@@ -38,10 +41,21 @@ struct Step {
     norm: Option<usize>,
     activation: Option<usize>,
     pool: Option<usize>,
+    residual: Option<Residual>,
 }
 
-/// The steps in order, and for every node the step that reads its output last.
-fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
+/// The addition a CONV step takes in: the node, its other operand, and whether that is
+/// the sum's first operand.
+#[derive(Clone, Copy, Debug)]
+struct Residual {
+    add: usize,
+    other: Value,
+    first: bool,
+}
+
+/// The steps in order, and for every node the step that reads its output last;
+/// `residuals`: whether CONV steps take in the additions after them ([`Step`]).
+fn schedule(nodes: &[Node], residuals: bool) -> (Vec<Step>, Vec<usize>) {
     let mut readers = vec![Vec::new(); nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
         for v in &node.inputs {
@@ -67,6 +81,7 @@ fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
             norm: None,
             activation: None,
             pool: None,
+            residual: None,
         };
         if matches!(node.op, Op::Conv(_) | Op::FullyConnected(_)) {
             if let Some(j) = sole_reader(step.last) {
@@ -87,6 +102,23 @@ fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
                     step.last = j;
                 }
             }
+            let alone = step.activation.is_none() && step.pool.is_none();
+            if let (true, true, [j]) = (
+                residuals && alone,
+                matches!(node.op, Op::Conv(_)),
+                readers[step.last].as_slice(),
+            ) {
+                if let Some(residual) = residual_of(nodes, i, step.last, *j) {
+                    step.residual = Some(residual);
+                    step.last = *j;
+                    if let Some(k) = sole_reader(*j) {
+                        if matches!(nodes[k].op, Op::Activation(_)) {
+                            step.activation = Some(k);
+                            step.last = k;
+                        }
+                    }
+                }
+            }
         }
         if matches!(node.op, Op::Add) {
             if let Some(j) = sole_reader(i) {
@@ -101,6 +133,7 @@ fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
             .into_iter()
             .chain(step.activation)
             .chain(step.pool)
+            .chain(step.residual.map(|r| r.add))
         {
             fused[j] = true;
         }
@@ -108,13 +141,41 @@ fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
     }
     let mut last_read = vec![usize::MAX; nodes.len()];
     for (s, step) in steps.iter().enumerate() {
-        for v in &nodes[step.first].inputs {
+        for v in step_inputs(nodes, step) {
             if let Value::Node(id) = v {
                 last_read[id.0] = s;
             }
         }
     }
     (steps, last_read)
+}
+
+/// The values a step reads: its first node's inputs, and its residual's other operand.
+fn step_inputs<'a>(nodes: &'a [Node], step: &Step) -> impl Iterator<Item = Value> + 'a {
+    let inputs = nodes[step.first].inputs.iter().copied();
+    inputs.chain(step.residual.map(|r| r.other))
+}
+
+/// The residual connection a CONV step (node `first`, its output `out`'s) takes in from
+/// `add`, the only node reading `out`: where `add` sums `out` and one other value computed
+/// before the CONV (the network's input, or a node before it in the graph's order, which
+/// the steps follow).
+fn residual_of(nodes: &[Node], first: usize, out: usize, add: usize) -> Option<Residual> {
+    let inputs = &nodes[add].inputs;
+    if !matches!(nodes[add].op, Op::Add) || inputs.len() != 2 {
+        return None;
+    }
+    let own = inputs.iter().position(|v| *v == Value::Node(NodeId(out)))?;
+    let other = inputs[1 - own];
+    let before = match other {
+        Value::Input => true,
+        Value::Node(id) => id.0 < first,
+    };
+    before.then_some(Residual {
+        add,
+        other,
+        first: own == 1,
+    })
 }
 
 /// For every node of a graph, the CONV, FC or addition node whose step the engine runs it
@@ -124,7 +185,8 @@ fn schedule(nodes: &[Node]) -> (Vec<Step>, Vec<usize>) {
 /// step's output from cache, on large batches.
 pub fn fused_into(nodes: &[Node]) -> Vec<Option<usize>> {
     let mut into = vec![None; nodes.len()];
-    for step in schedule(nodes).0 {
+    // The additions stay entries of their own: a table's probe is one chain of ops.
+    for step in schedule(nodes, false).0 {
         for j in step.norm.into_iter().chain(step.activation) {
             into[j] = Some(step.first);
         }
@@ -244,7 +306,7 @@ impl Network {
             .map(|l| l.macs())
             .sum();
         let output = graph.output().expect("a network has nodes").0;
-        let (steps, last_read) = schedule(nodes);
+        let (steps, last_read) = schedule(nodes, true);
         let quantized = |i: usize| self.quant(joule_model::NodeId(i)).is_some();
         let blocks = layout::plan(nodes, &steps, &shapes, output, quantized);
         let plan = Arc::new(Plan {
@@ -313,6 +375,15 @@ impl Network {
                             }
                         })
                         .collect();
+                    let residual = step.residual.map(|r| layers::Residual {
+                        values: match r.other {
+                            Value::Input => input.data.as_slice(),
+                            Value::Node(id) => {
+                                slots[id.0].as_deref().expect("computed before the step")
+                            }
+                        },
+                        first: r.first,
+                    });
                     match self.quant(joule_model::NodeId(step.first)) {
                         Some(quant) => {
                             let (qnode, qx) = fake_quantized(node, quant, inputs[0]);
@@ -326,7 +397,7 @@ impl Network {
                                 shapes,
                                 out,
                                 step,
-                                &xq,
+                                (&xq, residual),
                                 None,
                                 (false, false),
                                 y,
@@ -345,13 +416,14 @@ impl Network {
                                 _ => false,
                             };
                             let layout = (x_blocks, blocks[step.last]);
-                            run_step(nodes, node, shapes, out, step, &inputs, packed, layout, y)
+                            let inputs = (&inputs[..], residual);
+                            run_step(nodes, node, shapes, out, step, inputs, packed, layout, y)
                         }
                     }
                     y
                 }
             };
-            for v in &node.inputs {
+            for v in step_inputs(nodes, step) {
                 if let Value::Node(id) = v {
                     if last_read[id.0] == s {
                         if let Some(buffer) = slots[id.0].take() {
@@ -378,7 +450,8 @@ impl Network {
 
 /// Runs one step: a fused CONV or FC, or any other node on its own. `node` is the step's
 /// first node (a fake-quantized copy of it when its weights are quantized), `out` the
-/// step's output shape; `(x_blocks, y_blocks)`: its first input and its output in channel
+/// step's output shape; `inputs`: the node's, and the step's residual operand (in the
+/// output's layout); `(x_blocks, y_blocks)`: its first input and its output in channel
 /// blocks ([`layout::plan`] chose where).
 #[allow(clippy::too_many_arguments)]
 fn run_step(
@@ -387,7 +460,7 @@ fn run_step(
     shapes: &joule_model::NodeShapes,
     out: Shape,
     step: &Step,
-    inputs: &[&[f32]],
+    (inputs, residual): (&[&[f32]], Option<layers::Residual>),
     packed: Option<&layers::Filters>,
     (x_blocks, y_blocks): (bool, bool),
     y: &mut [f32],
@@ -402,13 +475,22 @@ fn run_step(
             [0, 1, 2, 3].map(|k| norm.params[k].data.as_slice()),
         )
     });
+    let activation = step.activation.map(|j| match nodes[j].op {
+        Op::Activation(a) => a,
+        _ => unreachable!("scheduled as an activation"),
+    });
+    // A residual the kernel does not add in its epilogue is added after it, in one pass
+    // with the activation.
+    let (residual, after) = match (&node.op, shapes.loop_nest, residual) {
+        (Op::Conv(op), Some(nest), Some(r)) if layers::adds_residual(op, &nest, y_blocks) => {
+            (Some(r), None)
+        }
+        (_, _, r) => (None, r),
+    };
     let epilogue = Epilogue {
         bias: node.params.get(1).map(|t| t.data.as_slice()),
         affine: affine.as_ref().map(|(k, b)| (k.as_slice(), b.as_slice())),
-        activation: step.activation.map(|j| match nodes[j].op {
-            Op::Activation(a) => a,
-            _ => unreachable!("scheduled as an activation"),
-        }),
+        activation: activation.filter(|_| after.is_none()),
     };
     match &node.op {
         Op::Conv(op) => {
@@ -419,7 +501,8 @@ fn run_step(
                 let e = &epilogue;
                 if x_blocks || y_blocks {
                     let layout = (x_blocks, y_blocks);
-                    layers::conv_forward_blocks(op, nest, x, filter, packed, e, layout, y)
+                    let r = residual;
+                    layers::conv_forward_blocks(op, nest, x, filter, packed, e, layout, r, y)
                 } else {
                     layers::conv_forward_prepared(op, nest, x, filter, packed, e, y)
                 }
@@ -455,6 +538,9 @@ fn run_step(
             // output in one layout ([`layout::plan`]).
             run_node(node, shapes, inputs, y, Mode::Inference, None);
         }
+    }
+    if let Some(r) = after {
+        layers::add_residual(y, r, activation);
     }
 }
 

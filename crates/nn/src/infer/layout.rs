@@ -44,13 +44,15 @@ pub(super) fn plan(
     for (s, step) in steps.iter().enumerate() {
         step_of[step.last] = s;
     }
-    // The steps whose output step `s` reads.
-    let producers = |s: usize| {
-        nodes[steps[s].first].inputs.iter().map(|v| match v {
-            Value::Node(id) => Some(step_of[id.0]),
-            Value::Input => None,
-        })
+    let producer = |v: &Value| match v {
+        Value::Node(id) => Some(step_of[id.0]),
+        Value::Input => None,
     };
+    // The steps whose output step `s` reads, but for a residual operand.
+    let producers = |s: usize| nodes[steps[s].first].inputs.iter().map(producer);
+    // The step whose output is step `s`'s residual operand (`Some(None)`: the network's
+    // input), read in the layout of the step's output.
+    let residual = |s: usize| steps[s].residual.map(|r| producer(&r.other));
     // A CONV step's pooling, if any, runs on blocks where it is a max pooling (on the
     // blocked kernel's layers only).
     let max_pooled = |step: &Step| match step.pool.map(|j| &nodes[j].op) {
@@ -88,10 +90,14 @@ pub(super) fn plan(
             }
         })
         .collect();
+    // Each step's readers, and whether they read it as a residual (in either layout).
     let mut readers = vec![Vec::new(); steps.len()];
     for s in 0..steps.len() {
         for p in producers(s).flatten() {
-            readers[p].push(s);
+            readers[p].push((s, false));
+        }
+        if let Some(Some(p)) = residual(s) {
+            readers[p].push((s, true));
         }
     }
     let mut blocks: Vec<bool> = (0..steps.len())
@@ -99,15 +105,25 @@ pub(super) fn plan(
             !matches!(kinds[s], Kind::Planes | Kind::Reads)
                 && steps[s].last != output
                 && !readers[s].is_empty()
-                && readers[s]
-                    .iter()
-                    .all(|&r| matches!(kinds[r], Kind::Either | Kind::Same | Kind::Reads))
+                && readers[s].iter().all(|&(r, residual)| {
+                    residual || matches!(kinds[r], Kind::Either | Kind::Same | Kind::Reads)
+                })
         })
         .collect();
-    // An addition's inputs and output in one layout: planes for all where one is in planes
-    // (the network's input among them), until nothing changes.
+    // An addition's inputs and output in one layout, a step's residual operand and output
+    // too: planes for all where one is in planes (the network's input among them), until
+    // nothing changes.
     loop {
         let mut changed = false;
+        for s in 0..steps.len() {
+            if let Some(p) = residual(s) {
+                if blocks[s] != p.is_some_and(|p| blocks[p]) {
+                    blocks[s] = false;
+                    p.into_iter().for_each(|p| blocks[p] = false);
+                    changed = true;
+                }
+            }
+        }
         for s in (0..steps.len()).filter(|&s| kinds[s] == Kind::Same) {
             let inputs: Vec<Option<usize>> = producers(s).collect();
             let all = inputs.iter().all(|p| p.is_some_and(|p| blocks[p])) && blocks[s];
@@ -145,7 +161,7 @@ mod tests {
         };
         let shapes = graph.infer(input).unwrap();
         let nodes = graph.nodes();
-        let (steps, _) = super::super::schedule(nodes);
+        let (steps, _) = super::super::schedule(nodes, true);
         let output = graph.output().unwrap().0;
         let blocks = plan(nodes, &steps, &shapes, output, |_| false);
         steps
@@ -156,8 +172,8 @@ mod tests {
     }
 
     /// MobileNet-V2-style at 28x28: every depthwise and 1x1 layer after the stem writes
-    /// blocks, the head too (the global pooling reads them), and so does the residual
-    /// addition whose inputs are all in blocks.
+    /// blocks, the head too (the global pooling reads them), and so do the projections that
+    /// take in the residual additions (their other operands in blocks too).
     #[test]
     fn inverted_residual_blocks_pass_channel_blocks() {
         if !crate::kernels::pointwise::runs(8, 8) {
@@ -170,14 +186,12 @@ mod tests {
             "block2/expand",
             "block2/dw",
             "block2/project",
-            "block2/add",
             "block3/expand",
             "block3/dw",
             "block3/project",
             "block4/expand",
             "block4/dw",
             "block4/project",
-            "block4/add",
             "head",
         ]);
         assert_eq!(got, want.collect::<Vec<_>>());
@@ -192,8 +206,8 @@ mod tests {
 
     /// MobileNet-V3-style: a squeeze-excitation's pooling and product read the depthwise
     /// layer's output (planes only), so that layer writes planes, while the expansion before
-    /// it writes blocks and the projection after it reads planes and writes blocks for the
-    /// addition. The excitation's first 1x1 layer writes blocks for the second where it has
+    /// it writes blocks and the projection after it reads planes and writes blocks (taking in
+    /// the addition after it). The excitation's first 1x1 layer writes blocks for the second where it has
     /// whole blocks of filters (24 of block 4's, not 18 of block 3's or 4 of block 1's).
     #[test]
     fn squeeze_excitation_keeps_its_input_in_planes() {
@@ -208,7 +222,6 @@ mod tests {
             "block2/project",
             "block3/expand",
             "block3/project",
-            "block3/add",
             "block4/expand",
             "block4/se/fc1",
             "block4/project",
@@ -282,14 +295,31 @@ mod tests {
     }
 
     /// Every step of [`residual`] up to its global pooling keeps blocks: the blocked kernel
-    /// reads them (the stem writes them through its max pooling), the additions take them
-    /// as they are (each with the ReLU after it, one step), the pooling reads them.
+    /// reads them (the stem writes them through its max pooling), the additions are taken in
+    /// by the CONV steps before them (`b1/conv2`'s, and `b2/short`'s, computed after
+    /// `b2/conv2`), with the ReLU after them, and read their other operand in blocks, the
+    /// pooling reads them.
     #[test]
     fn residual_blocks_pass_channel_blocks() {
         let want = [
-            "stem", "b1/conv1", "b1/conv2", "b1/add", "b2/conv1", "b2/conv2", "b2/short", "b2/add",
+            "stem", "b1/conv1", "b1/conv2", "b2/conv1", "b2/conv2", "b2/short",
         ];
         assert_eq!(blocked_in(residual()), want);
+        let g = residual();
+        let (steps, _) = super::super::schedule(g.nodes(), true);
+        let name = |i: usize| g.nodes()[i].name.as_str();
+        let taken: Vec<_> = steps
+            .iter()
+            .filter_map(|s| {
+                s.residual
+                    .map(|r| (name(s.first), name(r.add), name(s.last)))
+            })
+            .collect();
+        let want = [
+            ("b1/conv2", "b1/add", "b1/relu"),
+            ("b2/short", "b2/add", "b2/relu"),
+        ];
+        assert_eq!(taken, want);
     }
 
     /// [`residual`] through the inference path (its channel blocks) computes what a trace
@@ -300,6 +330,47 @@ mod tests {
         let last = net.graph().output().unwrap();
         for (n, seed) in [(3, 1), (1, 2)] {
             let mut rng = crate::Rng::new(seed);
+            let shape = Shape {
+                n,
+                ..net.input_shape().unwrap()
+            };
+            let data = (0..shape.elements()).map(|_| rng.uniform() - 0.5).collect();
+            let x = crate::FeatureMap::new(shape, data).unwrap();
+            let got = net.forward(&x).unwrap();
+            let want = net.trace(&x).unwrap().output(last);
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.data), bits(&want.data), "batch {n}");
+        }
+    }
+
+    /// Additions taken into CONV steps in each way the step runs them: one whose other
+    /// operand is a block in blocks, with a sigmoid after it (not a clipping activation:
+    /// run after the tile's epilogue), and one adding the network's input as the first
+    /// operand into the network's output (planes: added after the layer), at batch 2 and 1;
+    /// the values a trace computes, bit for bit.
+    #[test]
+    fn additions_taken_into_conv_steps_give_the_trace_bits() {
+        let mut g = Graph::new("sums", Some(Shape::new(1, 16, 9, 9)));
+        let c1 = g.push("c1", Op::Conv(Conv::new(16, 3, 1, 1)), &[Value::Input]);
+        let r1 = g.push("r1", Op::Activation(Activation::Relu), &[c1]);
+        let c2 = g.push("c2", Op::Conv(Conv::new(16, 3, 1, 1)), &[r1]);
+        let bn = g.push("c2/bn", Op::BatchNorm(BatchNorm::default()), &[c2]);
+        let add = g.push("add2", Op::Add, &[r1, bn]);
+        let s2 = g.push("s2", Op::Activation(Activation::Sigmoid), &[add]);
+        let c3 = g.push("c3", Op::Conv(Conv::new(16, 3, 1, 1)), &[s2]);
+        g.push("add3", Op::Add, &[Value::Input, c3]);
+        let (steps, _) = super::super::schedule(g.nodes(), true);
+        let taken: Vec<_> = steps.iter().filter_map(|s| s.residual).collect();
+        assert_eq!(taken.len(), 2, "both additions taken in: {steps:?}");
+        assert!(
+            taken.iter().all(|r| r.first),
+            "each adds its residual first"
+        );
+        assert_eq!(blocked_in(g.clone()), ["c1", "c2"], "c2 adds in blocks");
+        let net = crate::Network::new(g, 11).unwrap();
+        let last = net.graph().output().unwrap();
+        for n in [2, 1] {
+            let mut rng = crate::Rng::new(n as u64);
             let shape = Shape {
                 n,
                 ..net.input_shape().unwrap()

@@ -58,14 +58,23 @@ pub(crate) struct Finish<'a> {
     pub clip: Clip,
 }
 
-/// `values` (pixels of channels `first..first + 8` side by side) through `finish`.
+/// `values` (pixels of channels `first..first + 8` side by side) through `finish`, with
+/// (`residual`) a residual connection's values of the same pixels added after the bias and
+/// the map and before the clipping, as the addition between them would (`(values, true)`:
+/// they are the sum's first operand).
 ///
 /// # Panics
-/// Without AVX, or on a length not whole pixels.
+/// Without AVX, on a length not whole pixels, or a residual of another length.
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn finish(values: &mut [f32], finish: &Finish, first: usize) {
+pub(crate) fn finish(
+    values: &mut [f32],
+    finish: &Finish,
+    first: usize,
+    residual: Option<(&[f32], bool)>,
+) {
     use std::arch::x86_64::*;
     assert!(values.len().is_multiple_of(CHANNELS) && std::arch::is_x86_feature_detected!("avx"));
+    assert!(residual.is_none_or(|(r, _)| r.len() == values.len()));
     #[target_feature(enable = "avx")]
     unsafe fn run(values: &mut [f32], finish: &Finish, first: usize) {
         let lanes = finish.lanes(first);
@@ -74,8 +83,38 @@ pub(crate) fn finish(values: &mut [f32], finish: &Finish, first: usize) {
             _mm256_storeu_ps(at.add(i), lanes.apply(_mm256_loadu_ps(at.add(i))));
         }
     }
-    // SAFETY: the CPU has AVX; the values are whole vectors (asserted).
-    unsafe { run(values, finish, first) }
+    /// `run` with the residual: `r + v` where it comes first, else `v + r` (the same but
+    /// for which NaN a sum of two keeps).
+    #[target_feature(enable = "avx")]
+    unsafe fn run_residual<const FIRST: bool>(
+        values: &mut [f32],
+        finish: &Finish,
+        first: usize,
+        residual: &[f32],
+    ) {
+        let lanes = finish.lanes(first);
+        let (at, r) = (values.as_mut_ptr(), residual.as_ptr());
+        for i in (0..values.len()).step_by(CHANNELS) {
+            let (v, r) = (
+                lanes.map(_mm256_loadu_ps(at.add(i))),
+                _mm256_loadu_ps(r.add(i)),
+            );
+            let sum = if FIRST {
+                _mm256_add_ps(r, v)
+            } else {
+                _mm256_add_ps(v, r)
+            };
+            _mm256_storeu_ps(at.add(i), lanes.clip(sum));
+        }
+    }
+    // SAFETY: the CPU has AVX; the values are whole vectors, the residual as long (asserted).
+    unsafe {
+        match residual {
+            None => run(values, finish, first),
+            Some((r, true)) => run_residual::<true>(values, finish, first, r),
+            Some((r, false)) => run_residual::<false>(values, finish, first, r),
+        }
+    }
 }
 
 /// The epilogue's steps in vectors of one width: a type holding [`Finish`]'s values for
@@ -136,6 +175,16 @@ macro_rules! vector_steps {
             #[target_feature(enable = $feature)]
             #[inline]
             pub(crate) unsafe fn apply(&self, v: $vector) -> $vector {
+                self.clip(self.map(v))
+            }
+
+            /// The bias and the affine map.
+            ///
+            /// # Safety
+            /// The CPU has the type's feature.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            pub(crate) unsafe fn map(&self, v: $vector) -> $vector {
                 use std::arch::x86_64::*;
                 let mut v = v;
                 if let Some(b) = self.bias {
@@ -144,6 +193,17 @@ macro_rules! vector_steps {
                 if let Some((k, s)) = self.affine {
                     v = $add($mul(v, k), s);
                 }
+                v
+            }
+
+            /// The clipping activation ([`apply`](Self::apply)'s NaN rules).
+            ///
+            /// # Safety
+            /// The CPU has the type's feature.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            pub(crate) unsafe fn clip(&self, v: $vector) -> $vector {
+                use std::arch::x86_64::*;
                 match self.clip {
                     None => v,
                     Some((true, (lo, hi))) => $min(hi, $max(lo, v)),

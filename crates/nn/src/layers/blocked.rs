@@ -396,17 +396,21 @@ pub(super) fn pixel_halves(filters: &BlockedFilters, pq: usize) -> Option<usize>
         .then(|| (pq / 2).next_multiple_of(wide::TILE_PIXELS).min(pq))
 }
 
+/// The epilogue [`forward_blocks`] runs on a run of blocks: `(blocks, at, values)`.
+pub(crate) type OnBlocks<'a> = dyn Fn(std::ops::Range<usize>, usize, &mut [f32]) + Sync + 'a;
+
 /// [`forward`] into channel blocks ([`crate::kernels::blocks`]): the kernel's own output
 /// layout, written into `y` where it lies, with no transpose back to planes; `finish(blocks,
-/// values)` then runs on each computed run of blocks of one sample (the epilogue): all of
-/// their pixels, or (one sample split by pixels) one block's run of them. `m` a
-/// multiple of [`BLOCK`]; the ifmap in planes or (`x_blocks`) in channel blocks.
+/// at, values)` then runs on each computed run of blocks of one sample (the epilogue): all
+/// of their pixels, or (one sample split by pixels) one block's run of them, `values` being
+/// `y[at..at + values.len()]`. `m` a multiple of [`BLOCK`]; the ifmap in planes or
+/// (`x_blocks`) in channel blocks.
 pub(crate) fn forward_blocks(
     g: &ConvGeometry,
     n: usize,
     filters: &BlockedFilters,
     (x, x_blocks): (&[f32], bool),
-    finish: &(dyn Fn(std::ops::Range<usize>, &mut [f32]) + Sync),
+    finish: &OnBlocks,
     split_macs: usize,
     y: &mut [f32],
 ) {
@@ -416,11 +420,12 @@ pub(crate) fn forward_blocks(
     assert!(x.len() >= n * in_len && y.len() >= n * out_len);
     let planes = filters.planes(g, x_blocks, n == 1);
     let blocks = filters.blocks();
-    let run = |xi: &[f32], range: std::ops::Range<usize>, out: &mut [f32], padded: &[f32]| {
-        let src: &[f32] = if planes.len == 0 { xi } else { padded };
+    // `out` is `y[at..]`.
+    let run = |xi: &[f32], range: std::ops::Range<usize>, at: usize, out: &mut [f32], p: &[f32]| {
+        let src: &[f32] = if planes.len == 0 { xi } else { p };
         // SAFETY: `applies` checked AVX2 (with FMA, `avx2_only`).
         unsafe { sample(&planes, filters, range.clone(), src, out) };
-        finish(range, out);
+        finish(range, at, out);
     };
     #[cfg(target_arch = "x86_64")]
     if let (1, Some(first), true) = (n, pixel_halves(filters, pq), m * pq * crs >= split_macs) {
@@ -444,9 +449,10 @@ pub(crate) fn forward_blocks(
                 unsafe {
                     wide::sample_pixels(&planes, filters, 0..blocks, pixels.clone(), src, out.0);
                     for b in 0..blocks {
-                        let at = out.0.add((b * pq + pixels.start) * BLOCK);
-                        let values = std::slice::from_raw_parts_mut(at, pixels.len() * BLOCK);
-                        finish(b..b + 1, values);
+                        let at = (b * pq + pixels.start) * BLOCK;
+                        let values =
+                            std::slice::from_raw_parts_mut(out.0.add(at), pixels.len() * BLOCK);
+                        finish(b..b + 1, at, values);
                     }
                 }
             };
@@ -458,19 +464,21 @@ pub(crate) fn forward_blocks(
             planes.fill(g, &x[..in_len], padded);
             let (y0, y1) = y[..out_len].split_at_mut(half * BLOCK * pq);
             let padded: &[f32] = padded;
+            let at = half * BLOCK * pq;
             rayon::join(
-                || run(&x[..in_len], 0..half, y0, padded),
-                || run(&x[..in_len], half..blocks, y1, padded),
+                || run(&x[..in_len], 0..half, 0, y0, padded),
+                || run(&x[..in_len], half..blocks, at, y1, padded),
             );
         });
     }
     y[..n * out_len]
         .par_chunks_mut(out_len)
         .zip(x.par_chunks(in_len))
-        .for_each(|(yi, xi)| {
+        .enumerate()
+        .for_each(|(i, (yi, xi))| {
             with_scratch(planes.len, |padded| {
                 planes.fill(g, xi, padded);
-                run(xi, 0..blocks, yi, padded);
+                run(xi, 0..blocks, i * out_len, yi, padded);
             })
         });
 }

@@ -1,9 +1,9 @@
 //! CONV (grouped and depthwise included) and FC: forward and backward on im2col + gemm,
 //! rayon over the samples of the batch.
 
-use super::activation_in_place;
 use super::blocked::{self, BlockedFilters};
 use super::winograd::{self, WinogradFilters};
+use super::{activation_in_place, Residual};
 use super::{direct, implicit};
 use crate::kernels::pointwise::{self, BlockFilters};
 use crate::kernels::{
@@ -452,9 +452,12 @@ pub(crate) fn conv_forward_prepared(
 /// [`channel_blocks`] or [`writes_channel_blocks`] holds ([`reads_channel_blocks`] for an
 /// ifmap in blocks there), its filters prepared by [`prepare_filters`]. Each value is the
 /// one [`conv_forward_prepared`] computes, bit for bit, in its place in the layout.
+/// `residual`: an addition's other operand, added before the epilogue's activation where
+/// [`adds_residual`] holds (its values as the addition after the layer gives them).
 ///
 /// # Panics
-/// Where none of those holds, or the layer's filters are not prepared for its kernel.
+/// Where none of those holds, the layer's filters are not prepared for its kernel, or a
+/// residual comes where [`adds_residual`] does not hold.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_forward_blocks(
     conv: &Conv,
@@ -464,10 +467,16 @@ pub(crate) fn conv_forward_blocks(
     prepared: Option<&Filters>,
     epilogue: &Epilogue,
     (x_blocks, y_blocks): (bool, bool),
+    residual: Option<Residual>,
     y: &mut [f32],
 ) {
     let g = geometry(conv, nest);
     let (n, m, hw) = (nest.n, nest.m, nest.p * nest.q);
+    assert!(
+        residual
+            .is_none_or(|r| adds_residual(conv, nest, y_blocks) && r.values.len() >= n * m * hw),
+        "a residual added where the layer does not add it"
+    );
     if writes_channel_blocks(conv, nest) {
         assert!(!x_blocks || reads_channel_blocks(conv, nest));
         let Some(Filters::Blocked(b)) = prepared else {
@@ -476,14 +485,18 @@ pub(crate) fn conv_forward_blocks(
         if !y_blocks {
             return blocked::forward(&g, n, b, (x, x_blocks), epilogue, SPLIT_MACS, y);
         }
-        let finish = |range: std::ops::Range<usize>, out: &mut [f32]| {
+        let finish = |range: std::ops::Range<usize>, at: usize, out: &mut [f32]| {
             let (finish, rest) = epilogue.block_steps();
             // Each block's run of pixels: all `hw`, or a part where one sample splits.
             let per = out.len() / range.len().max(1);
-            for (b, block) in range.zip(out.chunks_exact_mut(per.max(1))) {
+            for (i, (b, block)) in range.zip(out.chunks_exact_mut(per.max(1))).enumerate() {
                 // Only x86 machines write blocks (the blocked kernel's).
                 #[cfg(target_arch = "x86_64")]
-                blocks::finish(block, &finish, b * CHANNELS);
+                {
+                    // The residual's values where the block lies in `y`.
+                    let r = residual.map(|r| (&r.values[at + i * per..][..block.len()], r.first));
+                    blocks::finish(block, &finish, b * CHANNELS, r);
+                }
                 if let Some(act) = rest {
                     activation_in_place(act, block);
                 }
@@ -518,6 +531,13 @@ pub(crate) fn conv_forward_blocks(
             blocks::from_blocks(m, hw, o, ys);
         }
     })
+}
+
+/// Whether [`conv_forward_blocks`] adds a residual connection to this layer's output in its
+/// epilogue: where the blocked kernel writes it into channel blocks (`y_blocks`), on x86
+/// machines (the only ones whose blocked kernel writes blocks).
+pub(crate) fn adds_residual(conv: &Conv, nest: &LoopNest, y_blocks: bool) -> bool {
+    cfg!(target_arch = "x86_64") && y_blocks && writes_channel_blocks(conv, nest)
 }
 
 /// Whether [`conv_pool_forward`] runs this layer and the max pooling after it together: a
@@ -1308,6 +1328,7 @@ mod tests {
                 prepared.as_ref(),
                 &epilogue,
                 (false, true),
+                None,
                 &mut got,
             );
             let same = got

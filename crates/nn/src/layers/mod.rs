@@ -14,7 +14,7 @@ mod tensor;
 mod winograd;
 
 pub(crate) use conv::{
-    channel_blocks, conv_forward_blocks, conv_forward_prepared, conv_pool_forward,
+    adds_residual, channel_blocks, conv_forward_blocks, conv_forward_prepared, conv_pool_forward,
     fc_forward_prepared, pools_in_tile, prepare_fc, prepare_filters, reads_channel_blocks,
     writes_channel_blocks, Filters,
 };
@@ -29,7 +29,7 @@ pub use norm::{
 };
 pub use pointwise::{
     activate, activation_backward, activation_forward, activation_in_place, add_forward,
-    softmax_backward, softmax_cross_entropy, softmax_forward,
+    add_residual, softmax_backward, softmax_cross_entropy, softmax_forward, Residual,
 };
 pub use pool::{
     global_pool_backward, global_pool_forward, pool_backward, pool_forward, pool_inference,

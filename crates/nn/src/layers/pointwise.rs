@@ -165,6 +165,46 @@ pub fn add_forward(inputs: &[&[f32]], act: Option<Activation>, y: &mut [f32]) {
         })
 }
 
+/// A residual connection's values added to a CONV's output in its step
+/// ([`crate::infer`]): the other operand of the addition that alone reads the layer's
+/// output, in the output's shape and layout.
+#[derive(Clone, Copy, Debug)]
+pub struct Residual<'a> {
+    pub values: &'a [f32],
+    /// Whether the residual is the addition's first operand (`r + y`, else `y + r`).
+    pub first: bool,
+}
+
+/// `y = r + y` (or `y + r`: [`Residual::first`]) and then `act`, in one pass a task's worth
+/// at a time: what [`add_forward`] gives for the two operands, bit for bit, with `y` already
+/// holding the layer's output.
+///
+/// # Panics
+/// Where the residual is shorter than `y`.
+pub fn add_residual(y: &mut [f32], residual: Residual, act: Option<Activation>) {
+    let r = residual.values;
+    assert!(r.len() >= y.len(), "a residual shorter than the sum");
+    y.par_chunks_mut(ELEMENTS_A_TASK)
+        .zip(r.par_chunks(ELEMENTS_A_TASK))
+        .for_each(|(y, r)| {
+            wide(
+                #[inline(always)]
+                || {
+                    if residual.first {
+                        // `r + y`, not `y += r`: which NaN a sum of two NaNs keeps.
+                        #[allow(clippy::assign_op_pattern)]
+                        y.iter_mut().zip(r).for_each(|(a, b)| *a = *b + *a);
+                    } else {
+                        y.iter_mut().zip(r).for_each(|(a, b)| *a += b);
+                    }
+                    if let Some(act) = act {
+                        in_place_loops(act, y)
+                    }
+                },
+            )
+        })
+}
+
 /// The activation applied in place (the epilogue of a fused CONV or FC); wide as
 /// [`activation_forward`].
 pub fn activation_in_place(act: Activation, values: &mut [f32]) {
