@@ -231,6 +231,18 @@ impl Planes {
         }
     }
 
+    /// These planes for `group` samples side by side, each `sample` values past the one
+    /// before: their pixels one after another.
+    fn side_by_side(&self, group: usize, sample: usize) -> Planes {
+        let bases = (0..group)
+            .flat_map(|s| self.bases.iter().map(move |b| s * sample + b))
+            .collect();
+        Planes {
+            bases,
+            ..self.clone()
+        }
+    }
+
     /// One sample's ifmap (`C x H x W`, in planes or channel blocks as laid out for) inside
     /// its zero border (nothing to do where [`len`](Self::len) is 0).
     fn fill(&self, g: &ConvGeometry, x: &[f32], padded: &mut [f32]) {
@@ -471,6 +483,45 @@ pub(crate) fn forward_blocks(
             );
         });
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(group) = side_by_side(filters, pq, n) {
+        // Each group's samples' pixels one after another: every tile of filters runs over
+        // all of them while it is in cache, into `out` (block `b`, pixel `x` of sample `s`
+        // at `(b group P Q + s P Q + x) BLOCK`), then each sample's blocks go to `y`.
+        let sample_src = if planes.len == 0 { in_len } else { planes.len };
+        let joint = planes.side_by_side(group, sample_src);
+        let stride = group * pq * BLOCK;
+        y[..n * out_len]
+            .par_chunks_mut(group * out_len)
+            .zip(x[..n * in_len].par_chunks(group * in_len))
+            .enumerate()
+            .for_each(|(i, (yg, xg))| {
+                let count = yg.len() / out_len;
+                let padded_len = count * planes.len;
+                with_scratch(padded_len + blocks * stride, |buffer| {
+                    let (padded, out) = buffer.split_at_mut(padded_len);
+                    if planes.len > 0 {
+                        let samples = xg.chunks_exact(in_len);
+                        for (xi, p) in samples.zip(padded.chunks_exact_mut(planes.len)) {
+                            planes.fill(g, xi, p);
+                        }
+                    }
+                    let src: &[f32] = if planes.len == 0 { xg } else { padded };
+                    let (pixels, out) = (0..count * pq, out.as_mut_ptr());
+                    // SAFETY: `side_by_side` holds on AVX-512 machines only; `out` holds
+                    // `blocks` blocks of the group's pixels, the task's own.
+                    unsafe { wide::sample_pixels(&joint, filters, 0..blocks, pixels, src, out) };
+                    let out: &[f32] = &buffer[padded_len..];
+                    for (s, yi) in yg.chunks_exact_mut(out_len).enumerate() {
+                        for (b, yb) in yi.chunks_exact_mut(pq * BLOCK).enumerate() {
+                            yb.copy_from_slice(&out[b * stride + s * pq * BLOCK..][..pq * BLOCK]);
+                        }
+                        finish(0..blocks, (i * group + s) * out_len, yi);
+                    }
+                })
+            });
+        return;
+    }
     y[..n * out_len]
         .par_chunks_mut(out_len)
         .zip(x.par_chunks(in_len))
@@ -481,6 +532,20 @@ pub(crate) fn forward_blocks(
                 run(xi, 0..blocks, i * out_len, yi, padded);
             })
         });
+}
+
+/// Pixels a group of samples holds at least where [`forward_blocks`] runs samples of small
+/// ofmaps side by side ([`side_by_side`]).
+const GROUP_PIXELS: usize = 128;
+
+/// How many samples [`forward_blocks`] runs side by side, their pixels in one run: on
+/// AVX-512 machines, where a sample has fewer than [`GROUP_PIXELS`] pixels, a group enough
+/// for that (but no more than leaves each thread a group). One sample a task re-read every
+/// block of filters for each sample's few tiles.
+fn side_by_side(filters: &BlockedFilters, pq: usize, n: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads().max(1);
+    let group = GROUP_PIXELS.div_ceil(pq.max(1)).min(n.div_ceil(threads));
+    (filters.lanes == wide::LANES && group > 1).then_some(group)
 }
 
 /// Whether [`forward_pooled`] runs this layer with a 2x2 max pooling of stride 2 after it:

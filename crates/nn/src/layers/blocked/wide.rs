@@ -62,9 +62,11 @@ pub(super) unsafe fn sample_pixels(
     assert!(filters.lanes == LANES && blocks.start.is_multiple_of(LANES / BLOCK));
     assert!(pixels.end <= pq);
     assert!(blocks.end <= filters.blocks() && filters.k == planes.offsets.len());
-    // Every tap of every pixel lies in `src`.
+    // Every tap of every pixel run lies in `src`.
     let reach = planes.offsets.iter().max().copied().unwrap_or(0);
-    assert!(planes.bases.iter().all(|b| b + reach < src.len()));
+    assert!(planes.bases[pixels.clone()]
+        .iter()
+        .all(|b| b + reach < src.len()));
     let tiles = ForwardTiles {
         planes,
         filters,
