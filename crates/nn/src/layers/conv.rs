@@ -1252,6 +1252,107 @@ mod tests {
         y
     }
 
+    /// Samples into channel blocks with a residual added ([`conv_forward_blocks`]) give the
+    /// bits of the layer on planes, then the addition and the activation: 4 x 4 and 7 x 7
+    /// maps, whose samples the AVX-512 kernel runs side by side (one group, several groups
+    /// a thread's share, the last one short), 24 filters (a vector and a half), on one and
+    /// two threads, the residual as either operand, a clipping activation and another.
+    #[test]
+    fn samples_side_by_side_give_the_planes_bits() {
+        let (c, filters) = (16, 24);
+        let conv = Conv::new(filters, 3, 1, 1);
+        for (n, size, threads, first, act) in [
+            (7, 7, 1, true, Activation::Relu),
+            (7, 7, 2, false, Activation::HardSwish),
+            (5, 4, 2, true, Activation::Relu6),
+            (16, 4, 1, false, Activation::Relu),
+        ] {
+            let nest = LoopNest {
+                n,
+                m: filters,
+                c,
+                p: size,
+                q: size,
+                r: 3,
+                s: 3,
+                h: size,
+                w: size,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                groups: 1,
+            };
+            let (pq, out_len) = (size * size, filters * size * size);
+            let x: Vec<f32> = (0..n * c * pq)
+                .map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0)
+                .collect();
+            let filter: Vec<f32> = (0..filters * c * 9)
+                .map(|i| ((i * 104729) % 17) as f32 / 8.0 - 1.0)
+                .collect();
+            let r: Vec<f32> = (0..n * out_len)
+                .map(|i| ((i * 31) % 13) as f32 / 3.0 - 2.0)
+                .collect();
+            let bias: Vec<f32> = (0..filters).map(|i| i as f32 * 0.25 - 1.0).collect();
+            let epilogue = Epilogue {
+                bias: Some(&bias),
+                affine: None,
+                activation: Some(act),
+            };
+            let prepared = prepare_filters(&conv, &nest, &filter);
+            if !adds_residual(&conv, &nest, true) {
+                assert!(!sgemm::avx512(), "AVX-512 machines add the residual here");
+                continue;
+            }
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut got = vec![f32::NAN; n * out_len];
+            let residual = Residual { values: &r, first };
+            pool.install(|| {
+                conv_forward_blocks(
+                    &conv,
+                    &nest,
+                    &x,
+                    &filter,
+                    prepared.as_ref(),
+                    &epilogue,
+                    (false, true),
+                    Some(residual),
+                    &mut got,
+                )
+            });
+            let mut planes = vec![f32::NAN; n * out_len];
+            let before = Epilogue {
+                activation: None,
+                ..epilogue
+            };
+            conv_forward_prepared(
+                &conv,
+                &nest,
+                &x,
+                &filter,
+                prepared.as_ref(),
+                &before,
+                &mut planes,
+            );
+            let mut want = vec![f32::NAN; planes.len()];
+            for (p, w) in planes.chunks(out_len).zip(want.chunks_mut(out_len)) {
+                blocks::to_blocks(filters, pq, p, w);
+            }
+            for (w, r) in want.iter_mut().zip(&r) {
+                // Either operand first: the same sum where neither is NaN.
+                *w = crate::layers::activate(act, *w + *r);
+            }
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "batch {n} at {size}x{size}, {threads} threads");
+        }
+    }
+
     /// One sample into channel blocks ([`conv_forward_blocks`]) gives the bits of the layer
     /// on planes, on layers whose filters do not split evenly in whole vectors: on AVX-512
     /// machines its two halves are the sample's pixels ([`blocked::pixel_halves`]), each
