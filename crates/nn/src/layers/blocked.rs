@@ -544,14 +544,14 @@ pub(crate) fn forward_blocks(
         });
 }
 
-/// Pixels a group of samples holds at least where [`forward_blocks`] runs samples of small
-/// ofmaps side by side ([`side_by_side`]): those of half as many pixels or fewer. resnet18's
+/// Pixels a group of samples holds at most where [`forward_blocks`] runs samples of small
+/// ofmaps side by side ([`side_by_side`]): ofmaps of half as many pixels or fewer. resnet18's
 /// 14 x 14 layers in pairs (batch 16, 2 threads) took 1.00-1.07 of the time.
 const GROUP_PIXELS: usize = 256;
 
 /// How [`forward_blocks`] runs samples side by side, their pixels in one run, on AVX-512
-/// machines where a sample has fewer than [`GROUP_PIXELS`] pixels: `(share, group)`, each
-/// thread's share of the batch, in groups of at most enough samples for that (each share in
+/// machines where a sample has at most half of [`GROUP_PIXELS`] pixels: `(share, group)`,
+/// each thread's share of the batch, in groups of at most that many pixels (each share in
 /// groups of equal size, but for the last). One sample a task re-read every block of filters
 /// for each sample's few tiles: resnet18's 4 x 4 layers at batch 16 took 0.9 of the time
 /// side by side. Equal shares: in 3 groups of 6 on two threads its 7 x 7 layers took 1.12.

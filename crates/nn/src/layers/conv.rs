@@ -1252,6 +1252,61 @@ mod tests {
         y
     }
 
+    /// The layer into channel blocks ([`conv_forward_blocks`], its ifmap in planes, with the
+    /// epilogue and residual `blocked`), and on planes with the epilogue `planes`
+    /// ([`conv_forward_prepared`]), each sample's planes then put in blocks.
+    fn blocks_and_planes(
+        (conv, nest, prepared): (&Conv, &LoopNest, Option<&Filters>),
+        (x, filter): (&[f32], &[f32]),
+        blocked: (&Epilogue, Option<Residual>),
+        planes: &Epilogue,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let (m, pq) = (nest.m, nest.p * nest.q);
+        let len = nest.n * m * pq;
+        let mut got = vec![f32::NAN; len];
+        let (epilogue, residual) = blocked;
+        let layout = (false, true);
+        conv_forward_blocks(
+            conv, nest, x, filter, prepared, epilogue, layout, residual, &mut got,
+        );
+        let mut on_planes = vec![f32::NAN; len];
+        conv_forward_prepared(conv, nest, x, filter, prepared, planes, &mut on_planes);
+        let mut want = vec![f32::NAN; len];
+        for (p, w) in on_planes.chunks(m * pq).zip(want.chunks_mut(m * pq)) {
+            blocks::to_blocks(m, pq, p, w);
+        }
+        (got, want)
+    }
+
+    /// `len` values spread over [-1, 1): `i * step mod modulus`, scaled.
+    fn spread(len: usize, step: usize, modulus: usize) -> Vec<f32> {
+        let half = (modulus / 2) as f32;
+        (0..len)
+            .map(|i| ((i * step) % modulus) as f32 / half - 1.0)
+            .collect()
+    }
+
+    /// A `k x k` stride-1 layer of `m` filters over `c` channels of `size x size`, `p x p`
+    /// out.
+    fn square(n: usize, m: usize, c: usize, (p, size): (usize, usize), k: usize) -> LoopNest {
+        LoopNest {
+            n,
+            m,
+            c,
+            p,
+            q: p,
+            r: k,
+            s: k,
+            h: size,
+            w: size,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            groups: 1,
+        }
+    }
+
     /// Samples into channel blocks with a residual added ([`conv_forward_blocks`]) give the
     /// bits of the layer on planes, then the addition and the activation: 4 x 4 and 7 x 7
     /// maps, whose samples the AVX-512 kernel runs side by side (one group, several groups
@@ -1267,31 +1322,13 @@ mod tests {
             (5, 4, 2, true, Activation::Relu6),
             (16, 4, 1, false, Activation::Relu),
         ] {
-            let nest = LoopNest {
-                n,
-                m: filters,
-                c,
-                p: size,
-                q: size,
-                r: 3,
-                s: 3,
-                h: size,
-                w: size,
-                stride_h: 1,
-                stride_w: 1,
-                dilation_h: 1,
-                dilation_w: 1,
-                groups: 1,
-            };
+            let nest = square(n, filters, c, (size, size), 3);
             let (pq, out_len) = (size * size, filters * size * size);
-            let x: Vec<f32> = (0..n * c * pq)
-                .map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0)
-                .collect();
-            let filter: Vec<f32> = (0..filters * c * 9)
-                .map(|i| ((i * 104729) % 17) as f32 / 8.0 - 1.0)
-                .collect();
-            let r: Vec<f32> = (0..n * out_len)
-                .map(|i| ((i * 31) % 13) as f32 / 3.0 - 2.0)
+            let x = spread(n * c * pq, 7919, 23);
+            let filter = spread(filters * c * 9, 104729, 17);
+            let r: Vec<f32> = spread(n * out_len, 31, 13)
+                .iter()
+                .map(|v| 2.0 * v)
                 .collect();
             let bias: Vec<f32> = (0..filters).map(|i| i as f32 * 0.25 - 1.0).collect();
             let epilogue = Epilogue {
@@ -1308,39 +1345,15 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let mut got = vec![f32::NAN; n * out_len];
             let residual = Residual { values: &r, first };
-            pool.install(|| {
-                conv_forward_blocks(
-                    &conv,
-                    &nest,
-                    &x,
-                    &filter,
-                    prepared.as_ref(),
-                    &epilogue,
-                    (false, true),
-                    Some(residual),
-                    &mut got,
-                )
-            });
-            let mut planes = vec![f32::NAN; n * out_len];
             let before = Epilogue {
                 activation: None,
                 ..epilogue
             };
-            conv_forward_prepared(
-                &conv,
-                &nest,
-                &x,
-                &filter,
-                prepared.as_ref(),
-                &before,
-                &mut planes,
-            );
-            let mut want = vec![f32::NAN; planes.len()];
-            for (p, w) in planes.chunks(out_len).zip(want.chunks_mut(out_len)) {
-                blocks::to_blocks(filters, pq, p, w);
-            }
+            let layer = (&conv, &nest, prepared.as_ref());
+            let (got, mut want) = pool.install(|| {
+                blocks_and_planes(layer, (&x, &filter), (&epilogue, Some(residual)), &before)
+            });
             for (w, r) in want.iter_mut().zip(&r) {
                 // Either operand first: the same sum where neither is NaN.
                 *w = crate::layers::activate(act, *w + *r);
@@ -1365,28 +1378,9 @@ mod tests {
         {
             let conv = Conv::new(filters, k, 1, pad);
             let p = size + 2 * pad + 1 - k;
-            let nest = LoopNest {
-                n: 1,
-                m: filters,
-                c,
-                p,
-                q: p,
-                r: k,
-                s: k,
-                h: size,
-                w: size,
-                stride_h: 1,
-                stride_w: 1,
-                dilation_h: 1,
-                dilation_w: 1,
-                groups: 1,
-            };
-            let x: Vec<f32> = (0..c * size * size)
-                .map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0)
-                .collect();
-            let filter: Vec<f32> = (0..filters * c * k * k)
-                .map(|i| ((i * 104729) % 17) as f32 / 8.0 - 1.0)
-                .collect();
+            let nest = square(1, filters, c, (p, size), k);
+            let x = spread(c * size * size, 7919, 23);
+            let filter = spread(filters * c * k * k, 104729, 17);
             let bias: Vec<f32> = (0..filters).map(|i| i as f32 * 0.25 - 1.0).collect();
             let epilogue = Epilogue {
                 bias: Some(&bias),
@@ -1408,30 +1402,8 @@ mod tests {
                     "big enough to split"
                 );
             }
-            let mut planes = vec![f32::NAN; filters * p * p];
-            conv_forward_prepared(
-                &conv,
-                &nest,
-                &x,
-                &filter,
-                prepared.as_ref(),
-                &epilogue,
-                &mut planes,
-            );
-            let mut want = vec![f32::NAN; planes.len()];
-            blocks::to_blocks(filters, p * p, &planes, &mut want);
-            let mut got = vec![f32::NAN; want.len()];
-            conv_forward_blocks(
-                &conv,
-                &nest,
-                &x,
-                &filter,
-                prepared.as_ref(),
-                &epilogue,
-                (false, true),
-                None,
-                &mut got,
-            );
+            let layer = (&conv, &nest, prepared.as_ref());
+            let (got, want) = blocks_and_planes(layer, (&x, &filter), (&epilogue, None), &epilogue);
             let same = got
                 .iter()
                 .zip(&want)
@@ -1448,22 +1420,7 @@ mod tests {
     /// each kind of epilogue the tile runs.
     #[test]
     fn conv_and_pooling_in_the_tile_give_the_layer_then_the_pooling() {
-        let nest_of = |n: usize, m: usize, c: usize, p: usize, size: usize| LoopNest {
-            n,
-            m,
-            c,
-            p,
-            q: p,
-            r: 3,
-            s: 3,
-            h: size,
-            w: size,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            groups: 1,
-        };
+        let nest_of = |n, m, c, p, size| square(n, m, c, (p, size), 3);
         if !sgemm::avx512() {
             // The AVX2 and portable paths pool separately: nothing here to compare.
             let g = geometry(&Conv::new(8, 3, 1, 1), &nest_of(1, 8, 8, 8, 8));
